@@ -1,0 +1,3 @@
+from muse.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""The `muse` command line: parse, call a library function, render, pick the exit code.
+
+Heavy libraries (chdb, clickhouse_driver, git, deepl, datadog, httpx, jinja2) are imported
+inside the commands that need them, so `muse --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from muse import __version__
+from muse.cli import common
+from muse.cli.output import err
+from muse.errors import ExitCode, MuseError
+
+
+class MuseGroup(TyperGroup):
+    """Turns expected errors into `Error: ...` and their exit code, in one place."""
+
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except MuseError as exc:
+            from muse.logs import scrub
+
+            err(f"Error: {scrub(exc.message)}")
+            if exc.hint:
+                err(f"Hint: {exc.hint}")
+            if common.debug_enabled():
+                import traceback
+
+                err(scrub("".join(traceback.format_exception(exc))))
+            elif exc.exit_code not in (ExitCode.USAGE,):
+                err("(run with --debug for a traceback)")
+            raise typer.Exit(int(exc.exit_code)) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except KeyboardInterrupt:
+            err("Interrupted.")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+            from muse.logs import scrub
+
+            if common.debug_enabled():
+                import traceback
+
+                err(scrub("".join(traceback.format_exception(exc))))
+            err(f"Error: unexpected {type(exc).__name__}: {scrub(str(exc))}")
+            if not common.debug_enabled():
+                err("(run with --debug for a traceback)")
+            raise typer.Exit(int(ExitCode.FAILED)) from None
+
+
+app = typer.Typer(
+    cls=MuseGroup,
+    name="muse",
+    help="Chimera Muse: benchmark and telemetry warehouse, freshness watcher, analytics, "
+         "traceable episodes, publishing and translation.\n\n"
+         "Example: muse demo",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"muse {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    config: Annotated[Optional[str], typer.Option("--config", "-c", envvar="MUSE_CONFIG",
+                                                  help="Config file (YAML). Default: $XDG_CONFIG_HOME/muse/muse.yaml.")] = None,
+    state_dir: Annotated[Optional[str], typer.Option("--state-dir", help="State dir (store, locks, status files). "
+                                                     "Default: $XDG_DATA_HOME/muse.")] = None,
+    store_url: Annotated[Optional[str], typer.Option("--store-url", help="ClickHouse server URL "
+                                                     "clickhouse://user:pass@host:9000/db; empty = embedded chDB.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Debug logs and tracebacks (or MUSE_DEBUG=1).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    log_format: Annotated[Optional[str], typer.Option("--log-format", help="auto | rich | plain | json "
+                                                      "(auto: rich on a TTY, plain otherwise).")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Chimera Muse."""
+    import os
+
+    from muse.logs import configure
+
+    common.OPTIONS.__init__(config=config, state_dir=state_dir, store_url=store_url, debug=debug,  # type: ignore[misc]
+                            quiet=quiet, log_format=log_format)
+    fmt = log_format or os.environ.get("MUSE_LOG_FORMAT") or "auto"
+    if fmt not in ("auto", "rich", "plain", "json"):
+        raise typer.BadParameter(f"--log-format must be auto, rich, plain or json, not {fmt!r}")
+    configure(fmt, debug=common.debug_enabled(), quiet=quiet)
+
+
+def _register() -> None:
+    from muse.cli import config_cmd, db_cmd, demo_cmd, health_cmd, query_cmd
+
+    app.add_typer(db_cmd.app, name="db")
+    app.add_typer(config_cmd.app, name="config")
+    query_cmd.register(app)
+    health_cmd.register(app)
+    demo_cmd.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,104 @@
+"""Rendering for the CLI: Rich on a TTY, plain lines in a pipe or under cron, JSON on request.
+
+Results go to stdout; everything else (progress, warnings, errors) to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Iterable, Sequence
+
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def _console(stderr: bool = False):  # noqa: ANN202 - rich imported lazily
+    from rich.console import Console
+
+    tty = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr, no_color=not tty or "NO_COLOR" in os.environ, highlight=False,
+                   soft_wrap=not tty)
+
+
+def scrub(text: str) -> str:
+    from muse.logs import scrub as _scrub
+
+    return _scrub(text)
+
+
+def echo(text: str = "") -> None:
+    sys.stdout.write(scrub(text) + "\n")
+    sys.stdout.flush()
+
+
+def err(text: str) -> None:
+    sys.stderr.write(scrub(text) + "\n")
+    sys.stderr.flush()
+
+
+def print_json(data: Any) -> None:
+    import json
+
+    echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    """A Rich table on a TTY; tab-separated lines with a header otherwise."""
+    rows = [[_cell(v) for v in r] for r in rows]
+    if stdout_is_tty():
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title=title, show_lines=False)
+        for c in columns:
+            table.add_column(escape(str(c)), overflow="fold")
+        for r in rows:
+            table.add_row(*[escape(scrub(v)) for v in r])
+        _console().print(table)
+        return
+    if title:
+        echo(f"# {title}")
+    echo("\t".join(columns))
+    for r in rows:
+        echo("\t".join(v.replace("\t", " ").replace("\n", " ") for v in r))
+
+
+def print_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow([_cell(v) for v in r])
+    sys.stdout.write(scrub(buf.getvalue()))
+    sys.stdout.flush()
+
+
+def print_kv(pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
+    print_table(["key", "value"], [(k, v) for k, v in pairs], title=title)
+
+
+def print_markdown(text: str) -> None:
+    if stdout_is_tty():
+        from rich.markdown import Markdown
+
+        _console().print(Markdown(text))
+    else:
+        echo(text)

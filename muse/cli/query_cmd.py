@@ -1,0 +1,54 @@
+"""`muse query`: ad-hoc SQL, read-only unless --write."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from muse.cli import common
+from muse.cli.output import print_csv, print_json, print_table
+from muse.errors import UsageError
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("query")
+    def query_cmd(
+        sql: Annotated[str, typer.Argument(help="One SQL statement. Bind values with {name:Type} and --param.")],
+        fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+        write: Annotated[bool, typer.Option("--write", help="Allow statements that write (INSERT, ALTER, ...). "
+                                            "Without it the store runs the query with readonly=1.")] = False,
+        param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Query parameter name=value, "
+                                                           "bound by ClickHouse (repeatable).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    ) -> None:
+        """Run an ad-hoc query against the store (read-only by default).
+
+        Example: muse query "SELECT model, avg(latency_p95_ms) FROM bench_runs FINAL GROUP BY model"
+
+        Example: muse query "SELECT count() FROM ui_events WHERE commit_sha = {sha:String}" -p sha=abc...
+        """
+        from muse.store import open_store
+
+        params = {}
+        for item in param or []:
+            name, sep, value = item.partition("=")
+            if not sep or not name.isidentifier():
+                raise UsageError(f"--param {item!r} must look like name=value")
+            params[name] = value
+        s = common.settings()
+        with open_store(s, readonly=not write, on_wait=common.on_wait) as store:
+            result = store.query(sql, params)
+        if as_json or fmt is Format.json:
+            print_json(result.dicts())
+        elif fmt is Format.csv:
+            print_csv(result.columns, result.rows)
+        elif result.columns:
+            print_table(result.columns, result.rows)

@@ -1,0 +1,306 @@
+"""Settings: defaults < config file < environment < flags.
+
+Every key is declared once here, with its type, default, environment variables and
+whether it is a secret. ``config/muse.yaml`` documents the same keys for people; a test
+keeps the two in step.
+
+The config file is the first of: ``--config``, ``MUSE_CONFIG``,
+``$XDG_CONFIG_HOME/muse/muse.yaml``, and the demo's ``<state dir>/demo/muse.yaml`` (so
+that after ``muse demo`` the other commands find the demo store and repos).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from muse.errors import ConfigError
+
+SECRET_MASK = "********"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: dotted path, type, default, env vars (first found wins), secret flag."""
+
+    path: str
+    type: type
+    default: Any
+    env: tuple[str, ...] = ()
+    secret: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        generic = "MUSE_" + self.path.upper().replace(".", "_")
+        return (generic, *[e for e in self.env if e != generic])
+
+
+def _k(path: str, typ: type, default: Any, *env: str, **kw: Any) -> Key:
+    return Key(path, typ, default, tuple(env), **kw)
+
+
+# The one list of settings. Order is the order `muse config show` prints.
+KEYS: tuple[Key, ...] = (
+    _k("state_dir", str, "", "MUSE_STATE_DIR"),
+    _k("store.url", str, "", "MUSE_CLICKHOUSE_URL", secret=True),
+    _k("store.lock_timeout_seconds", float, 60.0, minimum=0),
+    _k("store.retries", int, 3, minimum=1, maximum=10),
+    _k("store.retry_backoff_seconds", float, 0.5, minimum=0),
+    _k("store.cluster", str, ""),
+    _k("repos.banterhearts.path", str, ""),
+    _k("repos.banterhearts.branch", str, "main"),
+    _k("repos.banterpacks.path", str, ""),
+    _k("repos.banterpacks.branch", str, "main"),
+    _k("repos.banterblogs.path", str, ""),
+    _k("repos.banterblogs.branch", str, "main"),
+    _k("repos.banterblogs.remote", str, "origin"),
+    _k("repos.banterblogs.posts_dir", str, "posts"),
+    _k("telemetry_dir", str, ""),
+    _k("ingest.gap_drop_factor", float, 0.2, minimum=0, maximum=1),
+    _k("ingest.gap_baseline_days", int, 7, minimum=1),
+    _k("watcher.hearts_threshold_minutes", float, 5.0, minimum=0),
+    _k("watcher.packs_threshold_minutes", float, 90.0, minimum=0),
+    _k("watcher.status_max_age_minutes", float, 30.0, minimum=1),
+    _k("watcher.page_after_failures", int, 2, minimum=1),
+    _k("analytics.min_baseline_samples", int, 5, minimum=2),
+    _k("analytics.baseline_window_days", int, 30, minimum=1),
+    _k("analytics.cost_anomaly_factor", float, 2.0, minimum=1),
+    _k("council.window_days", int, 7, minimum=1, maximum=90),
+    _k("council.confidence_threshold", float, 0.6, minimum=0, maximum=1),
+    _k("datadog.api_key", str, "", "DD_API_KEY", secret=True),
+    _k("datadog.app_key", str, "", "DD_APP_KEY", secret=True),
+    _k("datadog.agent_host", str, "", "DD_AGENT_HOST"),
+    _k("datadog.dogstatsd_port", int, 8125, "DD_DOGSTATSD_PORT", minimum=1, maximum=65535),
+    _k("datadog.api_url", str, "https://api.datadoghq.com", "DD_API_URL"),
+    _k("datadog.tags", str, "service:muse"),
+    _k("slack.webhook_url", str, "", "SLACK_WEBHOOK_URL", secret=True),
+    _k("pagerduty.routing_key", str, "", "PAGERDUTY_ROUTING_KEY", secret=True),
+    _k("pagerduty.events_url", str, "https://events.pagerduty.com/v2/enqueue"),
+    _k("vercel.token", str, "", "VERCEL_TOKEN", secret=True),
+    _k("vercel.team_id", str, "", "VERCEL_TEAM_ID"),
+    _k("vercel.project", str, "banterblogs", "VERCEL_PROJECT"),
+    _k("vercel.api_url", str, "https://api.vercel.com"),
+    _k("vercel.deploy_hook_url", str, "", "VERCEL_DEPLOY_HOOK_URL", secret=True),
+    _k("vercel.deploy_timeout_seconds", float, 300.0, minimum=1),
+    _k("deepl.auth_key", str, "", "DEEPL_AUTH_KEY", secret=True),
+    _k("deepl.server_url", str, "", "DEEPL_SERVER_URL"),
+    _k("deepl.langs", str, "de,zh,hi"),
+    _k("http.timeout_seconds", float, 10.0, minimum=0.1),
+    _k("log.format", str, "auto", choices=("auto", "rich", "plain", "json")),
+)
+KEYS_BY_PATH: dict[str, Key] = {k.path: k for k in KEYS}
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    reason: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason} (from {self.source})"
+
+
+@dataclass
+class Settings:
+    """Effective settings with the source of each value."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    config_file: Path | None
+    problems: list[Problem] = field(default_factory=list)
+
+    def __getitem__(self, path: str) -> Any:
+        return self.values[path]
+
+    def get(self, path: str, default: Any = None) -> Any:
+        return self.values.get(path, default)
+
+    # Derived paths used everywhere ------------------------------------------------
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.values["state_dir"]).expanduser()
+
+    @property
+    def store_url(self) -> str:
+        return self.values["store.url"]
+
+    @property
+    def embedded_store_path(self) -> Path:
+        return self.state_dir / "clickhouse"
+
+    def path_of(self, key: str) -> Path | None:
+        raw = self.values[key]
+        return Path(raw).expanduser() if raw else None
+
+    def masked(self) -> dict[str, Any]:
+        """Every value, with secrets replaced by a mask (or '' when unset)."""
+        out: dict[str, Any] = {}
+        for key in KEYS:
+            value = self.values[key.path]
+            out[key.path] = (SECRET_MASK if value else "") if key.secret else value
+        return out
+
+    def secrets(self) -> list[str]:
+        """The secret values in effect, for scrubbing output."""
+        return [str(self.values[k.path]) for k in KEYS if k.secret and self.values[k.path]]
+
+    def ensure_state_dir(self) -> Path:
+        """Create the private state dir (0700) and return it."""
+        path = self.state_dir
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o700)
+        except OSError:
+            pass
+        return path
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local/share")
+    return Path(base) / "muse"
+
+
+def user_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    return Path(base) / "muse" / "muse.yaml"
+
+
+def _coerce(key: Key, value: Any, source: str) -> tuple[Any, Problem | None]:
+    def bad(reason: str) -> tuple[Any, Problem]:
+        return key.default, Problem(key.path, reason, source)
+
+    if value is None:
+        return key.default, None
+    typ = key.type
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                coerced: Any = value
+            elif str(value).lower() in ("1", "true", "yes", "on"):
+                coerced = True
+            elif str(value).lower() in ("0", "false", "no", "off", ""):
+                coerced = False
+            else:
+                return bad(f"expected true or false, got {value!r}")
+        elif typ is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                return bad(f"expected an integer, got {value!r}")
+            coerced = int(value)
+        elif typ is float:
+            if isinstance(value, bool):
+                return bad(f"expected a number, got {value!r}")
+            coerced = float(value)
+        else:
+            if isinstance(value, (dict, list)):
+                return bad(f"expected a string, got a {type(value).__name__}")
+            coerced = str(value)
+    except (TypeError, ValueError):
+        return bad(f"expected {typ.__name__}, got {value!r}")
+    if key.minimum is not None and coerced < key.minimum:
+        return bad(f"must be >= {key.minimum:g}, got {coerced!r}")
+    if key.maximum is not None and coerced > key.maximum:
+        return bad(f"must be <= {key.maximum:g}, got {coerced!r}")
+    if key.choices is not None and coerced not in key.choices:
+        return bad(f"must be one of {', '.join(key.choices)}, got {coerced!r}")
+    return coerced, None
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name, value in data.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, Mapping) and not any(k.path == path for k in KEYS):
+            yield from _flatten(value, prefix=path + ".")
+        else:
+            yield path, value
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML config file into {dotted.path: value}; one clear error if malformed."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config file {path}:{where}: malformed YAML: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config file {path}: top level must be a mapping of keys, got {type(data).__name__}")
+    return dict(_flatten(data))
+
+
+def find_config_file(explicit: str | None, env: Mapping[str, str], state_dir: Path) -> Path | None:
+    if explicit:
+        return Path(explicit).expanduser()
+    if env.get("MUSE_CONFIG"):
+        return Path(env["MUSE_CONFIG"]).expanduser()
+    user = user_config_path(env)
+    if user.is_file():
+        return user
+    demo = state_dir / "demo" / "muse.yaml"
+    if demo.is_file():
+        return demo
+    return None
+
+
+def load_settings(
+    *,
+    config_file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    strict: bool = True,
+) -> Settings:
+    """Build effective settings. ``strict`` raises ConfigError on the first problem."""
+    env = dict(os.environ if env is None else env)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values: dict[str, Any] = {k.path: k.default for k in KEYS}
+    sources: dict[str, str] = {k.path: "default" for k in KEYS}
+    problems: list[Problem] = []
+
+    def apply(path: str, raw: Any, source: str) -> None:
+        key = KEYS_BY_PATH.get(path)
+        if key is None:
+            problems.append(Problem(path, "unknown key", source))
+            return
+        value, problem = _coerce(key, raw, source)
+        if problem:
+            problems.append(problem)
+            return
+        values[path] = value
+        sources[path] = source
+
+    # The state dir decides where the demo config lives, so resolve it before the file.
+    pre_state = overrides.get("state_dir") or env.get("MUSE_STATE_DIR") or str(default_state_dir(env))
+    path = find_config_file(config_file, env, Path(pre_state).expanduser())
+    if path is not None:
+        for dotted, raw in read_config_file(path).items():
+            apply(dotted, raw, f"file {path}")
+    for key in KEYS:
+        for name in key.env_names:
+            if name in env:
+                apply(key.path, env[name], f"env {name}")
+                break
+    for dotted, raw in overrides.items():
+        apply(dotted, raw, "flag")
+    if not values["state_dir"]:
+        values["state_dir"] = str(default_state_dir(env))
+    settings = Settings(values=values, sources=sources, config_file=path, problems=problems)
+    if strict and problems:
+        raise ConfigError(f"invalid setting {problems[0]}", hint="run `muse config validate` to list every problem")
+    return settings

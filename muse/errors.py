@@ -1,0 +1,73 @@
+"""Typed errors for expected failures, and the one table of exit codes.
+
+The CLI turns a MuseError into ``Error: <message>`` and the exit code it carries; a
+traceback is shown only with ``--debug`` / ``MUSE_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Stable process exit codes, documented in the README."""
+
+    OK = 0
+    FAILED = 1  # the run failed; an alert was sent
+    USAGE = 2  # bad flags, bad config, or a schema that needs `muse db migrate`
+    BLOCKED = 3  # the circuit breaker (watcher) blocks this run
+    SKIPPED = 4  # another run of the same agent holds its lock
+    STORE_UNAVAILABLE = 5  # store locked by another process past the timeout, or unreachable
+
+
+class MuseError(Exception):
+    """An expected failure with a message for the operator."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(MuseError):
+    exit_code = ExitCode.USAGE
+
+
+class UsageError(MuseError):
+    exit_code = ExitCode.USAGE
+
+
+class SchemaOutdatedError(MuseError):
+    exit_code = ExitCode.USAGE
+
+
+class StoreError(MuseError):
+    """A query failed for a reason that retrying will not fix (bad SQL, bad data)."""
+
+    exit_code = ExitCode.FAILED
+
+
+class ReadOnlyError(StoreError):
+    exit_code = ExitCode.USAGE
+
+
+class StoreUnavailableError(MuseError):
+    """The store could not be reached, or its lock was not released in time."""
+
+    exit_code = ExitCode.STORE_UNAVAILABLE
+
+
+class StoreLockTimeout(StoreUnavailableError):
+    pass
+
+
+class BlockedError(MuseError):
+    exit_code = ExitCode.BLOCKED
+
+
+class InputError(MuseError):
+    """Bad input: names what was wrong and where."""
+
+    exit_code = ExitCode.FAILED

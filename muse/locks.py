@@ -1,0 +1,104 @@
+"""Inter-process locks with flock: the embedded store's path lock and per-agent run locks.
+
+The lock file holds who took it (pid, command, since) so a waiting process can say who
+it is waiting for. The kernel releases a flock when its holder dies, so a crashed run
+never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from muse.errors import StoreLockTimeout
+
+
+class LockHeld(Exception):
+    """Raised by a non-blocking acquire when another process holds the lock."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+class FileLock:
+    def __init__(self, path: Path, *, what: str) -> None:
+        self.path = Path(path)
+        self.what = what
+        self._fd: int | None = None
+
+    def holder(self) -> str:
+        """A human description of the current holder, from the lock file."""
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            return "another process"
+        if not info:
+            return "another process"
+        return f"pid {info.get('pid')} ({info.get('command', '?')}, since {info.get('since', '?')})"
+
+    def try_acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        info = {
+            "pid": os.getpid(),
+            "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:4]) if sys.argv else "?",
+            "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(info).encode())
+        self._fd = fd
+        return True
+
+    def acquire(self, *, timeout: float, on_wait: Callable[[str], None] | None = None) -> None:
+        """Wait up to ``timeout`` seconds; raise StoreLockTimeout naming the holder."""
+        deadline = time.monotonic() + timeout
+        announced = False
+        delay = 0.02
+        while not self.try_acquire():
+            holder = self.holder()
+            if not announced:
+                announced = True
+                if on_wait:
+                    on_wait(f"waiting up to {timeout:g}s for {self.what} held by {holder}")
+            if time.monotonic() >= deadline:
+                raise StoreLockTimeout(
+                    f"{self.what} at {self.path.parent} is locked by {holder}; gave up after {timeout:g}s",
+                    hint="raise store.lock_timeout_seconds, or wait for that run to finish",
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    def acquire_nowait(self) -> None:
+        if not self.try_acquire():
+            raise LockHeld(self.holder())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> "FileLock":
+        self.acquire_nowait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,366 @@
+"""ClickHouse access: one interface, two backends.
+
+* embedded (default): chDB, in-process ClickHouse, persisted at ``<state dir>/clickhouse``.
+  A chDB path can be open in one process only, so the store takes an inter-process lock
+  (flock) on it and waits for it up to ``store.lock_timeout_seconds``.
+* server: ``clickhouse://user:pass@host:9000/db`` through clickhouse-driver (native protocol).
+
+Values are always bound as ClickHouse query parameters (``{name:Type}`` in the SQL text),
+never formatted into SQL. Named queries live in ``sql/queries/<name>.sql``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from muse.errors import ReadOnlyError, StoreError, StoreUnavailableError
+from muse.locks import FileLock
+from muse.resources import resource_path
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# ClickHouse error codes that retrying can fix (network, timeouts, too many parts, memory).
+TRANSIENT_CODES = {159, 202, 209, 210, 241, 252, 319, 425, 999}
+READONLY_CODE = 164
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+    rows_read: int = 0
+    bytes_read: int = 0
+    elapsed: float = 0.0
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+    def first(self) -> dict[str, Any] | None:
+        return dict(zip(self.columns, self.rows[0])) if self.rows else None
+
+    def scalar(self, default: Any = None) -> Any:
+        return self.rows[0][0] if self.rows and self.rows[0] else default
+
+
+@dataclass
+class StoreStats:
+    """Counters a run reports: how much the store read and wrote for it."""
+
+    queries: int = 0
+    rows_read: int = 0
+    rows_written: int = 0
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _error_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return code
+    text = str(exc)
+    if text.startswith("Code: "):
+        try:
+            return int(text[6:].split(".", 1)[0])
+        except ValueError:
+            return None
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # ClickHouse appends a stack trace after ". Stack trace:"; the first line is enough.
+    return text.split(" Stack trace:")[0][:500]
+
+
+def load_query(name: str) -> str:
+    """The text of a named query from sql/queries/<name>.sql."""
+    if not name.replace("_", "").isalnum():
+        raise StoreError(f"invalid query name {name!r}")
+    path = resource_path("sql") / "queries" / f"{name}.sql"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise StoreError(f"named query {name!r} not found at {path}") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if isinstance(value, (date, UUID, Decimal)):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+class Store:
+    """Common behaviour: retries, named queries, accounting. Backends implement _raw_*."""
+
+    backend = "abstract"
+
+    def __init__(self, *, retries: int = 3, backoff: float = 0.5, readonly: bool = False) -> None:
+        self.retries = max(1, retries)
+        self.backoff = backoff
+        self.readonly = readonly
+        self.stats = StoreStats()
+
+    # -- backend hooks -----------------------------------------------------------
+    def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:  # pragma: no cover
+        raise NotImplementedError
+
+    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- public API ---------------------------------------------------------------
+    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return fn()
+            except (StoreError, StoreUnavailableError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below
+                code = _error_code(exc)
+                if code == READONLY_CODE:
+                    raise ReadOnlyError(
+                        "the store is read-only for this command: " + _one_line(exc),
+                        hint="pass --write to allow writes",
+                    ) from exc
+                transient = self._is_transient(exc, code)
+                if not transient:
+                    raise StoreError(f"{what} failed: {_one_line(exc)}") from exc
+                if attempt >= self.retries:
+                    self.stats.errors.append(_one_line(exc))
+                    raise StoreUnavailableError(
+                        f"{what} failed after {attempt} attempts: {_one_line(exc)}"
+                    ) from exc
+                self.stats.retries += 1
+                delay = self.backoff * (2 ** (attempt - 1))
+                log.warning("store: %s failed (attempt %d/%d), retrying in %.1fs: %s",
+                            what, attempt, self.retries, delay, _one_line(exc))
+                time.sleep(delay)
+
+    def _is_transient(self, exc: BaseException, code: int | None) -> bool:
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError, EOFError)):
+            return True
+        return code in TRANSIENT_CODES
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run one statement with bound parameters and return its rows."""
+        result = self._retrying("query", lambda: self._raw_query(sql, dict(params or {})))
+        self.stats.queries += 1
+        self.stats.rows_read += result.rows_read
+        return result
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns nothing (DDL, INSERT ... SELECT, OPTIMIZE)."""
+        self.query(sql, params)
+
+    def named(self, name: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run the named query sql/queries/<name>.sql."""
+        return self.query(load_query(name), params)
+
+    def insert(self, table: str, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> int:
+        """Insert Python rows (dicts) into a table; returns the number of rows sent."""
+        batch = [dict(r) for r in rows]
+        if not batch:
+            return 0
+        if not table.replace("_", "").replace(".", "").isalnum():
+            raise StoreError(f"invalid table name {table!r}")
+        cols = list(columns or batch[0].keys())
+        self._retrying(f"insert into {table}", lambda: self._raw_insert(table, cols, batch))
+        self.stats.rows_written += len(batch)
+        return len(batch)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EmbeddedStore(Store):
+    """chDB at a local path, guarded by an inter-process lock."""
+
+    backend = "embedded"
+
+    def __init__(self, path: Path, *, lock_timeout: float = 60.0, readonly: bool = False,
+                 retries: int = 3, backoff: float = 0.5,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        super().__init__(retries=retries, backoff=backoff, readonly=readonly)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = FileLock(self.path.parent / (self.path.name + ".lock"), what="the embedded store")
+        self._lock.acquire(timeout=lock_timeout, on_wait=on_wait)
+        try:
+            from chdb import session as chdb_session
+
+            self._session = chdb_session.Session(str(self.path))
+            # Numbers as JSON numbers: the default quotes 64-bit integers and decimals.
+            self._session.query("SET output_format_json_quote_64bit_integers = 0")
+            self._session.query("SET output_format_json_quote_decimals = 0")
+            if readonly:
+                # Lasts for this session; closing the session resets it.
+                self._session.query("SET readonly = 1")
+        except Exception as exc:
+            self._lock.release()
+            raise StoreUnavailableError(f"cannot open the embedded store at {self.path}: {_one_line(exc)}") from exc
+
+    def describe(self) -> str:
+        return f"embedded chDB at {self.path}"
+
+    def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:
+        res = self._session.query(sql, "JSONCompact", params=_stringify(params) if params else None)
+        raw = res.data() if res is not None else ""
+        if not raw.strip():
+            return QueryResult([], [], [], rows_read=_safe(res, "rows_read"), bytes_read=_safe(res, "bytes_read"),
+                               elapsed=_safe_f(res, "elapsed"))
+        doc = json.loads(raw)
+        meta = doc.get("meta", [])
+        stats = doc.get("statistics", {})
+        return QueryResult(
+            columns=[m["name"] for m in meta],
+            types=[m["type"] for m in meta],
+            rows=[tuple(r) for r in doc.get("data", [])],
+            rows_read=int(stats.get("rows_read", 0)),
+            bytes_read=int(stats.get("bytes_read", 0)),
+            elapsed=float(stats.get("elapsed", 0.0)),
+        )
+
+    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+        # JSONEachRow data after FORMAT is parsed as data, never as SQL.
+        body = "\n".join(json.dumps({c: r.get(c) for c in columns}, default=_json_default) for r in rows)
+        col_list = ", ".join(f"`{c}`" for c in columns)
+        self._session.query(f"INSERT INTO {table} ({col_list}) FORMAT JSONEachRow\n{body}")
+
+    def close(self) -> None:
+        session = getattr(self, "_session", None)
+        if session is not None:
+            try:
+                session.close()
+            finally:
+                self._session = None
+                self._lock.release()
+
+
+def _safe(res: Any, attr: str) -> int:
+    try:
+        return int(getattr(res, attr)())
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def _safe_f(res: Any, attr: str) -> float:
+    try:
+        return float(getattr(res, attr)())
+    except Exception:  # noqa: BLE001
+        return 0.0
+
+
+def _stringify(params: Mapping[str, Any]) -> dict[str, str]:
+    """chDB binds parameters from their text form; ClickHouse parses them by declared type."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if isinstance(value, datetime):
+            out[key] = value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, (list, tuple)):
+            out[key] = json.dumps(list(value), default=_json_default).replace('"', "'")
+        elif value is None:
+            out[key] = "\\N"
+        else:
+            out[key] = str(value)
+    return out
+
+
+class ServerStore(Store):
+    """A ClickHouse server over the native protocol (clickhouse-driver)."""
+
+    backend = "server"
+
+    def __init__(self, url: str, *, readonly: bool = False, retries: int = 3, backoff: float = 0.5,
+                 connect_timeout: float = 5.0) -> None:
+        super().__init__(retries=retries, backoff=backoff, readonly=readonly)
+        parsed = urlparse(url)
+        if parsed.scheme not in ("clickhouse", "clickhouses"):
+            raise StoreError(f"store URL must start with clickhouse:// (got scheme {parsed.scheme!r})")
+        self._where = f"{parsed.hostname}:{parsed.port or 9000}/{(parsed.path or '/default').lstrip('/') or 'default'}"
+        from clickhouse_driver import Client
+
+        settings: dict[str, Any] = {"server_side_params": True}
+        if readonly:
+            settings["readonly"] = 1
+        self._client = Client(
+            host=parsed.hostname or "localhost",
+            port=parsed.port or 9000,
+            user=unquote(parsed.username or "default"),
+            password=unquote(parsed.password or ""),
+            database=(parsed.path or "/default").lstrip("/") or "default",
+            secure=parsed.scheme == "clickhouses",
+            connect_timeout=connect_timeout,
+            settings=settings,
+        )
+        # Fail fast, with retries, when the server is unreachable.
+        self.query("SELECT 1")
+        self.stats = StoreStats()
+
+    def describe(self) -> str:
+        return f"ClickHouse server {self._where}"
+
+    def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:
+        rows, meta = self._client.execute(sql, dict(params) or None, with_column_types=True)
+        progress = getattr(self._client.last_query, "progress", None)
+        rows_read = getattr(progress, "rows", 0) if progress else 0
+        bytes_read = getattr(progress, "bytes", 0) if progress else 0
+        elapsed = getattr(self._client.last_query, "elapsed", 0.0) or 0.0
+        return QueryResult([m[0] for m in meta], [m[1] for m in meta],
+                           [tuple(_plain(v) for v in r) for r in rows], rows_read, bytes_read, elapsed)
+
+    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+        col_list = ", ".join(f"`{c}`" for c in columns)
+        self._client.execute(f"INSERT INTO {table} ({col_list}) VALUES", [[r.get(c) for c in columns] for r in rows])
+
+    def close(self) -> None:
+        self._client.disconnect()
+
+
+def _plain(value: Any) -> Any:
+    """Make server values look like embedded (JSON) values so agents see one shape."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if value.microsecond else value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (UUID,)):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def open_store(settings: Any, *, readonly: bool = False, on_wait: Callable[[str], None] | None = None) -> Store:
+    """Open the store the settings describe."""
+    url = settings.store_url
+    retries = settings["store.retries"]
+    backoff = settings["store.retry_backoff_seconds"]
+    if url:
+        return ServerStore(url, readonly=readonly, retries=retries, backoff=backoff)
+    settings.ensure_state_dir()
+    return EmbeddedStore(settings.embedded_store_path, lock_timeout=settings["store.lock_timeout_seconds"],
+                         readonly=readonly, retries=retries, backoff=backoff, on_wait=on_wait)

@@ -1,0 +1,110 @@
+"""Shared fixtures: an isolated environment, a real chDB store in a temp dir, the CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# Variables that would let the developer's own setup leak into a test.
+_ISOLATE = re.compile(r"^(MUSE_|DD_|DEEPL_|VERCEL_|SLACK_|PAGERDUTY_|XDG_)")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name in list(os.environ):
+        if _ISOLATE.match(name):
+            monkeypatch.delenv(name)
+    env = {
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+        "MUSE_STORE_RETRY_BACKOFF_SECONDS": "0.01",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    from muse.cli import common
+
+    common.OPTIONS.__init__()  # type: ignore[misc]
+    return env
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "muse"
+
+
+@pytest.fixture
+def settings(isolated_env: dict[str, str]) -> Any:
+    from muse.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture
+def store(settings: Any) -> Iterator[Any]:
+    """A migrated embedded store, closed at teardown (chDB holds one path per process)."""
+    from muse import migrations
+    from muse.store import open_store
+
+    st = open_store(settings)
+    migrations.migrate(st)
+    try:
+        yield st
+    finally:
+        st.close()
+
+
+@pytest.fixture
+def migrated(settings: Any) -> Any:
+    """Migrate the default store and close it, for tests that run the CLI."""
+    from muse import migrations
+    from muse.store import open_store
+
+    with open_store(settings) as st:
+        migrations.migrate(st)
+    return settings
+
+
+class CliResult:
+    def __init__(self, exit_code: int, stdout: str, stderr: str) -> None:
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def __repr__(self) -> str:
+        return f"CliResult(exit={self.exit_code}, stdout={self.stdout[-800:]!r}, stderr={self.stderr[-800:]!r})"
+
+
+@pytest.fixture
+def cli() -> Any:
+    """Invoke `muse` in-process with Typer's CliRunner; ANSI stripped."""
+    from typer.testing import CliRunner
+
+    from muse.cli import app, common
+
+    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> CliResult:
+        common.OPTIONS.__init__()  # type: ignore[misc]
+        result = CliRunner().invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+        return CliResult(result.exit_code, ANSI.sub("", result.stdout), ANSI.sub("", result.stderr))
+
+    return invoke
+
+
+def muse_cmd() -> list[str]:
+    """The installed console script when present, else `python -m muse`."""
+    exe = Path(sys.executable).parent / "muse"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "muse"]

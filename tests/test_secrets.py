@@ -1,0 +1,29 @@
+"""Secrets set in the environment never appear in any command's output."""
+
+from __future__ import annotations
+
+SECRETS = {
+    "DD_API_KEY": "ddapi-5e1f0a9b",
+    "DD_APP_KEY": "ddapp-77c3e2d1",
+    "DEEPL_AUTH_KEY": "deepl-0b9c8d7e:fx",
+    "VERCEL_TOKEN": "vercel-tok-a1b2c3",
+    "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/T000/B000/slacksecret42",
+    "PAGERDUTY_ROUTING_KEY": "pdroute-3344ffee",
+    "MUSE_CLICKHOUSE_URL": "clickhouse://muse:chpass-9911@127.0.0.1:9/db",
+}
+
+
+def test_no_command_prints_a_secret(cli, migrated) -> None:
+    embedded = {k: v for k, v in SECRETS.items() if k != "MUSE_CLICKHOUSE_URL"}
+    runs = [
+        (("--help",), SECRETS), (("config", "show"), SECRETS), (("config", "show", "--json"), SECRETS),
+        (("config", "validate"), SECRETS), (("health",), embedded), (("health", "--json"), embedded),
+        (("db", "status"), embedded), (("query", "SELECT 1"), embedded),
+        # The server URL holds a password; the connection error must not echo it.
+        (("query", "SELECT 1"), SECRETS), (("--debug", "db", "status"), SECRETS),
+    ]
+    for args, env in runs:
+        r = cli(*args, env=env)
+        for name, value in SECRETS.items():
+            needle = value.split("//", 1)[-1].split("@")[0] if name == "MUSE_CLICKHOUSE_URL" else value
+            assert needle not in r.output, f"{name} leaked by muse {' '.join(args)}"

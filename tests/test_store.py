@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import muse_cmd
+from muse import migrations
+from muse.errors import ExitCode, ReadOnlyError, StoreError, StoreUnavailableError
+from muse.locks import FileLock
+from muse.store import ServerStore, load_query, open_store
+
+
+def test_parameters_are_bound_not_formatted(store) -> None:
+    hostile = "x'); DROP TABLE agent_runs; --"
+    store.insert("agent_runs", [{"agent": hostile, "run_id": "00000000-0000-4000-8000-000000000001",
+                                 "started": "2026-01-01 00:00:00.000", "status": "ok"}])
+    r = store.query("SELECT agent FROM agent_runs WHERE agent = {a:String}", {"a": hostile})
+    assert r.rows == [(hostile,)]
+    assert store.query("EXISTS TABLE agent_runs").scalar() == 1
+
+
+def test_every_named_query_exists_and_parses(store) -> None:
+    from muse.resources import resource_path
+
+    names = [p.stem for p in (resource_path("sql") / "queries").glob("*.sql")]
+    assert names
+    for name in names:
+        sql = load_query(name)
+        # EXPLAIN AST parses without running; placeholders are valid syntax for it.
+        store.query("EXPLAIN AST " + sql.strip().rstrip(";"))
+    with pytest.raises(StoreError, match="not found"):
+        load_query("no_such_query")
+
+
+def test_bad_sql_is_a_store_error_not_a_retry(store) -> None:
+    with pytest.raises(StoreError, match="UNKNOWN_TABLE"):
+        store.query("SELECT * FROM nope")
+    assert store.stats.retries == 0
+
+
+def test_readonly_store_refuses_writes_and_writes_nothing(settings, migrated) -> None:
+    with open_store(settings, readonly=True) as ro:
+        with pytest.raises(ReadOnlyError):
+            ro.execute("INSERT INTO agent_runs (agent, run_id, started, status) "
+                       "VALUES ('x', generateUUIDv4(), now64(), 'ok')")
+    with open_store(settings) as rw:
+        assert rw.query("SELECT count() FROM agent_runs").scalar() == 0
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_server_backend_unreachable_retries_then_typed_error() -> None:
+    t0 = time.monotonic()
+    with pytest.raises(StoreUnavailableError, match="after 3 attempts"):
+        ServerStore(f"clickhouse://default:@127.0.0.1:{_closed_port()}/default", retries=3, backoff=0.05,
+                    connect_timeout=0.5)
+    assert time.monotonic() - t0 >= 0.05 + 0.1  # two backoffs happened
+
+
+@pytest.mark.server
+@pytest.mark.skipif(not os.environ.get("MUSE_TEST_CLICKHOUSE_URL"),
+                    reason="MUSE_TEST_CLICKHOUSE_URL is not set; server-backend tests need a ClickHouse server")
+def test_server_backend_roundtrip() -> None:
+    st = ServerStore(os.environ["MUSE_TEST_CLICKHOUSE_URL"])
+    try:
+        assert st.query("SELECT {a:UInt32} + 1 AS b", {"a": 41}).rows == [(42,)]
+    finally:
+        st.close()
+
+
+def test_migrations_twice_change_nothing(store) -> None:
+    def snapshot():
+        return store.query("SELECT name, create_table_query FROM system.tables "
+                           "WHERE database = currentDatabase() ORDER BY name").rows, \
+            store.query("SELECT version, name, checksum FROM schema_migrations ORDER BY version").rows
+
+    before = snapshot()
+    assert migrations.migrate(store) == []
+    assert snapshot() == before
+    assert {r[0] for r in before[0]} >= {"bench_runs", "llm_events", "ui_events", "session_stats", "watcher_runs",
+                                         "episodes", "deployments", "agent_runs", "schema_migrations"}
+
+
+def test_db_status_and_migrate_cli(cli) -> None:
+    r = cli("db", "status")
+    assert r.exit_code == 1 and "PENDING" in r.stdout and "muse db migrate" in r.stdout
+    r = cli("db", "migrate")
+    assert r.exit_code == 0 and "applied 001_initial_schema" in r.stdout
+    r = cli("db", "migrate")
+    assert r.exit_code == 0 and "nothing to apply" in r.stdout
+    r = cli("db", "status", "--json")
+    assert r.exit_code == 0 and '"current": true' in r.stdout
+
+
+def test_query_cli_readonly_by_default(cli, migrated) -> None:
+    ins = "INSERT INTO agent_runs (agent, run_id, started, status) VALUES ('x', generateUUIDv4(), now64(), 'ok')"
+    r = cli("query", ins)
+    assert r.exit_code == ExitCode.USAGE
+    assert "read-only" in r.stderr and "--write" in r.stderr
+    assert cli("query", "SELECT count() AS n FROM agent_runs", "--format", "csv").stdout == "n\n0\n"
+    assert cli("query", ins, "--write").exit_code == 0
+    r = cli("query", "SELECT agent, count() AS n FROM agent_runs WHERE agent = {a:String} GROUP BY agent",
+            "-p", "a=x", "--json")
+    assert r.exit_code == 0 and '"n": 1' in r.stdout
+    assert cli("query", "SELEC 1").exit_code == ExitCode.FAILED
+    assert cli("query", "SELECT 1", "-p", "oops").exit_code == ExitCode.USAGE
+
+
+def test_two_query_processes_at_once_both_succeed(settings, migrated, isolated_env) -> None:
+    env = {**os.environ, **isolated_env}
+    cmd = muse_cmd() + ["query", "SELECT sleep(1) AS s, count() AS n FROM system.one", "--format", "csv"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert all(o[0].strip().endswith("0,1") for o in outs)
+    assert sum("waiting up to" in o[1] for o in outs) >= 1  # one of them waited, and said so
+
+
+def test_store_lock_timeout_names_holder_and_exit_code(settings, migrated, isolated_env) -> None:
+    lock = FileLock(settings.state_dir / "clickhouse.lock", what="the embedded store")
+    lock.acquire(timeout=1)
+    try:
+        env = {**os.environ, **isolated_env, "MUSE_STORE_LOCK_TIMEOUT_SECONDS": "0.5"}
+        res = subprocess.run(muse_cmd() + ["query", "SELECT 1"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    finally:
+        lock.release()
+    assert res.returncode == ExitCode.STORE_UNAVAILABLE
+    assert f"pid {os.getpid()}" in res.stderr and "gave up after 0.5s" in res.stderr
