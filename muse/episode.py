@@ -1,0 +1,89 @@
+"""The episode file format, shared by the council (writes), publisher (validates) and i18n.
+
+An episode is ``<posts_dir>/ep-{n}.md`` in the blog repo: YAML front-matter between
+``---`` lines, then markdown whose level-2 headings are the sections below, in order.
+The chart sits beside it as ``ep-{n}.svg`` and is referenced by a relative image link.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# The five sections every episode has, in this order (defect 9 of the source design:
+# it never named them). The council's template renders exactly these; the publisher's
+# validator checks exactly these.
+REQUIRED_SECTIONS: tuple[str, ...] = ("TL;DR", "What shipped", "Model performance", "User experience",
+                                      "Why it matters")
+# Always present after the required five.
+TRAILING_SECTIONS: tuple[str, ...] = ("Data quality", "Evidence")
+
+REQUIRED_FRONT_MATTER: tuple[str, ...] = ("title", "episode", "date", "lang", "status", "confidence",
+                                          "confidence_components", "hearts_commit", "packs_commit", "run_id",
+                                          "forced")
+
+# Episode status values (one row version per change in the episodes table):
+#   draft        confidence below the threshold; goes to the drafts branch; needs --approve
+#   ready        confidence at or above the threshold; the publisher may put it on main
+#   published    on main and deployed (or deploy skipped without Vercel, said so)
+#   failed       invalid, or its deploy failed and was rolled back
+#   rolled_back  reverted on purpose with `muse publish rollback`
+STATUSES: tuple[str, ...] = ("draft", "ready", "published", "failed", "rolled_back")
+
+_FRONT = re.compile(r"\A---\n(.*?)\n---\n?", re.DOTALL)
+
+
+@dataclass
+class EpisodeDoc:
+    front_matter: dict[str, Any]
+    body: str
+
+
+class EpisodeFormatError(ValueError):
+    pass
+
+
+def post_name(episode: int, lang: str = "en") -> str:
+    return f"ep-{episode}.md"
+
+
+def chart_name(episode: int) -> str:
+    return f"ep-{episode}.svg"
+
+
+def parse(text: str) -> EpisodeDoc:
+    """Split front-matter and body; raise EpisodeFormatError with a one-line reason."""
+    import yaml
+
+    m = _FRONT.match(text)
+    if not m:
+        raise EpisodeFormatError("no YAML front-matter (the file must start with a '---' line)")
+    try:
+        fm = yaml.safe_load(m.group(1))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark else ""
+        raise EpisodeFormatError(f"front-matter is not valid YAML{where}") from None
+    if not isinstance(fm, dict):
+        raise EpisodeFormatError("front-matter must be a mapping")
+    return EpisodeDoc(fm, text[m.end():])
+
+
+def render(front_matter: dict[str, Any], body: str) -> str:
+    """Front-matter through a YAML library (never string formatting), then the body."""
+    import yaml
+
+    fm = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return f"---\n{fm}---\n\n{body.lstrip()}"
+
+
+def section_titles(body: str) -> list[str]:
+    """Level-2 headings outside fenced code, in order."""
+    titles, fenced = [], False
+    for line in body.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and line.startswith("## "):
+            titles.append(line[3:].strip())
+    return titles
