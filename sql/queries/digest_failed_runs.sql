@@ -1,0 +1,11 @@
+-- Digest: agent runs that failed since a time, newest first.
+SELECT
+    toString(agent) AS agent,
+    toString(run_id) AS run_id,
+    toString(started) AS started_at,
+    message,
+    error
+FROM agent_runs FINAL
+WHERE status = 'failed' AND started >= {since:DateTime64(3, 'UTC')}
+ORDER BY started DESC
+LIMIT 50
