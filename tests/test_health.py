@@ -199,6 +199,11 @@ def test_health_offline_all_agents_on_time(cli, migrated, live_env, dd, deepl, v
     assert dd.requests == [] and deepl.http.requests == [] and vercel.http.requests == [] and hooks.requests == []
 
 
+def test_send_test_and_offline_exclude_each_other(cli, migrated) -> None:
+    r = cli("health", "--offline", "--send-test")
+    assert r.exit_code == 2 and "cannot be combined with --offline" in r.stderr
+
+
 def test_health_reports_a_late_agent_and_exits_1(cli, migrated) -> None:
     now = datetime.now(UTC)
     runs = _fresh(now)

@@ -31,8 +31,11 @@ def register(app: typer.Typer) -> None:
 
         Example: muse health --send-test --json
         """
+        from muse.errors import UsageError
         from muse.health import run_checks
 
+        if offline and send_test:
+            raise UsageError("--send-test sends over the network; it cannot be combined with --offline")
         checks, extra = run_checks(common.settings(), offline=offline, send_test=send_test, timeout=timeout)
         failed = [c for c in checks if c.level == "fail"]
         if as_json:
