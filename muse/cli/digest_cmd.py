@@ -19,14 +19,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Benchmarks, users, watcher, insights, episodes, deploys, failures and LLM cost, per day.
 
-        Rich tables on a TTY, plain text in a pipe, JSON with --json. Read-only.
+        Rich tables on a TTY, plain text in a pipe, JSON with --json. Writes nothing.
 
         Example: muse digest --days 14
         """
         from muse.digest import build_digest, render_digest_text
         from muse.store import open_store
 
-        with open_store(common.settings(), readonly=True, on_wait=common.on_wait) as store:
+        # Not readonly=1: that forbids the per-query SETTINGS the digest's FINAL reads use;
+        # the digest runs only its own named SELECTs.
+        with open_store(common.settings(), on_wait=common.on_wait) as store:
             digest = build_digest(store, days=days)
         if as_json:
             print_json(digest)
