@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Annotated, Any, Optional
 
 import typer
@@ -16,6 +14,8 @@ app = typer.Typer(help="Datadog monitors as code (config/monitors.yaml).\n\nExam
 
 
 def _short(value: Any, width: int = 60) -> str:
+    import json
+
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -98,6 +98,8 @@ def list_cmd(
     Example: muse monitors list --json
     """
     from pathlib import Path
+
+    import re
 
     from muse.monitors import definitions_path, load_definitions
 
