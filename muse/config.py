@@ -91,6 +91,10 @@ KEYS: tuple[Key, ...] = (
     _k("deepl.server_url", str, "", "DEEPL_SERVER_URL"),
     _k("deepl.langs", str, "de,zh,hi"),
     _k("http.timeout_seconds", float, 10.0, minimum=0.1),
+    _k("http.retries", int, 3, minimum=1, maximum=10),
+    _k("http.retry_backoff_seconds", float, 0.5, minimum=0),
+    _k("health.probe_timeout_seconds", float, 5.0, minimum=0.1),
+    _k("monitors.file", str, ""),
     _k("log.format", str, "auto", choices=("auto", "rich", "plain", "json")),
 )
 KEYS_BY_PATH: dict[str, Key] = {k.path: k for k in KEYS}

@@ -71,3 +71,9 @@ class InputError(MuseError):
     """Bad input: names what was wrong and where."""
 
     exit_code = ExitCode.FAILED
+
+
+class IntegrationError(MuseError):
+    """An external API (Datadog, DeepL, Vercel, ...) refused a call or stayed unreachable."""
+
+    exit_code = ExitCode.FAILED

@@ -17,7 +17,9 @@ def test_no_command_prints_a_secret(cli, migrated) -> None:
     embedded = {k: v for k, v in SECRETS.items() if k != "MUSE_CLICKHOUSE_URL"}
     runs = [
         (("--help",), SECRETS), (("config", "show"), SECRETS), (("config", "show", "--json"), SECRETS),
-        (("config", "validate"), SECRETS), (("health",), embedded), (("health", "--json"), embedded),
+        # --offline: the live probes would call the real services; test_health.py covers them.
+        (("config", "validate"), SECRETS), (("health", "--offline"), embedded),
+        (("health", "--offline", "--json"), embedded), (("digest",), embedded), (("monitors", "list"), SECRETS),
         (("db", "status"), embedded), (("query", "SELECT 1"), embedded),
         # The server URL holds a password; the connection error must not echo it.
         (("query", "SELECT 1"), SECRETS), (("--debug", "db", "status"), SECRETS),

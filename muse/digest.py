@@ -1,0 +1,300 @@
+"""`muse digest`: the last N days at a glance, from the store.
+
+``build_digest(store, days=7)`` returns a plain dict (JSON-ready); ``render_digest_text``
+turns it into plain text for a pipe, cron mail or the end of `muse demo`. The CLI renders
+the same dict with Rich on a TTY.
+
+Days are UTC calendar days, today included: ``days=7`` covers today and the six before.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterable, Sequence
+
+from muse.errors import StoreError
+from muse.runs import ts_str
+from muse.store import Store
+
+SPARKS = "▁▂▃▄▅▆▇█"
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+INSIGHTS_LIMIT = 10_000
+# Watcher statuses that are not failures (a commit younger than its threshold is pending).
+PASSING_WATCHER = ("valid", "valid-pending", "valid_pending")
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """One block character per value, scaled between the series' min and max; blank = no data."""
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not present:
+        return " " * len(values)
+    lo, hi = min(present), max(present)
+    out = []
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append(" ")
+        elif hi == lo:
+            out.append(SPARKS[0] if hi == 0 else SPARKS[len(SPARKS) // 2])
+        else:
+            out.append(SPARKS[round((v - lo) / (hi - lo) * (len(SPARKS) - 1))])
+    return "".join(out)
+
+
+def _days(until: date, days: int) -> list[str]:
+    return [(until - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
+
+
+def _series(rows: Iterable[dict[str, Any]], days: list[str], key: str) -> list[Any]:
+    by_day = {r["day"]: r.get(key) for r in rows}
+    return [by_day.get(d) for d in days]
+
+
+def _table_exists(store: Store, table: str) -> bool:
+    return bool(store.query("EXISTS TABLE {t:Identifier}", {"t": table}).scalar())
+
+
+def _first_key(row: dict[str, Any], *names: str) -> str | None:
+    return next((n for n in names if n in row), None)
+
+
+def _is_set(value: Any) -> bool:
+    if value is None:
+        return False
+    text = str(value).strip()
+    return bool(text) and not text.startswith("1970-01-01") and text not in ("\\N", "0", "false", "False")
+
+
+def _insights(store: Store) -> dict[str, Any]:
+    """Open insights, critical first; tolerant of the analytics table's exact columns."""
+    if not _table_exists(store, "insights"):
+        return {"available": False, "note": "analytics not run yet (no insights table)", "open": [],
+                "counts": {}}
+    try:
+        rows = store.named("digest_insights", {"limit": INSIGHTS_LIMIT}).dicts()
+    except StoreError as exc:
+        return {"available": False, "note": f"insights unreadable: {exc.message}", "open": [], "counts": {}}
+    open_rows = []
+    for r in rows:
+        ack = _first_key(r, "acknowledged_at", "acked_at", "acknowledged")
+        if ack is not None and _is_set(r[ack]):
+            continue
+        open_rows.append(r)
+
+    def pick(r: dict[str, Any], *names: str) -> Any:
+        k = _first_key(r, *names)
+        return r[k] if k else None
+
+    items = [{
+        "id": str(pick(r, "insight_id", "id") or ""),
+        "severity": str(pick(r, "severity") or "info"),
+        "type": str(pick(r, "type", "insight_type") or ""),
+        "title": str(pick(r, "title", "description") or ""),
+        "created": str(pick(r, "created_at", "created", "ts") or ""),
+        "suggested_action": str(pick(r, "suggested_action") or ""),
+    } for r in open_rows]
+    items.sort(key=lambda i: i["created"], reverse=True)
+    items.sort(key=lambda i: SEVERITY_ORDER.get(i["severity"], 3))  # stable: newest first within a severity
+    counts: dict[str, int] = {}
+    for i in items:
+        counts[i["severity"]] = counts.get(i["severity"], 0) + 1
+    note = f"read the first {INSIGHTS_LIMIT} insights only" if len(rows) >= INSIGHTS_LIMIT else ""
+    return {"available": True, "note": note, "open": items[:50], "counts": counts, "open_total": len(items)}
+
+
+def build_digest(store: Store, days: int = 7, *, now: datetime | None = None) -> dict[str, Any]:
+    """The digest of the last ``days`` UTC days as a plain dict (see module docstring)."""
+    if days < 1:
+        raise ValueError("days must be >= 1")
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    day_list = _days(now.date(), days)
+    since = datetime.fromisoformat(day_list[0]).replace(tzinfo=timezone.utc)
+    params = {"since": ts_str(since)}
+
+    bench = store.named("digest_bench_daily", params).dicts()
+    users = store.named("digest_users_daily", params).dicts()
+    watcher_daily = store.named("digest_watcher_daily", params).dicts()
+    watcher_last = store.named("digest_watcher_last").first()
+    llm = store.named("digest_llm_cost", params).dicts()
+    llm_daily = store.named("digest_llm_cost_daily", params).dicts()
+
+    watcher_by_day: dict[str, dict[str, int]] = {d: {} for d in day_list}
+    for r in watcher_daily:
+        watcher_by_day.setdefault(r["day"], {})[r["status"]] = int(r["checks"])
+    statuses = sorted({s for v in watcher_by_day.values() for s in v})
+    failing = [sum(n for s, n in watcher_by_day[d].items() if s not in PASSING_WATCHER)
+               for d in day_list]
+
+    def col(rows: list[dict[str, Any]], key: str) -> list[Any]:
+        return _series(rows, day_list, key)
+
+    daily = [{
+        "day": d,
+        "bench_results": _int(col(bench, "results")[i]),
+        "bench_avg_p95_ms": _round(col(bench, "avg_p95_ms")[i], 1),
+        "bench_max_p95_ms": _int_or_none(col(bench, "max_p95_ms")[i]),
+        "sessions": _int(col(users, "sessions")[i]),
+        "user_avg_latency_ms": _round(col(users, "avg_latency_ms")[i], 1),
+        "user_error_rate": _round(col(users, "error_rate")[i], 4),
+        "llm_cost_usd": _round(col(llm_daily, "cost_usd")[i], 6),
+        "watcher_checks": sum(watcher_by_day[d].values()),
+        "watcher_failing": failing[i],
+    } for i, d in enumerate(day_list)]
+
+    def spark(key: str) -> str:
+        return sparkline([row[key] for row in daily])
+
+    total_cost = sum(float(r["cost_usd"] or 0) for r in llm)
+    return {
+        "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "days": days,
+        "since": day_list[0],
+        "until": day_list[-1],
+        "daily": daily,
+        "sparklines": {
+            "bench_results": spark("bench_results"),
+            "bench_avg_p95_ms": spark("bench_avg_p95_ms"),
+            "sessions": spark("sessions"),
+            "user_avg_latency_ms": spark("user_avg_latency_ms"),
+            "user_error_rate": spark("user_error_rate"),
+            "llm_cost_usd": spark("llm_cost_usd"),
+            "watcher_failing": spark("watcher_failing"),
+        },
+        "totals": {
+            "bench_results": sum(r["bench_results"] for r in daily),
+            "sessions": sum(r["sessions"] for r in daily),
+            "llm_calls": sum(int(r["calls"]) for r in llm),
+            "llm_cost_usd": round(total_cost, 6),
+        },
+        "watcher": {
+            "statuses": statuses,
+            "by_day": [{"day": d, **watcher_by_day[d]} for d in day_list],
+            "last": watcher_last,
+        },
+        "insights": _insights(store),
+        "episodes": store.named("digest_episodes", params).dicts(),
+        "deployments": store.named("digest_deployments", params).dicts(),
+        "failed_runs": store.named("digest_failed_runs", params).dicts(),
+        "llm_cost": [{**r, "cost_usd": round(float(r["cost_usd"] or 0), 6)} for r in llm],
+        "agents": store.named("agent_last_runs").dicts(),
+    }
+
+
+def _int(v: Any) -> int:
+    return int(v) if v is not None else 0
+
+
+def _int_or_none(v: Any) -> int | None:
+    return int(v) if v is not None else None
+
+
+def _round(v: Any, digits: int) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if math.isnan(f) else round(f, digits)
+
+
+# -- plain text -------------------------------------------------------------------------
+def _fmt(v: Any, spec: str = "") -> str:
+    if v is None:
+        return "-"
+    return format(v, spec) if spec else str(v)
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [[str(c) for c in columns]] + [[_fmt(v) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+
+
+def render_digest_text(d: dict[str, Any]) -> str:
+    """The digest as plain text (no colour, no Rich), for pipes, logs and the demo."""
+    out: list[str] = [f"muse digest: {d['since']} .. {d['until']} ({d['days']} days, UTC)", ""]
+    daily = d["daily"]
+    s = d["sparklines"]
+    out.append("Trend (oldest -> newest)")
+    out.extend("  " + line for line in _table(["figure", "trend", "latest", "total/range"], [
+        ("benchmark results", s["bench_results"], daily[-1]["bench_results"], d["totals"]["bench_results"]),
+        ("bench avg p95 ms", s["bench_avg_p95_ms"], _fmt(daily[-1]["bench_avg_p95_ms"]),
+         _range([r["bench_avg_p95_ms"] for r in daily])),
+        ("user sessions", s["sessions"], daily[-1]["sessions"], d["totals"]["sessions"]),
+        ("user avg latency ms", s["user_avg_latency_ms"], _fmt(daily[-1]["user_avg_latency_ms"]),
+         _range([r["user_avg_latency_ms"] for r in daily])),
+        ("user error rate", s["user_error_rate"], _pct(daily[-1]["user_error_rate"]),
+         _range([r["user_error_rate"] for r in daily], pct=True)),
+        ("LLM cost USD", s["llm_cost_usd"], _money(daily[-1]["llm_cost_usd"]), _money(d["totals"]["llm_cost_usd"])),
+        ("failing watcher checks", s["watcher_failing"], daily[-1]["watcher_failing"],
+         sum(r["watcher_failing"] for r in daily)),
+    ]))
+    out.append("")
+    out.append("Per day")
+    out.extend("  " + line for line in _table(
+        ["day", "bench", "avg p95 ms", "sessions", "user lat ms", "errors", "LLM USD", "watcher ok/all"],
+        [(r["day"], r["bench_results"], _fmt(r["bench_avg_p95_ms"]), r["sessions"], _fmt(r["user_avg_latency_ms"]),
+          _pct(r["user_error_rate"]), _money(r["llm_cost_usd"]),
+          f"{r['watcher_checks'] - r['watcher_failing']}/{r['watcher_checks']}") for r in daily]))
+    out.append("")
+    w = d["watcher"]
+    last = w["last"]
+    out.append("Watcher: " + (f"last check {last['status']} at {last['at']} UTC"
+                              + (f" ({last['message']})" if last.get("message") else "") if last else "no checks yet"))
+    if w["statuses"]:
+        out.extend("  " + line for line in _table(["day", *w["statuses"]],
+                                                   [(r["day"], *[r.get(st, 0) for st in w["statuses"]])
+                                                    for r in w["by_day"]]))
+    out.append("")
+    ins = d["insights"]
+    if not ins["available"]:
+        out.append(f"Insights: {ins['note']}")
+    else:
+        counts = ", ".join(f"{n} {sev}" for sev, n in sorted(ins["counts"].items(),
+                                                           key=lambda kv: SEVERITY_ORDER.get(kv[0], 3)))
+        out.append(f"Open insights: {counts or 'none'}" + (f" ({ins['note']})" if ins["note"] else ""))
+        out.extend("  " + line for line in _table(["severity", "type", "insight", "created"],
+                                                   [(i["severity"], i["type"], i["title"][:90], i["created"])
+                                                    for i in ins["open"][:15]]) if ins["open"])
+    out.append("")
+    out.append(f"Episodes: {len(d['episodes'])}" if d["episodes"] else "Episodes: none in this period")
+    if d["episodes"]:
+        out.extend("  " + line for line in _table(["episode", "lang", "status", "confidence", "title"],
+                                                   [(e["episode"], e["lang"], e["status"],
+                                                     _fmt(_round(e["confidence_score"], 2)), e["title"][:60])
+                                                    for e in d["episodes"][:20]]))
+    out.append(f"Deployments: {len(d['deployments'])}" if d["deployments"] else "Deployments: none in this period")
+    if d["deployments"]:
+        out.extend("  " + line for line in _table(["episode", "deployment", "status", "build ms", "url"],
+                                                   [(x["episode"], x["vercel_deployment_id"], x["status"],
+                                                     x["build_time_ms"], x["url"]) for x in d["deployments"][:20]]))
+    out.append("")
+    fails = d["failed_runs"]
+    out.append(f"Failed agent runs: {len(fails)}" if fails else "Failed agent runs: none")
+    if fails:
+        out.extend("  " + line for line in _table(["started", "agent", "run", "message"],
+                                                   [(f["started_at"], f["agent"], f["run_id"][:8],
+                                                     (f["message"] or f["error"] or "")[:90].replace("\n", " "))
+                                                    for f in fails[:20]]))
+    out.append("")
+    out.append(f"LLM cost by source and model: {_money(d['totals']['llm_cost_usd'])} USD, "
+               f"{d['totals']['llm_calls']} calls" if d["llm_cost"] else "LLM cost: no LLM events in this period")
+    if d["llm_cost"]:
+        out.extend("  " + line for line in _table(["source", "model", "calls", "tokens in", "tokens out", "USD"],
+                                                   [(r["source"], r["model"], r["calls"], r["tokens_in"],
+                                                     r["tokens_out"], _money(r["cost_usd"])) for r in d["llm_cost"]]))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{float(v) * 100:.2f}%"
+
+
+def _money(v: Any) -> str:
+    return "-" if v is None else f"{float(v):.4f}"
+
+
+def _range(values: Sequence[Any], pct: bool = False) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return "-"
+    lo, hi = min(present), max(present)
+    return f"{_pct(lo)}..{_pct(hi)}" if pct else f"{lo:g}..{hi:g}"

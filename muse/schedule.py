@@ -1,0 +1,224 @@
+"""When each agent is meant to run: the one definition cron and `muse health` share.
+
+``crontab.example`` installs exactly these schedules (a test parses it and compares), and
+`muse health` uses them healthchecks-style: an agent whose last run is older than its next
+expected run plus a grace period is *late*.
+
+All times are UTC. Cron expressions are the classic five fields (minute, hour, day of month,
+month, day of week) with ``*``, ``a-b``, ``a,b`` and ``*/n`` / ``a-b/n``; that is all the
+schedules here need, and a small evaluator beats a dependency for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+
+
+class CronError(ValueError):
+    pass
+
+
+def _parse_field(text: str, name: str, lo: int, hi: int) -> frozenset[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        rng, _, step_text = part.partition("/")
+        try:
+            step = int(step_text) if step_text else 1
+        except ValueError:
+            raise CronError(f"{name}: bad step in {part!r}") from None
+        if step < 1:
+            raise CronError(f"{name}: step must be >= 1 in {part!r}")
+        if rng == "*":
+            start, end = lo, hi
+        else:
+            a, _, b = rng.partition("-")
+            try:
+                start = int(a)
+                end = int(b) if b else (hi if step_text else start)
+            except ValueError:
+                raise CronError(f"{name}: {part!r} is not a number, range or */n") from None
+        if not (lo <= start <= end <= hi):
+            raise CronError(f"{name}: {part!r} is outside {lo}-{hi}")
+        values.update(range(start, end + 1, step))
+    return frozenset(values)
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A parsed five-field cron expression, evaluated in UTC."""
+
+    expr: str
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Sunday (7 is folded into 0)
+    days_any: bool
+    weekdays_any: bool
+
+    @classmethod
+    def parse(cls, expr: str) -> "Cron":
+        parts = expr.split()
+        if len(parts) != 5:
+            raise CronError(f"cron expression {expr!r} needs 5 fields, has {len(parts)}")
+        sets = [_parse_field(p, name, lo, hi) for p, (name, lo, hi) in zip(parts, _FIELDS)]
+        weekdays = frozenset(0 if d == 7 else d for d in sets[4])
+        return cls(" ".join(parts), sets[0], sets[1], sets[2], sets[3], weekdays,
+                   parts[2] == "*", parts[4] == "*")
+
+    def _day_matches(self, t: datetime) -> bool:
+        if t.month not in self.months:
+            return False
+        dom = t.day in self.days
+        dow = (t.isoweekday() % 7) in self.weekdays
+        # Classic cron: when both day fields are restricted, either one matching is enough.
+        if self.days_any and self.weekdays_any:
+            return True
+        if self.days_any:
+            return dow
+        if self.weekdays_any:
+            return dom
+        return dom or dow
+
+    def next_after(self, t: datetime) -> datetime:
+        """The first firing time strictly after ``t`` (UTC, minute resolution)."""
+        t = t.astimezone(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        limit = t + timedelta(days=366 * 5)
+        while t < limit:
+            if not self._day_matches(t):
+                t = (t + timedelta(days=1)).replace(hour=0, minute=0)
+                continue
+            if t.hour not in self.hours:
+                t = (t + timedelta(hours=1)).replace(minute=0)
+                continue
+            if t.minute not in self.minutes:
+                t += timedelta(minutes=1)
+                continue
+            return t
+        raise CronError(f"cron expression {self.expr!r} never fires")
+
+    def previous_at_or_before(self, t: datetime) -> datetime:
+        """The last firing time at or before ``t``."""
+        t = t.astimezone(timezone.utc).replace(second=0, microsecond=0)
+        limit = t - timedelta(days=366 * 5)
+        while t > limit:
+            if not self._day_matches(t):
+                t = t.replace(hour=23, minute=59) - timedelta(days=1)
+                continue
+            if t.hour not in self.hours:
+                t = t.replace(minute=59) - timedelta(hours=1)
+                continue
+            if t.minute not in self.minutes:
+                t -= timedelta(minutes=1)
+                continue
+            return t
+        raise CronError(f"cron expression {self.expr!r} never fires")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One agent's schedule: cron line, the command cron runs, and how late is too late."""
+
+    agent: str
+    cron: str
+    command: str
+    every: str  # for people: "every 15m", "daily 02:00 UTC"
+    grace: timedelta
+    after: str | None = None  # runs in the same cron line right after this agent succeeds
+
+    @property
+    def parsed(self) -> Cron:
+        return Cron.parse(self.cron)
+
+
+# The source design's schedule. Minutes are staggered so that the hourly jobs do not all
+# start together: packs at :05 (the hour's telemetry files are closed by then), analytics
+# at :20 (after packs has landed). The council runs at 02:00 and publish follows it in the
+# same cron line; i18n at 04:00 translates what was published.
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule("ingest-hearts", "*/5 * * * *", "ingest hearts --pending", "every 5m", timedelta(minutes=10)),
+    Schedule("ingest-packs", "5 * * * *", "ingest packs", "hourly at :05", timedelta(minutes=30)),
+    Schedule("watcher", "*/15 * * * *", "watcher check", "every 15m", timedelta(minutes=10)),
+    Schedule("analytics", "20 * * * *", "analytics run", "hourly at :20", timedelta(minutes=30)),
+    Schedule("council", "0 2 * * *", "council generate", "daily 02:00 UTC", timedelta(hours=1)),
+    Schedule("publish", "0 2 * * *", "publish latest", "daily after council", timedelta(hours=1), after="council"),
+    Schedule("i18n", "0 4 * * *", "i18n sync", "daily 04:00 UTC", timedelta(hours=1)),
+)
+SCHEDULES_BY_AGENT: dict[str, Schedule] = {s.agent: s for s in SCHEDULES}
+
+
+def human_age(delta: timedelta) -> str:
+    """'45s', '12m', '3h', '2d 4h' for an age or interval."""
+    seconds = int(max(delta.total_seconds(), 0))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        h, m = divmod(seconds // 60, 60)
+        return f"{h}h" if m == 0 or h >= 6 else f"{h}h {m}m"
+    d, h = divmod(seconds // 3600, 24)
+    return f"{d}d" if h == 0 else f"{d}d {h}h"
+
+
+@dataclass(frozen=True)
+class Punctuality:
+    """Whether an agent ran when its schedule said it should."""
+
+    agent: str
+    state: str  # ok | late | never | waiting
+    detail: str
+    last_started: datetime | None
+    due: datetime | None  # the run expected after the last one
+
+
+def check_punctuality(schedule: Schedule, last_started: datetime | None, now: datetime, *,
+                      predecessor: tuple[str, datetime | None] | None = None) -> Punctuality:
+    """Healthchecks-style: late when ``now`` is past the next expected run plus the grace.
+
+    ``predecessor`` is (status, started) of the last run of the agent this one runs after;
+    when that run did not succeed, cron's ``&&`` did not start this one, so it is not late.
+    """
+    now = now.astimezone(timezone.utc)
+    cron = schedule.parsed
+    if last_started is None:
+        return Punctuality(schedule.agent, "never", f"never run (expected {schedule.every})", None, None)
+    last_started = last_started.astimezone(timezone.utc)
+    due = cron.next_after(last_started)
+    ago = human_age(now - last_started)
+    if now <= due + schedule.grace:
+        return Punctuality(schedule.agent, "ok", f"last run {ago} ago (expected {schedule.every})",
+                           last_started, due)
+    if predecessor is not None:
+        # Cron starts this agent only after its predecessor succeeds (`a && b`): if the
+        # predecessor has not run since, or did not succeed, the predecessor is what is
+        # late or failing, and its own check says so.
+        pred_status, pred_started = predecessor
+        if pred_started is None or pred_started.astimezone(timezone.utc) < due - timedelta(minutes=1):
+            return Punctuality(schedule.agent, "waiting",
+                               f"waiting for {schedule.after}: no {schedule.after} run since "
+                               f"{due:%Y-%m-%d %H:%M} UTC (last run {ago} ago)", last_started, due)
+        if pred_status != "ok":
+            return Punctuality(schedule.agent, "waiting",
+                               f"not started: the last {schedule.after} run was {pred_status} "
+                               f"(last run {ago} ago)", last_started, due)
+    return Punctuality(schedule.agent, "late",
+                       f"late: last run {ago} ago, expected {schedule.every} "
+                       f"(due {due:%Y-%m-%d %H:%M} UTC, grace {human_age(schedule.grace)})",
+                       last_started, due)
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    """A ClickHouse DateTime64 string ('2026-01-02 03:04:05.678', UTC) as an aware datetime."""
+    if not text or text.startswith("1970-01-01") or text in ("\\N", "None"):
+        return None
+    text = text.strip().replace("T", " ").rstrip("Z")
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    return None
