@@ -152,6 +152,20 @@ def _approve_file(path: Path, who: str, when: datetime) -> None:
 
 
 # -- entry points -------------------------------------------------------------------------
+def _counting_rows(fn: Any) -> Any:
+    """Report the rows this run wrote (episode versions, deployments) from the store's counter."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(ctx: RunContext, **options: Any) -> AgentResult:
+        before = ctx.store.stats.rows_written
+        result = fn(ctx, **options)
+        result.rows_written = ctx.store.stats.rows_written - before
+        return result
+    return wrapper
+
+
+@_counting_rows
 def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False, by: str | None = None) -> AgentResult:
     """Publish one episode (``latest`` by default). See the module docstring.
 
@@ -199,6 +213,7 @@ def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False
     return _publish(ctx, blog, row, report, journal, resumed=bool(pending))
 
 
+@_counting_rows
 def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
     """Withdraw a published episode: revert its commit on main, roll production back to the
     deployment before it, mark it ``rolled_back``, record a deployments row, alert (info).
@@ -219,8 +234,12 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
     ctx.telemetry.count("publish.rollback", 1, episode=n)
     msg = (f"episode {n} rolled back: {sha[:8]} reverted by {revert[:8]} on "
            f"{ctx.settings['repos.banterblogs.branch']}; {rb.message}")
-    ctx.alert("info", f"Episode {n} rolled back", msg, dedup_key=f"muse-publish-rollback-{n}", episode=n)
-    return AgentResult(message=msg, rows_written=2, details={
+    if rb.status == "api_error":
+        # Git is reverted but production may still serve the episode: a person must look.
+        raise PublishFailed(msg)
+    ctx.alert("warning" if rb.status == "none" else "info", f"Episode {n} rolled back", msg,
+              dedup_key=f"muse-publish-rollback-{n}", episode=n)
+    return AgentResult(message=msg, details={
         "episode": n, "status": "rolled_back", "reverted": sha, "revert_commit": revert,
         "production": rb.status, "production_deployment": rb.deployment_id})
 
@@ -232,7 +251,7 @@ def _invalid(ctx: RunContext, row: dict[str, Any], report: ValidationReport) -> 
     ctx.telemetry.count("publish.failed", 1, episode=n, reason="invalid")
     lines = report.lines()
     return AgentResult(
-        status="failed", rows_written=1,
+        status="failed",
         message=f"episode {n} is invalid and was not committed ({len(lines)} finding(s)):\n" + "\n".join(lines),
         items=[ItemOutcome(f"{f.file}:{f.line}" if f.line else f.file, "failed", f.message) for f in report.findings],
         details={"episode": n, "status": "failed", "reason": "invalid", "findings": lines})
@@ -294,8 +313,8 @@ def _publish(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], repo
         if result.status == "ready":
             tail = f"; deployed {result.deployment_id} READY in {result.build_time_ms / 1000:.1f}s at {result.url}"
         else:
-            tail = f"; deploy SKIPPED, not deployed: {result.message}"
-        return AgentResult(message=head + tail, rows_written=1, details={**details, "status": "published"})
+            tail = f"; deploy SKIPPED: {result.message}"
+        return AgentResult(message=head + tail, details={**details, "status": "published"})
     reason = f"deploy_{result.status}" if result.status in ("error", "canceled", "timeout") else result.status
     entry = {"phase": "failing", "sha": pushed.sha, "reason": reason, "deployment_id": result.deployment_id,
              "may_be_live": result.may_be_live, "deploy_message": result.message}

@@ -268,7 +268,7 @@ def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None
     s = ctx.settings
     token, hook = s["vercel.token"], s["vercel.deploy_hook_url"]
     if not token and not hook:
-        msg = "deploy skipped: no VERCEL_TOKEN and no deploy hook configured, so nothing was deployed"
+        msg = "no VERCEL_TOKEN and no deploy hook configured, so nothing was deployed"
         _record(ctx, episode, "", sha, "skipped", message=msg)
         log.warning("episode %s: %s", episode, msg)
         return DeployResult("skipped", message=msg)

@@ -71,6 +71,7 @@ class FakeVercel:
         self.fail_gets = 0  # answer this many GET /v13/deployments/{id} with 500
         self.block_create: threading.Event | None = None  # hold POST /v13/deployments until set
         self.create_seen = threading.Event()
+        self.rollback_error: tuple[int, str, str] | None = None  # answer rollbacks with this error
         self.rollbacks: list[str] = []
         self.promotions: list[str] = []
         self.cancels: list[str] = []
@@ -243,6 +244,8 @@ class FakeVercel:
             return _err(404, "not_found", "Deployment not found")
         if dep["readyState"] != "READY" or dep.get("target") != "production":
             return _err(409, "conflict", "Only READY production deployments can be rolled back to")
+        if self.rollback_error is not None:
+            return _err(*self.rollback_error)
         self.rollbacks.append(dep["id"])
         return 201, b""
 

@@ -331,6 +331,21 @@ def test_rollback_of_an_unpublished_episode_is_a_usage_error(pub: Pub) -> None:
     out = pub.run(publisher.rollback, episode=21)
     assert out.exit_code == ExitCode.USAGE
     assert out.result.message == "episode 21 is draft, not published: nothing to roll back"
+    assert pub.alerts() == []  # a usage mistake pages nobody
+
+
+def test_rollback_whose_production_rollback_fails_pages(pub: Pub) -> None:
+    pub.vercel.seed("c" * 40)
+    pub.episode(24)
+    assert pub.run(episode=24).exit_code == ExitCode.OK
+    pub.vercel.rollback_error = (402, "payment_required", "Rolling back further needs the Pro plan")
+    out = pub.run(publisher.rollback, episode=24)
+    assert out.exit_code == ExitCode.FAILED
+    assert "production rollback failed" in out.result.message and "payment_required" in out.result.message
+    assert pub.blog.show("main", "posts/ep-24.md") is None  # git is reverted all the same
+    assert pub.status(24)["status"] == "rolled_back"
+    assert [s for s, _ in pub.deployments(24)][-1] == "rollback_failed"
+    assert [a["severity"] for a in pub.alerts()][-1] == "critical"
 
 
 # -- without Vercel ---------------------------------------------------------------------------
@@ -342,12 +357,28 @@ def test_without_token_git_runs_and_the_deploy_is_reported_skipped(pub: Pub, mon
     pub.episode(22)
     out = pub.run(episode=22)
     assert out.exit_code == ExitCode.OK
-    assert "deploy SKIPPED, not deployed: deploy skipped: no VERCEL_TOKEN and no deploy hook" in out.result.message
+    assert "; deploy SKIPPED: no VERCEL_TOKEN and no deploy hook configured, so nothing was deployed" \
+        in out.result.message
     assert out.result.details["deploy"] == "skipped"
     assert pub.status(22)["status"] == "published" and pub.blog.tag("episode-22") == pub.blog.tip("main")
     assert pub.deployments(22) == [("skipped", "")]
     assert ("publish.success", {"episode": 22, "deploy": "skipped"}) in pub.metrics()
     assert pub.vercel.requests == []
+
+
+def test_rollback_without_token_reverts_git_and_says_production_was_not_touched(
+        pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muse.config import load_settings
+
+    monkeypatch.delenv("VERCEL_TOKEN")
+    pub.settings = load_settings()
+    pub.episode(25)
+    assert pub.run(episode=25).exit_code == ExitCode.OK
+    out = pub.run(publisher.rollback, episode=25)
+    assert out.exit_code == ExitCode.OK
+    assert out.result.message.endswith("production was not rolled back on Vercel: no VERCEL_TOKEN")
+    assert pub.deployments(25)[-1] == ("rollback_skipped", "")
+    assert pub.alerts()[-1]["severity"] == "info"
 
 
 def test_deploy_hook_without_token_is_triggered_but_unverified(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
