@@ -140,6 +140,13 @@ def _files(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], episod
     return post, chart
 
 
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (some containers)
+        return "unknown"
+
+
 def _approve_file(path: Path, who: str, when: datetime) -> None:
     """Record the approver in the front-matter (rendered by the YAML library)."""
     doc = parse(path.read_text(encoding="utf-8"))
@@ -192,9 +199,6 @@ def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False
     if pending:
         log.warning("episode %s: resuming an interrupted publish (phase %s%s)", n, pending.get("phase"),
                     f", commit {str(pending['sha'])[:8]}" if pending.get("sha") else "")
-    if s["vercel.token"]:
-        deploy.github_repo(s)  # a config problem must stop us before anything is pushed
-
     post, chart = _files(ctx, blog, row, n)
     report = validate_file(blog.root / post, repo_root=blog.root, episode=n)
     if not report.ok:
@@ -203,8 +207,10 @@ def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False
     threshold = s["council.confidence_threshold"]
     confidence = round(float(row["confidence_score"] or 0), 6)
     low = confidence < threshold or status == "draft"
+    if (approve or not low or row["approved_by"]) and s["vercel.token"]:
+        deploy.github_repo(s)  # bound for main: a Vercel config problem must stop us before anything changes
     if approve:
-        who = (by or "").strip() or getpass.getuser()
+        who = (by or "").strip() or _current_user()
         _approve_file(blog.root / post, who, utcnow())
         row = new_version(ctx, row, status="ready", approved_by=who)
         log.info("episode %s approved by %s", n, who)

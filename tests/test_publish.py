@@ -207,6 +207,18 @@ def test_losing_track_of_a_deployment_rolls_production_back(pub: Pub) -> None:
     assert pub.status(12)["status"] == "failed"
 
 
+def test_unknown_github_repo_stops_before_anything_is_pushed(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muse.config import load_settings
+
+    monkeypatch.delenv("MUSE_VERCEL_GIT_REPO")  # and the clone's remote is a local path, not GitHub
+    pub.settings = load_settings()
+    pub.episode(26)
+    out = pub.run(episode=26)
+    assert out.exit_code == ExitCode.USAGE
+    assert "cannot tell Vercel which GitHub repo to deploy" in out.result.message
+    assert pub.blog.subjects() == ["Start the blog"] and pub.status(26)["status"] == "ready"
+
+
 # -- git failures ---------------------------------------------------------------------------
 def test_push_raced_by_another_clone_is_rebased_and_published(pub: Pub, tmp_path: Path) -> None:
     other = pub.blog.other_clone(tmp_path / "other")
