@@ -291,10 +291,41 @@ def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None
         return _follow(ctx, client, episode, sha, dep, deadline, adopted=adopted)
     except VercelAPIError as exc:
         msg = f"could not create a Vercel deployment of {sha[:8]}: {exc.message}"
+        # A 4xx means nothing was created; after a network error or a 5xx a deployment may
+        # exist all the same, and must not go live after muse has given up on it.
+        settled = 400 <= exc.status < 500 or _cancel_strays(s, sha)
+        if not settled:
+            msg += "; a deployment of it may exist and could not be ruled out"
         _record(ctx, episode, "", sha, "api_error", message=msg)
-        return DeployResult("api_error", message=msg)
+        return DeployResult("api_error", message=msg, may_be_live=not settled)
     finally:
         client.close()
+
+
+def _cleanup_client(s: Any) -> VercelClient:
+    """For clean-up calls after the deploy deadline: a few short retries, no deadline."""
+    return VercelClient(api_url=s["vercel.api_url"], token=s["vercel.token"], team_id=s["vercel.team_id"],
+                        timeout=s["http.timeout_seconds"], max_wait=10.0)
+
+
+def _cancel_strays(s: Any, sha: str) -> bool:
+    """Cancel any production deployment of ``sha`` still building. True when none can go live."""
+    cleanup = _cleanup_client(s)
+    try:
+        listing = cleanup.request("GET", "/v6/deployments", params={
+            "projectId": s["vercel.project"], "target": "production", "sha": sha, "limit": 10})
+        for d in listing.get("deployments") or []:
+            if _state(d) == "READY":
+                return False
+            if _state(d) not in TERMINAL + FAILED_STATES:
+                cleanup.request("PATCH", f"/v12/deployments/{_dep_id(d)}/cancel")
+                log.warning("cancelled deployment %s of %s created despite the error", _dep_id(d), sha[:8])
+        return True
+    except VercelAPIError as exc:
+        log.warning("could not check for a deployment of %s: %s", sha[:8], exc.message)
+        return False
+    finally:
+        cleanup.close()
 
 
 def _adoptable(client: VercelClient, project: str, sha: str) -> dict[str, Any] | None:
@@ -360,8 +391,7 @@ def _timed_out(ctx: Any, episode: int, sha: str, dep_id: str, url: str, state: s
     """Out of time: cancel the deployment so it cannot go live later, then say what it is."""
     s = ctx.settings
     timeout = s["vercel.deploy_timeout_seconds"]
-    cleanup = VercelClient(api_url=s["vercel.api_url"], token=s["vercel.token"], team_id=s["vercel.team_id"],
-                           timeout=s["http.timeout_seconds"], max_wait=10.0)
+    cleanup = _cleanup_client(s)
     final = state
     try:
         cleanup.request("PATCH", f"/v12/deployments/{dep_id}/cancel")

@@ -219,6 +219,19 @@ def test_unknown_github_repo_stops_before_anything_is_pushed(pub: Pub, monkeypat
     assert pub.blog.subjects() == ["Start the blog"] and pub.status(26)["status"] == "ready"
 
 
+def test_a_deployment_created_despite_an_error_is_cancelled(pub: Pub) -> None:
+    """The create call fails with 5xx three times, yet Vercel made the deployments: they are
+    found by commit and cancelled, so nothing goes live behind the revert."""
+    pub.episode(27)
+    pub.vercel.lose_creates = 3
+    out = pub.run(episode=27)
+    assert out.exit_code == ExitCode.FAILED
+    assert "HTTP 502 after 3 attempts" in out.result.message
+    assert sorted(pub.vercel.cancels) == sorted(pub.vercel.deployments)  # all three strays
+    assert "production unchanged" in out.result.message and pub.vercel.rollbacks == []
+    assert pub.blog.subjects()[0] == "Revert episode 27: api error"
+
+
 # -- git failures ---------------------------------------------------------------------------
 def test_push_raced_by_another_clone_is_rebased_and_published(pub: Pub, tmp_path: Path) -> None:
     other = pub.blog.other_clone(tmp_path / "other")
