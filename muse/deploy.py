@@ -111,7 +111,7 @@ class VercelClient:
     """A small Vercel REST client: auth, team id, error bodies, 429 and transient retries."""
 
     def __init__(self, *, api_url: str, token: str, team_id: str = "", timeout: float = 10.0,
-                 deadline: float | None = None, max_wait: float = 60.0,
+                 deadline: float | None = None, max_wait: float = 60.0, backoff: float = 0.5,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         import httpx
 
@@ -119,6 +119,7 @@ class VercelClient:
         self.team_id = team_id
         self.deadline = deadline
         self.max_wait = max_wait
+        self.backoff = backoff
         self.sleep = sleep
         self._http = httpx.Client(timeout=timeout, verify=_tls_context(),
                                   headers={"Authorization": f"Bearer {token}", "User-Agent": "muse-publisher"})
@@ -126,7 +127,8 @@ class VercelClient:
     @classmethod
     def from_settings(cls, settings: Any, *, deadline: float | None = None) -> "VercelClient":
         return cls(api_url=settings["vercel.api_url"], token=settings["vercel.token"],
-                   team_id=settings["vercel.team_id"], timeout=settings["http.timeout_seconds"], deadline=deadline)
+                   team_id=settings["vercel.team_id"], timeout=settings["http.timeout_seconds"], deadline=deadline,
+                   backoff=settings["vercel.retry_backoff_seconds"])
 
     def close(self) -> None:
         self._http.close()
@@ -147,7 +149,7 @@ class VercelClient:
                 transient += 1
                 if transient >= 3:
                     raise VercelAPIError(f"{what} failed after 3 attempts: {type(exc).__name__}") from None
-                self._pause(0.5 * 2 ** (transient - 1), what)
+                self._pause(self.backoff * 2 ** (transient - 1), what)
                 continue
             if resp.status_code == 429:
                 rate_limited += 1
@@ -163,7 +165,7 @@ class VercelClient:
                 if transient >= 3:
                     raise VercelAPIError(f"{what}: HTTP {resp.status_code} after 3 attempts: {_error_text(resp)}",
                                          status=resp.status_code, code=_error_code(resp))
-                self._pause(0.5 * 2 ** (transient - 1), what)
+                self._pause(self.backoff * 2 ** (transient - 1), what)
                 continue
             if resp.status_code >= 400:
                 raise VercelAPIError(f"{what}: HTTP {resp.status_code} {_error_text(resp)}",
@@ -305,7 +307,7 @@ def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None
 def _cleanup_client(s: Any) -> VercelClient:
     """For clean-up calls after the deploy deadline: a few short retries, no deadline."""
     return VercelClient(api_url=s["vercel.api_url"], token=s["vercel.token"], team_id=s["vercel.team_id"],
-                        timeout=s["http.timeout_seconds"], max_wait=10.0)
+                        timeout=s["http.timeout_seconds"], max_wait=10.0, backoff=s["vercel.retry_backoff_seconds"])
 
 
 def _cancel_strays(s: Any, sha: str) -> bool:
@@ -434,7 +436,7 @@ def _trigger_hook(ctx: Any, episode: int, sha: str, hook_url: str) -> DeployResu
             last = f"HTTP {resp.status_code}"
             if resp.status_code < 500 and resp.status_code != 429:
                 break
-        time.sleep(0.5 * 2 ** attempt)
+        time.sleep(ctx.settings["vercel.retry_backoff_seconds"] * 2 ** attempt)
     msg = f"the deploy hook failed: {last}"
     _record(ctx, episode, "", sha, "api_error", message=msg)
     return DeployResult("api_error", message=msg)

@@ -67,6 +67,7 @@ def publish_env(monkeypatch: pytest.MonkeyPatch, blog: Blog, vercel: FakeVercel 
         "MUSE_REPOS_BANTERBLOGS_LOCK_TIMEOUT_SECONDS": "5",
         "MUSE_VERCEL_DEPLOY_TIMEOUT_SECONDS": "5",
         "MUSE_VERCEL_POLL_INTERVAL_SECONDS": "0.02",
+        "MUSE_VERCEL_RETRY_BACKOFF_SECONDS": "0.01",
         "MUSE_VERCEL_GIT_REPO": "acme/banterblogs",
         "MUSE_HTTP_TIMEOUT_SECONDS": "3",
         "SLACK_WEBHOOK_URL": f"{hooks.url}/slack/T000/B000/xyz",
