@@ -234,12 +234,16 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
     sha = str(row["published_commit"] or "")
     if row["status"] != "published" or not sha:
         raise UsageError(f"episode {n} is {row['status']}, not published: nothing to roll back")
-    revert = blogrepo.revert_and_push(ctx.settings, sha=sha, message=f"Roll back episode {n}: {row['title']}")
+    main = ctx.settings["repos.banterblogs.branch"]
+    try:
+        revert = blogrepo.revert_and_push(ctx.settings, sha=sha, message=f"Roll back episode {n}: {row['title']}")
+        reverted = f"{sha[:8]} reverted by {revert[:8]} on {main}"
+    except blogrepo.NotOnBranch:
+        revert, reverted = "", f"{sha[:8]} is no longer on {main}, nothing to revert"
     rb = deploy.rollback_production(ctx, episode=n)
     new_version(ctx, row, status="rolled_back")
     ctx.telemetry.count("publish.rollback", 1, episode=n)
-    msg = (f"episode {n} rolled back: {sha[:8]} reverted by {revert[:8]} on "
-           f"{ctx.settings['repos.banterblogs.branch']}; {rb.message}")
+    msg = f"episode {n} rolled back: {reverted}; {rb.message}"
     if rb.status == "api_error":
         # Git is reverted but production may still serve the episode: a person must look.
         raise PublishFailed(msg)
@@ -336,6 +340,9 @@ def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entr
     sha, reason = str(entry["sha"]), str(entry.get("reason") or "deploy_failed")
     try:
         revert = blogrepo.revert_and_push(s, sha=sha, message=f"Revert episode {n}: {reason.replace('_', ' ')}")
+        reverted = f"{sha[:8]} reverted by {revert[:8]} on {s['repos.banterblogs.branch']}"
+    except blogrepo.NotOnBranch:
+        reverted = f"{sha[:8]} is no longer on {s['repos.banterblogs.branch']}, nothing to revert"
     except blogrepo.GitError as exc:
         # Keep the journal: the next run retries the revert.
         ctx.telemetry.count("publish.failed", 1, episode=n, reason=reason)
@@ -352,5 +359,5 @@ def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entr
         new_version(ctx, row, status="failed")
     journal.clear()
     ctx.telemetry.count("publish.failed", 1, episode=n, reason=reason)
-    raise PublishFailed(f"episode {n} failed to deploy ({entry.get('deploy_message') or reason}); {sha[:8]} "
-                        f"reverted by {revert[:8]} on {s['repos.banterblogs.branch']}; {production}")
+    raise PublishFailed(f"episode {n} failed to deploy ({entry.get('deploy_message') or reason}); {reverted}; "
+                        f"{production}")
