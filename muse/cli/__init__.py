@@ -103,7 +103,8 @@ def _root(
 
 
 def _register() -> None:
-    from muse.cli import config_cmd, db_cmd, demo_cmd, digest_cmd, health_cmd, monitors_cmd, query_cmd
+    from muse.cli import (config_cmd, db_cmd, demo_cmd, digest_cmd, health_cmd, monitors_cmd, publish_cmd,
+                          query_cmd)
 
     app.add_typer(db_cmd.app, name="db")
     app.add_typer(config_cmd.app, name="config")
@@ -112,6 +113,7 @@ def _register() -> None:
     demo_cmd.register(app)
     app.add_typer(monitors_cmd.app, name="monitors")
     digest_cmd.register(app)
+    app.add_typer(publish_cmd.app, name="publish")
 
 
 _register()
