@@ -216,8 +216,9 @@ class EmbeddedStore(Store):
             self._session.query("SET output_format_json_quote_64bit_integers = 0")
             self._session.query("SET output_format_json_quote_decimals = 0")
             if readonly:
-                # Lasts for this session; closing the session resets it.
-                self._session.query("SET readonly = 1")
+                # Lasts for this session; closing the session resets it. Level 2 refuses every
+                # write and DDL but still lets a query carry its own SETTINGS (e.g. for FINAL).
+                self._session.query("SET readonly = 2")
         except Exception as exc:
             self._lock.release()
             raise StoreUnavailableError(f"cannot open the embedded store at {self.path}: {_one_line(exc)}") from exc
@@ -313,7 +314,7 @@ class ServerStore(Store):
 
         settings: dict[str, Any] = {"server_side_params": True}
         if readonly:
-            settings["readonly"] = 1
+            settings["readonly"] = 2
         self._client = Client(
             host=parsed.hostname or "localhost",
             port=parsed.port or 9000,

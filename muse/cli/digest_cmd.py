@@ -26,9 +26,7 @@ def register(app: typer.Typer) -> None:
         from muse.digest import build_digest, render_digest_text
         from muse.store import open_store
 
-        # Not readonly=1: that forbids the per-query SETTINGS the digest's FINAL reads use;
-        # the digest runs only its own named SELECTs.
-        with open_store(common.settings(), on_wait=common.on_wait) as store:
+        with open_store(common.settings(), readonly=True, on_wait=common.on_wait) as store:
             digest = build_digest(store, days=days)
         if as_json:
             print_json(digest)

@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         sql: Annotated[str, typer.Argument(help="One SQL statement. Bind values with {name:Type} and --param.")],
         fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
         write: Annotated[bool, typer.Option("--write", help="Allow statements that write (INSERT, ALTER, ...). "
-                                            "Without it the store runs the query with readonly=1.")] = False,
+                                            "Without it the store runs the query with ClickHouse readonly=2 (no writes, no DDL).")] = False,
         param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Query parameter name=value, "
                                                            "bound by ClickHouse (repeatable).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
