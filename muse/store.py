@@ -285,9 +285,16 @@ def _stringify(params: Mapping[str, Any]) -> dict[str, str]:
             out[key] = json.dumps(list(value), default=_json_default).replace('"', "'")
         elif value is None:
             out[key] = "\\N"
+        elif isinstance(value, str):
+            # ClickHouse reads parameter text in its escaped format: a backslash, tab or
+            # newline in the value must be escaped to arrive unchanged.
+            out[key] = value.translate(_PARAM_ESCAPES)
         else:
             out[key] = str(value)
     return out
+
+
+_PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
 
 
 class ServerStore(Store):
