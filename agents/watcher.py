@@ -192,8 +192,7 @@ def _run(ctx: RunContext) -> AgentResult:
         message = (f"{overall}: " + "; ".join(c.message for c in problems)
                    + f". Council blocked until a check passes; {tail}.")
     elif pending:
-        message = ("valid_pending, not a failure: " + "; ".join(c.message for c in pending)
-                   + ". The status file was left as it was.")
+        message = "valid_pending, not a failure: " + "; ".join(c.message for c in pending) + "."
     else:
         message = (f"valid: banterhearts {hearts.commit[:8]} and banterpacks {packs.commit[:8]} have their data "
                    f"in the store.")

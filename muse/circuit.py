@@ -250,9 +250,17 @@ def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> Gat
         return GateVerdict(False, f"Council blocked: watcher run {short} is dated {humanize_seconds(age)} in the "
                                   f"future; check this machine's clock.", **base)
     if age > max_age:
-        return GateVerdict(False, f"Council blocked: the last passing watcher check (run {short}) was "
-                                  f"{humanize_seconds(age)} ago, older than the {humanize_seconds(max_age)} limit. "
-                                  f"Is cron still running `muse watcher check`? Run it now.", **base)
+        stale = (f"Council blocked: the last passing watcher check (run {short}) was {humanize_seconds(age)} ago, "
+                 f"older than the {humanize_seconds(max_age)} limit")
+        try:
+            newest = store.named("watcher_recent", {"limit": 1}).first()
+        except MuseError:
+            newest = None
+        if newest and newest["status"] == "valid_pending" and _parse_ts(newest["ts"]) > ran_at:
+            return GateVerdict(False, f"{stale}; the checks since then wait for the data of a new commit "
+                                      f"(valid_pending, not a failure): {newest['message']} The council can run "
+                                      f"once that data is in and a check passes.", **base)
+        return GateVerdict(False, f"{stale}. Is cron still running `muse watcher check`? Run it now.", **base)
     if int(later.get("failures") or 0) > 0:
         return GateVerdict(False, f"Council blocked: a later watcher check (run {str(later['run_id'])[:8]}, "
                                   f"{humanize_seconds((now - _parse_ts(later['ts'])).total_seconds())} ago) found "

@@ -97,3 +97,31 @@ def test_unmigrated_store_asks_for_migrate(settings, cli, repos) -> None:
     assert res.exit_code == ExitCode.USAGE and "muse db migrate" in res.stderr
     res = cli("watcher", "check")
     assert res.exit_code == ExitCode.USAGE and "out of date" in res.stdout
+
+
+def test_cron_run_in_a_real_process_sends_its_metrics_to_dogstatsd(settings, migrated, repos, isolated_env) -> None:
+    import os
+    import subprocess
+
+    from conftest import muse_cmd
+    from fakes import UDPSink
+
+    repos.hearts.commit(ago(minutes=42))
+    packs = repos.packs.commit(ago(hours=1))
+    with open_store(settings) as st:
+        add_ui_events(st, packs, newest=ago(minutes=2))
+    sink = UDPSink()
+    try:
+        env = {**os.environ, "DD_AGENT_HOST": "127.0.0.1", "DD_DOGSTATSD_PORT": str(sink.port)}
+        res = subprocess.run([*muse_cmd(), "--log-format", "plain", "watcher", "check"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        lines = sink.drain()
+    finally:
+        sink.close()
+    assert res.returncode == ExitCode.FAILED, res.stderr
+    assert "alert [warning] muse watcher failed: missing_hearts" in res.stderr
+    assert any(line.startswith("watcher.failure:1|c|#") and "reason:missing_hearts" in line
+               and "repo:banterhearts" in line for line in lines), lines
+    assert any(line.startswith("watcher.lag_seconds:") and "|g|#" in line and "repo:banterpacks" in line
+               for line in lines), lines
+    assert not any(line.startswith("watcher.success") for line in lines)

@@ -87,6 +87,18 @@ def test_status_older_than_the_limit_blocks_and_the_limit_is_configurable(settin
     assert circuit.check_gate(load_settings(), store, now=later).open
 
 
+def test_aged_out_while_waiting_for_a_new_commit_says_it_is_not_a_failure(settings, store, repos,
+                                                                          valid_run) -> None:
+    repos.packs.commit(ago(minutes=10), "deploy")
+    pending, _ = check(settings, store)
+    assert pending.result.details["status"] == "valid_pending"
+    assert circuit.check_gate(settings, store).run_id == valid_run.run_id
+    gate = circuit.check_gate(settings, store, now=now() + timedelta(minutes=31))
+    assert not gate.open and "older than the 30 min limit" in gate.reason
+    assert "wait for the data of a new commit (valid_pending, not a failure)" in gate.reason
+    assert "within its 90 min grace period" in gate.reason and "Is cron" not in gate.reason
+
+
 def test_a_later_failed_check_blocks_even_if_the_old_file_is_put_back(settings, store, repos, valid_run,
                                                                       tmp_path) -> None:
     path = circuit.status_path(settings.state_dir)

@@ -3,7 +3,6 @@
 -- whatever the size of the table.
 SELECT
     count() AS rows,
-    toString(maxOrNull(ts)) AS newest,
-    toString(minOrNull(ingested_at)) AS first_ingested
+    toString(maxOrNull(ts)) AS newest
 FROM ui_events FINAL
 WHERE commit_sha = {sha:FixedString(40)}
