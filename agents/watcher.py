@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from muse import circuit
@@ -50,6 +50,7 @@ AGENT = "watcher"
 # The run lifecycle alerts a failed run with this key, so a crash page and a staleness page
 # are the same PagerDuty incident and the next valid check resolves either.
 PAGE_KEY = f"muse-{AGENT}-failed"
+_NO_RUN = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class RepoSpec:
     # True when rows keep arriving for the latest commit (telemetry), False when a commit
     # brings its data once (a benchmark report).
     stream: bool
+    # How far before the commit time its rows' ts may lie; bounds the count so ClickHouse
+    # prunes older partitions. None: no bound (a benchmark runs before its report is committed).
+    lookback: timedelta | None = None
 
     @property
     def threshold_key(self) -> str:
@@ -69,7 +73,9 @@ class RepoSpec:
 
 REPOS: tuple[RepoSpec, ...] = (
     RepoSpec("banterhearts", "bench_runs", "watcher_hearts_rows", "missing_hearts", stream=False),
-    RepoSpec("banterpacks", "ui_events", "watcher_packs_rows", "missing_packs", stream=True),
+    # UI events are stamped by the users' clocks, which may run behind: a week of slack.
+    RepoSpec("banterpacks", "ui_events", "watcher_packs_rows", "missing_packs", stream=True,
+             lookback=timedelta(days=7)),
 )
 
 
@@ -147,7 +153,10 @@ def _check_repos(ctx: RunContext) -> tuple[list[RepoCheck], datetime]:
     tips = [(spec, *_latest(ctx, spec)) for spec in REPOS]
     counted = []
     for spec, sha, committed_at in tips:
-        row = ctx.store.named(spec.query, {"sha": sha}).first() or {}
+        params: dict[str, Any] = {"sha": sha}
+        if spec.lookback is not None:
+            params["since"] = committed_at - spec.lookback
+        row = ctx.store.named(spec.query, params).first() or {}
         counted.append((spec, sha, committed_at, int(row.get("rows") or 0), _parse_ts(row.get("newest"))))
     # One "now" for the whole verdict, taken after the reads it is compared with.
     now = utcnow()
@@ -175,14 +184,13 @@ def _run(ctx: RunContext) -> AgentResult:
     failed = overall in FAILED_STATUSES
 
     # Paging: failed checks since the last valid one, this one included.
-    prior = store.named("watcher_streak").first() or {}
+    prior = store.named("watcher_streak", {"run_id": ctx.run_id}).first() or {}
     prior_failures = int(prior.get("failures") or 0)
     page_open = int(prior.get("pages") or 0) > 0
     streak = prior_failures + 1 if failed else (0 if overall == "valid" else prior_failures)
     page_after = int(settings["watcher.page_after_failures"])
     paged = failed and streak >= page_after
-    previous_run = (store.named("watcher_previous_agent_run", {"run_id": ctx.run_id}).first() or {}).get("status")
-    resolve = overall == "valid" and (page_open or previous_run == "failed")
+    resolve = overall == "valid" and (page_open or prior.get("previous_agent_status") == "failed")
 
     problems = [c for c in checks if c.status in FAILED_STATUSES]
     pending = [c for c in checks if c.status == "valid_pending"]
@@ -238,7 +246,14 @@ def _run(ctx: RunContext) -> AgentResult:
     if resolve:
         tel.resolve(dedup_key=PAGE_KEY, title="muse watcher: data fresh again, council unblocked")
 
-    gate = circuit.check_gate(settings, store)
+    if overall == "valid":
+        # This check is the latest and valid, and its row and file are in place: the gate is
+        # open on it (check_gate would re-read both to say the same).
+        gate = circuit.open_verdict(run_id=ctx.run_id, ran_at=now, hearts_commit=hearts.commit,
+                                    packs_commit=packs.commit, now=utcnow(),
+                                    max_age_seconds=float(settings["watcher.status_max_age_minutes"]) * 60.0)
+    else:
+        gate = circuit.check_gate(settings, store)
     items = [ItemOutcome(c.repo, "failed" if c.status in FAILED_STATUSES else "ok", f"{c.status}: {c.message}",
                          rows=c.rows) for c in checks]
     return AgentResult(
@@ -266,7 +281,7 @@ def describe(settings: Any, store: Any, *, recent: int = 5, now: datetime | None
     streak and whether the council is unblocked (read-only)."""
     now = now or datetime.now(timezone.utc)
     rows = store.named("watcher_recent", {"limit": recent}).dicts()
-    streak = store.named("watcher_streak").first() or {}
+    streak = store.named("watcher_streak", {"run_id": _NO_RUN}).first() or {}
     gate = circuit.check_gate(settings, store, now=now)
     path = circuit.status_path(settings.state_dir)
     parsed, problem = circuit.read_status(settings.state_dir)

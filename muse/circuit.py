@@ -229,7 +229,6 @@ def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> Gat
                                       f"watcher_runs. The file was not written by a watcher check (hand-made, or "
                                       f"from another store) and is ignored. {hint}", **base)
         ran_at = _parse_ts(row["ts"])
-        later = store.named("watcher_failures_after", {"after": ran_at}).first() or {}
     except MuseError as exc:
         return GateVerdict(False, f"Council blocked: could not verify the watcher status against the store: "
                                   f"{exc.message}", **base)
@@ -261,12 +260,27 @@ def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> Gat
                                       f"(valid_pending, not a failure): {newest['message']} The council can run "
                                       f"once that data is in and a check passes.", **base)
         return GateVerdict(False, f"{stale}. Is cron still running `muse watcher check`? Run it now.", **base)
+    try:
+        later = store.named("watcher_failures_after", {"after": ran_at}).first() or {}
+    except MuseError as exc:
+        return GateVerdict(False, f"Council blocked: could not verify the watcher status against the store: "
+                                  f"{exc.message}", **base)
     if int(later.get("failures") or 0) > 0:
         return GateVerdict(False, f"Council blocked: a later watcher check (run {str(later['run_id'])[:8]}, "
                                   f"{humanize_seconds((now - _parse_ts(later['ts'])).total_seconds())} ago) found "
                                   f"{later['status']}. {hint}", **base)
-    until = ran_at + timedelta(seconds=max_age)
-    return GateVerdict(True, f"Council unblocked: watcher run {short} found the data of banterhearts "
-                             f"{status.hearts_commit[:8]} and banterpacks {status.packs_commit[:8]} in the store "
+    return open_verdict(run_id=status.run_id, ran_at=ran_at, hearts_commit=status.hearts_commit,
+                        packs_commit=status.packs_commit, max_age_seconds=max_age, now=now)
+
+
+def open_verdict(*, run_id: str, ran_at: datetime, hearts_commit: str, packs_commit: str, max_age_seconds: float,
+                 now: datetime) -> GateVerdict:
+    """The open verdict for a valid watcher run with nothing failed after it (what check_gate
+    returns once every test passed; the watcher reports it right after its own valid check)."""
+    age = (now - ran_at).total_seconds()
+    until = ran_at + timedelta(seconds=max_age_seconds)
+    return GateVerdict(True, f"Council unblocked: watcher run {run_id[:8]} found the data of banterhearts "
+                             f"{hearts_commit[:8]} and banterpacks {packs_commit[:8]} in the store "
                              f"{humanize_seconds(age)} ago; this holds until {until:%H:%M} UTC unless a later check "
-                             f"fails.", **base)
+                             f"fails.", run_id=run_id, age_seconds=age, hearts_commit=hearts_commit,
+                       packs_commit=packs_commit)

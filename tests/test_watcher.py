@@ -102,6 +102,20 @@ def test_counts_use_deduplicated_rows_of_the_latest_commit_only(settings, store,
     assert (r["hearts_rows_found"], r["packs_rows_found"]) == (2, 6)
 
 
+def test_packs_events_stamped_long_before_the_commit_are_not_counted(settings, store, repos) -> None:
+    # Users' clocks may run behind: events up to 7 days before the commit time still count;
+    # older stamps fall outside the partition-pruning bound of the count.
+    hearts = repos.hearts.commit(ago(minutes=1))
+    add_bench_rows(store, hearts)
+    packs = repos.packs.commit(ago(hours=1))
+    add_ui_events(store, packs, n=1, newest=ago(days=8), first_id=1)
+    out, _ = check(settings, store)
+    assert row(store, out.run_id)["packs_rows_found"] == 0
+    add_ui_events(store, packs, n=1, newest=ago(days=6), first_id=2)
+    out, _ = check(settings, store)
+    assert row(store, out.run_id)["packs_rows_found"] == 1
+
+
 def test_grace_period_is_valid_pending_keeps_the_gate_and_does_not_alert(settings, store, repos) -> None:
     fresh_world(repos, store)
     first, _ = check(settings, store)
@@ -246,6 +260,26 @@ def test_consecutive_failures_page_once_per_streak_and_valid_check_resolves(sett
         assert again.exit_code == ExitCode.OK and len(pd()) == 3
         assert all(a["dedup_key"] == watcher.PAGE_KEY for a in
                    map(json.loads, (s.state_dir / "alerts.jsonl").read_text().splitlines()))
+    finally:
+        fake.close()
+
+
+def test_valid_check_resolves_the_page_of_a_crashed_run(settings, store, repos, monkeypatch) -> None:
+    fake = slack_and_pagerduty()
+    try:
+        monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "R0UT1NGKEY0000000000000000000000")
+        monkeypatch.setenv("MUSE_PAGERDUTY_EVENTS_URL", fake.url + "/v2/enqueue")
+        monkeypatch.setenv("MUSE_REPOS_BANTERHEARTS_BRANCH", "gone")
+        from muse.config import load_settings
+
+        fresh_world(repos, store)
+        crashed, _ = check(load_settings(), store)  # the run lifecycle pages a run that could not check
+        assert crashed.exit_code == ExitCode.FAILED
+        monkeypatch.delenv("MUSE_REPOS_BANTERHEARTS_BRANCH")
+        ok, _ = check(load_settings(), store)
+        assert ok.exit_code == ExitCode.OK and ok.result.details["resolved"]
+        pd = [(r.json()["event_action"], r.json()["dedup_key"]) for r in fake.requests]
+        assert pd == [("trigger", watcher.PAGE_KEY), ("resolve", watcher.PAGE_KEY)]
     finally:
         fake.close()
 

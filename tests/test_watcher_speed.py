@@ -5,6 +5,7 @@ Sizes are small enough for the suite; benchmarks/watcher_check.py measures 10M/1
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from muse import migrations
@@ -59,12 +60,13 @@ def test_migration_003_indexes_existing_rows_and_counts_read_a_fixed_slice(setti
             assert r.rows_read <= 8 * GRANULE, r.rows_read  # 4 rows, at most a few granules each
         assert store.named("watcher_hearts_rows", {"sha": "0" * 40}).first()["rows"] == 0
 
-        p = store.named("watcher_packs_rows", {"sha": sha("p", COMMITS - 1)})
+        since = {"since": datetime.now(timezone.utc) - timedelta(days=30)}
+        p = store.named("watcher_packs_rows", {"sha": sha("p", COMMITS - 1), **since})
         assert p.first()["rows"] == 10_000 and p.rows_read <= 3 * GRANULE  # one primary-key range
         # Deduplicated: a retried insert of the same events does not change the count.
         store.execute("INSERT INTO ui_events SELECT * FROM ui_events WHERE commit_sha = {s:FixedString(40)}",
                       {"s": sha("p", COMMITS - 1)})
-        assert store.named("watcher_packs_rows", {"sha": sha("p", COMMITS - 1)}).first()["rows"] == 10_000
+        assert store.named("watcher_packs_rows", {"sha": sha("p", COMMITS - 1), **since}).first()["rows"] == 10_000
 
         # Re-running the migration's DDL is harmless (a half-applied 003 is finished by a re-run).
         m3 = next(m for m in migrations.available() if m.version == 3)
