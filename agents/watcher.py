@@ -33,7 +33,6 @@ Example::
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -44,7 +43,6 @@ from muse.errors import ConfigError, InputError, MuseError
 from muse.gitrepo import latest_commit
 from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
 
-log = logging.getLogger(__name__)
 
 AGENT = "watcher"
 # The run lifecycle alerts a failed run with this key, so a crash page and a staleness page

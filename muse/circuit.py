@@ -17,7 +17,6 @@ The council imports this module; the watcher agent writes and clears the file.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import tempfile
@@ -29,7 +28,6 @@ from typing import Any
 
 from muse.errors import MuseError
 
-log = logging.getLogger(__name__)
 
 STATUS_FILE = "watcher_status.json"
 FORMAT_VERSION = 1

@@ -7,7 +7,7 @@ import json
 from muse.errors import ExitCode
 from muse.locks import FileLock
 from muse.store import open_store
-from watcher_world import add_bench_rows, add_ui_events, ago, fresh_world, repos, settings  # noqa: F401
+from watcher_world import add_ui_events, ago, fresh_world, repos, settings  # noqa: F401
 
 
 def test_status_before_any_check_says_so_and_exits_blocked(settings, migrated, cli) -> None:
