@@ -26,6 +26,11 @@ def test_parameters_are_bound_not_formatted(store) -> None:
     assert store.query("EXISTS TABLE agent_runs").scalar() == 1
 
 
+def test_string_parameters_arrive_unchanged(store) -> None:
+    for value in ("a\\nb", "tab\there", "line\nbreak", "back\\slash\\", "\\N", "quote ' \"", "nul\0"):
+        assert store.query("SELECT {v:String}", {"v": value}).scalar() == value
+
+
 def test_every_named_query_exists_and_parses(store) -> None:
     from muse.resources import resource_path
 

@@ -104,7 +104,7 @@ def _root(
 
 def _register() -> None:
     from muse.cli import (config_cmd, db_cmd, demo_cmd, digest_cmd, health_cmd, monitors_cmd, publish_cmd,
-                          query_cmd)
+                          query_cmd, watcher_cmd)
 
     app.add_typer(db_cmd.app, name="db")
     app.add_typer(config_cmd.app, name="config")
@@ -114,6 +114,7 @@ def _register() -> None:
     app.add_typer(monitors_cmd.app, name="monitors")
     digest_cmd.register(app)
     app.add_typer(publish_cmd.app, name="publish")
+    app.add_typer(watcher_cmd.app, name=\"watcher\")
 
 
 _register()
