@@ -111,6 +111,7 @@ def _register() -> None:
     query_cmd.register(app)
     health_cmd.register(app)
     demo_cmd.register(app)
+    from muse.cli import watcher_cmd; app.add_typer(watcher_cmd.app, name="watcher")  # noqa: E702
 
 
 _register()

@@ -1,0 +1,312 @@
+"""The watcher: the freshness circuit breaker in front of the council.
+
+Every check (cron: every 15 minutes) reads the latest commit of banterhearts and
+banterpacks, counts that commit's rows in the store (bench_runs and ui_events, on
+deduplicated data), decides a status per repo and overall, writes a ``watcher_runs`` row,
+and opens or closes the gate the council checks (:mod:`muse.circuit`).
+
+Per repo, with threshold T (``watcher.<repo>_threshold_minutes``)::
+
+    lag_seconds = now - known_until, never negative, where known_until is
+      no rows for the latest commit            -> the commit time (we wait for its data)
+      banterhearts, rows present               -> now (its one report per commit is in: 0)
+      banterpacks, rows present                -> ts of the commit's newest ui_event
+    rows = 0, lag <= T  -> valid_pending (grace period; not a failure)
+    rows = 0, lag >  T  -> missing_hearts / missing_packs
+    rows > 0, lag >  T  -> lag_exceeded (telemetry stopped arriving: ingestion stalled)
+    rows > 0, lag <= T  -> valid
+
+The overall status is the worst of the two (valid < valid_pending < lag_exceeded <
+missing_packs < missing_hearts) and its lag_seconds the larger one.
+
+A failed check alerts (warning, through the run lifecycle) and removes the status file;
+the Nth failed check in a row (``watcher.page_after_failures``) pages through PagerDuty,
+and the next valid check resolves that page with the same dedup_key. A valid check writes
+the status file; a valid_pending one leaves it as it was.
+
+Example::
+
+    from muse.agents import watcher
+    from muse.runs import run_agent
+    outcome = run_agent(settings, "watcher", watcher.run)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from muse import circuit
+from muse.circuit import FAILED_STATUSES, humanize_seconds, worst
+from muse.errors import ConfigError, InputError, MuseError
+from muse.gitrepo import latest_commit
+from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
+
+log = logging.getLogger(__name__)
+
+AGENT = "watcher"
+# The run lifecycle alerts a failed run with this key, so a crash page and a staleness page
+# are the same PagerDuty incident and the next valid check resolves either.
+PAGE_KEY = f"muse-{AGENT}-failed"
+
+
+@dataclass(frozen=True)
+class RepoSpec:
+    name: str
+    table: str
+    query: str
+    missing: str
+    # True when rows keep arriving for the latest commit (telemetry), False when a commit
+    # brings its data once (a benchmark report).
+    stream: bool
+
+    @property
+    def threshold_key(self) -> str:
+        return f"watcher.{self.name[len('banter'):]}_threshold_minutes"
+
+
+REPOS: tuple[RepoSpec, ...] = (
+    RepoSpec("banterhearts", "bench_runs", "watcher_hearts_rows", "missing_hearts", stream=False),
+    RepoSpec("banterpacks", "ui_events", "watcher_packs_rows", "missing_packs", stream=True),
+)
+
+
+@dataclass
+class RepoCheck:
+    """The verdict for one repo."""
+
+    repo: str
+    commit: str
+    committed_at: datetime
+    rows: int
+    newest: datetime | None
+    threshold_seconds: float
+    status: str
+    lag_seconds: int
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["committed_at"] = self.committed_at.isoformat()
+        d["newest"] = self.newest.isoformat() if self.newest else None
+        return d
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if value in (None, "", "\\N"):
+        return None
+    return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
+
+
+def evaluate(spec: RepoSpec, *, commit: str, committed_at: datetime, rows: int, newest: datetime | None,
+             now: datetime, threshold_seconds: float) -> RepoCheck:
+    """The status of one repo from its latest commit and that commit's rows (pure)."""
+    if rows == 0:
+        known_until = committed_at
+    elif spec.stream:
+        known_until = newest or committed_at
+    else:
+        known_until = now
+    lag = max(0, int((now - known_until).total_seconds()))
+    age = humanize_seconds(max(0.0, (now - committed_at).total_seconds()))
+    limit = humanize_seconds(threshold_seconds)
+    head = f"{spec.name} {commit[:8]} (committed {age} ago)"
+    if rows == 0 and lag <= threshold_seconds:
+        status = "valid_pending"
+        message = (f"{head}: no {spec.table} rows yet; still within its {limit} grace period, "
+                   f"so this is not a failure")
+    elif rows == 0:
+        status = spec.missing
+        message = f"{head}: no {spec.table} rows; they were due within {limit} of the commit"
+    elif lag > threshold_seconds:
+        status = "lag_exceeded"
+        message = (f"{head}: the newest of its {rows:,} {spec.table} rows is {humanize_seconds(lag)} old, "
+                   f"over the {limit} threshold; ingestion looks stalled")
+    else:
+        status = "valid"
+        fresh = f", newest {humanize_seconds(lag)} old" if spec.stream else ""
+        message = f"{head}: {rows:,} {spec.table} rows{fresh}"
+    return RepoCheck(spec.name, commit, committed_at, rows, newest, threshold_seconds, status, lag, message)
+
+
+def _latest(ctx: RunContext, spec: RepoSpec) -> tuple[str, datetime]:
+    path = ctx.settings.path_of(f"repos.{spec.name}.path")
+    if path is None:
+        env = f"MUSE_REPOS_{spec.name.upper()}_PATH"
+        raise ConfigError(f"repos.{spec.name}.path is not set; the watcher needs a checkout or bare mirror of "
+                          f"{spec.name}", hint=f"set it in the config file or with {env}")
+    commit = latest_commit(path, ctx.settings[f"repos.{spec.name}.branch"])
+    if len(commit.sha) != 40:
+        raise InputError(f"git repo {path}: commit {commit.sha} is not a 40-character SHA-1")
+    return commit.sha, commit.time
+
+
+def _check_repos(ctx: RunContext) -> tuple[list[RepoCheck], datetime]:
+    tips = [(spec, *_latest(ctx, spec)) for spec in REPOS]
+    counted = []
+    for spec, sha, committed_at in tips:
+        row = ctx.store.named(spec.query, {"sha": sha}).first() or {}
+        counted.append((spec, sha, committed_at, int(row.get("rows") or 0), _parse_ts(row.get("newest"))))
+    # One "now" for the whole verdict, taken after the reads it is compared with.
+    now = utcnow()
+    checks = [evaluate(spec, commit=sha, committed_at=at, rows=rows, newest=newest, now=now,
+                       threshold_seconds=float(ctx.settings[spec.threshold_key]) * 60.0)
+              for spec, sha, at, rows, newest in counted]
+    return checks, now
+
+
+def run(ctx: RunContext) -> AgentResult:
+    """One watcher check. Fails closed: any error on the way removes the status file."""
+    try:
+        return _run(ctx)
+    except BaseException:
+        circuit.clear_status(ctx.settings.state_dir)
+        raise
+
+
+def _run(ctx: RunContext) -> AgentResult:
+    settings, store, tel = ctx.settings, ctx.store, ctx.telemetry
+    checks, now = _check_repos(ctx)
+    by_repo = {c.repo: c for c in checks}
+    hearts, packs = by_repo["banterhearts"], by_repo["banterpacks"]
+    overall = worst([c.status for c in checks])
+    failed = overall in FAILED_STATUSES
+
+    # Paging: failed checks since the last valid one, this one included.
+    prior = store.named("watcher_streak").first() or {}
+    prior_failures = int(prior.get("failures") or 0)
+    page_open = int(prior.get("pages") or 0) > 0
+    streak = prior_failures + 1 if failed else (0 if overall == "valid" else prior_failures)
+    page_after = int(settings["watcher.page_after_failures"])
+    paged = failed and streak >= page_after
+    previous_run = (store.named("watcher_previous_agent_run", {"run_id": ctx.run_id}).first() or {}).get("status")
+    resolve = overall == "valid" and (page_open or previous_run == "failed")
+
+    problems = [c for c in checks if c.status in FAILED_STATUSES]
+    pending = [c for c in checks if c.status == "valid_pending"]
+    if failed:
+        tail = (f"paging (failed checks in a row: {streak})" if paged
+                else f"failed checks in a row: {streak}, paging at {page_after}")
+        message = (f"{overall}: " + "; ".join(c.message for c in problems)
+                   + f". Council blocked until a check passes; {tail}.")
+    elif pending:
+        message = ("valid_pending, not a failure: " + "; ".join(c.message for c in pending)
+                   + ". The status file was left as it was.")
+    else:
+        message = (f"valid: banterhearts {hearts.commit[:8]} and banterpacks {packs.commit[:8]} have their data "
+                   f"in the store.")
+
+    store.insert("watcher_runs", [{
+        "ts": ts_str(now), "run_id": ctx.run_id,
+        "hearts_commit": hearts.commit, "packs_commit": packs.commit,
+        "hearts_rows_found": min(hearts.rows, 2**32 - 1), "packs_rows_found": min(packs.rows, 2**32 - 1),
+        "hearts_status": hearts.status, "packs_status": packs.status,
+        "hearts_lag_seconds": hearts.lag_seconds, "packs_lag_seconds": packs.lag_seconds,
+        "lag_seconds": max(c.lag_seconds for c in checks), "status": overall, "message": message[:2000],
+        # A failed run is alerted by the run lifecycle after this returns.
+        "alert_sent": failed, "paged": paged,
+    }])
+
+    # The row the file names exists before the file does.
+    if overall == "valid":
+        try:
+            circuit.write_status(settings.state_dir, run_id=ctx.run_id, checked_at=now,
+                                 hearts_commit=hearts.commit, packs_commit=packs.commit)
+        except OSError as exc:
+            raise MuseError(f"cannot write the watcher status file in {settings.state_dir}: "
+                            f"{exc.strerror or exc}") from None
+        file_action = "written"
+    elif failed:
+        circuit.clear_status(settings.state_dir)
+        file_action = "removed"
+    else:
+        file_action = "unchanged"
+
+    for c in checks:
+        tel.gauge("watcher.lag_seconds", c.lag_seconds, repo=c.repo)
+    if failed:
+        for c in problems:
+            tel.count("watcher.failure", 1, repo=c.repo, reason=c.status)
+    else:
+        tel.count("watcher.success", 1, status=overall)
+
+    sinks: list[str] = []
+    if paged:
+        sinks = ctx.alert("critical", f"muse watcher: council blocked, {streak} failed checks in a row", message,
+                          dedup_key=PAGE_KEY, status=overall)
+    if resolve:
+        tel.resolve(dedup_key=PAGE_KEY, title="muse watcher: data fresh again, council unblocked")
+
+    gate = circuit.check_gate(settings, store)
+    items = [ItemOutcome(c.repo, "failed" if c.status in FAILED_STATUSES else "ok", f"{c.status}: {c.message}",
+                         rows=c.rows) for c in checks]
+    return AgentResult(
+        status="failed" if failed else "ok",
+        message=message,
+        rows_written=1,
+        items=items,
+        details={
+            "status": overall,
+            "lag_seconds": max(c.lag_seconds for c in checks),
+            "repos": [c.as_dict() for c in checks],
+            "consecutive_failures": streak,
+            "page_after_failures": page_after,
+            "paged": paged,
+            "page_sinks": sinks,
+            "resolved": resolve,
+            "status_file": {"path": str(circuit.status_path(settings.state_dir)), "action": file_action},
+            "council": gate.as_dict(),
+        },
+    )
+
+
+def describe(settings: Any, store: Any, *, recent: int = 5, now: datetime | None = None) -> dict[str, Any]:
+    """What `muse watcher status` shows: last check per repo, the status file, the failure
+    streak and whether the council is unblocked (read-only)."""
+    now = now or datetime.now(timezone.utc)
+    rows = store.named("watcher_recent", {"limit": recent}).dicts()
+    streak = store.named("watcher_streak").first() or {}
+    gate = circuit.check_gate(settings, store, now=now)
+    path = circuit.status_path(settings.state_dir)
+    parsed, problem = circuit.read_status(settings.state_dir)
+    status_file: dict[str, Any] = {"path": str(path), "exists": path.exists(), "problem": problem,
+                                   "run_id": None, "checked_at": None, "age_seconds": None}
+    if parsed is not None:
+        status_file.update(run_id=parsed.run_id, checked_at=parsed.checked_at.isoformat(),
+                           age_seconds=(now - parsed.checked_at).total_seconds())
+    last_valid = _parse_ts(streak.get("last_valid_ts"))
+    last = None
+    if rows:
+        r = rows[0]
+        ran_at = _parse_ts(r["ts"])
+        last = {
+            "run_id": r["run_id"], "ts": ran_at.isoformat() if ran_at else None,
+            "age_seconds": (now - ran_at).total_seconds() if ran_at else None,
+            "status": r["status"], "message": r["message"], "paged": bool(r["paged"]),
+            "repos": [
+                {"repo": "banterhearts", "commit": r["hearts_commit"], "rows": r["hearts_rows_found"],
+                 "status": r["hearts_status"], "lag_seconds": r["hearts_lag_seconds"]},
+                {"repo": "banterpacks", "commit": r["packs_commit"], "rows": r["packs_rows_found"],
+                 "status": r["packs_status"], "lag_seconds": r["packs_lag_seconds"]},
+            ],
+        }
+    # The one sentence to read first: why the council is (un)blocked.
+    headline = gate.reason
+    if not gate.open and last is not None and last["status"] in FAILED_STATUSES:
+        headline = f"Council blocked by the last watcher check ({humanize_seconds(last['age_seconds'])} ago): " \
+                   f"{last['message']}"
+    return {
+        "headline": headline,
+        "council": gate.as_dict(),
+        "last_check": last,
+        "status_file": status_file,
+        "consecutive_failures": int(streak.get("failures") or 0),
+        "page_after_failures": int(settings["watcher.page_after_failures"]),
+        "page_open": int(streak.get("pages") or 0) > 0,
+        "last_valid_ts": last_valid.isoformat() if last_valid else None,
+        "thresholds_minutes": {s.name: float(settings[s.threshold_key]) for s in REPOS},
+        "status_max_age_minutes": float(settings["watcher.status_max_age_minutes"]),
+        "recent": [{k: r[k] for k in ("ts", "run_id", "status", "message")} for r in rows],
+    }

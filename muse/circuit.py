@@ -1,0 +1,264 @@
+"""The circuit breaker between the watcher and the council.
+
+The watcher vouches for the data by writing a small status file into the private state
+dir after a passing check (atomically: write a temp file, then rename), and removes it
+after a failing one. The file alone proves nothing (any process of the user could write
+one, defect 7 of the source design), so :func:`check_gate` trusts it only when
+
+* it parses and names a watcher run, its time and the two commits it checked,
+* the ``watcher_runs`` row of that run exists, has status ``valid`` and the same commits,
+* that row is younger than ``watcher.status_max_age_minutes`` (age taken from the row,
+  not from the file), and
+* no later watcher check failed.
+
+The council imports this module; the watcher agent writes and clears the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from muse.errors import MuseError
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "watcher_status.json"
+FORMAT_VERSION = 1
+
+# Statuses of a watcher check, best first. "valid_pending" is not a failure: the latest
+# commit is younger than its threshold and its data may still be on the way.
+STATUSES: tuple[str, ...] = ("valid", "valid_pending", "lag_exceeded", "missing_packs", "missing_hearts")
+OK_STATUSES: tuple[str, ...] = ("valid", "valid_pending")
+FAILED_STATUSES: tuple[str, ...] = ("lag_exceeded", "missing_packs", "missing_hearts")
+
+# Tolerance between the time written in the file and the ts of the row it names
+# (the row is stored with millisecond precision).
+_CLOCK_TOLERANCE_S = 2.0
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def worst(statuses: list[str] | tuple[str, ...]) -> str:
+    """The worst of several statuses (the order of STATUSES)."""
+    return max(statuses, key=STATUSES.index)
+
+
+def status_path(state_dir: Path) -> Path:
+    return Path(state_dir) / STATUS_FILE
+
+
+def humanize_seconds(seconds: float) -> str:
+    """'45 s', '12 min', '2 h 5 min', '3 d 4 h' - for messages read at 3 a.m."""
+    s = int(round(abs(seconds)))
+    if s < 90:
+        return f"{s} s"
+    m = s // 60
+    if m < 120:
+        return f"{m} min"
+    h, m = divmod(m, 60)
+    if h < 48:
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(h, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_status(state_dir: Path, *, run_id: str, checked_at: datetime, hearts_commit: str,
+                 packs_commit: str) -> Path:
+    """Write the status file atomically (temp file + rename, mode 0600) and return its path.
+
+    A reader sees the old file or the new one, never half of one.
+    """
+    if checked_at.tzinfo is None:
+        raise ValueError("checked_at must be timezone-aware")
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = status_path(state_dir)
+    payload = {
+        "version": FORMAT_VERSION,
+        "written_by": "muse watcher",
+        "run_id": str(uuid.UUID(str(run_id))),
+        "checked_at": checked_at.astimezone(timezone.utc).isoformat(timespec="milliseconds"),
+        "hearts_commit": hearts_commit,
+        "packs_commit": packs_commit,
+    }
+    # mkstemp creates the file with mode 0600 in the same directory, so the rename is atomic.
+    fd, tmp = tempfile.mkstemp(prefix=f".{STATUS_FILE}.", suffix=".tmp", dir=state_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(payload, indent=1) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(state_dir)
+    return path
+
+
+def clear_status(state_dir: Path) -> None:
+    """Remove the status file (closes the gate); a missing file is fine."""
+    path = status_path(Path(state_dir))
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    _fsync_dir(path.parent)
+
+
+@dataclass(frozen=True)
+class StatusFile:
+    """The parsed content of a status file."""
+
+    run_id: str
+    checked_at: datetime
+    hearts_commit: str
+    packs_commit: str
+
+
+def read_status(state_dir: Path) -> tuple[StatusFile | None, str]:
+    """Parse the status file. Returns (file, "") or (None, why it is not usable)."""
+    path = status_path(Path(state_dir))
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror})"
+    if not path.is_file():
+        return None, "is not a regular file"
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return None, f"belongs to another user (uid {st.st_uid})"
+    if st.st_mode & 0o022:
+        return None, f"can be changed by other users (mode {st.st_mode & 0o777:o})"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"cannot be read ({exc})"
+    except ValueError:
+        return None, "is not valid JSON"
+    if not isinstance(doc, dict):
+        return None, "is not a JSON object"
+    problems = []
+    try:
+        run_id = str(uuid.UUID(str(doc.get("run_id"))))
+    except ValueError:
+        run_id = ""
+        problems.append("run_id is not a UUID")
+    checked_at = None
+    try:
+        checked_at = datetime.fromisoformat(str(doc.get("checked_at")))
+        if checked_at.tzinfo is None:
+            problems.append("checked_at has no timezone")
+    except ValueError:
+        problems.append("checked_at is not an ISO time")
+    for key in ("hearts_commit", "packs_commit"):
+        if not isinstance(doc.get(key), str) or not _SHA.match(doc[key]):
+            problems.append(f"{key} is not a 40-character commit sha")
+    if problems or checked_at is None:
+        return None, "is malformed: " + "; ".join(problems)
+    return StatusFile(run_id, checked_at.astimezone(timezone.utc), doc["hearts_commit"], doc["packs_commit"]), ""
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """Whether the council may run, and why, in a sentence a person at 3 a.m. understands."""
+
+    open: bool
+    reason: str
+    run_id: str | None = None
+    age_seconds: float | None = None
+    hearts_commit: str | None = None
+    packs_commit: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _parse_ts(value: Any) -> datetime:
+    """A ClickHouse DateTime64 as text ('2026-01-02 03:04:05.678') -> aware UTC datetime."""
+    return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
+
+
+def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> GateVerdict:
+    """Decide whether the watcher currently vouches for the data. Never raises: any doubt
+    (store error included) keeps the gate closed, with the reason."""
+    now = now or datetime.now(timezone.utc)
+    state_dir = Path(settings.state_dir)
+    path = status_path(state_dir)
+    max_age = float(settings["watcher.status_max_age_minutes"]) * 60.0
+    hint = "See `muse watcher status`; run `muse watcher check` once the data is in."
+
+    status, problem = read_status(state_dir)
+    if status is None:
+        if problem == "missing":
+            return GateVerdict(False, f"Council blocked: there is no watcher status file ({path}). The last watcher "
+                                      f"check did not pass, or none has run yet. {hint}")
+        return GateVerdict(False, f"Council blocked: the watcher status file {path} {problem}, so it was not "
+                                  f"written by the watcher and is ignored. {hint}")
+    short = status.run_id[:8]
+    base = {"run_id": status.run_id, "hearts_commit": status.hearts_commit, "packs_commit": status.packs_commit}
+    try:
+        row = store.named("watcher_gate_run", {"run_id": status.run_id}).first()
+        if row is None:
+            return GateVerdict(False, f"Council blocked: the status file names watcher run {short}, which is not in "
+                                      f"watcher_runs. The file was not written by a watcher check (hand-made, or "
+                                      f"from another store) and is ignored. {hint}", **base)
+        ran_at = _parse_ts(row["ts"])
+        later = store.named("watcher_failures_after", {"after": ran_at}).first() or {}
+    except MuseError as exc:
+        return GateVerdict(False, f"Council blocked: could not verify the watcher status against the store: "
+                                  f"{exc.message}", **base)
+    age = (now - ran_at).total_seconds()
+    base["age_seconds"] = age
+    if row["status"] != "valid":
+        return GateVerdict(False, f"Council blocked: watcher run {short} found {row['status']}, not valid"
+                                  f"{': ' + row['message'] if row.get('message') else ''}. The status file naming "
+                                  f"it was not written by a passing check and is ignored. {hint}", **base)
+    if (row["hearts_commit"], row["packs_commit"]) != (status.hearts_commit, status.packs_commit):
+        return GateVerdict(False, f"Council blocked: the status file's commits differ from those watcher run {short} "
+                                  f"checked, so the file was altered and is ignored. {hint}", **base)
+    if abs((status.checked_at - ran_at).total_seconds()) > _CLOCK_TOLERANCE_S:
+        return GateVerdict(False, f"Council blocked: the status file's time ({status.checked_at:%Y-%m-%d %H:%M:%S} "
+                                  f"UTC) differs from watcher run {short} ({ran_at:%Y-%m-%d %H:%M:%S} UTC), so the "
+                                  f"file was altered and is ignored. {hint}", **base)
+    if age < -60:
+        return GateVerdict(False, f"Council blocked: watcher run {short} is dated {humanize_seconds(age)} in the "
+                                  f"future; check this machine's clock.", **base)
+    if age > max_age:
+        return GateVerdict(False, f"Council blocked: the last passing watcher check (run {short}) was "
+                                  f"{humanize_seconds(age)} ago, older than the {humanize_seconds(max_age)} limit. "
+                                  f"Is cron still running `muse watcher check`? Run it now.", **base)
+    if int(later.get("failures") or 0) > 0:
+        return GateVerdict(False, f"Council blocked: a later watcher check (run {str(later['run_id'])[:8]}, "
+                                  f"{humanize_seconds((now - _parse_ts(later['ts'])).total_seconds())} ago) found "
+                                  f"{later['status']}. {hint}", **base)
+    until = ran_at + timedelta(seconds=max_age)
+    return GateVerdict(True, f"Council unblocked: watcher run {short} found the data of banterhearts "
+                             f"{status.hearts_commit[:8]} and banterpacks {status.packs_commit[:8]} in the store "
+                             f"{humanize_seconds(age)} ago; this holds until {until:%H:%M} UTC unless a later check "
+                             f"fails.", **base)
