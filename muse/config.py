@@ -74,6 +74,7 @@ KEYS: tuple[Key, ...] = (
     _k("analytics.cost_anomaly_factor", float, 2.0, minimum=1),
     _k("council.window_days", int, 7, minimum=1, maximum=90),
     _k("council.confidence_threshold", float, 0.6, minimum=0, maximum=1),
+    _k("council.expected_bench_results_per_day", int, 12, minimum=1),
     _k("datadog.api_key", str, "", "DD_API_KEY", secret=True),
     _k("datadog.app_key", str, "", "DD_APP_KEY", secret=True),
     _k("datadog.agent_host", str, "", "DD_AGENT_HOST"),

@@ -103,18 +103,20 @@ def _root(
 
 
 def _register() -> None:
-    from muse.cli import (config_cmd, db_cmd, demo_cmd, digest_cmd, health_cmd, monitors_cmd, publish_cmd,
-                          query_cmd, watcher_cmd)
+    # Registration order is the order `muse --help` lists: the pipeline first, then tools.
+    from muse.cli import (config_cmd, council_cmd, db_cmd, demo_cmd, digest_cmd, health_cmd, monitors_cmd,
+                          publish_cmd, query_cmd, watcher_cmd)
 
-    app.add_typer(db_cmd.app, name="db")
-    app.add_typer(config_cmd.app, name="config")
+    demo_cmd.register(app)
+    app.add_typer(watcher_cmd.app, name="watcher")
+    app.add_typer(council_cmd.app, name="council")
+    app.add_typer(publish_cmd.app, name="publish")
+    digest_cmd.register(app)
     query_cmd.register(app)
     health_cmd.register(app)
-    demo_cmd.register(app)
     app.add_typer(monitors_cmd.app, name="monitors")
-    digest_cmd.register(app)
-    app.add_typer(publish_cmd.app, name="publish")
-    app.add_typer(watcher_cmd.app, name=\"watcher\")
+    app.add_typer(db_cmd.app, name="db")
+    app.add_typer(config_cmd.app, name="config")
 
 
 _register()
