@@ -90,6 +90,9 @@ KEYS: tuple[Key, ...] = (
     _k("deepl.auth_key", str, "", "DEEPL_AUTH_KEY", secret=True),
     _k("deepl.server_url", str, "", "DEEPL_SERVER_URL"),
     _k("deepl.langs", str, "de,zh,hi"),
+    _k("deepl.max_retries", int, 5, minimum=0, maximum=10),
+    _k("i18n.window_days", int, 2, minimum=1, maximum=90),
+    _k("i18n.glossary_file", str, ""),
     _k("http.timeout_seconds", float, 10.0, minimum=0.1),
     _k("log.format", str, "auto", choices=("auto", "rich", "plain", "json")),
 )
