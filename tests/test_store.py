@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,6 +26,25 @@ def test_parameters_are_bound_not_formatted(store) -> None:
     assert store.query("EXISTS TABLE agent_runs").scalar() == 1
 
 
+def _placeholder(typ: str) -> object:
+    """A value ClickHouse accepts for a query parameter of type ``typ``."""
+    t = typ.strip()
+    inner = re.sub(r"^(Nullable|LowCardinality)\((.*)\)$", r"\2", t)
+    if inner.startswith("Array"):
+        return []
+    if inner.startswith(("UInt", "Int", "Float", "Decimal")):
+        return 0
+    if inner.startswith("DateTime"):
+        return "2000-01-01 00:00:00"
+    if inner.startswith("Date"):
+        return "2000-01-01"
+    if inner.startswith("UUID"):
+        return "00000000-0000-0000-0000-000000000000"
+    if inner.startswith("Bool"):
+        return False
+    return ""
+
+
 def test_every_named_query_exists_and_parses(store) -> None:
     from muse.resources import resource_path
 
@@ -32,8 +52,10 @@ def test_every_named_query_exists_and_parses(store) -> None:
     assert names
     for name in names:
         sql = load_query(name)
-        # EXPLAIN AST parses without running; placeholders are valid syntax for it.
-        store.query("EXPLAIN AST " + sql.strip().rstrip(";"))
+        # EXPLAIN AST parses without running. ClickHouse substitutes {name:Type} parameters
+        # before parsing, so each gets a placeholder value of its type.
+        params = {m.group(1): _placeholder(m.group(2)) for m in re.finditer(r"\{(\w+):([^}]+)\}", sql)}
+        store.query("EXPLAIN AST " + sql.strip().rstrip(";"), params)
     with pytest.raises(StoreError, match="not found"):
         load_query("no_such_query")
 

@@ -103,13 +103,14 @@ def _root(
 
 
 def _register() -> None:
-    from muse.cli import config_cmd, db_cmd, demo_cmd, health_cmd, query_cmd
+    from muse.cli import config_cmd, db_cmd, demo_cmd, health_cmd, publish_cmd, query_cmd
 
     app.add_typer(db_cmd.app, name="db")
     app.add_typer(config_cmd.app, name="config")
     query_cmd.register(app)
     health_cmd.register(app)
     demo_cmd.register(app)
+    app.add_typer(publish_cmd.app, name="publish")
 
 
 _register()

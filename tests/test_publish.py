@@ -1,0 +1,364 @@
+"""`publish`: real bare git origin, real chDB store, loopback Vercel, Slack and PagerDuty."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from episode_fixtures import Blog, episode_status, insert_episode, make_blog, write_episode
+from fake_vercel import FakeVercel
+from fakes import FakeHTTP, slack_and_pagerduty
+from muse.agents import publisher
+from muse.errors import ExitCode
+from muse.runs import RunOutcome, run_agent
+from muse.telemetry import Telemetry
+
+
+@dataclass
+class Pub:
+    blog: Blog
+    vercel: FakeVercel
+    hooks: FakeHTTP  # Slack and PagerDuty
+    settings: Any
+    store: Any
+    telemetry: Telemetry | None = None
+
+    def run(self, fn: Any = publisher.run, **options: Any) -> RunOutcome:
+        self.telemetry = Telemetry.from_settings(self.settings)
+        return run_agent(self.settings, "publish", fn, store=self.store, telemetry=self.telemetry, **options)
+
+    def episode(self, n: int, *, status: str = "ready", confidence: float = 0.82, **kw: Any) -> tuple[Path, Path]:
+        files = write_episode(self.blog.clone, n, status=status, confidence=confidence)
+        insert_episode(self.store, n, status=status, confidence=confidence, **kw)
+        return files
+
+    def status(self, n: int) -> dict[str, Any]:
+        return episode_status(self.store, n)
+
+    def deployments(self, n: int) -> list[tuple[str, str]]:
+        rows = self.store.query("SELECT status, vercel_deployment_id FROM deployments FINAL "
+                                "WHERE episode = {n:UInt32} ORDER BY ts", {"n": n}).rows
+        return [(r[0], r[1]) for r in rows]
+
+    def metrics(self) -> list[tuple[str, dict[str, Any]]]:
+        assert self.telemetry is not None
+        return [(s.name, s.tags) for s in self.telemetry.samples]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        path = self.settings.state_dir / "alerts.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def slack_texts(self) -> list[str]:
+        return [r.json()["text"] for r in self.hooks.requests if r.path.startswith("/slack/")]
+
+    def pages(self) -> list[dict[str, Any]]:
+        return [r.json() for r in self.hooks.requests if r.path.startswith("/v2/enqueue")]
+
+
+def publish_env(monkeypatch: pytest.MonkeyPatch, blog: Blog, vercel: FakeVercel | None, hooks: FakeHTTP,
+                **extra: str) -> None:
+    env = {
+        "MUSE_REPOS_BANTERBLOGS_PATH": str(blog.clone),
+        "MUSE_REPOS_BANTERBLOGS_LOCK_TIMEOUT_SECONDS": "5",
+        "MUSE_VERCEL_DEPLOY_TIMEOUT_SECONDS": "5",
+        "MUSE_VERCEL_POLL_INTERVAL_SECONDS": "0.02",
+        "MUSE_VERCEL_GIT_REPO": "acme/banterblogs",
+        "MUSE_HTTP_TIMEOUT_SECONDS": "3",
+        "SLACK_WEBHOOK_URL": f"{hooks.url}/slack/T000/B000/xyz",
+        "PAGERDUTY_ROUTING_KEY": "pd-routing-key-0123",
+        "MUSE_PAGERDUTY_EVENTS_URL": f"{hooks.url}/v2/enqueue",
+    }
+    if vercel is not None:
+        env.update({"VERCEL_TOKEN": vercel.token, "MUSE_VERCEL_API_URL": vercel.url})
+    env.update(extra)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[FakeVercel, FakeHTTP]]:
+    """One loopback Vercel and one Slack + PagerDuty per module (stopping one takes 0.5 s)."""
+    vercel, hooks = FakeVercel(), slack_and_pagerduty()
+    yield vercel, hooks
+    vercel.close()
+    hooks.close()
+
+
+@pytest.fixture
+def pub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: Any, servers: tuple[FakeVercel, FakeHTTP]) -> Pub:
+    from muse.config import load_settings
+
+    vercel, hooks = servers
+    vercel.reset()
+    hooks.requests.clear()
+    blog = make_blog(tmp_path)
+    publish_env(monkeypatch, blog, vercel, hooks)
+    return Pub(blog, vercel, hooks, load_settings(), store)
+
+
+# -- ready ------------------------------------------------------------------------------
+def test_ready_episode_is_committed_tagged_pushed_and_deployed(pub: Pub) -> None:
+    production_before = pub.vercel.seed("c" * 40)
+    pub.episode(7)
+    out = pub.run(episode=7)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    sha = pub.blog.tip("main")
+    assert pub.blog.subjects()[0] == "Episode 7: Week 7: quantised models got faster"
+    assert pub.blog.tag("episode-7") == sha
+    assert pub.blog.show("main", "posts/ep-7.svg") is not None
+    assert pub.status(7) == {"status": "published", "approved_by": "", "published_commit": sha}
+    body = pub.vercel.created_bodies[-1]
+    assert body["target"] == "production" and body["name"] == "banterblogs"
+    assert body["gitSource"] == {"type": "github", "org": "acme", "repo": "banterblogs", "ref": "main", "sha": sha}
+    dep = out.result.details["deployment_id"]
+    assert [s for s, d in pub.deployments(7) if d == dep] == ["queued", "building", "ready"]
+    assert out.result.details["build_time_ms"] == pub.vercel.build_ms
+    assert ("publish.success", {"episode": 7, "deploy": "ready"}) in pub.metrics()
+    assert ("deploy.build_time_ms", {}) in pub.metrics()
+    assert f"READY in 1.2s at https://{pub.vercel.deployments[dep]['url']}" in out.result.message
+    assert pub.vercel.rollbacks == [] and production_before not in pub.vercel.cancels
+    assert not (pub.settings.state_dir / "publish" / "ep-7.json").exists()  # the journal is done
+
+
+def test_already_published_is_a_no_op_that_says_so(pub: Pub) -> None:
+    pub.episode(8)
+    assert pub.run(episode=8).exit_code == ExitCode.OK
+    commits, created = len(pub.blog.subjects()), len(pub.vercel.created_bodies)
+    again = pub.run(episode="latest")
+    assert again.exit_code == ExitCode.OK
+    assert again.result.message.startswith("episode 8 is already published (")
+    assert again.result.message.endswith("); nothing to do")
+    assert len(pub.blog.subjects()) == commits and len(pub.vercel.created_bodies) == created
+
+
+def test_rate_limited_then_ready_honours_retry_after(pub: Pub) -> None:
+    pub.episode(9)
+    pub.vercel.rate_limit_next = 1  # the first API call gets 429 with Retry-After: 1
+    t0 = time.monotonic()
+    out = pub.run(episode=9)
+    elapsed = time.monotonic() - t0
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert pub.status(9)["status"] == "published"
+    assert elapsed >= 1.0  # waited as told
+    assert [r.path.split("?")[0] for r in pub.vercel.requests[:2]] == ["/v6/deployments"] * 2  # then retried
+    assert len(pub.vercel.created_bodies) == 1
+
+
+# -- deploy failures ----------------------------------------------------------------------
+def test_build_error_reverts_main_marks_failed_and_pages(pub: Pub) -> None:
+    previous = pub.vercel.seed("c" * 40)
+    pub.episode(10)
+    pub.vercel.script = ["QUEUED", "BUILDING", "ERROR"]
+    out = pub.run(episode=10)
+    assert out.exit_code == ExitCode.FAILED
+    subjects = pub.blog.subjects()
+    assert subjects[:2] == ["Revert episode 10: deploy error", "Episode 10: Week 10: quantised models got faster"]
+    assert pub.blog.show("main", "posts/ep-10.md") is None
+    assert pub.status(10)["status"] == "failed"
+    assert "deploy_error" not in out.result.message and 'Command "npm run build" exited with 1' in out.result.message
+    assert "production unchanged (the failed deployment never went live)" in out.result.message
+    assert pub.vercel.rollbacks == [] and previous  # a failed build never served traffic
+    assert ("publish.failed", {"episode": 10, "reason": "deploy_error"}) in pub.metrics()
+    critical = [a for a in pub.alerts() if a["severity"] == "critical"]
+    assert len(critical) == 1 and set(critical[0]["sinks"]) >= {"slack", "pagerduty"}
+    assert pub.pages()[0]["event_action"] == "trigger"
+    assert [s for s, _ in pub.deployments(10)][-1] == "error"
+
+
+def test_timeout_cancels_the_deployment_and_reverts(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muse.config import load_settings
+
+    monkeypatch.setenv("MUSE_VERCEL_DEPLOY_TIMEOUT_SECONDS", "1")
+    pub.settings = load_settings()
+    pub.episode(11)
+    pub.vercel.script = ["QUEUED", "BUILDING"]  # never finishes
+    t0 = time.monotonic()
+    out = pub.run(episode=11)
+    assert out.exit_code == ExitCode.FAILED
+    assert 1.0 <= time.monotonic() - t0 < 4
+    dep = next(iter(d for d in pub.vercel.deployments))
+    assert pub.vercel.cancels == [dep]
+    assert "not READY after 1s (last state BUILDING); cancelled" in out.result.message
+    assert pub.blog.subjects()[0] == "Revert episode 11: deploy timeout"
+    assert pub.status(11)["status"] == "failed"
+    assert ("timeout", dep) in pub.deployments(11)
+    assert ("publish.failed", {"episode": 11, "reason": "deploy_timeout"}) in pub.metrics()
+
+
+def test_losing_track_of_a_deployment_rolls_production_back(pub: Pub) -> None:
+    """An API error mid-build: the deployment may have gone live, so production goes back
+    to the previous READY production deployment through Vercel's rollback endpoint."""
+    older = pub.vercel.seed("d" * 40, created=int(time.time() * 1000) - 7_200_000)
+    previous = pub.vercel.seed("c" * 40)
+    pub.vercel.seed("e" * 40, state="ERROR")  # not a rollback target
+    pub.episode(12)
+    pub.vercel.fail_gets = 3  # the poll answers 500 three times: muse gives up on it
+    out = pub.run(episode=12)
+    assert out.exit_code == ExitCode.FAILED
+    assert pub.vercel.rollbacks == [previous] and older not in pub.vercel.rollbacks
+    assert f"production rolled back to {previous}" in out.result.message
+    assert ("rollback", previous) in pub.deployments(12)
+    assert pub.blog.subjects()[0] == "Revert episode 12: api error"
+    assert pub.status(12)["status"] == "failed"
+
+
+# -- git failures ---------------------------------------------------------------------------
+def test_push_raced_by_another_clone_is_rebased_and_published(pub: Pub, tmp_path: Path) -> None:
+    other = pub.blog.other_clone(tmp_path / "other")
+    hook = pub.blog.clone / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\n[ -f {tmp_path}/raced ] && exit 0\ntouch {tmp_path}/raced\n"
+                    f"cd {other} && echo x > about.md && git add about.md && git commit -qm About && "
+                    "git push -q origin main\n")
+    hook.chmod(0o755)
+    pub.episode(13)
+    out = pub.run(episode=13)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert out.result.details["push_retried"] is True
+    assert pub.blog.subjects()[:2] == ["Episode 13: Week 13: quantised models got faster", "About"]
+    assert pub.vercel.created_bodies[-1]["gitSource"]["sha"] == pub.blog.tip("main")
+
+
+def test_hard_push_rejection_fails_without_deploying_or_diverging(pub: Pub) -> None:
+    hook = pub.blog.origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'pushes need a signed-off review' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = pub.blog.tip("main")
+    post, _ = pub.episode(14)
+    out = pub.run(episode=14)
+    assert out.exit_code == ExitCode.FAILED
+    assert "[remote rejected] (pre-receive hook declined): pushes need a signed-off review" in out.result.message
+    assert pub.blog.tip("main") == before and pub.vercel.created_bodies == []
+    assert pub.status(14)["status"] == "failed"
+    assert ("publish.failed", {"episode": 14, "reason": "push_rejected"}) in pub.metrics()
+    assert post.exists()
+
+
+# -- validation, drafts, approval -------------------------------------------------------------
+def test_invalid_episode_is_never_committed_and_findings_are_listed(pub: Pub) -> None:
+    post, chart = pub.episode(15)
+    post.write_text(post.read_text().replace("## What shipped", "## What we shipped").replace(
+        "Sessions with an error", "Sessions with {{ error_metric }}"))
+    chart.unlink()
+    out = pub.run(episode=15)
+    assert out.exit_code == ExitCode.FAILED
+    lines = out.result.message.splitlines()
+    assert lines[0] == "episode 15 is invalid and was not committed (3 finding(s)):"
+    assert lines[1] == "posts/ep-15.md: missing section '## What shipped'"
+    assert "broken relative image './ep-15.svg'" in lines[2] and "unrendered template marker '{{'" in lines[3]
+    assert [i.status for i in out.result.items] == ["failed"] * 3
+    assert pub.blog.subjects() == ["Start the blog"] and not pub.blog.has_branch("drafts")
+    assert pub.status(15)["status"] == "failed"
+    assert ("publish.failed", {"episode": 15, "reason": "invalid"}) in pub.metrics()
+    assert any("missing section" in t for t in pub.slack_texts())
+    assert pub.vercel.created_bodies == []
+
+
+def test_low_confidence_goes_to_drafts_with_a_review_request(pub: Pub) -> None:
+    pub.episode(16, status="draft", confidence=0.41)
+    out = pub.run(episode=16)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert pub.blog.subjects("drafts")[0] == "Draft episode 16: Week 16: quantised models got faster"
+    assert pub.blog.show("drafts", "posts/ep-16.svg") is not None
+    assert pub.blog.show("main", "posts/ep-16.md") is None and pub.vercel.created_bodies == []
+    assert pub.status(16)["status"] == "draft"
+    texts = pub.slack_texts()
+    assert len(texts) == 1 and "Low confidence episode, review needed" in texts[0]
+    assert "drafts:posts/ep-16.md" in texts[0] and "muse publish 16 --approve" in texts[0]
+    assert ("publish.draft", {"episode": 16}) in pub.metrics()
+    again = pub.run(episode=16)  # cron runs again: no new commit, no second message
+    assert "already on drafts" in again.result.message and len(pub.slack_texts()) == 1
+
+
+def test_below_threshold_never_reaches_main_even_if_marked_ready(pub: Pub) -> None:
+    pub.episode(17, status="ready", confidence=0.55)
+    out = pub.run(episode=17)
+    assert out.exit_code == ExitCode.OK and out.result.details["status"] == "draft"
+    assert pub.blog.show("main", "posts/ep-17.md") is None
+
+
+def test_approve_publishes_a_reviewed_draft_and_records_who(pub: Pub) -> None:
+    import subprocess
+
+    pub.episode(18, status="draft", confidence=0.41)
+    assert pub.run(episode=18).exit_code == ExitCode.OK
+    # The clone moves on (another draft, another branch): approval must find the draft anyway.
+    subprocess.run(["git", "-C", str(pub.blog.clone), "checkout", "-q", "main"], check=True)
+    assert not (pub.blog.clone / "posts" / "ep-18.md").exists()
+    out = pub.run(episode=18, approve=True, by="ana")
+    assert out.exit_code == ExitCode.OK, out.result.message
+    published = pub.blog.show("main", "posts/ep-18.md")
+    assert published is not None and "approved_by: ana" in published and "status: ready" in published
+    assert pub.status(18) == {"status": "published", "approved_by": "ana", "published_commit": pub.blog.tip("main")}
+    assert pub.blog.tag("episode-18") == pub.blog.tip("main")
+
+
+# -- rollback --------------------------------------------------------------------------------
+def test_rollback_reverts_rolls_production_back_and_a_later_publish_promotes(pub: Pub) -> None:
+    previous = pub.vercel.seed("c" * 40)
+    pub.episode(19)
+    first = pub.run(episode=19)
+    live = first.result.details["deployment_id"]
+    out = pub.run(publisher.rollback, episode=19)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert pub.blog.subjects()[0] == "Roll back episode 19: Week 19: quantised models got faster"
+    assert pub.blog.show("main", "posts/ep-19.md") is None
+    assert pub.vercel.rollbacks == [previous] and live != previous
+    assert pub.status(19)["status"] == "rolled_back"
+    assert ("rollback", previous) in pub.deployments(19)
+    info = [a for a in pub.alerts() if a["title"] == "Episode 19 rolled back"]
+    assert info and info[0]["severity"] == "info"
+    assert pub.run(publisher.rollback, episode=19).result.message == "episode 19 is already rolled back; nothing to do"
+    # Vercel keeps production on the rollback target until a deployment is promoted.
+    pub.episode(20)
+    nxt = pub.run(episode=20)
+    assert nxt.exit_code == ExitCode.OK
+    assert pub.vercel.promotions == [nxt.result.details["deployment_id"]]
+    # Publishing the withdrawn episode again needs an explicit approval.
+    refused = pub.run(episode=19)
+    assert refused.exit_code == ExitCode.USAGE and "--approve" in refused.result.message
+    back = pub.run(episode=19, approve=True, by="ana")
+    assert back.exit_code == ExitCode.OK, back.result.message
+    assert pub.blog.show("main", "posts/ep-19.md") is not None
+
+
+def test_rollback_of_an_unpublished_episode_is_a_usage_error(pub: Pub) -> None:
+    pub.episode(21, status="draft", confidence=0.3)
+    out = pub.run(publisher.rollback, episode=21)
+    assert out.exit_code == ExitCode.USAGE
+    assert out.result.message == "episode 21 is draft, not published: nothing to roll back"
+
+
+# -- without Vercel ---------------------------------------------------------------------------
+def test_without_token_git_runs_and_the_deploy_is_reported_skipped(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muse.config import load_settings
+
+    monkeypatch.delenv("VERCEL_TOKEN")
+    pub.settings = load_settings()
+    pub.episode(22)
+    out = pub.run(episode=22)
+    assert out.exit_code == ExitCode.OK
+    assert "deploy SKIPPED, not deployed: deploy skipped: no VERCEL_TOKEN and no deploy hook" in out.result.message
+    assert out.result.details["deploy"] == "skipped"
+    assert pub.status(22)["status"] == "published" and pub.blog.tag("episode-22") == pub.blog.tip("main")
+    assert pub.deployments(22) == [("skipped", "")]
+    assert ("publish.success", {"episode": 22, "deploy": "skipped"}) in pub.metrics()
+    assert pub.vercel.requests == []
+
+
+def test_deploy_hook_without_token_is_triggered_but_unverified(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muse.config import load_settings
+
+    monkeypatch.delenv("VERCEL_TOKEN")
+    monkeypatch.setenv("VERCEL_DEPLOY_HOOK_URL", pub.vercel.hook_url)
+    pub.settings = load_settings()
+    pub.episode(23)
+    out = pub.run(episode=23)
+    assert out.exit_code == ExitCode.OK and pub.vercel.hook_calls == 1
+    assert "deploy hook triggered (job job" in out.result.message and "unverified" in out.result.message
+    assert "hOoKsEcReT" not in out.result.message  # the hook URL is a secret
+    assert pub.deployments(23)[0][0] == "hook_triggered"
