@@ -48,8 +48,9 @@ class FakeDeepL:
     char_limit: int | None = None  # 456 once a translate request would pass it
     char_count: int = 0
     mangle_placeholders: set[str] = field(default_factory=set)  # targets whose ⟦N⟧ get damaged
+    inject: dict[str, str] = field(default_factory=dict)  # target -> text appended to each translation
     glossaries: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _faults: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    _faults: list[list[Any]] = field(default_factory=list)  # [path, status, body, requests to let through]
 
     def __post_init__(self) -> None:
         self.http = FakeHTTP()
@@ -70,12 +71,13 @@ class FakeDeepL:
     def close(self) -> None:
         self.http.close()
 
-    def fail_next(self, status: int, *, times: int = 1, path: str = "/v2/translate",
+    def fail_next(self, status: int, *, times: int = 1, after: int = 0, path: str = "/v2/translate",
                   body: dict[str, Any] | None = None) -> None:
-        default = {403: "Forbidden", 429: "Too many requests", 456: "Quota Exceeded",
+        """Answer the next `times` requests to `path` (after letting `after` through) with `status`."""
+        default = {400: "Bad request", 403: "Forbidden", 429: "Too many requests", 456: "Quota Exceeded",
                    500: "Internal server error", 503: "Service unavailable"}.get(status, "error")
-        for _ in range(times):
-            self._faults.append((path, status, body or {"message": default}))
+        for i in range(times):
+            self._faults.append([path, status, body or {"message": default}, after if i == 0 else 0])
 
     def requests_to(self, path: str, method: str | None = None) -> list[Request]:
         return [r for r in self.http.requests if urlparse(r.path).path == path and (method is None or
@@ -91,10 +93,13 @@ class FakeDeepL:
             if req.headers.get("authorization") != f"DeepL-Auth-Key {self.key}":
                 return 403, {"message": "Authorization failure, check auth_key"}
             path = urlparse(req.path).path
-            for i, (fpath, status, body) in enumerate(self._faults):
-                if path.startswith(fpath):
+            for i, fault in enumerate(self._faults):
+                if path.startswith(fault[0]):
+                    if fault[3] > 0:
+                        fault[3] -= 1
+                        break
                     del self._faults[i]
-                    return status, body
+                    return fault[1], fault[2]
             return handler(req)
 
         return wrapped
@@ -135,6 +140,7 @@ class FakeDeepL:
                 return 400, {"message": "Tag handling parsing failed, please check input."}
             if tags is None and target in self.mangle_placeholders:
                 text = re.sub("\u27e6(\\d+)\u27e7", lambda m: f"[ {m.group(1)} ]", text, count=1)
+            text += self.inject.get(target, "")
             out.append({"detected_source_language": "EN", "text": text, "billed_characters": len(t)})
         self.char_count += chars
         return 200, {"translations": out}

@@ -103,7 +103,7 @@ def _root(
 
 
 def _register() -> None:
-    from muse.cli import config_cmd, db_cmd, demo_cmd, health_cmd, publish_cmd, query_cmd
+    from muse.cli import config_cmd, db_cmd, demo_cmd, health_cmd, i18n_cmd, publish_cmd, query_cmd
 
     app.add_typer(db_cmd.app, name="db")
     app.add_typer(config_cmd.app, name="config")
@@ -111,6 +111,7 @@ def _register() -> None:
     health_cmd.register(app)
     demo_cmd.register(app)
     app.add_typer(publish_cmd.app, name="publish")
+    app.add_typer(i18n_cmd.app, name="i18n")
 
 
 _register()
