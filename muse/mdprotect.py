@@ -430,8 +430,9 @@ def _table_cells(text: str, starts: list[int], line_no: int, contents: list[str]
     return out
 
 
-def protect_body(text: str, offset: int, *, terms: Sequence[str] = ()) -> tuple[list[Unit], list[str]]:
-    """Units of a markdown body that starts at `offset` of the document."""
+def protect_body(text: str, offset: int, *, terms: Sequence[str] = (),
+                 first_line: int = 1) -> tuple[list[Unit], list[str]]:
+    """Units of a markdown body that starts at `offset` (line `first_line`) of the document."""
     if "\r" in text or "\x00" in text:
         raise ProtectError("the markdown holds carriage returns or NUL characters; save it with '\\n' line ends")
     md = markdown()
@@ -454,7 +455,7 @@ def protect_body(text: str, offset: int, *, terms: Sequence[str] = ()) -> tuple[
             for cell, region in zip(cells, regions):
                 if not cell.content.strip():
                     continue
-                where = f"line {tok.map[0] + 1}"
+                where = f"line {tok.map[0] + first_line}"
                 if region is None:
                     kept.append(where)
                     continue
@@ -464,7 +465,7 @@ def protect_body(text: str, offset: int, *, terms: Sequence[str] = ()) -> tuple[
             continue
         if tok.type == "inline" and tok.map and i > 0 and tokens[i - 1].type in ("paragraph_open", "heading_open"):
             opener = tokens[i - 1]
-            where = f"line {tok.map[0] + 1}"
+            where = f"line {tok.map[0] + first_line}"
             if tok.content.strip():
                 atx = opener.type == "heading_open" and opener.markup.startswith("#")
                 located = _locate(text, starts, tok.map[0], tok.content, " \t#" if atx else " \t")
@@ -557,7 +558,8 @@ def protect(text: str, *, terms: Sequence[str] = ()) -> Protected:
     fm_units, lang_region = protect_front_matter(text, terms=terms)
     fm = split_front_matter(text)
     body_start = fm[2] if fm else 0
-    body_units, kept = protect_body(text[body_start:], body_start, terms=terms)
+    body_units, kept = protect_body(text[body_start:], body_start, terms=terms,
+                                    first_line=text.count("\n", 0, body_start) + 1)
     return Protected(text, fm_units + body_units, lang_region, kept)
 
 
