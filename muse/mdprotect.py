@@ -176,6 +176,15 @@ def markdown() -> Any:
     return md
 
 
+@lru_cache(maxsize=1)
+def _block_markdown() -> Any:
+    """The same parser without the core inline pass: protect parses each unit's inline
+    content itself, once, with span recording."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).disable("inline")
+
+
 # -- splitting human text: numbers, URLs, glossary terms ------------------------------------
 
 
@@ -186,7 +195,14 @@ def _is_word_boundary(text: str, i: int) -> bool:
 def _fold(text: str) -> str:
     """Lower case that keeps every index in place (characters whose lower case is longer
     stay as they are)."""
+    if text.isascii():
+        return text.lower()
     return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+
+
+@lru_cache(maxsize=8)
+def _folded_terms(terms: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_fold(t) for t in sorted({t for t in terms if t}, key=len, reverse=True))
 
 
 def find_terms(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
@@ -197,8 +213,7 @@ def find_terms(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     hay = _fold(text)
     taken = [False] * len(text)
     found: list[tuple[int, int]] = []
-    for term in sorted({t for t in terms if t}, key=len, reverse=True):
-        needle = _fold(term)
+    for needle in _folded_terms(tuple(terms)):
         i = hay.find(needle)
         while i >= 0:
             j = i + len(needle)
@@ -435,9 +450,8 @@ def protect_body(text: str, offset: int, *, terms: Sequence[str] = (),
     """Units of a markdown body that starts at `offset` (line `first_line`) of the document."""
     if "\r" in text or "\x00" in text:
         raise ProtectError("the markdown holds carriage returns or NUL characters; save it with '\\n' line ends")
-    md = markdown()
     env: dict[str, Any] = {}
-    tokens = md.parse(text, env)
+    tokens = _block_markdown().parse(text, env)
     starts = _line_starts(text)
     units: list[Unit] = []
     kept: list[str] = []

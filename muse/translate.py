@@ -179,7 +179,7 @@ class Translator:
                                       "split_sentences": "nonewlines", "preserve_formatting": True}
             if xml:
                 kwargs.update(tag_handling="xml", ignore_tags=[mdprotect.IGNORE_TAG],
-                              non_splitting_tags=list(mdprotect.PAIR_TAGS))
+                              non_splitting_tags=[*mdprotect.PAIR_TAGS, mdprotect.IGNORE_TAG])
             if glossary_id:
                 kwargs["glossary"] = glossary_id
             answers = self.client.translate_text(batch, **kwargs)

@@ -335,3 +335,33 @@ def test_without_a_key_the_run_is_skipped_and_says_why(env: Env, monkeypatch: py
     assert out.result.message == ("skipped: no DeepL key configured (set DEEPL_AUTH_KEY or deepl.auth_key); "
                                   "nothing was translated")
     assert env.deepl.http.requests == []
+
+
+def test_unreachable_deepl_stops_further_requests(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("DEEPL_SERVER_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("MUSE_DEEPL_MAX_RETRIES", "0")
+    from muse.config import load_settings
+
+    env.settings = load_settings()
+    env.publish_english(12)
+    out = env.run()
+    assert out.exit_code == ExitCode.FAILED
+    assert [i.status for i in out.result.items] == ["failed", "skipped", "skipped"]
+    assert out.result.items[0].message.startswith("DeepL unreachable:")
+    assert out.result.items[1].message.startswith("not attempted: DeepL unreachable")
+
+
+def test_a_used_up_quota_is_seen_before_translating(env: Env) -> None:
+    env.publish_english(12)
+    env.deepl.char_limit = env.deepl.char_count = 500_000
+    out = env.run()
+    assert out.exit_code == ExitCode.FAILED
+    assert out.result.items[0].message == ("DeepL quota exhausted (500000 of 500000); "
+                                           "the rest is translated on a later run")
+    assert env.deepl.translate_bodies() == [] and out.result.details["usage"] == {"characters": 500000,
+                                                                                   "limit": 500000}
