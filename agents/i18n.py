@@ -7,12 +7,15 @@ given), and every requested language without a translation yet:
 2. check the result against the source (muse.i18n_check) - a translation that changed
    the structure, lost a number, a code block, a link or a glossary term is not written;
 3. write ``posts_i18n/{lang}/ep-{n}.md`` atomically (temp file + rename: never partial);
-4. commit every new translation in ONE commit and push (muse.blogrepo), insert one
-   ``episodes`` row per language (lang, translation_of), deploy that commit through the
-   publisher's path (muse.deploy), emit ``i18n.complete{langs}``.
+4. commit every new translation in ONE commit and push (muse.blogrepo), deploy that
+   commit through the publisher's path (muse.deploy); then insert one ``episodes`` row per
+   language (lang, translation_of) and emit ``i18n.complete{langs}``. A failed deploy is
+   reverted like the publisher's (revert on main, production rolled back if it may be
+   live) and the rows say ``failed``.
 
-Idempotent: a language already translated (row + file) is skipped; a file written by a
-run that died before it committed is checked and adopted instead of translated again.
+Idempotent: a language already translated (row ``published`` + file) is skipped; a file
+written by a run that died before it pushed or recorded it is checked and adopted instead
+of translated (and paid for) again.
 
 Faults: 429 and 5xx are retried by the deepl library; after that the language fails and
 the others go on. 456 (quota exceeded), 403 (key rejected) and an unreachable DeepL stop
@@ -34,8 +37,8 @@ from typing import Any
 from muse import episode as epfmt
 from muse import glossary as glossary_mod
 from muse.errors import MuseError
-from muse.mdprotect import ProtectError
 from muse.i18n_check import check_translation, source_relpath, translation_relpath
+from muse.mdprotect import ProtectError
 from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
 from muse.translate import LangSpec, Translator, make_client, resolve_langs
 

@@ -124,7 +124,7 @@ _KEEP_RULES = {"backticks", "autolink", "html_inline", "entity", "escape", "imag
 
 
 class _Recorder:
-    """Collects (rule, start, end, pushed tokens) for rules run on one inline state."""
+    """Source spans consumed by the inline rules run on one unit's inline state."""
 
     def __init__(self, tokens: list[Any]) -> None:
         self.tokens = tokens
@@ -189,7 +189,8 @@ def _block_markdown() -> Any:
 
 
 def _is_word_boundary(text: str, i: int) -> bool:
-    return i <= 0 or i >= len(text) or not (text[i].isalnum() or text[i] == "_")
+    """True when position i is outside the text or not a word character."""
+    return i < 0 or i >= len(text) or not (text[i].isalnum() or text[i] == "_")
 
 
 def _fold(text: str) -> str:

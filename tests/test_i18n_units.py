@@ -196,3 +196,9 @@ def test_a_pipe_added_in_a_table_cell_is_escaped() -> None:
 def test_carriage_returns_are_refused_with_a_reason() -> None:
     with pytest.raises(mp.ProtectError, match="carriage returns"):
         mp.protect("a\r\nb\r\n")
+
+
+def test_terms_match_whole_words_only_and_ignore_case() -> None:
+    text = "P95 and p95/p99, not xp95 or p950; Chimera  Muse is not Chimera Muse."
+    spans = mp.find_terms(text, ("p95", "p99", "Chimera Muse"))
+    assert [text[a:b] for a, b in spans] == ["P95", "p95", "p99", "Chimera Muse"]
