@@ -140,6 +140,13 @@ def _files(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], episod
     return post, chart
 
 
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (some containers)
+        return "unknown"
+
+
 def _approve_file(path: Path, who: str, when: datetime) -> None:
     """Record the approver in the front-matter (rendered by the YAML library)."""
     doc = parse(path.read_text(encoding="utf-8"))
@@ -152,6 +159,20 @@ def _approve_file(path: Path, who: str, when: datetime) -> None:
 
 
 # -- entry points -------------------------------------------------------------------------
+def _counting_rows(fn: Any) -> Any:
+    """Report the rows this run wrote (episode versions, deployments) from the store's counter."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(ctx: RunContext, **options: Any) -> AgentResult:
+        before = ctx.store.stats.rows_written
+        result = fn(ctx, **options)
+        result.rows_written = ctx.store.stats.rows_written - before
+        return result
+    return wrapper
+
+
+@_counting_rows
 def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False, by: str | None = None) -> AgentResult:
     """Publish one episode (``latest`` by default). See the module docstring.
 
@@ -178,9 +199,6 @@ def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False
     if pending:
         log.warning("episode %s: resuming an interrupted publish (phase %s%s)", n, pending.get("phase"),
                     f", commit {str(pending['sha'])[:8]}" if pending.get("sha") else "")
-    if s["vercel.token"]:
-        deploy.github_repo(s)  # a config problem must stop us before anything is pushed
-
     post, chart = _files(ctx, blog, row, n)
     report = validate_file(blog.root / post, repo_root=blog.root, episode=n)
     if not report.ok:
@@ -189,8 +207,10 @@ def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False
     threshold = s["council.confidence_threshold"]
     confidence = round(float(row["confidence_score"] or 0), 6)
     low = confidence < threshold or status == "draft"
+    if (approve or not low or row["approved_by"]) and s["vercel.token"]:
+        deploy.github_repo(s)  # bound for main: a Vercel config problem must stop us before anything changes
     if approve:
-        who = (by or "").strip() or getpass.getuser()
+        who = (by or "").strip() or _current_user()
         _approve_file(blog.root / post, who, utcnow())
         row = new_version(ctx, row, status="ready", approved_by=who)
         log.info("episode %s approved by %s", n, who)
@@ -199,6 +219,7 @@ def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False
     return _publish(ctx, blog, row, report, journal, resumed=bool(pending))
 
 
+@_counting_rows
 def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
     """Withdraw a published episode: revert its commit on main, roll production back to the
     deployment before it, mark it ``rolled_back``, record a deployments row, alert (info).
@@ -213,14 +234,22 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
     sha = str(row["published_commit"] or "")
     if row["status"] != "published" or not sha:
         raise UsageError(f"episode {n} is {row['status']}, not published: nothing to roll back")
-    revert = blogrepo.revert_and_push(ctx.settings, sha=sha, message=f"Roll back episode {n}: {row['title']}")
+    main = ctx.settings["repos.banterblogs.branch"]
+    try:
+        revert = blogrepo.revert_and_push(ctx.settings, sha=sha, message=f"Roll back episode {n}: {row['title']}")
+        reverted = f"{sha[:8]} reverted by {revert[:8]} on {main}"
+    except blogrepo.NotOnBranch:
+        revert, reverted = "", f"{sha[:8]} is no longer on {main}, nothing to revert"
     rb = deploy.rollback_production(ctx, episode=n)
     new_version(ctx, row, status="rolled_back")
     ctx.telemetry.count("publish.rollback", 1, episode=n)
-    msg = (f"episode {n} rolled back: {sha[:8]} reverted by {revert[:8]} on "
-           f"{ctx.settings['repos.banterblogs.branch']}; {rb.message}")
-    ctx.alert("info", f"Episode {n} rolled back", msg, dedup_key=f"muse-publish-rollback-{n}", episode=n)
-    return AgentResult(message=msg, rows_written=2, details={
+    msg = f"episode {n} rolled back: {reverted}; {rb.message}"
+    if rb.status == "api_error":
+        # Git is reverted but production may still serve the episode: a person must look.
+        raise PublishFailed(msg)
+    ctx.alert("warning" if rb.status == "none" else "info", f"Episode {n} rolled back", msg,
+              dedup_key=f"muse-publish-rollback-{n}", episode=n)
+    return AgentResult(message=msg, details={
         "episode": n, "status": "rolled_back", "reverted": sha, "revert_commit": revert,
         "production": rb.status, "production_deployment": rb.deployment_id})
 
@@ -232,7 +261,7 @@ def _invalid(ctx: RunContext, row: dict[str, Any], report: ValidationReport) -> 
     ctx.telemetry.count("publish.failed", 1, episode=n, reason="invalid")
     lines = report.lines()
     return AgentResult(
-        status="failed", rows_written=1,
+        status="failed",
         message=f"episode {n} is invalid and was not committed ({len(lines)} finding(s)):\n" + "\n".join(lines),
         items=[ItemOutcome(f"{f.file}:{f.line}" if f.line else f.file, "failed", f.message) for f in report.findings],
         details={"episode": n, "status": "failed", "reason": "invalid", "findings": lines})
@@ -294,8 +323,8 @@ def _publish(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], repo
         if result.status == "ready":
             tail = f"; deployed {result.deployment_id} READY in {result.build_time_ms / 1000:.1f}s at {result.url}"
         else:
-            tail = f"; deploy SKIPPED, not deployed: {result.message}"
-        return AgentResult(message=head + tail, rows_written=1, details={**details, "status": "published"})
+            tail = f"; deploy SKIPPED: {result.message}"
+        return AgentResult(message=head + tail, details={**details, "status": "published"})
     reason = f"deploy_{result.status}" if result.status in ("error", "canceled", "timeout") else result.status
     entry = {"phase": "failing", "sha": pushed.sha, "reason": reason, "deployment_id": result.deployment_id,
              "may_be_live": result.may_be_live, "deploy_message": result.message}
@@ -311,6 +340,9 @@ def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entr
     sha, reason = str(entry["sha"]), str(entry.get("reason") or "deploy_failed")
     try:
         revert = blogrepo.revert_and_push(s, sha=sha, message=f"Revert episode {n}: {reason.replace('_', ' ')}")
+        reverted = f"{sha[:8]} reverted by {revert[:8]} on {s['repos.banterblogs.branch']}"
+    except blogrepo.NotOnBranch:
+        reverted = f"{sha[:8]} is no longer on {s['repos.banterblogs.branch']}, nothing to revert"
     except blogrepo.GitError as exc:
         # Keep the journal: the next run retries the revert.
         ctx.telemetry.count("publish.failed", 1, episode=n, reason=reason)
@@ -327,5 +359,5 @@ def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entr
         new_version(ctx, row, status="failed")
     journal.clear()
     ctx.telemetry.count("publish.failed", 1, episode=n, reason=reason)
-    raise PublishFailed(f"episode {n} failed to deploy ({entry.get('deploy_message') or reason}); {sha[:8]} "
-                        f"reverted by {revert[:8]} on {s['repos.banterblogs.branch']}; {production}")
+    raise PublishFailed(f"episode {n} failed to deploy ({entry.get('deploy_message') or reason}); {reverted}; "
+                        f"{production}")

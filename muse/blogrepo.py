@@ -57,6 +57,10 @@ class PushRejected(GitError):
         self.retryable = retryable
 
 
+class NotOnBranch(GitError):
+    """The commit to revert is not (or no longer) on the branch: there is nothing to revert."""
+
+
 @dataclass(frozen=True)
 class PushResult:
     sha: str  # the commit now at the tip of the branch that holds the files
@@ -345,7 +349,7 @@ def revert_and_push(settings: Any, *, sha: str, message: str | None = None, bran
             raise GitError(f"{blog.remote} of blog repo {blog.path} has no branch {branch!r}")
         full = blog.rev(sha)
         if full is None or not blog.is_ancestor(full, "HEAD"):
-            raise GitError(f"commit {sha[:12]} is not on {blog.remote}/{branch}; nothing to revert")
+            raise NotOnBranch(f"commit {sha[:12]} is not on {blog.remote}/{branch}; nothing to revert")
         done = blog.git("log", "--format=%H", "-F", f"--grep=This reverts commit {full}", "HEAD")[1].split()
         if done:
             log.info("blog repo: %s is already reverted by %s", full[:8], done[0][:8])

@@ -90,6 +90,7 @@ KEYS: tuple[Key, ...] = (
     _k("vercel.deploy_hook_url", str, "", "VERCEL_DEPLOY_HOOK_URL", secret=True),
     _k("vercel.deploy_timeout_seconds", float, 300.0, minimum=1),
     _k("vercel.poll_interval_seconds", float, 5.0, minimum=0.01),
+    _k("vercel.retry_backoff_seconds", float, 0.5, minimum=0),
     _k("vercel.git_repo", str, ""),
     _k("deepl.auth_key", str, "", "DEEPL_AUTH_KEY", secret=True),
     _k("deepl.server_url", str, "", "DEEPL_SERVER_URL"),

@@ -111,7 +111,7 @@ class VercelClient:
     """A small Vercel REST client: auth, team id, error bodies, 429 and transient retries."""
 
     def __init__(self, *, api_url: str, token: str, team_id: str = "", timeout: float = 10.0,
-                 deadline: float | None = None, max_wait: float = 60.0,
+                 deadline: float | None = None, max_wait: float = 60.0, backoff: float = 0.5,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         import httpx
 
@@ -119,6 +119,7 @@ class VercelClient:
         self.team_id = team_id
         self.deadline = deadline
         self.max_wait = max_wait
+        self.backoff = backoff
         self.sleep = sleep
         self._http = httpx.Client(timeout=timeout, verify=_tls_context(),
                                   headers={"Authorization": f"Bearer {token}", "User-Agent": "muse-publisher"})
@@ -126,7 +127,8 @@ class VercelClient:
     @classmethod
     def from_settings(cls, settings: Any, *, deadline: float | None = None) -> "VercelClient":
         return cls(api_url=settings["vercel.api_url"], token=settings["vercel.token"],
-                   team_id=settings["vercel.team_id"], timeout=settings["http.timeout_seconds"], deadline=deadline)
+                   team_id=settings["vercel.team_id"], timeout=settings["http.timeout_seconds"], deadline=deadline,
+                   backoff=settings["vercel.retry_backoff_seconds"])
 
     def close(self) -> None:
         self._http.close()
@@ -147,7 +149,7 @@ class VercelClient:
                 transient += 1
                 if transient >= 3:
                     raise VercelAPIError(f"{what} failed after 3 attempts: {type(exc).__name__}") from None
-                self._pause(0.5 * 2 ** (transient - 1), what)
+                self._pause(self.backoff * 2 ** (transient - 1), what)
                 continue
             if resp.status_code == 429:
                 rate_limited += 1
@@ -163,7 +165,7 @@ class VercelClient:
                 if transient >= 3:
                     raise VercelAPIError(f"{what}: HTTP {resp.status_code} after 3 attempts: {_error_text(resp)}",
                                          status=resp.status_code, code=_error_code(resp))
-                self._pause(0.5 * 2 ** (transient - 1), what)
+                self._pause(self.backoff * 2 ** (transient - 1), what)
                 continue
             if resp.status_code >= 400:
                 raise VercelAPIError(f"{what}: HTTP {resp.status_code} {_error_text(resp)}",
@@ -268,7 +270,7 @@ def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None
     s = ctx.settings
     token, hook = s["vercel.token"], s["vercel.deploy_hook_url"]
     if not token and not hook:
-        msg = "deploy skipped: no VERCEL_TOKEN and no deploy hook configured, so nothing was deployed"
+        msg = "no VERCEL_TOKEN and no deploy hook configured, so nothing was deployed"
         _record(ctx, episode, "", sha, "skipped", message=msg)
         log.warning("episode %s: %s", episode, msg)
         return DeployResult("skipped", message=msg)
@@ -291,10 +293,41 @@ def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None
         return _follow(ctx, client, episode, sha, dep, deadline, adopted=adopted)
     except VercelAPIError as exc:
         msg = f"could not create a Vercel deployment of {sha[:8]}: {exc.message}"
+        # A 4xx means nothing was created; after a network error or a 5xx a deployment may
+        # exist all the same, and must not go live after muse has given up on it.
+        settled = 400 <= exc.status < 500 or _cancel_strays(s, sha)
+        if not settled:
+            msg += "; a deployment of it may exist and could not be ruled out"
         _record(ctx, episode, "", sha, "api_error", message=msg)
-        return DeployResult("api_error", message=msg)
+        return DeployResult("api_error", message=msg, may_be_live=not settled)
     finally:
         client.close()
+
+
+def _cleanup_client(s: Any) -> VercelClient:
+    """For clean-up calls after the deploy deadline: a few short retries, no deadline."""
+    return VercelClient(api_url=s["vercel.api_url"], token=s["vercel.token"], team_id=s["vercel.team_id"],
+                        timeout=s["http.timeout_seconds"], max_wait=10.0, backoff=s["vercel.retry_backoff_seconds"])
+
+
+def _cancel_strays(s: Any, sha: str) -> bool:
+    """Cancel any production deployment of ``sha`` still building. True when none can go live."""
+    cleanup = _cleanup_client(s)
+    try:
+        listing = cleanup.request("GET", "/v6/deployments", params={
+            "projectId": s["vercel.project"], "target": "production", "sha": sha, "limit": 10})
+        for d in listing.get("deployments") or []:
+            if _state(d) == "READY":
+                return False
+            if _state(d) not in TERMINAL + FAILED_STATES:
+                cleanup.request("PATCH", f"/v12/deployments/{_dep_id(d)}/cancel")
+                log.warning("cancelled deployment %s of %s created despite the error", _dep_id(d), sha[:8])
+        return True
+    except VercelAPIError as exc:
+        log.warning("could not check for a deployment of %s: %s", sha[:8], exc.message)
+        return False
+    finally:
+        cleanup.close()
 
 
 def _adoptable(client: VercelClient, project: str, sha: str) -> dict[str, Any] | None:
@@ -360,8 +393,7 @@ def _timed_out(ctx: Any, episode: int, sha: str, dep_id: str, url: str, state: s
     """Out of time: cancel the deployment so it cannot go live later, then say what it is."""
     s = ctx.settings
     timeout = s["vercel.deploy_timeout_seconds"]
-    cleanup = VercelClient(api_url=s["vercel.api_url"], token=s["vercel.token"], team_id=s["vercel.team_id"],
-                           timeout=s["http.timeout_seconds"], max_wait=10.0)
+    cleanup = _cleanup_client(s)
     final = state
     try:
         cleanup.request("PATCH", f"/v12/deployments/{dep_id}/cancel")
@@ -404,7 +436,7 @@ def _trigger_hook(ctx: Any, episode: int, sha: str, hook_url: str) -> DeployResu
             last = f"HTTP {resp.status_code}"
             if resp.status_code < 500 and resp.status_code != 429:
                 break
-        time.sleep(0.5 * 2 ** attempt)
+        time.sleep(ctx.settings["vercel.retry_backoff_seconds"] * 2 ** attempt)
     msg = f"the deploy hook failed: {last}"
     _record(ctx, episode, "", sha, "api_error", message=msg)
     return DeployResult("api_error", message=msg)

@@ -155,7 +155,9 @@ def run_agent(
             result = AgentResult(status="failed", message=f"crashed: {error}")
         if exit_code == ExitCode.OK:
             exit_code = EXIT_FOR_STATUS[result.status]
-        if result.status == "failed":
+        if result.status == "failed" and exit_code != ExitCode.USAGE:
+            # A usage error (bad argument, wrong state for the command) is the caller's
+            # mistake, reported by the exit code: it pages nobody.
             ctx.alert("critical" if error else "warning", f"muse {agent} failed", result.message,
                       dedup_key=f"muse-{agent}-failed", run_id=run_id)
         try:

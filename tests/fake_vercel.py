@@ -69,8 +69,10 @@ class FakeVercel:
         self.rate_limit_next = 0  # answer this many API calls with 429
         self.retry_after = "1"
         self.fail_gets = 0  # answer this many GET /v13/deployments/{id} with 500
+        self.lose_creates = 0  # create this many deployments but answer 502 (a gateway lost the reply)
         self.block_create: threading.Event | None = None  # hold POST /v13/deployments until set
         self.create_seen = threading.Event()
+        self.rollback_error: tuple[int, str, str] | None = None  # answer rollbacks with this error
         self.rollbacks: list[str] = []
         self.promotions: list[str] = []
         self.cancels: list[str] = []
@@ -159,6 +161,9 @@ class FakeVercel:
         self._apply_state(dep, script[0])
         with self._lock:
             self.deployments[dep_id] = dep
+        if self.lose_creates > 0:
+            self.lose_creates -= 1
+            return _err(502, "bad_gateway", "An error occurred with your deployment")
         if self.block_create is not None:
             # The deployment exists at "Vercel"; the caller has not heard back yet.
             self.create_seen.set()
@@ -243,6 +248,8 @@ class FakeVercel:
             return _err(404, "not_found", "Deployment not found")
         if dep["readyState"] != "READY" or dep.get("target") != "production":
             return _err(409, "conflict", "Only READY production deployments can be rolled back to")
+        if self.rollback_error is not None:
+            return _err(*self.rollback_error)
         self.rollbacks.append(dep["id"])
         return 201, b""
 

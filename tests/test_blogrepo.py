@@ -114,7 +114,7 @@ def test_revert_is_pushed_once_even_when_asked_twice(blog: Blog, bsettings: Any)
 
 
 def test_revert_of_a_commit_not_on_main_is_refused(blog: Blog, bsettings: Any) -> None:
-    with pytest.raises(blogrepo.GitError, match="is not on origin/main"):
+    with pytest.raises(blogrepo.NotOnBranch, match="is not on origin/main"):
         blogrepo.revert_and_push(bsettings, sha="0" * 40)
 
 

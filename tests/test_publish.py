@@ -67,6 +67,7 @@ def publish_env(monkeypatch: pytest.MonkeyPatch, blog: Blog, vercel: FakeVercel 
         "MUSE_REPOS_BANTERBLOGS_LOCK_TIMEOUT_SECONDS": "5",
         "MUSE_VERCEL_DEPLOY_TIMEOUT_SECONDS": "5",
         "MUSE_VERCEL_POLL_INTERVAL_SECONDS": "0.02",
+        "MUSE_VERCEL_RETRY_BACKOFF_SECONDS": "0.01",
         "MUSE_VERCEL_GIT_REPO": "acme/banterblogs",
         "MUSE_HTTP_TIMEOUT_SECONDS": "3",
         "SLACK_WEBHOOK_URL": f"{hooks.url}/slack/T000/B000/xyz",
@@ -207,6 +208,31 @@ def test_losing_track_of_a_deployment_rolls_production_back(pub: Pub) -> None:
     assert pub.status(12)["status"] == "failed"
 
 
+def test_unknown_github_repo_stops_before_anything_is_pushed(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muse.config import load_settings
+
+    monkeypatch.delenv("MUSE_VERCEL_GIT_REPO")  # and the clone's remote is a local path, not GitHub
+    pub.settings = load_settings()
+    pub.episode(26)
+    out = pub.run(episode=26)
+    assert out.exit_code == ExitCode.USAGE
+    assert "cannot tell Vercel which GitHub repo to deploy" in out.result.message
+    assert pub.blog.subjects() == ["Start the blog"] and pub.status(26)["status"] == "ready"
+
+
+def test_a_deployment_created_despite_an_error_is_cancelled(pub: Pub) -> None:
+    """The create call fails with 5xx three times, yet Vercel made the deployments: they are
+    found by commit and cancelled, so nothing goes live behind the revert."""
+    pub.episode(27)
+    pub.vercel.lose_creates = 3
+    out = pub.run(episode=27)
+    assert out.exit_code == ExitCode.FAILED
+    assert "HTTP 502 after 3 attempts" in out.result.message
+    assert sorted(pub.vercel.cancels) == sorted(pub.vercel.deployments)  # all three strays
+    assert "production unchanged" in out.result.message and pub.vercel.rollbacks == []
+    assert pub.blog.subjects()[0] == "Revert episode 27: api error"
+
+
 # -- git failures ---------------------------------------------------------------------------
 def test_push_raced_by_another_clone_is_rebased_and_published(pub: Pub, tmp_path: Path) -> None:
     other = pub.blog.other_clone(tmp_path / "other")
@@ -331,6 +357,21 @@ def test_rollback_of_an_unpublished_episode_is_a_usage_error(pub: Pub) -> None:
     out = pub.run(publisher.rollback, episode=21)
     assert out.exit_code == ExitCode.USAGE
     assert out.result.message == "episode 21 is draft, not published: nothing to roll back"
+    assert pub.alerts() == []  # a usage mistake pages nobody
+
+
+def test_rollback_whose_production_rollback_fails_pages(pub: Pub) -> None:
+    pub.vercel.seed("c" * 40)
+    pub.episode(24)
+    assert pub.run(episode=24).exit_code == ExitCode.OK
+    pub.vercel.rollback_error = (402, "payment_required", "Rolling back further needs the Pro plan")
+    out = pub.run(publisher.rollback, episode=24)
+    assert out.exit_code == ExitCode.FAILED
+    assert "production rollback failed" in out.result.message and "payment_required" in out.result.message
+    assert pub.blog.show("main", "posts/ep-24.md") is None  # git is reverted all the same
+    assert pub.status(24)["status"] == "rolled_back"
+    assert [s for s, _ in pub.deployments(24)][-1] == "rollback_failed"
+    assert [a["severity"] for a in pub.alerts()][-1] == "critical"
 
 
 # -- without Vercel ---------------------------------------------------------------------------
@@ -342,12 +383,28 @@ def test_without_token_git_runs_and_the_deploy_is_reported_skipped(pub: Pub, mon
     pub.episode(22)
     out = pub.run(episode=22)
     assert out.exit_code == ExitCode.OK
-    assert "deploy SKIPPED, not deployed: deploy skipped: no VERCEL_TOKEN and no deploy hook" in out.result.message
+    assert "; deploy SKIPPED: no VERCEL_TOKEN and no deploy hook configured, so nothing was deployed" \
+        in out.result.message
     assert out.result.details["deploy"] == "skipped"
     assert pub.status(22)["status"] == "published" and pub.blog.tag("episode-22") == pub.blog.tip("main")
     assert pub.deployments(22) == [("skipped", "")]
     assert ("publish.success", {"episode": 22, "deploy": "skipped"}) in pub.metrics()
     assert pub.vercel.requests == []
+
+
+def test_rollback_without_token_reverts_git_and_says_production_was_not_touched(
+        pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muse.config import load_settings
+
+    monkeypatch.delenv("VERCEL_TOKEN")
+    pub.settings = load_settings()
+    pub.episode(25)
+    assert pub.run(episode=25).exit_code == ExitCode.OK
+    out = pub.run(publisher.rollback, episode=25)
+    assert out.exit_code == ExitCode.OK
+    assert out.result.message.endswith("production was not rolled back on Vercel: no VERCEL_TOKEN")
+    assert pub.deployments(25)[-1] == ("rollback_skipped", "")
+    assert pub.alerts()[-1]["severity"] == "info"
 
 
 def test_deploy_hook_without_token_is_triggered_but_unverified(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:

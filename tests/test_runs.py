@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from muse.errors import ExitCode, InputError
+from muse.errors import ExitCode, InputError, UsageError
 from muse.locks import FileLock
 from muse.runs import AgentResult, run_agent
 from muse.store import open_store
@@ -50,6 +50,18 @@ def test_expected_failure_keeps_its_message(settings, migrated) -> None:
     out = run_agent(settings, "picky", agent)
     assert out.exit_code == ExitCode.FAILED
     assert _rows(settings)[0]["message"].startswith("report x.json")
+
+
+def test_usage_error_exits_2_and_alerts_nobody(settings, migrated) -> None:
+    tel = Telemetry.from_settings(settings)
+
+    def agent(ctx) -> AgentResult:
+        raise UsageError("episode 21 is draft, not published: nothing to roll back")
+
+    out = run_agent(settings, "picky", agent, telemetry=tel)
+    assert out.exit_code == ExitCode.USAGE
+    assert out.result.message == "episode 21 is draft, not published: nothing to roll back"
+    assert tel.alerts_sent == []
 
 
 def test_overlapping_run_is_skipped_not_failed(settings, migrated) -> None:
