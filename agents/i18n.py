@@ -366,3 +366,15 @@ def _row(ctx: RunContext, w: Written, sha: str, status: str) -> dict[str, Any]:
         "tokens_total": 0, "cost_total": 0, "status": status, "forced": bool(src["forced"]),
         "published_commit": sha,
     }
+
+
+def demo_step(settings: Any, **run_options: Any) -> Any:
+    """For `muse demo`: translate the episodes just published when a DeepL key is
+    configured; otherwise the run is skipped and its message says why (no DeepL request,
+    nothing else needed). Returns the RunOutcome; print ``outcome.result.message``.
+
+    Example: outcome = demo_step(settings); print(f"i18n: {outcome.result.message}")
+    """
+    from muse.runs import run_agent
+
+    return run_agent(settings, AGENT, run, **run_options)

@@ -365,3 +365,8 @@ def test_a_used_up_quota_is_seen_before_translating(env: Env) -> None:
                                            "the rest is translated on a later run")
     assert env.deepl.translate_bodies() == [] and out.result.details["usage"] == {"characters": 500000,
                                                                                    "limit": 500000}
+
+
+def test_demo_step_says_why_it_skipped(migrated: Any) -> None:
+    out = i18n.demo_step(migrated)
+    assert out.result.status == "skipped" and "no DeepL key configured" in out.result.message
