@@ -1,0 +1,380 @@
+"""The i18n agent: translate newly published English episodes with DeepL.
+
+For every English episode published in the last ``i18n.window_days`` days (or the one
+given), and every requested language without a translation yet:
+
+1. translate ``<posts_dir>/ep-{n}.md`` through the protection layer (muse.translate);
+2. check the result against the source (muse.i18n_check) - a translation that changed
+   the structure, lost a number, a code block, a link or a glossary term is not written;
+3. write ``posts_i18n/{lang}/ep-{n}.md`` atomically (temp file + rename: never partial);
+4. commit every new translation in ONE commit and push (muse.blogrepo), deploy that
+   commit through the publisher's path (muse.deploy); then insert one ``episodes`` row per
+   language (lang, translation_of) and emit ``i18n.complete{langs}``. A failed deploy is
+   reverted like the publisher's (revert on main, production rolled back if it may be
+   live) and the rows say ``failed``.
+
+Idempotent: a language already translated (row ``published`` + file) is skipped; a file
+written by a run that died before it pushed or recorded it is checked and adopted instead
+of translated (and paid for) again.
+
+Faults: 429 and 5xx are retried by the deepl library; after that the language fails and
+the others go on. 456 (quota exceeded), 403 (key rejected) and an unreachable DeepL stop
+all further requests; what is done is kept, committed and recorded, the run fails (and
+alerts), and the next run completes the rest. No DeepL key: the run is skipped, saying so.
+
+Example (from Python, as cron and the CLI do):
+    run_agent(settings, "i18n", agents.i18n.run, langs=["de", "hi"], episode=12)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from muse import episode as epfmt
+from muse import glossary as glossary_mod
+from muse.errors import MuseError
+from muse.i18n_check import check_translation, source_relpath, translation_relpath
+from muse.mdprotect import ProtectError
+from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
+from muse.translate import LangSpec, Translator, make_client, resolve_langs
+
+log = logging.getLogger(__name__)
+
+AGENT = "i18n"
+# Deploy outcomes that leave the translations live (skipped: no Vercel configured).
+DEPLOY_OK = ("ready", "skipped")
+
+
+@dataclass
+class Written:
+    episode: int
+    spec: LangSpec
+    path: Path
+    rel: str
+    title: str
+    source_row: dict[str, Any]
+    adopted: bool = False
+
+
+class _Stop(Exception):
+    """DeepL refuses every further request (quota, key, unreachable)."""
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write to a temp file beside the target, fsync, rename: readers (and git) see the
+    old file or the whole new one, never part of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _classify(exc: Exception) -> tuple[str, bool]:
+    """(reason, stop further requests) for a DeepL error."""
+    import deepl
+
+    if isinstance(exc, deepl.QuotaExceededException):
+        return "DeepL quota exceeded (HTTP 456); the rest is translated on a later run", True
+    if isinstance(exc, deepl.AuthorizationException):
+        return ("DeepL rejected the key (HTTP 403): check DEEPL_AUTH_KEY / deepl.auth_key "
+                "(free keys end in ':fx') and deepl.server_url"), True
+    if isinstance(exc, deepl.TooManyRequestsException):
+        return "DeepL kept answering 429 (too many requests) after the library's retries", False
+    if isinstance(exc, deepl.ConnectionException):
+        return f"DeepL unreachable: {str(exc).splitlines()[0][:200]}", True
+    status = getattr(exc, "http_status_code", None)
+    return f"DeepL error{f' (HTTP {status})' if status else ''}: {str(exc).splitlines()[0][:300]}", False
+
+
+def _sources(ctx: RunContext, episode: int | None) -> tuple[list[dict[str, Any]], str]:
+    rows = ctx.store.named("i18n_sources", {"episode": -1 if episode is None else int(episode),
+                                            "days": int(ctx.settings["i18n.window_days"])}).dicts()
+    if episode is None:
+        return rows, ""
+    if not rows:
+        return [], f"episode {episode} has no English row in episodes"
+    if rows[0]["status"] != "published":
+        return [], f"episode {episode} is {rows[0]['status']}; only published episodes are translated"
+    return rows, ""
+
+
+@dataclass
+class _Source:
+    row: dict[str, Any]
+    text: str = ""
+    problem: str = ""
+    # lang -> text of a translation file already in the checkout (None: no file)
+    existing_files: dict[str, str | None] = field(default_factory=dict)
+
+
+def _read_sources(blog: Any, rows: list[dict[str, Any]], specs: list[LangSpec], posts_dir: str) -> list[_Source]:
+    """Under the blog lock, with the clone at the remote main: the published English
+    sources and any translation files already there."""
+    out = []
+    with blog.locked():
+        blog.start_branch(blog.main)
+        root = blog.root
+        for row in rows:
+            n = int(row["episode"])
+            src = _Source(row)
+            rel = source_relpath(posts_dir, n)
+            try:
+                src.text = (root / rel).read_text(encoding="utf-8")
+                epfmt.parse(src.text)
+            except FileNotFoundError:
+                src.problem = f"English source {rel} is not on {blog.remote}/{blog.main}"
+            except (OSError, UnicodeDecodeError, epfmt.EpisodeFormatError) as exc:
+                src.problem = f"English source {rel}: {exc}"
+            for spec in specs:
+                path = root / translation_relpath(spec.code, n)
+                src.existing_files[spec.code] = path.read_text(encoding="utf-8") if path.is_file() else None
+            out.append(src)
+    return out
+
+
+def run(ctx: RunContext, *, langs: list[str] | None = None, episode: int | None = None) -> AgentResult:
+    """Translate published English episodes into ``langs`` (default: ``deepl.langs``).
+
+    Returns per (episode, language) outcomes; status ``failed`` if any language failed,
+    ``skipped`` when no DeepL key is configured.
+    """
+    from muse.blogrepo import BlogRepo
+
+    s = ctx.settings
+    specs = resolve_langs(langs if langs else s["deepl.langs"])
+    codes = [sp.code for sp in specs]
+    if not s["deepl.auth_key"]:
+        ctx.telemetry.count("i18n.skipped", 1, reason="no_key")
+        return AgentResult(status="skipped", details={"reason": "no_key", "langs": codes},
+                           message="skipped: no DeepL key configured (set DEEPL_AUTH_KEY or deepl.auth_key); "
+                                   "nothing was translated")
+    blog = BlogRepo.from_settings(s)
+    rows, refusal = _sources(ctx, episode)
+    if refusal:
+        return AgentResult(status="failed", message=refusal)
+    if not rows:
+        return AgentResult(message=f"no English episode published in the last {s['i18n.window_days']} day(s)",
+                           details={"langs": codes})
+    published = {(int(r["episode"]), r["lang"]) for r in ctx.store.named(
+        "i18n_translations", {"episodes": [int(r["episode"]) for r in rows], "langs": codes}).dicts()
+        if r["status"] == "published"}
+    glossary = glossary_mod.from_settings(s)
+    sources = _read_sources(blog, rows, specs, s["repos.banterblogs.posts_dir"])
+    root = blog.root
+
+    items: list[ItemOutcome] = []
+    written: list[Written] = []
+    details: dict[str, Any] = {"langs": codes, "billed_characters": {}, "segment_fallbacks": {},
+                               "kept_verbatim": {}, "glossary_rejected": list(glossary.rejected)}
+    translator: Translator | None = None
+    stop = ""
+    for src in sources:
+        n = int(src.row["episode"])
+        if src.problem:
+            items += [ItemOutcome(f"ep-{n}/{sp.code}", "failed", src.problem) for sp in specs]
+            continue
+        for spec in specs:
+            item, rel = f"ep-{n}/{spec.code}", translation_relpath(spec.code, n)
+            path, current = root / rel, src.existing_files.get(spec.code)
+            if current is not None and (n, spec.code) in published:
+                items.append(ItemOutcome(item, "skipped", "already translated"))
+                continue
+            if current is not None and all(c.ok for c in check_translation(src.text, current, lang=spec.code,
+                                                                            terms=glossary.terms)):
+                # Left by a run that died before it pushed or recorded it: no need to pay twice.
+                written.append(Written(n, spec, path, rel, _title(current), src.row, adopted=True))
+                items.append(ItemOutcome(item, "ok", f"adopted {rel} left by an earlier run"))
+                continue
+            if stop:
+                items.append(ItemOutcome(item, "skipped", f"not attempted: {stop}"))
+                continue
+            try:
+                if translator is None:
+                    translator = Translator(make_client(s), glossary)
+                    _check_usage(translator, details)
+                result = translator.translate(src.text, spec)
+            except Exception as exc:  # noqa: BLE001 - classified; one language never stops the others
+                reason, fatal, kind = _failure(exc)
+                stop = reason if fatal else stop
+                items.append(ItemOutcome(item, "failed", reason))
+                ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason=kind)
+                log.warning("%s: %s", item, reason)
+                continue
+            details["billed_characters"][item] = result.billed_characters
+            if result.segment_fallbacks:
+                details["segment_fallbacks"][item] = result.segment_fallbacks
+            if result.kept_verbatim:
+                details["kept_verbatim"][item] = result.kept_verbatim
+            ctx.telemetry.count("i18n.characters", result.billed_characters, lang=spec.code)
+            bad = [c for c in check_translation(src.text, result.text, lang=spec.code, terms=glossary.terms)
+                   if not c.ok]
+            if bad:
+                reason = "translation failed its checks, not written: " + "; ".join(
+                    f"{c.name}: {c.detail}" for c in bad)
+                items.append(ItemOutcome(item, "failed", reason))
+                ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason="check")
+                continue
+            try:
+                _atomic_write(path, result.text)
+            except OSError as exc:
+                items.append(ItemOutcome(item, "failed", f"could not write {rel}: {exc.strerror or exc}"))
+                ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason="write")
+                continue
+            written.append(Written(n, spec, path, rel, _title(result.text), src.row))
+            note = f"{result.sent} units, " + (f"glossary {result.glossary_id}" if result.glossary_id
+                                               else "terms protected in the text")
+            if result.segment_fallbacks:
+                note += f", {len(result.segment_fallbacks)} unit(s) re-sent as segments"
+            items.append(ItemOutcome(item, "ok", f"wrote {rel} ({note})"))
+    return _finish(ctx, blog, items, written, details, stop)
+
+
+def _failure(exc: Exception) -> tuple[str, bool, str]:
+    """(reason, stop all further DeepL requests, metric reason) for a failed language."""
+    if isinstance(exc, _Stop):
+        return str(exc), True, "quota"
+    if _is_deepl(exc):
+        reason, fatal = _classify(exc)
+        return reason, fatal, _deepl_kind(exc)
+    if isinstance(exc, ProtectError):
+        return f"the episode cannot be protected for translation: {exc}", False, "protect"
+    return f"{type(exc).__name__}: {exc}", False, "error"
+
+
+def _deepl_kind(exc: Exception) -> str:
+    import deepl
+
+    for cls, name in ((deepl.QuotaExceededException, "quota"), (deepl.AuthorizationException, "auth"),
+                      (deepl.TooManyRequestsException, "rate_limited"), (deepl.ConnectionException, "unreachable")):
+        if isinstance(exc, cls):
+            return name
+    return "deepl"
+
+
+def _is_deepl(exc: Exception) -> bool:
+    import deepl
+
+    return isinstance(exc, deepl.DeepLException)
+
+
+def _check_usage(translator: Translator, details: dict[str, Any]) -> None:
+    """Stop before translating if the character quota is already used up."""
+    usage = translator.client.get_usage()
+    if usage.character.valid:
+        details["usage"] = {"characters": usage.character.count, "limit": usage.character.limit}
+    if usage.any_limit_reached:
+        raise _Stop(f"DeepL quota exhausted ({usage.character}); the rest is translated on a later run")
+
+
+def _title(text: str) -> str:
+    try:
+        return str(epfmt.parse(text).front_matter.get("title", ""))
+    except epfmt.EpisodeFormatError:
+        return ""
+
+
+def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[Written],
+            details: dict[str, Any], stop: str) -> AgentResult:
+    from muse import blogrepo, deploy
+
+    s = ctx.settings
+    failed = [i for i in items if i.status == "failed"]
+    rows = 0
+    done_langs = sorted({w.spec.code for w in written})
+    head = "nothing new to translate"
+    if written:
+        episodes = sorted({w.episode for w in written})
+        message = (f"i18n: translate episode{'s' if len(episodes) > 1 else ''} "
+                   f"{', '.join(map(str, episodes))} into {', '.join(done_langs)}\n\nmuse i18n run {ctx.run_id}")
+        try:
+            sha = blogrepo.commit_and_push(s, paths=[w.path for w in written], message=message, branch=blog.main)
+        except MuseError as exc:
+            # commit_and_push left the files in the working tree: the next run adopts them.
+            details["commit_error"] = exc.message
+            return AgentResult(status="failed", items=items, details=details,
+                               message=f"{len(written)} translation(s) written but not pushed: {exc.message}; "
+                                       "the next run commits them")
+        details["commit"] = sha
+        result = deploy.deploy_commit(ctx, episode=max(episodes), sha=sha, branch=blog.main)
+        details["deploy"] = {"status": result.status, "deployment_id": result.deployment_id, "url": result.url,
+                             "message": result.message}
+        if result.status in DEPLOY_OK:
+            rows = ctx.store.insert("episodes", [_row(ctx, w, sha, "published") for w in written])
+            for w in written:
+                ctx.telemetry.count("i18n.translated", 1, lang=w.spec.code)
+            ctx.telemetry.count("i18n.complete", 1, langs="/".join(done_langs))
+            head = (f"{len(written)} translation(s) into {', '.join(done_langs)} pushed as {sha[:8]}, "
+                    f"deploy {result.status}")
+        else:
+            head = _undo(ctx, written, sha, result, details)
+            rows = ctx.store.insert("episodes", [_row(ctx, w, sha, "failed") for w in written])
+            failed.append(ItemOutcome("deploy", "failed", head))
+    summary = head
+    if failed:
+        reasons = [i.message for i in failed if i.item != "deploy"]
+        summary += f"; {len(failed)} failed" + (f" (first: {reasons[0]})" if reasons else "")
+    elif stop:
+        summary += f"; stopped: {stop}"
+    skipped = sum(1 for i in items if i.status == "skipped")
+    if skipped:
+        summary += f"; {skipped} skipped"
+    return AgentResult(status="failed" if failed or stop else "ok", message=summary, rows_written=rows,
+                       items=items, details=details)
+
+
+def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, details: dict[str, Any]) -> str:
+    """The deploy of the translations failed: revert their commit so main builds again,
+    and roll production back when the failed deployment may be live (as the publisher does)."""
+    from muse import blogrepo, deploy
+
+    episode = max(w.episode for w in written)
+    head = f"deploy of translations {sha[:8]} {result.status}: {result.message or 'no detail'}"
+    try:
+        revert = blogrepo.revert_and_push(ctx.settings, sha=sha,
+                                          message=f"Revert i18n translations: deploy {result.status}")
+        details["revert"] = revert
+        head += f"; reverted by {revert[:8]}"
+    except MuseError as exc:
+        details["revert_error"] = exc.message
+        return head + f"; the revert failed too: {exc.message}"
+    if result.may_be_live:
+        rb = deploy.rollback_production(ctx, episode=episode, bad_deployment_id=result.deployment_id, bad_sha=sha)
+        details["rollback"] = rb.status
+        head += f"; {rb.message}"
+    return head
+
+
+def _row(ctx: RunContext, w: Written, sha: str, status: str) -> dict[str, Any]:
+    src = w.source_row
+    return {
+        "ts": ts_str(utcnow()), "episode": w.episode, "lang": w.spec.code, "translation_of": w.episode, "run_id": ctx.run_id,
+        "hearts_commit": src["hearts_commit"], "packs_commit": src["packs_commit"], "title": w.title,
+        "path": w.rel, "confidence_score": src["confidence_score"], "completeness": src["completeness"],
+        "correlation_strength": src["correlation_strength"], "recency": src["recency"],
+        # The LLM spend belongs to the English episode; a translation adds none.
+        "tokens_total": 0, "cost_total": 0, "status": status, "forced": bool(src["forced"]),
+        "published_commit": sha,
+    }
+
+
+def demo_step(settings: Any, **run_options: Any) -> Any:
+    """For `muse demo`: translate the episodes just published when a DeepL key is
+    configured; otherwise the run is skipped and its message says why (no DeepL request,
+    nothing else needed). Returns the RunOutcome; print ``outcome.result.message``.
+
+    Example: outcome = demo_step(settings); print(f"i18n: {outcome.result.message}")
+    """
+    from muse.runs import run_agent
+
+    return run_agent(settings, AGENT, run, **run_options)

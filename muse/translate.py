@@ -1,0 +1,249 @@
+"""Translate an episode with DeepL through the protection layer (muse.mdprotect).
+
+Languages are named by muse codes (file paths, ``episodes.lang``) and mapped explicitly to
+DeepL codes; see ``LANGS``. Tag handling support follows DeepL's language table
+(developers.deepl.com, "Languages supported": Hindi has neither tag handling nor
+glossaries); glossary support is asked from DeepL at run time
+(``/v2/glossary-language-pairs``).
+
+Per language, one request carries every unit of the document:
+
+* tag-handling languages: ``tag_handling=xml``, ``ignore_tags=x``, units as XML;
+* other languages (Hindi): no tag handling, units with opaque ``⟦N⟧`` placeholders;
+* a unit whose answer lost a placeholder or tag is sent again as plain segments of human
+  text (``mdprotect.segments``), so its structure never depends on the translator.
+
+The deepl library retries 429 and 5xx itself (``deepl.http_client.max_network_retries``,
+exponential backoff from 1 s, x1.6, jitter); muse sets the retry count and the connection
+timeout from config and never retries 403 or 456.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from muse import mdprotect
+from muse.errors import UsageError
+from muse.glossary import Glossary, name_prefix
+
+log = logging.getLogger(__name__)
+
+SOURCE_LANG = "EN"
+# DeepL limits: 50 texts per request and a 128 KiB request body; stay well below.
+MAX_TEXTS_PER_REQUEST = 50
+MAX_BYTES_PER_REQUEST = 96 * 1024
+GLOSSARY_READY_WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class LangSpec:
+    code: str  # muse code: posts_i18n/<code>/, episodes.lang
+    deepl: str  # DeepL target_lang
+    glossary_lang: str  # DeepL glossaries use the root language (ZH, not ZH-HANS)
+    tag_handling: bool  # DeepL supports tag_handling=xml for this target
+    name: str
+
+
+# muse code -> DeepL. Tag handling per DeepL's "Languages supported" table.
+LANGS: dict[str, LangSpec] = {s.code: s for s in (
+    LangSpec("de", "DE", "DE", True, "German"),
+    LangSpec("es", "ES", "ES", True, "Spanish"),
+    LangSpec("fr", "FR", "FR", True, "French"),
+    LangSpec("it", "IT", "IT", True, "Italian"),
+    LangSpec("ja", "JA", "JA", True, "Japanese"),
+    LangSpec("ko", "KO", "KO", True, "Korean"),
+    LangSpec("nl", "NL", "NL", True, "Dutch"),
+    LangSpec("pl", "PL", "PL", True, "Polish"),
+    LangSpec("pt", "PT-PT", "PT", True, "Portuguese (European)"),
+    LangSpec("pt-br", "PT-BR", "PT", True, "Portuguese (Brazilian)"),
+    LangSpec("ru", "RU", "RU", True, "Russian"),
+    LangSpec("sv", "SV", "SV", True, "Swedish"),
+    LangSpec("uk", "UK", "UK", True, "Ukrainian"),
+    LangSpec("zh", "ZH-HANS", "ZH", True, "Chinese (simplified)"),
+    LangSpec("zh-hant", "ZH-HANT", "ZH", True, "Chinese (traditional)"),
+    LangSpec("hi", "HI", "HI", False, "Hindi"),
+)}
+
+
+def resolve_langs(value: str | Iterable[str]) -> list[LangSpec]:
+    """Muse language codes ('de,zh,hi' or a list) -> specs; UsageError names unknown ones."""
+    codes = [c.strip().lower() for c in (value.split(",") if isinstance(value, str) else value) if c.strip()]
+    unknown = [c for c in codes if c not in LANGS]
+    if unknown:
+        raise UsageError(f"unknown language(s) {', '.join(unknown)}; known: {', '.join(sorted(LANGS))}")
+    if not codes:
+        raise UsageError("no languages given")
+    return [LANGS[c] for c in dict.fromkeys(codes)]
+
+
+def make_client(settings: Any) -> Any:
+    """A deepl.DeepLClient for the configured key and server URL."""
+    import deepl
+
+    from muse import __version__
+
+    # Module-level knobs of the library (documented in its README).
+    deepl.http_client.max_network_retries = int(settings["deepl.max_retries"])
+    deepl.http_client.min_connection_timeout = float(settings["http.timeout_seconds"])
+    client = deepl.DeepLClient(settings["deepl.auth_key"], server_url=settings["deepl.server_url"] or None,
+                               send_platform_info=False)
+    client.set_app_info("chimera-muse", __version__)
+    return client
+
+
+@dataclass
+class DocResult:
+    text: str
+    lang: str
+    units: int = 0
+    sent: int = 0
+    segment_fallbacks: list[str] = field(default_factory=list)
+    kept_verbatim: list[str] = field(default_factory=list)
+    billed_characters: int = 0
+    glossary_id: str | None = None
+    mode: str = "xml"
+    requests: int = 0
+
+
+class Translator:
+    """DeepL with glossaries resolved once per run and the protection layer around it."""
+
+    def __init__(self, client: Any, glossary: Glossary) -> None:
+        self.client = client
+        self.glossary = glossary
+        self._pairs: set[tuple[str, str]] | None = None
+        self._glossary_ids: dict[str, str | None] = {}
+
+    # -- glossaries ---------------------------------------------------------------------------
+    def glossary_pairs(self) -> set[tuple[str, str]]:
+        if self._pairs is None:
+            self._pairs = {(p.source_lang.upper(), p.target_lang.upper()) for p in self.client.get_glossary_languages()}
+        return self._pairs
+
+    def glossary_for(self, spec: LangSpec) -> str | None:
+        """The id of a ready DeepL glossary for EN -> spec, created if needed; None when
+        DeepL has no glossary for the pair or the glossary is empty (terms are then
+        protected in the text)."""
+        if spec.glossary_lang in self._glossary_ids:
+            return self._glossary_ids[spec.glossary_lang]
+        gid = None
+        if self.glossary.terms and (SOURCE_LANG, spec.glossary_lang) in self.glossary_pairs():
+            gid = self._ensure_glossary(spec.glossary_lang)
+        self._glossary_ids[spec.glossary_lang] = gid
+        return gid
+
+    def _ensure_glossary(self, target: str) -> str | None:
+        import deepl
+
+        name = self.glossary.deepl_name(SOURCE_LANG, target)
+        prefix = name_prefix(SOURCE_LANG, target)
+        wanted = self.glossary.entries()
+        found = None
+        for g in self.client.list_glossaries():
+            if not g.name.startswith(prefix) or g.source_lang != SOURCE_LANG or g.target_lang != target:
+                continue
+            if found is None and g.name == name and g.entry_count == len(wanted):
+                try:
+                    if self.client.get_glossary_entries(g) == wanted:
+                        found = g
+                        continue
+                except deepl.GlossaryNotFoundException:
+                    continue
+            # An outdated muse glossary for this pair (terms changed): remove it.
+            try:
+                self.client.delete_glossary(g)
+                log.info("deleted outdated DeepL glossary %s (%s)", g.name, g.glossary_id)
+            except deepl.GlossaryNotFoundException:
+                pass
+        if found is None:
+            found = self.client.create_glossary(name, SOURCE_LANG, target, wanted)
+            log.info("created DeepL glossary %s (%s, %d terms)", name, found.glossary_id, len(wanted))
+        deadline = time.monotonic() + GLOSSARY_READY_WAIT_S
+        while not found.ready:
+            if time.monotonic() > deadline:
+                log.warning("DeepL glossary %s is not ready; protecting terms in the text instead", name)
+                return None
+            time.sleep(0.5)
+            found = self.client.get_glossary(found.glossary_id)
+        return found.glossary_id
+
+    # -- translation ------------------------------------------------------------------------
+    def _send(self, texts: Sequence[str], spec: LangSpec, *, xml: bool, glossary_id: str | None,
+              result: DocResult) -> list[str]:
+        out: list[str] = []
+        for batch in _batches(texts):
+            kwargs: dict[str, Any] = {"source_lang": SOURCE_LANG, "target_lang": spec.deepl,
+                                      "split_sentences": "nonewlines", "preserve_formatting": True}
+            if xml:
+                kwargs.update(tag_handling="xml", ignore_tags=[mdprotect.IGNORE_TAG],
+                              non_splitting_tags=[*mdprotect.PAIR_TAGS, mdprotect.IGNORE_TAG])
+            if glossary_id:
+                kwargs["glossary"] = glossary_id
+            answers = self.client.translate_text(batch, **kwargs)
+            result.requests += 1
+            for a in answers:
+                out.append(a.text)
+                result.billed_characters += int(getattr(a, "billed_characters", 0) or 0)
+        if len(out) != len(texts):
+            raise RuntimeError(f"DeepL returned {len(out)} translations for {len(texts)} texts")
+        return out
+
+    def translate(self, text: str, spec: LangSpec) -> DocResult:
+        """Translate one document (front-matter + markdown) into spec's language."""
+        glossary_id = self.glossary_for(spec)
+        terms = () if glossary_id else self.glossary.terms
+        prot = mdprotect.protect(text, terms=terms)
+        result = DocResult(text, spec.code, units=len(prot.units), kept_verbatim=list(prot.kept_verbatim),
+                           glossary_id=glossary_id, mode="xml" if spec.tag_handling else "opaque")
+        contents: list[str | None] = [None] * len(prot.units)
+        sent: list[tuple[int, str]] = []
+        fallback: list[int] = []
+        for i, unit in enumerate(prot.units):
+            if not unit.translatable:
+                continue
+            payload = mdprotect.to_xml(unit) if spec.tag_handling else mdprotect.to_opaque(unit)
+            if payload is None:
+                fallback.append(i)
+            else:
+                sent.append((i, payload))
+        result.sent = len(sent)
+        if sent:
+            answers = self._send([p for _, p in sent], spec, xml=spec.tag_handling, glossary_id=glossary_id,
+                                 result=result)
+            for (i, _), answer in zip(sent, answers):
+                unit = prot.units[i]
+                try:
+                    contents[i] = (mdprotect.from_xml(unit, answer) if spec.tag_handling
+                                   else mdprotect.from_opaque(unit, answer))
+                except mdprotect.RestoreError as exc:
+                    log.info("%s %s: %s; sending its text as segments", spec.code, unit.where, exc)
+                    fallback.append(i)
+        if fallback:
+            fallback.sort()
+            result.segment_fallbacks = [prot.units[i].where for i in fallback]
+            per_unit = [mdprotect.segments(prot.units[i]) for i in fallback]
+            flat = [s for segs in per_unit for s in segs]
+            answers = self._send(flat, spec, xml=False, glossary_id=glossary_id, result=result) if flat else []
+            pos = 0
+            for i, segs in zip(fallback, per_unit):
+                contents[i] = mdprotect.from_segments(prot.units[i], answers[pos:pos + len(segs)])
+                pos += len(segs)
+        result.text = mdprotect.apply(prot, contents, lang=spec.code)
+        return result
+
+
+def _batches(texts: Sequence[str]) -> Iterable[list[str]]:
+    batch: list[str] = []
+    size = 0
+    for t in texts:
+        n = len(t.encode("utf-8")) + 16
+        if batch and (len(batch) >= MAX_TEXTS_PER_REQUEST or size + n > MAX_BYTES_PER_REQUEST):
+            yield batch
+            batch, size = [], 0
+        batch.append(t)
+        size += n
+    if batch:
+        yield batch
