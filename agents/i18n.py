@@ -146,8 +146,9 @@ def _read_sources(blog: Any, rows: list[dict[str, Any]], specs: list[LangSpec], 
 def run(ctx: RunContext, *, langs: list[str] | None = None, episode: int | None = None) -> AgentResult:
     """Translate published English episodes into ``langs`` (default: ``deepl.langs``).
 
-    Returns per (episode, language) outcomes; status ``failed`` if any language failed,
-    ``skipped`` when no DeepL key is configured.
+    Returns per (episode, language) outcomes; status ``failed`` if any language failed.
+    Without a DeepL key the run is ``ok`` with a message saying it translated nothing and
+    why: translation is optional, and exit 4 means "another run holds the lock" to cron.
     """
     from muse.blogrepo import BlogRepo
 
@@ -156,7 +157,7 @@ def run(ctx: RunContext, *, langs: list[str] | None = None, episode: int | None 
     codes = [sp.code for sp in specs]
     if not s["deepl.auth_key"]:
         ctx.telemetry.count("i18n.skipped", 1, reason="no_key")
-        return AgentResult(status="skipped", details={"reason": "no_key", "langs": codes},
+        return AgentResult(status="ok", details={"skipped": True, "reason": "no_key", "langs": codes},
                            message="skipped: no DeepL key configured (set DEEPL_AUTH_KEY or deepl.auth_key); "
                                    "nothing was translated")
     blog = BlogRepo.from_settings(s)
