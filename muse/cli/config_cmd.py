@@ -1,7 +1,5 @@
 """`muse config`: the effective settings and their validation."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

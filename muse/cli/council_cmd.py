@@ -1,7 +1,5 @@
 """`muse council`: generate, preview and trace episodes."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """`muse db`: schema migrations."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`muse demo`: the whole pipeline on generated data, from nothing, in one command."""
 
-from __future__ import annotations
-
 import typer
 
 from muse.cli import common

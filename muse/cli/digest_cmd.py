@@ -1,7 +1,5 @@
 """`muse digest`: the last N days at a glance."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

@@ -1,7 +1,5 @@
 """`muse health`: is everything muse needs in place, reachable, and running on schedule?"""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """`muse i18n`: translate published episodes with DeepL, and verify translations."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

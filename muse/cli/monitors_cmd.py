@@ -1,7 +1,5 @@
 """`muse monitors`: the Datadog monitors of config/monitors.yaml, as code."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Optional
 
 import typer

@@ -6,8 +6,6 @@ anything that is not one of its subcommands to a hidden `run` subcommand:
 `muse publish`, `muse publish latest`, `muse publish 12 --approve` all mean `muse publish run ...`.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """`muse query`: ad-hoc SQL, read-only unless --write."""
 
-from __future__ import annotations
-
 from enum import Enum
 from typing import Annotated, Optional
 

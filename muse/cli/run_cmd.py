@@ -1,7 +1,5 @@
 """`muse run`: the ordered pipeline."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

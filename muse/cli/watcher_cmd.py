@@ -1,7 +1,5 @@
 """`muse watcher`: the freshness circuit breaker in front of the council."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer
