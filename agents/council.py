@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from muse.fsutil import atomic_write_text
 from muse import episode as epfmt
 from muse.errors import BlockedError, ConfigError
 from muse.evidence import Facts, appendix_table
@@ -427,16 +427,6 @@ def _chart_context(hearts_daily: list[dict], packs_daily: list[dict], episode: i
             "h_lo": f"{h_lo:,.0f}", "h_hi": f"{h_hi:,.0f}", "p_lo": f"{p_lo:,.0f}", "p_hi": f"{p_hi:,.0f}"}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
         now: datetime | None = None) -> AgentResult:
     """Generate (or re-render) the episode for the latest commits of both repos.
@@ -468,8 +458,8 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
                                    "not re-rendering it", details={"episode": comp.episode, "status": existing["status"]})
 
     post = posts_dir / epfmt.post_name(comp.episode)
-    _atomic_write(posts_dir / epfmt.chart_name(comp.episode), comp.svg)
-    _atomic_write(post, comp.markdown)
+    atomic_write_text(posts_dir / epfmt.chart_name(comp.episode), comp.svg)
+    atomic_write_text(post, comp.markdown)
     rel = post.relative_to(blog).as_posix()
     forced_flag = force and not verdict.open
     ctx.store.insert("episodes", [{

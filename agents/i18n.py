@@ -29,11 +29,11 @@ Example (from Python, as cron and the CLI do):
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from muse.fsutil import atomic_write_text
 from muse import episode as epfmt
 from muse import glossary as glossary_mod
 from muse.errors import MuseError
@@ -62,22 +62,6 @@ class Written:
 
 class _Stop(Exception):
     """DeepL refuses every further request (quota, key, unreachable)."""
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write to a temp file beside the target, fsync, rename: readers (and git) see the
-    old file or the whole new one, never part of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _classify(exc: Exception) -> tuple[str, bool]:
@@ -227,7 +211,7 @@ def run(ctx: RunContext, *, langs: list[str] | None = None, episode: int | None 
                 ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason="check")
                 continue
             try:
-                _atomic_write(path, result.text)
+                atomic_write_text(path, result.text)
             except OSError as exc:
                 items.append(ItemOutcome(item, "failed", f"could not write {rel}: {exc.strerror or exc}"))
                 ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason="write")

@@ -34,12 +34,12 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from muse.fsutil import atomic_write_text
 from muse import blogrepo, deploy
 from muse.episode import chart_name, parse, post_name, render
 from muse.errors import ExitCode, InputError, MuseError, UsageError
@@ -78,12 +78,7 @@ class Journal:
     def write(self, **entry: Any) -> None:
         data = {**(self.read() or {}), **entry, "updated": ts_str(utcnow())}
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, indent=1))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(data, indent=1), mode=0o600)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

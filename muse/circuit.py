@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from muse.errors import MuseError
+from muse.fsutil import atomic_write_text, sync_dir
 
 
 STATUS_FILE = "watcher_status.json"
@@ -68,19 +68,6 @@ def humanize_seconds(seconds: float) -> str:
     return f"{d} d {h} h" if h else f"{d} d"
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_status(state_dir: Path, *, run_id: str, checked_at: datetime, hearts_commit: str,
                  packs_commit: str) -> Path:
     """Write the status file atomically (temp file + rename, mode 0600) and return its path.
@@ -100,22 +87,7 @@ def write_status(state_dir: Path, *, run_id: str, checked_at: datetime, hearts_c
         "hearts_commit": hearts_commit,
         "packs_commit": packs_commit,
     }
-    # mkstemp creates the file with mode 0600 in the same directory, so the rename is atomic.
-    fd, tmp = tempfile.mkstemp(prefix=f".{STATUS_FILE}.", suffix=".tmp", dir=state_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(payload, indent=1) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(state_dir)
-    return path
+    return atomic_write_text(path, json.dumps(payload, indent=1) + "\n", mode=0o600, fsync_dir=True)
 
 
 def clear_status(state_dir: Path) -> None:
@@ -125,7 +97,7 @@ def clear_status(state_dir: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         return
-    _fsync_dir(path.parent)
+    sync_dir(path.parent)
 
 
 @dataclass(frozen=True)

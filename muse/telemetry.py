@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Literal
+
+from muse.fsutil import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,6 @@ MetricKind = Literal["count", "gauge", "histogram"]
 
 def _tag_list(tags: dict[str, Any] | None) -> list[str]:
     return [f"{k}:{v}" for k, v in sorted((tags or {}).items())]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -168,7 +163,7 @@ class Telemetry:
             current[key] = {"value": s.value, "kind": s.kind,
                             "ts": datetime.fromtimestamp(s.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
         try:
-            _atomic_write(path, json.dumps(current, indent=1, sort_keys=True))
+            atomic_write_text(path, json.dumps(current, indent=1, sort_keys=True), mode=0o600)
         except OSError as exc:
             log.warning("could not record metrics locally: %s", exc)
 
