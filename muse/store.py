@@ -285,9 +285,16 @@ def _stringify(params: Mapping[str, Any]) -> dict[str, str]:
             out[key] = json.dumps(list(value), default=_json_default).replace('"', "'")
         elif value is None:
             out[key] = "\\N"
+        elif isinstance(value, str):
+            # ClickHouse reads parameter values in its escaped text format: a backslash, tab
+            # or newline in the value must be escaped or it changes or breaks the value.
+            out[key] = value.translate(_ESCAPES)
         else:
             out[key] = str(value)
     return out
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 class ServerStore(Store):

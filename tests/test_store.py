@@ -32,10 +32,18 @@ def test_every_named_query_exists_and_parses(store) -> None:
     assert names
     for name in names:
         sql = load_query(name)
-        # EXPLAIN AST parses without running; placeholders are valid syntax for it.
-        store.query("EXPLAIN AST " + sql.strip().rstrip(";"))
+        # formatQuery parses without running and without binding: {name:Type} placeholders
+        # are valid syntax for it (EXPLAIN AST wants every parameter bound).
+        store.query("SELECT formatQuery({sql:String})", {"sql": sql.strip().rstrip(";")})
+    with pytest.raises(StoreError, match="Syntax error"):
+        store.query("SELECT formatQuery({sql:String})", {"sql": "SELEC 1"})
     with pytest.raises(StoreError, match="not found"):
         load_query("no_such_query")
+
+
+def test_string_parameters_keep_backslashes_tabs_and_newlines(store) -> None:
+    value = "a\\b\tc\nd 'e'"
+    assert store.query("SELECT {v:String} AS v", {"v": value}).scalar() == value
 
 
 def test_bad_sql_is_a_store_error_not_a_retry(store) -> None:

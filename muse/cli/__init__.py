@@ -103,13 +103,14 @@ def _root(
 
 
 def _register() -> None:
-    from muse.cli import config_cmd, db_cmd, demo_cmd, health_cmd, query_cmd
+    from muse.cli import analytics_cmd, config_cmd, db_cmd, demo_cmd, health_cmd, query_cmd
 
     app.add_typer(db_cmd.app, name="db")
     app.add_typer(config_cmd.app, name="config")
     query_cmd.register(app)
     health_cmd.register(app)
     demo_cmd.register(app)
+    analytics_cmd.register(app)
 
 
 _register()
