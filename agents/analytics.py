@@ -53,8 +53,7 @@ LLM_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 1.0}  # ... nor below one 
 BENCH_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 0.01}
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 FAR = datetime(2200, 1, 1, tzinfo=timezone.utc)
-TEMP_TABLES = ("_an_cand", "_an_rows", "_an_graw", "_an_braw", "_an_b1", "_an_gb1", "_an_gclip", "_an_bclip",
-               "_an_b2", "_an_gb2", "_an_scored", "_an_bench_long", "_an_bench")
+TEMP_PREFIX = "_an_"  # the session-scoped temporary tables of one run
 
 BENCH_METRICS = {
     # metric: (insight type, what it measures, unit, worse direction text)
@@ -87,6 +86,7 @@ class Params:
     cost_min_days: int
     thresholds: tuple[int, int, int, int]
     outlier_min_rows: int
+    min_change_pct: float
     overlap_s: float
     alert_max_age_h: float
 
@@ -108,6 +108,7 @@ class Params:
             cost_min_days=settings["analytics.cost_anomaly_min_days"],
             thresholds=thresholds,  # type: ignore[arg-type]
             outlier_min_rows=settings["analytics.outlier_min_rows"],
+            min_change_pct=settings["analytics.regression_min_change_pct"],
             overlap_s=settings["analytics.watermark_overlap_seconds"],
             alert_max_age_h=settings["analytics.alert_max_age_hours"],
         )
@@ -224,8 +225,12 @@ def _step(items: list[ItemOutcome], name: str, fn: Callable[[], ItemOutcome | No
 
 
 def _drop_temp(ctx: RunContext) -> None:
-    for table in TEMP_TABLES:
-        ctx.store.execute(f"DROP TEMPORARY TABLE IF EXISTS {table}")
+    """Drop this run's temporary tables (a previous run in the same session may have left some)."""
+    names = ctx.store.query("SELECT name FROM system.tables WHERE is_temporary AND startsWith(name, {p:String})",
+                            {"p": TEMP_PREFIX}).rows
+    for (name,) in names:
+        if name.startswith(TEMP_PREFIX) and name.replace("_", "").isalnum():
+            ctx.store.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
 
 
 # -- llm_events -----------------------------------------------------------------------------
@@ -384,7 +389,7 @@ def _bench(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOu
             "win_s": p.window_days * 86400, **p.scale_params(BENCH_FLOORS)}
     for name in ("analytics_bench_long", "analytics_bench_scores"):
         store.named(name, _only(name, base))
-    changes = store.named("analytics_bench_changes", {"min_n": p.min_n}).dicts()
+    changes = store.named("analytics_bench_changes", {"min_n": p.min_n, "min_change": p.min_change_pct / 100}).dicts()
     _write_bench_insights(ctx, p, found, changes)
     stats = store.query(
         "SELECT count() AS n, countIf(lvl = '') AS insufficient, countIf(abs(cost_z) > 2) AS cost_o, "
@@ -408,10 +413,10 @@ def _bench(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOu
 def classify_change(c: dict[str, Any]) -> tuple[str, str]:
     """(kind, severity) of a change point: regression (warning/critical) or outlier (a blip).
 
-    critical needs an extreme score (> 3) or confirmation by the next run; a next run back
-    within 2 scale units of the pre-change baseline makes it a one-run outlier.
+    critical needs an extreme score (> 3) or confirmation by the next run; a next run that
+    is not also worse than the pre-change baseline makes it a one-run outlier.
     """
-    if c["has_next"] and c["next_badness"] is not None and c["next_badness"] <= OUTLIER_Z:
+    if c["has_next"] and not c["next_confirms"]:
         return "outlier", "info"
     if c["has_next"]:
         return "regression", "critical"

@@ -46,7 +46,7 @@ def show_run(store: Store, run_id: str, *, limit: int = 100) -> dict[str, Any]:
     shown = rows[:limit]
     baselines = _baselines(store, shown)
     records = [_record(r, baselines) for r in shown]
-    return {"run_id": count["run_id"], "rows": count["rows"], "shown": len(records), **_summary(rows),
+    return {"run_id": count["first_run_id"], "rows": count["rows"], "shown": len(records), **_summary(rows),
             "records": records}
 
 
@@ -57,7 +57,7 @@ def _baselines(store: Store, rows: list[dict[str, Any]]) -> dict[tuple[str, int,
         keys = sorted({r[f"{lvl}_key"] for r in mine for lvl in LEVELS})
         ats = sorted({r["baseline_at"] for r in mine})
         for b in store.named("analytics_show_baselines", {"kind": kind, "keys": keys, "ats": ats}).dicts():
-            out[(kind, b["key"], b["baseline_at"])] = b
+            out[(kind, b["key"], b["at"])] = b
     return out
 
 

@@ -74,6 +74,7 @@ KEYS: tuple[Key, ...] = (
     _k("analytics.cost_anomaly_min_days", int, 3, minimum=1, maximum=60),
     _k("analytics.category_tokens", str, "125,500,1500,5000"),
     _k("analytics.outlier_min_rows", int, 3, minimum=1),
+    _k("analytics.regression_min_change_pct", float, 5.0, minimum=0),
     _k("analytics.watermark_overlap_seconds", float, 300.0, minimum=0),
     _k("analytics.alert_max_age_hours", float, 24.0, minimum=0),
     _k("council.window_days", int, 7, minimum=1, maximum=90),

@@ -22,11 +22,11 @@ FROM (
         groupArray(commit_sha) OVER w AS commits
     FROM (
         SELECT
-            cityHash64(run_id, model, quant, dataset) AS row_key, ts, toString(commit_sha) AS commit_sha,
+            CAST(cityHash64(run_id, model, quant, dataset) AS UInt64) AS row_key, ts, toStringCutToZero(commit_sha) AS commit_sha,
             toFloat64(cost_per_1k) AS cost, toFloat64(latency_p95_ms) AS latency, toFloat64(tokens_per_sec) AS tput,
-            arrayJoin([('global', cityHash64('bench-global', dataset)),
-                       ('cluster', cityHash64('bench-cluster', dataset, model)),
-                       ('genus', cityHash64('bench-genus', model, quant, dataset))]) AS lk,
+            arrayJoin([('global', CAST(cityHash64('bench-global', dataset) AS UInt64)),
+                       ('cluster', CAST(cityHash64('bench-cluster', dataset, model) AS UInt64)),
+                       ('genus', CAST(cityHash64('bench-genus', model, quant, dataset) AS UInt64))]) AS lk,
             lk.1 AS level, lk.2 AS key
         FROM bench_runs FINAL
     )

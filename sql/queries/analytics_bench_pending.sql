@@ -2,5 +2,5 @@
 -- one row per report x model x quant x dataset.
 SELECT count() AS pending
 FROM bench_runs FINAL
-WHERE (cityHash64(run_id, model, quant, dataset), ingested_at) NOT IN (
+WHERE (CAST(cityHash64(run_id, model, quant, dataset) AS UInt64), ingested_at) NOT IN (
     SELECT row_key, source_ingested_at FROM run_analytics WHERE kind = 'bench')

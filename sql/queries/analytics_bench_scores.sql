@@ -18,12 +18,12 @@ SELECT
     if(lvl = '', NULL, toFloat32((b.tput - tc) / tsc)) AS tokens_z
 FROM (
     SELECT
-        cityHash64(run_id, model, quant, dataset) AS row_key, ts, run_id, toString(commit_sha) AS commit_sha,
+        CAST(cityHash64(run_id, model, quant, dataset) AS UInt64) AS row_key, ts, run_id, toStringCutToZero(commit_sha) AS commit_sha,
         model, quant, dataset, ingested_at,
         toFloat64(cost_per_1k) AS cost, toFloat64(latency_p95_ms) AS latency, toFloat64(tokens_per_sec) AS tput,
-        cityHash64('bench-global', dataset) AS global_key,
-        cityHash64('bench-cluster', dataset, model) AS cluster_key,
-        cityHash64('bench-genus', model, quant, dataset) AS genus_key,
+        CAST(cityHash64('bench-global', dataset) AS UInt64) AS global_key,
+        CAST(cityHash64('bench-cluster', dataset, model) AS UInt64) AS cluster_key,
+        CAST(cityHash64('bench-genus', model, quant, dataset) AS UInt64) AS genus_key,
         {full:UInt8} = 1 OR (row_key, ingested_at) NOT IN (
             SELECT row_key, source_ingested_at FROM run_analytics WHERE kind = 'bench') AS is_cand
     FROM bench_runs FINAL
