@@ -86,6 +86,7 @@ class Params:
     cost_min_days: int
     thresholds: tuple[int, int, int, int]
     outlier_min_rows: int
+    outlier_min_share: float
     min_change_pct: float
     overlap_s: float
     alert_max_age_h: float
@@ -108,6 +109,7 @@ class Params:
             cost_min_days=settings["analytics.cost_anomaly_min_days"],
             thresholds=thresholds,  # type: ignore[arg-type]
             outlier_min_rows=settings["analytics.outlier_min_rows"],
+            outlier_min_share=settings["analytics.outlier_min_share"],
             min_change_pct=settings["analytics.regression_min_change_pct"],
             overlap_s=settings["analytics.watermark_overlap_seconds"],
             alert_max_age_h=settings["analytics.alert_max_age_hours"],
@@ -226,11 +228,11 @@ def _step(items: list[ItemOutcome], name: str, fn: Callable[[], ItemOutcome | No
 
 def _drop_temp(ctx: RunContext) -> None:
     """Drop this run's temporary tables (a previous run in the same session may have left some)."""
-    names = ctx.store.query("SELECT name FROM system.tables WHERE is_temporary AND startsWith(name, {p:String})",
-                            {"p": TEMP_PREFIX}).rows
-    for (name,) in names:
-        if name.startswith(TEMP_PREFIX) and name.replace("_", "").isalnum():
-            ctx.store.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+    rows = ctx.store.query("SELECT name FROM system.tables WHERE is_temporary AND startsWith(name, {p:String})",
+                           {"p": TEMP_PREFIX}).rows
+    names = [name for (name,) in rows if name.startswith(TEMP_PREFIX) and name.replace("_", "").isalnum()]
+    if names:
+        ctx.store.execute("DROP TEMPORARY TABLE IF EXISTS " + ", ".join(names))
 
 
 # -- llm_events -----------------------------------------------------------------------------
@@ -276,7 +278,8 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
         store.named(name, _only(name, {**base, **extra}))
     found.hours = [_parse_ts(r[0]) for r in store.query(
         "SELECT DISTINCT hour FROM _an_rows WHERE is_cand = 1 ORDER BY hour").rows]
-    found.llm_outlier_groups = store.named("analytics_llm_outlier_groups", {"min_rows": p.outlier_min_rows}).dicts()
+    found.llm_outlier_groups = store.named("analytics_llm_outlier_groups", {
+        "min_rows": p.outlier_min_rows, "min_share": p.outlier_min_share}).dicts()
     stats = store.query(
         "SELECT count() AS n, countIf(lvl = '') AS insufficient, "
         "countIf(abs(cost_z) > 2) AS cost_o, countIf(abs(latency_z) > 2) AS latency_o, "
@@ -309,73 +312,124 @@ def _llm_commit(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
 
 
 def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
-    desired = []
-    for g in found.llm_outlier_groups:
-        hour = _parse_ts(g["hour"])
-        unit = "USD" if g["metric"] == "cost" else "ms"
-        iid = ins.insight_id("llm_outlier", g["source"], g["operation"], g["model"], g["metric"], ts_str(hour))
-        title = (f"{g['extreme_rows']} extreme {g['metric']} calls: {g['source']}/{g['operation']} on "
-                 f"{g['model']} in the hour {ts_str(hour)[:13]}:00 UTC")
-        desc = (f"{g['extreme_rows']} of {g['rows']} {g['operation']} calls of {g['model']} ({g['source']}) scored "
-                f"z > 3 on {g['metric']} against their context baselines; the worst was {_num(g['worst_value'])} "
-                f"{unit} against a baseline of {_num(g['worst_center'])} {unit} (z {g['max_z']:.1f}).")
-        desired.append(Insight(
-            insight_id=iid, type="outlier", severity="info", title=title, description=desc,
-            observed_at=ts_str(hour), source=g["source"], model=g["model"], operation=g["operation"],
-            metric=g["metric"], baseline_value=g["worst_center"], observed_value=g["worst_value"],
-            z_score=g["max_z"], suggested_action=SUGGESTED["llm_outlier"],
-            metrics={"rows": g["rows"], "extreme_rows": g["extreme_rows"], "max_z": g["max_z"],
-                     "worst_value": g["worst_value"], "worst_baseline": g["worst_center"]},
-            evidence={"query": "analytics_llm_outlier_groups", "table": "run_analytics",
-                      "parameters": {"hour": ts_str(hour), "source": g["source"], "operation": g["operation"],
-                                     "model": g["model"], "metric": g["metric"], "z_above": EXTREME_Z},
-                      "run_ids": g["run_ids"], "worst_event_id": g["worst_event_id"],
-                      "worst_run_id": g["worst_run_id"]}))
-    found.absorb(ins.upsert(ctx.store, desired, run_id=ctx.run_id))
+    """One open insight per (source, operation, model, metric): later extreme hours extend
+    it instead of opening another (a level shift would otherwise open one per hour)."""
+    live = {(i.source, i.operation, i.model, i.metric): i for i in ins.open_of_types(ctx.store, ["outlier"])
+            if i.status == "open" and i.evidence.get("kind") == "llm"}
+    merged: dict[tuple[str, str, str, str], Insight] = {}
+    for g in sorted(found.llm_outlier_groups, key=lambda g: str(g["hour"])):
+        key = (g["source"], g["operation"], g["model"], g["metric"])
+        hour = ts_str(_parse_ts(g["hour"]))
+        base = merged.get(key) or live.get(key)
+        hours = dict(base.metrics.get("hours", {})) if base else {}
+        hours[hour] = {"rows": g["rows"], "extreme_rows": g["extreme_rows"], "max_z": g["max_z"],
+                       "worst_value": g["worst_value"], "worst_baseline": g["worst_center"],
+                       "worst_event_id": g["worst_event_id"], "run_ids": g["run_ids"]}
+        merged[key] = _llm_outlier_insight(key, hours, base)
+    found.absorb(ins.upsert(ctx.store, list(merged.values()), run_id=ctx.run_id))
+
+
+def _llm_outlier_insight(key: tuple[str, str, str, str], hours: dict[str, dict[str, Any]],
+                         base: Insight | None) -> Insight:
+    source, operation, model, metric = key
+    unit = "USD" if metric == "cost" else "ms"
+    first, last = min(hours), max(hours)
+    worst_hour = max(hours, key=lambda h: hours[h]["max_z"])
+    worst = hours[worst_hour]
+    extreme = sum(h["extreme_rows"] for h in hours.values())
+    rows = sum(h["rows"] for h in hours.values())
+    span = f"in the hour {first[:13]}:00 UTC" if len(hours) == 1 else \
+        f"in {len(hours)} hours between {first[:13]}:00 and {last[:13]}:00 UTC"
+    title = f"{extreme} extreme {metric} calls: {source}/{operation} on {model} {span}"
+    desc = (f"{extreme} of {rows} {operation} calls of {model} ({source}) {span} scored z > {EXTREME_Z:g} on "
+            f"{metric} against their context baselines; the worst was {_num(worst['worst_value'])} {unit} against "
+            f"a baseline of {_num(worst['worst_baseline'])} {unit} (z {worst['max_z']:.1f}, hour "
+            f"{worst_hour[:13]}:00). An outlier that persists hour after hour is a level shift: compare with "
+            f"the benchmark regressions of {model}.")
+    run_ids = sorted({r for h in hours.values() for r in h["run_ids"]})[:10]
+    return Insight(
+        insight_id=base.insight_id if base else ins.insight_id("llm_outlier", *key, first),
+        type="outlier", severity="info", title=title, description=desc, observed_at=first, source=source,
+        model=model, operation=operation, metric=metric, baseline_value=worst["worst_baseline"],
+        observed_value=worst["worst_value"], z_score=worst["max_z"], suggested_action=SUGGESTED["llm_outlier"],
+        metrics={"extreme_rows": extreme, "rows": rows, "hours_count": len(hours), "first_hour": first,
+                 "last_hour": last, "max_z": worst["max_z"], "hours": hours},
+        evidence={"kind": "llm", "query": "analytics_llm_outlier_groups", "table": "run_analytics",
+                  "parameters": {"source": source, "operation": operation, "model": model, "metric": metric,
+                                 "z_above": EXTREME_Z, "hours": sorted(hours)[-24:]},
+                  "run_ids": run_ids, "worst_event_id": worst["worst_event_id"]})
 
 
 # -- cost anomaly ---------------------------------------------------------------------------
 
 def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
+    """Hours of new events whose cost exceeds factor x the same-hour median. Consecutive
+    anomalous hours are one anomaly (one insight, one alert), extended as hours arrive."""
     if not found.hours:
         return ItemOutcome("cost_anomaly", "ok", "no new hours")
     hours = found.hours
     params = {"from": hours[0] - timedelta(days=p.cost_days), "to": hours[-1] + timedelta(hours=1),
               "days_s": p.cost_days * 86400, "hours": [ts_str(h)[:19] for h in hours]}
     rows = ctx.store.named("analytics_cost_hours", params).dicts()
-    desired, last = [], None
-    for r in rows:
+    hot = [r for r in rows if r["base_days"] >= p.cost_min_days and r["baseline"] > 0
+           and r["cost"] > p.cost_factor * r["baseline"]]
+    if rows:
+        ctx.telemetry.gauge("analytics.cost_last_hour_usd", rows[-1]["cost"])
+        ctx.telemetry.gauge("analytics.cost_baseline_usd", rows[-1]["baseline"])
+    live = [i for i in ins.open_of_types(ctx.store, ["cost_anomaly"])]
+    episodes: list[tuple[Insight | None, dict[str, dict[str, Any]]]] = []
+    for r in hot:
         hour = _parse_ts(r["hour"])
-        last = r
-        if r["base_days"] < p.cost_min_days or r["baseline"] <= 0 or r["cost"] <= p.cost_factor * r["baseline"]:
-            continue
-        ratio = r["cost"] / r["baseline"]
-        breakdown = ctx.store.named("analytics_cost_breakdown", {"hour": hour}).dicts()
-        top = ", ".join(f"{b['source']}/{b['model']} ${b['cost']:.2f}" for b in breakdown[:3])
-        desired.append(Insight(
-            insight_id=ins.insight_id("cost_anomaly", ts_str(hour)), type="cost_anomaly", severity="warning",
-            title=f"LLM cost spike: ${r['cost']:.2f} in the hour {ts_str(hour)[:13]}:00 UTC, {ratio:.1f}x its "
-                  f"baseline ${r['baseline']:.2f}",
-            description=f"LLM cost of the hour {ts_str(hour)[:13]}:00 UTC was ${r['cost']:.4f} over {r['events']} "
-                        f"events, {ratio:.1f}x the median ${r['baseline']:.4f} of the same hour on the previous "
-                        f"{r['base_days']} day(s) with data (alert above {p.cost_factor:g}x). Largest: {top}.",
-            observed_at=ts_str(hour), metric="cost_usd", baseline_value=r["baseline"], observed_value=r["cost"],
-            suggested_action=SUGGESTED["cost_anomaly"],
-            metrics={"cost_usd": r["cost"], "baseline_usd": r["baseline"], "ratio": ratio, "events": r["events"],
-                     "factor": p.cost_factor, "baseline_days": r["base_days"], "baseline_costs": r["base_costs"],
-                     "by_source_model": breakdown},
-            evidence={"query": "analytics_cost_hours", "table": "llm_events",
-                      "parameters": {"hour": ts_str(hour), "days": p.cost_days, "factor": p.cost_factor},
-                      "hours": [ts_str(hour - timedelta(days=d)) for d in range(1, p.cost_days + 1)]}))
-    if last is not None:
-        ctx.telemetry.gauge("analytics.cost_last_hour_usd", last["cost"])
-        ctx.telemetry.gauge("analytics.cost_baseline_usd", last["baseline"])
+        entry = {"cost_usd": r["cost"], "baseline_usd": r["baseline"], "ratio": r["cost"] / r["baseline"],
+                 "events": r["events"], "baseline_days": r["base_days"], "baseline_costs": r["base_costs"],
+                 "by_source_model": ctx.store.named("analytics_cost_breakdown", {"hour": hour}).dicts()}
+        near = {ts_str(hour), ts_str(hour - timedelta(hours=1))}
+        target = next((e for e in episodes if near & set(e[1])), None)
+        if target is None:
+            old = next((i for i in live if near & set(i.metrics.get("hours", {}))), None)
+            target = (old, dict(old.metrics.get("hours", {})) if old else {})
+            episodes.append(target)
+        target[1][ts_str(hour)] = entry
+    desired = [_cost_insight(p, old, hours_map) for old, hours_map in episodes]
     result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
     found.absorb(result)
     for new in result.created:
         _alert(ctx, p, found, new, "warning")
-    return ItemOutcome("cost_anomaly", "ok", f"{len(rows)} hour(s) checked, {len(desired)} above "
-                       f"{p.cost_factor:g}x baseline ({len(result.created)} new)")
+    return ItemOutcome("cost_anomaly", "ok", f"{len(rows)} hour(s) checked, {len(hot)} above "
+                       f"{p.cost_factor:g}x baseline ({len(result.created)} new anomal"
+                       f"{'y' if len(result.created) == 1 else 'ies'})")
+
+
+def _cost_insight(p: Params, old: Insight | None, hours: dict[str, dict[str, Any]]) -> Insight:
+    first, last = min(hours), max(hours)
+    peak_hour = max(hours, key=lambda h: hours[h]["ratio"])
+    peak = hours[peak_hour]
+    cost = sum(h["cost_usd"] for h in hours.values())
+    baseline = sum(h["baseline_usd"] for h in hours.values())
+    events = sum(h["events"] for h in hours.values())
+    top = ", ".join(f"{b['source']}/{b['model']} ${b['cost']:.2f}" for b in peak["by_source_model"][:3])
+    if len(hours) == 1:
+        title = (f"LLM cost spike: ${cost:.2f} in the hour {first[:13]}:00 UTC, {peak['ratio']:.1f}x its "
+                 f"baseline ${baseline:.2f}")
+        when = f"the hour {first[:13]}:00 UTC"
+    else:
+        title = (f"LLM cost spike: ${cost:.2f} over {len(hours)} hours from {first[:13]}:00 UTC, peak "
+                 f"{peak['ratio']:.1f}x baseline")
+        when = f"the {len(hours)} hours from {first[:13]}:00 to {last[:13]}:00 UTC"
+    desc = (f"LLM cost of {when} was ${cost:.4f} over {events} events against ${baseline:.4f} expected: each "
+            f"hour's baseline is the median cost of the same hour on the previous {p.cost_days} days with data "
+            f"(alert above {p.cost_factor:g}x). Peak {peak['ratio']:.1f}x at {peak_hour[:13]}:00; largest there: "
+            f"{top}.")
+    return Insight(
+        insight_id=old.insight_id if old else ins.insight_id("cost_anomaly", first), type="cost_anomaly",
+        severity="warning", title=title, description=desc, observed_at=first, metric="cost_usd",
+        baseline_value=baseline, observed_value=cost, suggested_action=SUGGESTED["cost_anomaly"],
+        metrics={"cost_usd": cost, "baseline_usd": baseline, "ratio": cost / baseline, "peak_ratio": peak["ratio"],
+                 "events": events, "factor": p.cost_factor, "baseline_days": peak["baseline_days"],
+                 "by_source_model": peak["by_source_model"], "hours": hours},
+        evidence={"query": "analytics_cost_hours", "table": "llm_events",
+                  "parameters": {"hours": sorted(hours), "days": p.cost_days, "factor": p.cost_factor},
+                  "baseline_hours": [ts_str(_parse_ts(first) - timedelta(days=d)) for d in range(1, p.cost_days + 1)]})
 
 
 # -- bench_runs -----------------------------------------------------------------------------
@@ -464,7 +518,7 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
                      "baseline_runs": c["n"], "change_pct": pct if math.isfinite(pct) else None,
                      "badness": c["badness"], "next_value": c["next_value"] if c["has_next"] else None,
                      "next_badness": c["next_badness"], "confirmed": bool(c["has_next"] and kind != "outlier")},
-            evidence={"query": "analytics_bench_changes", "table": "bench_runs",
+            evidence={"kind": "bench", "query": "analytics_bench_changes", "table": "bench_runs",
                       "parameters": {"model": c["model"], "quant": c["quant"], "dataset": c["dataset"],
                                      "metric": c["metric"], "window_days": p.window_days, "min_n": p.min_n},
                       "run_id": str(c["run_id"]), "commit_sha": sha, "previous_commit": c["prev_commit"],
@@ -521,7 +575,13 @@ def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
                       "detected_at": g["detected_at"]}))
     result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
     found.absorb(result)
-    return ItemOutcome("ingest_gaps", "ok", f"{len(rows)} gap(s) recorded, {len(result.created)} new insight(s)")
+    # The ingest worker deletes a gap that later data filled: its insight is resolved.
+    wanted = {d.insight_id for d in desired}
+    filled = [i for i in ins.open_of_types(ctx.store, ["ingestion_gap"]) if i.insight_id not in wanted]
+    found.resolved += len(ins.resolve(ctx.store, filled, reason="later data filled the hour (the ingest worker "
+                                                                "removed the gap)", run_id=ctx.run_id))
+    return ItemOutcome("ingest_gaps", "ok", f"{len(rows)} gap(s) recorded, {len(result.created)} new insight(s)"
+                       + (f", {len(filled)} resolved" if filled else ""))
 
 
 # -- alerts and metrics ---------------------------------------------------------------------

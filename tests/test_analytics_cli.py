@@ -124,3 +124,11 @@ def test_ack_errors(cli, migrated) -> None:
 def test_bad_setting_exits_2_with_the_key(cli, migrated) -> None:
     r = cli("analytics", "run", env={"MUSE_ANALYTICS_CATEGORY_TOKENS": "100,50"})
     assert r.exit_code == 2 and "analytics.category_tokens" in r.output
+
+
+def test_commands_on_an_unmigrated_store_say_to_migrate(cli) -> None:
+    for args in (("insights", "list"), ("insights", "ack", "abcd", "--by", "x"), ("analytics", "show", "0" * 8),
+                 ("analytics", "run")):
+        r = cli(*args)
+        assert r.exit_code == 2, (args, r)
+        assert "muse db migrate" in r.output or "schema is out of date" in r.output, args

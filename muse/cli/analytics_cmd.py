@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
@@ -83,9 +84,8 @@ def show_cmd(
     Example: muse analytics show 3f2a9c1e --json
     """
     from muse.analytics_view import show_run
-    from muse.store import open_store
 
-    with open_store(common.settings(), readonly=True, on_wait=common.on_wait) as store:
+    with _store(readonly=True) as store:
         view = show_run(store, run_id, limit=limit)
     if as_json:
         print_json(view)
@@ -132,9 +132,8 @@ def list_cmd(
     Example: muse insights list --severity critical --open
     """
     from muse import insights
-    from muse.store import open_store
 
-    with open_store(common.settings(), readonly=True, on_wait=common.on_wait) as store:
+    with _store(readonly=True) as store:
         found = insights.list_insights(store, severity=severity.value if severity else None,
                                        type=type_.value if type_ else None, open_only=open_only, limit=limit)
         precision = insights.precision(store)
@@ -169,16 +168,27 @@ def ack_cmd(
     import getpass
 
     from muse import insights
-    from muse.store import open_store
 
     who = by if by is not None else _login(getpass)
-    with open_store(common.settings(), on_wait=common.on_wait) as store:
+    with _store(readonly=False) as store:
         ins = insights.acknowledge(store, insight_id, by=who, verdict=verdict.value if verdict else None)
     if as_json:
         print_json(ins.to_json())
         return
     echo(f"acknowledged {ins.insight_id} ({ins.type}, {ins.severity}) by {ins.acknowledged_by}"
          + (f", verdict {ins.verdict}" if ins.verdict else ", no verdict") + f": {ins.title}")
+
+
+@contextmanager
+def _store(*, readonly: bool) -> Iterator[Any]:
+    """The store, refusing a schema without the analytics tables (exit 2, says to migrate)."""
+    from muse import migrations
+    from muse.store import open_store
+
+    settings = common.settings()
+    with open_store(settings, readonly=readonly, on_wait=common.on_wait) as store:
+        migrations.require_current(store, cluster=settings["store.cluster"])
+        yield store
 
 
 def _login(getpass: Any) -> str:

@@ -154,7 +154,8 @@ CREATE TABLE IF NOT EXISTS insights {on_cluster} (
 ORDER BY insight_id;
 
 -- Hours the ingest worker found without telemetry or with a drop against its baseline.
--- Migration 002 (ingest) creates the same table; IF NOT EXISTS lets either order apply.
+-- Migration 002 (ingest) creates the same table, column for column; IF NOT EXISTS lets
+-- either order apply. The ingest worker deletes a gap that later data fills.
 CREATE TABLE IF NOT EXISTS ingest_gaps {on_cluster} (
     hour DateTime('UTC'),
     kind LowCardinality(String),
@@ -163,4 +164,5 @@ CREATE TABLE IF NOT EXISTS ingest_gaps {on_cluster} (
     detected_at DateTime64(3, 'UTC'),
     run_id UUID
 ) ENGINE = {replacing}(detected_at)
+PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, kind);

@@ -1,5 +1,6 @@
--- Hours in which one (source, operation, model) had at least min_rows extreme rows
--- (z > 3, the expensive or slow side) on cost or on latency: one outlier insight each.
+-- Hours in which one (source, operation, model) had at least min_rows extreme rows (z > 3,
+-- the expensive or slow side) on cost or on latency, making up at least min_share of its
+-- calls that hour: an incident hits many calls, the tail of a skewed distribution a few.
 -- Only extreme rows are aggregated; the hour's row count comes from the bucket sums.
 SELECT
     x.source AS source, x.operation AS operation, x.model AS model, x.hour AS hour, t.rows AS rows,
@@ -25,5 +26,5 @@ INNER JOIN (
     FROM _an_graw
     GROUP BY source, operation, model, hour
 ) AS t ON t.source = x.source AND t.operation = x.operation AND t.model = x.model AND t.hour = x.hour
-WHERE m.2 >= {min_rows:UInt32}
+WHERE m.2 >= {min_rows:UInt32} AND m.2 >= {min_share:Float64} * t.rows
 ORDER BY hour, source, operation, model, metric
