@@ -161,8 +161,8 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
         # between is redone by the next run instead of lost.
         llm: list[ItemOutcome] = []
         if _step(llm, "llm_events", lambda: _llm(ctx, params, found, full=full)):
-            if llm and llm[0].message == "nothing new":
-                items.append(llm[0])
+            if llm:  # finished early: nothing new
+                items.extend(llm)
                 items.append(ItemOutcome("cost_anomaly", "ok", "no new hours"))
             else:
                 cost_ok = _step(items, "cost_anomaly", lambda: _cost(ctx, params, found))
@@ -177,7 +177,10 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
         _step(items, "bench_runs", lambda: _bench(ctx, params, found, full=full))
         _step(items, "ingest_gaps", lambda: _gaps(ctx, found))
     finally:
-        _drop_temp(ctx)
+        try:
+            _drop_temp(ctx)
+        except MuseError as exc:  # the session ends with the store anyway; never hide the result
+            log.warning("could not drop the temporary tables: %s", exc.message)
     _emit(ctx, found)
     failed = [i for i in items if i.status == "failed"]
     regressions = [i for i in found.created if i.type.endswith("_regression")]
@@ -237,7 +240,8 @@ def _drop_temp(ctx: RunContext) -> None:
 
 # -- llm_events -----------------------------------------------------------------------------
 
-def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutcome:
+def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutcome | None:
+    """Score the new rows into _an_scored; None = scored, to be committed by _llm_commit."""
     store = ctx.store
     mark = store.named("analytics_llm_watermark").first() or {}
     watermark = _parse_ts(mark.get("watermark"))
@@ -288,7 +292,7 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
         "FROM _an_scored WHERE is_cand = 1").first() or {}
     found.llm_stats = stats
     found.llm_full = full
-    return ItemOutcome("llm_events", "ok", "")
+    return None
 
 
 def _llm_commit(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
