@@ -109,6 +109,16 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None) -> li
             fulls.append(full())
             scans.append(scan())
             incs.append(incremental())
+        # The floor of any design that stores one record per row: copying the records just
+        # written into an empty table of the same definition.
+        store.execute("DROP TABLE IF EXISTS bench_write_floor")
+        store.execute("CREATE TABLE bench_write_floor AS run_analytics")
+        t = time.perf_counter()
+        store.execute("INSERT INTO bench_write_floor SELECT * FROM run_analytics SETTINGS optimize_on_insert = 0")
+        floor = time.perf_counter() - t
+        store.execute("DROP TABLE bench_write_floor")
+        print(f"write floor: copying the {rows:,} records into an empty run_analytics-like table takes "
+              f"{floor:.3f}s = {floor / statistics.median(scans):.1f}x the aggregate scan")
         analysed = store.query("SELECT count() FROM run_analytics FINAL WHERE kind = 'llm'").scalar()
         buckets = store.query("SELECT count() FROM analytics_baselines FINAL").scalar()
         print(f"run_analytics rows: {analysed:,}; baseline buckets: {buckets:,}; "
