@@ -539,7 +539,8 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
     for done in ins.resolve(ctx.store, stale, reason="the next run reverted it (reported as an outlier) or the "
                                                      "data changed", run_id=ctx.run_id):
         found.resolved += 1
-        ctx.telemetry.resolve(dedup_key=_dedup(done), title=done.title)
+        if done.severity == "critical":  # only a critical one paged
+            ctx.telemetry.resolve(dedup_key=_dedup(done), title=done.title)
     for new in result.created:
         if new.type.endswith("_regression"):
             _alert(ctx, p, found, new, new.severity)
