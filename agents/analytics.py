@@ -1,0 +1,664 @@
+"""The analytics worker: context-aware baselines, z-scores, regressions, cost anomalies.
+
+Entry point: :func:`run` (``muse analytics run``, cron, tests and the demo call it through
+``run_agent(settings, "analytics", run)``).
+
+Each run analyses what is new since the previous one and nothing else:
+
+* **llm_events**: every row not analysed yet (at its current version) gets a record in
+  ``run_analytics``: input context, z-scores for cost, latency and tokens against the most
+  specific of three baselines (global: source + operation; cluster: + model + input
+  category; genus: + a power-of-two tokens_in bucket) that has ``min_baseline_samples``
+  earlier rows. Baselines are per group and hour: the group's rows in the trailing
+  ``baseline_window_days`` before the start of the row's hour (no look-ahead), as a
+  winsorized mean and standard deviation (each value enters later baselines clipped to
+  3 sigma of the plain baseline of its own hour, so one extreme value cannot inflate them).
+  All of it is set-based SQL over hour buckets (window functions over sorted buckets),
+  with the buckets' sums kept in ``analytics_baselines`` for the next run.
+* **bench_runs**: the same record per row, with exact median / MAD baselines (the data is
+  small), and regressions per (model, quant, dataset) series: warning for one run worse by
+  more than 2 scale units, critical for an extreme one (> 3) or one the next run confirms;
+  a run the next one reverts is an outlier, not a regression.
+* **cost anomaly**: each hour with new LLM events whose cost exceeds
+  ``cost_anomaly_factor`` x the median of the same hour on the previous days alerts (Slack)
+  once, deduplicated through its insight.
+* **ingest gaps** recorded by the ingest worker become insights.
+
+Writes happen in an order that makes a failed run safe to repeat: baselines and insights
+(idempotent, deduplicated by key) first, the ``run_analytics`` records last; the records are
+what marks a row as analysed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from muse import insights as ins
+from muse.errors import ConfigError, MuseError
+from muse.insights import Insight
+from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str
+
+log = logging.getLogger(__name__)
+
+AGENT = "analytics"
+OUTLIER_Z = 2.0  # |z| above this is an outlier
+EXTREME_Z = 3.0  # and above this, extreme
+CLIP_K = 3.0  # winsorizing bound of the llm baselines, in standard deviations
+SCALE_FLOOR_RATIO = 0.01  # a scale is never below 1% of the center ...
+LLM_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 1.0}  # ... nor below one unit of the metric
+BENCH_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 0.01}
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+FAR = datetime(2200, 1, 1, tzinfo=timezone.utc)
+TEMP_PREFIX = "_an_"  # the session-scoped temporary tables of one run
+
+BENCH_METRICS = {
+    # metric: (insight type, what it measures, unit, worse direction text)
+    "latency": ("latency_regression", "latency p95", "ms"),
+    "throughput": ("throughput_regression", "throughput", "tokens/s"),
+    "cost": ("cost_regression", "cost per 1k tokens", "USD"),
+}
+SUGGESTED = {
+    "latency_regression": "Diff the commit against the last good one for changes to this model/quant path "
+                          "(batching, kernels, quantization config); re-run the benchmark to rule out a noisy host.",
+    "throughput_regression": "Diff the commit against the last good one for changes to generation settings or "
+                             "kernels of this model/quant; re-run the benchmark on an idle host.",
+    "cost_regression": "Check pricing tables and token accounting changed in this commit for this model.",
+    "bench_outlier": "No action unless it recurs: the next run was back to normal (likely a noisy run or host).",
+    "llm_outlier": "Open the listed runs: look for prompts or responses far longer than usual, retries, or a "
+                   "slow provider in that hour.",
+    "cost_anomaly": "Check which source and model drove the spend (see metrics.by_source_model) and whether "
+                    "a loop, retry storm or a new caller started in that hour.",
+    "ingestion_gap": "Check the banterpacks telemetry exporter and the ingest runs of that hour; re-run "
+                     "`muse ingest packs` for it once the files are there.",
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    window_days: int
+    min_n: int
+    cost_factor: float
+    cost_days: int
+    cost_min_days: int
+    thresholds: tuple[int, int, int, int]
+    outlier_min_rows: int
+    outlier_min_share: float
+    min_change_pct: float
+    overlap_s: float
+    alert_max_age_h: float
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "Params":
+        raw = settings["analytics.category_tokens"]
+        try:
+            thresholds = tuple(int(x) for x in str(raw).split(","))
+        except ValueError:
+            thresholds = ()
+        if len(thresholds) != 4 or any(t <= 0 for t in thresholds) or list(thresholds) != sorted(set(thresholds)):
+            raise ConfigError(f"invalid setting analytics.category_tokens: expected 4 increasing positive integers "
+                              f"(tiny<small<medium<large<huge bands), got {raw!r}")
+        return cls(
+            window_days=settings["analytics.baseline_window_days"],
+            min_n=settings["analytics.min_baseline_samples"],
+            cost_factor=settings["analytics.cost_anomaly_factor"],
+            cost_days=settings["analytics.cost_anomaly_baseline_days"],
+            cost_min_days=settings["analytics.cost_anomaly_min_days"],
+            thresholds=thresholds,  # type: ignore[arg-type]
+            outlier_min_rows=settings["analytics.outlier_min_rows"],
+            outlier_min_share=settings["analytics.outlier_min_share"],
+            min_change_pct=settings["analytics.regression_min_change_pct"],
+            overlap_s=settings["analytics.watermark_overlap_seconds"],
+            alert_max_age_h=settings["analytics.alert_max_age_hours"],
+        )
+
+    def scale_params(self, floors: dict[str, float]) -> dict[str, Any]:
+        return {"floor_ratio": SCALE_FLOOR_RATIO, "floor_cost": floors["cost"], "floor_latency": floors["latency"],
+                "floor_tokens": floors["tokens"]}
+
+
+@dataclass
+class Findings:
+    """What one run did and found: its message, details, metrics and demo summary."""
+
+    llm_rows: int = 0
+    bench_rows: int = 0
+    insufficient: int = 0
+    outliers: dict[str, int] = field(default_factory=dict)
+    extremes: dict[str, int] = field(default_factory=dict)
+    hours: list[datetime] = field(default_factory=list)
+    created: list[Insight] = field(default_factory=list)
+    updated: int = 0
+    resolved: int = 0
+    alerts: list[str] = field(default_factory=list)
+    rows_written: int = 0
+    llm_outlier_groups: list[dict[str, Any]] = field(default_factory=list)
+    llm_stats: dict[str, Any] = field(default_factory=dict)
+    llm_full: bool = False
+    bench_changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def absorb(self, result: ins.UpsertResult) -> None:
+        self.created.extend(result.created)
+        self.updated += len(result.updated)
+
+
+def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
+    """Analyse what is new since the last run (everything with ``full``).
+
+    Example: run_agent(settings, "analytics", run, full=False)
+    """
+    params = Params.from_settings(ctx.settings)
+    store = ctx.store
+    found = Findings()
+    items: list[ItemOutcome] = []
+    _drop_temp(ctx)
+    try:
+        # llm rows are scored first; cost anomalies of their hours and the outlier insights
+        # are written before the records that mark the rows analysed, so a failure in
+        # between is redone by the next run instead of lost.
+        llm: list[ItemOutcome] = []
+        if _step(llm, "llm_events", lambda: _llm(ctx, params, found, full=full)):
+            if llm:  # finished early: nothing new
+                items.extend(llm)
+                items.append(ItemOutcome("cost_anomaly", "ok", "no new hours"))
+            else:
+                cost_ok = _step(items, "cost_anomaly", lambda: _cost(ctx, params, found))
+                if cost_ok:
+                    _step(items, "llm_events", lambda: _llm_commit(ctx, params, found))
+                else:
+                    items.append(ItemOutcome("llm_events", "failed", "not committed: the cost anomaly check failed; "
+                                             "the next run redoes these rows"))
+        else:
+            items.extend(llm)
+            items.append(ItemOutcome("cost_anomaly", "skipped", "llm_events failed before its hours were known"))
+        _step(items, "bench_runs", lambda: _bench(ctx, params, found, full=full))
+        _step(items, "ingest_gaps", lambda: _gaps(ctx, found))
+    finally:
+        try:
+            _drop_temp(ctx)
+        except MuseError as exc:  # the session ends with the store anyway; never hide the result
+            log.warning("could not drop the temporary tables: %s", exc.message)
+    _emit(ctx, found)
+    failed = [i for i in items if i.status == "failed"]
+    regressions = [i for i in found.created if i.type.endswith("_regression")]
+    parts = [f"{found.llm_rows} llm and {found.bench_rows} bench rows analysed",
+             f"{len(found.created)} new insight(s)"]
+    if regressions:
+        parts.append(f"{len(regressions)} regression(s)")
+    anomalies = [i for i in found.created if i.type == "cost_anomaly"]
+    if anomalies:
+        parts.append(f"{len(anomalies)} cost anomal{'y' if len(anomalies) == 1 else 'ies'}")
+    if failed:
+        parts.append("failed: " + "; ".join(f"{i.item}: {i.message}" for i in failed))
+    details = {
+        "llm_rows": found.llm_rows, "bench_rows": found.bench_rows, "insufficient_baseline": found.insufficient,
+        "outliers": found.outliers, "extremes": found.extremes,
+        "hours": [ts_str(h)[:16] for h in found.hours[:50]],
+        "insights_created": [{"id": i.insight_id, "type": i.type, "severity": i.severity, "title": i.title}
+                             for i in found.created[:50]],
+        "insights_updated": found.updated, "insights_resolved": found.resolved, "alerts": found.alerts,
+        "summary": summary_lines(found),
+    }
+    return AgentResult(status="failed" if failed else "ok", message=", ".join(parts),
+                       rows_written=found.rows_written, items=items, details=details)
+
+
+def summary_lines(found: Findings, limit: int = 8) -> list[str]:
+    """Plain lines naming what this run found, most severe first."""
+    ranked = sorted(found.created, key=lambda i: -ins.severity_rank(i.severity))
+    lines = [f"[{i.severity}] {i.title}" for i in ranked if i.severity != "info"][:limit]
+    infos = sum(1 for i in ranked if i.severity == "info")
+    if infos:
+        lines.append(f"{infos} informational insight(s) (outliers, gaps): `muse insights list`")
+    return lines
+
+
+def _step(items: list[ItemOutcome], name: str, fn: Callable[[], ItemOutcome | None]) -> bool:
+    """Run one part of the analysis; a failure is recorded and the others go on."""
+    try:
+        outcome = fn()
+    except MuseError as exc:
+        log.error("analytics %s failed: %s", name, exc.message)
+        items.append(ItemOutcome(name, "failed", exc.message))
+        return False
+    if outcome is not None:
+        items.append(outcome)
+    return True
+
+
+def _drop_temp(ctx: RunContext) -> None:
+    """Drop this run's temporary tables (a previous run in the same session may have left some)."""
+    rows = ctx.store.query("SELECT name FROM system.tables WHERE is_temporary AND startsWith(name, {p:String})",
+                           {"p": TEMP_PREFIX}).rows
+    names = [name for (name,) in rows if name.startswith(TEMP_PREFIX) and name.replace("_", "").isalnum()]
+    if names:
+        ctx.store.execute("DROP TEMPORARY TABLE IF EXISTS " + ", ".join(names))
+
+
+# -- llm_events -----------------------------------------------------------------------------
+
+def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutcome | None:
+    """Score the new rows into _an_scored; None = scored, to be committed by _llm_commit."""
+    store = ctx.store
+    mark = store.named("analytics_llm_watermark").first() or {}
+    watermark = _parse_ts(mark.get("watermark"))
+    full = full or watermark is None
+    if full:
+        # Everything: no candidate set, the hours are those of the whole table.
+        store.execute("CREATE TEMPORARY TABLE _an_cand (source String, ts DateTime64(3, 'UTC'), event_id UInt64) "
+                      "ENGINE = Memory")
+        span = store.query("SELECT count() AS n, min(ts) AS lo, max(ts) AS hi FROM llm_events").first() or {}
+    else:
+        store.named("analytics_llm_candidates", {"lo": watermark - timedelta(seconds=p.overlap_s)})
+        span = store.query("SELECT count() AS n, min(ts) AS lo, max(ts) AS hi FROM _an_cand").first() or {}
+    if not span.get("n"):
+        return ItemOutcome("llm_events", "ok", "nothing new")
+    h_lo = _parse_ts(span["lo"]).replace(minute=0, second=0, microsecond=0)
+    h_hi = _parse_ts(span["hi"]).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    if ctx.progress:
+        ctx.progress("llm_events", 0, int(span["n"]))
+    base = {"full": int(full), "min_n": p.min_n, "run_id": ctx.run_id, "window_days": p.window_days,
+            "win_h": p.window_days * 24, "h_lo": h_lo, "h_hi": h_hi,
+            "hist_lo": h_lo - timedelta(days=p.window_days), "hist_hi": h_hi, "clip_k": CLIP_K,
+            **p.scale_params(LLM_FLOORS)}
+    t_small, t_medium, t_large, t_huge = p.thresholds
+    stages: list[tuple[str, dict[str, Any]]] = [
+        ("analytics_llm_rows", {"t_small": t_small, "t_medium": t_medium, "t_large": t_large, "t_huge": t_huge,
+                                "cx_max": math.log(1 + 4 * t_huge)}),
+        ("analytics_llm_genus_sums", {}),
+        ("analytics_llm_bucket_sums", {}),
+        ("analytics_llm_pass1", {}),
+        ("analytics_llm_genus_pass1", {}),
+        ("analytics_llm_clip_sums", {}),
+        ("analytics_llm_new_buckets", {}),
+        ("analytics_llm_pass2", {}),
+        ("analytics_llm_genus_pass2", {}),
+        ("analytics_llm_score", {}),
+    ]
+    for name, extra in stages:
+        store.named(name, _only(name, {**base, **extra}))
+    found.hours = [_parse_ts(r[0]) for r in store.query(
+        "SELECT DISTINCT hour FROM _an_rows WHERE is_cand = 1 ORDER BY hour").rows]
+    found.llm_outlier_groups = store.named("analytics_llm_outlier_groups", {
+        "min_rows": p.outlier_min_rows, "min_share": p.outlier_min_share}).dicts()
+    stats = store.query(
+        "SELECT count() AS n, countIf(lvl = '') AS insufficient, "
+        "countIf(abs(cost_z) > 2) AS cost_o, countIf(abs(latency_z) > 2) AS latency_o, "
+        "countIf(abs(tokens_z) > 2) AS tokens_o, countIf(abs(cost_z) > 3) AS cost_x, "
+        "countIf(abs(latency_z) > 3) AS latency_x, countIf(abs(tokens_z) > 3) AS tokens_x "
+        "FROM _an_scored WHERE is_cand = 1").first() or {}
+    found.llm_stats = stats
+    found.llm_full = full
+    return None
+
+
+def _llm_commit(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
+    """Outlier insights, baselines, then the records (the records mark the rows analysed)."""
+    store = ctx.store
+    base = {"run_id": ctx.run_id, "window_days": p.window_days}
+    _write_llm_outlier_insights(ctx, found)
+    store.named("analytics_llm_save_baselines", base)
+    store.named("analytics_llm_save_rows", {"run_id": ctx.run_id})
+    stats = found.llm_stats
+    n = int(stats.get("n") or 0)
+    found.llm_rows += n
+    found.rows_written += n
+    found.insufficient += int(stats.get("insufficient") or 0)
+    for m in ("cost", "latency", "tokens"):
+        found.outliers[f"llm.{m}"] = int(stats.get(f"{m}_o") or 0)
+        found.extremes[f"llm.{m}"] = int(stats.get(f"{m}_x") or 0)
+    return ItemOutcome("llm_events", "ok", f"{n} rows analysed over {len(found.hours)} hour(s)"
+                       f"{' (full)' if found.llm_full else ''}, {stats.get('insufficient', 0)} with insufficient "
+                       f"baseline", rows=n)
+
+
+def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
+    """One open insight per (source, operation, model, metric): later extreme hours extend
+    it instead of opening another (a level shift would otherwise open one per hour)."""
+    live = {(i.source, i.operation, i.model, i.metric): i for i in ins.open_of_types(ctx.store, ["outlier"])
+            if i.status == "open" and i.evidence.get("kind") == "llm"}
+    merged: dict[tuple[str, str, str, str], Insight] = {}
+    for g in sorted(found.llm_outlier_groups, key=lambda g: str(g["hour"])):
+        key = (g["source"], g["operation"], g["model"], g["metric"])
+        hour = ts_str(_parse_ts(g["hour"]))
+        base = merged.get(key) or live.get(key)
+        hours = dict(base.metrics.get("hours", {})) if base else {}
+        hours[hour] = {"rows": g["rows"], "extreme_rows": g["extreme_rows"], "max_z": g["max_z"],
+                       "worst_value": g["worst_value"], "worst_baseline": g["worst_center"],
+                       "worst_event_id": g["worst_event_id"], "run_ids": g["run_ids"]}
+        merged[key] = _llm_outlier_insight(key, hours, base)
+    found.absorb(ins.upsert(ctx.store, list(merged.values()), run_id=ctx.run_id))
+
+
+def _llm_outlier_insight(key: tuple[str, str, str, str], hours: dict[str, dict[str, Any]],
+                         base: Insight | None) -> Insight:
+    source, operation, model, metric = key
+    unit = "USD" if metric == "cost" else "ms"
+    first, last = min(hours), max(hours)
+    worst_hour = max(hours, key=lambda h: hours[h]["max_z"])
+    worst = hours[worst_hour]
+    extreme = sum(h["extreme_rows"] for h in hours.values())
+    rows = sum(h["rows"] for h in hours.values())
+    span = f"in the hour {first[:13]}:00 UTC" if len(hours) == 1 else \
+        f"in {len(hours)} hours between {first[:13]}:00 and {last[:13]}:00 UTC"
+    title = f"{extreme} extreme {metric} calls: {source}/{operation} on {model} {span}"
+    desc = (f"{extreme} of {rows} {operation} calls of {model} ({source}) {span} scored z > {EXTREME_Z:g} on "
+            f"{metric} against their context baselines; the worst was {_num(worst['worst_value'])} {unit} against "
+            f"a baseline of {_num(worst['worst_baseline'])} {unit} (z {worst['max_z']:.1f}, hour "
+            f"{worst_hour[:13]}:00). An outlier that persists hour after hour is a level shift: compare with "
+            f"the benchmark regressions of {model}.")
+    run_ids = sorted({r for h in hours.values() for r in h["run_ids"]})[:10]
+    return Insight(
+        insight_id=base.insight_id if base else ins.insight_id("llm_outlier", *key, first),
+        type="outlier", severity="info", title=title, description=desc, observed_at=first, source=source,
+        model=model, operation=operation, metric=metric, baseline_value=worst["worst_baseline"],
+        observed_value=worst["worst_value"], z_score=worst["max_z"], suggested_action=SUGGESTED["llm_outlier"],
+        metrics={"extreme_rows": extreme, "rows": rows, "hours_count": len(hours), "first_hour": first,
+                 "last_hour": last, "max_z": worst["max_z"], "hours": hours},
+        evidence={"kind": "llm", "query": "analytics_llm_outlier_groups", "table": "run_analytics",
+                  "parameters": {"source": source, "operation": operation, "model": model, "metric": metric,
+                                 "z_above": EXTREME_Z, "hours": sorted(hours)[-24:]},
+                  "run_ids": run_ids, "worst_event_id": worst["worst_event_id"]})
+
+
+# -- cost anomaly ---------------------------------------------------------------------------
+
+def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
+    """Hours of new events whose cost exceeds factor x the same-hour median. Consecutive
+    anomalous hours are one anomaly (one insight, one alert), extended as hours arrive."""
+    if not found.hours:
+        return ItemOutcome("cost_anomaly", "ok", "no new hours")
+    hours = found.hours
+    params = {"from": hours[0] - timedelta(days=p.cost_days), "to": hours[-1] + timedelta(hours=1),
+              "days_s": p.cost_days * 86400, "hours": [ts_str(h)[:19] for h in hours]}
+    rows = ctx.store.named("analytics_cost_hours", params).dicts()
+    hot = [r for r in rows if r["base_days"] >= p.cost_min_days and r["baseline"] > 0
+           and r["cost"] > p.cost_factor * r["baseline"]]
+    if rows:
+        ctx.telemetry.gauge("analytics.cost_last_hour_usd", rows[-1]["cost"])
+        ctx.telemetry.gauge("analytics.cost_baseline_usd", rows[-1]["baseline"])
+    live = [i for i in ins.open_of_types(ctx.store, ["cost_anomaly"])]
+    episodes: list[tuple[Insight | None, dict[str, dict[str, Any]]]] = []
+    for r in hot:
+        hour = _parse_ts(r["hour"])
+        entry = {"cost_usd": r["cost"], "baseline_usd": r["baseline"], "ratio": r["cost"] / r["baseline"],
+                 "events": r["events"], "baseline_days": r["base_days"], "baseline_costs": r["base_costs"],
+                 "by_source_model": ctx.store.named("analytics_cost_breakdown", {"hour": hour}).dicts()}
+        near = {ts_str(hour), ts_str(hour - timedelta(hours=1))}
+        target = next((e for e in episodes if near & set(e[1])), None)
+        if target is None:
+            old = next((i for i in live if near & set(i.metrics.get("hours", {}))), None)
+            target = (old, dict(old.metrics.get("hours", {})) if old else {})
+            episodes.append(target)
+        target[1][ts_str(hour)] = entry
+    desired = [_cost_insight(p, old, hours_map) for old, hours_map in episodes]
+    result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
+    found.absorb(result)
+    for new in result.created:
+        _alert(ctx, p, found, new, "warning")
+    return ItemOutcome("cost_anomaly", "ok", f"{len(rows)} hour(s) checked, {len(hot)} above "
+                       f"{p.cost_factor:g}x baseline ({len(result.created)} new anomal"
+                       f"{'y' if len(result.created) == 1 else 'ies'})")
+
+
+def _cost_insight(p: Params, old: Insight | None, hours: dict[str, dict[str, Any]]) -> Insight:
+    first, last = min(hours), max(hours)
+    peak_hour = max(hours, key=lambda h: hours[h]["ratio"])
+    peak = hours[peak_hour]
+    cost = sum(h["cost_usd"] for h in hours.values())
+    baseline = sum(h["baseline_usd"] for h in hours.values())
+    events = sum(h["events"] for h in hours.values())
+    top = ", ".join(f"{b['source']}/{b['model']} ${b['cost']:.2f}" for b in peak["by_source_model"][:3])
+    if len(hours) == 1:
+        title = (f"LLM cost spike: ${cost:.2f} in the hour {first[:13]}:00 UTC, {peak['ratio']:.1f}x its "
+                 f"baseline ${baseline:.2f}")
+        when = f"the hour {first[:13]}:00 UTC"
+    else:
+        title = (f"LLM cost spike: ${cost:.2f} over {len(hours)} hours from {first[:13]}:00 UTC, peak "
+                 f"{peak['ratio']:.1f}x baseline")
+        when = f"the {len(hours)} hours from {first[:13]}:00 to {last[:13]}:00 UTC"
+    desc = (f"LLM cost of {when} was ${cost:.4f} over {events} events against ${baseline:.4f} expected: each "
+            f"hour's baseline is the median cost of the same hour on the previous {p.cost_days} days with data "
+            f"(alert above {p.cost_factor:g}x). Peak {peak['ratio']:.1f}x at {peak_hour[:13]}:00; largest there: "
+            f"{top}.")
+    return Insight(
+        insight_id=old.insight_id if old else ins.insight_id("cost_anomaly", first), type="cost_anomaly",
+        severity="warning", title=title, description=desc, observed_at=first, metric="cost_usd",
+        baseline_value=baseline, observed_value=cost, suggested_action=SUGGESTED["cost_anomaly"],
+        metrics={"cost_usd": cost, "baseline_usd": baseline, "ratio": cost / baseline, "peak_ratio": peak["ratio"],
+                 "events": events, "factor": p.cost_factor, "baseline_days": peak["baseline_days"],
+                 "by_source_model": peak["by_source_model"], "hours": hours},
+        evidence={"query": "analytics_cost_hours", "table": "llm_events",
+                  "parameters": {"hours": sorted(hours), "days": p.cost_days, "factor": p.cost_factor},
+                  "baseline_hours": [ts_str(_parse_ts(first) - timedelta(days=d)) for d in range(1, p.cost_days + 1)]})
+
+
+# -- bench_runs -----------------------------------------------------------------------------
+
+def _bench(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutcome:
+    store = ctx.store
+    pending = int(store.named("analytics_bench_pending").scalar(0) or 0)
+    if not pending and not full:
+        return ItemOutcome("bench_runs", "ok", "nothing new")
+    base = {"full": int(full), "min_n": p.min_n, "run_id": ctx.run_id, "window_days": p.window_days,
+            "win_s": p.window_days * 86400, **p.scale_params(BENCH_FLOORS)}
+    for name in ("analytics_bench_long", "analytics_bench_scores"):
+        store.named(name, _only(name, base))
+    changes = store.named("analytics_bench_changes", {"min_n": p.min_n, "min_change": p.min_change_pct / 100}).dicts()
+    _write_bench_insights(ctx, p, found, changes)
+    stats = store.query(
+        "SELECT count() AS n, countIf(lvl = '') AS insufficient, countIf(abs(cost_z) > 2) AS cost_o, "
+        "countIf(abs(latency_z) > 2) AS latency_o, countIf(abs(tokens_z) > 2) AS tokens_o, "
+        "countIf(abs(cost_z) > 3) AS cost_x, countIf(abs(latency_z) > 3) AS latency_x, "
+        "countIf(abs(tokens_z) > 3) AS tokens_x FROM _an_bench WHERE is_cand").first() or {}
+    store.named("analytics_bench_save_baselines", _only("analytics_bench_save_baselines", base))
+    store.named("analytics_bench_save_rows", {"run_id": ctx.run_id})
+    n = int(stats.get("n") or 0)
+    found.bench_rows += n
+    found.rows_written += n
+    found.insufficient += int(stats.get("insufficient") or 0)
+    for m in ("cost", "latency", "tokens"):
+        found.outliers[f"bench.{m}"] = int(stats.get(f"{m}_o") or 0)
+        found.extremes[f"bench.{m}"] = int(stats.get(f"{m}_x") or 0)
+    kinds = {c["kind"] for c in found.bench_changes}
+    return ItemOutcome("bench_runs", "ok", f"{n} rows analysed; {len(changes)} change point(s)"
+                       + (f" ({', '.join(sorted(kinds))})" if kinds else ""), rows=n)
+
+
+def classify_change(c: dict[str, Any]) -> tuple[str, str]:
+    """(kind, severity) of a change point: regression (warning/critical) or outlier (a blip).
+
+    critical needs an extreme score (> 3) or confirmation by the next run; a next run that
+    is not also worse than the pre-change baseline makes it a one-run outlier.
+    """
+    if c["has_next"] and not c["next_confirms"]:
+        return "outlier", "info"
+    if c["has_next"]:
+        return "regression", "critical"
+    if c["badness"] > EXTREME_Z:
+        return "regression", "critical"
+    return "regression", "warning"
+
+
+def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: list[dict[str, Any]]) -> None:
+    desired: list[Insight] = []
+    for c in changes:
+        kind, severity = classify_change(c)
+        rtype, what, unit = BENCH_METRICS[c["metric"]]
+        series = f"{c['model']} {c['quant']} on {c['dataset']}"
+        sha = str(c["commit_sha"])
+        pct = (c["value"] - c["center"]) / c["center"] * 100 if c["center"] else float("inf")
+        if kind == "outlier":
+            itype = "outlier"
+            iid = ins.insight_id("bench_outlier", c["model"], c["quant"], c["dataset"], c["metric"], sha)
+            title = f"One-run {what} outlier: {series} {pct:+.0f}% at commit {sha[:8]}, back to normal at {c['next_commit'][:8]}"
+            state = f"The next run (commit {c['next_commit'][:8]}) was back within {OUTLIER_Z:g} scale units, so this is a one-run blip, not a regression."
+            action = SUGGESTED["bench_outlier"]
+        else:
+            itype = rtype
+            iid = ins.insight_id("bench_regression", c["model"], c["quant"], c["dataset"], c["metric"], sha)
+            title = f"{what[0].upper()}{what[1:]} regression: {series} {pct:+.0f}% at commit {sha[:8]}"
+            if c["has_next"]:
+                state = (f"Confirmed by the next run (commit {c['next_commit'][:8]}, {_num(c['next_value'])} {unit}, "
+                         f"{c['next_badness']:.1f} scale units worse than the pre-change baseline).")
+            elif severity == "critical":
+                state = f"Extreme score (> {EXTREME_Z:g}); not yet confirmed by a later run."
+            else:
+                state = "Awaiting confirmation by the next run (critical if it stays worse)."
+            action = SUGGESTED[rtype]
+        found.bench_changes.append({"kind": kind, "severity": severity})
+        desc = (f"{what[0].upper()}{what[1:]} of {series} was {_num(c['value'])} {unit} at commit {sha[:8]} against a "
+                f"median of {_num(c['center'])} {unit} over the {c['n']} earlier run(s) of the series in "
+                f"{p.window_days} days (scale {_num(c['scale'])}, {c['badness']:.1f} units worse). {state}")
+        desired.append(Insight(
+            insight_id=iid, type=itype, severity=severity, title=title, description=desc,
+            observed_at=str(c["ts"]), source="banterhearts", model=c["model"], quant=c["quant"],
+            dataset=c["dataset"], commit_sha=sha, metric=c["metric"], baseline_value=c["center"],
+            observed_value=c["value"], z_score=_signed_z(c), suggested_action=action,
+            metrics={"value": c["value"], "baseline_median": c["center"], "baseline_scale": c["scale"],
+                     "baseline_runs": c["n"], "change_pct": pct if math.isfinite(pct) else None,
+                     "badness": c["badness"], "next_value": c["next_value"] if c["has_next"] else None,
+                     "next_badness": c["next_badness"], "confirmed": bool(c["has_next"] and kind != "outlier")},
+            evidence={"kind": "bench", "query": "analytics_bench_changes", "table": "bench_runs",
+                      "parameters": {"model": c["model"], "quant": c["quant"], "dataset": c["dataset"],
+                                     "metric": c["metric"], "window_days": p.window_days, "min_n": p.min_n},
+                      "run_id": str(c["run_id"]), "commit_sha": sha, "previous_commit": c["prev_commit"],
+                      "next_run_id": c["next_run_id"] or None, "next_commit": c["next_commit"] or None,
+                      "baseline_commits": c["baseline_commits"]}))
+    # Regressions stored before that are no longer change points (a blip now known, or
+    # data replaced) are resolved; their pages, if any, are resolved too.
+    wanted = {d.insight_id for d in desired}
+    stale = [i for i in ins.open_of_types(ctx.store, [t for t, _, _ in BENCH_METRICS.values()])
+             if i.insight_id not in wanted]
+    existing = ins.load(ctx.store, wanted)
+    result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
+    found.absorb(result)
+    for done in ins.resolve(ctx.store, stale, reason="the next run reverted it (reported as an outlier) or the "
+                                                     "data changed", run_id=ctx.run_id):
+        found.resolved += 1
+        if done.severity == "critical":  # only a critical one paged
+            ctx.telemetry.resolve(dedup_key=_dedup(done), title=done.title)
+    for new in result.created:
+        if new.type.endswith("_regression"):
+            _alert(ctx, p, found, new, new.severity)
+    for up in result.escalated:
+        if up.type.endswith("_regression") and existing.get(up.insight_id) is not None:
+            _alert(ctx, p, found, up, up.severity)
+
+
+def _signed_z(c: dict[str, Any]) -> float:
+    # badness is direction-adjusted; z keeps the metric's own sign (throughput drops are negative).
+    return -c["badness"] if c["metric"] == "throughput" else c["badness"]
+
+
+# -- ingest gaps ----------------------------------------------------------------------------
+
+def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
+    rows = ctx.store.named("analytics_ingest_gaps").dicts()
+    desired = []
+    for g in rows:
+        hour = g["hour"][:16]
+        if g["kind"] == "no_telemetry":
+            title = f"No telemetry in the hour {hour} UTC"
+            desc = (f"The ingest worker found no banterpacks telemetry for the hour {hour} UTC "
+                    f"(baseline {g['baseline']:.0f} events).")
+        else:
+            title = f"Telemetry dropped to {g['events']} events in the hour {hour} UTC (baseline {g['baseline']:.0f})"
+            desc = (f"The ingest worker counted {g['events']} events in the hour {hour} UTC against a baseline of "
+                    f"{g['baseline']:.1f} for that hour.")
+        desired.append(Insight(
+            insight_id=ins.insight_id("ingestion_gap", g["hour"], g["kind"]), type="ingestion_gap",
+            severity="warning", title=title, description=desc, observed_at=g["hour"], source="banterpacks",
+            metric="events", baseline_value=g["baseline"], observed_value=float(g["events"]),
+            suggested_action=SUGGESTED["ingestion_gap"],
+            metrics={"events": g["events"], "baseline": g["baseline"], "kind": g["kind"]},
+            evidence={"query": "analytics_ingest_gaps", "table": "ingest_gaps",
+                      "parameters": {"hour": g["hour"], "kind": g["kind"]}, "ingest_run_id": g["run_id"],
+                      "detected_at": g["detected_at"]}))
+    result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
+    found.absorb(result)
+    # The ingest worker deletes a gap that later data filled: its insight is resolved.
+    wanted = {d.insight_id for d in desired}
+    filled = [i for i in ins.open_of_types(ctx.store, ["ingestion_gap"]) if i.insight_id not in wanted]
+    found.resolved += len(ins.resolve(ctx.store, filled, reason="later data filled the hour (the ingest worker "
+                                                                "removed the gap)", run_id=ctx.run_id))
+    return ItemOutcome("ingest_gaps", "ok", f"{len(rows)} gap(s) recorded, {len(result.created)} new insight(s)"
+                       + (f", {len(filled)} resolved" if filled else ""))
+
+
+# -- alerts and metrics ---------------------------------------------------------------------
+
+def _dedup(insight: Insight) -> str:
+    return f"muse-analytics-{insight.insight_id}"
+
+
+def _alert(ctx: RunContext, p: Params, found: Findings, insight: Insight, severity: str) -> None:
+    """Alert once per insight (callers alert only on creation or escalation), if recent."""
+    observed = _parse_ts(insight.observed_at)
+    if observed is not None and datetime.now(timezone.utc) - observed > timedelta(hours=p.alert_max_age_h):
+        log.info("not alerting for %s (%s): older than %g hours", insight.insight_id, insight.title,
+                 p.alert_max_age_h)
+        return
+    text = f"{insight.description}\nSuggested: {insight.suggested_action}\nInsight: muse insights ack {insight.insight_id}"
+    ctx.alert(severity, insight.title, text, dedup_key=_dedup(insight), insight=insight.insight_id,
+              type=insight.type)
+    found.alerts.append(insight.insight_id)
+
+
+def _emit(ctx: RunContext, found: Findings) -> None:
+    tel = ctx.telemetry
+    tel.count("analytics.rows_analyzed", found.llm_rows, kind="llm")
+    tel.count("analytics.rows_analyzed", found.bench_rows, kind="bench")
+    tel.count("analytics.insufficient_baseline", found.insufficient)
+    for key, n in found.outliers.items():
+        kind, metric = key.split(".")
+        tel.count("analytics.outliers", n, kind=kind, metric=metric, level="outlier")
+        tel.count("analytics.outliers", found.extremes.get(key, 0), kind=kind, metric=metric, level="extreme")
+    for new in found.created:
+        tel.count("analytics.insights", 1, type=new.type, severity=new.severity)
+    try:
+        for row in ctx.store.named("analytics_insight_counts").dicts():
+            tel.gauge("analytics.open_insights", row["n"], severity=row["severity"])
+    except MuseError as exc:
+        log.warning("could not count open insights: %s", exc.message)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def _only(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a named query declares (chDB rejects unknown ones)."""
+    from muse.store import load_query
+
+    text = load_query(name)
+    return {k: v for k, v in params.items() if "{" + k + ":" in text}
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).replace("T", " ").rstrip("Z")
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def _num(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if v == 0:
+        return "0"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
+    return f"{v:.6f}".rstrip("0")

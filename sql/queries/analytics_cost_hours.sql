@@ -1,0 +1,27 @@
+-- Hourly LLM cost of the hours being checked against its baseline: the median cost of the
+-- same hour of day on each of the `days` earlier days that have any LLM events (a day with
+-- events but none in that hour counts as 0; a day without any is skipped, as muse was not
+-- collecting then). The hours are zero-filled so an idle hour counts as 0.
+SELECT hour, cost, events, base_days, baseline, arraySlice(base_costs, 1, 10) AS base_costs
+FROM (
+    SELECT
+        hour, cost, events,
+        groupArray(if(day_has_data, cost, NULL)) OVER w AS base_costs,
+        length(base_costs) AS base_days,
+        if(base_days > 0, arrayReduce('quantileExactInclusive(0.5)', base_costs), 0) AS baseline
+    FROM (
+        SELECT hour, cost, events, max(events > 0) OVER (PARTITION BY toDate(hour)) AS day_has_data
+        FROM (
+            SELECT toDateTime(toStartOfHour(ts), 'UTC') AS hour, sum(toFloat64(cost_usd)) AS cost, count() AS events
+            FROM llm_events FINAL
+            WHERE ts >= {from:DateTime64(3)} AND ts < {to:DateTime64(3)}
+            GROUP BY hour
+            ORDER BY hour WITH FILL FROM toDateTime({from:DateTime64(3)}, 'UTC') TO toDateTime({to:DateTime64(3)}, 'UTC')
+                STEP INTERVAL 1 HOUR
+        )
+    )
+    WINDOW w AS (PARTITION BY toHour(hour) ORDER BY toUnixTimestamp(hour)
+                 RANGE BETWEEN {days_s:UInt32} PRECEDING AND 1 PRECEDING)
+)
+WHERE hour IN {hours:Array(DateTime)}
+ORDER BY hour

@@ -1,0 +1,16 @@
+-- The records of the new rows. Written last: a run that fails before this statement leaves
+-- its rows unanalysed, and the next run redoes them (every earlier write is idempotent).
+INSERT INTO run_analytics (
+    kind, source, row_key, ts, run_id, commit_sha, model, operation, quant, dataset,
+    input_category, input_complexity, cost, latency_ms, tokens, tokens_in, tokens_out, is_error,
+    global_key, cluster_key, genus_key, baseline_level, baseline_n,
+    cost_z, latency_z, tokens_z, source_ingested_at, analytics_run_id)
+SELECT
+    'llm', source, event_id, ts, run_id, commit_sha, model, operation, '', '',
+    category, complexity, cost, latency, tokens, tokens_in, tokens_out, is_error,
+    global_key, cluster_key, genus_key, lvl, n,
+    cost_z, latency_z, tokens_z, ingested_at, {run_id:UUID}
+FROM _an_scored
+WHERE is_cand = 1
+-- Keys are unique within this insert by construction; dedup-on-insert only costs time.
+SETTINGS optimize_on_insert = 0

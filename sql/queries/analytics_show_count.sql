@@ -1,0 +1,4 @@
+-- How many analysed rows a data run (or run_id prefix) has, and how many distinct run_ids match.
+SELECT count() AS rows, uniqExact(run_id) AS runs, toString(any(run_id)) AS first_run_id
+FROM run_analytics FINAL
+WHERE startsWith(toString(run_id), {run_id:String})
