@@ -13,7 +13,6 @@ import math
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
-from muse.errors import StoreError
 from muse.runs import ts_str
 from muse.store import Store
 
@@ -50,55 +49,17 @@ def _series(rows: Iterable[dict[str, Any]], days: list[str], key: str) -> list[A
     return [by_day.get(d) for d in days]
 
 
-def _table_exists(store: Store, table: str) -> bool:
-    return bool(store.query("EXISTS TABLE {t:Identifier}", {"t": table}).scalar())
-
-
-def _first_key(row: dict[str, Any], *names: str) -> str | None:
-    return next((n for n in names if n in row), None)
-
-
-def _is_set(value: Any) -> bool:
-    if value is None:
-        return False
-    text = str(value).strip()
-    return bool(text) and not text.startswith("1970-01-01") and text not in ("\\N", "0", "false", "False")
-
-
 def _insights(store: Store) -> dict[str, Any]:
-    """Open insights, critical first; tolerant of the analytics table's exact columns."""
-    if not _table_exists(store, "insights"):
-        return {"available": False, "note": "analytics not run yet (no insights table)", "open": [],
-                "counts": {}}
-    try:
-        rows = store.named("digest_insights", {"limit": INSIGHTS_LIMIT}).dicts()
-    except StoreError as exc:
-        return {"available": False, "note": f"insights unreadable: {exc.message}", "open": [], "counts": {}}
-    open_rows = []
-    for r in rows:
-        ack = _first_key(r, "acknowledged_at", "acked_at", "acknowledged")
-        if ack is not None and _is_set(r[ack]):
-            continue
-        open_rows.append(r)
+    """Open insights, critical first (the analytics worker's own listing)."""
+    from muse.insights import list_insights
 
-    def pick(r: dict[str, Any], *names: str) -> Any:
-        k = _first_key(r, *names)
-        return r[k] if k else None
-
-    items = [{
-        "id": str(pick(r, "insight_id", "id") or ""),
-        "severity": str(pick(r, "severity") or "info"),
-        "type": str(pick(r, "type", "insight_type") or ""),
-        "title": str(pick(r, "title", "description") or ""),
-        "created": str(pick(r, "created_at", "created", "ts") or ""),
-        "suggested_action": str(pick(r, "suggested_action") or ""),
-    } for r in open_rows]
-    items.sort(key=lambda i: i["created"], reverse=True)
-    items.sort(key=lambda i: SEVERITY_ORDER.get(i["severity"], 3))  # stable: newest first within a severity
+    rows = list_insights(store, open_only=True, limit=INSIGHTS_LIMIT)
+    items = [{"id": i.insight_id, "severity": i.severity, "type": i.type, "title": i.title,
+              "created": i.observed_at, "suggested_action": i.suggested_action} for i in rows]
     counts: dict[str, int] = {}
     for i in items:
         counts[i["severity"]] = counts.get(i["severity"], 0) + 1
-    note = f"read the first {INSIGHTS_LIMIT} insights only" if len(rows) >= INSIGHTS_LIMIT else ""
+    note = f"showing the first {INSIGHTS_LIMIT} open insights" if len(rows) >= INSIGHTS_LIMIT else ""
     return {"available": True, "note": note, "open": items[:50], "counts": counts, "open_total": len(items)}
 
 

@@ -85,10 +85,9 @@ def test_empty_store_digest(store) -> None:
     d = build_digest(store, days=7, now=NOW)
     assert [r["day"] for r in d["daily"]] == [f"2026-03-{n:02d}" for n in range(4, 11)]
     assert d["totals"] == {"bench_results": 0, "sessions": 0, "llm_calls": 0, "llm_cost_usd": 0}
-    assert d["insights"] == {"available": False, "note": "analytics not run yet (no insights table)", "open": [],
-                             "counts": {}}
+    assert d["insights"] == {"available": True, "note": "", "open": [], "counts": {}, "open_total": 0}
     text = render_digest_text(d)
-    assert "Insights: analytics not run yet" in text and "Watcher: no checks yet" in text
+    assert "Open insights: none" in text and "Watcher: no checks yet" in text
     assert "Failed agent runs: none" in text and "LLM cost: no LLM events in this period" in text
 
 
@@ -137,17 +136,15 @@ def test_digest_text(store) -> None:
 
 
 def test_open_insights_critical_first(store) -> None:
-    # The analytics helper's table may differ in detail; the digest reads what it finds.
-    store.execute("""CREATE TABLE insights (insight_id UUID, type String, severity String, title String,
-        description String, created_at DateTime64(3, 'UTC'), acknowledged_at Nullable(DateTime64(3, 'UTC')),
-        verdict String DEFAULT '') ENGINE = ReplacingMergeTree ORDER BY insight_id""")
-    rows = [("warning", "outlier", "p95 outlier on d1", day(1), None),
-            ("critical", "regression", "p95 regression llama3 q4", day(2), None),
-            ("critical", "cost_anomaly", "cost 3x baseline", day(0), None),
-            ("critical", "gap", "acknowledged gap", day(0), ts_str(day(0, 13)))]
-    store.insert("insights", [{"insight_id": str(uuid.uuid4()), "type": t, "severity": sev, "title": title,
-                               "description": title, "created_at": ts_str(created), "acknowledged_at": ack}
-                              for sev, t, title, created, ack in rows])
+    from muse.insights import Insight, acknowledge, insight_id, upsert
+
+    rows = [("warning", "outlier", "p95 outlier on d1", day(1)),
+            ("critical", "latency_regression", "p95 regression llama3 q4", day(2)),
+            ("critical", "cost_anomaly", "cost 3x baseline", day(0)),
+            ("critical", "ingestion_gap", "acknowledged gap", day(0))]
+    upsert(store, [Insight(insight_id=insight_id(title), type=t, severity=sev, title=title, description=title,
+                           observed_at=ts_str(when)) for sev, t, title, when in rows], run_id=str(uuid.uuid4()))
+    acknowledge(store, insight_id("acknowledged gap"), by="oncall")
     ins = build_digest(store, days=7, now=NOW)["insights"]
     assert ins["available"] and ins["counts"] == {"critical": 2, "warning": 1}
     assert [i["title"] for i in ins["open"]] == ["cost 3x baseline", "p95 regression llama3 q4", "p95 outlier on d1"]
