@@ -1,9 +1,9 @@
--- Council: analytics insights about the window (regressions, outliers, cost anomalies, gaps),
--- critical first.
+-- Council: analytics insights about the window (regressions, outliers, cost anomalies, gaps)
+-- that are not resolved, critical first.
 SELECT
     insight_id, type, severity, title, description, model, quant, dataset, commit_sha, metric,
-    baseline_value, observed_value, z_score, toString(created_at) AS created_at
+    baseline_value, observed_value, z_score, toString(observed_at) AS observed_at, status
 FROM insights FINAL
-WHERE created_at >= {since:DateTime64(3, 'UTC')}
-ORDER BY multiIf(severity = 'critical', 0, severity = 'warning', 1, 2), created_at DESC
+WHERE observed_at >= {since:DateTime64(3, 'UTC')} AND status != 'resolved'
+ORDER BY indexOf(['critical', 'warning', 'info'], severity), observed_at DESC
 LIMIT 50
