@@ -384,14 +384,7 @@ def _summary(hearts: dict | None, packs: dict | None, regressions: list[dict]) -
 
 
 def _insights(ctx: RunContext, window: Window) -> list[dict[str, Any]]:
-    from muse.errors import StoreError
-
-    try:
-        return ctx.store.named("council_insights", {"since": window.params["since"]}).dicts()
-    except StoreError as exc:
-        # Without the analytics tables the episode still stands; the Data quality section says so.
-        log.warning("no analytics insights available: %s", exc.message)
-        return []
+    return ctx.store.named("council_insights", {"since": window.params["since"]}).dicts()
 
 
 def _chart_context(hearts_daily: list[dict], packs_daily: list[dict], episode: int) -> dict[str, Any]:
