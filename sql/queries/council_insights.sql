@@ -2,8 +2,8 @@
 -- that are not resolved, critical first.
 SELECT
     insight_id, type, severity, title, description, model, quant, dataset, commit_sha, metric,
-    baseline_value, observed_value, z_score, toString(observed_at) AS observed_at, status
-FROM insights FINAL
-WHERE observed_at >= {since:DateTime64(3, 'UTC')} AND status != 'resolved'
-ORDER BY indexOf(['critical', 'warning', 'info'], severity), observed_at DESC
+    baseline_value, observed_value, z_score, toString(i.observed_at) AS observed, status
+FROM insights AS i FINAL
+WHERE i.observed_at >= {since:DateTime64(3, 'UTC')} AND status != 'resolved'
+ORDER BY indexOf(['critical', 'warning', 'info'], severity), i.observed_at DESC
 LIMIT 50
