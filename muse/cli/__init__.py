@@ -103,10 +103,11 @@ def _root(
 
 
 def _register() -> None:
-    from muse.cli import config_cmd, db_cmd, demo_cmd, health_cmd, query_cmd
+    from muse.cli import config_cmd, db_cmd, demo_cmd, health_cmd, ingest_cmd, query_cmd
 
     app.add_typer(db_cmd.app, name="db")
     app.add_typer(config_cmd.app, name="config")
+    app.add_typer(ingest_cmd.app, name="ingest")
     query_cmd.register(app)
     health_cmd.register(app)
     demo_cmd.register(app)
