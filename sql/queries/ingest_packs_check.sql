@@ -7,7 +7,11 @@ INSERT INTO muse_packs_reasons (file, line_no, ts, commit_sha, raw, reason)
 SELECT
     file,
     line_no,
-    ts,
+    -- The time decides which window quarantines the line; only a real ISO string counts
+    -- (JSONExtract would read [1, 2] or a number as a time).
+    if(isValidJSON(raw) AND JSONType(raw) = 'Object' AND JSONType(raw, 'ts') = 'String'
+       AND match(JSONExtractString(raw, 'ts'), '^[0-9]{4}-[0-9]{2}-[0-9]{2}')
+       AND ts >= toDateTime64('2000-01-01 00:00:00', 3, 'UTC'), ts, NULL) AS ts_out,
     -- Output names differ from the columns: an alias would shadow the column below.
     if(match(commit_sha, '^[0-9a-f]{40}$'), commit_sha, '') AS sha_out,
     toValidUTF8(substring(raw, 1, 8192)) AS raw_out,
@@ -17,7 +21,8 @@ SELECT
         JSONType(raw) != 'Object', 'not a JSON object',
         NOT JSONHas(raw, 'ts') OR JSONType(raw, 'ts') = 'Null', 'missing field ts',
         JSONType(raw, 'ts') != 'String', 'field ts: expected an ISO 8601 string',
-        ts IS NULL OR ts < toDateTime64('2000-01-01 00:00:00', 3, 'UTC'),
+        ts IS NULL OR ts < toDateTime64('2000-01-01 00:00:00', 3, 'UTC')
+            OR NOT match(JSONExtractString(raw, 'ts'), '^[0-9]{4}-[0-9]{2}-[0-9]{2}'),
             concat('field ts: not an ISO 8601 time after 2000: ', toValidUTF8(left(JSONExtractString(raw, 'ts'), 40))),
         JSONHas(raw, 'schema_version') AND JSONType(raw, 'schema_version') != 'Null'
             AND ifNull(toFloat64OrNull(JSONExtract(raw, 'schema_version', 'Nullable(String)')), 0) != 1,

@@ -64,6 +64,7 @@ FROM
         NOT ifNull(
             left(line, 1) = '{'
             AND ts IS NOT NULL AND ts >= toDateTime64('2000-01-01 00:00:00', 3, 'UTC')
+            AND match(j.ts, '^[0-9]{4}-[0-9]{2}-[0-9]{2}')
             AND (j.schema_version IS NULL OR toFloat64OrNull(j.schema_version) = 1)
             AND session_id IS NOT NULL
             AND match(commit_sha, '^[0-9a-f]{40}$')
