@@ -3,11 +3,12 @@
 Entry point: :func:`run`. The CLI (`muse ingest packs`), cron and the tests call it through
 ``muse.runs.run_agent(settings, "ingest-packs", run, ...)``.
 
-How a run works, per day of its window:
+How a run works:
 
 1. Pick the telemetry files of the window. A file whose name carries an hour or a day
    (``2026-05-01T13.jsonl``, ``20260501.jsonl``) is read only for windows within an hour of
    it; a file without one is read every time. ``*.jsonl``, ``*.ndjson`` and their ``.gz``.
+   Each file is parsed once per run; dated files are loaded a day's worth at a time.
 2. ClickHouse parses the lines (``sql/queries/ingest_packs_load.sql``), on the embedded store
    straight from the files with ``file()``; a server cannot read our files, so there the lines
    are streamed in batches into a temporary table first. One pass routes every line through
@@ -16,7 +17,8 @@ How a run works, per day of its window:
    again (deterministic event_id), so re-running an hour never duplicates raw rows.
 3. Flagged lines get an exact reason (``ingest_packs_check.sql``); bad ones are quarantined
    with file, line and reason; false alarms are loaded after all.
-4. The hourly rollup of every hour of the day is recomputed (session_stats replaces).
+4. The hourly rollup of every hour of the window is recomputed, a day at a time
+   (session_stats replaces).
 
 Then gaps: every complete hour of the window with no events, or with fewer than
 ``ingest.gap_drop_factor`` x the same hour's trailing baseline, is recorded in ingest_gaps
@@ -76,6 +78,27 @@ def discover(directory: Path) -> list[TelemetryFile]:
     return out
 
 
+def _groups(files: list[TelemetryFile], window: Window) -> list[tuple[str, Window, list[TelemetryFile]]]:
+    """The files a run reads, each once: dated files by the day of their span (with the part
+    of the window they can hold events for), undated files together (the whole window)."""
+    by_day: dict[str, list[TelemetryFile]] = {}
+    undated = []
+    for f in files:
+        if f.span is None:
+            undated.append(f)
+        elif f.wanted(window):
+            by_day.setdefault(f.span[0].strftime("%Y-%m-%d"), []).append(f)
+    out = []
+    for day in sorted(by_day):
+        group = by_day[day]
+        lo = max(window.since, min(f.span[0] for f in group if f.span) - SLACK_BEFORE)
+        hi = min(window.until, max(f.span[1] for f in group if f.span) + SLACK_AFTER)
+        out.append((f"{day} files", Window(lo, hi), group))
+    if undated:
+        out.append(("undated files", window, undated))
+    return out
+
+
 def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         until: datetime | str | None = None, telemetry_dir: str | Path | None = None, mode: str = "auto",
         now: datetime | None = None) -> AgentResult:
@@ -102,28 +125,27 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         # file() takes a glob; a directory name with glob characters would be misread.
         mode = "file" if ctx.store.backend == "embedded" and not (_GLOB_CHARS & set(root)) else "stream"
     loader = _Loader(ctx, root, mode)
-    chunks = window.days()
+    groups = _groups(files, window)
+    days = window.days()
     items: list[ItemOutcome] = []
-    totals = {"quarantined": 0, "files": 0, "failed_chunks": 0}
+    totals = {"quarantined": 0, "files": sum(len(g[2]) for g in groups), "failed": 0}
     quarantine_files: set[str] = set()
     per_commit_bad: dict[str, int] = {}
     ingested_at = ts_str(utcnow())
+    steps, done = len(groups) + len(days), 0
     loader.prepare()
     try:
-        for i, chunk in enumerate(chunks):
-            chunk_files = [f for f in files if f.wanted(chunk)]
-            totals["files"] += len(chunk_files)
+        # Each file is parsed once per run, with the files of one day together.
+        for label, rng, group in groups:
             try:
-                records = loader.load(chunk, chunk_files, ingested_at) if chunk_files else []
-                ctx.store.named("ingest_packs_rollup", {"since": ts_str(chunk.since), "until": ts_str(chunk.until),
-                                                        "computed_at": ingested_at})
+                records = loader.load(rng, window, group, ingested_at)
             except StoreUnavailableError:
                 raise
             except StoreError as exc:
-                totals["failed_chunks"] += 1
-                items.append(ItemOutcome(iso_hour(chunk.since)[:10], "failed", exc.message))
-                log.error("ingest packs: %s failed: %s", chunk, exc.message)
-                continue
+                totals["failed"] += 1
+                items.append(ItemOutcome(label, "failed", exc.message))
+                log.error("ingest packs: loading %s failed: %s", label, exc.message)
+                records = []
             if records:
                 path = quarantine.record(ctx.store, ctx.settings.state_dir, source="packs", table_source=SOURCE,
                                          agent_run_id=ctx.run_id, records=[r for r, _ in records])
@@ -131,17 +153,32 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
                     quarantine_files.add(str(path))
                 for _, sha in records:
                     per_commit_bad[sha or "unknown"] = per_commit_bad.get(sha or "unknown", 0) + 1
-            totals["quarantined"] += len(records)
-            items.append(ItemOutcome(iso_hour(chunk.since)[:10], "ok",
-                                     f"{len(chunk_files)} file(s), {len(records)} line(s) quarantined"))
+                totals["quarantined"] += len(records)
+            done += 1
             if ctx.progress:
-                ctx.progress("ingest packs", i + 1, len(chunks))
+                ctx.progress("ingest packs", done, steps)
+        # Then the rollup of every hour of the window, a day at a time.
+        for day in days:
+            label = iso_hour(day.since)[:10]
+            try:
+                ctx.store.named("ingest_packs_rollup", {"since": ts_str(day.since), "until": ts_str(day.until),
+                                                        "computed_at": ingested_at})
+                items.append(ItemOutcome(label, "ok", f"hours {iso_hour(day.since)[11:]}..{iso_hour(day.until)[11:]}"
+                                                      " rolled up"))
+            except StoreUnavailableError:
+                raise
+            except StoreError as exc:
+                totals["failed"] += 1
+                items.append(ItemOutcome(label, "failed", exc.message))
+                log.error("ingest packs: rollup of %s failed: %s", label, exc.message)
+            done += 1
+            if ctx.progress:
+                ctx.progress("ingest packs", done, steps)
     finally:
         loader.finish()
     new = _new_rows(ctx, window, ingested_at)
     for item in items:
-        day = item.item
-        item.rows = sum(n for d, n in new["per_day"].items() if d == day)
+        item.rows = new["per_day"].get(item.item, 0) if item.status == "ok" else 0
     gaps = _detect_gaps(ctx, window, now)
     _emit_metrics(ctx, window, new, per_commit_bad, totals["quarantined"], gaps, now, ingested_at)
     rows_written = new["events"] + new["llm_events"] + new["rollup_rows"] + totals["quarantined"] + len(
@@ -153,10 +190,10 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         parts.append(f"{totals['quarantined']} line(s) quarantined")
     if gaps:
         parts.append(f"{len(gaps)} gap hour(s)" + (f", {len(new_gaps)} new" if new_gaps else ""))
-    if totals["failed_chunks"]:
-        parts.append(f"{totals['failed_chunks']} day(s) failed")
+    if totals["failed"]:
+        parts.append(f"{totals['failed']} step(s) failed")
     return AgentResult(
-        status="failed" if totals["failed_chunks"] else "ok",
+        status="failed" if totals["failed"] else "ok",
         message="; ".join(parts),
         rows_written=rows_written,
         items=items,
@@ -174,7 +211,7 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
 
 
 class _Loader:
-    """Runs the load for one chunk, from files (embedded) or streamed lines (server)."""
+    """Loads a group of files, from file() (embedded) or streamed lines (server)."""
 
     def __init__(self, ctx: RunContext, root: str, mode: str) -> None:
         self.ctx = ctx
@@ -204,10 +241,13 @@ class _Loader:
         except StoreError as exc:  # the table's TTL clears what is left
             log.warning("could not clear this run's flagged lines: %s", exc.message)
 
-    def load(self, chunk: Window, files: list[TelemetryFile], ingested_at: str) -> list[tuple[quarantine.Record, str]]:
+    def load(self, rng: Window, window: Window, files: list[TelemetryFile],
+             ingested_at: str) -> list[tuple[quarantine.Record, str]]:
+        """Load ``files``: events with a time in ``rng`` (the run's window, narrowed to where
+        these files can hold events); bad lines of the whole run ``window`` are returned."""
         store = self.ctx.store
         params: dict[str, Any] = {"agent_run_id": self.ctx.run_id, "ingested_at": ingested_at,
-                                  "since": ts_str(chunk.since), "until": ts_str(chunk.until)}
+                                  "since": ts_str(rng.since), "until": ts_str(rng.until)}
         readable = []
         for f in files:
             if os.access(f.path, os.R_OK):
@@ -222,9 +262,9 @@ class _Loader:
                 store.insert("muse_packs_lines", batch, columns=("file", "line_no", "line"))
                 store.execute(self.load_sql, params)
                 store.execute("TRUNCATE TABLE muse_packs_lines")
-        return self._flagged(params)
+        return self._flagged(params, {"since": ts_str(window.since), "until": ts_str(window.until)})
 
-    def _flagged(self, params: dict[str, Any]) -> list[tuple[quarantine.Record, str]]:
+    def _flagged(self, params: dict[str, Any], whole: dict[str, str]) -> list[tuple[quarantine.Record, str]]:
         store = self.ctx.store
         run = {"agent_run_id": self.ctx.run_id}
         flagged = store.query("SELECT count() FROM ingest_packs_flagged WHERE agent_run_id = {agent_run_id:UUID}",
@@ -236,7 +276,7 @@ class _Loader:
         cleared = store.query("SELECT count() FROM muse_packs_reasons WHERE reason = ''").scalar(0)
         if cleared:
             store.named("ingest_packs_load_cleared", params)
-        rows = store.named("ingest_packs_quarantine", params).dicts()
+        rows = store.named("ingest_packs_quarantine", whole).dicts()
         store.named("ingest_packs_flagged_delete", run)
         return [(quarantine.Record(file=r["file"], line=int(r["line_no"]), reason=r["reason"], raw=r["raw"],
                                    raw_hash=int(r["raw_hash"])), r["commit_sha"]) for r in rows]
