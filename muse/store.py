@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # ClickHouse error codes that retrying can fix (network, timeouts, too many parts, memory).
+_TOKEN = re.compile(r"[A-Za-z0-9_:.\-]{1,200}")
 TRANSIENT_CODES = {159, 202, 209, 210, 241, 252, 319, 425, 999}
 READONLY_CODE = 164
 
@@ -117,7 +119,8 @@ class Store:
     def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:  # pragma: no cover
         raise NotImplementedError
 
-    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:  # pragma: no cover
+    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]],
+                    dedup_token: str | None = None) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover
@@ -176,15 +179,22 @@ class Store:
         """Run the named query sql/queries/<name>.sql."""
         return self.query(load_query(name), params)
 
-    def insert(self, table: str, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None) -> int:
-        """Insert Python rows (dicts) into a table; returns the number of rows sent."""
+    def insert(self, table: str, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None, *,
+               dedup_token: str | None = None) -> int:
+        """Insert Python rows (dicts) into a table; returns the number of rows sent.
+
+        ``dedup_token`` (letters, digits, ``_:.-``) makes a retried insert of the same batch a
+        no-op on tables with insert deduplication (``non_replicated_deduplication_window``).
+        """
         batch = [dict(r) for r in rows]
         if not batch:
             return 0
         if not table.replace("_", "").replace(".", "").isalnum():
             raise StoreError(f"invalid table name {table!r}")
+        if dedup_token is not None and not _TOKEN.fullmatch(dedup_token):
+            raise StoreError(f"invalid dedup token {dedup_token!r}")
         cols = list(columns or batch[0].keys())
-        self._retrying(f"insert into {table}", lambda: self._raw_insert(table, cols, batch))
+        self._retrying(f"insert into {table}", lambda: self._raw_insert(table, cols, batch, dedup_token))
         self.stats.rows_written += len(batch)
         return len(batch)
 
@@ -244,11 +254,14 @@ class EmbeddedStore(Store):
             elapsed=float(stats.get("elapsed", 0.0)),
         )
 
-    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
-        # JSONEachRow data after FORMAT is parsed as data, never as SQL.
+    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]],
+                    dedup_token: str | None = None) -> None:
+        # JSONEachRow data after FORMAT is parsed as data, never as SQL. The token was checked
+        # against _TOKEN (no quotes or backslashes) before it reaches the SQL text.
         body = "\n".join(json.dumps({c: r.get(c) for c in columns}, default=_json_default) for r in rows)
         col_list = ", ".join(f"`{c}`" for c in columns)
-        self._session.query(f"INSERT INTO {table} ({col_list}) FORMAT JSONEachRow\n{body}")
+        settings = f" SETTINGS insert_deduplication_token = '{dedup_token}'" if dedup_token else ""
+        self._session.query(f"INSERT INTO {table} ({col_list}){settings} FORMAT JSONEachRow\n{body}")
 
     def close(self) -> None:
         session = getattr(self, "_session", None)
@@ -341,9 +354,12 @@ class ServerStore(Store):
         return QueryResult([m[0] for m in meta], [m[1] for m in meta],
                            [tuple(_plain(v) for v in r) for r in rows], rows_read, bytes_read, elapsed)
 
-    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]],
+                    dedup_token: str | None = None) -> None:
         col_list = ", ".join(f"`{c}`" for c in columns)
-        self._client.execute(f"INSERT INTO {table} ({col_list}) VALUES", [[r.get(c) for c in columns] for r in rows])
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        self._client.execute(f"INSERT INTO {table} ({col_list}) VALUES", [[r.get(c) for c in columns] for r in rows],
+                             settings=settings)
 
     def close(self) -> None:
         self._client.disconnect()

@@ -105,10 +105,11 @@ def _root(
 def _register() -> None:
     # Registration order is the order `muse --help` lists: the pipeline first, then tools.
     from muse.cli import (analytics_cmd, config_cmd, council_cmd, db_cmd, demo_cmd, digest_cmd, health_cmd,
-                          i18n_cmd, monitors_cmd, publish_cmd, query_cmd, run_cmd, watcher_cmd)
+                          i18n_cmd, ingest_cmd, monitors_cmd, publish_cmd, query_cmd, run_cmd, watcher_cmd)
 
     demo_cmd.register(app)
     run_cmd.register(app)
+    app.add_typer(ingest_cmd.app, name="ingest")
     app.add_typer(watcher_cmd.app, name="watcher")
     analytics_cmd.register(app)
     app.add_typer(council_cmd.app, name="council")

@@ -1,25 +1,31 @@
 """`muse demo`: the whole pipeline on generated data, from nothing, in one command."""
 
+from typing import Annotated
+
 import typer
 
 from muse.cli import common
-from muse.cli.output import echo, print_table
+from muse.cli.output import echo
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
-    def demo_cmd() -> None:
-        """Create the embedded store, migrate it, and show health (grows with each agent).
+    def demo_cmd(
+        days: Annotated[int, typer.Option("--days", min=1, max=60,
+                                          help="Days of history when the demo is first created.")] = 14,
+    ) -> None:
+        """Generate demo repos and telemetry under <state dir>/demo and run the pipeline on them.
+
+        Safe to re-run: it appends only the hours and commits that are missing up to the
+        current hour, never duplicates data, and refuses a store holding data it did not load.
+        It writes <state dir>/demo/muse.yaml, which muse reads when you have no config of
+        your own, so the other commands then work on the demo's store and repos.
 
         Example: muse demo
-        """
-        from muse import migrations
-        from muse.health import run_checks
-        from muse.store import open_store
 
-        s = common.settings()
-        with open_store(s, on_wait=common.on_wait) as store:
-            done = migrations.migrate(store, cluster=s["store.cluster"])
-            echo(f"store: {store.describe()} ({len(done)} migration(s) applied)")
-        checks, _ = run_checks(s)
-        print_table(["check", "status", "detail"], [(c.name, c.level, c.detail) for c in checks])
+        Example: muse --state-dir /tmp/muse-demo demo
+        """
+        from muse.demo import run_demo
+
+        result = run_demo(common.settings(), echo, days=days)
+        common.exit_with(result.exit_code)

@@ -1,0 +1,398 @@
+"""Banterpacks collector: UI telemetry (JSON Lines) into ui_events, llm_events, session_stats.
+
+Entry point: :func:`run`. The CLI (`muse ingest packs`), cron and the tests call it through
+``muse.runs.run_agent(settings, "ingest-packs", run, ...)``.
+
+How a run works:
+
+1. Pick the telemetry files of the window. A file whose name carries an hour or a day
+   (``2026-05-01T13.jsonl``, ``20260501.jsonl``) is read only for windows within an hour of
+   it; a file without one is read every time. ``*.jsonl``, ``*.ndjson`` and their ``.gz``.
+   Each file is parsed once per run; dated files are loaded a day's worth at a time.
+2. ClickHouse parses the lines (``sql/queries/ingest_packs_load.sql``), on the embedded store
+   straight from the files with ``file()``; a server cannot read our files, so there the lines
+   are streamed in batches into a temporary table first. One pass routes every line through
+   the materialized views of migration 002: good events into ui_events, good llm_call events
+   into llm_events, flagged lines to the exact check. Events already stored are not written
+   again (deterministic event_id), so re-running an hour never duplicates raw rows.
+3. Flagged lines get an exact reason (``ingest_packs_check.sql``); bad ones are quarantined
+   with file, line and reason; false alarms are loaded after all.
+4. The hourly rollup of every hour of the window is recomputed, a day at a time
+   (session_stats replaces).
+
+Then gaps: every complete hour of the window with no events, or with fewer than
+``ingest.gap_drop_factor`` x the same hour's trailing baseline, is recorded in ingest_gaps
+and alerted once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterator
+
+from muse import quarantine
+from muse.errors import ConfigError, StoreError, StoreUnavailableError
+from muse.hours import HOUR, Window, floor_hour, iso_hour, resolve_window, span_in_name
+from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
+
+log = logging.getLogger(__name__)
+
+AGENT = "ingest-packs"
+SOURCE = "banterpacks"
+SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+# A file named for an hour is read for windows overlapping [hour - SLACK_BEFORE, hour + 1h +
+# SLACK_AFTER): a client writes an event a little after it happened, or just across the hour.
+SLACK_BEFORE = HOUR
+SLACK_AFTER = HOUR
+_GLOB_CHARS = set("*?{}[]")
+
+
+@dataclass(frozen=True)
+class TelemetryFile:
+    path: str  # absolute, as given (symlinks kept): the same text ClickHouse reports in _path
+    span: tuple[datetime, datetime] | None
+
+    def wanted(self, window: Window) -> bool:
+        if self.span is None:
+            return True
+        start, end = self.span
+        return start - SLACK_BEFORE < window.until and end + SLACK_AFTER > window.since
+
+
+def discover(directory: Path) -> list[TelemetryFile]:
+    """Telemetry files under ``directory`` (recursive), sorted by path; hidden files skipped."""
+    root = os.path.abspath(directory)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.endswith(SUFFIXES):
+                continue
+            out.append(TelemetryFile(os.path.join(dirpath, name), span_in_name(name)))
+    return out
+
+
+def _groups(files: list[TelemetryFile], window: Window) -> list[tuple[str, Window, list[TelemetryFile]]]:
+    """The files a run reads, each once: dated files by the day of their span (with the part
+    of the window they can hold events for), undated files together (the whole window)."""
+    by_day: dict[str, list[TelemetryFile]] = {}
+    undated = []
+    for f in files:
+        if f.span is None:
+            undated.append(f)
+        elif f.wanted(window):
+            by_day.setdefault(f.span[0].strftime("%Y-%m-%d"), []).append(f)
+    out = []
+    for day in sorted(by_day):
+        group = by_day[day]
+        lo = max(window.since, min(f.span[0] for f in group if f.span) - SLACK_BEFORE)
+        hi = min(window.until, max(f.span[1] for f in group if f.span) + SLACK_AFTER)
+        out.append((f"{day} files", Window(lo, hi), group))
+    if undated:
+        out.append(("undated files", window, undated))
+    return out
+
+
+def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
+        until: datetime | str | None = None, telemetry_dir: str | Path | None = None, mode: str = "auto",
+        now: datetime | None = None) -> AgentResult:
+    """Ingest banterpacks telemetry for a window of whole UTC hours.
+
+    ``hours``: the last N complete hours (default 1, the hourly cron path). ``since`` /
+    ``until`` (ISO 8601 text or datetimes, rounded out to whole hours; ``until`` defaults to
+    the current hour) take precedence over ``hours``. ``telemetry_dir`` overrides the setting. ``mode``: ``auto`` (file() on the
+    embedded store, streaming on a server), ``file`` or ``stream`` (tests use both).
+    """
+    now = now or utcnow()
+    explicit = since is not None or until is not None
+    window = resolve_window(hours=None if explicit else hours, since=since, until=until, now=now)
+    directory = Path(telemetry_dir).expanduser() if telemetry_dir else ctx.settings.path_of("telemetry_dir")
+    if directory is None:
+        raise ConfigError("telemetry_dir is not set", hint="set telemetry_dir in the config, or MUSE_TELEMETRY_DIR")
+    if not directory.is_dir():
+        raise ConfigError(f"telemetry dir {directory} does not exist or is not a directory")
+    files = discover(directory)
+    if mode not in ("auto", "file", "stream"):
+        raise ConfigError(f"mode must be auto, file or stream, not {mode!r}")
+    root = os.path.abspath(directory)
+    if mode == "auto":
+        # file() takes a glob; a directory name with glob characters would be misread.
+        mode = "file" if ctx.store.backend == "embedded" and not (_GLOB_CHARS & set(root)) else "stream"
+    loader = _Loader(ctx, root, mode)
+    groups = _groups(files, window)
+    days = window.days()
+    items: list[ItemOutcome] = []
+    totals = {"quarantined": 0, "files": sum(len(g[2]) for g in groups), "failed": 0}
+    quarantine_files: set[str] = set()
+    per_commit_bad: dict[str, int] = {}
+    ingested_at = ts_str(utcnow())
+    steps, done = len(groups) + len(days), 0
+    loader.prepare()
+    try:
+        # Each file is parsed once per run, with the files of one day together.
+        for label, rng, group in groups:
+            try:
+                records = loader.load(rng, window, group, ingested_at)
+            except StoreUnavailableError:
+                raise
+            except StoreError as exc:
+                totals["failed"] += 1
+                items.append(ItemOutcome(label, "failed", exc.message))
+                log.error("ingest packs: loading %s failed: %s", label, exc.message)
+                records = []
+            if records:
+                path = quarantine.record(ctx.store, ctx.settings.state_dir, source="packs", table_source=SOURCE,
+                                         agent_run_id=ctx.run_id, records=[r for r, _ in records])
+                if path is not None:
+                    quarantine_files.add(str(path))
+                for _, sha in records:
+                    per_commit_bad[sha or "unknown"] = per_commit_bad.get(sha or "unknown", 0) + 1
+                totals["quarantined"] += len(records)
+            done += 1
+            if ctx.progress:
+                ctx.progress("ingest packs", done, steps)
+        # Then the rollup of every hour of the window, a day at a time.
+        for day in days:
+            label = iso_hour(day.since)[:10]
+            try:
+                ctx.store.named("ingest_packs_rollup", {"since": ts_str(day.since), "until": ts_str(day.until),
+                                                        "computed_at": ingested_at})
+                items.append(ItemOutcome(label, "ok", f"hours {iso_hour(day.since)[11:]}..{iso_hour(day.until)[11:]}"
+                                                      " rolled up"))
+            except StoreUnavailableError:
+                raise
+            except StoreError as exc:
+                totals["failed"] += 1
+                items.append(ItemOutcome(label, "failed", exc.message))
+                log.error("ingest packs: rollup of %s failed: %s", label, exc.message)
+            done += 1
+            if ctx.progress:
+                ctx.progress("ingest packs", done, steps)
+    finally:
+        loader.finish()
+    new = _new_rows(ctx, window, ingested_at)
+    for item in items:
+        item.rows = new["per_day"].get(item.item, 0) if item.status == "ok" else 0
+    gaps = _detect_gaps(ctx, window, now)
+    _emit_metrics(ctx, window, new, per_commit_bad, totals["quarantined"], gaps, now, ingested_at)
+    rows_written = new["events"] + new["llm_events"] + new["rollup_rows"] + totals["quarantined"] + len(
+        [g for g in gaps if g["new"]])
+    new_gaps = [g for g in gaps if g["new"]]
+    parts = [f"{new['events']} new event(s), {new['llm_events']} new llm call(s) in {window}",
+             f"{totals['files']} file read(s)"]
+    if totals["quarantined"]:
+        parts.append(f"{totals['quarantined']} line(s) quarantined")
+    if gaps:
+        parts.append(f"{len(gaps)} gap hour(s)" + (f", {len(new_gaps)} new" if new_gaps else ""))
+    if totals["failed"]:
+        parts.append(f"{totals['failed']} step(s) failed")
+    return AgentResult(
+        status="failed" if totals["failed"] else "ok",
+        message="; ".join(parts),
+        rows_written=rows_written,
+        items=items,
+        details={
+            "window": {"since": iso_hour(window.since), "until": iso_hour(window.until)},
+            "mode": mode,
+            "new_events": new["events"],
+            "new_llm_events": new["llm_events"],
+            "per_commit": new["per_commit"],
+            "quarantined": totals["quarantined"],
+            "quarantine_files": sorted(quarantine_files),
+            "gaps": gaps,
+        },
+    )
+
+
+class _Loader:
+    """Loads a group of files, from file() (embedded) or streamed lines (server)."""
+
+    def __init__(self, ctx: RunContext, root: str, mode: str) -> None:
+        self.ctx = ctx
+        self.root = root
+        self.mode = mode
+        self.batch_lines = int(ctx.settings["ingest.stream_batch_lines"])
+        from muse.store import load_query
+
+        text = load_query("ingest_packs_load")
+        if mode == "file":
+            source = ("(SELECT _path AS file, _row_number + 1 AS line_no, line "
+                      "FROM file({glob:String}, 'LineAsString') WHERE _path IN {paths:Array(String)})")
+        else:
+            source = "muse_packs_lines"
+        self.load_sql = text.replace("__LINES__", source)
+
+    def prepare(self) -> None:
+        store = self.ctx.store
+        store.named("ingest_packs_tmp_reasons")
+        if self.mode == "stream":
+            store.named("ingest_packs_tmp_lines")
+            store.execute("TRUNCATE TABLE muse_packs_lines")
+
+    def finish(self) -> None:
+        try:
+            self.ctx.store.named("ingest_packs_flagged_delete", {"agent_run_id": self.ctx.run_id})
+        except StoreError as exc:  # the table's TTL clears what is left
+            log.warning("could not clear this run's flagged lines: %s", exc.message)
+
+    def load(self, rng: Window, window: Window, files: list[TelemetryFile],
+             ingested_at: str) -> list[tuple[quarantine.Record, str]]:
+        """Load ``files``: events with a time in ``rng`` (the run's window, narrowed to where
+        these files can hold events); bad lines of the whole run ``window`` are returned."""
+        store = self.ctx.store
+        params: dict[str, Any] = {"agent_run_id": self.ctx.run_id, "ingested_at": ingested_at,
+                                  "since": ts_str(rng.since), "until": ts_str(rng.until)}
+        readable = []
+        for f in files:
+            if os.access(f.path, os.R_OK):
+                readable.append(f)
+            else:
+                log.warning("ingest packs: cannot read %s; skipped", f.path)
+        if self.mode == "file":
+            if readable:
+                store.execute(self.load_sql, {**params, "glob": self.root + "/**", "paths": [f.path for f in readable]})
+        else:
+            for batch in _line_batches(readable, self.batch_lines):
+                store.insert("muse_packs_lines", batch, columns=("file", "line_no", "line"))
+                store.execute(self.load_sql, params)
+                store.execute("TRUNCATE TABLE muse_packs_lines")
+        return self._flagged(params, {"since": ts_str(window.since), "until": ts_str(window.until)})
+
+    def _flagged(self, params: dict[str, Any], whole: dict[str, str]) -> list[tuple[quarantine.Record, str]]:
+        store = self.ctx.store
+        run = {"agent_run_id": self.ctx.run_id}
+        flagged = store.query("SELECT count() FROM ingest_packs_flagged WHERE agent_run_id = {agent_run_id:UUID}",
+                              run).scalar(0)
+        if not flagged:
+            return []
+        store.execute("TRUNCATE TABLE muse_packs_reasons")
+        store.named("ingest_packs_check", run)
+        cleared = store.query("SELECT count() FROM muse_packs_reasons WHERE reason = ''").scalar(0)
+        if cleared:
+            store.named("ingest_packs_load_cleared", params)
+        rows = store.named("ingest_packs_quarantine", whole).dicts()
+        store.named("ingest_packs_flagged_delete", run)
+        return [(quarantine.Record(file=r["file"], line=int(r["line_no"]), reason=r["reason"], raw=r["raw"],
+                                   raw_hash=int(r["raw_hash"])), r["commit_sha"]) for r in rows]
+
+
+def _open(path: str) -> Any:
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def _line_batches(files: list[TelemetryFile], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Raw lines with their 1-based numbers, in batches; the server parses them."""
+    batch: list[dict[str, Any]] = []
+    for f in files:
+        with _open(f.path) as fh:
+            for n, raw in enumerate(fh, start=1):
+                # A server gets text: invalid UTF-8 arrives as U+FFFD (the embedded path
+                # sees the bytes and quarantines such a line as invalid UTF-8).
+                text = raw.rstrip(b"\n").decode("utf-8", errors="replace")
+                if not text.strip():
+                    continue
+                batch.append({"file": f.path, "line_no": n, "line": text})
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+    if batch:
+        yield batch
+
+
+def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, Any]:
+    params = {"since": ts_str(window.since), "until": ts_str(window.until), "ingested_at": ingested_at}
+    per_commit = {r["commit_sha"]: int(r["events"]) for r in ctx.store.named("ingest_packs_new_events", params).dicts()}
+    per_day = {r["day"]: int(r["n"]) for r in ctx.store.query(
+        "SELECT toString(toDate(ts)) AS day, count() AS n FROM ui_events "
+        "WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')} "
+        "AND ingested_at = {ingested_at:DateTime64(3, 'UTC')} GROUP BY day", params).dicts()}
+    llm = ctx.store.named("ingest_llm_new_totals", {**params, "source": SOURCE}).dicts()
+    rollup_rows = ctx.store.query(
+        "SELECT count() FROM session_stats WHERE computed_at = {ingested_at:DateTime64(3, 'UTC')} "
+        "AND hour >= {since:DateTime64(3, 'UTC')} AND hour < {until:DateTime64(3, 'UTC')}", params).scalar(0)
+    return {"events": sum(per_commit.values()), "per_commit": per_commit, "per_day": per_day, "llm": llm,
+            "llm_events": sum(int(r["calls"]) for r in llm), "rollup_rows": int(rollup_rows)}
+
+
+def _detect_gaps(ctx: RunContext, window: Window, now: datetime) -> list[dict[str, Any]]:
+    """Record (and alert once for) every complete hour of the window that is a gap."""
+    settings = ctx.settings
+    complete = [h for h in window.hours if h + HOUR <= floor_hour(now)]
+    if not complete:
+        return []
+    days = int(settings["ingest.gap_baseline_days"])
+    min_days = int(settings["ingest.gap_min_baseline_days"])
+    factor = float(settings["ingest.gap_drop_factor"])
+    lo, hi = complete[0] - timedelta(days=days), complete[-1] + HOUR
+    counts = {r["hour_text"]: int(r["events"]) for r in ctx.store.named(
+        "ingest_packs_hourly_events", {"since": lo.strftime("%Y-%m-%d %H:%M:%S"),
+                                       "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts()}
+    existing: dict[str, set[str]] = {}
+    for r in ctx.store.named("ingest_gaps_in_window", {"since": complete[0].strftime("%Y-%m-%d %H:%M:%S"),
+                                                       "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts():
+        existing.setdefault(r["hour_text"], set()).add(r["kind"])
+    gaps: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    detected_at = ts_str(utcnow())
+    for hour in complete:
+        key = hour.strftime("%Y-%m-%d %H:%M:%S")
+        events = counts.get(key, 0)
+        prior = [counts.get((hour - timedelta(days=d)).strftime("%Y-%m-%d %H:%M:%S"), 0) for d in range(1, days + 1)]
+        prior = [p for p in prior if p > 0]
+        baseline = float(statistics.fmean(prior)) if prior else 0.0
+        kind = None
+        if events == 0:
+            kind = "no_telemetry"
+        elif len(prior) >= min_days and events < factor * baseline:
+            kind = "drop"
+        recorded = existing.get(key, set())
+        for stale in recorded - ({kind} if kind else set()):
+            ctx.store.named("ingest_gaps_delete", {"hour": key, "kind": stale})
+            log.info("ingest packs: %s is no longer a %s gap", iso_hour(hour), stale)
+        if kind is None:
+            continue
+        is_new = kind not in recorded
+        gaps.append({"hour": iso_hour(hour), "kind": kind, "events": events, "baseline": round(baseline, 1),
+                     "new": is_new})
+        if is_new:
+            inserts.append({"hour": key, "kind": kind, "events": events, "baseline": baseline,
+                            "detected_at": detected_at, "run_id": ctx.run_id})
+    if inserts:
+        ctx.store.insert("ingest_gaps", inserts)
+        lines = [f"{g['hour']}: " + ("no telemetry at all" if g["kind"] == "no_telemetry" else
+                                     f"{g['events']} events, baseline {g['baseline']:.0f} (below {factor:g}x)")
+                 for g in gaps if g["new"]]
+        more = f"\n... and {len(lines) - 10} more" if len(lines) > 10 else ""
+        ctx.alert("warning", "banterpacks telemetry gap", "\n".join(lines[:10]) + more,
+                  dedup_key=f"muse-ingest-packs-gap-{inserts[0]['hour'][:13].replace(' ', 'T')}")
+    return gaps
+
+
+def _emit_metrics(ctx: RunContext, window: Window, new: dict[str, Any], per_commit_bad: dict[str, int],
+                  quarantined: int, gaps: list[dict[str, Any]], now: datetime, ingested_at: str) -> None:
+    tel = ctx.telemetry
+    for sha, n in new["per_commit"].items():
+        tel.count("ingest.banterpacks", n, commit_sha=sha, status="ok")
+    for sha, n in per_commit_bad.items():
+        tel.count("ingest.banterpacks", n, commit_sha=sha, status="quarantined")
+    tel.count("ingest.quarantined", quarantined, source=SOURCE)
+    for g in gaps:
+        if g["new"]:
+            tel.count("ingest.gaps", 1, kind=g["kind"])
+    for r in new["llm"]:
+        tel.count("llm.tokens_in", int(r["tokens_in"]), source=SOURCE, model=r["model"])
+        tel.count("llm.tokens_out", int(r["tokens_out"]), source=SOURCE, model=r["model"])
+        tel.count("llm.cost_usd", float(r["cost_usd"]), source=SOURCE, model=r["model"])
+        tel.gauge("llm.latency_ms", float(r["latency_p95_ms"]), source=SOURCE, operation=r["operation"], stat="p95")
+    newest = ctx.store.named("ingest_packs_newest_event", {"since": ts_str(window.until - timedelta(days=7))}).first()
+    if newest and int(newest["n"]):
+        from muse.hours import utc
+
+        newest_ts = utc(datetime.fromisoformat(newest["newest"]))
+        tel.gauge("ingest.lag_seconds", max(0.0, (now - newest_ts).total_seconds()), repo=SOURCE)

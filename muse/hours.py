@@ -1,0 +1,125 @@
+"""UTC hours: parsing command-line times, hour windows, and hours carried in file names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from muse.errors import UsageError
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+# A file name may carry the hour (2026-05-01T13, 2026-05-01_13, 2026050113) or the day
+# (2026-05-01, 20260501) its events belong to. Digits on either side rule a match out, so
+# "build-123456789012" is not mistaken for a date.
+_NAME_TIME = re.compile(
+    r"(?<!\d)(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)(?:[T_ -]?(?P<h>[0-2]\d))?(?!\d)")
+
+
+def utc(value: datetime) -> datetime:
+    """An aware UTC datetime (naive values are taken as UTC)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def floor_hour(value: datetime) -> datetime:
+    return utc(value).replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(value: datetime) -> datetime:
+    floored = floor_hour(value)
+    return floored if floored == utc(value) else floored + HOUR
+
+
+def parse_when(text: str, *, option: str) -> datetime:
+    """Parse an ISO 8601 time from the command line; no zone means UTC."""
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not an ISO 8601 time (e.g. 2026-05-01T13:00Z)") from None
+    return utc(parsed)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Whole UTC hours [since, until)."""
+
+    since: datetime
+    until: datetime
+
+    @property
+    def hours(self) -> list[datetime]:
+        out, cur = [], self.since
+        while cur < self.until:
+            out.append(cur)
+            cur += HOUR
+        return out
+
+    def days(self) -> list["Window"]:
+        """The window cut at UTC midnights: one sub-window per calendar day it touches."""
+        out, cur = [], self.since
+        while cur < self.until:
+            midnight = cur.replace(hour=0, minute=0, second=0, microsecond=0) + DAY
+            nxt = min(midnight, self.until)
+            out.append(Window(cur, nxt))
+            cur = nxt
+        return out
+
+    def __str__(self) -> str:
+        return f"{iso_hour(self.since)} .. {iso_hour(self.until)}"
+
+
+def iso_hour(value: datetime) -> str:
+    return utc(value).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def resolve_window(*, hours: int | None, since: datetime | str | None, until: datetime | str | None,
+                   now: datetime) -> Window:
+    """The window a packs run covers.
+
+    ``--hours N`` (default 1): the last N complete hours before ``now``. ``--since``/``--until``:
+    an explicit window, rounded out to whole hours; ``--until`` defaults to the current hour.
+    """
+    if isinstance(since, str):
+        since = parse_when(since, option="--since")
+    if isinstance(until, str):
+        until = parse_when(until, option="--until")
+    current = floor_hour(now)
+    if since is None and until is None:
+        n = 1 if hours is None else hours
+        if n < 1:
+            raise UsageError(f"--hours must be at least 1, got {n}")
+        return Window(current - n * HOUR, current)
+    if hours is not None:
+        raise UsageError("use either --hours or --since/--until, not both")
+    if since is None:
+        raise UsageError("--until needs --since")
+    start = floor_hour(since)
+    end = ceil_hour(until) if until is not None else current
+    if end <= start:
+        raise UsageError(f"--until ({iso_hour(end)}) must be after --since ({iso_hour(start)})")
+    return Window(start, end)
+
+
+def span_in_name(name: str) -> tuple[datetime, datetime] | None:
+    """The hour or day a file name says its events belong to, or None."""
+    found = None
+    for m in _NAME_TIME.finditer(name):
+        found = m  # the last date-like part wins: "export-2026-05-01T13.jsonl"
+    if found is None:
+        return None
+    try:
+        day = datetime(int(found["y"]), int(found["m"]), int(found["d"]), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if found["h"] is None:
+        return day, day + DAY
+    hour = int(found["h"])
+    if hour > 23:
+        return None
+    start = day + timedelta(hours=hour)
+    return start, start + HOUR

@@ -1,0 +1,9 @@
+-- Gaps already recorded for the hours of a window.
+SELECT
+    toString(hour) AS hour_text,
+    kind,
+    events,
+    baseline
+FROM ingest_gaps FINAL
+WHERE hour >= {since:DateTime('UTC')} AND hour < {until:DateTime('UTC')}
+ORDER BY hour, kind

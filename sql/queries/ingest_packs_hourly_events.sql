@@ -1,0 +1,8 @@
+-- Events per hour (all commits), from the rollup, for gap detection and its baseline.
+SELECT
+    toString(hour) AS hour_text,
+    sum(total_events) AS events
+FROM session_stats FINAL
+WHERE hour >= {since:DateTime('UTC')} AND hour < {until:DateTime('UTC')}
+GROUP BY hour
+ORDER BY hour
