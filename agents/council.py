@@ -100,6 +100,18 @@ def _halves(values: list[float]) -> tuple[float, float] | None:
     return sum(first) / len(first), sum(second) / len(second)
 
 
+def _metric_format(metric: str) -> tuple[str, str]:
+    """Number format and unit for an insight's metric name."""
+    m = metric.lower()
+    if "cost" in m:
+        return "{:,.4f}", " USD"
+    if "latency" in m or m.endswith("_ms"):
+        return "{:,.0f}", " ms"
+    if "throughput" in m or "tokens_per_sec" in m:
+        return "{:,.1f}", " tokens/s"
+    return "{:,.1f}", ""
+
+
 def recency_score(age: timedelta | None) -> float:
     """1.0 when the newest data is under 24 h old, linear down to 0.5 at 7 days, 0.5 after."""
     if age is None:
@@ -279,19 +291,21 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
     for ins in insights:
         ip = {"since": wp["since"]}
         keys = [ins.get("insight_id", ""), ins.get("commit_sha", "")]
+        fmt, unit = _metric_format(ins.get("metric") or "")
+
+        def val(column: str, label: str, fmt: str = fmt, unit: str = unit) -> str | None:
+            v = _finite(ins.get(column))
+            return None if v is None else f.num(v, fmt, unit=unit, label=f"{label} ({ins.get('metric')})",
+                                                 query="council_insights", params=ip, keys=keys)
+
         findings.append({
             "type": ins.get("type", ""), "severity": ins.get("severity", ""),
-            "title": ins.get("title", ""), "model": ins.get("model") or "", "quant": ins.get("quant") or "",
+            "ids": [x for x in (ins.get("model"), ins.get("quant"), ins.get("dataset")) if x],
+            "model": ins.get("model") or "", "quant": ins.get("quant") or "",
             "dataset": ins.get("dataset") or "", "commit": (ins.get("commit_sha") or "")[:10],
-            "metric": ins.get("metric") or "",
-            "baseline": f.num(_finite(ins.get("baseline_value")), "{:,.1f}", label=f"baseline ({ins.get('metric')})",
-                              query="council_insights", params=ip, keys=keys)
-            if _finite(ins.get("baseline_value")) is not None else None,
-            "observed": f.num(_finite(ins.get("observed_value")), "{:,.1f}", label=f"observed ({ins.get('metric')})",
-                              query="council_insights", params=ip, keys=keys)
-            if _finite(ins.get("observed_value")) is not None else None,
-            "z": f.num(_finite(ins.get("z_score")), "{:+.1f}", label="z-score", query="council_insights",
-                       params=ip, keys=keys) if _finite(ins.get("z_score")) is not None else None,
+            "metric": (ins.get("metric") or "").removesuffix("_usd").replace("_", " "),
+            "baseline": val("baseline_value", "baseline"), "observed": val("observed_value", "observed"),
+            "z": val("z_score", "z-score", "{:+.1f}", ""),
         })
     regressions = [x for x in findings if x["type"].endswith("regression")]
 
@@ -352,6 +366,8 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
         "episode": ep_text, "episode_number": episode, "title": title, "draft": conf.is_draft, "forced": forced,
         "gate_reason": gate_reason, "window": win, "shipped": shipped, "hearts": hearts, "packs": packs,
         "models": model_rows, "findings": findings, "regressions": regressions, "llm": llm_ctx,
+        "more_regressions": f.num(max(0, len(regressions) - 2), "{:,}", label="regression findings not repeated",
+                                  query="council_insights", params={"since": wp["since"]}),
         "corr": corr_ctx, "contradiction": contradiction, "conf": conf_ctx, "chart": chart,
         "hearts_commit": hearts_commit, "packs_commit": packs_commit,
     }

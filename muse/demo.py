@@ -55,6 +55,7 @@ class DemoContext:
     manifest: dict[str, Any] = field(default_factory=dict)
     outcomes: dict[str, RunOutcome] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    pipeline: Any = None
 
     def set_config(self, key: str, value: Any) -> None:
         """Set a key in the demo's settings and in <state dir>/demo/muse.yaml."""
@@ -135,20 +136,37 @@ def step_generate(ctx: DemoContext) -> str:
             f"banterpacks commit(s), +{result.new_hours} telemetry hour(s) ({result.new_events} events); {span}")
 
 
-def step_ingest_hearts(ctx: DemoContext) -> str:
-    from muse.agents import ingest_hearts
+def step_blog(ctx: DemoContext) -> str:
+    """A local blog repo with a bare origin, standing in for GitHub + Vercel."""
+    from muse.blogrepo import create_local_blog
 
-    outcome = ctx.run_agent(ingest_hearts.AGENT, ingest_hearts.run, pending=True)
-    return outcome.result.message
+    clone = create_local_blog(ctx.paths.root)
+    ctx.set_config("repos.banterblogs.path", str(clone))
+    return f"{clone} (origin {clone.parent / (clone.name + '.git')}; no Vercel token: deploys are skipped)"
 
 
-def step_ingest_packs(ctx: DemoContext) -> str:
-    from muse.agents import ingest_packs
+def step_pipeline(ctx: DemoContext) -> str:
+    """`muse run` on the demo data: ingest, watcher, analytics, council, publish, i18n."""
+    from muse.pipeline import run_pipeline
 
     start = datetime.fromisoformat(ctx.manifest["start"].replace("Z", "+00:00"))
-    outcome = ctx.run_agent(ingest_packs.AGENT, ingest_packs.run, since=start, until=floor_hour(ctx.now),
-                            now=ctx.now)
-    return outcome.result.message
+    overrides = {"ingest-packs": {"since": start, "until": floor_hour(ctx.now), "now": ctx.now}}
+
+    def show(outcome: RunOutcome) -> None:
+        ctx.outcomes[outcome.agent] = outcome
+        res = outcome.result
+        ctx.echo(f"  {outcome.agent:<13} {res.status:<8} {outcome.duration_s:6.2f}s  {res.message}")
+        summary = res.details.get("summary") if isinstance(res.details, dict) else None
+        if outcome.agent == "analytics" and summary:
+            for line in summary[:6]:
+                ctx.echo(f"                found: {line}")
+
+    result = run_pipeline(ctx.settings, overrides=overrides, on_step=show, telemetry=ctx.telemetry)
+    ctx.pipeline = result
+    if result.exit_code != ExitCode.OK:
+        worst = max(result.outcomes, key=lambda o: int(o.exit_code))
+        raise _StepFailed(worst)
+    return f"{len(result.outcomes)} agents ran; {result.reason}"
 
 
 def step_summary(ctx: DemoContext) -> str:
@@ -194,19 +212,39 @@ def step_summary(ctx: DemoContext) -> str:
     ctx.echo("Try:")
     ctx.echo('  muse query "SELECT model, quant, round(avg(latency_p95_ms)) AS p95 FROM bench_runs FINAL '
              'GROUP BY model, quant ORDER BY model, quant"')
-    ctx.echo('  muse query "SELECT hour, kind, events, baseline FROM ingest_gaps FINAL ORDER BY hour"')
+    ctx.echo("  muse insights list   |   muse watcher status   |   muse digest   |   muse run")
     if ctx.user_config is not None:
         ctx.echo(f"Note: your config {ctx.user_config} takes precedence over the demo's; "
                  f"use `muse --config {ctx.paths.config} ...` to look at the demo data.")
+    episode = _episode_line(ctx)
+    from muse.digest import build_digest, render_digest_text
+
+    with open_store(ctx.settings, readonly=True) as store:
+        ctx.echo("")
+        ctx.echo(render_digest_text(build_digest(store, days=7, now=ctx.now)).rstrip("\n"))
+    ctx.echo("")
+    ctx.echo(episode)
     return f"{counts.get('bench_runs', 0)} bench rows, {counts.get('ui_events', 0)} UI events"
 
 
-# The demo, in order. Later agents append their steps (see the module docstring).
+def _episode_line(ctx: DemoContext) -> str:
+    council = ctx.outcomes.get("council")
+    if council is None or not council.result.details.get("path"):
+        return "No episode was written (see the pipeline lines above)."
+    d = council.result.details
+    publish = ctx.outcomes.get("publish")
+    where = publish.result.message if publish is not None else "not published"
+    return (f"Episode {d['episode']} ({d['status']}, confidence {d['confidence']:.2f}): {d['path']}\n"
+            f"Publisher: {where}\n"
+            f"Read it: muse council preview {d['episode']}  |  trace its numbers: muse council trace {d['episode']}")
+
+
+# The demo, in order: data, then the same pipeline as `muse run`.
 STEPS: list[DemoStep] = [
     DemoStep("prepare store", step_store),
     DemoStep("generate demo data", step_generate),
-    DemoStep("ingest hearts", step_ingest_hearts),
-    DemoStep("ingest packs", step_ingest_packs),
+    DemoStep("blog repo", step_blog),
+    DemoStep("pipeline", step_pipeline),
 ]
 # Runs last, after every step in STEPS.
 SUMMARY = DemoStep("summary", step_summary)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from muse.config import Settings
 from muse.errors import ExitCode
 from muse.runs import RunOutcome, run_agent
+from muse.telemetry import Telemetry
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,20 @@ class PipelineResult:
 def run_pipeline(settings: Settings, *, until: str | None = None,
                  overrides: dict[str, dict[str, Any]] | None = None,
                  on_step: Callable[[RunOutcome], None] | None = None,
-                 on_wait: Callable[[str], None] | None = None) -> PipelineResult:
-    """Run the steps in order up to and including ``until``."""
+                 on_wait: Callable[[str], None] | None = None,
+                 telemetry: Telemetry | None = None) -> PipelineResult:
+    """Run the steps in order up to and including ``until``.
+
+    ``overrides`` adds options per agent (the demo backfills ingest-packs over its whole
+    history); ``telemetry`` replaces the configured sinks (the demo keeps metrics local).
+    """
     if until is not None and until not in AGENTS:
         raise ValueError(f"unknown agent {until!r}; one of: {', '.join(AGENTS)}")
     outcomes: list[RunOutcome] = []
     for step in STEPS:
         module = importlib.import_module(f"muse.agents.{step.module}")
         options = {**step.options, **(overrides or {}).get(step.agent, {})}
-        outcome = run_agent(settings, step.agent, module.run, on_wait=on_wait, **options)
+        outcome = run_agent(settings, step.agent, module.run, on_wait=on_wait, telemetry=telemetry, **options)
         outcomes.append(outcome)
         if on_step:
             on_step(outcome)
