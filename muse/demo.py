@@ -56,6 +56,7 @@ class DemoContext:
     outcomes: dict[str, RunOutcome] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     pipeline: Any = None
+    until: str | None = None  # stop the pipeline after this agent (tests with a fixed clock)
 
     def set_config(self, key: str, value: Any) -> None:
         """Set a key in the demo's settings and in <state dir>/demo/muse.yaml."""
@@ -161,7 +162,7 @@ def step_pipeline(ctx: DemoContext) -> str:
             for line in summary[:6]:
                 ctx.echo(f"                found: {line}")
 
-    result = run_pipeline(ctx.settings, overrides=overrides, on_step=show, telemetry=ctx.telemetry)
+    result = run_pipeline(ctx.settings, overrides=overrides, on_step=show, telemetry=ctx.telemetry, until=ctx.until)
     ctx.pipeline = result
     if result.exit_code != ExitCode.OK:
         worst = max(result.outcomes, key=lambda o: int(o.exit_code))
@@ -264,14 +265,19 @@ def demo_settings(settings: Settings, paths: demodata.DemoPaths) -> Settings:
 
 
 def run_demo(settings: Settings, echo: Callable[[str], None], *, now: datetime | None = None, days: int = 14,
-             scale: float = 1.0, steps: list[DemoStep] | None = None) -> DemoResult:
-    """Run the demo steps (default :data:`STEPS`, then the summary); never raises for a step."""
+             scale: float = 1.0, steps: list[DemoStep] | None = None, until: str | None = None) -> DemoResult:
+    """Run the demo steps (default :data:`STEPS`, then the summary); never raises for a step.
+
+    ``now`` moves the generated data's clock. The agents after ingestion read the wall
+    clock, so a ``now`` in the past goes with ``until="ingest-packs"``.
+    """
     now = now or utcnow()
     settings.ensure_state_dir()
     paths = demodata.DemoPaths(settings.state_dir / "demo")
     user_config = settings.config_file if settings.config_file and settings.config_file != paths.config else None
     ctx = DemoContext(settings=demo_settings(settings, paths), user_config=user_config, paths=paths, echo=echo,
-                      telemetry=Telemetry(state_dir=settings.state_dir), now=now, days=days, scale=scale)
+                      telemetry=Telemetry(state_dir=settings.state_dir), now=now, days=days, scale=scale,
+                      until=until)
     ctx.config = _read_config(paths.config)
     plan = list(steps if steps is not None else STEPS) + [SUMMARY]
     done: list[tuple[str, str, str]] = []

@@ -16,7 +16,7 @@ from muse.errors import ExitCode
 from muse.store import open_store
 
 NOW = datetime(2026, 5, 8, 2, 40, tzinfo=timezone.utc)  # a Friday night
-SMALL = {"days": 4, "scale": 0.1}
+SMALL = {"days": 4, "scale": 0.1, "until": "ingest-packs"}  # later agents read the wall clock
 
 # Every data table, with the columns that say what a row is (not when a run wrote it).
 TABLES = {
@@ -103,7 +103,7 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_planted_events_are_where_the_manifest_says(settings) -> None:
-    result = run_demo(settings, quiet, now=NOW, days=6, scale=0.2)
+    result = run_demo(settings, quiet, now=NOW, days=6, scale=0.2, until="ingest-packs")
     assert result.exit_code == ExitCode.OK, result.steps
     manifest = json.loads((settings.state_dir / "demo" / "manifest.json").read_text())
     planted = manifest["planted"]
@@ -165,7 +165,7 @@ def test_refuses_a_store_with_data_it_did_not_load(settings, store) -> None:
 def test_demo_cli_then_other_commands_use_the_demo_without_flags(cli, tmp_path) -> None:
     r = cli("demo", "--days", "2")
     assert r.exit_code == 0, r
-    assert "[1/5] prepare store" in r.stdout and "ingest packs:" in r.stdout and "Planted" in r.stdout
+    assert "[1/5] prepare store" in r.stdout and "ingest-packs  ok" in r.stdout and "Planted" in r.stdout
     cfg = cli("config", "show", "--json")
     doc = json.loads(cfg.stdout)
     assert doc["settings"]["telemetry_dir"].endswith("/demo/telemetry")
@@ -184,7 +184,7 @@ def test_demo_data_never_lands_in_the_current_directory(settings, tmp_path, monk
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
-    run_demo(settings, quiet, now=NOW, days=1, scale=0.05)
+    run_demo(settings, quiet, now=NOW, days=1, scale=0.05, until="ingest-packs")
     assert list(cwd.iterdir()) == []
     assert (settings.state_dir / "demo" / "muse.yaml").is_file()
 
@@ -201,3 +201,38 @@ def test_hour_or_day_in_a_file_name(name, span) -> None:
         assert got is None
     else:
         assert got[0].strftime("%Y-%m-%dT%H") == span[0] and (got[1] - got[0]).total_seconds() == span[1] * 3600
+
+
+def test_full_demo_from_nothing_twice(cli, settings) -> None:
+    """The front door: every agent runs, the episode is published to the local origin, the
+    digest is printed; a second run in the same hour changes no data and no episode."""
+    import git
+
+    r = cli("demo", "--days", "3")
+    assert r.exit_code == 0, r
+    for agent in ("ingest-hearts", "ingest-packs", "watcher", "analytics", "council", "publish", "i18n"):
+        assert f"  {agent} " in r.stdout and f"{agent:<13} ok" in r.stdout, agent
+    assert "muse digest:" in r.stdout and "Open insights:" in r.stdout
+    assert "skipped: no DeepL key configured" in r.stdout
+    publish_line = next(line for line in r.stdout.splitlines() if line.startswith("  publish "))
+    # Confidence decides: main (deploy reported as skipped, never as success) or the drafts branch.
+    assert "deploy SKIPPED" in publish_line or "drafts" in publish_line, publish_line
+    post = settings.state_dir / "demo" / "banterblogs" / "posts" / "ep-1.md"
+    assert f"Episode 1 (" in r.stdout and str(post) in r.stdout and post.is_file()
+    origin = git.Repo(str(settings.state_dir / "demo" / "banterblogs.git"))
+    branches = {h.name for h in origin.heads}
+    assert "episode-1" in {t.name for t in origin.tags} or "drafts" in branches
+    before = snapshot(settings)
+    with open_store(settings) as store:
+        episodes = store.query("SELECT episode, lang, status FROM episodes FINAL ORDER BY episode, lang").rows
+        insights = store.query("SELECT insight_id, status FROM insights FINAL ORDER BY insight_id").rows
+    again = cli("demo", "--days", "3")
+    assert again.exit_code == 0, again
+    assert snapshot(settings) == before
+    with open_store(settings) as store:
+        assert store.query("SELECT episode, lang, status FROM episodes FINAL ORDER BY episode, lang").rows == episodes
+        assert store.query("SELECT insight_id, status FROM insights FINAL ORDER BY insight_id").rows == insights
+    # After the demo, the other commands work on its store and repos without flags.
+    assert cli("council", "trace", "1").exit_code == 0
+    assert cli("watcher", "status").exit_code == 0
+    assert cli("insights", "list").exit_code == 0
