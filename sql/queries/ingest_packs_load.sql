@@ -71,7 +71,7 @@ FROM
             AND match(event_type, '^[a-z][a-z0-9_]{0,63}$')
             AND latency_f >= 0 AND latency_f <= 86400000
             AND left(user_agent, 1) NOT IN ('{', '[')
-            AND left(metadata, 1) = '{'
+            AND left(metadata, 1) = '{' AND isValidJSON(metadata)
             AND (event_type != 'llm_call' OR (
                 model != '' AND operation != '' AND status != ''
                 AND left(model, 1) NOT IN ('{', '[') AND left(operation, 1) NOT IN ('{', '[')
