@@ -298,7 +298,12 @@ def _line_batches(files: list[TelemetryFile], size: int) -> Iterator[list[dict[s
     """Raw lines with their 1-based numbers, in batches; the server parses them."""
     batch: list[dict[str, Any]] = []
     for f in files:
-        with _open(f.path) as fh:
+        try:
+            fh = _open(f.path)
+        except OSError as exc:  # gone or unreadable since discovery: the others go on
+            log.warning("ingest packs: cannot read %s: %s; skipped", f.path, exc.strerror)
+            continue
+        with fh:
             for n, raw in enumerate(fh, start=1):
                 # A server gets text: invalid UTF-8 arrives as U+FFFD (the embedded path
                 # sees the bytes and quarantines such a line as invalid UTF-8).
