@@ -17,7 +17,7 @@ How a run works:
    again (deterministic event_id), so re-running an hour never duplicates raw rows.
 3. Flagged lines get an exact reason (``ingest_packs_check.sql``); bad ones are quarantined
    with file, line and reason; false alarms are loaded after all.
-4. The hourly rollup of every hour of the window is recomputed, a day at a time
+4. The hourly rollup of every hour of the window is recomputed, a week at a time
    (session_stats replaces).
 
 Then gaps: every complete hour of the window with no events, or with fewer than
@@ -106,8 +106,9 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
 
     ``hours``: the last N complete hours (default 1, the hourly cron path). ``since`` /
     ``until`` (ISO 8601 text or datetimes, rounded out to whole hours; ``until`` defaults to
-    the current hour) take precedence over ``hours``. ``telemetry_dir`` overrides the setting. ``mode``: ``auto`` (file() on the
-    embedded store, streaming on a server), ``file`` or ``stream`` (tests use both).
+    the current hour) take precedence over ``hours``. ``telemetry_dir`` overrides the
+    setting. ``mode``: ``auto`` (file() on the embedded store, streaming on a server),
+    ``file`` or ``stream`` (tests use both). ``now`` fixes the clock (tests, the demo).
     """
     now = now or utcnow()
     explicit = since is not None or until is not None
