@@ -115,10 +115,9 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
             candidates.append(path)
     reports = []
     for path in candidates:
-        report = _read(path, reports_dir.resolve())
-        if not canonical and known.get(report.run_id, ("", ""))[0] == report.sha256:
-            continue  # already ingested (or already rejected) in this exact version
-        reports.append(report)
+        report = _read(path, reports_dir.resolve(), skip_if=None if canonical else known)
+        if report is not None:
+            reports.append(report)
     good = [r for r in reports if not r.problem]
     bad = [r for r in reports if r.problem]
     rows_written = 0
@@ -160,7 +159,8 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
     )
 
 
-def _read(path: Path, reports_dir: Path) -> Report:
+def _read(path: Path, reports_dir: Path, *, skip_if: dict[str, tuple[str, str]] | None = None) -> Report | None:
+    """Read and validate one report; None when ``skip_if`` (the ledger) has this exact version."""
     rel = str(REPORTS_DIR / path.name)
     report = Report(path=path, rel=rel, run_id=str(uuid.UUID(path.stem)), sha256="")
     try:
@@ -169,6 +169,8 @@ def _read(path: Path, reports_dir: Path) -> Report:
             # A symlink out of the reports folder is not a report of this repo.
             report.problem = "is a link outside reports/benchmarks"
             report.sha256 = hashlib.sha256(str(resolved).encode()).hexdigest()
+            if skip_if is not None and skip_if.get(report.run_id, ("", ""))[0] == report.sha256:
+                return None
             return report
         data = path.read_bytes()
     except OSError as exc:
@@ -176,6 +178,8 @@ def _read(path: Path, reports_dir: Path) -> Report:
         report.sha256 = "0" * 64
         return report
     report.sha256 = hashlib.sha256(data).hexdigest()
+    if skip_if is not None and skip_if.get(report.run_id, ("", ""))[0] == report.sha256:
+        return None  # already ingested (or already rejected) in this exact version
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:

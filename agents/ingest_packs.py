@@ -17,7 +17,7 @@ How a run works:
    again (deterministic event_id), so re-running an hour never duplicates raw rows.
 3. Flagged lines get an exact reason (``ingest_packs_check.sql``); bad ones are quarantined
    with file, line and reason; false alarms are loaded after all.
-4. The hourly rollup of every hour of the window is recomputed, a day at a time
+4. The hourly rollup of every hour of the window is recomputed, a week at a time
    (session_stats replaces).
 
 Then gaps: every complete hour of the window with no events, or with fewer than
@@ -106,8 +106,9 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
 
     ``hours``: the last N complete hours (default 1, the hourly cron path). ``since`` /
     ``until`` (ISO 8601 text or datetimes, rounded out to whole hours; ``until`` defaults to
-    the current hour) take precedence over ``hours``. ``telemetry_dir`` overrides the setting. ``mode``: ``auto`` (file() on the
-    embedded store, streaming on a server), ``file`` or ``stream`` (tests use both).
+    the current hour) take precedence over ``hours``. ``telemetry_dir`` overrides the
+    setting. ``mode``: ``auto`` (file() on the embedded store, streaming on a server),
+    ``file`` or ``stream`` (tests use both). ``now`` fixes the clock (tests, the demo).
     """
     now = now or utcnow()
     explicit = since is not None or until is not None
@@ -126,13 +127,13 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         mode = "file" if ctx.store.backend == "embedded" and not (_GLOB_CHARS & set(root)) else "stream"
     loader = _Loader(ctx, root, mode)
     groups = _groups(files, window)
-    days = window.days()
+    weeks = window.days(7)
     items: list[ItemOutcome] = []
     totals = {"quarantined": 0, "files": sum(len(g[2]) for g in groups), "failed": 0}
     quarantine_files: set[str] = set()
     per_commit_bad: dict[str, int] = {}
     ingested_at = ts_str(utcnow())
-    steps, done = len(groups) + len(days), 0
+    steps, done = len(groups) + len(weeks), 0
     loader.prepare()
     try:
         # Each file is parsed once per run, with the files of one day together.
@@ -157,14 +158,15 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
             done += 1
             if ctx.progress:
                 ctx.progress("ingest packs", done, steps)
-        # Then the rollup of every hour of the window, a day at a time.
-        for day in days:
-            label = iso_hour(day.since)[:10]
+        # Then the rollup of every hour of the window, a week at a time (one query per day
+        # cost more in per-query overhead than the work; a week bounds the memory).
+        for week in weeks:
+            label = iso_hour(week.since)[:10] if len(week.days()) == 1 else \
+                f"{iso_hour(week.since)[:10]}..{iso_hour(week.until - HOUR)[:10]}"
             try:
-                ctx.store.named("ingest_packs_rollup", {"since": ts_str(day.since), "until": ts_str(day.until),
+                ctx.store.named("ingest_packs_rollup", {"since": ts_str(week.since), "until": ts_str(week.until),
                                                         "computed_at": ingested_at})
-                items.append(ItemOutcome(label, "ok", f"hours {iso_hour(day.since)[11:]}..{iso_hour(day.until)[11:]}"
-                                                      " rolled up"))
+                items.append(ItemOutcome(label, "ok", f"{len(week.hours)} hour(s) rolled up"))
             except StoreUnavailableError:
                 raise
             except StoreError as exc:
@@ -178,7 +180,9 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         loader.finish()
     new = _new_rows(ctx, window, ingested_at)
     for item in items:
-        item.rows = new["per_day"].get(item.item, 0) if item.status == "ok" else 0
+        if item.status == "ok" and not item.item.endswith("files"):
+            first, _, last = item.item.partition("..")
+            item.rows = sum(n for d, n in new["per_day"].items() if first <= d <= (last or first))
     gaps = _detect_gaps(ctx, window, now)
     _emit_metrics(ctx, window, new, per_commit_bad, totals["quarantined"], gaps, now, ingested_at)
     rows_written = new["events"] + new["llm_events"] + new["rollup_rows"] + totals["quarantined"] + len(
@@ -227,6 +231,7 @@ class _Loader:
         else:
             source = "muse_packs_lines"
         self.load_sql = text.replace("__LINES__", source)
+        self.flagged_seen = False
 
     def prepare(self) -> None:
         store = self.ctx.store
@@ -236,6 +241,9 @@ class _Loader:
             store.execute("TRUNCATE TABLE muse_packs_lines")
 
     def finish(self) -> None:
+        # Only when this run flagged anything: a DELETE costs a mutation (0.5 s measured).
+        if not self.flagged_seen:
+            return
         try:
             self.ctx.store.named("ingest_packs_flagged_delete", {"agent_run_id": self.ctx.run_id})
         except StoreError as exc:  # the table's TTL clears what is left
@@ -271,13 +279,14 @@ class _Loader:
                               run).scalar(0)
         if not flagged:
             return []
+        self.flagged_seen = True
         store.execute("TRUNCATE TABLE muse_packs_reasons")
         store.named("ingest_packs_check", run)
         cleared = store.query("SELECT count() FROM muse_packs_reasons WHERE reason = ''").scalar(0)
         if cleared:
             store.named("ingest_packs_load_cleared", params)
         rows = store.named("ingest_packs_quarantine", whole).dicts()
-        store.named("ingest_packs_flagged_delete", run)
+        store.named("ingest_packs_flagged_delete", run)  # this group's lines are done
         return [(quarantine.Record(file=r["file"], line=int(r["line_no"]), reason=r["reason"], raw=r["raw"],
                                    raw_hash=int(r["raw_hash"])), r["commit_sha"]) for r in rows]
 
@@ -290,7 +299,12 @@ def _line_batches(files: list[TelemetryFile], size: int) -> Iterator[list[dict[s
     """Raw lines with their 1-based numbers, in batches; the server parses them."""
     batch: list[dict[str, Any]] = []
     for f in files:
-        with _open(f.path) as fh:
+        try:
+            fh = _open(f.path)
+        except OSError as exc:  # gone or unreadable since discovery: the others go on
+            log.warning("ingest packs: cannot read %s: %s; skipped", f.path, exc.strerror)
+            continue
+        with fh:
             for n, raw in enumerate(fh, start=1):
                 # A server gets text: invalid UTF-8 arrives as U+FFFD (the embedded path
                 # sees the bytes and quarantines such a line as invalid UTF-8).

@@ -65,13 +65,18 @@ class DemoContext:
         self.config[key] = value
         _write_config(self.paths.config, self.config)
 
-    def run_agent(self, agent: str, fn: Callable[..., Any], **options: Any) -> RunOutcome:
-        """Run an agent with the shared lifecycle, local telemetry, and record its outcome."""
+    def run_agent(self, agent: str, fn: Callable[..., Any], *, accept: tuple[ExitCode, ...] = (ExitCode.OK,),
+                  **options: Any) -> RunOutcome:
+        """Run an agent with the shared lifecycle and local telemetry; record its outcome.
+
+        An exit code outside ``accept`` stops the demo with that code (pass e.g.
+        ``accept=(ExitCode.OK, ExitCode.BLOCKED)`` for a step that shows the circuit breaker).
+        """
         from muse.runs import run_agent
 
         outcome = run_agent(self.settings, agent, fn, telemetry=self.telemetry, **options)
         self.outcomes[agent] = outcome
-        if outcome.exit_code != ExitCode.OK:
+        if outcome.exit_code not in accept:
             raise _StepFailed(outcome)
         return outcome
 

@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from muse.hours import DAY, HOUR, floor_hour, iso_hour
+from muse.hours import HOUR, floor_hour, iso_hour
 
 SEED = 20260501
 MANIFEST_VERSION = 1

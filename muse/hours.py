@@ -59,11 +59,11 @@ class Window:
             cur += HOUR
         return out
 
-    def days(self) -> list["Window"]:
-        """The window cut at UTC midnights: one sub-window per calendar day it touches."""
+    def days(self, n: int = 1) -> list["Window"]:
+        """The window cut at UTC midnights, into sub-windows of up to ``n`` calendar days."""
         out, cur = [], self.since
         while cur < self.until:
-            midnight = cur.replace(hour=0, minute=0, second=0, microsecond=0) + DAY
+            midnight = cur.replace(hour=0, minute=0, second=0, microsecond=0) + n * DAY
             nxt = min(midnight, self.until)
             out.append(Window(cur, nxt))
             cur = nxt

@@ -236,3 +236,29 @@ def test_full_demo_from_nothing_twice(cli, settings) -> None:
     assert cli("council", "trace", "1").exit_code == 0
     assert cli("watcher", "status").exit_code == 0
     assert cli("insights", "list").exit_code == 0
+
+
+def test_later_agents_extend_the_demo_with_steps(settings) -> None:
+    """The lead adds the watcher, analytics, council... as steps; they see what came before."""
+    from muse.demo import STEPS, DemoStep
+    from muse.errors import InputError
+
+    seen: dict[str, Any] = {}
+
+    def extra(ctx) -> str:
+        seen["regression"] = ctx.manifest["planted"]["latency_regression"]["model"]
+        seen["ingested"] = ctx.outcomes["ingest-packs"].result.details["new_events"]
+        seen["repo"] = ctx.settings.path_of("repos.banterhearts.path")
+        return "extra ran"
+
+    def broken(ctx) -> str:
+        raise InputError("the council found nothing to say")
+
+    lines: list[str] = []
+    result = run_demo(settings, lines.append, now=NOW, days=1, scale=0.05, until="ingest-packs",
+                      steps=[*STEPS, DemoStep("extra", extra), DemoStep("broken", broken)])
+    assert seen["regression"] == "mistral-7b" and seen["ingested"] > 0
+    assert seen["repo"] == settings.state_dir / "demo" / "banterhearts"
+    assert "[5/7] extra: extra ran" in lines
+    assert "[6/7] broken: failed - the council found nothing to say" in lines
+    assert result.exit_code == ExitCode.FAILED and result.steps[-1][1] == "failed"

@@ -65,6 +65,7 @@ BAD_LINES: list[tuple[str, str]] = [
     (json.dumps(event(T0, sha="abc")), "field commit_sha: expected 40 hex characters"),
     (json.dumps(event(T0, event_type="Query Submit")), "field event_type: expected a lower-case name such as query_submit"),
     (json.dumps(event(T0, metadata="oops")), "field metadata: expected an object"),
+    (json.dumps(event(T0, metadata="{not json")), "field metadata: expected an object"),
     (json.dumps(event(T0, user_agent={"browser": "x"})), "field user_agent: expected a string"),
     (json.dumps(event(T0, schema_version=2)), "field schema_version: unsupported (supported: 1)"),
     (json.dumps({k: v for k, v in event(T0, "llm_call").items() if k != "model"}),
@@ -118,16 +119,21 @@ def test_numbers_in_strings_and_nested_keys_are_not_rejected(settings, store, td
         event(T0 + timedelta(seconds=3), "llm_call", tokens_in="900"),
         event(T0 + timedelta(seconds=4), user_agent=None, metadata=None),
         event(T0 + timedelta(seconds=5), ts="2026-05-04T12:00:05+02:00"),  # a zone other than UTC
+        event(T0 + timedelta(seconds=6), user_agent="[bot] crawler/2.0"),  # looks like an array to a cheap check
+        "   " + json.dumps(event(T0 + timedelta(seconds=7))),  # leading blanks: still one JSON object
     ]
     write_jsonl(hour_file(tdir, T0), lines)
     out = ingest(settings, store, tdir)
     assert out.result.details["quarantined"] == 0, quarantined(settings)
     rows = store.query("SELECT toString(ts) AS ts, latency_ms, metadata, user_agent FROM ui_events FINAL "
                        "ORDER BY ts").dicts()
-    assert [r["latency_ms"] for r in rows] == [250, 13, 100, 100, 100, 100]
+    assert [r["latency_ms"] for r in rows] == [250, 13, 100, 100, 100, 100, 100, 100]
     assert rows[2]["metadata"] == '{"latency_ms":"n/a","ts":5,"user_agent":{"x":1}}'
     assert rows[4]["metadata"] == "{}" and rows[4]["user_agent"] == ""
     assert rows[5]["ts"] == "2026-05-04 10:00:05.000"
+    # The last two were flagged by the cheap checks and cleared by the exact one.
+    assert rows[6]["user_agent"] == "[bot] crawler/2.0"
+    assert store.query("SELECT count() FROM ingest_packs_flagged").scalar() == 0  # scratch cleared
 
 
 def test_rerunning_an_hour_never_duplicates_and_replaces_its_rollup(settings, store, tdir) -> None:

@@ -12,4 +12,3 @@ WHERE f.agent_run_id = {agent_run_id:UUID}
   AND f.ts >= {since:DateTime64(3, 'UTC')} AND f.ts < {until:DateTime64(3, 'UTC')}
   AND f.event_id NOT IN (SELECT event_id FROM ui_events
                          WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')})
-LIMIT 1 BY f.event_id

@@ -1,0 +1,121 @@
+"""`muse ingest packs` on 1,000,000 UI events against ClickHouse's own INSERT ... SELECT FROM file().
+
+Both load the same JSON Lines file into ui_events of the same embedded store, each as its own
+process (interleaved, tables emptied before every run). The baseline is the bare minimum:
+
+    INSERT INTO ui_events (...) SELECT ..., cityHash64(...) FROM file(path, JSONEachRow, 'schema')
+
+`muse ingest packs` does that and also validates every line, routes llm_call events to
+llm_events, computes the hourly rollup, checks gaps and records its run. Targets: wall time
+ratio <= 1.5, peak RSS ratio <= 2.0 (medians).
+
+Usage: python benchmarks/ingest_packs.py [--events 1000000] [--repeats 3] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import BIN, report  # noqa: E402
+
+START = datetime(2026, 3, 2, tzinfo=timezone.utc)
+BASELINE = """
+import sys
+from chdb import session
+s = session.Session(sys.argv[1])
+s.query('''INSERT INTO ui_events (ts, event_id, session_id, commit_sha, event_type, latency_ms, user_agent, metadata)
+SELECT ts, cityHash64(ts, session_id, commit_sha, event_type, latency_ms, user_agent, metadata), session_id,
+       commit_sha, event_type, latency_ms, user_agent, metadata
+FROM file(''' + repr(sys.argv[2]) + ''', JSONEachRow, 'ts DateTime64(3, \\\\'UTC\\\\'), session_id UUID,
+     commit_sha String, event_type String, latency_ms UInt32, user_agent String, metadata String')''')
+s.close()
+"""
+RESET = """
+import sys
+from chdb import session
+s = session.Session(sys.argv[1])
+for t in ("ui_events", "llm_events", "session_stats", "ingest_gaps", "ingest_quarantine", "agent_runs"):
+    s.query("TRUNCATE TABLE " + t)
+print(s.query("SELECT count() FROM ui_events", "CSV").data().strip())
+s.close()
+"""
+
+
+def generate(path: Path, n: int) -> tuple[datetime, datetime]:
+    """n events shaped like the demo's (sessions, llm calls, rhythms), hour after hour."""
+    from muse import demodata
+
+    plan = demodata.Plan(START, 60)
+    commits = [(START - timedelta(hours=1), "ab" * 20)]
+    written, hour = 0, START
+    with open(path, "w", encoding="utf-8") as fh:
+        while written < n:
+            events = demodata.hour_events(hour, commits, plan)[: n - written]
+            fh.write("".join(json.dumps(e) + "\n" for e in events))
+            written += len(events)
+            hour += timedelta(hours=1)
+    return START, hour
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"{cmd[0]} failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def main(events: int, repeats: int, workdir: str | None) -> dict:
+    work = Path(workdir or tempfile.mkdtemp(prefix="muse-bench-packs-"))
+    tele = work / "telemetry"
+    tele.mkdir(parents=True, exist_ok=True)
+    data = tele / "events.jsonl"
+    t0 = time.perf_counter()
+    since, until = generate(data, events)
+    size = data.stat().st_size / 2**20
+    print(f"generated {events:,} events ({size:.0f} MiB) in {time.perf_counter() - t0:.1f}s: {data}")
+    state = work / "state"
+    env = {**os.environ, "MUSE_STATE_DIR": str(state), "MUSE_TELEMETRY_DIR": str(tele), "MUSE_LOG_FORMAT": "plain"}
+    env.pop("MUSE_CONFIG", None)
+    subprocess.run([str(BIN / "muse"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    store = str(state / "clickhouse")
+    muse = [str(BIN / "muse"), "ingest", "packs", "--since", since.isoformat(), "--until", until.isoformat()]
+    base = [sys.executable, "-c", BASELINE, store, str(data)]
+    walls: dict[str, list[float]] = {"muse": [], "base": []}
+    rss: dict[str, list[float]] = {"muse": [], "base": []}
+    for i in range(repeats):
+        for name, cmd in (("muse", muse), ("base", base)):
+            subprocess.run([sys.executable, "-c", RESET, store], env=env, check=True, stdout=subprocess.DEVNULL)
+            wall, peak = run(cmd, env)
+            walls[name].append(wall)
+            rss[name].append(peak)
+            print(f"  run {i + 1} {name}: {wall:.2f}s, peak RSS {peak:.0f} MiB")
+    result = report(f"ingest packs {events:,} events vs INSERT ... SELECT FROM file()", walls["muse"], walls["base"], 1.5)
+    mem = report("peak RSS", rss["muse"], rss["base"], 2.0, unit=" MiB")
+    print(f"muse: {events / statistics.median(walls['muse']):,.0f} events/s")
+    if not workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"wall": result, "rss": mem, "pass": result["pass"] and mem["pass"]}
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workdir", help="keep the data and store here (default: a temp dir, removed after)")
+    args = ap.parse_args()
+    sys.exit(0 if main(args.events, args.repeats, args.workdir)["pass"] else 1)
