@@ -112,7 +112,19 @@ def _telemetry(tdir: Path, hours: int, per_hour: int) -> int:
     return hours * per_hour
 
 
-@pytest.mark.parametrize("delay", [0.8, 1.6])
+def _wait_for_first_part(store_dir: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Block until the ingest starts writing May 2026 data parts (a tmp_insert_ or a new part dir)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return
+        if any(p.name.startswith(("tmp_insert_202605", "202605_")) for p in store_dir.rglob("*2026*")
+               if p.is_dir()):
+            return
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3])
 def test_sigkill_half_way_through_an_ingest_then_rerun_leaves_no_duplicates_and_no_loss(
         settings: Any, migrated: Any, env: dict[str, str], tmp_path: Path, delay: float) -> None:
     import signal
@@ -125,6 +137,8 @@ def test_sigkill_half_way_through_an_ingest_then_rerun_leaves_no_duplicates_and_
               "--until", "2026-05-05T10:00:00Z"]
     env = {**env, "MUSE_TELEMETRY_DIR": str(tdir)}
     proc = _muse(window, env)
+    # Kill once the run has started writing data (then ``delay`` later): mid-write by construction.
+    _wait_for_first_part(settings.state_dir / "clickhouse", proc)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
