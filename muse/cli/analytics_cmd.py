@@ -1,7 +1,5 @@
 """`muse analytics` (run the worker, show a run's records) and `muse insights` (list, ack)."""
 
-from __future__ import annotations
-
 from contextlib import contextmanager
 from enum import Enum
 from typing import Annotated, Any, Iterator, Optional
