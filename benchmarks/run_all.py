@@ -57,7 +57,11 @@ def main() -> int:
             rows.append({"name": name, "ratio": float("nan"), "target": float("nan"), "pass": False,
                          "note": "crashed"})
             continue
-        for r in out if isinstance(out, list) else [out]:
+        results = out if isinstance(out, list) else [out]
+        # Some benchmarks return several ratios at once ({"wall": {...}, "rss": {...}}).
+        results = [v for r in results for v in ([x for x in r.values() if isinstance(x, dict) and "ratio" in x]
+                                                 or [r])]
+        for r in results:
             rows.append({**r, "suite": name, "seconds": time.perf_counter() - t0})
     print("\n| benchmark | measured | baseline | ratio | target | verdict |")
     print("|---|---|---|---|---|---|")
