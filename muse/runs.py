@@ -165,8 +165,8 @@ def run_agent(
         except MuseError as exc:
             log.error("could not record the %s run in agent_runs: %s", agent, exc.message)
     except MuseError as exc:
-        # Store unavailable or schema outdated: nothing ran; say so and alert.
-        result = AgentResult(status="failed", message=exc.message)
+        # Store unavailable or schema outdated: nothing ran; say so (with the way out) and alert.
+        result = AgentResult(status="failed", message=exc.message + (f"; {exc.hint}" if exc.hint else ""))
         error = exc.message
         exit_code = exc.exit_code
         if exit_code != ExitCode.USAGE:

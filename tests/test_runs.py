@@ -80,4 +80,4 @@ def test_overlapping_run_is_skipped_not_failed(settings, migrated) -> None:
 def test_outdated_schema_refuses_with_the_command_to_run(settings) -> None:
     out = run_agent(settings, "eager", lambda ctx: AgentResult())
     assert out.exit_code == ExitCode.USAGE
-    assert "muse db migrate" in out.result.message or "out of date" in out.result.message
+    assert "out of date" in out.result.message and "run `muse db migrate`" in out.result.message

@@ -9,7 +9,7 @@ anything that is not one of its subcommands to a hidden `run` subcommand:
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from muse.cli import common
 
@@ -26,6 +26,18 @@ class PublishGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
+class _RoutedContext(typer.Context):
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else super().command_path
+
+
+class _RoutedCommand(TyperCommand):
+    """The hidden `run` command, shown to people as `muse publish` itself (usage, errors)."""
+
+    context_class = _RoutedContext
+
+
 app = typer.Typer(
     cls=PublishGroup,
     help="Publish an episode to the blog repo and Vercel, or roll one back.\n\n"
@@ -39,7 +51,7 @@ app = typer.Typer(
 )
 
 
-@app.command("run", hidden=True)
+@app.command("run", hidden=True, cls=_RoutedCommand)
 def run_cmd(
     episode: Annotated[str, typer.Argument(metavar="[EPISODE|latest]",
                                            help="Episode number, or 'latest' (the newest episode).")] = "latest",
