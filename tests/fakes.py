@@ -111,6 +111,15 @@ def slack_and_pagerduty() -> FakeHTTP:
     return fake
 
 
+def closed_port() -> int:
+    """A loopback TCP port nothing listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 class UDPSink:
     """A real UDP socket on 127.0.0.1 collecting DogStatsD datagrams."""
 

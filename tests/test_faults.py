@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import muse_cmd
+from fakes import closed_port
 from muse.errors import ExitCode
 from muse.locks import FileLock
 
@@ -23,14 +23,6 @@ from muse.locks import FileLock
 def _muse(args: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen:
     return subprocess.Popen(muse_cmd() + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, **kw)
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _alerts(state_dir: Path) -> list[dict[str, Any]]:
@@ -68,7 +60,7 @@ def test_two_cron_runs_of_one_agent_one_runs_one_skips(settings: Any, migrated: 
 
 
 def test_server_store_unreachable_retries_alerts_and_exits_5(settings: Any, env: dict[str, str]) -> None:
-    env = {**env, "MUSE_CLICKHOUSE_URL": f"clickhouse://muse:pw-ssh@127.0.0.1:{_closed_port()}/muse"}
+    env = {**env, "MUSE_CLICKHOUSE_URL": f"clickhouse://muse:pw-ssh@127.0.0.1:{closed_port()}/muse"}
     t0 = time.monotonic()
     proc = _muse(["watcher", "check"], env)
     out, err = proc.communicate(timeout=120)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import muse_cmd
+from fakes import closed_port
 from muse import migrations
 from muse.errors import ExitCode, ReadOnlyError, StoreError, StoreUnavailableError
 from muse.locks import FileLock
@@ -62,18 +62,10 @@ def test_readonly_store_refuses_writes_and_writes_nothing(settings, migrated) ->
         assert rw.query("SELECT count() FROM agent_runs").scalar() == 0
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_server_backend_unreachable_retries_then_typed_error() -> None:
     t0 = time.monotonic()
     with pytest.raises(StoreUnavailableError, match="after 3 attempts"):
-        ServerStore(f"clickhouse://default:@127.0.0.1:{_closed_port()}/default", retries=3, backoff=0.05,
+        ServerStore(f"clickhouse://default:@127.0.0.1:{closed_port()}/default", retries=3, backoff=0.05,
                     connect_timeout=0.5)
     assert time.monotonic() - t0 >= 0.05 + 0.1  # two backoffs happened
 
