@@ -153,16 +153,4 @@ CREATE TABLE IF NOT EXISTS insights {on_cluster} (
 ) ENGINE = {replacing}(updated_at)
 ORDER BY insight_id;
 
--- Hours the ingest worker found without telemetry or with a drop against its baseline.
--- Migration 002 (ingest) creates the same table, column for column; IF NOT EXISTS lets
--- either order apply. The ingest worker deletes a gap that later data fills.
-CREATE TABLE IF NOT EXISTS ingest_gaps {on_cluster} (
-    hour DateTime('UTC'),
-    kind LowCardinality(String),
-    events UInt64,
-    baseline Float64,
-    detected_at DateTime64(3, 'UTC'),
-    run_id UUID
-) ENGINE = {replacing}(detected_at)
-PARTITION BY toYYYYMM(hour)
-ORDER BY (hour, kind);
+-- ingest_gaps, which the worker turns into insights, comes from migration 002.
