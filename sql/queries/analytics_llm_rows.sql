@@ -6,15 +6,15 @@
 -- events carry no prompt-template id), so keys of different levels never collide.
 CREATE TEMPORARY TABLE _an_rows ENGINE = Memory AS
 SELECT
-    source, ts, event_id, run_id, toLowCardinality(toStringCutToZero(commit_sha)) AS commit_sha, model, operation, tokens_in, tokens_out,
+    source, ts, event_id, run_id, toStringCutToZero(commit_sha) AS commit_sha, model, operation, tokens_in, tokens_out,
     toFloat64(cost_usd) AS cost,
     toFloat64(latency_ms) AS latency,
     toFloat64(tokens_in + tokens_out) AS tokens,
     toUInt8(CAST(status AS String) NOT IN ('ok', 'success')) AS is_error,
     ingested_at,
     toDateTime(toStartOfHour(ts), 'UTC') AS hour,
-    toLowCardinality(multiIf(tokens_in < {t_small:UInt32}, 'tiny', tokens_in < {t_medium:UInt32}, 'small',
-            tokens_in < {t_large:UInt32}, 'medium', tokens_in < {t_huge:UInt32}, 'large', 'huge')) AS category,
+    multiIf(tokens_in < {t_small:UInt32}, 'tiny', tokens_in < {t_medium:UInt32}, 'small',
+            tokens_in < {t_large:UInt32}, 'medium', tokens_in < {t_huge:UInt32}, 'large', 'huge') AS category,
     toFloat32(least(1., log(1 + tokens_in) / {cx_max:Float64})) AS complexity,
     CAST(cityHash64('global', source, operation) AS UInt64) AS global_key,
     CAST(cityHash64('cluster', source, operation, model, category) AS UInt64) AS cluster_key,
