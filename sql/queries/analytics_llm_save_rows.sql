@@ -3,13 +3,11 @@
 INSERT INTO run_analytics (
     kind, source, row_key, ts, run_id, commit_sha, model, operation, quant, dataset,
     input_category, input_complexity, cost, latency_ms, tokens, tokens_in, tokens_out, is_error,
-    global_key, cluster_key, genus_key, baseline_level, baseline_n,
-    cost_z, latency_z, tokens_z, source_ingested_at, analytics_run_id)
+    baseline_level, baseline_n, z_cost, z_latency, z_tokens, source_ingested_at, analytics_run_id)
 SELECT
     'llm', source, event_id, ts, run_id, commit_sha, model, operation, '', '',
     category, complexity, cost, latency, tokens, tokens_in, tokens_out, is_error,
-    global_key, cluster_key, genus_key, lvl, n,
-    cost_z, latency_z, tokens_z, ingested_at, {run_id:UUID}
+    lvl, n, ifNull(cost_z, 0), ifNull(latency_z, 0), ifNull(tokens_z, 0), ingested_at, {run_id:UUID}
 FROM _an_scored
 WHERE is_cand = 1
 -- Keys are unique within this insert by construction; dedup-on-insert only costs time.
