@@ -321,11 +321,11 @@ def _line_batches(files: list[TelemetryFile], size: int) -> Iterator[list[dict[s
 
 def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, Any]:
     params = {"since": ts_str(window.since), "until": ts_str(window.until), "ingested_at": ingested_at}
-    per_commit = {r["commit_sha"]: int(r["events"]) for r in ctx.store.named("ingest_packs_new_events", params).dicts()}
-    per_day = {r["day"]: int(r["n"]) for r in ctx.store.query(
-        "SELECT toString(toDate(ts)) AS day, count() AS n FROM ui_events "
-        "WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')} "
-        "AND ingested_at = {ingested_at:DateTime64(3, 'UTC')} GROUP BY day", params).dicts()}
+    per_commit: dict[str, int] = {}
+    per_day: dict[str, int] = {}
+    for r in ctx.store.named("ingest_packs_new_events", params).dicts():
+        per_commit[r["commit_sha"]] = per_commit.get(r["commit_sha"], 0) + int(r["events"])
+        per_day[r["day"]] = per_day.get(r["day"], 0) + int(r["events"])
     llm = ctx.store.named("ingest_llm_new_totals", {**params, "source": SOURCE}).dicts()
     rollup_rows = ctx.store.query(
         "SELECT count() FROM session_stats WHERE computed_at = {ingested_at:DateTime64(3, 'UTC')} "
