@@ -197,6 +197,17 @@ def test_llm_call_events_go_to_llm_events_tied_to_session_and_commit(settings, s
     assert row["event_id"] == ui_id  # one deterministic id for the event in both tables
 
 
+def test_a_line_repeated_in_the_input_counts_once(settings, store, tdir) -> None:
+    # The load does not merge equal keys at insert (optimize_on_insert = 0): what a run reports
+    # as new, and every exact read, must still see the event once.
+    e = event(T0 + timedelta(minutes=7), "llm_call", sha=SHA2, tokens_in=100, cost_usd=0.5)
+    write_jsonl(hour_file(tdir, T0), [e, event(T0, "query_submit"), e])
+    out = ingest(settings, store, tdir)
+    assert (out.result.details["new_events"], out.result.details["new_llm_events"]) == (2, 1)
+    assert store.query("SELECT count() FROM ui_events FINAL").scalar() == 2
+    assert store.query("SELECT sum(total_events) FROM session_stats FINAL").scalar() == 2
+
+
 def test_gap_alerts_for_no_telemetry_and_for_a_drop(settings, store, tdir) -> None:
     # Four days of steady traffic at 10:00 and 11:00, then day 5: 11:00 silent, 10:00 nearly.
     for d in range(4):

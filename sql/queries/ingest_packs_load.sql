@@ -102,8 +102,8 @@ FROM
 -- in the window and not stored yet (idempotent: a re-run writes nothing again). An event
 -- already in ui_events but missing from llm_events (a crash between the two views) goes
 -- through again; ui_events, a replacing table, keeps one copy of it. A line repeated within
--- the input needs no LIMIT 1 BY here (measured: 15% of the load): a replacing table merges
--- equal keys within an inserted block already (optimize_on_insert), FINAL across blocks.
+-- the input needs no LIMIT 1 BY here (measured: 15% of the load): FINAL merges equal keys,
+-- and the agent counts what a run added with FINAL.
 WHERE check = 1
    OR (ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}
        AND (event_id NOT IN (SELECT event_id FROM ui_events
@@ -113,4 +113,7 @@ WHERE check = 1
                                      WHERE source = 'banterpacks'
                                        AND ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}))))
 -- The three views run in parallel (measured: a third less time on 1M lines).
-SETTINGS short_circuit_function_evaluation = 'disable', parallel_view_processing = 1
+-- optimize_on_insert = 0: no replacing merge of each inserted block (measured: 0.4 s of CPU,
+-- 12% of the load on 1M lines); a line repeated within the input stays two raw rows until a
+-- merge, which every exact read (FINAL) already handles.
+SETTINGS short_circuit_function_evaluation = 'disable', parallel_view_processing = 1, optimize_on_insert = 0
