@@ -235,10 +235,13 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
         reverted = f"{sha[:8]} reverted by {revert[:8]} on {main}"
     except blogrepo.NotOnBranch:
         revert, reverted = "", f"{sha[:8]} is no longer on {main}, nothing to revert"
+    withdrawn = _withdraw_translations(ctx, n, row)
     rb = deploy.rollback_production(ctx, episode=n)
     new_version(ctx, row, status="rolled_back")
     ctx.telemetry.count("publish.rollback", 1, episode=n)
     msg = f"episode {n} rolled back: {reverted}; {rb.message}"
+    if withdrawn:
+        msg += f"; translations withdrawn: {', '.join(withdrawn)}"
     if rb.status == "api_error":
         # Git is reverted but production may still serve the episode: a person must look.
         raise PublishFailed(msg)
@@ -246,7 +249,22 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
               dedup_key=f"muse-publish-rollback-{n}", episode=n)
     return AgentResult(message=msg, details={
         "episode": n, "status": "rolled_back", "reverted": sha, "revert_commit": revert,
-        "production": rb.status, "production_deployment": rb.deployment_id})
+        "production": rb.status, "production_deployment": rb.deployment_id, "translations_withdrawn": withdrawn})
+
+
+def _withdraw_translations(ctx: RunContext, n: int, row: dict[str, Any]) -> list[str]:
+    """Remove the episode's published translations from main and mark them rolled back, so
+    a withdrawn episode is not served in other languages by the next deploy, and a corrected
+    episode published again is translated again (i18n translates what has no published row)."""
+    rows = ctx.store.named("publish_episode_translations", {"episode": n}).dicts()
+    if not rows:
+        return []
+    langs = [str(r["lang"]) for r in rows]
+    blogrepo.remove_and_push(ctx.settings, rels=[str(r["path"]) for r in rows],
+                             message=f"Roll back episode {n} translations ({', '.join(langs)}): {row['title']}")
+    for r in rows:
+        new_version(ctx, r, status="rolled_back")
+    return langs
 
 
 # -- paths --------------------------------------------------------------------------------

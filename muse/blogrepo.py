@@ -373,6 +373,35 @@ def revert_and_push(settings: Any, *, sha: str, message: str | None = None, bran
         return head
 
 
+def remove_and_push(settings: Any, *, rels: Sequence[str], message: str, branch: str | None = None) -> str | None:
+    """Delete ``rels`` (paths relative to the clone) on ``branch`` (default: the main
+    branch) in one commit and push it. Returns the commit, or None when none of them is on
+    the branch any more (idempotent: a re-run after a crash makes no second commit).
+
+    Example: remove_and_push(settings, rels=["posts_i18n/de/ep-12.md"], message="Withdraw ...")
+    """
+    blog = BlogRepo.from_settings(settings)
+    branch = branch or blog.main
+    with blog.locked():
+        if blog.start_branch(branch) is None:
+            raise GitError(f"{blog.remote} of blog repo {blog.path} has no branch {branch!r}")
+        tracked = blog.git("ls-files", "--", *rels)[1].split("\n") if rels else []
+        present = [r for r in tracked if r]
+        if not present:
+            log.info("blog repo: %s has none of %s; nothing to remove", branch, ", ".join(rels))
+            return None
+        blog.git("rm", "--quiet", "--", *present)
+        blog.git("commit", "--quiet", "-m", message, env=blog._env())
+        try:
+            blog.push_with_retry(branch, None)
+        except MuseError:
+            blog.reset_to_remote(branch, None)
+            raise
+        head = str(blog.rev("HEAD"))
+        log.info("blog repo: pushed %s removing %s to %s/%s", head[:8], ", ".join(present), blog.remote, branch)
+        return head
+
+
 def read_file_at(settings: Any, ref: str, rel: str) -> bytes | None:
     """The content of ``rel`` at ``ref`` (e.g. ``origin/drafts``), or None."""
     blog = BlogRepo.from_settings(settings)

@@ -113,6 +113,17 @@ def test_revert_is_pushed_once_even_when_asked_twice(blog: Blog, bsettings: Any)
     assert blog.tag("episode-2") == sha  # the tag still marks the episode's commit
 
 
+def test_remove_is_one_commit_and_a_second_call_changes_nothing(blog: Blog, bsettings: Any) -> None:
+    post, chart = write_episode(blog.clone, 4)
+    blogrepo.commit_and_push(bsettings, paths=[post, chart], message="Episode 4: x")
+    sha = blogrepo.remove_and_push(bsettings, rels=["posts/ep-4.md", "posts/ep-4.svg", "posts/ep-99.md"],
+                                   message="Withdraw episode 4")
+    assert sha == blog.tip("main") and blog.subjects()[:2] == ["Withdraw episode 4", "Episode 4: x"]
+    assert blog.show("main", "posts/ep-4.md") is None and blog.show("main", "posts/ep-4.svg") is None
+    assert blogrepo.remove_and_push(bsettings, rels=["posts/ep-4.md"], message="again") is None
+    assert blog.tip("main") == sha
+
+
 def test_revert_of_a_commit_not_on_main_is_refused(blog: Blog, bsettings: Any) -> None:
     with pytest.raises(blogrepo.NotOnBranch, match="is not on origin/main"):
         blogrepo.revert_and_push(bsettings, sha="0" * 40)

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from episode_fixtures import Blog, episode_status, insert_episode, make_blog, write_episode
+from episode_fixtures import Blog, episode_row, episode_status, insert_episode, make_blog, write_episode
 from fake_vercel import FakeVercel
 from fakes import FakeHTTP, slack_and_pagerduty
 from muse.agents import publisher
@@ -350,6 +350,47 @@ def test_rollback_reverts_rolls_production_back_and_a_later_publish_promotes(pub
     back = pub.run(episode=19, approve=True, by="ana")
     assert back.exit_code == ExitCode.OK, back.result.message
     assert pub.blog.show("main", "posts/ep-19.md") is not None
+
+
+def _translate(pub: Pub, n: int, langs: tuple[str, ...]) -> None:
+    """What a successful `muse i18n sync` leaves: files pushed to main and one row per language."""
+    from muse import blogrepo
+    from muse.i18n_check import translation_relpath
+
+    paths = []
+    for lang in langs:
+        path = pub.blog.clone / translation_relpath(lang, n)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {lang} {n}\n", encoding="utf-8")
+        paths.append(path)
+    sha = blogrepo.commit_and_push(pub.settings, paths=paths, message=f"i18n: translate episode {n}")
+    pub.store.insert("episodes", [{**episode_row(n, status="published", ts="2026-05-04 07:00:00.000"), "lang": lang,
+                                   "translation_of": n, "path": translation_relpath(lang, n), "published_commit": sha}
+                                  for lang in langs])
+
+
+def test_rollback_withdraws_the_episodes_translations_and_only_them(pub: Pub) -> None:
+    pub.vercel.seed("c" * 40)
+    for n in (30, 31):
+        pub.episode(n)
+        assert pub.run(episode=n).exit_code == ExitCode.OK
+        _translate(pub, n, ("de", "zh"))
+    out = pub.run(publisher.rollback, episode=31)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert out.result.message.endswith("translations withdrawn: de, zh")
+    assert out.result.details["translations_withdrawn"] == ["de", "zh"]
+    assert pub.blog.show("main", "posts_i18n/de/ep-31.md") is None
+    assert pub.blog.show("main", "posts_i18n/zh/ep-31.md") is None
+    assert pub.blog.show("main", "posts_i18n/de/ep-30.md") == "# de 30\n"  # another episode's stays
+    rows = pub.store.query("SELECT translation_of, lang, status FROM episodes FINAL WHERE lang != 'en' "
+                           "ORDER BY translation_of, lang").rows
+    assert rows == [(30, "de", "published"), (30, "zh", "published"), (31, "de", "rolled_back"),
+                    (31, "zh", "rolled_back")]
+    # Published again after a fix: i18n sees no published translation and translates anew.
+    back = pub.run(episode=31, approve=True, by="ana")
+    assert back.exit_code == ExitCode.OK, back.result.message
+    live = pub.store.named("i18n_translations", {"episodes": [31], "langs": ["de", "zh"]}).dicts()
+    assert [r["status"] for r in live] == ["rolled_back", "rolled_back"]
 
 
 def test_rollback_of_an_unpublished_episode_is_a_usage_error(pub: Pub) -> None:
