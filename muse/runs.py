@@ -15,6 +15,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 from muse import migrations
@@ -106,6 +107,36 @@ def _record(store: Store, agent: str, run_id: str, started: datetime, status: st
     }])
 
 
+def _page_key(agent: str) -> str:
+    return f"muse-{agent}-failed"
+
+
+def _page_marker(settings: Settings, agent: str) -> Path:
+    return settings.state_dir / "pages" / f"{agent}.open"
+
+
+def _mark_page(settings: Settings, agent: str) -> None:
+    """Remember that a run of ``agent`` paged, so the next successful run resolves it."""
+    marker = _page_marker(settings, agent)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        marker.write_text(utcnow().isoformat() + "\n", encoding="utf-8")
+    except OSError as exc:
+        log.warning("could not remember the open page of %s: %s", agent, exc)
+
+
+def _resolve_page(settings: Settings, agent: str, telemetry: Telemetry) -> None:
+    """A successful run after one that paged resolves that page (same dedup key), once."""
+    marker = _page_marker(settings, agent)
+    if not marker.exists():
+        return
+    telemetry.resolve(dedup_key=_page_key(agent), title=f"muse {agent} ran ok again")
+    try:
+        marker.unlink()
+    except OSError as exc:
+        log.warning("could not clear the open page of %s: %s", agent, exc)
+
+
 def run_agent(
     settings: Settings,
     agent: str,
@@ -159,7 +190,11 @@ def run_agent(
             # A usage error (bad argument, wrong state for the command) is the caller's
             # mistake, reported by the exit code: it pages nobody.
             ctx.alert("critical" if error else "warning", f"muse {agent} failed", result.message,
-                      dedup_key=f"muse-{agent}-failed", run_id=run_id)
+                      dedup_key=_page_key(agent), run_id=run_id)
+            if error:
+                _mark_page(settings, agent)
+        elif result.status == "ok":
+            _resolve_page(settings, agent, telemetry)
         try:
             _record(store, agent, run_id, started, result.status, finished=utcnow(), result=result, error=error)
         except MuseError as exc:
@@ -171,7 +206,8 @@ def run_agent(
         exit_code = exc.exit_code
         if exit_code != ExitCode.USAGE:
             telemetry.alert("critical", f"muse {agent} could not run", exc.message,
-                            dedup_key=f"muse-{agent}-failed", source=f"muse {agent}")
+                            dedup_key=_page_key(agent), source=f"muse {agent}")
+            _mark_page(settings, agent)
     finally:
         if own_store and store is not None:
             store.close()

@@ -81,3 +81,29 @@ def test_outdated_schema_refuses_with_the_command_to_run(settings) -> None:
     out = run_agent(settings, "eager", lambda ctx: AgentResult())
     assert out.exit_code == ExitCode.USAGE
     assert "out of date" in out.result.message and "run `muse db migrate`" in out.result.message
+
+
+def test_a_page_is_resolved_by_the_next_successful_run_once(settings, migrated, monkeypatch) -> None:
+    from fakes import slack_and_pagerduty
+    from muse.config import load_settings
+
+    hooks = slack_and_pagerduty()
+    try:
+        monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "pd-routing-key-0123")
+        monkeypatch.setenv("MUSE_PAGERDUTY_EVENTS_URL", f"{hooks.url}/v2/enqueue")
+        s = load_settings()
+        outcomes = iter([InputError("store said no"), None, None])
+
+        def agent(ctx) -> AgentResult:
+            exc = next(outcomes)
+            if exc:
+                raise exc
+            return AgentResult(message="fine")
+
+        for _ in range(3):
+            run_agent(s, "flaky", agent)
+        events = [(r.json()["event_action"], r.json()["dedup_key"]) for r in hooks.requests
+                  if r.path == "/v2/enqueue"]
+        assert events == [("trigger", "muse-flaky-failed"), ("resolve", "muse-flaky-failed")]
+    finally:
+        hooks.close()
