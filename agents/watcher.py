@@ -259,6 +259,7 @@ def _run(ctx: RunContext) -> AgentResult:
         message=message,
         rows_written=1,
         items=items,
+        alerted=bool(paged),  # the page went to Slack too: no second message from the lifecycle
         details={
             "status": overall,
             "lag_seconds": max(c.lag_seconds for c in checks),

@@ -54,6 +54,9 @@ class AgentResult:
     items: list[ItemOutcome] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     forced: bool = False
+    # The agent already alerted for this failure itself (e.g. the watcher's page): the
+    # lifecycle does not send its generic "failed" alert as well.
+    alerted: bool = False
 
 
 @dataclass
@@ -130,7 +133,10 @@ def _resolve_page(settings: Settings, agent: str, telemetry: Telemetry) -> None:
     marker = _page_marker(settings, agent)
     if not marker.exists():
         return
-    telemetry.resolve(dedup_key=_page_key(agent), title=f"muse {agent} ran ok again")
+    key = _page_key(agent)
+    if not any(a.get("action") == "resolve" and a.get("dedup_key") == key for a in telemetry.alerts_sent):
+        # (the agent may have resolved it itself, as the watcher does)
+        telemetry.resolve(dedup_key=key, title=f"muse {agent} ran ok again")
     try:
         marker.unlink()
     except OSError as exc:
@@ -186,7 +192,7 @@ def run_agent(
             result = AgentResult(status="failed", message=f"crashed: {error}")
         if exit_code == ExitCode.OK:
             exit_code = EXIT_FOR_STATUS[result.status]
-        if result.status == "failed" and exit_code != ExitCode.USAGE:
+        if result.status == "failed" and exit_code != ExitCode.USAGE and not result.alerted:
             # A usage error (bad argument, wrong state for the command) is the caller's
             # mistake, reported by the exit code: it pages nobody.
             ctx.alert("critical" if error else "warning", f"muse {agent} failed", result.message,

@@ -245,6 +245,7 @@ def test_consecutive_failures_page_once_per_streak_and_valid_check_resolves(sett
         assert second.exit_code == ExitCode.FAILED and second.result.details["status"] == "missing_packs"
         assert second.result.details["consecutive_failures"] == 2 and second.result.details["paged"]
         assert pd() == [("trigger", watcher.PAGE_KEY)]
+        assert slack() == 2  # the page's own Slack message; the lifecycle sends no second one
         trigger = [r.json() for r in fake.requests if r.path == "/v2/enqueue"][0]
         assert trigger["payload"]["severity"] == "critical" and "missing_packs" in trigger["payload"]["summary"]
         assert row(store, second.run_id)["paged"]
@@ -292,7 +293,7 @@ def test_page_after_failures_is_configurable(settings, store, repos, monkeypatch
     repos.packs.commit(ago(hours=1))
     out, tel = check(load_settings(), store)
     assert out.result.details["paged"]
-    assert [a["severity"] for a in tel.alerts_sent] == ["critical", "warning"]
+    assert [a["severity"] for a in tel.alerts_sent] == ["critical"]  # one message, not page + warning
 
 
 def test_thresholds_come_from_config(settings, store, repos, monkeypatch) -> None:
