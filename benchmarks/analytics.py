@@ -54,6 +54,16 @@ SELECT
 FROM numbers({n:UInt64})
 """
 
+# One pass over the rows grouped the way the worker's most specific baseline is (genus group
+# and hour), with the sums a mean and standard deviation need.
+BUCKET_PASS = """
+SELECT cityHash64(source, operation, model, toUInt8(floor(log2(tokens_in + 1)))) AS genus, toStartOfHour(ts) AS hour,
+       count(), sum(toFloat64(cost_usd)), sum(toFloat64(cost_usd) * toFloat64(cost_usd)),
+       sum(latency_ms), sum(toFloat64(latency_ms) * latency_ms),
+       sum(tokens_in + tokens_out), sum(toFloat64(tokens_in + tokens_out) * (tokens_in + tokens_out))
+FROM llm_events GROUP BY genus, hour FORMAT Null
+"""
+
 TRUNCATE = ("TRUNCATE TABLE run_analytics", "TRUNCATE TABLE analytics_baselines", "TRUNCATE TABLE insights",
             "TRUNCATE TABLE agent_runs")
 
@@ -119,6 +129,31 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None) -> li
         store.execute("DROP TABLE bench_write_floor")
         print(f"write floor: copying the {rows:,} records into an empty run_analytics-like table takes "
               f"{floor:.3f}s = {floor / statistics.median(scans):.1f}x the aggregate scan")
+        # The floor of ANY design that meets the issue's contract (a context baseline per
+        # group and hour, and a stored record per row), measured on the same table: one pass
+        # grouping the rows by (genus group, hour), plus writing only the key of each row into
+        # the thinnest possible table. Neither scores a row nor stores a z-score.
+        scan_med = statistics.median(scans)
+        passes = []
+        for _ in range(3):
+            t = time.perf_counter()
+            store.query(BUCKET_PASS)
+            passes.append(time.perf_counter() - t)
+        store.execute("DROP TABLE IF EXISTS bench_key_floor")
+        store.execute("CREATE TABLE bench_key_floor (source LowCardinality(String), ts DateTime64(3, 'UTC'), "
+                      "row_key UInt64, version DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY (source, ts, row_key)")
+        writes = []
+        for _ in range(3):
+            store.execute("TRUNCATE TABLE bench_key_floor")
+            t = time.perf_counter()
+            store.execute("INSERT INTO bench_key_floor SELECT source, ts, event_id, ingested_at FROM llm_events "
+                          "SETTINGS optimize_on_insert = 0")
+            writes.append(time.perf_counter() - t)
+        store.execute("DROP TABLE bench_key_floor")
+        bp, kw = statistics.median(passes), statistics.median(writes)
+        print(f"contract floor: one (group, hour) bucket pass {bp:.3f}s = {bp / scan_med:.1f}x the scan; writing "
+              f"only each row's key {kw:.3f}s = {kw / scan_med:.1f}x; together {(bp + kw) / scan_med:.1f}x "
+              f"before any row is scored (target 5x)")
         analysed = store.query("SELECT count() FROM run_analytics FINAL WHERE kind = 'llm'").scalar()
         buckets = store.query("SELECT count() FROM analytics_baselines FINAL").scalar()
         print(f"run_analytics rows: {analysed:,}; baseline buckets: {buckets:,}; "
