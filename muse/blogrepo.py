@@ -254,6 +254,16 @@ class BlogRepo:
         self.push(branch, tag)
         return True
 
+    def push_or_reset(self, branch: str) -> str:
+        """Push the commit just made on ``branch`` (see push_with_retry) and return it; if the
+        push finally fails, the local branch goes back to the remote's tip and the error is raised."""
+        try:
+            self.push_with_retry(branch, None)
+        except MuseError:
+            self.reset_to_remote(branch, None)
+            raise
+        return str(self.rev("HEAD"))
+
     def write_files(self, contents: dict[str, bytes]) -> None:
         for rel, data in contents.items():
             target = self.root / rel
@@ -363,12 +373,7 @@ def revert_and_push(settings: Any, *, sha: str, message: str | None = None, bran
         if message:
             # Keep git's trailer: it is how a re-run recognises the revert.
             blog.git("commit", "--quiet", "--amend", "-m", f"{message}\n\nThis reverts commit {full}.", env=blog._env())
-        try:
-            blog.push_with_retry(branch, None)
-        except MuseError:
-            blog.reset_to_remote(branch, None)
-            raise
-        head = str(blog.rev("HEAD"))
+        head = blog.push_or_reset(branch)
         log.info("blog repo: pushed revert %s of %s to %s/%s", head[:8], full[:8], blog.remote, branch)
         return head
 
@@ -392,12 +397,7 @@ def remove_and_push(settings: Any, *, rels: Sequence[str], message: str, branch:
             return None
         blog.git("rm", "--quiet", "--", *present)
         blog.git("commit", "--quiet", "-m", message, env=blog._env())
-        try:
-            blog.push_with_retry(branch, None)
-        except MuseError:
-            blog.reset_to_remote(branch, None)
-            raise
-        head = str(blog.rev("HEAD"))
+        head = blog.push_or_reset(branch)
         log.info("blog repo: pushed %s removing %s to %s/%s", head[:8], ", ".join(present), blog.remote, branch)
         return head
 
