@@ -212,6 +212,7 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
             "new_llm_events": new["llm_events"],
             "per_commit": new["per_commit"],
             "quarantined": totals["quarantined"],
+            "exact_checks": loader.exact_checks,
             "quarantine_files": sorted(quarantine_files),
             "gaps": gaps,
         },
@@ -236,6 +237,9 @@ class _Loader:
             source = "muse_packs_lines"
         self.load_sql = text.replace("__LINES__", source)
         self.flagged_seen = False
+        # Lines the cheap checks sent to the exact check this run, false alarms included: a
+        # good file costs one parse per line; each flagged line costs the exact check too.
+        self.exact_checks = 0
 
     def prepare(self) -> None:
         store = self.ctx.store
@@ -284,6 +288,7 @@ class _Loader:
         if not flagged:
             return []
         self.flagged_seen = True
+        self.exact_checks += int(flagged)
         store.execute("TRUNCATE TABLE muse_packs_reasons")
         store.named("ingest_packs_check", run)
         cleared = store.query("SELECT count() FROM muse_packs_reasons WHERE reason = ''").scalar(0)

@@ -313,6 +313,26 @@ def test_line_numbers_hold_across_parser_blocks_and_gzip(settings, store, tdir) 
     assert out.result.details["new_events"] == 1000
 
 
+def test_a_bad_line_amid_insert_blocks_leaves_every_good_line_once(settings, store, tdir) -> None:
+    # 200K lines: more than one insert block of the load (128K rows), one bad line in the second.
+    base = json.dumps(event(T0 + timedelta(minutes=30)))
+    lines = [base.replace('"latency_ms": 100', f'"latency_ms": {i}') for i in range(200_000)]
+    good = lines[140_000]
+    lines[140_000] = good.replace('"latency_ms": 140000', '"latency_ms": "n/a"')
+    path = write_jsonl(hour_file(tdir, T0), lines)
+    out = ingest(settings, store, tdir)
+    assert [(q["line"], q["reason"]) for q in quarantined(settings)] == [(140_001, "field latency_ms: expected a number")]
+    assert (out.result.details["new_events"], out.result.details["exact_checks"]) == (199_999, 1)
+    assert raw_counts(store) == (199_999, 0)  # every good line once, even before any merge
+    # The line is fixed and the hour re-run: only it is new, and a good file needs no exact check.
+    lines[140_000] = good
+    write_jsonl(path, lines)
+    again = ingest(settings, store, tdir)
+    assert (again.result.details["new_events"], again.result.details["exact_checks"]) == (1, 0)
+    assert raw_counts(store) == (200_000, 0)
+    assert store.query("SELECT uniqExact(latency_ms) FROM ui_events").scalar() == 200_000
+
+
 def test_files_are_picked_by_the_hour_in_their_name(settings, store, tdir) -> None:
     write_jsonl(hour_file(tdir, T0), [event(T0 + timedelta(minutes=5))])
     write_jsonl(hour_file(tdir, T0 + H), [event(T0 + H - timedelta(seconds=1))])  # written just after the hour
