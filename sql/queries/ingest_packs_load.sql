@@ -10,7 +10,19 @@
 -- booleans and null are not numbers. check = 1 sends a line to the exact check
 -- (ingest_packs_check), which names the field; check = 0 is good.
 -- short_circuit_function_evaluation is off because lazy evaluation recomputed the JSON parse
--- once per condition (measured: 10x slower on 1M lines); every check here is cheap.
+-- once per condition (measured: 10x slower on 1M lines); every check here is cheap. (chDB
+-- 26.9 no longer recomputes it, but turning it on still gained nothing: re-measured.)
+--
+-- Why not ClickHouse's own JSONEachRow reader (file(..., JSONEachRow, schema)), as the
+-- benchmark baseline does? Measured on 1M lines (chDB 26.9): reading these 15 fields as text
+-- costs about the CPU of LineAsString + this JSONExtract (1.5-1.7 s against 1.4-1.5 s; the
+-- baseline's parse is cheaper because it reads 7 fields), and this whole load rebuilt on it
+-- (metadata re-serialised so event_id stays the same) took 25% more CPU for a wall time
+-- within noise (-4%), before any of the guards it would need. It is not line-exact: it takes
+-- several objects on one line, an object over several lines, commas between objects and a
+-- file wrapped in [ ], and skips unknown fields without validating them (a raw tab, invalid
+-- UTF-8, 01), so a line's number and verdict could not be trusted. LineAsString and one
+-- parse per line are exact.
 INSERT INTO ingest_packs_sink
 SELECT
     {agent_run_id:UUID} AS agent_run_id,
