@@ -86,8 +86,8 @@ FROM
             -- metadata must be an object, and JSONExtract gives the same text for an object
             -- and for a string holding one ("{\"a\": 1}"): a line with any string that starts
             -- with '{' (written as '"{', or escaped as '"\u007b') goes to the exact check. Three
-            -- substring searches cost less than the isValidJSON(metadata) they replace (measured
-            -- on 1M lines: about 0.03 s against 0.08 s of CPU).
+            -- substring searches cost no more than the isValidJSON(metadata) they replace
+            -- (measured on 1M lines: 0.03-0.06 s against 0.07-0.09 s of CPU).
             AND left(metadata, 1) = '{'
             AND position(line, '"{') = 0 AND position(line, '"\\u007b') = 0 AND position(line, '"\\u007B') = 0
             AND (event_type != 'llm_call' OR (
@@ -140,8 +140,9 @@ WHERE check = 1
 -- storage_file_read_method = 'pread': file() maps the file by default (mmap), and every page
 -- of it then counts in the RSS and costs a page fault; reading into buffers does neither.
 -- Measured on 1M lines (one load in a fresh process): peak RSS 1.57 GiB, 300K page faults
--- before; 1.31 GiB, 173K with 128K-row blocks; 0.92 GiB, 160K with both. Wall time of the
--- whole `muse ingest packs` against the benchmark baseline: ratio 1.35 -> 1.01 on a busy
--- machine. 128K-row blocks make 9 to 12 parts instead of 2 to 4 (background merges fold them).
+-- before; 1.31 GiB, 173K with 128K-row blocks; 0.92 GiB, 160K with both. The benchmark's wall
+-- ratio (benchmarks/ingest_packs.py, interleaved runs on a shared 2-core machine) fell from
+-- 1.35-1.74 to 1.01-1.54 in the same runs; 64K, 192K and 256K-row blocks did worse than 128K.
+-- 128K-row blocks make 9 to 12 parts instead of 2 to 4 (background merges fold them).
 SETTINGS short_circuit_function_evaluation = 'disable', parallel_view_processing = 1, optimize_on_insert = 0,
     min_insert_block_size_rows = 131072, storage_file_read_method = 'pread'
