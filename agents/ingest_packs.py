@@ -212,6 +212,7 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
             "new_llm_events": new["llm_events"],
             "per_commit": new["per_commit"],
             "quarantined": totals["quarantined"],
+            "exact_checks": loader.exact_checks,
             "quarantine_files": sorted(quarantine_files),
             "gaps": gaps,
         },
@@ -236,6 +237,9 @@ class _Loader:
             source = "muse_packs_lines"
         self.load_sql = text.replace("__LINES__", source)
         self.flagged_seen = False
+        # Lines the cheap checks sent to the exact check this run, false alarms included: a
+        # good file costs one parse per line; each flagged line costs the exact check too.
+        self.exact_checks = 0
 
     def prepare(self) -> None:
         store = self.ctx.store
@@ -284,6 +288,7 @@ class _Loader:
         if not flagged:
             return []
         self.flagged_seen = True
+        self.exact_checks += int(flagged)
         store.execute("TRUNCATE TABLE muse_packs_reasons")
         store.named("ingest_packs_check", run)
         cleared = store.query("SELECT count() FROM muse_packs_reasons WHERE reason = ''").scalar(0)
@@ -348,9 +353,12 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime) -> list[dict[st
     min_days = int(settings["ingest.gap_min_baseline_days"])
     factor = float(settings["ingest.gap_drop_factor"])
     lo, hi = complete[0] - timedelta(days=days), complete[-1] + HOUR
-    counts = {r["hour_text"]: int(r["events"]) for r in ctx.store.named(
-        "ingest_packs_hourly_events", {"since": lo.strftime("%Y-%m-%d %H:%M:%S"),
-                                       "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts()}
+    # Keyed by the hour itself: the baseline looks up `days` earlier hours for every hour, and
+    # formatting each of them as text cost more than the queries (1,380 hours: 11K strftime).
+    counts = {datetime.fromisoformat(r["hour_text"]).replace(tzinfo=lo.tzinfo): int(r["events"])
+              for r in ctx.store.named("ingest_packs_hourly_events",
+                                       {"since": lo.strftime("%Y-%m-%d %H:%M:%S"),
+                                        "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts()}
     existing: dict[str, set[str]] = {}
     for r in ctx.store.named("ingest_gaps_in_window", {"since": complete[0].strftime("%Y-%m-%d %H:%M:%S"),
                                                        "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts():
@@ -360,8 +368,8 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime) -> list[dict[st
     detected_at = ts_str(utcnow())
     for hour in complete:
         key = hour.strftime("%Y-%m-%d %H:%M:%S")
-        events = counts.get(key, 0)
-        prior = [counts.get((hour - timedelta(days=d)).strftime("%Y-%m-%d %H:%M:%S"), 0) for d in range(1, days + 1)]
+        events = counts.get(hour, 0)
+        prior = [counts.get(hour - timedelta(days=d), 0) for d in range(1, days + 1)]
         prior = [p for p in prior if p > 0]
         baseline = float(statistics.fmean(prior)) if prior else 0.0
         kind = None

@@ -10,6 +10,8 @@ llm_events, computes the hourly rollup, checks gaps and records its run. Targets
 ratio <= 1.5, peak RSS ratio <= 2.0 (medians).
 
 Usage: python benchmarks/ingest_packs.py [--events 1000000] [--repeats 3] [--workdir DIR]
+
+A kept --workdir keeps the generated file too: a later run with the same --events reuses it.
 """
 
 from __future__ import annotations
@@ -84,14 +86,26 @@ def main(events: int, repeats: int, workdir: str | None) -> dict:
     tele = work / "telemetry"
     tele.mkdir(parents=True, exist_ok=True)
     data = tele / "events.jsonl"
+    stamp = tele / ".events.json"  # what a kept workdir holds: the data is a pure function of n
     t0 = time.perf_counter()
-    since, until = generate(data, events)
-    size = data.stat().st_size / 2**20
-    print(f"generated {events:,} events ({size:.0f} MiB) in {time.perf_counter() - t0:.1f}s: {data}")
+    kept = json.loads(stamp.read_text()) if stamp.is_file() and data.is_file() else {}
+    if kept.get("events") == events and kept.get("size") == data.stat().st_size:
+        since, until = datetime.fromisoformat(kept["since"]), datetime.fromisoformat(kept["until"])
+        print(f"reusing {events:,} events in {data}")
+    else:
+        stamp.unlink(missing_ok=True)
+        since, until = generate(data, events)
+        stamp.write_text(json.dumps({"events": events, "size": data.stat().st_size, "since": since.isoformat(),
+                                     "until": until.isoformat()}))
+        size = data.stat().st_size / 2**20
+        print(f"generated {events:,} events ({size:.0f} MiB) in {time.perf_counter() - t0:.1f}s: {data}")
     state = work / "state"
     env = {**os.environ, "MUSE_STATE_DIR": str(state), "MUSE_TELEMETRY_DIR": str(tele), "MUSE_LOG_FORMAT": "plain"}
     env.pop("MUSE_CONFIG", None)
     subprocess.run([str(BIN / "muse"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    code = subprocess.run([sys.executable, "-c", "import muse.agents.ingest_packs as m; print(m.__file__)"], env=env,
+                          cwd=work, check=True, capture_output=True, text=True).stdout.strip()
+    print(f"measuring the agent in {code}")  # an editable install or PYTHONPATH decides which checkout
     store = str(state / "clickhouse")
     muse = [str(BIN / "muse"), "ingest", "packs", "--since", since.isoformat(), "--until", until.isoformat()]
     base = [sys.executable, "-c", BASELINE, store, str(data)]
@@ -116,6 +130,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--workdir", help="keep the data and store here (default: a temp dir, removed after)")
+    ap.add_argument("--workdir", help="keep the data and store here, and reuse the data on the next run "
+                    "(default: a temp dir, removed after)")
     args = ap.parse_args()
     sys.exit(0 if main(args.events, args.repeats, args.workdir)["pass"] else 1)

@@ -66,6 +66,10 @@ BAD_LINES: list[tuple[str, str]] = [
     (json.dumps(event(T0, event_type="Query Submit")), "field event_type: expected a lower-case name such as query_submit"),
     (json.dumps(event(T0, metadata="oops")), "field metadata: expected an object"),
     (json.dumps(event(T0, metadata="{not json")), "field metadata: expected an object"),
+    # A string holding object text is still a string (JSONExtract reads both as the same text).
+    (json.dumps(event(T0, metadata='{"route": "/"}')), "field metadata: expected an object"),
+    (json.dumps(event(T0, metadata="{}")), "field metadata: expected an object"),
+    (json.dumps(event(T0, metadata="{}")).replace('"{}"', '"\\u007b}"'), "field metadata: expected an object"),
     (json.dumps(event(T0, user_agent={"browser": "x"})), "field user_agent: expected a string"),
     (json.dumps(event(T0, schema_version=2)), "field schema_version: unsupported (supported: 1)"),
     (json.dumps({k: v for k, v in event(T0, "llm_call").items() if k != "model"}),
@@ -134,6 +138,23 @@ def test_numbers_in_strings_and_nested_keys_are_not_rejected(settings, store, td
     # The last two were flagged by the cheap checks and cleared by the exact one.
     assert rows[6]["user_agent"] == "[bot] crawler/2.0"
     assert store.query("SELECT count() FROM ingest_packs_flagged").scalar() == 0  # scratch cleared
+
+
+def test_strings_that_start_with_a_brace_are_text_not_metadata(settings, store, tdir) -> None:
+    # The cheap check sends every line with a string starting '{' to the exact check, which
+    # clears these: only metadata must be an object.
+    lines = [
+        event(T0, "llm_call", error_msg='{"code": 429}'),
+        event(T0 + timedelta(seconds=1), user_agent="{curly} bot", metadata={"{key}": "x"}),
+        json.dumps(event(T0 + timedelta(seconds=2), user_agent="{x")).replace('"{x"', '"\\u007bx"'),
+    ]
+    write_jsonl(hour_file(tdir, T0), lines)
+    out = ingest(settings, store, tdir)
+    assert out.result.details["quarantined"] == 0, quarantined(settings)
+    assert (out.result.details["new_events"], out.result.details["new_llm_events"]) == (3, 1)
+    rows = store.query("SELECT user_agent, metadata FROM ui_events FINAL ORDER BY ts").rows
+    assert rows[1:] == [("{curly} bot", '{"{key}":"x"}'), ("{x", '{"route":"/"}')]
+    assert store.query("SELECT error_msg FROM llm_events FINAL").rows == [('{"code": 429}',)]
 
 
 def test_rerunning_an_hour_never_duplicates_and_replaces_its_rollup(settings, store, tdir) -> None:
@@ -290,6 +311,26 @@ def test_line_numbers_hold_across_parser_blocks_and_gzip(settings, store, tdir) 
     assert sorted(q["line"] for q in quarantined(settings)) == [70_001, 149_999]
     # Identical lines are one event (same deterministic id): 1,000 distinct latencies.
     assert out.result.details["new_events"] == 1000
+
+
+def test_a_bad_line_amid_insert_blocks_leaves_every_good_line_once(settings, store, tdir) -> None:
+    # 200K lines: more than one insert block of the load (128K rows), one bad line in the second.
+    base = json.dumps(event(T0 + timedelta(minutes=30)))
+    lines = [base.replace('"latency_ms": 100', f'"latency_ms": {i}') for i in range(200_000)]
+    good = lines[140_000]
+    lines[140_000] = good.replace('"latency_ms": 140000', '"latency_ms": "n/a"')
+    path = write_jsonl(hour_file(tdir, T0), lines)
+    out = ingest(settings, store, tdir)
+    assert [(q["line"], q["reason"]) for q in quarantined(settings)] == [(140_001, "field latency_ms: expected a number")]
+    assert (out.result.details["new_events"], out.result.details["exact_checks"]) == (199_999, 1)
+    assert raw_counts(store) == (199_999, 0)  # every good line once, even before any merge
+    # The line is fixed and the hour re-run: only it is new, and a good file needs no exact check.
+    lines[140_000] = good
+    write_jsonl(path, lines)
+    again = ingest(settings, store, tdir)
+    assert (again.result.details["new_events"], again.result.details["exact_checks"]) == (1, 0)
+    assert raw_counts(store) == (200_000, 0)
+    assert store.query("SELECT uniqExact(latency_ms) FROM ui_events").scalar() == 200_000
 
 
 def test_files_are_picked_by_the_hour_in_their_name(settings, store, tdir) -> None:
