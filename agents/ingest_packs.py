@@ -272,7 +272,16 @@ class _Loader:
                 log.warning("ingest packs: cannot read %s; skipped", f.path)
         if self.mode == "file":
             if readable:
-                store.execute(self.load_sql, {**params, "glob": self.root + "/**", "paths": [f.path for f in readable]})
+                paths = [f.path for f in readable]
+                # file() opens one reader per file its glob matches (up to max_threads), before
+                # the _path filter prunes them, and splits a reader's output over threads only
+                # when there are fewer readers than threads. With the folder's glob, one big
+                # file beside any other file was parsed by one thread: a file of its own is
+                # named exactly (1M lines beside one other file, 2 cores: load 2.17 -> 1.66 s,
+                # same CPU, medians of 8). A name file() would take for a glob keeps the glob.
+                single = len(paths) == 1 and not (_GLOB_CHARS & set(paths[0]))
+                glob = paths[0] if single else self.root + "/**"
+                store.execute(self.load_sql, {**params, "glob": glob, "paths": paths})
         else:
             for batch in _line_batches(readable, self.batch_lines):
                 store.insert("muse_packs_lines", batch, columns=("file", "line_no", "line"))

@@ -86,7 +86,9 @@ def main(events: int, repeats: int, workdir: str | None) -> dict:
     tele = work / "telemetry"
     tele.mkdir(parents=True, exist_ok=True)
     data = tele / "events.jsonl"
-    stamp = tele / ".events.json"  # what a kept workdir holds: the data is a pure function of n
+    # What a kept workdir holds (the data is a pure function of n); beside the telemetry folder,
+    # not in it, so the agent sees exactly the one file the baseline reads.
+    stamp = work / "events.json"
     t0 = time.perf_counter()
     kept = json.loads(stamp.read_text()) if stamp.is_file() and data.is_file() else {}
     if kept.get("events") == events and kept.get("size") == data.stat().st_size:

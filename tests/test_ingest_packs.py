@@ -333,6 +333,18 @@ def test_a_bad_line_amid_insert_blocks_leaves_every_good_line_once(settings, sto
     assert store.query("SELECT uniqExact(latency_ms) FROM ui_events").scalar() == 200_000
 
 
+def test_a_file_read_alone_and_a_file_with_glob_characters_in_its_name(settings, store, tdir) -> None:
+    # A group of one file is read by its exact path (so its lines are parsed in parallel); a
+    # name that file() would take for a glob is read through the folder's glob instead.
+    plain = write_jsonl(tdir / "plain.jsonl", [event(T0 + timedelta(minutes=1)), "{broken"])
+    odd = write_jsonl(tdir / "2026-05-04" / "odd [1] {a,b} *.2026-05-04T10.jsonl",
+                      [event(T0 + timedelta(minutes=2)), "{broken"])
+    assert [f.span is not None for f in ingest_packs.discover(tdir)] == [False, True]  # two groups of one
+    out = ingest(settings, store, tdir)
+    assert out.result.details["new_events"] == 2
+    assert sorted((q["file"], q["line"]) for q in quarantined(settings)) == [(str(odd), 2), (str(plain), 2)]
+
+
 def test_files_are_picked_by_the_hour_in_their_name(settings, store, tdir) -> None:
     write_jsonl(hour_file(tdir, T0), [event(T0 + timedelta(minutes=5))])
     write_jsonl(hour_file(tdir, T0 + H), [event(T0 + H - timedelta(seconds=1))])  # written just after the hour
