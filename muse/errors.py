@@ -44,9 +44,16 @@ class SchemaOutdatedError(MuseError):
 
 
 class StoreError(MuseError):
-    """A query failed for a reason that retrying will not fix (bad SQL, bad data)."""
+    """A query failed for a reason that retrying will not fix (bad SQL, bad data).
+
+    ``code`` is ClickHouse's error code when the engine gave one (62 is a syntax error).
+    """
 
     exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None, code: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
 
 
 class ReadOnlyError(StoreError):

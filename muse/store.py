@@ -147,7 +147,7 @@ class Store:
                     ) from exc
                 transient = self._is_transient(exc, code)
                 if not transient:
-                    raise StoreError(f"{what} failed: {_one_line(exc)}") from exc
+                    raise StoreError(f"{what} failed: {_one_line(exc)}", code=code) from exc
                 if attempt >= self.retries:
                     self.stats.errors.append(_one_line(exc))
                     raise StoreUnavailableError(

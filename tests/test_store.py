@@ -115,8 +115,33 @@ def test_query_cli_readonly_by_default(cli, migrated) -> None:
     r = cli("query", "SELECT agent, count() AS n FROM agent_runs WHERE agent = {a:String} GROUP BY agent",
             "-p", "a=x", "--json")
     assert r.exit_code == 0 and '"n": 1' in r.stdout
-    assert cli("query", "SELEC 1").exit_code == ExitCode.FAILED
     assert cli("query", "SELECT 1", "-p", "oops").exit_code == ExitCode.USAGE
+
+
+@pytest.mark.parametrize("sql, says, hint", [
+    ("SELEC 1", "Syntax error: failed at position 7", None),
+    ("SELECT nosuch FROM agent_runs", "Unknown expression identifier `nosuch`", None),
+    ("SELECT * FROM no_such_table", "no_such_table", "SHOW TABLES"),
+    ("SELECT agent FROM agent_runs WHERE agent = {a:String}", "Substitution `a` is not set", "--param"),
+])
+def test_query_cli_sql_mistake_is_a_usage_error_in_one_line(cli, migrated, sql, says, hint) -> None:
+    r = cli("query", sql)
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("Error: query failed: Code: ") and says in first
+    assert "Expected one of" not in r.stderr and len(first) < 320
+    assert (hint in r.stderr) if hint else "Hint:" not in r.stderr
+
+
+def test_query_cli_into_a_closed_pipe_stops_quietly(settings, migrated, isolated_env) -> None:
+    env = {**os.environ, **isolated_env}
+    cmd = muse_cmd() + ["query", "SELECT number, repeat('x', 100) AS pad FROM numbers(200000)"]  # plain table: one write per line
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(100)
+    proc.stdout.close()  # like `| head -c 100`
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "BrokenPipe" not in stderr and "Traceback" not in stderr and "Error" not in stderr
 
 
 def test_two_query_processes_at_once_both_succeed(settings, migrated, isolated_env) -> None:

@@ -38,6 +38,9 @@ class MuseGroup(TyperGroup):
             raise typer.Exit(int(exc.exit_code)) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except BrokenPipeError:
+            # `muse query ... | head`: the reader left. Click silences the pipe and exits 1.
+            raise
         except KeyboardInterrupt:
             err("Interrupted.")
             raise typer.Exit(130) from None

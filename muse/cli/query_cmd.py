@@ -7,7 +7,17 @@ import typer
 
 from muse.cli import common
 from muse.cli.output import print_csv, print_json, print_table
-from muse.errors import UsageError
+from muse.errors import StoreError, UsageError
+
+# ClickHouse error codes that mean the caller's SQL is wrong, not the store: a syntax error,
+# an unknown table, column, function or database, wrong arguments or types, a misplaced
+# aggregate, or a {name:Type} placeholder without its --param. These exit 2 (usage).
+SQL_MISTAKE_CODES = {16, 36, 42, 43, 46, 47, 53, 60, 62, 81, 184, 215, 352, 456, 457}
+
+
+def _short(message: str) -> str:
+    """ClickHouse's syntax errors list every token it expected; the position is what helps."""
+    return message.split(" Expected one of:")[0].rstrip(". ")[:300]
 
 
 class Format(str, Enum):
@@ -43,7 +53,15 @@ def register(app: typer.Typer) -> None:
             params[name] = value
         s = common.settings()
         with open_store(s, readonly=not write, on_wait=common.on_wait) as store:
-            result = store.query(sql, params)
+            try:
+                result = store.query(sql, params)
+            except StoreError as exc:
+                code = getattr(exc, "code", None)
+                if code in SQL_MISTAKE_CODES:
+                    hint = ("bind each {name:Type} with --param name=value" if code in (456, 457)
+                            else 'muse query "SHOW TABLES" lists the tables' if code in (60, 81) else None)
+                    raise UsageError(_short(exc.message), hint=hint) from exc
+                raise
         if as_json or fmt is Format.json:
             print_json(result.dicts())
         elif fmt is Format.csv:
