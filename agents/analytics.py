@@ -20,8 +20,9 @@ Each run analyses what is new since the previous one and nothing else:
   more than 2 scale units, critical for an extreme one (> 3) or one the next run confirms;
   a run the next one reverts is an outlier, not a regression.
 * **cost anomaly**: each hour with new LLM events whose cost exceeds
-  ``cost_anomaly_factor`` x the median of the same hour on the previous days alerts (Slack)
-  once, deduplicated through its insight.
+  ``cost_anomaly_factor`` x the median of the same hour on the previous days (at least
+  ``cost_anomaly_min_days`` of them), by at least ``cost_anomaly_min_excess`` typical hours'
+  spend, alerts (Slack) once, deduplicated through its insight.
 * **ingest gaps** recorded by the ingest worker become insights.
 
 Writes happen in an order that makes a failed run safe to repeat: baselines and insights
@@ -84,6 +85,7 @@ class Params:
     cost_factor: float
     cost_days: int
     cost_min_days: int
+    cost_min_excess: float
     thresholds: tuple[int, int, int, int]
     outlier_min_rows: int
     outlier_min_share: float
@@ -107,6 +109,7 @@ class Params:
             cost_factor=settings["analytics.cost_anomaly_factor"],
             cost_days=settings["analytics.cost_anomaly_baseline_days"],
             cost_min_days=settings["analytics.cost_anomaly_min_days"],
+            cost_min_excess=settings["analytics.cost_anomaly_min_excess"],
             thresholds=thresholds,  # type: ignore[arg-type]
             outlier_min_rows=settings["analytics.outlier_min_rows"],
             outlier_min_share=settings["analytics.outlier_min_share"],
@@ -376,7 +379,8 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
               "days_s": p.cost_days * 86400, "hours": [ts_str(h)[:19] for h in hours]}
     rows = ctx.store.named("analytics_cost_hours", params).dicts()
     hot = [r for r in rows if r["base_days"] >= p.cost_min_days and r["baseline"] > 0
-           and r["cost"] > p.cost_factor * r["baseline"]]
+           and r["cost"] > p.cost_factor * r["baseline"]
+           and r["cost"] - r["baseline"] >= p.cost_min_excess * r["typical"]]
     if rows:
         ctx.telemetry.gauge("analytics.cost_last_hour_usd", rows[-1]["cost"])
         ctx.telemetry.gauge("analytics.cost_baseline_usd", rows[-1]["baseline"])
@@ -385,6 +389,7 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     for r in hot:
         hour = _parse_ts(r["hour"])
         entry = {"cost_usd": r["cost"], "baseline_usd": r["baseline"], "ratio": r["cost"] / r["baseline"],
+                 "typical_hour_usd": r["typical"],
                  "events": r["events"], "baseline_days": r["base_days"], "baseline_costs": r["base_costs"],
                  "by_source_model": ctx.store.named("analytics_cost_breakdown", {"hour": hour}).dicts()}
         near = {ts_str(hour), ts_str(hour - timedelta(hours=1))}
@@ -422,14 +427,16 @@ def _cost_insight(p: Params, old: Insight | None, hours: dict[str, dict[str, Any
         when = f"the {len(hours)} hours from {first[:13]}:00 to {last[:13]}:00 UTC"
     desc = (f"LLM cost of {when} was ${cost:.4f} over {events} events against ${baseline:.4f} expected: each "
             f"hour's baseline is the median cost of the same hour on the previous {p.cost_days} days with data "
-            f"(alert above {p.cost_factor:g}x). Peak {peak['ratio']:.1f}x at {peak_hour[:13]}:00; largest there: "
+            f"(alert above {p.cost_factor:g}x, and at least {p.cost_min_excess:g}x the median hourly cost of those "
+            f"days above it). Peak {peak['ratio']:.1f}x at {peak_hour[:13]}:00; largest there: "
             f"{top}.")
     return Insight(
         insight_id=old.insight_id if old else ins.insight_id("cost_anomaly", first), type="cost_anomaly",
         severity="warning", title=title, description=desc, observed_at=first, metric="cost_usd",
         baseline_value=baseline, observed_value=cost, suggested_action=SUGGESTED["cost_anomaly"],
         metrics={"cost_usd": cost, "baseline_usd": baseline, "ratio": cost / baseline, "peak_ratio": peak["ratio"],
-                 "events": events, "factor": p.cost_factor, "baseline_days": peak["baseline_days"],
+                 "events": events, "factor": p.cost_factor, "min_excess": p.cost_min_excess,
+                 "baseline_days": peak["baseline_days"],
                  "by_source_model": peak["by_source_model"], "hours": hours},
         evidence={"query": "analytics_cost_hours", "table": "llm_events",
                   "parameters": {"hours": sorted(hours), "days": p.cost_days, "factor": p.cost_factor},

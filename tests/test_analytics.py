@@ -398,12 +398,12 @@ def test_cost_anomaly_alerts_slack_once(store, alerting) -> None:
     tel = Telemetry.from_settings(settings)
     now = datetime.now(UTC)
     last = (now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-    _traffic(store, last - timedelta(days=4), last, spike=last)
+    _traffic(store, last - timedelta(days=5), last, spike=last)
     out = analyse(settings, store, tel)
     assert out.status == "ok", out.result.message
     [anomaly] = [i for i in insights.list_insights(store) if i.type == "cost_anomaly"]
     assert anomaly.severity == "warning" and anomaly.observed_at.startswith(ts(last)[:16])
-    assert anomaly.metrics["ratio"] == pytest.approx(5.0, rel=0.05) and anomaly.metrics["baseline_days"] == 4
+    assert anomaly.metrics["ratio"] == pytest.approx(5.0, rel=0.05) and anomaly.metrics["baseline_days"] == 5
     assert anomaly.evidence["query"] == "analytics_cost_hours"
     slack = [p["text"] for p in _posts(fake, "/slack/")]
     assert len(slack) == 1 and "LLM cost spike" in slack[0] and anomaly.insight_id in slack[0]
@@ -423,7 +423,7 @@ def test_consecutive_spike_hours_are_one_anomaly_and_one_alert(store, alerting) 
     now = datetime.now(UTC)
     last = (now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     first_spike = last - timedelta(hours=1)
-    _traffic(store, last - timedelta(days=4), first_spike, spike=first_spike)
+    _traffic(store, last - timedelta(days=6), first_spike, spike=first_spike)
     assert analyse(settings, store, tel).status == "ok"
     _traffic(store, last, last, spike=last, factor=4)  # the next hour arrives, still hot
     assert analyse(settings, store, tel).status == "ok"
@@ -477,6 +477,37 @@ def test_cost_below_factor_or_without_enough_days_is_no_anomaly(store) -> None:
     assert [i for i in insights.list_insights(store) if i.type == "cost_anomaly"] == []
 
 
+def test_hours_before_the_first_llm_event_are_not_zero_cost_baseline_days(store) -> None:
+    # Collection starts at 15:00 on day 0: its 05:00 is not a $0 day in the 05:00 baseline
+    # (zeros there would drag the median down and make an ordinary hour look like a spike).
+    spike = T0 + timedelta(days=6, hours=5)
+    _traffic(store, T0 + timedelta(hours=15), spike, spike=spike)
+    assert analyse(load_settings(), store).status == "ok"
+    [anomaly] = [i for i in insights.list_insights(store) if i.type == "cost_anomaly"]
+    assert anomaly.metrics["baseline_days"] == 5  # days 1 to 5; day 0 had no 05:00 yet
+    assert anomaly.metrics["hours"][ts(spike)]["baseline_costs"] == [pytest.approx(0.04, rel=0.01)] * 5
+
+
+@pytest.mark.parametrize("min_excess, expected", [("1", ["busy"]), ("0", ["night", "busy"])])
+def test_a_spike_of_cents_over_a_quiet_hour_alerts_only_without_the_excess_floor(store, min_excess, expected) -> None:
+    # Six days of 16 busy hours at $0.10 and 8 night hours at $0.004; on the sixth day
+    # 03:00 and 14:00 both cost 3x their baseline. The night spike is $0.008 more than
+    # usual, under one typical hour ($0.10): not worth an alert unless the floor is off.
+    spikes = {"night": T0 + timedelta(days=5, hours=3), "busy": T0 + timedelta(days=5, hours=14)}
+    rows = []
+    for h in range(6 * 24):
+        hour = T0 + timedelta(hours=h)
+        cost = (0.004 if hour.hour < 8 else 0.1) * (3 if hour in spikes.values() else 1)
+        rows += [llm(hour + timedelta(minutes=5 + 10 * k), cost=cost / 4) for k in range(4)]
+    store.insert("llm_events", rows)
+    settings = load_settings(overrides={"analytics.cost_anomaly_min_excess": min_excess})
+    assert analyse(settings, store).status == "ok"
+    found = sorted((i for i in insights.list_insights(store) if i.type == "cost_anomaly"), key=lambda i: i.observed_at)
+    assert [i.observed_at[:16] for i in found] == [ts(spikes[name])[:16] for name in expected]
+    hour = found[-1].metrics["hours"][ts(spikes["busy"])]
+    assert hour["ratio"] == pytest.approx(3.0) and hour["typical_hour_usd"] == pytest.approx(0.1)
+
+
 # -- ingestion gaps, faults, demo -----------------------------------------------------------
 
 def test_ingestion_gaps_become_insights_once(store) -> None:
@@ -505,7 +536,7 @@ def test_failure_before_the_records_is_redone_without_duplicates(store, alerting
     tel = Telemetry.from_settings(settings)
     now = datetime.now(UTC)
     last = (now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-    _traffic(store, last - timedelta(days=4), last, spike=last)
+    _traffic(store, last - timedelta(days=5), last, spike=last)
     original = store.named
     calls = {"n": 0}
 
@@ -521,7 +552,7 @@ def test_failure_before_the_records_is_redone_without_duplicates(store, alerting
     assert store.query("SELECT count() FROM run_analytics").scalar() == 0
     assert any(a["title"] == "muse analytics failed" for a in tel.alerts_sent)
     out = analyse(settings, store, tel)
-    assert out.status == "ok" and out.result.details["llm_rows"] == 4 * (4 * 24 + 1)
+    assert out.status == "ok" and out.result.details["llm_rows"] == 4 * (5 * 24 + 1)
     assert store.query("SELECT count() FROM insights WHERE type = 'cost_anomaly'").scalar() == 1
     spikes = [p for p in _posts(fake, "/slack/") if "LLM cost spike" in p["text"]]
     assert len(spikes) == 1  # the anomaly alerted in the failed run and not again

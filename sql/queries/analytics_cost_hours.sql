@@ -1,16 +1,23 @@
 -- Hourly LLM cost of the hours being checked against its baseline: the median cost of the
 -- same hour of day on each of the `days` earlier days that have any LLM events (a day with
 -- events but none in that hour counts as 0; a day without any is skipped, as muse was not
--- collecting then). The hours are zero-filled so an idle hour counts as 0.
-SELECT hour, cost, events, base_days, baseline, arraySlice(base_costs, 1, 10) AS base_costs
+-- collecting then; nor does an hour before the first LLM event ever stored, so the first,
+-- partial day of data is no string of zeros). The hours are zero-filled so an idle hour
+-- counts as 0. `typical` is
+-- the median cost of every hour of those days: the scale a spike's excess is measured on.
+SELECT hour, cost, events, base_days, baseline, typical, arraySlice(base_costs, 1, 10) AS base_costs
 FROM (
     SELECT
         hour, cost, events,
         groupArray(if(day_has_data, cost, NULL)) OVER w AS base_costs,
         length(base_costs) AS base_days,
-        if(base_days > 0, arrayReduce('quantileExactInclusive(0.5)', base_costs), 0) AS baseline
+        if(base_days > 0, arrayReduce('quantileExactInclusive(0.5)', base_costs), 0) AS baseline,
+        groupArray(if(day_has_data, cost, NULL)) OVER w_all AS all_costs,
+        if(length(all_costs) > 0, arrayReduce('quantileExactInclusive(0.5)', all_costs), 0) AS typical
     FROM (
-        SELECT hour, cost, events, max(events > 0) OVER (PARTITION BY toDate(hour)) AS day_has_data
+        SELECT hour, cost, events,
+               max(events > 0) OVER (PARTITION BY toDate(hour))
+                   AND hour >= toDateTime(toStartOfHour((SELECT min(ts) FROM llm_events)), 'UTC') AS day_has_data
         FROM (
             SELECT toDateTime(toStartOfHour(ts), 'UTC') AS hour, sum(toFloat64(cost_usd)) AS cost, count() AS events
             FROM llm_events FINAL
@@ -21,7 +28,8 @@ FROM (
         )
     )
     WINDOW w AS (PARTITION BY toHour(hour) ORDER BY toUnixTimestamp(hour)
-                 RANGE BETWEEN {days_s:UInt32} PRECEDING AND 1 PRECEDING)
+                 RANGE BETWEEN {days_s:UInt32} PRECEDING AND 1 PRECEDING),
+           w_all AS (ORDER BY toUnixTimestamp(hour) RANGE BETWEEN {days_s:UInt32} PRECEDING AND 1 PRECEDING)
 )
 WHERE hour IN {hours:Array(DateTime)}
 ORDER BY hour
