@@ -8,23 +8,15 @@ import signal
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from conftest import ROOT, muse_cmd
 from episode_fixtures import Blog, episode_status, insert_episode, make_blog, write_episode
 from fake_vercel import FakeVercel
-from fakes import FakeHTTP, slack_and_pagerduty
-from test_publish import publish_env
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[FakeVercel, FakeHTTP]]:
-    vercel, hooks = FakeVercel(), slack_and_pagerduty()
-    yield vercel, hooks
-    vercel.close()
-    hooks.close()
+from fakes import FakeHTTP
+from test_publish import publish_env, servers  # noqa: F401 (servers: the same module-scoped fixture)
 
 
 @pytest.fixture
