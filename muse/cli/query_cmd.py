@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
             try:
                 result = store.query(sql, params)
             except StoreError as exc:
-                code = getattr(exc, "code", None)
+                code = exc.code
                 if code in SQL_MISTAKE_CODES:
                     hint = ("bind each {name:Type} with --param name=value" if code in (456, 457)
                             else 'muse query "SHOW TABLES" lists the tables' if code in (60, 81) else None)

@@ -3,21 +3,21 @@
 -- events but none in that hour counts as 0; a day without any is skipped, as muse was not
 -- collecting then; nor does an hour before the first LLM event ever stored, so the first,
 -- partial day of data is no string of zeros). The hours are zero-filled so an idle hour
--- counts as 0. `typical` is
--- the median cost of every hour of those days: the scale a spike's excess is measured on.
+-- counts as 0. `typical` is the median cost of every hour of those days: the scale a
+-- spike's excess is measured on.
 SELECT hour, cost, events, base_days, baseline, typical, arraySlice(base_costs, 1, 10) AS base_costs
 FROM (
     SELECT
         hour, cost, events,
-        groupArray(if(day_has_data, cost, NULL)) OVER w AS base_costs,
+        groupArray(if(collecting, cost, NULL)) OVER w AS base_costs,
         length(base_costs) AS base_days,
         if(base_days > 0, arrayReduce('quantileExactInclusive(0.5)', base_costs), 0) AS baseline,
-        groupArray(if(day_has_data, cost, NULL)) OVER w_all AS all_costs,
+        groupArray(if(collecting, cost, NULL)) OVER w_all AS all_costs,
         if(length(all_costs) > 0, arrayReduce('quantileExactInclusive(0.5)', all_costs), 0) AS typical
     FROM (
         SELECT hour, cost, events,
                max(events > 0) OVER (PARTITION BY toDate(hour))
-                   AND hour >= toDateTime(toStartOfHour((SELECT min(ts) FROM llm_events)), 'UTC') AS day_has_data
+                   AND hour >= toDateTime(toStartOfHour((SELECT min(ts) FROM llm_events)), 'UTC') AS collecting
         FROM (
             SELECT toDateTime(toStartOfHour(ts), 'UTC') AS hour, sum(toFloat64(cost_usd)) AS cost, count() AS events
             FROM llm_events FINAL
