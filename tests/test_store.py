@@ -135,7 +135,8 @@ def test_query_cli_sql_mistake_is_a_usage_error_in_one_line(cli, migrated, sql, 
 
 def test_query_cli_into_a_closed_pipe_stops_quietly(settings, migrated, isolated_env) -> None:
     env = {**os.environ, **isolated_env}
-    cmd = muse_cmd() + ["query", "SELECT number, repeat('x', 100) AS pad FROM numbers(200000)"]  # plain table: one write per line
+    # The plain table format writes line by line, so the closed pipe is hit mid-output.
+    cmd = muse_cmd() + ["query", "SELECT number, repeat('x', 100) AS pad FROM numbers(200000)"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.read(100)
     proc.stdout.close()  # like `| head -c 100`
