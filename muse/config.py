@@ -95,6 +95,8 @@ KEYS: tuple[Key, ...] = (
     _k("slack.webhook_url", str, "", "SLACK_WEBHOOK_URL", secret=True),
     _k("pagerduty.routing_key", str, "", "PAGERDUTY_ROUTING_KEY", secret=True),
     _k("pagerduty.events_url", str, "https://events.pagerduty.com/v2/enqueue"),
+    _k("alerts.expiry_hours", float, 24.0, minimum=0.01),
+    _k("alerts.delivery_deadline_seconds", float, 30.0, minimum=0),
     _k("vercel.token", str, "", "VERCEL_TOKEN", secret=True),
     _k("vercel.team_id", str, "", "VERCEL_TEAM_ID"),
     _k("vercel.project", str, "banterblogs", "VERCEL_PROJECT"),

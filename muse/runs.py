@@ -129,18 +129,12 @@ def _mark_page(settings: Settings, agent: str) -> None:
 
 
 def _resolve_page(settings: Settings, agent: str, telemetry: Telemetry) -> None:
-    """A successful run after one that paged resolves that page (same dedup key), once."""
+    """A successful run after one that paged resolves that page (same dedup key)."""
     marker = _page_marker(settings, agent)
     if not marker.exists():
         return
-    key = _page_key(agent)
-    if not any(a.get("action") == "resolve" and a.get("dedup_key") == key for a in telemetry.alerts_sent):
-        # (the agent may have resolved it itself, as the watcher does)
-        telemetry.resolve(dedup_key=key, title=f"muse {agent} ran ok again")
-    try:
-        marker.unlink()
-    except OSError as exc:
-        log.warning("could not clear the open page of %s: %s", agent, exc)
+    # The marker goes only once PagerDuty accepted the resolve (the outbox retries it).
+    telemetry.resolve(dedup_key=_page_key(agent), title=f"muse {agent} ran ok again", clears=marker)
 
 
 def run_agent(
@@ -164,11 +158,13 @@ def run_agent(
         holder = lock.holder()
         msg = f"another {agent} run holds the lock ({holder}); skipping"
         log.info(msg)
+        telemetry.count("agent.run", 1, agent=agent, status="skipped", exit_code=int(ExitCode.SKIPPED))
+        telemetry.flush()
         return RunOutcome(agent, run_id, AgentResult(status="skipped", message=msg),
                           time.monotonic() - t0, ExitCode.SKIPPED)
     own_store = store is None
     started = utcnow()
-    result = AgentResult()
+    result = AgentResult(status="failed", message="interrupted")  # until the run says otherwise
     error = ""
     exit_code = ExitCode.OK
     try:
@@ -218,6 +214,8 @@ def run_agent(
         if own_store and store is not None:
             store.close()
         lock.release()
+        # Every run, whatever its outcome (exit 5 included), counts once (docs/alerts.md).
+        telemetry.count("agent.run", 1, agent=agent, status=result.status, exit_code=int(exit_code))
         telemetry.flush()
     duration = time.monotonic() - t0
     log.info("%s run %s %s in %.2fs: %s (rows written: %d)", agent, run_id[:8], result.status, duration,
