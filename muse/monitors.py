@@ -9,7 +9,8 @@ only deleted with ``prune=True``. A dry run makes the same reads and validations
 writes nothing.
 
 Retries: 5xx, 429, timeouts and connection errors are retried (``http.retries`` attempts,
-exponential backoff); a create whose answer was lost is looked up by name before it is
+exponential backoff, or as long as Datadog's ``X-RateLimit-Reset`` / ``Retry-After`` says;
+the one policy of ``muse.retry``); a create whose answer was lost is looked up by name before it is
 sent again, so a retry never makes a duplicate.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 import logging
 import re
 import string
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -258,41 +258,40 @@ class DatadogMonitorsAPI:
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, before_retry: Callable[[], Any] | None = None) -> Any:
-        """One API call; returns the decoded body, or ``before_retry()``'s answer if truthy."""
+        """One API call; returns the decoded body, or ``before_retry()``'s answer if truthy.
+        Retried under ``muse.retry`` (a 429 waits what X-RateLimit-Reset / Retry-After say)."""
         import httpx
 
+        from muse import retry
+
         what = f"Datadog {method} {path}"
-        attempt = 0
-        while True:
-            attempt += 1
-            problem = ""
-            try:
-                resp = self._client.request(method, self.base + path, params=params, json=json)
-            except httpx.TimeoutException:
-                problem = "timed out"
-            except httpx.TransportError as exc:
-                problem = f"unreachable ({type(exc).__name__})"
-            else:
-                if resp.status_code < 300:
-                    return resp.json() if resp.content else {}
-                errors = _errors(resp)
-                if resp.status_code == 403:
-                    raise IntegrationError(
-                        f"{what}: Datadog rejected the API or application key (HTTP 403{': ' + errors if errors else ''})",
-                        hint="check DD_API_KEY / DD_APP_KEY (datadog.api_key, datadog.app_key) and that the "
-                             "application key may read and write monitors")
-                if resp.status_code not in _TRANSIENT:
-                    raise IntegrationError(f"{what}: HTTP {resp.status_code}{': ' + errors if errors else ''}")
-                problem = f"HTTP {resp.status_code}{': ' + errors if errors else ''}"
-            if attempt >= self.retries:
-                raise IntegrationError(f"{what} failed after {attempt} attempts: {problem}")
-            delay = self.backoff * (2 ** (attempt - 1))
-            log.warning("%s: %s (attempt %d/%d), retrying in %.1fs", what, problem, attempt, self.retries, delay)
-            time.sleep(delay)
-            if before_retry is not None:
-                found = before_retry()
-                if found:
-                    return found
+
+        def attempt() -> Any:
+            resp = self._client.request(method, self.base + path, params=params, json=json)
+            if resp.status_code < 300:
+                return resp.json() if resp.content else {}
+            errors = _errors(resp)
+            if resp.status_code == 403:
+                raise IntegrationError(
+                    f"{what}: Datadog rejected the API or application key (HTTP 403{': ' + errors if errors else ''})",
+                    hint="check DD_API_KEY / DD_APP_KEY (datadog.api_key, datadog.app_key) and that the "
+                         "application key may read and write monitors")
+            if resp.status_code in _TRANSIENT:
+                raise retry.TransientHTTPError(what, resp.status_code, detail=errors,
+                                               retry_after=retry.retry_after_seconds(resp.headers))
+            raise IntegrationError(f"{what}: HTTP {resp.status_code}{': ' + errors if errors else ''}")
+
+        try:
+            return retry.call(attempt, what=what, attempts=self.retries, backoff=self.backoff,
+                              before_retry=before_retry)
+        except retry.TransientHTTPError as exc:
+            raise IntegrationError(f"{what} failed after {self.retries} attempts: HTTP {exc.status}"
+                                   f"{': ' + exc.detail if exc.detail else ''}") from None
+        except httpx.TimeoutException:
+            raise IntegrationError(f"{what} failed after {self.retries} attempts: timed out") from None
+        except httpx.TransportError as exc:
+            raise IntegrationError(f"{what} failed after {self.retries} attempts: "
+                                   f"unreachable ({type(exc).__name__})") from None
 
     def list(self, *, monitor_tags: str | None = None, name: str | None = None,
              page_size: int = 100) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ class TransientHTTPError(Exception):
         self.what = what
         self.status = status
         self.retry_after = retry_after
+        self.detail = detail
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:

@@ -8,8 +8,16 @@
 - Errors are ``{"errors": [...]}``. Created monitors get what Datadog adds: id, created,
   modified, overall_state, creator, default options, thresholds as floats.
 
-``fail(status, times, method=, path=, after_apply=)`` scripts faults; ``after_apply`` applies a
-write and then answers the error (an answer lost on the way back).
+- ``POST /api/v1/events`` (DD-API-KEY): 202 ``{"status": "ok", "event": {...}}``; 400 when the
+  title is missing or longer than 100 characters or the text longer than 4000.
+- ``POST /api/v1/series`` (DD-API-KEY): 202 ``{"status": "ok"}``; like Datadog it silently drops
+  points more than an hour old or ten minutes in the future (``points`` keeps what it kept).
+
+``fail(status, times, method=, path=, after_apply=, headers=, lost=)`` scripts faults;
+``after_apply`` applies a write and then answers the error (an answer lost on the way back),
+``lost`` applies it and drops the connection with no answer at all. A 429 carries Datadog's
+rate-limit headers (X-RateLimit-Limit/-Period/-Remaining/-Reset) unless ``headers`` says
+otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fakes import FakeHTTP, Request
+from fakes import LOST, FakeHTTP, Request
 
 TYPES = {"composite", "event alert", "log alert", "metric alert", "process alert", "query alert", "rum alert",
          "service check", "synthetics alert", "trace-analytics alert", "slo alert", "event-v2 alert",
@@ -51,6 +59,10 @@ class FakeDatadog:
         self.http.on("POST", "/api/v1/monitor/validate", self._validate_monitor)
         self.http.on("PUT", "/api/v1/monitor/", self._update)
         self.http.on("DELETE", "/api/v1/monitor/", self._delete)
+        self.http.on("POST", "/api/v1/events", self._event)
+        self.http.on("POST", "/api/v1/series", self._series)
+        self.events: list[dict[str, Any]] = []
+        self.points: list[dict[str, Any]] = []  # {"metric", "ts", "value", "type", "tags"}
 
     # -- test helpers -----------------------------------------------------------
     @property
@@ -65,9 +77,12 @@ class FakeDatadog:
         self.http.close()
 
     def fail(self, status: int, times: int = 1, *, method: str | None = None, path: str | None = None,
-             after_apply: bool = False) -> None:
+             after_apply: bool = False, headers: dict[str, str] | None = None, lost: bool = False) -> None:
+        if headers is None and status == 429:
+            headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Period": "10", "X-RateLimit-Remaining": "0",
+                       "X-RateLimit-Reset": "1"}
         self._faults.append({"status": status, "times": times, "method": method, "path": path,
-                             "after_apply": after_apply})
+                             "after_apply": after_apply or lost, "lost": lost, "headers": headers or {}})
 
     def add(self, name: str, *, query: str = "avg(last_5m):avg:system.load.1{*} > 4", tags: list[str] | None = None,
             mtype: str = "query alert", options: dict[str, Any] | None = None, message: str = "") -> int:
@@ -89,6 +104,12 @@ class FakeDatadog:
     def _err(status: int, *errors: str) -> tuple[int, Any]:
         return status, {"errors": list(errors)}
 
+    def _fault_answer(self, fault: dict[str, Any]) -> Any:
+        if fault["lost"]:
+            return LOST
+        status = fault["status"]
+        return status, {"errors": ["Internal Server Error" if status >= 500 else "Too many requests"]}, fault["headers"]
+
     def _auth(self, req: Request, *, app: bool = True) -> tuple[int, Any] | None:
         if req.headers.get("dd-api-key") != self.api_key:
             return self._err(403, "Forbidden")
@@ -102,10 +123,10 @@ class FakeDatadog:
             return denied
         fault = self._fault(req)
         if fault and not fault["after_apply"]:
-            return self._err(fault["status"], "Internal Server Error" if fault["status"] >= 500 else "Too many requests")
+            return self._fault_answer(fault)
         out = apply()
         if fault:
-            return self._err(fault["status"], "Internal Server Error")
+            return self._fault_answer(fault)
         return out
 
     # -- routes -----------------------------------------------------------------
@@ -170,7 +191,7 @@ class FakeDatadog:
             return denied
         fault = self._fault(req)
         if fault:
-            return self._err(fault["status"], "Internal Server Error")
+            return self._fault_answer(fault)
         parts = urlsplit(req.path)
         tail = parts.path[len("/api/v1/monitor"):].strip("/")
         if tail:
@@ -225,3 +246,44 @@ class FakeDatadog:
             return 200, {"deleted_monitor_id": int(tail)}
 
         return self._guard(req, apply)
+
+    # -- events and series (API key only) -------------------------------------------------
+    def _event(self, req: Request) -> Any:
+        def apply() -> tuple[int, Any]:
+            body = req.json()
+            if not isinstance(body, dict) or not body.get("title"):
+                return self._err(400, "Event title is required")
+            if len(body["title"]) > 100:
+                return self._err(400, "Event title is limited to 100 characters")
+            if len(body.get("text") or "") > 4000:
+                return self._err(400, "Event text is limited to 4000 characters")
+            event = {**body, "id": 5000 + len(self.events), "url": f"/event/event?id={5000 + len(self.events)}"}
+            self.events.append(event)
+            return 202, {"status": "ok", "event": event}
+
+        return self._guard_key(req, apply)
+
+    def _series(self, req: Request) -> Any:
+        def apply() -> tuple[int, Any]:
+            body = req.json()
+            if not isinstance(body, dict) or not isinstance(body.get("series"), list):
+                return self._err(400, "Payload is not in the expected format: invalid JSON structure")
+            now = time.time()
+            for s in body["series"]:
+                for ts, value in s.get("points") or []:
+                    if now - 3600 <= float(ts) <= now + 600:  # Datadog drops the others, silently
+                        self.points.append({"metric": s.get("metric"), "ts": float(ts), "value": value,
+                                            "type": s.get("type"), "tags": list(s.get("tags") or [])})
+            return 202, {"status": "ok"}
+
+        return self._guard_key(req, apply)
+
+    def _guard_key(self, req: Request, apply: Any) -> Any:
+        denied = self._auth(req, app=False)
+        if denied:
+            return denied
+        fault = self._fault(req)
+        if fault and not fault["after_apply"]:
+            return self._fault_answer(fault)
+        out = apply()
+        return self._fault_answer(fault) if fault else out

@@ -14,6 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 Handler = Callable[["Request"], "tuple[int, Any] | tuple[int, Any, dict[str, str]]"]
+# A handler's answer meaning: the request was applied, then the connection dropped
+# before any reply (the client sees a transport error, the service did the work).
+LOST: Any = object()
 
 
 @dataclass
@@ -51,6 +54,9 @@ class FakeHTTP:
                     out: tuple = (404, {"error": {"code": "not_found", "message": f"no route {req.method} {req.path}"}})
                 else:
                     out = handler(req)
+                if out is LOST:  # the request was handled but its reply never arrives
+                    self.close_connection = True
+                    return
                 status, body = out[0], out[1]
                 headers = out[2] if len(out) > 2 else {}
                 data = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str)
@@ -95,19 +101,119 @@ class FakeHTTP:
         self.server.server_close()
 
 
+class Faults:
+    """Scripted faults: ``add(status, times, headers=, lost=)``; the next matching requests
+    answer ``status`` (with ``headers``, e.g. Retry-After), or with ``lost=True`` are applied
+    and their reply is lost."""
+
+    def __init__(self) -> None:
+        self._queue: list[dict[str, Any]] = []
+
+    def add(self, status: int = 503, times: int = 1, *, headers: dict[str, str] | None = None, lost: bool = False,
+            body: Any = None) -> None:
+        self._queue.append({"status": status, "times": times, "headers": headers or {}, "lost": lost, "body": body})
+
+    def take(self) -> dict[str, Any] | None:
+        for f in self._queue:
+            if f["times"] > 0:
+                f["times"] -= 1
+                return f
+        return None
+
+
+class FakeSlack:
+    """A Slack incoming webhook (POST /services/T/B/X or /slack/...): 200 ``ok``; its documented
+    errors are plain text: 400 ``invalid_payload`` / ``no_text``, 404 ``no_service``, 429 with
+    Retry-After, 500 ``rollup_error``. ``messages`` are the texts it accepted."""
+
+    def __init__(self, http: FakeHTTP | None = None) -> None:
+        self.http = http or FakeHTTP()
+        self.faults = Faults()
+        self.messages: list[str] = []
+        for prefix in ("/slack/", "/services/"):
+            self.http.on("POST", prefix, self._post)
+
+    def _post(self, req: Request) -> Any:
+        fault = self.faults.take()
+        if fault and not fault["lost"]:
+            default = {429: b"rate_limited", 404: b"no_service"}.get(fault["status"], b"rollup_error")
+            return fault["status"], fault["body"] or default, fault["headers"]
+        try:
+            body = req.json()
+        except ValueError:
+            return 400, b"invalid_payload"
+        if not isinstance(body, dict):
+            return 400, b"invalid_payload"
+        if not body.get("text") and not body.get("blocks"):
+            return 400, b"no_text"
+        self.messages.append(body.get("text", ""))
+        return LOST if fault else (200, b"ok")
+
+
+class FakePagerDuty:
+    """PagerDuty Events API v2 (POST /v2/enqueue): 202 ``{"status": "success", ...}``; 400
+    ``{"status": "invalid event", ...}`` for a malformed event (a trigger needs payload.summary
+    of at most 1024 characters, payload.source and payload.severity); 429 and 5xx as its docs
+    say clients must retry. ``incidents`` maps dedup_key -> "triggered" | "resolved"."""
+
+    SEVERITIES = ("critical", "error", "warning", "info")
+
+    def __init__(self, http: FakeHTTP | None = None) -> None:
+        self.http = http or FakeHTTP()
+        self.faults = Faults()
+        self.incidents: dict[str, str] = {}
+        self.events: list[dict[str, Any]] = []
+        self.http.on("POST", "/v2/enqueue", self._enqueue)
+
+    @staticmethod
+    def _invalid(*errors: str) -> tuple[int, Any]:
+        return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": list(errors)}
+
+    def _enqueue(self, req: Request) -> Any:
+        fault = self.faults.take()
+        if fault and not fault["lost"]:
+            body = fault["body"] or ({"status": "throttle event", "message": "Requests for this service are arriving "
+                                      "too quickly. Please retry later."} if fault["status"] == 429 else b"")
+            return fault["status"], body, fault["headers"]
+        try:
+            body = req.json()
+        except ValueError:
+            return self._invalid("Invalid JSON")
+        if not isinstance(body, dict) or not body.get("routing_key"):
+            return self._invalid("'routing_key' is missing or blank")
+        action = body.get("event_action")
+        if action not in ("trigger", "acknowledge", "resolve"):
+            return self._invalid("'event_action' is invalid")
+        key = body.get("dedup_key") or ""
+        if action == "trigger":
+            payload = body.get("payload") or {}
+            summary = payload.get("summary")
+            if not isinstance(summary, str) or not summary:
+                return self._invalid("'payload.summary' is missing or blank")
+            if len(summary) > 1024:
+                return self._invalid("'payload.summary' is too long (max 1024 characters)")
+            if not payload.get("source"):
+                return self._invalid("'payload.source' is missing or blank")
+            if payload.get("severity") not in self.SEVERITIES:
+                return self._invalid("'payload.severity' is invalid")
+            key = key or f"generated-{len(self.events)}"
+            if self.incidents.get(key) != "triggered":
+                self.incidents[key] = "triggered"
+        elif not key:
+            return self._invalid("'dedup_key' is missing or blank")
+        elif action == "resolve" and key in self.incidents:
+            self.incidents[key] = "resolved"
+        self.events.append(body)
+        if fault:
+            return LOST
+        return 202, {"status": "success", "message": "Event processed", "dedup_key": key}
+
+
 def slack_and_pagerduty() -> FakeHTTP:
-    """Slack incoming webhook (200 'ok') and PagerDuty Events API v2 (202 JSON)."""
+    """One loopback server with a FakeSlack and a FakePagerDuty (``.slack``, ``.pagerduty``)."""
     fake = FakeHTTP()
-    fake.on("POST", "/slack/", lambda r: (200, b"ok"))
-
-    def pd(req: Request) -> tuple[int, Any]:
-        body = req.json()
-        if not isinstance(body, dict) or "routing_key" not in body or body.get("event_action") not in (
-                "trigger", "acknowledge", "resolve"):
-            return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": ["bad"]}
-        return 202, {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")}
-
-    fake.on("POST", "/v2/enqueue", pd)
+    fake.slack = FakeSlack(fake)  # type: ignore[attr-defined]
+    fake.pagerduty = FakePagerDuty(fake)  # type: ignore[attr-defined]
     return fake
 
 
