@@ -232,8 +232,9 @@ def _run(ctx: RunContext) -> AgentResult:
     for c in checks:
         tel.gauge("watcher.lag_seconds", c.lag_seconds, repo=c.repo)
     if failed:
-        for c in problems:
-            tel.count("watcher.failure", 1, repo=c.repo, reason=c.status)
+        # One count per failed check (the monitor's thresholds count checks); the failing
+        # repos and their statuses are its tags.
+        tel.count("watcher.failure", 1, repo=[c.repo for c in problems], reason=sorted({c.status for c in problems}))
     else:
         tel.count("watcher.success", 1, status=overall)
 

@@ -140,4 +140,51 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
     if store_ok:
         checks.extend(agent_checks(extra["agents"], now))
     extra["metrics"] = read_local_metrics(settings.state_dir)
+    checks.extend(outbox_checks(settings, extra))
+    checks.extend(dogstatsd_checks(settings))
     return checks, extra
+
+
+def outbox_checks(settings: Settings, extra: dict[str, Any] | None = None) -> list[Check]:
+    """The alert outbox: depth per sink (warn while anything waits) and any critical alert
+    that expired undelivered in the last 7 days (fail: someone was never paged)."""
+    import time
+
+    from muse.outbox import Outbox
+
+    box = Outbox(settings.state_dir)
+    depth = box.depth()
+    if extra is not None:
+        extra["outbox"] = depth
+    checks: list[Check] = []
+    if not depth:
+        checks.append(Check("alert outbox", "ok", "empty: every alert and resolve was delivered"))
+    for sink, d in sorted(depth.items()):
+        age = d["oldest_age_s"]
+        age_text = f"{age / 3600:.1f} h" if age >= 3600 else f"{age / 60:.0f} min"
+        checks.append(Check(f"alert outbox {sink}", "warn",
+                            f"{d['pending']} undelivered ({d['critical']} critical), oldest {age_text}; "
+                            "retried by every muse run until accepted or expired (alerts.expiry_hours)"))
+    expired = [e for e in box.expired(since=time.time() - 7 * 86400) if e.get("severity") == "critical"]
+    if expired:
+        last = expired[-1]
+        checks.append(Check("alert outbox expired", "fail",
+                            f"{len(expired)} critical alert(s) expired undelivered in 7 days; last: "
+                            f"{last.get('sink')} {last.get('action')} {str(last.get('title'))[:80]!r} "
+                            f"(queued {last.get('created')}); see {box.dir / 'expired.jsonl'}"))
+    return checks
+
+
+def dogstatsd_checks(settings: Settings) -> list[Check]:
+    """DogStatsD is UDP: a send never fails, so check at least that the host resolves."""
+    import socket
+
+    host, port = settings["datadog.agent_host"], settings["datadog.dogstatsd_port"]
+    if not host:
+        return []
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return [Check("dogstatsd", "fail", f"agent host {host!r} does not resolve ({exc}); metrics and "
+                                           "events sent to it are lost")]
+    return [Check("dogstatsd", "ok", f"agent host {host}:{port} resolves (UDP: delivery is not confirmed)")]

@@ -133,8 +133,14 @@ def _resolve_page(settings: Settings, agent: str, telemetry: Telemetry) -> None:
     marker = _page_marker(settings, agent)
     if not marker.exists():
         return
+    key = _page_key(agent)
+    done = [a for a in telemetry.alerts_sent if a.get("action") == "resolve" and a.get("dedup_key") == key]
+    if done and not done[-1].get("queued"):
+        # (the agent resolved it itself, as the watcher does, and PagerDuty accepted that)
+        marker.unlink(missing_ok=True)
+        return
     # The marker goes only once PagerDuty accepted the resolve (the outbox retries it).
-    telemetry.resolve(dedup_key=_page_key(agent), title=f"muse {agent} ran ok again", clears=marker)
+    telemetry.resolve(dedup_key=key, title=f"muse {agent} ran ok again", clears=marker)
 
 
 def run_agent(

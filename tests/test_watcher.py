@@ -154,7 +154,7 @@ def test_missing_data_fails_removes_status_file_and_alerts(settings, store, repo
     assert not circuit.status_path(settings.state_dir).exists()
     gate = circuit.check_gate(settings, store)
     assert not gate.open and "no watcher status file" in gate.reason
-    assert metric(tel, "watcher.failure") == [(1.0, {"repo": f"banter{which}", "reason": status})]
+    assert metric(tel, "watcher.failure") == [(1.0, {"repo": [f"banter{which}"], "reason": [status]})]
     assert metric(tel, "watcher.success") == []
     [alert] = tel.alerts_sent
     assert alert["severity"] == "warning" and status in alert["text"]
@@ -177,7 +177,61 @@ def test_stalled_telemetry_is_lag_exceeded_and_worst_status_wins(settings, store
     r = row(store, out.run_id)
     assert (r["status"], r["hearts_status"], r["packs_status"]) == ("missing_hearts", "missing_hearts",
                                                                       "lag_exceeded")
-    assert sorted(t["reason"] for _, t in metric(tel, "watcher.failure")) == ["lag_exceeded", "missing_hearts"]
+    # One failed check counts once, both failing repos as its tags.
+    assert metric(tel, "watcher.failure") == [(1.0, {"repo": ["banterhearts", "banterpacks"],
+                                                     "reason": ["lag_exceeded", "missing_hearts"]})]
+
+
+def _monitor_state(query: str, thresholds: dict[str, float], datagrams: list[str]) -> str:
+    """Evaluate a `sum(last_N):sum:metric{tags}.as_count() >= X` monitor over DogStatsD
+    datagrams sent within the window: "alert", "warn" or "ok" (Datadog's states)."""
+    import re
+
+    m = re.fullmatch(r"sum\(last_\d+m\):sum:([\w.]+)\{([^}]*)\}\.as_count\(\) (>=|>) (\d+(?:\.\d+)?)", query)
+    assert m, query
+    metric, scope, op = m.group(1), set(m.group(2).split(",")), m.group(3)
+    total = 0.0
+    for line in datagrams:
+        name, rest = line.split(":", 1)
+        value, kind, *extra = rest.split("|")
+        tags = set(extra[0][1:].split(",")) if extra and extra[0].startswith("#") else set()
+        if name == metric and kind == "c" and scope <= tags:
+            total += float(value)
+    hit = (lambda v, t: v >= t) if op == ">=" else (lambda v, t: v > t)
+    if hit(total, thresholds["critical"]):
+        return "alert"
+    if "warning" in thresholds and hit(total, thresholds["warning"]):
+        return "warn"
+    return "ok"
+
+
+def test_watcher_monitor_warns_on_one_failed_check_and_alerts_on_two(settings, store, repos) -> None:
+    """The shipped monitor's query, evaluated against the datagrams the watcher really sends:
+    one failed check with both repos failing is one failure (warn), not two (alert)."""
+    from fakes import UDPSink
+    from muse.monitors import definitions_path, load_definitions
+
+    [mon] = [d for d in load_definitions(definitions_path()) if "watcher.failure" in d.query]
+    thresholds = {k: float(v) for k, v in mon.options["thresholds"].items()}
+    repos.hearts.commit(ago(minutes=20))   # no report: missing_hearts
+    repos.packs.commit(ago(hours=3))       # no events: missing_packs
+    sink = UDPSink()
+    try:
+        def one_check() -> list[str]:
+            tel = Telemetry(state_dir=settings.state_dir, agent_host="127.0.0.1", agent_port=sink.port,
+                            constant_tags=["service:muse"])
+            out, _ = check(settings, store, tel)
+            assert out.exit_code == ExitCode.FAILED
+            return sink.drain()
+
+        sent = one_check()
+        assert any(l.startswith("watcher.failure:1|c|") and "repo:banterhearts" in l and "repo:banterpacks" in l
+                   for l in sent), sent
+        assert _monitor_state(mon.query, thresholds, sent) == "warn"
+        sent += one_check()
+        assert _monitor_state(mon.query, thresholds, sent) == "alert"
+    finally:
+        sink.close()
 
 
 def test_bare_mirror_is_read_like_a_checkout(settings, store, repos, tmp_path, monkeypatch) -> None:
