@@ -138,8 +138,8 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
     for r in bad:
         ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha or "unknown", status="rejected")
         items.append(ItemOutcome(r.rel, "failed", r.problem))
-    newest = max((r.ts for r in good if r.ts), default=None)
-    if newest is not None:
+    newest = max((r.ts for r in good if r.ts), default=None) or _newest_ingested(ctx)
+    if newest is not None:  # every run, from the newest ingested report (docs/alerts.md)
         ctx.telemetry.gauge("ingest.lag_seconds", max(0.0, (utcnow() - newest).total_seconds()), repo=SOURCE)
     _llm_metrics(ctx, good)
     skipped = len(candidates) - len(reports)
@@ -286,15 +286,26 @@ def _reject(ctx: RunContext, bad: list[Report]) -> int:
         "agent_run_id": ctx.run_id, "ingested_at": now} for r in bad]) + len(bad)
 
 
+def _newest_ingested(ctx: RunContext) -> datetime | None:
+    row = ctx.store.named("ingest_hearts_newest_report").first()
+    if not row or not int(row["n"]):
+        return None
+    from muse.hours import utc
+
+    return utc(datetime.fromisoformat(row["newest"]))
+
+
 def _llm_metrics(ctx: RunContext, good: list[Report]) -> None:
-    sums: dict[str, list[float]] = {}
+    # Per model and report time: a backfilled report's cost is not stamped now (muse.telemetry).
+    sums: dict[tuple[str, float | None], list[float]] = {}
     for r in good:
+        at = r.ts.timestamp() if r.ts else None
         for call in r.doc["llm_calls"]:
-            s = sums.setdefault(call["model"], [0, 0, 0.0])
+            s = sums.setdefault((call["model"], at), [0, 0, 0.0])
             s[0] += call["tokens_in"]
             s[1] += call["tokens_out"]
             s[2] += float(call["cost_usd"])
-    for model, (tin, tout, cost) in sorted(sums.items()):
-        ctx.telemetry.count("llm.tokens_in", tin, source=SOURCE, model=model)
-        ctx.telemetry.count("llm.tokens_out", tout, source=SOURCE, model=model)
-        ctx.telemetry.count("llm.cost_usd", cost, source=SOURCE, model=model)
+    for (model, at), (tin, tout, cost) in sorted(sums.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        ctx.telemetry.count("llm.tokens_in", tin, timestamp=at, source=SOURCE, model=model)
+        ctx.telemetry.count("llm.tokens_out", tout, timestamp=at, source=SOURCE, model=model)
+        ctx.telemetry.count("llm.cost_usd", cost, timestamp=at, source=SOURCE, model=model)

@@ -420,12 +420,24 @@ def _emit_metrics(ctx: RunContext, window: Window, new: dict[str, Any], per_comm
     for g in gaps:
         if g["new"]:
             tel.count("ingest.gaps", 1, kind=g["kind"])
+    from muse.telemetry import bounded_models
+
+    model_tag = bounded_models([r["model"] for r in new["llm"]])
+    latency: dict[tuple[str, str, int], float] = {}
     for r in new["llm"]:
-        tel.count("llm.tokens_in", int(r["tokens_in"]), source=SOURCE, model=r["model"])
-        tel.count("llm.tokens_out", int(r["tokens_out"]), source=SOURCE, model=r["model"])
-        tel.count("llm.cost_usd", float(r["cost_usd"]), source=SOURCE, model=r["model"])
-        tel.gauge("llm.latency_ms", float(r["latency_p95_ms"]), source=SOURCE, operation=r["operation"], stat="p95")
+        # Stamped at the end of their hour: a backfill is not "now" (muse.telemetry).
+        at = float(r["hour_epoch"]) + 3599
+        tel.count("llm.tokens_in", int(r["tokens_in"]), timestamp=at, source=SOURCE, model=r["model"])
+        tel.count("llm.tokens_out", int(r["tokens_out"]), timestamp=at, source=SOURCE, model=r["model"])
+        tel.count("llm.cost_usd", float(r["cost_usd"]), timestamp=at, source=SOURCE, model=r["model"])
+        key = (model_tag[r["model"]], r["operation"], int(r["hour_epoch"]))
+        latency[key] = max(latency.get(key, 0.0), float(r["latency_p95_ms"]))
+    for (model, operation, hour), p95 in sorted(latency.items()):
+        tel.gauge("llm.latency_ms", p95, timestamp=hour + 3599.0, source=SOURCE, model=model, operation=operation,
+                  stat="p95")
     newest = ctx.store.named("ingest_packs_newest_event", {"since": ts_str(window.until - timedelta(days=7))}).first()
+    if not (newest and int(newest["n"])):  # nothing in a week: still report how far behind
+        newest = ctx.store.named("ingest_packs_newest_event", {"since": "1970-01-01 00:00:00.000"}).first()
     if newest and int(newest["n"]):
         from muse.hours import utc
 

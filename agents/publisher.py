@@ -316,7 +316,8 @@ def _publish(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], repo
         journal.clear()
         new_version(ctx, row, status="failed")
         reason = "push_rejected" if isinstance(exc, blogrepo.PushRejected) else "git_error"
-        ctx.telemetry.count("publish.failed", 1, episode=n, reason=reason)
+        # Nothing was deployed: not a deploy failure (the monitor watches publish.failed).
+        ctx.telemetry.count("publish.rejected", 1, episode=n, reason=reason)
         raise PublishFailed(f"episode {n} was not published: {exc.message}; local {blog.main} is back at "
                             f"{blog.remote}/{blog.main}, nothing was deployed") from None
     journal.write(phase="pushed", sha=pushed.sha)

@@ -42,8 +42,10 @@ MetricKind = Literal["count", "gauge", "histogram"]
 
 # Seconds after which a sample stamped with its own time counts as a backfill, and the
 # oldest point Datadog's series API ingests (older ones are dropped without error).
-BACKFILL_AFTER_S = 60.0
+# A cron run reports the hour it just ingested; points older than two hours are a backfill.
+BACKFILL_AFTER_S = 7200.0
 SERIES_MAX_AGE_S = 3600.0
+MAX_MODEL_TAGS = 20
 # Tags with unbounded values: alerts carry them in their text, never as event tags.
 UNBOUNDED_TAGS = frozenset({"run_id", "insight", "episode", "commit_sha"})
 PAGERDUTY_SUMMARY_MAX = 1024
@@ -69,6 +71,17 @@ def truncate(text: str, limit: int) -> str:
 def slack_escape(text: str) -> str:
     """Slack's three control characters (its docs: escape &, <, > in message text)."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def bounded_models(models: Iterable[str], limit: int = 0) -> dict[str, str]:
+    """The ``model`` tag value of each model: the ``limit`` most frequent models by name
+    (``MAX_MODEL_TAGS``), every other one ``other``, so the tag's cardinality is bounded."""
+    limit = limit or MAX_MODEL_TAGS
+    counts: dict[str, int] = {}
+    for m in models:
+        counts[str(m)] = counts.get(str(m), 0) + 1
+    keep = set(sorted(counts, key=lambda m: (-counts[m], m))[:limit])
+    return {m: (m if m in keep else "other") for m in counts}
 
 
 def alert_kind(title: str) -> str:

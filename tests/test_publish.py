@@ -260,7 +260,9 @@ def test_hard_push_rejection_fails_without_deploying_or_diverging(pub: Pub) -> N
     assert "[remote rejected] (pre-receive hook declined): pushes need a signed-off review" in out.result.message
     assert pub.blog.tip("main") == before and pub.vercel.created_bodies == []
     assert pub.status(14)["status"] == "failed"
-    assert ("publish.failed", {"episode": 14, "reason": "push_rejected"}) in pub.metrics()
+    # A refused push deployed nothing: its own metric, not the deploy-failure monitor's.
+    assert ("publish.rejected", {"episode": 14, "reason": "push_rejected"}) in pub.metrics()
+    assert not any(name == "publish.failed" for name, _ in pub.metrics())
     assert post.exists()
 
 

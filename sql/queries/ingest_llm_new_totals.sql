@@ -1,8 +1,9 @@
--- LLM calls one ingest run added, per (model, operation): the llm.* metrics (FINAL: a
--- repeated input line must not count twice before a merge).
+-- LLM calls one ingest run added, per (model, operation, hour): the llm.* metrics, stamped
+-- with their hour (FINAL: a repeated input line must not count twice before a merge).
 SELECT
     model,
     operation,
+    toUnixTimestamp(toStartOfHour(ts)) AS hour_epoch,
     count() AS calls,
     sum(tokens_in) AS tokens_in,
     sum(tokens_out) AS tokens_out,
@@ -12,5 +13,5 @@ FROM llm_events FINAL
 WHERE source = {source:String}
   AND ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}
   AND ingested_at = {ingested_at:DateTime64(3, 'UTC')}
-GROUP BY model, operation
-ORDER BY model, operation
+GROUP BY model, operation, hour_epoch
+ORDER BY model, operation, hour_epoch
