@@ -87,8 +87,11 @@ class Outbox:
         data = "".join(json.dumps(line, separators=(",", ":"), default=str) + "\n" for line in lines)
         self._write_lock.acquire(timeout=30)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = "\n" + data  # a crash tore the last line: never glue onto it
                 os.write(fd, data.encode("utf-8"))
                 os.fsync(fd)
             finally:

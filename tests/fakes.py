@@ -113,6 +113,10 @@ class Faults:
             body: Any = None) -> None:
         self._queue.append({"status": status, "times": times, "headers": headers or {}, "lost": lost, "body": body})
 
+    def clear(self) -> None:
+        """The service is healthy again."""
+        self._queue.clear()
+
     def take(self) -> dict[str, Any] | None:
         for f in self._queue:
             if f["times"] > 0:
