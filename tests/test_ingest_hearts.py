@@ -254,3 +254,32 @@ def test_cli_json_metrics_and_lag(cli, migrated, repo) -> None:
     assert metrics["llm.tokens_in{model:llama3-8b,source:banterhearts}"]["value"] == 600
     assert cli("ingest", "hearts", "--repo", str(repo)).exit_code == ExitCode.USAGE
     assert cli("ingest", "hearts", "--pending", "--run-id", doc["run_id"]).exit_code == ExitCode.USAGE
+
+
+def test_lag_is_emitted_on_a_run_with_nothing_new(settings, store, repo) -> None:
+    """The lag monitor must not sit in No Data when reports stop arriving."""
+    doc = report(ts="2026-05-04T10:05:00Z")
+    write_report(repo, doc)
+    assert ingest(settings, store, repo, pending=True).exit_code == ExitCode.OK
+    tel = Telemetry(state_dir=settings.state_dir)
+    out = run_agent(settings, ingest_hearts.AGENT, ingest_hearts.run, store=store, repo=str(repo), telemetry=tel,
+                    pending=True)
+    assert out.result.message == "0 report(s) ingested, 1 already ingested"
+    [lag] = [s for s in tel.samples if s.name == "ingest.lag_seconds"]
+    from datetime import datetime, timezone
+
+    expected = (datetime.now(timezone.utc) - datetime(2026, 5, 4, 10, 5, tzinfo=timezone.utc)).total_seconds()
+    assert lag.tags == {"repo": "banterhearts"} and abs(lag.value - expected) < 60
+
+
+def test_a_backfilled_reports_llm_cost_is_stamped_with_the_report_time(settings, store, repo) -> None:
+    doc = report(ts="2026-05-04T10:05:00Z")
+    write_report(repo, doc)
+    tel = Telemetry(state_dir=settings.state_dir)
+    run_agent(settings, ingest_hearts.AGENT, ingest_hearts.run, store=store, repo=str(repo), telemetry=tel,
+              pending=True)
+    from datetime import datetime, timezone
+
+    costs = [s for s in tel.samples if s.name == "llm.cost_usd"]
+    assert costs and all(s.ts == datetime(2026, 5, 4, 10, 5, tzinfo=timezone.utc).timestamp() and s.backfill
+                         for s in costs)

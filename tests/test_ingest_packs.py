@@ -406,3 +406,22 @@ def test_the_documented_schema_accepts_good_events() -> None:
 
     for e in session(T0, queries=2, error=True):
         assert list(schemas.errors(schemas.UI_EVENT_SCHEMA, e)) == []
+
+
+def test_lag_is_emitted_on_a_run_with_nothing_new_and_latency_is_per_model(settings, store, tdir) -> None:
+    """ingest.lag_seconds on every run (silence would leave the lag monitor in No Data when
+    ingestion stalls); llm.latency_ms one gauge per model, stamped with its hour."""
+    events = [event(T0 + timedelta(minutes=5), "llm_call", model="mistral-7b", latency=900),
+              event(T0 + timedelta(minutes=6), "llm_call", model="llama3-8b", latency=200)]
+    write_jsonl(hour_file(tdir, T0), events)
+    tel = Telemetry(state_dir=settings.state_dir)
+    ingest(settings, store, tdir, telemetry=tel)
+    latency = {s.tags["model"]: (s.value, s.ts) for s in tel.samples if s.name == "llm.latency_ms"}
+    hour_end = (T0 + H).timestamp() - 1
+    assert latency == {"mistral-7b": (900.0, hour_end), "llama3-8b": (200.0, hour_end)}
+    # An hour later nothing new arrived: the lag is still reported, and it has grown.
+    tel2 = Telemetry(state_dir=settings.state_dir)
+    ingest(settings, store, tdir, since=T0 + H, now=NOW + H, telemetry=tel2)
+    [lag] = [s for s in tel2.samples if s.name == "ingest.lag_seconds"]
+    assert lag.tags == {"repo": "banterpacks"}
+    assert lag.value == (NOW + H - (T0 + timedelta(minutes=6))).total_seconds()

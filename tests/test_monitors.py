@@ -240,3 +240,19 @@ def test_list_command_is_offline(cli, dd: FakeDatadog) -> None:
 
 def test_api_url_setting_is_used(dd: FakeDatadog) -> None:
     assert load_settings()["datadog.api_url"] == dd.url
+
+
+def test_a_rate_limited_sync_waits_for_x_ratelimit_reset(cli, dd: FakeDatadog) -> None:
+    """Datadog's 429 says when the limit resets; retrying after the 0.01 s backoff would
+    just be refused again."""
+    import time
+
+    dd.fail(429, times=1, method="GET", headers={"X-RateLimit-Limit": "1000", "X-RateLimit-Period": "60",
+                                                 "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"})
+    t0 = time.monotonic()
+    r = cli("monitors", "sync", "--json")
+    assert r.exit_code == 0, r
+    assert time.monotonic() - t0 >= 1.9
+    assert json.loads(r.stdout)["counts"] == {"create": N}
+    gets = [q for q in dd.requests if q.method == "GET"]
+    assert len(gets) >= 2
