@@ -73,6 +73,12 @@ def slack_escape(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def datadog_escape(text: str) -> str:
+    """A zero-width space after every ``@``: a data-derived ``@pagerduty-...`` in event
+    text can never act as a Datadog notification handle (a precaution)."""
+    return str(text).replace("@", "@\u200b")
+
+
 def bounded_models(models: Iterable[str], limit: int = 0) -> dict[str, str]:
     """The ``model`` tag value of each model: the ``limit`` most frequent models by name
     (``MAX_MODEL_TAGS``), every other one ``other``, so the tag's cardinality is bounded."""
@@ -272,7 +278,8 @@ class Telemetry:
         reached: list[str] = []
         if self.api_key:
             queue.append(("datadog event", {
-                "title": truncate(title, DATADOG_TITLE_MAX), "text": truncate(full_text, DATADOG_TEXT_MAX),
+                "title": truncate(datadog_escape(title), DATADOG_TITLE_MAX),
+                "text": truncate(datadog_escape(full_text), DATADOG_TEXT_MAX),
                 "alert_type": alert_type, "aggregation_key": kind, "source_type_name": "muse",
                 "priority": "normal" if severity != "info" else "low",
                 "date_happened": int(time.time()), "tags": self.constant_tags + _tag_list(tags)}, meta))
@@ -430,7 +437,8 @@ class Telemetry:
 
     def _dogstatsd_event(self, title: str, text: str, alert_type: str, kind: str, tags: dict[str, Any]) -> bool:
         try:
-            self._client().event(truncate(title, DATADOG_TITLE_MAX), truncate(text, DATADOG_TEXT_MAX),
+            self._client().event(truncate(datadog_escape(title), DATADOG_TITLE_MAX),
+                                 truncate(datadog_escape(text), DATADOG_TEXT_MAX),
                                  alert_type=alert_type, aggregation_key=kind, source_type_name="muse",
                                  date_happened=int(time.time()), tags=_tag_list(tags))
             return True

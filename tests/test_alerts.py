@@ -256,6 +256,9 @@ def test_datadog_events_carry_the_run_id_in_text_and_an_aggregation_key_per_kind
         assert first["tags"] == ["service:muse", "status:missing_hearts"]
         assert first["aggregation_key"] == second["aggregation_key"] != gap["aggregation_key"]
         assert first["alert_type"] == "error" and gap["alert_type"] == "warning"
+        tel.alert("warning", "push of @pagerduty-muse failed", "branch @slack-all", dedup_key="at")
+        assert "@pagerduty-muse" not in dd.events[-1]["title"] and "@slack-all" not in dd.events[-1]["text"]
+        assert dd.events[-1]["text"] == "branch @\u200bslack-all"
     finally:
         dd.close()
 
