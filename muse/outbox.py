@@ -207,7 +207,8 @@ class Outbox:
         what = f"{msg.sink} {msg.action} {msg.title[:60]!r}"
         try:
             retry.call(lambda: send(msg), what=what, attempts=attempts, backoff=backoff, deadline=deadline)
-        except NotConfigured:
+        except NotConfigured as exc:
+            log.warning("%s not delivered: %s; kept in the outbox until that is fixed or it expires", what, exc)
             return "pending"
         except Rejected as exc:
             log.error("%s rejected by the sink, not retried: %s", what, exc)

@@ -104,20 +104,24 @@ class _Wait(tenacity.wait.wait_base):
 
 
 class _StopAtDeadline(tenacity.stop.stop_base):
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, max_wait: float) -> None:
         self.deadline = deadline
+        self.max_wait = max_wait
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        if retry_state.upcoming_sleep > self.max_wait:
+            return True
         if self.deadline is None:
             return False
         return time.monotonic() + retry_state.upcoming_sleep > self.deadline
 
 
 def call(fn: Callable[[], T], *, what: str, attempts: int = 3, backoff: float = 0.5, max_backoff: float = 30.0,
-         deadline: float | None = None, transient: Callable[[BaseException], bool] = is_transient,
+         deadline: float | None = None, max_wait: float = 120.0, transient: Callable[[BaseException], bool] = is_transient,
          before_retry: Callable[[], Any] | None = None, sleep: Callable[[float], None] = time.sleep) -> T:
     """Run ``fn`` under the policy; raises its last error when it gives up.
 
+    A single wait longer than ``max_wait`` (a service asking for an hour) is not made either.
     ``before_retry`` runs before each retry; a truthy answer is returned instead of
     retrying (e.g. a create whose reply was lost turned out to have happened).
     """
@@ -141,7 +145,7 @@ def call(fn: Callable[[], T], *, what: str, attempts: int = 3, backoff: float = 
                 found.append(answer)
 
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(max(1, attempts)) | _StopAtDeadline(deadline),
+        stop=tenacity.stop_after_attempt(max(1, attempts)) | _StopAtDeadline(deadline, max_wait),
         wait=_Wait(backoff, max_backoff),
         retry=tenacity.retry_if_exception(transient),
         before_sleep=_before_sleep,

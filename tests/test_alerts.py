@@ -406,6 +406,17 @@ def test_the_retry_policy_does_not_retry_missing_files_or_permissions() -> None:
         return "ok"
 
     assert retry.call(flaky, what="t", attempts=3, backoff=0) == "ok" and len(calls) == 3
+    # A service asking for an hour is not waited for (no deadline given: max_wait bounds it).
+    calls = []
+
+    def limited() -> None:
+        calls.append(1)
+        raise retry.TransientHTTPError("t", 429, retry_after=3600)
+
+    t0 = time.monotonic()
+    with pytest.raises(retry.TransientHTTPError):
+        retry.call(limited, what="t", attempts=3, backoff=0)
+    assert len(calls) == 1 and time.monotonic() - t0 < 1
 
 
 def test_retry_after_parses_seconds_dates_and_datadog_reset() -> None:
