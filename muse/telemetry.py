@@ -52,6 +52,8 @@ PAGERDUTY_SUMMARY_MAX = 1024
 DATADOG_TITLE_MAX = 100
 DATADOG_TEXT_MAX = 4000
 TRUNCATED = " …[truncated]"
+# Datadog's v1 events API takes date_happened no older than 18 hours.
+DATADOG_EVENT_MAX_AGE_S = 18 * 3600.0
 
 
 def _tag_list(tags: dict[str, Any] | None) -> list[str]:
@@ -282,7 +284,8 @@ class Telemetry:
                 "text": truncate(datadog_escape(full_text), DATADOG_TEXT_MAX),
                 "alert_type": alert_type, "aggregation_key": kind, "source_type_name": "muse",
                 "priority": "normal" if severity != "info" else "low",
-                "date_happened": int(time.time()), "tags": self.constant_tags + _tag_list(tags)}, meta))
+                "date_happened": int(time.time()), "tags": self.constant_tags + _tag_list(tags)},
+                {**meta, "max_age": DATADOG_EVENT_MAX_AGE_S}))
         elif self.agent_host and self._dogstatsd_event(title, full_text, alert_type, kind, tags):
             reached.append("dogstatsd")
         if severity in ("warning", "critical") and self.slack_webhook_url:
@@ -367,7 +370,9 @@ class Telemetry:
         msgs: list[Message] = []
         if outbox is not None:
             try:
-                msgs = [outbox.add(sink, body, expiry_seconds=expiry_seconds, **meta) for sink, body, meta in queue]
+                msgs = [outbox.add(sink, body, **{k: v for k, v in meta.items() if k != "max_age"},
+                                   expiry_seconds=min(expiry_seconds, meta.get("max_age", expiry_seconds)))
+                        for sink, body, meta in queue]
             except Exception as exc:  # noqa: BLE001 - an unwritable outbox must not lose the alert
                 log.warning("alert outbox unwritable (%s); sending without it", exc)
                 outbox, msgs = None, []
@@ -376,6 +381,7 @@ class Telemetry:
             reached = []
             t0 = time.monotonic()
             for sink, body, meta in queue:
+                meta = {k: v for k, v in meta.items() if k != "max_age"}
                 msg = Message(id="", sink=sink, created=now, expires=now + expiry_seconds, body=body, **meta)
                 try:
                     retry.call(lambda: self._send(msg), what=f"{sink} {meta.get('action', '')}",
