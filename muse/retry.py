@@ -118,7 +118,8 @@ class _StopAtDeadline(tenacity.stop.stop_base):
 
 def call(fn: Callable[[], T], *, what: str, attempts: int = 3, backoff: float = 0.5, max_backoff: float = 30.0,
          deadline: float | None = None, max_wait: float = 120.0,
-         transient: Callable[[BaseException], bool] = is_transient, before_retry: Callable[[], Any] | None = None, sleep: Callable[[float], None] = time.sleep) -> T:
+         transient: Callable[[BaseException], bool] = is_transient,
+         before_retry: Callable[[], Any] | None = None, sleep: Callable[[float], None] = time.sleep) -> T:
     """Run ``fn`` under the policy; raises its last error when it gives up.
 
     A single wait longer than ``max_wait`` (a service asking for an hour) is not made either.
