@@ -431,3 +431,27 @@ def test_retry_after_parses_seconds_dates_and_datadog_reset() -> None:
                                now=now) == 30
     assert retry_after_seconds({"X-RateLimit-Reset": "4"}) == 4
     assert retry_after_seconds({}) is None
+
+
+def test_concurrent_processes_share_the_outbox_without_losing_or_doubling(env, hooks, settings, isolated_env) -> None:
+    """Cron starts agents at the same minute: two processes alert (and drain) at once."""
+    code = textwrap.dedent("""
+        import sys
+        from muse.config import load_settings
+        from muse.telemetry import Telemetry
+
+        tel = Telemetry.from_settings(load_settings())
+        for i in range(15):
+            tel.alert("critical", f"p{sys.argv[1]} alert {i}", "x", dedup_key=f"p{sys.argv[1]}-{i}")
+        tel.flush()
+    """)
+    hooks.pagerduty.faults.add(503, times=4)  # a few retries on the way
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(n)], env={**os.environ}, stderr=subprocess.PIPE,
+                              text=True) for n in (1, 2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read() if p.stderr else ""
+    Telemetry.from_settings(_settings()).flush()  # whatever a busy outbox left for the next run
+    assert sorted(hooks.pagerduty.incidents) == sorted(f"p{n}-{i}" for n in (1, 2) for i in range(15))
+    assert Outbox(settings.state_dir).depth() == {}
+    triggers = [e["dedup_key"] for e in hooks.pagerduty.events if e["event_action"] == "trigger"]
+    assert len(triggers) == 30  # each accepted exactly once (no lost replies scripted here)
