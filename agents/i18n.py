@@ -291,7 +291,8 @@ def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[
                                message=f"{len(written)} translation(s) written but not pushed: {exc.message}; "
                                        "the next run commits them")
         details["commit"] = sha
-        result = deploy.deploy_commit(ctx, episode=max(episodes), sha=sha, branch=blog.main)
+        deadline = deploy.new_deadline(s)  # one deadline for the deploy and, if it fails, the rollback
+        result = deploy.deploy_commit(ctx, episode=max(episodes), sha=sha, branch=blog.main, deadline=deadline)
         details["deploy"] = {"status": result.status, "deployment_id": result.deployment_id, "url": result.url,
                              "message": result.message}
         if result.status in DEPLOY_OK:
@@ -302,7 +303,7 @@ def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[
             head = (f"{len(written)} translation(s) into {', '.join(done_langs)} pushed as {sha[:8]}, "
                     f"deploy {result.status}")
         else:
-            head = _undo(ctx, written, sha, result, details)
+            head = _undo(ctx, written, sha, result, details, deadline)
             rows = ctx.store.insert("episodes", [_row(ctx, w, sha, "failed") for w in written])
             failed.append(ItemOutcome("deploy", "failed", head))
     summary = head
@@ -318,7 +319,8 @@ def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[
                        items=items, details=details)
 
 
-def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, details: dict[str, Any]) -> str:
+def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, details: dict[str, Any],
+          deadline: float | None = None) -> str:
     """The deploy of the translations failed: revert their commit so main builds again,
     and roll production back when the failed deployment may be live (as the publisher does)."""
     from muse import blogrepo, deploy
@@ -334,7 +336,7 @@ def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, detail
         details["revert_error"] = exc.message
         return head + f"; the revert failed too: {exc.message}"
     if result.may_be_live:
-        rb = deploy.rollback_production(ctx, episode=episode, bad_deployment_id=result.deployment_id, bad_sha=sha)
+        rb = deploy.withdraw(ctx, episode=episode, sha=sha, reverted_by=revert, redeploy=revert, deadline=deadline)
         details["rollback"] = rb.status
         head += f"; {rb.message}"
     return head
