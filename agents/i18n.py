@@ -15,7 +15,8 @@ given), and every requested language without a translation yet:
 
 Idempotent: a language already translated (row ``published`` + file) is skipped; a file
 written by a run that died before it pushed or recorded it is checked and adopted instead
-of translated (and paid for) again.
+of translated (and paid for) again; a translation whose deploy failed (reverted) is
+rebuilt from the unit cache (muse.translate.UnitCache) on the next run, not paid again.
 
 Faults: 429 and 5xx are retried by the deepl library; after that the language fails and
 the others go on. 456 (quota exceeded), 403 (key rejected) and an unreachable DeepL stop
@@ -40,7 +41,7 @@ from muse.errors import MuseError
 from muse.i18n_check import check_translation, source_relpath, translation_relpath
 from muse.mdprotect import ProtectError
 from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
-from muse.translate import LangSpec, Translator, make_client, resolve_langs
+from muse.translate import LangSpec, Translator, UnitCache, make_client, resolve_langs
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +131,18 @@ def _read_sources(blog: Any, rows: list[dict[str, Any]], specs: list[LangSpec], 
 def run(ctx: RunContext, *, langs: list[str] | None = None, episode: int | None = None) -> AgentResult:
     """Translate published English episodes into ``langs`` (default: ``deepl.langs``).
 
-    Returns per (episode, language) outcomes; status ``failed`` if any language failed.
+    Returns per (episode, language) outcomes; status ``failed`` if any language failed;
+    ``rows_written`` counts every row the run wrote (episodes and deployments).
     Without a DeepL key the run is ``ok`` with a message saying it translated nothing and
     why: translation is optional, and exit 4 means "another run holds the lock" to cron.
     """
+    before = ctx.store.stats.rows_written
+    result = _run(ctx, langs=langs, episode=episode)
+    result.rows_written = ctx.store.stats.rows_written - before
+    return result
+
+
+def _run(ctx: RunContext, *, langs: list[str] | None, episode: int | None) -> AgentResult:
     from muse.blogrepo import BlogRepo
 
     s = ctx.settings
@@ -186,7 +195,8 @@ def run(ctx: RunContext, *, langs: list[str] | None = None, episode: int | None 
                 continue
             try:
                 if translator is None:
-                    translator = Translator(make_client(s), glossary)
+                    translator = Translator(make_client(s), glossary,
+                                            cache=UnitCache(s.state_dir / "i18n" / "cache"))
                     _check_usage(translator, details)
                 result = translator.translate(src.text, spec)
             except Exception as exc:  # noqa: BLE001 - classified; one language never stops the others
@@ -216,9 +226,16 @@ def run(ctx: RunContext, *, langs: list[str] | None = None, episode: int | None 
                 items.append(ItemOutcome(item, "failed", f"could not write {rel}: {exc.strerror or exc}"))
                 ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason="write")
                 continue
+            translator.remember(result)
             written.append(Written(n, spec, path, rel, _title(result.text), src.row))
-            note = f"{result.sent} units, " + (f"glossary {result.glossary_id}" if result.glossary_id
-                                               else "terms protected in the text")
+            note = f"{result.sent} units, terms protected in the text" + (
+                f", glossary {result.glossary_id}" if result.glossary_id else "")
+            if result.cached:
+                note += f", {result.cached} from the cache (not billed)"
+            if result.glossary_fallback:
+                note += (f", translated again without the glossary ({', '.join(result.glossary_fallback)} "
+                         "kept verbatim)")
+                details.setdefault("glossary_fallbacks", {})[item] = result.glossary_fallback
             if result.segment_fallbacks:
                 note += f", {len(result.segment_fallbacks)} unit(s) re-sent as segments"
             items.append(ItemOutcome(item, "ok", f"wrote {rel} ({note})"))
@@ -254,12 +271,26 @@ def _is_deepl(exc: Exception) -> bool:
 
 
 def _check_usage(translator: Translator, details: dict[str, Any]) -> None:
-    """Stop before translating if the character quota is already used up."""
-    usage = translator.client.get_usage()
+    """Stop before translating if the character quota is already used up. The usage call is
+    advisory: when it fails (5xx, a body of another shape), translation goes on and DeepL's
+    own 456 stops it if the quota is really gone."""
+    try:
+        usage = translator.client.get_usage()
+    except Exception as exc:  # noqa: BLE001 - deepl errors and odd bodies alike
+        if _is_deepl(exc) and _classify(exc)[1] and not _is_server_error(exc):
+            raise  # the key is rejected or DeepL unreachable: nothing else will work either
+        details["usage_error"] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        log.warning("could not read the DeepL usage (%s); translating anyway", details["usage_error"])
+        return
     if usage.character.valid:
         details["usage"] = {"characters": usage.character.count, "limit": usage.character.limit}
     if usage.any_limit_reached:
         raise _Stop(f"DeepL quota exhausted ({usage.character}); the rest is translated on a later run")
+
+
+def _is_server_error(exc: Exception) -> bool:
+    status = getattr(exc, "http_status_code", None)
+    return isinstance(status, int) and status >= 500
 
 
 def _title(text: str) -> str:
@@ -275,9 +306,8 @@ def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[
 
     s = ctx.settings
     failed = [i for i in items if i.status == "failed"]
-    rows = 0
     done_langs = sorted({w.spec.code for w in written})
-    head = "nothing new to translate"
+    head = "no translation written" if failed or stop else "nothing new to translate"
     if written:
         episodes = sorted({w.episode for w in written})
         message = (f"i18n: translate episode{'s' if len(episodes) > 1 else ''} "
@@ -291,19 +321,20 @@ def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[
                                message=f"{len(written)} translation(s) written but not pushed: {exc.message}; "
                                        "the next run commits them")
         details["commit"] = sha
-        result = deploy.deploy_commit(ctx, episode=max(episodes), sha=sha, branch=blog.main)
+        deadline = deploy.new_deadline(s)  # one deadline for the deploy and, if it fails, the rollback
+        result = deploy.deploy_commit(ctx, episode=max(episodes), sha=sha, branch=blog.main, deadline=deadline)
         details["deploy"] = {"status": result.status, "deployment_id": result.deployment_id, "url": result.url,
                              "message": result.message}
         if result.status in DEPLOY_OK:
-            rows = ctx.store.insert("episodes", [_row(ctx, w, sha, "published") for w in written])
+            ctx.store.insert("episodes", [_row(ctx, w, sha, "published") for w in written])
             for w in written:
                 ctx.telemetry.count("i18n.translated", 1, lang=w.spec.code)
             ctx.telemetry.count("i18n.complete", 1, langs="/".join(done_langs))
             head = (f"{len(written)} translation(s) into {', '.join(done_langs)} pushed as {sha[:8]}, "
                     f"deploy {result.status}")
         else:
-            head = _undo(ctx, written, sha, result, details)
-            rows = ctx.store.insert("episodes", [_row(ctx, w, sha, "failed") for w in written])
+            head = _undo(ctx, written, sha, result, details, deadline)
+            ctx.store.insert("episodes", [_row(ctx, w, sha, "failed") for w in written])
             failed.append(ItemOutcome("deploy", "failed", head))
     summary = head
     if failed:
@@ -314,11 +345,11 @@ def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[
     skipped = sum(1 for i in items if i.status == "skipped")
     if skipped:
         summary += f"; {skipped} skipped"
-    return AgentResult(status="failed" if failed or stop else "ok", message=summary, rows_written=rows,
-                       items=items, details=details)
+    return AgentResult(status="failed" if failed or stop else "ok", message=summary, items=items, details=details)
 
 
-def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, details: dict[str, Any]) -> str:
+def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, details: dict[str, Any],
+          deadline: float | None = None) -> str:
     """The deploy of the translations failed: revert their commit so main builds again,
     and roll production back when the failed deployment may be live (as the publisher does)."""
     from muse import blogrepo, deploy
@@ -334,7 +365,7 @@ def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, detail
         details["revert_error"] = exc.message
         return head + f"; the revert failed too: {exc.message}"
     if result.may_be_live:
-        rb = deploy.rollback_production(ctx, episode=episode, bad_deployment_id=result.deployment_id, bad_sha=sha)
+        rb = deploy.withdraw(ctx, episode=episode, sha=sha, reverted_by=revert, redeploy=revert, deadline=deadline)
         details["rollback"] = rb.status
         head += f"; {rb.message}"
     return head

@@ -119,6 +119,15 @@ def new_version(ctx: RunContext, row: dict[str, Any], **changes: Any) -> dict[st
     return new
 
 
+def bare_title(n: int, title: str) -> str:
+    """The title without a leading "Episode N:" (the council's titles may carry one), so a
+    commit subject "Episode N: {title}" does not read "Episode 1: Episode 1: ..."."""
+    import re
+
+    bare = re.sub(rf"^\s*episode\s+{n}\s*[:\-\u2013\u2014]\s*", "", title, flags=re.IGNORECASE).strip()
+    return bare or title.strip()
+
+
 # -- files --------------------------------------------------------------------------------
 def _files(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], episode: int) -> tuple[str, str]:
     """Repo-relative paths of the post and its chart, restored into the working tree when
@@ -223,30 +232,42 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
     """
     n = resolve_episode(ctx, episode)
     row = current_row(ctx, n)
-    if row["status"] == "rolled_back":
-        return AgentResult(message=f"episode {n} is already rolled back; nothing to do",
-                           details={"episode": n, "status": "rolled_back", "noop": True})
     sha = str(row["published_commit"] or "")
-    if row["status"] != "published" or not sha:
+    retry = False
+    if row["status"] == "rolled_back":
+        # Git is reverted; the Vercel side is recorded on its own and retried until done.
+        side = ctx.store.named("publish_episode_withdrawal", {"episode": n}).scalar()
+        if side != "rollback_failed" or not sha:
+            return AgentResult(message=f"episode {n} is already rolled back; nothing to do",
+                               details={"episode": n, "status": "rolled_back", "noop": True})
+        retry = True
+        log.warning("episode %s: git was rolled back but production was not; retrying the Vercel side", n)
+    elif row["status"] != "published" or not sha:
         raise UsageError(f"episode {n} is {row['status']}, not published: nothing to roll back")
-    main = ctx.settings["repos.banterblogs.branch"]
+    s = ctx.settings
+    main = s["repos.banterblogs.branch"]
+    deadline = deploy.new_deadline(s)
     try:
-        revert = blogrepo.revert_and_push(ctx.settings, sha=sha, message=f"Roll back episode {n}: {row['title']}")
+        revert = blogrepo.revert_and_push(s, sha=sha, message=f"Roll back episode {n}: {bare_title(n, str(row['title']))}")
         reverted = f"{sha[:8]} reverted by {revert[:8]} on {main}"
     except blogrepo.NotOnBranch:
         revert, reverted = "", f"{sha[:8]} is no longer on {main}, nothing to revert"
     withdrawn = _withdraw_translations(ctx, n, row)
-    rb = deploy.rollback_production(ctx, episode=n)
-    new_version(ctx, row, status="rolled_back")
-    ctx.telemetry.count("publish.rollback", 1, episode=n)
+    # Production must stop serving the episode: back to the last deployment without it,
+    # or (the only episode) a deployment of main as it is now, without it.
+    tip = (blogrepo.remote_tip(s) or revert) if s["vercel.token"] else ""
+    rb = deploy.withdraw(ctx, episode=n, sha=sha, reverted_by=revert, redeploy=tip, deadline=deadline)
+    if not retry:
+        new_version(ctx, row, status="rolled_back")
+        ctx.telemetry.count("publish.rollback", 1, episode=n)
     msg = f"episode {n} rolled back: {reverted}; {rb.message}"
     if withdrawn:
         msg += f"; translations withdrawn: {', '.join(withdrawn)}"
     if rb.status == "api_error":
-        # Git is reverted but production may still serve the episode: a person must look.
-        raise PublishFailed(msg)
-    ctx.alert("warning" if rb.status == "none" else "info", f"Episode {n} rolled back", msg,
-              dedup_key=f"muse-publish-rollback-{n}", episode=n)
+        # Git is reverted but production may still serve the episode: a person must look,
+        # and `muse publish rollback N` retries the Vercel side.
+        raise PublishFailed(msg + f"; run `muse publish rollback {n}` again to retry production")
+    ctx.alert("info", f"Episode {n} rolled back", msg, dedup_key=f"muse-publish-rollback-{n}", episode=n)
     return AgentResult(message=msg, details={
         "episode": n, "status": "rolled_back", "reverted": sha, "revert_commit": revert,
         "production": rb.status, "production_deployment": rb.deployment_id, "translations_withdrawn": withdrawn})
@@ -261,7 +282,7 @@ def _withdraw_translations(ctx: RunContext, n: int, row: dict[str, Any]) -> list
         return []
     langs = [str(r["lang"]) for r in rows]
     blogrepo.remove_and_push(ctx.settings, rels=[str(r["path"]) for r in rows],
-                             message=f"Roll back episode {n} translations ({', '.join(langs)}): {row['title']}")
+                             message=f"Roll back episode {n} translations ({', '.join(langs)})")
     for r in rows:
         new_version(ctx, r, status="rolled_back")
     return langs
@@ -311,7 +332,7 @@ def _publish(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], repo
     paths = [report.path, *[a for a in report.assets if a != report.path]]
     journal.write(episode=n, phase="committing", run_id=ctx.run_id)
     try:
-        pushed = blogrepo.push_files(s, paths=paths, message=f"Episode {n}: {title}", branch=blog.main, tag=tag)
+        pushed = blogrepo.push_files(s, paths=paths, message=f"Episode {n}: {bare_title(n, title)}", branch=blog.main, tag=tag)
     except blogrepo.GitError as exc:
         journal.clear()
         new_version(ctx, row, status="failed")
@@ -322,7 +343,9 @@ def _publish(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], repo
                             f"{blog.remote}/{blog.main}, nothing was deployed") from None
     journal.write(phase="pushed", sha=pushed.sha)
 
-    result = deploy.deploy_commit(ctx, episode=n, sha=pushed.sha, branch=blog.main)
+    # One deadline for the deploy and, if it fails, for taking it back off production.
+    deadline = deploy.new_deadline(s)
+    result = deploy.deploy_commit(ctx, episode=n, sha=pushed.sha, branch=blog.main, deadline=deadline)
     details: dict[str, Any] = {
         "episode": n, "sha": pushed.sha, "branch": blog.main, "tag": tag, "new_commit": pushed.created,
         "push_retried": pushed.retried, "resumed": resumed, "deploy": result.status,
@@ -336,25 +359,31 @@ def _publish(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], repo
             head += " (already there)"
         if result.status == "ready":
             tail = f"; deployed {result.deployment_id} READY in {result.build_time_ms / 1000:.1f}s at {result.url}"
+            if result.promoted:
+                tail += " and promoted to production (a rollback had pinned production to an earlier deployment)"
         else:
             tail = f"; deploy SKIPPED: {result.message}"
         return AgentResult(message=head + tail, details={**details, "status": "published"})
-    reason = f"deploy_{result.status}" if result.status in ("error", "canceled", "timeout") else result.status
+    reason = (f"deploy_{result.status}" if result.status in ("error", "canceled", "timeout", "staged")
+              else result.status)
     entry = {"phase": "failing", "sha": pushed.sha, "reason": reason, "deployment_id": result.deployment_id,
              "may_be_live": result.may_be_live, "deploy_message": result.message}
     journal.write(**entry)
-    return _finish_failure(ctx, row, journal, {**(journal.read() or {}), **entry})
+    return _finish_failure(ctx, row, journal, {**(journal.read() or {}), **entry}, deadline=deadline)
 
 
-def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entry: dict[str, Any]) -> AgentResult:
+def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entry: dict[str, Any], *,
+                    deadline: float | None = None) -> AgentResult:
     """Undo a publish whose deploy failed: revert on main, roll production back when the
     failed deployment may be live, row ``failed``, metric, critical alert. Idempotent."""
     s = ctx.settings
     n = int(row["episode"])
     sha, reason = str(entry["sha"]), str(entry.get("reason") or "deploy_failed")
+    revert = ""
     try:
-        revert = blogrepo.revert_and_push(s, sha=sha, message=f"Revert episode {n}: {reason.replace('_', ' ')}")
-        reverted = f"{sha[:8]} reverted by {revert[:8]} on {s['repos.banterblogs.branch']}"
+        revert = blogrepo.revert_and_push(s, sha=sha, message=f"Revert episode {n}: {reason.replace('_', ' ')}",
+                                          drop_tag=f"episode-{n}")
+        reverted = f"{sha[:8]} reverted by {revert[:8]} on {s['repos.banterblogs.branch']}, tag episode-{n} removed"
     except blogrepo.NotOnBranch:
         reverted = f"{sha[:8]} is no longer on {s['repos.banterblogs.branch']}, nothing to revert"
     except blogrepo.GitError as exc:
@@ -364,8 +393,7 @@ def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entr
                             f"{sha[:8]} is still on {s['repos.banterblogs.branch']}: the revert failed: {exc.message}; "
                             f"re-run `muse publish {n}` to retry the revert") from None
     if entry.get("may_be_live"):
-        rb = deploy.rollback_production(ctx, episode=n, bad_deployment_id=str(entry.get("deployment_id") or ""),
-                                        bad_sha=sha)
+        rb = deploy.withdraw(ctx, episode=n, sha=sha, reverted_by=revert, redeploy=revert, deadline=deadline)
         production = rb.message
     else:
         production = "production unchanged (the failed deployment never went live)"

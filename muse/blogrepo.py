@@ -349,9 +349,25 @@ def commit_and_push(settings: Any, *, paths: Sequence[Path | str], message: str,
     return push_files(settings, paths=paths, message=message, branch=branch, tag=tag).sha
 
 
-def revert_and_push(settings: Any, *, sha: str, message: str | None = None, branch: str | None = None) -> str:
+def _drop_tag(blog: BlogRepo, tag: str | None, sha: str) -> None:
+    """Delete ``tag`` locally and on the remote when it still names ``sha`` (a reverted
+    episode must not stay tagged as published). Idempotent."""
+    if not tag:
+        return
+    status, out, _ = blog.git("ls-remote", blog.remote, f"refs/tags/{tag}", check=False)
+    remote = out.split("\t", 1)[0].strip() if status == 0 and out.strip() else ""
+    if remote and remote == sha:
+        blog.git("push", "--porcelain", blog.remote, f":refs/tags/{tag}")
+        log.info("blog repo: deleted tag %s (it named the reverted %s) on %s", tag, sha[:8], blog.remote)
+    if blog.rev(f"refs/tags/{tag}") == sha:
+        blog.git("tag", "--delete", tag, check=False)
+
+
+def revert_and_push(settings: Any, *, sha: str, message: str | None = None, branch: str | None = None,
+                    drop_tag: str | None = None) -> str:
     """Revert commit ``sha`` on ``branch`` (default: the main branch), push, and return the
-    revert commit. Idempotent: when the branch already has a revert of ``sha``, returns it."""
+    revert commit; ``drop_tag`` (``episode-N``) is deleted when it names ``sha``.
+    Idempotent: when the branch already has a revert of ``sha``, returns it."""
     blog = BlogRepo.from_settings(settings)
     branch = branch or blog.main
     with blog.locked():
@@ -363,6 +379,7 @@ def revert_and_push(settings: Any, *, sha: str, message: str | None = None, bran
         done = blog.git("log", "--format=%H", "-F", f"--grep=This reverts commit {full}", "HEAD")[1].split()
         if done:
             log.info("blog repo: %s is already reverted by %s", full[:8], done[0][:8])
+            _drop_tag(blog, drop_tag, full)
             return done[0]
         status, _, err = blog.git("revert", "--no-edit", full, check=False, env=blog._env())
         if status != 0:
@@ -375,6 +392,7 @@ def revert_and_push(settings: Any, *, sha: str, message: str | None = None, bran
             blog.git("commit", "--quiet", "--amend", "-m", f"{message}\n\nThis reverts commit {full}.", env=blog._env())
         head = blog.push_or_reset(branch)
         log.info("blog repo: pushed revert %s of %s to %s/%s", head[:8], full[:8], blog.remote, branch)
+        _drop_tag(blog, drop_tag, full)
         return head
 
 
@@ -437,6 +455,28 @@ def restore_missing(settings: Any, *, paths: Sequence[str], sources: Sequence[st
                     log.info("blog repo: restored %s from %s", rel, source)
                     break
     return restored
+
+
+def remote_tip(settings: Any, branch: str | None = None) -> str | None:
+    """The commit ``branch`` (default: the main branch) has on the remote now."""
+    blog = BlogRepo.from_settings(settings)
+    with blog.locked():
+        blog.fetch()
+        return blog.rev(blog.remote_ref(branch or blog.main))
+
+
+def descends(settings: Any, ancestor: str, shas: Sequence[str]) -> dict[str, bool | None]:
+    """For each commit of ``shas``: does it contain ``ancestor`` (descend from it, or be it)?
+    None when the blog clone does not know one of the two commits (after a fetch)."""
+    blog = BlogRepo.from_settings(settings)
+    out: dict[str, bool | None] = {}
+    with blog.locked():
+        blog.fetch()
+        base = blog.rev(ancestor) if ancestor else None
+        for sha in dict.fromkeys(shas):
+            full = blog.rev(sha) if sha and re.fullmatch(r"[0-9a-f]{7,40}", sha) else None
+            out[sha] = None if base is None or full is None else blog.is_ancestor(base, full)
+    return out
 
 
 def is_on_remote_branch(settings: Any, sha: str, branch: str | None = None) -> bool:

@@ -10,15 +10,21 @@ Endpoints (Vercel REST API; Bearer token, optional ``teamId`` query parameter):
   cannot go live after muse has given up on it;
 * ``GET /v6/deployments?projectId=&target=production&state=READY`` (and ``sha=``) lists
   production deployments: to adopt one already building for the same commit (a re-run
-  after a crash, or Vercel's own git integration) instead of starting a second build,
-  and to find the READY deployment to roll back to;
+  after a crash, a create whose reply was lost, or Vercel's own git integration) instead
+  of starting a second build, and to find the deployment to roll back to;
+* ``GET /v9/projects/{idOrName}``: ``targets.production`` is the deployment production
+  serves now, ``lastAliasRequest`` the state of the last (asynchronous) rollback/promote;
 * ``POST /v1/projects/{projectId}/rollback/{deploymentId}`` points production back at an
   earlier deployment; ``POST /v10/projects/{projectId}/promote/{deploymentId}`` makes a
-  new deployment production again after such a rollback (Vercel stops assigning
-  production to new deployments until one is promoted).
+  READY deployment production. After a rollback (by muse or by a person in the dashboard)
+  Vercel keeps new deployments READY but ``readySubstate: STAGED`` (not live) until one is
+  promoted, so a deploy is only "ready" once Vercel says production serves it.
 
-Errors come back as ``{"error": {"code", "message"}}``; 429 is retried after
-``Retry-After`` (or ``X-RateLimit-Reset``), 5xx and network errors 3 times with backoff.
+One deadline (``vercel.deploy_timeout_seconds``) governs a whole publish or rollback: every
+wait (polls, Retry-After, backoff, rollback and promote confirmation) ends by it; calls
+after it are made once, without waiting. Errors come back as ``{"error": {"code",
+"message"}}``; 429 is retried after ``Retry-After`` (or ``X-RateLimit-Reset``) when that
+fits before the deadline, 5xx and network errors 3 times with backoff, except a create.
 Without ``VERCEL_TOKEN`` a configured Deploy Hook is triggered (its build cannot be
 followed, so the deploy is reported as skipped, unverified); with neither, the deploy is
 skipped and says so. Every state change is a row in ``deployments``.
@@ -40,7 +46,7 @@ log = logging.getLogger(__name__)
 
 TERMINAL = ("READY", "ERROR", "CANCELED")
 FAILED_STATES = ("ERROR", "CANCELED", "DELETED")
-RESULT_STATUSES = ("ready", "error", "canceled", "timeout", "api_error", "skipped")
+RESULT_STATUSES = ("ready", "error", "canceled", "timeout", "staged", "api_error", "skipped")
 _GITHUB = re.compile(r"github\.com[:/]+([^/]+)/([^/]+?)(?:\.git)?/?$")
 
 
@@ -56,6 +62,7 @@ class DeployResult:
     # Could production be serving this deployment? True when it went READY or its fate is
     # unknown (lost track, cancel not confirmed); False when it failed or never existed.
     may_be_live: bool = False
+    promoted: bool = False  # production was pinned (a rollback) and muse promoted this deployment
 
     @property
     def ok(self) -> bool:
@@ -64,7 +71,10 @@ class DeployResult:
 
 @dataclass
 class RollbackResult:
-    status: str  # rolled_back | none (nothing earlier to go back to) | skipped (no token) | api_error
+    # rolled_back (production pointed at a deployment without the episode) | clean (production
+    # already serves none of it) | redeployed (no such deployment: the revert was deployed)
+    # | skipped (no token) | api_error (production may still serve the episode)
+    status: str
     deployment_id: str = ""  # the deployment production was pointed back at
     url: str = ""
     message: str = ""
@@ -134,7 +144,9 @@ class VercelClient:
         self._http.close()
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None) -> Any:
+                json: Any = None, retry: bool = True) -> Any:
+        """One API call. ``retry=False``: a 5xx or network error is raised at once (a create
+        whose reply was lost may have created the deployment: look before sending it again)."""
         import httpx
 
         query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
@@ -147,6 +159,8 @@ class VercelClient:
                 resp = self._http.request(method, self.api_url + path, params=query, json=json)
             except httpx.HTTPError as exc:
                 transient += 1
+                if not retry:
+                    raise VercelAPIError(f"{what} failed: {type(exc).__name__}") from None
                 if transient >= 3:
                     raise VercelAPIError(f"{what} failed after 3 attempts: {type(exc).__name__}") from None
                 self._pause(self.backoff * 2 ** (transient - 1), what)
@@ -162,6 +176,9 @@ class VercelClient:
                 continue
             if resp.status_code >= 500:
                 transient += 1
+                if not retry:
+                    raise VercelAPIError(f"{what}: HTTP {resp.status_code} {_error_text(resp)}",
+                                         status=resp.status_code, code=_error_code(resp))
                 if transient >= 3:
                     raise VercelAPIError(f"{what}: HTTP {resp.status_code} after 3 attempts: {_error_text(resp)}",
                                          status=resp.status_code, code=_error_code(resp))
@@ -186,6 +203,9 @@ class VercelClient:
         if not self._can_wait(seconds):
             raise VercelAPIError(f"{what}: no time left to retry")
         self.sleep(seconds)
+
+    def time_left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
 
 def _error_body(resp: Any) -> dict[str, Any]:
@@ -261,11 +281,19 @@ def github_repo(settings: Any) -> tuple[str, str]:
 
 
 # -- deploy -------------------------------------------------------------------------------
-def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None) -> DeployResult:
-    """Deploy ``sha`` of the blog to production and wait for the outcome.
+def new_deadline(settings: Any) -> float:
+    """The one deadline of a publish, a translation deploy or a rollback (monotonic time)."""
+    return time.monotonic() + float(settings["vercel.deploy_timeout_seconds"])
 
-    Never reports success without a READY deployment: without a token it returns
-    ``skipped`` with a message saying what (not) happened.
+
+def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None,
+                  deadline: float | None = None) -> DeployResult:
+    """Deploy ``sha`` of the blog to production and wait until production serves it.
+
+    Never reports success without Vercel saying production serves the deployment: READY
+    but STAGED (production pinned by a rollback) is promoted, or reported ``staged``.
+    Without a token it returns ``skipped`` with a message saying what (not) happened.
+    ``deadline`` (monotonic) bounds every wait; default ``vercel.deploy_timeout_seconds``.
     """
     s = ctx.settings
     token, hook = s["vercel.token"], s["vercel.deploy_hook_url"]
@@ -277,57 +305,70 @@ def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None
     if not token:
         return _trigger_hook(ctx, episode, sha, hook)
     branch = branch or s["repos.banterblogs.branch"]
-    deadline = time.monotonic() + s["vercel.deploy_timeout_seconds"]
+    deadline = new_deadline(s) if deadline is None else deadline
+    started = time.monotonic()
     client = VercelClient.from_settings(s, deadline=deadline)
     try:
         dep = _adoptable(client, s["vercel.project"], sha)
         adopted = dep is not None
         if dep is None:
-            org, repo = github_repo(s)
-            dep = client.request("POST", "/v13/deployments", json={
-                "name": s["vercel.project"], "project": s["vercel.project"], "target": "production",
-                "gitSource": {"type": "github", "org": org, "repo": repo, "ref": branch, "sha": sha},
-            })
-        else:
+            dep, adopted = _create(client, s, sha, branch)
+        if adopted:
             log.info("episode %s: following deployment %s already under way for %s", episode, _dep_id(dep), sha[:8])
         return _follow(ctx, client, episode, sha, dep, deadline, adopted=adopted)
     except VercelAPIError as exc:
         msg = f"could not create a Vercel deployment of {sha[:8]}: {exc.message}"
         # A 4xx means nothing was created; after a network error or a 5xx a deployment may
         # exist all the same, and must not go live after muse has given up on it.
-        settled = 400 <= exc.status < 500 or _cancel_strays(s, sha)
+        settled = (400 <= exc.status < 500 and exc.status != 429) or _cancel_strays(client, s, sha)
         if not settled:
             msg += "; a deployment of it may exist and could not be ruled out"
+        msg += f" (after {time.monotonic() - started:.1f}s)"
         _record(ctx, episode, "", sha, "api_error", message=msg)
         return DeployResult("api_error", message=msg, may_be_live=not settled)
     finally:
         client.close()
 
 
-def _cleanup_client(s: Any) -> VercelClient:
-    """For clean-up calls after the deploy deadline: a few short retries, no deadline."""
-    return VercelClient(api_url=s["vercel.api_url"], token=s["vercel.token"], team_id=s["vercel.team_id"],
-                        timeout=s["http.timeout_seconds"], max_wait=10.0, backoff=s["vercel.retry_backoff_seconds"])
+def _create(client: VercelClient, s: Any, sha: str, branch: str) -> tuple[dict[str, Any], bool]:
+    """POST the deployment; before every retry, look for a deployment of the commit: a 5xx
+    or a dropped connection can lose the reply of a create that did happen, and a blind
+    retry would start a second build that goes live in its turn. (deployment, adopted)."""
+    org, repo = github_repo(s)
+    body = {"name": s["vercel.project"], "project": s["vercel.project"], "target": "production",
+            "gitSource": {"type": "github", "org": org, "repo": repo, "ref": branch, "sha": sha}}
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return client.request("POST", "/v13/deployments", json=body, retry=False), False
+        except VercelAPIError as exc:
+            if 400 <= exc.status < 500:
+                raise
+            if attempt >= 3:
+                raise VercelAPIError(f"{exc.message} (after 3 attempts)", status=exc.status, code=exc.code) from None
+            log.warning("%s; looking for a deployment of %s before trying again", exc.message, sha[:8])
+        found = _adoptable(client, s["vercel.project"], sha)
+        if found is not None:
+            return found, True
+        client._pause(client.backoff * 2 ** (attempt - 1), "Vercel API POST /v13/deployments")
 
 
-def _cancel_strays(s: Any, sha: str) -> bool:
+def _cancel_strays(client: VercelClient, s: Any, sha: str) -> bool:
     """Cancel any production deployment of ``sha`` still building. True when none can go live."""
-    cleanup = _cleanup_client(s)
     try:
-        listing = cleanup.request("GET", "/v6/deployments", params={
+        listing = client.request("GET", "/v6/deployments", params={
             "projectId": s["vercel.project"], "target": "production", "sha": sha, "limit": 10})
         for d in listing.get("deployments") or []:
             if _state(d) == "READY":
                 return False
             if _state(d) not in TERMINAL + FAILED_STATES:
-                cleanup.request("PATCH", f"/v12/deployments/{_dep_id(d)}/cancel")
+                client.request("PATCH", f"/v12/deployments/{_dep_id(d)}/cancel")
                 log.warning("cancelled deployment %s of %s created despite the error", _dep_id(d), sha[:8])
         return True
     except VercelAPIError as exc:
         log.warning("could not check for a deployment of %s: %s", sha[:8], exc.message)
         return False
-    finally:
-        cleanup.close()
 
 
 def _adoptable(client: VercelClient, project: str, sha: str) -> dict[str, Any] | None:
@@ -354,13 +395,13 @@ def _follow(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict[st
     while state not in TERMINAL:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return _timed_out(ctx, episode, sha, dep_id, url, state, adopted)
+            return _timed_out(ctx, client, episode, sha, dep_id, url, state, adopted, started, why="")
         time.sleep(min(poll, remaining))
         try:
             dep = client.request("GET", f"/v13/deployments/{dep_id}")
         except VercelAPIError as exc:
             if exc.status == 429 or time.monotonic() >= deadline:
-                return _timed_out(ctx, episode, sha, dep_id, url, state, adopted)
+                return _timed_out(ctx, client, episode, sha, dep_id, url, state, adopted, started, why=exc.message)
             msg = f"lost track of deployment {dep_id} (last state {state or 'unknown'}): {exc.message}"
             _record(ctx, episode, dep_id, sha, "api_error", url=url, message=msg)
             return DeployResult("api_error", dep_id, url, message=msg, adopted=adopted, may_be_live=True)
@@ -375,11 +416,7 @@ def _follow(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict[st
     build_ms = _build_time_ms(dep, started)
     if state == "READY":
         ctx.telemetry.histogram("deploy.build_time_ms", build_ms)
-        promoted = _promote_if_pinned(ctx, client, episode, sha, dep)
-        if promoted is not None:
-            return promoted
-        return DeployResult("ready", dep_id, url, build_ms, f"deployment {dep_id} READY in {build_ms / 1000:.1f}s",
-                            ready_state=state, adopted=adopted, may_be_live=True)
+        return _make_live(ctx, client, episode, sha, dep, build_ms, adopted=adopted)
     return DeployResult(state.lower(), dep_id, url, build_ms, f"deployment {dep_id} {state}: {_failure_text(dep)}",
                         ready_state=state, adopted=adopted)
 
@@ -389,29 +426,37 @@ def _failure_text(dep: dict[str, Any]) -> str:
     return " - ".join(parts) or "no reason given"
 
 
-def _timed_out(ctx: Any, episode: int, sha: str, dep_id: str, url: str, state: str, adopted: bool) -> DeployResult:
-    """Out of time: cancel the deployment so it cannot go live later, then say what it is."""
-    s = ctx.settings
-    timeout = s["vercel.deploy_timeout_seconds"]
-    cleanup = _cleanup_client(s)
+def _timed_out(ctx: Any, client: VercelClient, episode: int, sha: str, dep_id: str, url: str, state: str,
+               adopted: bool, started: float, *, why: str) -> DeployResult:
+    """Out of time (or rate limited past the deadline): cancel the deployment so it cannot go
+    live later, then say what really happened. The cancel is one call, no waiting."""
+    timeout = ctx.settings["vercel.deploy_timeout_seconds"]
+    waited = time.monotonic() - started
     final = state
     try:
-        cleanup.request("PATCH", f"/v12/deployments/{dep_id}/cancel")
-        final = _state(cleanup.request("GET", f"/v13/deployments/{dep_id}")) or state
+        final = _state(client.request("PATCH", f"/v12/deployments/{dep_id}/cancel")) or state
     except VercelAPIError as exc:
-        log.warning("could not cancel deployment %s after the timeout: %s", dep_id, exc.message)
-        final = ""  # unknown: it may still go live
-    finally:
-        cleanup.close()
+        if exc.status == 400:  # no longer building: it ended on its own; learn how
+            try:
+                final = _state(client.request("GET", f"/v13/deployments/{dep_id}"))
+            except VercelAPIError:
+                final = ""
+        else:
+            log.warning("could not cancel deployment %s: %s", dep_id, exc.message)
+            final = ""  # unknown: it may still go live
     if final == "READY":
-        # It finished while being cancelled: it is live and fine.
         _record(ctx, episode, dep_id, sha, "ready", url=url, message="READY at the deadline")
-        return DeployResult("ready", dep_id, url, int(timeout * 1000), f"deployment {dep_id} READY at the deadline",
+        return DeployResult("ready", dep_id, url, int(waited * 1000), f"deployment {dep_id} READY at the deadline",
                             ready_state="READY", adopted=adopted, may_be_live=True)
-    msg = (f"deployment {dep_id} not READY after {timeout:g}s (last state {state or 'unknown'}); "
-           + ("cancelled" if final == "CANCELED" else "cancel not confirmed"))
-    _record(ctx, episode, dep_id, sha, "timeout", url=url, build_time_ms=int(timeout * 1000), message=msg)
-    return DeployResult("timeout", dep_id, url, int(timeout * 1000), msg, ready_state=final, adopted=adopted,
+    if why:
+        head = (f"gave up on deployment {dep_id} after {waited:.1f}s of the {timeout:g}s deadline "
+                f"(last state {state or 'unknown'}): {why}")
+    else:
+        head = f"deployment {dep_id} not READY after {timeout:g}s (last state {state or 'unknown'})"
+    msg = head + "; " + ("cancelled" if final == "CANCELED" else "cancel not confirmed")
+    # build_time_ms is a build duration: unknown here, so not invented.
+    _record(ctx, episode, dep_id, sha, "timeout", url=url, message=msg)
+    return DeployResult("timeout", dep_id, url, 0, msg, ready_state=final, adopted=adopted,
                         may_be_live=final not in FAILED_STATES)
 
 
@@ -442,79 +487,166 @@ def _trigger_hook(ctx: Any, episode: int, sha: str, hook_url: str) -> DeployResu
     return DeployResult("api_error", message=msg)
 
 
-# -- rollback and promote ------------------------------------------------------------------
-def _episode_ready_deployment(ctx: Any, episode: int) -> tuple[str, str]:
-    row = ctx.store.named("publish_episode_deployment", {"episode": int(episode)}).first()
-    return (str(row["vercel_deployment_id"]), str(row["commit_sha"]).strip("\x00")) if row else ("", "")
+# -- Vercel's production state --------------------------------------------------------------
+def _project(client: VercelClient, s: Any) -> dict[str, Any]:
+    return client.request("GET", f"/v9/projects/{s['vercel.project']}") or {}
 
 
-def rollback_production(ctx: Any, *, episode: int, bad_deployment_id: str | None = None,
-                        bad_sha: str | None = None) -> RollbackResult:
-    """Point production back at the newest READY production deployment older than the
-    episode's (``bad_deployment_id``; default: the episode's READY deployment on record).
-    Records a ``deployments`` row whatever happens."""
+def _production_id(project: dict[str, Any]) -> str:
+    prod = (project.get("targets") or {}).get("production") or {}
+    return _dep_id(prod) if isinstance(prod, dict) else ""
+
+
+def _await_production(client: VercelClient, s: Any, dep_id: str, deadline: float) -> tuple[bool, str]:
+    """Rollback and promote complete asynchronously: wait (within the deadline) until the
+    project's production deployment is ``dep_id``. (confirmed, what production serves)."""
+    poll = min(float(s["vercel.poll_interval_seconds"]), 1.0)
+    current = ""
+    while True:
+        try:
+            project = _project(client, s)
+        except VercelAPIError as exc:
+            return False, f"unknown ({exc.message})"
+        current = _production_id(project)
+        if current == dep_id:
+            return True, current
+        job = project.get("lastAliasRequest") or {}
+        if job.get("toDeploymentId") == dep_id and job.get("jobStatus") in ("failed", "skipped"):
+            return False, current or "unknown"
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False, current or "unknown"
+        time.sleep(min(poll, remaining))
+
+
+def _make_live(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict[str, Any], build_ms: int, *,
+               adopted: bool) -> DeployResult:
+    """READY is not live: trust Vercel's production state. A deployment production does not
+    serve (STAGED because production is pinned by a rollback, muse's or a person's) is
+    promoted and confirmed; if that fails, the result says plainly it is staged, not live."""
     s = ctx.settings
-    if bad_deployment_id is None:
-        bad_deployment_id, recorded_sha = _episode_ready_deployment(ctx, episode)
-        bad_sha = bad_sha or recorded_sha
-    bad_sha = bad_sha or ""
+    dep_id, url = _dep_id(dep), _url(dep)
+    ready = f"deployment {dep_id} READY in {build_ms / 1000:.1f}s"
+    if dep.get("target") not in (None, "production"):
+        msg = f"{ready} as a {dep.get('target')} deployment, not production: not live"
+        _record(ctx, episode, dep_id, sha, "staged", url=url, message=msg)
+        return DeployResult("staged", dep_id, url, build_ms, msg, ready_state="READY", adopted=adopted)
+    try:
+        production = _production_id(_project(client, s))
+    except VercelAPIError as exc:
+        production = ""
+        log.warning("could not read the project's production deployment: %s", exc.message)
+    if production == dep_id or (not production and dep.get("readySubstate") == "PROMOTED"):
+        return DeployResult("ready", dep_id, url, build_ms, ready, ready_state="READY", adopted=adopted,
+                            may_be_live=True)
+    deadline = client.deadline if client.deadline is not None else new_deadline(s)
+    pinned = f"production is pinned to {production or 'another deployment'} (a rollback)"
+    try:
+        client.request("POST", f"/v10/projects/{dep.get('projectId') or s['vercel.project']}/promote/{dep_id}")
+    except VercelAPIError as exc:
+        msg = f"{ready} but STAGED: {pinned} and promoting it failed: {exc.message}; it is not live"
+        _record(ctx, episode, dep_id, sha, "promote_failed", url=url, message=msg)
+        return DeployResult("staged", dep_id, url, build_ms, msg, ready_state="READY", adopted=adopted)
+    confirmed, now_serving = _await_production(client, s, dep_id, deadline)
+    if not confirmed:
+        msg = (f"{ready} but STAGED: {pinned}; promoted, but production still served {now_serving} at the "
+               "deadline, so it may go live later")
+        _record(ctx, episode, dep_id, sha, "promote_unconfirmed", url=url, message=msg)
+        return DeployResult("staged", dep_id, url, build_ms, msg, ready_state="READY", adopted=adopted,
+                            may_be_live=True)
+    _record(ctx, episode, dep_id, sha, "promoted", url=url, message=f"promoted to production ({pinned})")
+    return DeployResult("ready", dep_id, url, build_ms, f"{ready}, promoted to production ({pinned})",
+                        ready_state="READY", adopted=adopted, may_be_live=True, promoted=True)
+
+
+# -- withdraw an episode from production ------------------------------------------------------
+def withdraw(ctx: Any, *, episode: int, sha: str, reverted_by: str = "", redeploy: str = "",
+             deadline: float | None = None) -> RollbackResult:
+    """Make production stop serving commit ``sha`` (an episode, or a translation commit).
+
+    Production is pointed back at the newest READY production deployment that does not
+    contain ``sha`` (built before it, whatever was deployed on top of it since); never at
+    the deployment already in production (then there is nothing to do). When no such
+    deployment exists (the only episode), ``redeploy`` (the commit that reverted it) is
+    deployed instead. A deployment contains ``sha`` when its commit descends from ``sha``
+    and not from ``reverted_by``; for a commit the blog clone does not know, when it was
+    created after a deployment known to contain it. Records a ``deployments`` row.
+    """
+    s = ctx.settings
     if not s["vercel.token"]:
         msg = "production was not rolled back on Vercel: no VERCEL_TOKEN"
-        _record(ctx, episode, bad_deployment_id or "", bad_sha, "rollback_skipped", message=msg)
+        _record(ctx, episode, "", sha, "rollback_skipped", message=msg)
         return RollbackResult("skipped", message=msg)
-    client = VercelClient.from_settings(s)
+    deadline = new_deadline(s) if deadline is None else deadline
+    client = VercelClient.from_settings(s, deadline=deadline)
     try:
+        # A deployment of it still building must not go live later.
+        _cancel_strays(client, s, sha)
         listing = client.request("GET", "/v6/deployments", params={
-            "projectId": s["vercel.project"], "target": "production", "state": "READY", "limit": 20})
+            "projectId": s["vercel.project"], "target": "production", "state": "READY", "limit": 100})
         deps = [d for d in listing.get("deployments") or [] if _state(d) == "READY"]
-        bad_created = next((d.get("created") for d in deps if _dep_id(d) == bad_deployment_id), None)
-        if bad_created is None and bad_deployment_id:
-            try:
-                bad = client.request("GET", f"/v13/deployments/{bad_deployment_id}")
-                bad_created = bad.get("createdAt") or bad.get("created")
-            except VercelAPIError:
-                pass
-        candidates = [d for d in deps if _dep_id(d) != bad_deployment_id
-                      and (not bad_sha or (d.get("meta") or {}).get("githubCommitSha") != bad_sha)
-                      and (bad_created is None or (d.get("created") or 0) < bad_created)]
-        if not candidates:
-            msg = "no earlier READY production deployment to roll back to; production left as it is"
-            _record(ctx, episode, bad_deployment_id or "", bad_sha, "rollback_none", message=msg)
-            return RollbackResult("none", message=msg)
-        target = max(candidates, key=lambda d: d.get("created") or 0)
-        target_id = _dep_id(target)
-        project_id = target.get("projectId") or s["vercel.project"]
-        client.request("POST", f"/v1/projects/{project_id}/rollback/{target_id}",
-                       params={"description": f"muse: roll back episode {episode}"})
+        production = _production_id(_project(client, s))
+        contains = _containment(s, deps, sha, reverted_by)
+        live = next((d for d in deps if _dep_id(d) == production), None)
+        if live is not None and not contains(live):
+            msg = (f"production already serves {production} ({_sha_of(live)[:8] or 'unknown commit'}), which does "
+                   f"not contain {sha[:8]}; nothing to roll back")
+            _record(ctx, episode, production, _sha_of(live), "rollback_clean", url=_url(live), message=msg)
+            return RollbackResult("clean", production, _url(live), msg)
+        candidates = [d for d in deps if not contains(d) and _dep_id(d) != production
+                      and d.get("isRollbackCandidate", True) is not False]
+        if candidates:
+            target = max(candidates, key=lambda d: d.get("created") or 0)
+            target_id = _dep_id(target)
+            client.request("POST", f"/v1/projects/{target.get('projectId') or s['vercel.project']}/rollback/"
+                                   f"{target_id}", params={"description": f"muse: withdraw episode {episode}"})
+            confirmed, serving = _await_production(client, s, target_id, deadline)
+            if not confirmed:
+                raise VercelAPIError(f"rollback to {target_id} accepted, but production still served {serving} "
+                                     "at the deadline")
+            msg = f"production rolled back to {target_id} ({_sha_of(target)[:8] or 'unknown commit'})"
+            _record(ctx, episode, target_id, _sha_of(target), "rollback", url=_url(target), message=msg)
+            return RollbackResult("rolled_back", target_id, _url(target), msg)
     except VercelAPIError as exc:
-        msg = f"production rollback failed: {exc.message}"
-        _record(ctx, episode, bad_deployment_id or "", bad_sha, "rollback_failed", message=msg)
+        msg = f"production rollback failed: {exc.message}; production may still serve {sha[:8]}"
+        _record(ctx, episode, "", sha, "rollback_failed", message=msg)
         return RollbackResult("api_error", message=msg)
     finally:
         client.close()
-    target_sha = str((target.get("meta") or {}).get("githubCommitSha") or "")
-    msg = f"production rolled back to {target_id} ({target_sha[:8] or 'unknown commit'})"
-    _record(ctx, episode, target_id, target_sha, "rollback", url=_url(target), message=msg)
-    return RollbackResult("rolled_back", target_id, _url(target), msg)
+    if not redeploy:
+        msg = f"no READY production deployment without {sha[:8]} to roll back to, and no revert to deploy"
+        _record(ctx, episode, "", sha, "rollback_failed", message=msg)
+        return RollbackResult("api_error", message=msg)
+    result = deploy_commit(ctx, episode=episode, sha=redeploy, deadline=deadline)
+    if result.ok:
+        msg = (f"no earlier deployment without {sha[:8]}, so the revert {redeploy[:8]} was deployed: "
+               f"production serves {result.deployment_id}")
+        _record(ctx, episode, result.deployment_id, redeploy, "rollback_redeployed", url=result.url, message=msg)
+        return RollbackResult("redeployed", result.deployment_id, result.url, msg)
+    msg = (f"no earlier deployment without {sha[:8]}, and deploying the revert {redeploy[:8]} failed "
+           f"({result.message}); production may still serve {sha[:8]}")
+    _record(ctx, episode, result.deployment_id, redeploy, "rollback_failed", message=msg)
+    return RollbackResult("api_error", message=msg)
 
 
-def _promote_if_pinned(ctx: Any, client: VercelClient, episode: int, sha: str,
-                       dep: dict[str, Any]) -> DeployResult | None:
-    """After a muse rollback Vercel keeps production on the rolled-back deployment; a new
-    READY deployment has to be promoted. Returns a failure result, or None when fine."""
-    last = ctx.store.named("publish_last_production_change").scalar()
-    if last != "rollback":
-        return None
-    dep_id, url = _dep_id(dep), _url(dep)
-    project_id = dep.get("projectId") or ctx.settings["vercel.project"]
-    try:
-        client.deadline = None
-        client.request("POST", f"/v10/projects/{project_id}/promote/{dep_id}")
-    except VercelAPIError as exc:
-        msg = (f"deployment {dep_id} is READY but production is still pinned by an earlier rollback and "
-               f"promoting it failed: {exc.message}")
-        _record(ctx, episode, dep_id, sha, "promote_failed", url=url, message=msg)
-        # Production stays on the rolled-back deployment: this one is not live.
-        return DeployResult("api_error", dep_id, url, message=msg, ready_state="READY")
-    _record(ctx, episode, dep_id, sha, "promoted", url=url, message="promoted to production after an earlier rollback")
-    return None
+def _sha_of(dep: dict[str, Any]) -> str:
+    return str((dep.get("meta") or {}).get("githubCommitSha") or "")
+
+
+def _containment(s: Any, deps: list[dict[str, Any]], sha: str, reverted_by: str) -> Callable[[dict[str, Any]], bool]:
+    from muse.blogrepo import descends
+
+    known = descends(s, sha, [_sha_of(d) for d in deps])
+    if reverted_by:
+        undone = descends(s, reverted_by, [_sha_of(d) for d in deps])
+        known = {k: (v and not undone.get(k)) if v is not None else None for k, v in known.items()}
+    containing = [d.get("created") or 0 for d in deps if known.get(_sha_of(d))]
+    first = min(containing) if containing else None
+
+    def contains(dep: dict[str, Any]) -> bool:
+        verdict = known.get(_sha_of(dep))
+        if verdict is not None:
+            return verdict
+        return first is not None and (dep.get("created") or 0) >= first
+
+    return contains

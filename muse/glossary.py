@@ -1,4 +1,11 @@
-"""The glossary of terms translations keep verbatim (config/glossary.yaml).
+"""The glossary (config/glossary.yaml): terms every translation keeps verbatim, and terms
+really translated, per language.
+
+* ``terms``: kept exactly as written (product names, units, quantisation formats). They are
+  protected in the text for every language (DeepL never sees them as words to translate),
+  so no provider behaviour can change their form.
+* ``translations``: ``{lang: {english: target}}`` for terms that ARE translated (muse
+  language codes, e.g. ``de``). Only these go into a DeepL glossary for the pair.
 
 A bad entry is rejected on its own, with one line naming the file, the entry and what is
 wrong; the good entries beside it are kept.
@@ -23,19 +30,21 @@ class Glossary:
     path: Path
     terms: tuple[str, ...]
     rejected: tuple[str, ...] = field(default=())
+    # DeepL glossary language (upper case, e.g. DE, ZH) -> {english term: translation}
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    @property
-    def digest(self) -> str:
-        """Short hash of the terms: part of the DeepL glossary name, so a changed list
-        makes a new glossary."""
-        return hashlib.sha256("\n".join(self.terms).encode()).hexdigest()[:10]
+    def digest(self, target: str) -> str:
+        """Short hash of a pair's entries: part of the DeepL glossary name, so changed
+        entries make a new glossary."""
+        entries = sorted(self.entries(target).items())
+        return hashlib.sha256("\n".join(f"{a}\t{b}" for a, b in entries).encode()).hexdigest()[:10]
 
-    def entries(self) -> dict[str, str]:
-        """DeepL glossary entries: every term translates to itself."""
-        return {t: t for t in self.terms}
+    def entries(self, target: str) -> dict[str, str]:
+        """DeepL glossary entries for EN -> ``target``: only the terms really translated."""
+        return dict(self.translations.get(target.upper(), {}))
 
     def deepl_name(self, source: str, target: str) -> str:
-        return f"{name_prefix(source, target)}{self.digest}"
+        return f"{name_prefix(source, target)}{self.digest(target)}"
 
 
 def name_prefix(source: str, target: str) -> str:
@@ -70,8 +79,10 @@ def load(path: Path) -> Glossary:
         raise ConfigError(f"glossary file {path}: malformed YAML: {str(exc).splitlines()[0]}") from None
     if data is None:
         data = {}
-    if not isinstance(data, dict) or not isinstance(data.get("terms", []), list):
-        raise ConfigError(f"glossary file {path}: expected a mapping with a 'terms' list")
+    if not isinstance(data, dict) or not isinstance(data.get("terms", []), list) \
+            or not isinstance(data.get("translations") or {}, dict):
+        raise ConfigError(f"glossary file {path}: expected a mapping with a 'terms' list "
+                          "(and optionally a 'translations' mapping)")
     terms: list[str] = []
     seen: set[str] = set()
     rejected: list[str] = []
@@ -86,7 +97,34 @@ def load(path: Path) -> Glossary:
             continue
         seen.add(str(term).casefold())
         terms.append(str(term))
-    return Glossary(path, tuple(terms), tuple(rejected))
+    translations = _translations(path, data.get("translations") or {}, seen, rejected)
+    return Glossary(path, tuple(terms), tuple(rejected), translations)
+
+
+def _translations(path: Path, data: dict, verbatim: set[str], rejected: list[str]) -> dict[str, dict[str, str]]:
+    from muse.translate import LANGS
+
+    out: dict[str, dict[str, str]] = {}
+    for lang, entries in data.items():
+        spec = LANGS.get(str(lang).lower())
+        if spec is None or not isinstance(entries, dict):
+            line = (f"{path}: translations[{lang!r}]: " + ("unknown language" if spec is None
+                    else "expected a mapping of english term: translation") + "; entries skipped")
+            log.warning(line)
+            rejected.append(line)
+            continue
+        pair = out.setdefault(spec.glossary_lang, {})
+        for source, target in entries.items():
+            problem = _term_problem(source) or _term_problem(target)
+            if problem is None and str(source).casefold() in verbatim:
+                problem = "also listed in terms (kept verbatim)"
+            if problem:
+                line = f"{path}: translations[{lang!r}][{source!r}]: {problem}; entry skipped"
+                log.warning(line)
+                rejected.append(line)
+                continue
+            pair[str(source)] = str(target)
+    return {k: v for k, v in out.items() if v}
 
 
 def default_path() -> Path:

@@ -13,6 +13,17 @@ Per language, one request carries every unit of the document:
 * a unit whose answer lost a placeholder or tag is sent again as plain segments of human
   text (``mdprotect.segments``), so its structure never depends on the translator.
 
+Glossary terms kept verbatim are protected in the text for EVERY language (DeepL applies a
+glossary as it sees fit and flexes entries, so a glossary cannot keep a term verbatim). A
+DeepL glossary is used only for terms really translated (``translations`` in the glossary
+file); when DeepL's answer does not carry a glossary translation, the document is
+translated once more without the glossary, those terms protected verbatim (no endless
+failing runs). Glossaries are created with the lower-case language codes DeepL documents.
+
+Every unit answer is kept in a cache keyed by the unit's hash and the language
+(``<state dir>/i18n/cache/``): a translation whose deploy failed and was reverted, or an
+unchanged unit of an edited episode, is not paid for again.
+
 The deepl library retries 429 and 5xx itself (``deepl.http_client.max_network_retries``,
 exponential backoff from 1 s, x1.6, jitter); muse sets the retry count and the connection
 timeout from config and never retries 403 or 456.
@@ -20,9 +31,12 @@ timeout from config and never retries 403 or 456.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from muse import mdprotect
@@ -106,14 +120,57 @@ class DocResult:
     glossary_id: str | None = None
     mode: str = "xml"
     requests: int = 0
+    cached: int = 0  # texts answered from the cache, not sent (not billed)
+    glossary_fallback: list[str] = field(default_factory=list)  # glossary terms DeepL did not apply
+    fresh: dict[str, str] = field(default_factory=dict)  # cache key -> DeepL's answer, paid for in this call
+
+
+class UnitCache:
+    """DeepL answers by (language, hash of what was sent): one JSON file per language.
+    A lost or corrupt file only costs a retranslation."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._data: dict[str, dict[str, str]] = {}
+        self._dirty: set[str] = set()
+
+    @staticmethod
+    def key(text: str, *, mode: str, glossary_id: str | None) -> str:
+        return hashlib.sha256(f"{mode}\0{glossary_id or ''}\0{text}".encode()).hexdigest()
+
+    def _lang(self, lang: str) -> dict[str, str]:
+        if lang not in self._data:
+            try:
+                data = json.loads((self.root / f"{lang.lower()}.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = {}
+            self._data[lang] = data if isinstance(data, dict) else {}
+        return self._data[lang]
+
+    def get(self, lang: str, key: str) -> str | None:
+        value = self._lang(lang).get(key)
+        return value if isinstance(value, str) else None
+
+    def put(self, lang: str, key: str, answer: str) -> None:
+        self._lang(lang)[key] = answer
+        self._dirty.add(lang)
+
+    def save(self) -> None:
+        from muse.fsutil import atomic_write_text
+
+        for lang in sorted(self._dirty):
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            atomic_write_text(self.root / f"{lang.lower()}.json", json.dumps(self._data[lang]), mode=0o600)
+        self._dirty.clear()
 
 
 class Translator:
     """DeepL with glossaries resolved once per run and the protection layer around it."""
 
-    def __init__(self, client: Any, glossary: Glossary) -> None:
+    def __init__(self, client: Any, glossary: Glossary, *, cache: UnitCache | None = None) -> None:
         self.client = client
         self.glossary = glossary
+        self.cache = cache
         self._pairs: set[tuple[str, str]] | None = None
         self._glossary_ids: dict[str, str | None] = {}
 
@@ -124,13 +181,12 @@ class Translator:
         return self._pairs
 
     def glossary_for(self, spec: LangSpec) -> str | None:
-        """The id of a ready DeepL glossary for EN -> spec, created if needed; None when
-        DeepL has no glossary for the pair or the glossary is empty (terms are then
-        protected in the text)."""
+        """The id of a ready DeepL glossary for EN -> spec's terms really translated,
+        created if needed; None when there are none or DeepL has no glossary for the pair."""
         if spec.glossary_lang in self._glossary_ids:
             return self._glossary_ids[spec.glossary_lang]
         gid = None
-        if self.glossary.terms and (SOURCE_LANG, spec.glossary_lang) in self.glossary_pairs():
+        if self.glossary.entries(spec.glossary_lang) and (SOURCE_LANG, spec.glossary_lang) in self.glossary_pairs():
             gid = self._ensure_glossary(spec.glossary_lang)
         self._glossary_ids[spec.glossary_lang] = gid
         return gid
@@ -140,7 +196,7 @@ class Translator:
 
         name = self.glossary.deepl_name(SOURCE_LANG, target)
         prefix = name_prefix(SOURCE_LANG, target)
-        wanted = self.glossary.entries()
+        wanted = self.glossary.entries(target)
         found = None
         for g in self.client.list_glossaries():
             if not g.name.startswith(prefix) or g.source_lang != SOURCE_LANG or g.target_lang != target:
@@ -159,7 +215,7 @@ class Translator:
             except deepl.GlossaryNotFoundException:
                 pass
         if found is None:
-            found = self.client.create_glossary(name, SOURCE_LANG, target, wanted)
+            found = self._create_glossary(name, target, wanted)
             log.info("created DeepL glossary %s (%s, %d terms)", name, found.glossary_id, len(wanted))
         deadline = time.monotonic() + GLOSSARY_READY_WAIT_S
         while not found.ready:
@@ -170,9 +226,46 @@ class Translator:
             found = self.client.get_glossary(found.glossary_id)
         return found.glossary_id
 
+    def _create_glossary(self, name: str, target: str, entries: dict[str, str]) -> Any:
+        """POST /v2/glossaries with the lower-case language codes DeepL's specification lists
+        (the library upper-cases them, which a spec-checking server refuses). Through the
+        library's own call, so its retries and error mapping apply."""
+        import deepl
+
+        tsv = "\n".join(f"{a}\t{b}" for a, b in entries.items())
+        status, content, body = self.client._api_call("v2/glossaries", json={
+            "name": name, "source_lang": SOURCE_LANG.lower(), "target_lang": target.lower(),
+            "entries_format": "tsv", "entries": tsv})
+        self.client._raise_for_status(status, content, body, glossary=True)
+        return deepl.GlossaryInfo.from_json(body)
+
     # -- translation ------------------------------------------------------------------------
     def _send(self, texts: Sequence[str], spec: LangSpec, *, xml: bool, glossary_id: str | None,
               result: DocResult) -> list[str]:
+        mode = "xml" if xml else "text"
+        keys = [UnitCache.key(t, mode=mode, glossary_id=glossary_id) for t in texts]
+        answers: list[str | None] = [self.cache.get(spec.deepl, k) if self.cache else None for k in keys]
+        todo = [i for i, a in enumerate(answers) if a is None]
+        result.cached += len(texts) - len(todo)
+        fresh = self._send_uncached([texts[i] for i in todo], spec, xml=xml, glossary_id=glossary_id,
+                                    result=result) if todo else []
+        for i, answer in zip(todo, fresh):
+            answers[i] = answer
+            result.fresh[keys[i]] = answer
+        return [a or "" for a in answers]
+
+    def remember(self, result: DocResult) -> None:
+        """Keep the answers of a translation that passed its checks (a rejected one is not
+        cached, so the next run asks DeepL again)."""
+        if self.cache is None or not result.fresh:
+            return
+        deepl_code = LANGS[result.lang].deepl
+        for key, answer in result.fresh.items():
+            self.cache.put(deepl_code, key, answer)
+        self.cache.save()
+
+    def _send_uncached(self, texts: Sequence[str], spec: LangSpec, *, xml: bool, glossary_id: str | None,
+                       result: DocResult) -> list[str]:
         out: list[str] = []
         for batch in _batches(texts):
             kwargs: dict[str, Any] = {"source_lang": SOURCE_LANG, "target_lang": spec.deepl,
@@ -194,7 +287,29 @@ class Translator:
     def translate(self, text: str, spec: LangSpec) -> DocResult:
         """Translate one document (front-matter + markdown) into spec's language."""
         glossary_id = self.glossary_for(spec)
-        terms = () if glossary_id else self.glossary.terms
+        result = self._translate(text, spec, glossary_id, self.glossary.terms)
+        if glossary_id:
+            missed = self._glossary_misses(text, result.text, spec)
+            if missed:
+                # DeepL applies a glossary as it sees fit (it flexes entries): once, translate
+                # without it and keep those terms verbatim, rather than fail every run.
+                log.warning("%s: DeepL did not apply the glossary to %s; translating again without it, "
+                            "keeping them verbatim", spec.code, ", ".join(missed))
+                again = self._translate(text, spec, None, (*self.glossary.terms, *missed))
+                again.billed_characters += result.billed_characters
+                again.requests += result.requests
+                again.fresh = {**result.fresh, **again.fresh}
+                again.glossary_fallback = missed
+                return again
+        return result
+
+    def _glossary_misses(self, source: str, translated: str, spec: LangSpec) -> list[str]:
+        entries = self.glossary.entries(spec.glossary_lang)
+        found = {source[a:b].casefold() for a, b in mdprotect.find_terms(source, tuple(entries))}
+        folded = translated.casefold()
+        return [src for src, dst in entries.items() if src.casefold() in found and dst.casefold() not in folded]
+
+    def _translate(self, text: str, spec: LangSpec, glossary_id: str | None, terms: Sequence[str]) -> DocResult:
         prot = mdprotect.protect(text, terms=terms)
         result = DocResult(text, spec.code, units=len(prot.units), kept_verbatim=list(prot.kept_verbatim),
                            glossary_id=glossary_id, mode="xml" if spec.tag_handling else "opaque")

@@ -1,4 +1,4 @@
-"""A loopback DeepL API (v2) for the endpoints the deepl library calls.
+"""A loopback DeepL API (v2): the one DeepL fake of the test suite (i18n and health probes).
 
 Follows developers.deepl.com: ``POST /v2/translate`` with a JSON body (deepl-python 1.x
 sends JSON: text list, source_lang, target_lang, tag_handling, ignore_tags, glossary_id,
@@ -9,15 +9,32 @@ as TSV, delete), ``/v2/glossary-language-pairs``, ``/v2/languages``, ``/v2/usage
 (key), 404 (glossary), 429 (too many requests), 456 (quota exceeded).
 
 Its "translation" is deterministic and visible: every word (a run of letters) gets a
-language marker (``de·word``); what sits inside an ignored tag, glossary terms, digits and
-punctuation stay as they are. With ``tag_handling=xml`` the text is parsed as XML (a
-malformed one is a 400, as with DeepL's strict parser), so tests prove what protection
-did. Every request is recorded; ``fail_next`` scripts faults.
+language marker (``de·word``); what sits inside an ignored tag, digits and punctuation stay
+as they are. With ``tag_handling=xml`` the text is parsed as XML (a malformed one is a 400,
+as with DeepL's strict parser), so tests prove what protection did. Every request is
+recorded; ``fail_next`` scripts faults (``body=b""`` for an answer without a body).
+
+As unkind as the real service:
+
+* glossaries are applied as DeepL applies them: a matched term becomes the entry's target,
+  FLEXED for the context where DeepL would (``flex``: by default German and Chinese change
+  ``tokens/s``), so an entry mapping a term to itself does not keep it verbatim;
+* glossary creation takes the lower-case language codes of DeepL's specification
+  (``"en"``, ``"de"``) and answers 400 to ``"EN"``, as the spec-checking mock does;
+* ``drop_markup``: targets whose answers lose the markup of the first ignored element
+  (DeepL moves or drops tags); ``mangle_placeholders``: targets whose ⟦N⟧ get damaged;
+* a wrong key is a 403 WITHOUT a body, as DeepL answers it;
+* ``/v2/usage`` answers in the shape of the key's plan: a free key (``:fx``)
+  ``{character_count, character_limit}``; a pro key adds ``products``,
+  ``api_key_character_count``/``_limit``, ``start_time``/``end_time`` (and a limit of
+  10^12 without cost control); ``fail_next(503, path="/v2/usage")`` makes it fail;
+* ``hang`` delays every answer (timeouts).
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -50,6 +67,11 @@ class FakeDeepL:
     mangle_placeholders: set[str] = field(default_factory=set)  # targets whose ⟦N⟧ get damaged
     inject: dict[str, str] = field(default_factory=dict)  # target -> text appended to each translation
     glossaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # target root -> {term (casefolded): the form DeepL gives it in context}
+    flex: dict[str, dict[str, str]] = field(default_factory=lambda: {"DE": {"tokens/s": "Token/s"},
+                                                                      "ZH": {"tokens/s": "词元/秒"}})
+    drop_markup: set[str] = field(default_factory=set)
+    hang: float = 0.0
     _faults: list[list[Any]] = field(default_factory=list)  # [path, status, body, requests to let through]
 
     def __post_init__(self) -> None:
@@ -72,12 +94,13 @@ class FakeDeepL:
         self.http.close()
 
     def fail_next(self, status: int, *, times: int = 1, after: int = 0, path: str = "/v2/translate",
-                  body: dict[str, Any] | None = None) -> None:
+                  body: dict[str, Any] | bytes | None = None) -> None:
         """Answer the next `times` requests to `path` (after letting `after` through) with `status`."""
         default = {400: "Bad request", 403: "Forbidden", 429: "Too many requests", 456: "Quota Exceeded",
                    500: "Internal server error", 503: "Service unavailable"}.get(status, "error")
         for i in range(times):
-            self._faults.append([path, status, body or {"message": default}, after if i == 0 else 0])
+            self._faults.append([path, status, {"message": default} if body is None else body,
+                                 after if i == 0 else 0])
 
     def requests_to(self, path: str, method: str | None = None) -> list[Request]:
         return [r for r in self.http.requests if urlparse(r.path).path == path and (method is None or
@@ -90,8 +113,10 @@ class FakeDeepL:
     # -- plumbing -----------------------------------------------------------------------------------
     def _guard(self, handler: Any) -> Any:
         def wrapped(req: Request) -> Any:
+            if self.hang:
+                time.sleep(self.hang)
             if req.headers.get("authorization") != f"DeepL-Auth-Key {self.key}":
-                return 403, {"message": "Authorization failure, check auth_key"}
+                return 403, b""  # DeepL answers a wrong key with a bare 403
             path = urlparse(req.path).path
             for i, fault in enumerate(self._faults):
                 if path.startswith(fault[0]):
@@ -119,7 +144,7 @@ class FakeDeepL:
             return 400, {"message": "Value for 'tag_handling' not supported."}
         if tags and target in NO_TAG_HANDLING:
             return 400, {"message": f"Tag handling is not supported for target_lang {target}."}
-        terms: list[str] = []
+        terms: dict[str, str] = {}
         if body.get("glossary_id"):
             g = self.glossaries.get(body["glossary_id"])
             if g is None:
@@ -127,7 +152,8 @@ class FakeDeepL:
             if not body.get("source_lang") or g["source_lang"] != root(body["source_lang"]) or \
                     g["target_lang"] != root(target):
                 return 400, {"message": "Glossary does not match the language pair"}
-            terms = list(g["entries"])
+            flexed = self.flex.get(root(target), {})
+            terms = {a: flexed.get(a.casefold(), b) for a, b in g["entries"].items()}
         chars = sum(len(t) for t in texts)
         if self.char_limit is not None and self.char_count + chars > self.char_limit:
             return 456, {"message": "Quota Exceeded"}
@@ -140,15 +166,17 @@ class FakeDeepL:
                 return 400, {"message": "Tag handling parsing failed, please check input."}
             if tags is None and target in self.mangle_placeholders:
                 text = re.sub("\u27e6(\\d+)\u27e7", lambda m: f"[ {m.group(1)} ]", text, count=1)
+            if tags == "xml" and target in self.drop_markup:
+                text = re.sub(r"<x\b[^>]*>(.*?)</x>", lambda m: m.group(1), text, count=1, flags=re.S)
             text += self.inject.get(target, "")
             out.append({"detected_source_language": "EN", "text": text, "billed_characters": len(t)})
         self.char_count += chars
         return 200, {"translations": out}
 
-    def _words(self, text: str, target: str, terms: list[str]) -> str:
+    def _words(self, text: str, target: str, terms: dict[str, str]) -> str:
         return fake_words(text, target, terms)
 
-    def _xml(self, text: str, target: str, ignore: set[str], terms: list[str]) -> str:
+    def _xml(self, text: str, target: str, ignore: set[str], terms: dict[str, str]) -> str:
         return fake_xml(text, target, ignore, terms)
 
     # -- languages, usage ---------------------------------------------------------------------------
@@ -168,8 +196,14 @@ class FakeDeepL:
                                              for a in langs for b in langs if a != b]}
 
     def _usage(self, req: Request) -> Any:
-        return 200, {"character_count": self.char_count,
-                     "character_limit": self.char_limit if self.char_limit is not None else 1_000_000_000_000}
+        limit = self.char_limit if self.char_limit is not None else 1_000_000_000_000
+        if self.key.endswith(":fx"):
+            return 200, {"character_count": self.char_count, "character_limit": limit}
+        return 200, {"character_count": self.char_count, "character_limit": limit,
+                     "products": [{"product_type": "translate", "api_key_character_count": self.char_count,
+                                   "character_count": self.char_count}],
+                     "api_key_character_count": self.char_count, "api_key_character_limit": 0,
+                     "start_time": "2026-05-01T00:00:00Z", "end_time": "2026-06-01T00:00:00Z"}
 
     # -- glossaries -----------------------------------------------------------------------------------
     def _info(self, g: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +214,12 @@ class FakeDeepL:
     def _create_glossary(self, req: Request) -> Any:
         body = req.json() if req.headers.get("content-type", "").startswith("application/json") else {
             k: v[0] for k, v in parse_qs(req.body.decode()).items()}
-        src, tgt = str(body.get("source_lang", "")).upper(), str(body.get("target_lang", "")).upper()
+        src, tgt = str(body.get("source_lang", "")), str(body.get("target_lang", ""))
+        if src != src.lower() or tgt != tgt.lower():
+            # DeepL's specification lists the glossary languages in lower case; the spec-checking mock refuses others.
+            return 400, {"message": "Value for 'source_lang' or 'target_lang' not supported: use the lower-case "
+                                    "codes of the glossary language pairs"}
+        src, tgt = src.upper(), tgt.upper()
         if src not in GLOSSARY_LANGS or tgt not in GLOSSARY_LANGS or src == tgt:
             return 400, {"message": "Unsupported glossary source and target language pair"}
         if body.get("entries_format", "tsv") != "tsv" or not body.get("name"):
@@ -230,30 +269,34 @@ def localize_number(number: str, target: str) -> str:
     return number
 
 
-def fake_words(text: str, target: str, terms: Sequence[str] = ()) -> str:
-    """Mark every word (a run of letters) with the target language and localize numbers,
-    except glossary terms."""
+def fake_words(text: str, target: str, terms: Sequence[str] | dict[str, str] = ()) -> str:
+    """Mark every word (a run of letters) with the target language and localize numbers;
+    glossary terms (``{source: target}``) become their target instead."""
+    entries = dict(terms) if isinstance(terms, dict) else {t: t for t in terms}
     text = _NUMBER.sub(lambda m: localize_number(m.group(0), target), text)
     marker = root(target).lower() + "\u00b7"
-    spans = []
+    spans: list[tuple[int, int, str]] = []
     low = text.lower()
-    for term in sorted(terms, key=len, reverse=True):
+    for term in sorted(entries, key=len, reverse=True):
         i = low.find(term.lower())
         while i >= 0:
-            spans.append((i, i + len(term)))
+            if not any(a <= i < b for a, b, _ in spans):
+                spans.append((i, i + len(term), entries[term]))
             i = low.find(term.lower(), i + 1)
+    spans.sort()
     out, pos = [], 0
-    for m in _WORD.finditer(text):
-        if any(a <= m.start() < b for a, b in spans):
-            continue
-        out.append(text[pos:m.start()])
-        out.append(marker + m.group(0))
-        pos = m.end()
-    out.append(text[pos:])
+    for a, b, replacement in spans + [(len(text), len(text), "")]:
+        for m in _WORD.finditer(text, pos, a):
+            out.append(text[pos:m.start()])
+            out.append(marker + m.group(0))
+            pos = m.end()
+        out.append(text[pos:a])
+        out.append(replacement)
+        pos = b
     return "".join(out)
 
 
-def fake_xml(text: str, target: str, ignore: set[str], terms: Sequence[str] = ()) -> str:
+def fake_xml(text: str, target: str, ignore: set[str], terms: Sequence[str] | dict[str, str] = ()) -> str:
     """fake_words on the text of an XML fragment, leaving ignored elements alone."""
     top = ET.fromstring(f"<deeplroot>{text}</deeplroot>")
 

@@ -66,6 +66,22 @@ def test_429_past_the_deadline_fails_at_once(fake: FakeVercel) -> None:
     assert time.monotonic() - t0 < 2
 
 
+def test_429_with_only_the_reset_header_waits_until_the_reset(fake: FakeVercel) -> None:
+    waits: list[float] = []
+    fake.rate_limit_next, fake.retry_after = 1, None  # X-RateLimit-Reset (epoch seconds), no Retry-After
+    _client(fake, sleep=waits.append).request("GET", "/v6/deployments")
+    assert len(waits) == 1 and 0 < waits[0] <= 1.0
+
+
+def test_a_create_is_never_retried_by_the_client(fake: FakeVercel) -> None:
+    """A 5xx on create may hide a deployment that exists: the caller looks before retrying."""
+    fake.lose_creates = 1
+    with pytest.raises(VercelAPIError) as exc:
+        _client(fake, sleep=lambda s: None).request(
+            "POST", "/v13/deployments", json={"name": "banterblogs"}, retry=False)
+    assert exc.value.status == 502 and len(fake.created_bodies) == 1 and len(fake.deployments) == 1
+
+
 def test_server_errors_are_retried_three_times(fake: FakeVercel) -> None:
     dep_id = fake.seed("f" * 40)
     waits: list[float] = []

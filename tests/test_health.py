@@ -11,7 +11,8 @@ from typing import Any, Iterator
 import pytest
 
 from fake_datadog import FakeDatadog
-from fake_probes import FakeDeepL, FakeVercel
+from fake_deepl import FakeDeepL
+from fake_vercel import FakeVercel
 from fakes import FakeHTTP, slack_and_pagerduty
 from muse.config import load_settings
 from muse.probes import deepl_server_url, probe_datadog, probe_deepl, probe_pagerduty, probe_slack, probe_vercel
@@ -30,14 +31,14 @@ def dd() -> Iterator[FakeDatadog]:
 
 @pytest.fixture
 def deepl() -> Iterator[FakeDeepL]:
-    fake = FakeDeepL()
+    fake = FakeDeepL(char_count=1200, char_limit=500_000)
     yield fake
     fake.close()
 
 
 @pytest.fixture
 def vercel() -> Iterator[FakeVercel]:
-    fake = FakeVercel(team="team_abc")
+    fake = FakeVercel(team_id="team_abc")
     yield fake
     fake.close()
 
@@ -95,9 +96,9 @@ def test_deepl_probe_usage_key_and_quota(live_env, deepl: FakeDeepL, monkeypatch
     r = probe_deepl(_settings(), 2.0)
     assert r.level == "ok" and "1,200 of 500,000 characters used this period (0%)" in r.detail
     assert deepl.http.requests[-1].headers["authorization"] == f"DeepL-Auth-Key {deepl.key}"
-    deepl.used = 480_000
+    deepl.char_count = 480_000
     assert probe_deepl(_settings(), 2.0).level == "warn"
-    deepl.quota_exceeded = True
+    deepl.fail_next(456, path="/v2/usage")
     r = probe_deepl(_settings(), 2.0)
     assert r.level == "fail" and "quota exceeded" in r.detail
     monkeypatch.setenv("DEEPL_AUTH_KEY", "other-key:fx")
@@ -115,7 +116,7 @@ def test_deepl_server_url_follows_the_key_kind() -> None:
 
 def test_vercel_probe_token_project_and_team(live_env, vercel: FakeVercel, monkeypatch) -> None:
     r = probe_vercel(_settings(), 2.0)
-    assert (r.level, r.detail) == ("ok", "token valid; project banterblogs (prj_12HKQaOmR5t5Uy6vdcQsNIiZgHGB)")
+    assert (r.level, r.detail) == ("ok", f"token valid; project banterblogs ({vercel.project_id})")
     assert vercel.http.requests[-1].path == "/v9/projects/banterblogs?teamId=team_abc"
     monkeypatch.setenv("VERCEL_PROJECT", "nope")
     r = probe_vercel(_settings(), 2.0)

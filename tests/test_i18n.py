@@ -126,7 +126,9 @@ def test_new_episode_is_translated_into_every_language_in_one_commit_and_deploye
             12, "published", f"posts_i18n/{lang}/ep-12.md", sha)
         assert r["tokens_total"] == 0  # the LLM spend belongs to the English episode
     assert rows["de"]["title"].startswith("de·Episode 12: p95")
-    assert out.result.rows_written == 3
+    deployment_rows = env.store.query("SELECT count() FROM deployments FINAL WHERE commit_sha = {s:String}",
+                                      {"s": sha}).rows[0][0]
+    assert deployment_rows >= 1 and out.result.rows_written == 3 + deployment_rows  # every row the run wrote
     assert ("i18n.complete", 1.0, {"langs": "de/hi/zh"}) in env.metrics()
     # The translations are translated, and faithful.
     source = english_episode(12)
@@ -146,13 +148,14 @@ def test_what_is_sent_per_language_tag_handling_glossary_and_placeholders(env: E
     assert env.run().exit_code == ExitCode.OK
     de, zh, hi = (env.deepl.translate_bodies(t) for t in ("DE", "ZH-HANS", "HI"))
     assert len(de) == len(zh) == len(hi) == 1  # one request per language carries the whole episode
-    glossaries = {g["target_lang"]: gid for gid, g in env.deepl.glossaries.items()}
-    assert set(glossaries) == {"DE", "ZH"}  # DeepL has no EN->HI glossary
+    # The shipped glossary only keeps terms verbatim: no DeepL glossary, terms protected in the text.
+    assert env.deepl.glossaries == {}
     for body, target in ((de[0], "DE"), (zh[0], "ZH")):
         assert body["tag_handling"] == "xml" and body["ignore_tags"] == ["x"]
-        assert body["source_lang"] == "EN" and body["glossary_id"] == glossaries[target]
+        assert body["source_lang"] == "EN" and "glossary_id" not in body
         sent = "\n".join(body["text"])
         assert '<x i="' in sent and "`q4_K_M`</x>" in sent
+        assert ">p95</x>" in sent  # a verbatim term travels inside an ignored tag
     assert zh[0]["target_lang"] == "ZH-HANS"
     # Hindi: no tag handling, no glossary; code, numbers, URLs and terms never leave muse.
     body = hi[0]
@@ -371,3 +374,64 @@ def test_demo_step_says_why_it_skipped(migrated: Any) -> None:
     out = i18n.demo_step(migrated)
     assert out.result.status == "ok" and out.result.details["skipped"] is True
     assert "no DeepL key configured" in out.result.message
+
+
+# -- issue 18 -------------------------------------------------------------------------------------
+def test_a_glossary_term_deepl_changes_cannot_break_a_language(env: Env, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """DeepL flexes glossary entries ('tokens/s' -> 'Token/s' in German). Verbatim terms are
+    protected in the text, so every run passes its checks; a really translated term that
+    DeepL did not apply is translated once more without the glossary, not failed forever."""
+    from muse.config import load_settings
+
+    glossary = tmp_path / "glossary.yaml"
+    glossary.write_text("terms: [p95, tokens/s, banterhearts, q4_K_M]\ntranslations:\n  de: {users: Benutzer}\n")
+    monkeypatch.setenv("MUSE_I18N_GLOSSARY_FILE", str(glossary))
+    env.settings = load_settings()
+    env.deepl.flex["DE"]["users"] = "Nutzern"
+    env.publish_english(12)
+    out = env.run(langs=["de", "zh"])
+    assert out.exit_code == ExitCode.OK, out.result.message
+    text = env.on_origin("posts_i18n/de/ep-12.md")
+    assert text is not None and "tokens/s" in text and "Token/s" not in text
+    assert out.result.details["glossary_fallbacks"] == {"ep-12/de": ["users"]}
+    assert [g["source_lang"] for g in env.deepl.glossaries.values()] == ["EN"]  # created with "en"
+
+
+def test_a_redeploy_after_a_failed_deploy_does_not_pay_deepl_again(env: Env) -> None:
+    env.publish_english(12)
+    env.vercel.script = ["QUEUED", "ERROR"]
+    failed = env.run(langs=["de", "hi"])
+    assert failed.exit_code == ExitCode.FAILED
+    assert env.on_origin("posts_i18n/hi/ep-12.md") is None  # reverted
+    paid = len(env.deepl.translate_bodies())
+    billed = env.deepl.char_count
+    env.vercel.script = ["QUEUED", "READY"]
+    again = env.run(langs=["de", "hi"])
+    assert again.exit_code == ExitCode.OK, again.result.message
+    assert len(env.deepl.translate_bodies()) == paid and env.deepl.char_count == billed  # nothing sent, nothing billed
+    assert env.on_origin("posts_i18n/hi/ep-12.md") is not None
+    assert {r["status"] for r in env.rows().values()} == {"published"}
+    assert all("from the cache" in i.message for i in again.result.items)
+
+
+def test_usage_errors_do_not_stop_translation_and_a_bare_403_stops_it(env: Env) -> None:
+    env.publish_english(12)
+    env.deepl.fail_next(503, path="/v2/usage", times=10)
+    out = env.run(langs=["de"])
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert "usage_error" in out.result.details
+    env.publish_english(13)
+    env.deepl.fail_next(403, body=b"", path="/v2/translate")
+    out = env.run(langs=["de"], episode=13)
+    assert out.exit_code == ExitCode.FAILED
+    assert "DeepL rejected the key (HTTP 403)" in out.result.message
+
+
+def test_messages_say_what_happened(env: Env) -> None:
+    env.publish_english(12)
+    env.deepl.fail_next(400, times=3, body={"message": "Value for 'target_lang' not supported."})
+    out = env.run()
+    assert out.exit_code == ExitCode.FAILED
+    assert out.result.message.startswith("no translation written; 3 failed")
+    assert "nothing new to translate" not in out.result.message

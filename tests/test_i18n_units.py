@@ -23,11 +23,16 @@ def deepl() -> Iterator[FakeDeepL]:
     fake.close()
 
 
-def _translator(deepl: FakeDeepL, terms: tuple[str, ...] = ("p95", "tokens/s", "banterhearts")) -> Translator:
+TRANSLATED = {"DE": {"users": "Nutzer", "suite": "Testreihe"}, "ZH": {"users": "用户"}}
+
+
+def _translator(deepl: FakeDeepL, terms: tuple[str, ...] = ("p95", "tokens/s", "banterhearts"),
+                translations: dict[str, dict[str, str]] | None = None) -> Translator:
     from muse.config import load_settings
 
     s = load_settings(env={"DEEPL_AUTH_KEY": KEY, "DEEPL_SERVER_URL": deepl.url, "XDG_DATA_HOME": "/nonexistent"})
-    return Translator(make_client(s), Glossary(Path("glossary.yaml"), terms))
+    return Translator(make_client(s), Glossary(Path("glossary.yaml"), terms, (),
+                                               TRANSLATED if translations is None else translations))
 
 
 def _posts(deepl: FakeDeepL) -> int:
@@ -55,42 +60,71 @@ def test_glossary_is_created_once_per_pair_and_reused_by_name_and_content(deepl:
     t.translate(doc, LANGS["zh"])
     t.translate(doc, LANGS["hi"])
     assert _posts(deepl) == 2  # DE and ZH; DeepL has no EN->HI glossary
+    # Only the terms really translated, with the lower-case codes DeepL's specification lists.
+    assert [(r.json()["source_lang"], r.json()["target_lang"]) for r in deepl.requests_to("/v2/glossaries", "POST")] \
+        == [("en", "de"), ("en", "zh")]
     created = {g["target_lang"]: g for g in deepl.glossaries.values()}
-    assert created["ZH"]["entries"] == {"p95": "p95", "tokens/s": "tokens/s", "banterhearts": "banterhearts"}
+    assert created["ZH"]["entries"] == {"users": "用户"}
     assert created["DE"]["name"].startswith("muse-en-de-")
     # The next run (a new client) finds them by name and content: nothing is created.
     t2 = _translator(deepl)
     r = t2.translate(doc, LANGS["de"])
     assert _posts(deepl) == 2 and r.glossary_id == created["DE"]["glossary_id"]
     assert deepl.translate_bodies("DE")[-1]["glossary_id"] == created["DE"]["glossary_id"]
+    assert "de·Nutzer" not in r.text and "Nutzer" in r.text  # DeepL applied the glossary
+
+
+def test_without_translated_terms_no_glossary_is_made(deepl: FakeDeepL) -> None:
+    r = _translator(deepl, translations={}).translate(english_episode(12), LANGS["de"])
+    assert _posts(deepl) == 0 and r.glossary_id is None and "glossary_id" not in deepl.translate_bodies("DE")[0]
 
 
 def test_changed_terms_make_a_new_glossary_and_delete_the_old_one(deepl: FakeDeepL) -> None:
     _translator(deepl).glossary_for(LANGS["de"])
     old = next(iter(deepl.glossaries))
-    gid = _translator(deepl, ("p95", "p99")).glossary_for(LANGS["de"])
+    gid = _translator(deepl, translations={"DE": {"users": "Benutzer"}}).glossary_for(LANGS["de"])
     assert gid != old and list(deepl.glossaries) == [gid]
-    assert deepl.glossaries[gid]["entries"] == {"p95": "p95", "p99": "p99"}
+    assert deepl.glossaries[gid]["entries"] == {"users": "Benutzer"}
 
 
 def test_a_glossary_with_our_name_but_other_content_is_replaced(deepl: FakeDeepL) -> None:
     t = _translator(deepl)
     gid = t.glossary_for(LANGS["de"])
-    deepl.glossaries[gid]["entries"] = {"p95": "P95-Wert", "tokens/s": "tokens/s", "banterhearts": "banterhearts"}
+    deepl.glossaries[gid]["entries"] = {"users": "Leute", "suite": "Testreihe"}
     new = _translator(deepl).glossary_for(LANGS["de"])
     assert new != gid and gid not in deepl.glossaries
-    assert deepl.glossaries[new]["entries"]["p95"] == "p95"
+    assert deepl.glossaries[new]["entries"]["users"] == "Nutzer"
 
 
-def test_terms_are_left_to_the_glossary_or_protected_in_the_text(deepl: FakeDeepL) -> None:
+def test_verbatim_terms_are_protected_in_the_text_for_every_language(deepl: FakeDeepL) -> None:
+    """DeepL flexes glossary entries ('tokens/s' -> 'Token/s' in German): a term kept
+    verbatim never reaches it as text, glossary or not."""
     t = _translator(deepl)
-    de = t.translate(english_episode(12), LANGS["de"])
-    hi = t.translate(english_episode(12), LANGS["hi"])
-    de_sent = "\n".join(deepl.translate_bodies("DE")[0]["text"])
-    hi_sent = "\n".join(deepl.translate_bodies("HI")[0]["text"])
-    assert "banterhearts" in de_sent and "banterhearts" not in hi_sent  # glossary vs placeholder
-    for result in (de, hi):  # either way the term survives
-        assert "*banterhearts*" in result.text
+    source = english_episode(12)
+    for lang in ("de", "zh", "hi"):
+        r = t.translate(source, LANGS[lang])
+        assert r.glossary_id or lang == "hi"  # German and Chinese go with a glossary of translated terms
+        assert "*banterhearts*" in r.text and "tokens/s" in r.text and "Token/s" not in r.text
+        assert all(c.ok for c in check_translation(source, r.text, lang=lang, terms=t.glossary.terms)), lang
+
+
+def test_a_glossary_term_deepl_changed_falls_back_once_to_protected_mode(deepl: FakeDeepL) -> None:
+    deepl.flex["DE"]["users"] = "Nutzern"  # DeepL declines the entry: the glossary form is not in the answer
+    t = _translator(deepl, translations={"DE": {"users": "Benutzer"}})
+    r = t.translate(english_episode(12), LANGS["de"])
+    assert r.glossary_fallback == ["users"]
+    bodies = deepl.translate_bodies("DE")
+    assert len(bodies) == 2 and "glossary_id" in bodies[0] and "glossary_id" not in bodies[1]
+    assert "users" in r.text and "de·users" not in r.text  # kept verbatim the second time
+    assert r.billed_characters == sum(len(x) for b in bodies for x in b["text"])
+
+
+def test_markup_dropped_by_deepl_is_resent_as_segments(deepl: FakeDeepL) -> None:
+    deepl.drop_markup.add("DE")
+    source = english_episode(12)
+    r = _translator(deepl).translate(source, LANGS["de"])
+    assert r.segment_fallbacks  # the units whose answer lost a tag
+    assert all(c.ok for c in check_translation(source, r.text, lang="de", terms=("p95", "tokens/s", "banterhearts")))
 
 
 def test_units_are_batched_within_deepls_limits(deepl: FakeDeepL) -> None:

@@ -160,6 +160,7 @@ def test_build_error_reverts_main_marks_failed_and_pages(pub: Pub) -> None:
     subjects = pub.blog.subjects()
     assert subjects[:2] == ["Revert episode 10: deploy error", "Episode 10: Week 10: quantised models got faster"]
     assert pub.blog.show("main", "posts/ep-10.md") is None
+    assert pub.blog.tag("episode-10") is None  # the tag went with the revert
     assert pub.status(10)["status"] == "failed"
     assert "deploy_error" not in out.result.message and 'Command "npm run build" exited with 1' in out.result.message
     assert "production unchanged (the failed deployment never went live)" in out.result.message
@@ -191,21 +192,32 @@ def test_timeout_cancels_the_deployment_and_reverts(pub: Pub, monkeypatch: pytes
     assert ("publish.failed", {"episode": 11, "reason": "deploy_timeout"}) in pub.metrics()
 
 
-def test_losing_track_of_a_deployment_rolls_production_back(pub: Pub) -> None:
-    """An API error mid-build: the deployment may have gone live, so production goes back
-    to the previous READY production deployment through Vercel's rollback endpoint."""
+def test_losing_track_of_a_deployment_cancels_it_or_rolls_production_back(pub: Pub) -> None:
+    """An API error mid-build: the deployment may go live. Still building: it is cancelled
+    and production, which never served it, is left alone (no rollback to itself). Gone
+    live: production goes back to the previous READY production deployment."""
     older = pub.vercel.seed("d" * 40, created=int(time.time() * 1000) - 7_200_000)
     previous = pub.vercel.seed("c" * 40)
     pub.vercel.seed("e" * 40, state="ERROR")  # not a rollback target
     pub.episode(12)
+    pub.vercel.script = ["QUEUED", "BUILDING"]
     pub.vercel.fail_gets = 3  # the poll answers 500 three times: muse gives up on it
     out = pub.run(episode=12)
     assert out.exit_code == ExitCode.FAILED
+    lost = next(d for d in pub.vercel.deployments if not d.startswith("dpl_seed"))
+    assert pub.vercel.cancels == [lost] and pub.vercel.rollbacks == []
+    assert f"production already serves {previous}" in out.result.message
+    assert pub.vercel.live_sha() == "c" * 40
+    assert pub.blog.subjects()[0] == "Revert episode 12: api error"
+    pub.episode(28)
+    pub.vercel.script, pub.vercel.step_seconds = ["QUEUED", "READY"], 0.001
+    pub.vercel.fail_gets = 3
+    out = pub.run(episode=28)  # this time it went live before muse lost track of it
+    assert out.exit_code == ExitCode.FAILED
     assert pub.vercel.rollbacks == [previous] and older not in pub.vercel.rollbacks
     assert f"production rolled back to {previous}" in out.result.message
-    assert ("rollback", previous) in pub.deployments(12)
-    assert pub.blog.subjects()[0] == "Revert episode 12: api error"
-    assert pub.status(12)["status"] == "failed"
+    assert ("rollback", previous) in pub.deployments(28) and pub.vercel.live_sha() == "c" * 40
+    assert pub.status(12)["status"] == "failed" and pub.status(28)["status"] == "failed"
 
 
 def test_unknown_github_repo_stops_before_anything_is_pushed(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,17 +232,17 @@ def test_unknown_github_repo_stops_before_anything_is_pushed(pub: Pub, monkeypat
     assert pub.blog.subjects() == ["Start the blog"] and pub.status(26)["status"] == "ready"
 
 
-def test_a_deployment_created_despite_an_error_is_cancelled(pub: Pub) -> None:
-    """The create call fails with 5xx three times, yet Vercel made the deployments: they are
-    found by commit and cancelled, so nothing goes live behind the revert."""
+def test_lost_create_replies_are_found_not_built_again(pub: Pub) -> None:
+    """The create call's replies are lost (502) although Vercel made the deployment: before
+    every retry muse looks the commit up, finds it and follows it; one build, not three."""
+    pub.vercel.seed("c" * 40)
     pub.episode(27)
     pub.vercel.lose_creates = 3
     out = pub.run(episode=27)
-    assert out.exit_code == ExitCode.FAILED
-    assert "HTTP 502 after 3 attempts" in out.result.message
-    assert sorted(pub.vercel.cancels) == sorted(pub.vercel.deployments)  # all three strays
-    assert "production unchanged" in out.result.message and pub.vercel.rollbacks == []
-    assert pub.blog.subjects()[0] == "Revert episode 27: api error"
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert len(pub.vercel.created_bodies) == 1 and len(pub.vercel.deployments) == 2
+    assert pub.vercel.live_sha() == pub.blog.tip("main") == pub.status(27)["published_commit"]
+    assert out.result.details["deployment_id"] == next(d for d in pub.vercel.deployments if not d.startswith("dpl_seed"))
 
 
 # -- git failures ---------------------------------------------------------------------------
@@ -462,3 +474,124 @@ def test_deploy_hook_without_token_is_triggered_but_unverified(pub: Pub, monkeyp
     assert "deploy hook triggered (job job" in out.result.message and "unverified" in out.result.message
     assert "hOoKsEcReT" not in out.result.message  # the hook URL is a secret
     assert pub.deployments(23)[0][0] == "hook_triggered"
+
+
+# -- issue 18: what production really serves ---------------------------------------------------
+def _deploy(pub: Pub, n: int, sha: str) -> Any:
+    """A deploy of ``sha`` recorded under episode ``n``, as `muse i18n sync` does for a translation commit."""
+    from muse import deploy
+    from muse.runs import AgentResult
+
+    def fn(ctx: Any) -> AgentResult:
+        r = deploy.deploy_commit(ctx, episode=n, sha=sha)
+        return AgentResult(status="ok" if r.ok else "failed", message=r.message)
+    return pub.run(fn)
+
+
+def test_subject_is_not_doubled_when_the_title_names_the_episode(pub: Pub) -> None:
+    write_episode(pub.blog.clone, 40)
+    insert_episode(pub.store, 40, title="Episode 40: quantised models got faster")
+    assert pub.run(episode=40).exit_code == ExitCode.OK
+    assert pub.blog.subjects()[0] == "Episode 40: quantised models got faster"
+    assert pub.run(publisher.rollback, episode=40).exit_code == ExitCode.OK
+    assert pub.blog.subjects()[0] == "Roll back episode 40: quantised models got faster"
+
+
+def test_rollback_after_a_translation_deploy_withdraws_the_episode(pub: Pub) -> None:
+    before = pub.vercel.seed("c" * 40)
+    pub.episode(41)
+    assert pub.run(episode=41).exit_code == ExitCode.OK
+    _translate(pub, 41, ("de",))
+    assert _deploy(pub, 41, pub.blog.tip("main")).exit_code == ExitCode.OK  # the translations go live
+    assert pub.vercel.live_sha() == pub.blog.tip("main")
+    out = pub.run(publisher.rollback, episode=41)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    # Back to the last deployment from before the episode, not to the episode's own deployment.
+    assert pub.vercel.rollbacks == [before] and pub.vercel.live_sha() == "c" * 40
+    assert f"production rolled back to {before}" in out.result.message
+
+
+def test_a_refused_rollback_is_retried_by_running_it_again(pub: Pub) -> None:
+    before = pub.vercel.seed("c" * 40)
+    pub.episode(42)
+    assert pub.run(episode=42).exit_code == ExitCode.OK
+    sha = pub.blog.tip("main")
+    pub.vercel.rollback_error = (403, "forbidden", "You don't have permission to roll back this project")
+    out = pub.run(publisher.rollback, episode=42)
+    assert out.exit_code == ExitCode.FAILED
+    assert "production may still serve" in out.result.message
+    assert "run `muse publish rollback 42` again" in out.result.message
+    assert pub.vercel.live_sha() == sha and pub.status(42)["status"] == "rolled_back"
+    assert [a["severity"] for a in pub.alerts()][-1] == "critical"
+    pub.vercel.rollback_error = None
+    again = pub.run(publisher.rollback, episode=42)
+    assert again.exit_code == ExitCode.OK, again.result.message
+    assert pub.vercel.live_sha() == "c" * 40 and pub.vercel.rollbacks == [before]
+    assert [s for s, _ in pub.deployments(42)][-1] == "rollback"
+    third = pub.run(publisher.rollback, episode=42)
+    assert third.result.message == "episode 42 is already rolled back; nothing to do"
+
+
+def test_rolling_back_the_only_episode_deploys_the_revert(pub: Pub) -> None:
+    pub.episode(43)
+    assert pub.run(episode=43).exit_code == ExitCode.OK
+    out = pub.run(publisher.rollback, episode=43)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    revert = pub.blog.tip("main")
+    assert pub.vercel.live_sha() == revert and pub.blog.show(revert, "posts/ep-43.md") is None
+    assert "the revert" in out.result.message and pub.vercel.rollbacks == []
+
+
+def test_rolling_back_the_only_episode_pages_when_production_keeps_it(pub: Pub) -> None:
+    pub.episode(44)
+    assert pub.run(episode=44).exit_code == ExitCode.OK
+    live = pub.blog.tip("main")
+    pub.vercel.script = ["QUEUED", "ERROR"]  # the revert's build fails
+    out = pub.run(publisher.rollback, episode=44)
+    assert out.exit_code == ExitCode.FAILED
+    assert pub.vercel.live_sha() == live and "production may still serve" in out.result.message
+    assert [a["severity"] for a in pub.alerts()][-1] == "critical"
+
+
+def test_production_pinned_outside_muse_is_promoted_or_reported_staged(pub: Pub) -> None:
+    before = pub.vercel.seed("c" * 40)
+    pub.episode(45)
+    assert pub.run(episode=45).exit_code == ExitCode.OK
+    pub.vercel.external_rollback(before)  # someone rolled back in the dashboard: production is pinned
+    pub.episode(46)
+    out = pub.run(episode=46)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    dep = out.result.details["deployment_id"]
+    assert pub.vercel.promotions == [dep] and pub.vercel.live_sha() == pub.blog.tip("main")
+    assert "promoted to production (a rollback had pinned production" in out.result.message
+    # Pinned again, and promoting is refused: the deploy is staged, not live, and says so.
+    pub.vercel.external_rollback(before)
+    pub.vercel.promote_error = (403, "forbidden", "Not authorized to promote")
+    pub.episode(47)
+    out = pub.run(episode=47)
+    assert out.exit_code == ExitCode.FAILED
+    assert "STAGED" in out.result.message and "it is not live" in out.result.message
+    assert pub.status(47)["status"] == "failed" and pub.vercel.live_sha() == "c" * 40
+
+
+def test_long_retry_after_on_polling_is_bounded_by_the_one_deadline(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muse.config import load_settings
+
+    monkeypatch.setenv("MUSE_VERCEL_DEPLOY_TIMEOUT_SECONDS", "2")
+    pub.settings = load_settings()
+    pub.vercel.seed("c" * 40)
+    pub.episode(48)
+    pub.vercel.script = ["QUEUED", "BUILDING"]
+    pub.vercel.rate_limit_only = ("GET", "/v13/deployments/")  # every poll: 429, Retry-After 30
+    pub.vercel.rate_limit_next, pub.vercel.retry_after = 10_000, "30"
+    t0 = time.monotonic()
+    out = pub.run(episode=48)
+    assert time.monotonic() - t0 < 4
+    assert out.exit_code == ExitCode.FAILED
+    msg = out.result.message
+    assert "not READY after" not in msg and "rate limited (HTTP 429)" in msg and "gave up on deployment" in msg
+    assert "; cancelled" in msg  # the cancel response said CANCELED
+    assert pub.vercel.rollbacks == []  # never a rollback to the deployment already in production
+    builds = pub.store.query("SELECT build_time_ms FROM deployments FINAL WHERE episode = 48 AND "
+                             "status = 'timeout'").rows
+    assert builds == [(0,)]  # no invented 2000 ms build

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,9 @@ def test_killed_between_push_and_deploy_then_a_rerun_rolls_back(cli: Any, env: t
     _episode(settings, blog, 34)
     sha = _kill_after_push(settings, blog, vercel, 34)
     (dep,) = vercel.deployments.values()
-    dep["_script"] = ["QUEUED", "ERROR"]  # the build the killed run started fails
+    # The build the killed run started is still queued when the rerun looks, then fails.
+    vercel.step_seconds = 0.25
+    dep["_script"], dep["_born"] = ["QUEUED"] * 8 + ["ERROR"], time.monotonic()
     r = cli("publish", "34")
     assert r.exit_code == 1
     assert blog.subjects()[0] == "Revert episode 34: deploy error"

@@ -37,9 +37,10 @@ def sync_cmd(
 
     Writes posts_i18n/LANG/ep-N.md, commits all new translations in one commit, pushes,
     deploys, records an episodes row per language. Languages already translated are
-    skipped. Exit 0 when done (or nothing to do), 1 when a language failed (quota, key,
-    checks, deploy; an alert is sent), 2 for bad options, 4 when skipped (no DeepL key, or
-    another run holds the lock).
+    skipped. Exit 0 when done, when there is nothing to do, and when skipped without a
+    DeepL key (the message says nothing was translated); 1 when a language failed (quota,
+    key, checks, deploy; an alert is sent); 2 for bad options; 4 when another i18n run
+    holds the lock.
 
     Example: muse i18n sync --langs de,zh,hi --episode 12
     """
