@@ -117,6 +117,9 @@ def suspend_status(state_dir: Path) -> bool:
         os.replace(status_path(state_dir), aside)
     except FileNotFoundError:
         return False
+    except OSError:
+        clear_status(state_dir)  # cannot set it aside: close the gate the blunt way
+        raise
     sync_dir(state_dir)
     return True
 
