@@ -103,9 +103,11 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
             probe.unlink()
             mode = state.stat().st_mode & 0o777
             checks.append(Check("state dir", "ok" if mode & 0o077 == 0 else "warn",
-                                f"{state} (mode {mode:o}{'' if mode & 0o077 == 0 else ', should be 700'})"))
+                                f"{state} (mode {mode:o}{'' if mode & 0o077 == 0 else '; other users can read it: chmod 700 it, muse does not'})"))
         except OSError as exc:
             checks.append(Check("state dir", "fail", f"{settings.state_dir}: {exc.strerror}"))
+        except MuseError as exc:
+            checks.append(Check("state dir", "fail", exc.message))
         # Store and schema.
         store_ok = False
         try:
