@@ -113,6 +113,8 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
         try:
             with open_store(settings) as store:
                 checks.append(Check("store", "ok", store.describe()))
+                if store.backend == "server":
+                    checks.append(grants_check(store))
                 pending_migrations = migrations.pending(store, cluster=settings["store.cluster"])
                 if pending_migrations:
                     checks.append(Check("schema", "fail", f"{len(pending_migrations)} pending migration(s); "
@@ -143,3 +145,19 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
         checks.extend(agent_checks(extra["agents"], now))
     extra["metrics"] = read_local_metrics(settings.state_dir)
     return checks, extra
+
+
+def grants_check(store: Any) -> Check:
+    """Warn when the server user muse connects as holds more than its database needs."""
+    from muse.sandbox import excess_grants
+
+    try:
+        lines = [str(r[0]) for r in store.query("SHOW GRANTS").rows]
+        database = str(store.query("SELECT currentDatabase()").scalar())
+    except MuseError as exc:
+        return Check("store grants", "warn", f"could not read the user's grants: {exc.message}")
+    excess = excess_grants(lines, database)
+    if excess:
+        return Check("store grants", "warn", "the muse user holds more than it needs: " + "; ".join(excess[:5]) +
+                     " (see docs/security.md for the grants a muse user needs)")
+    return Check("store grants", "ok", f"only the grants muse needs on database {database}")

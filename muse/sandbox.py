@@ -311,3 +311,62 @@ def prepare(run: Callable[[str, Mapping[str, Any]], Any], sql: str, params: Mapp
 
 
 _INLINE_DATA = re.compile(r"\bFORMAT\s+\w+\s*$")
+
+
+# -- server grants -------------------------------------------------------------------------
+
+# Privileges that reach files, processes, the network or other databases' secrets. A muse
+# user needs none of them (docs/security.md lists what it does need).
+RISKY_PRIVILEGES = ("ALL", "SOURCES", "FILE", "URL", "S3", "REMOTE", "HDFS", "AZURE", "MYSQL", "POSTGRES",
+                    "SQLITE", "ODBC", "JDBC", "MONGO", "REDIS", "KAFKA", "NATS", "RABBITMQ", "HIVE",
+                    "YTSAURUS", "SYSTEM", "INTROSPECTION", "ACCESS MANAGEMENT", "CREATE FUNCTION",
+                    "CREATE DICTIONARY", "CREATE USER", "CREATE ROLE", "CREATE NAMED COLLECTION",
+                    "NAMED COLLECTION", "SHOW NAMED COLLECTIONS SECRETS", "displaySecretsInShowAndSelect",
+                    "BACKUP", "KILL QUERY", "READ", "WRITE")
+_GRANT = re.compile(r"^GRANT\s+(?P<privs>.+?)\s+ON\s+(?P<target>\S+)\s+TO\s+", re.I)
+
+
+def _split_privileges(text: str) -> list[str]:
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur).strip())
+    return [re.sub(r"\(.*\)$", "", p).strip() for p in out if p.strip()]
+
+
+def excess_grants(lines: list[str], database: str) -> list[str]:
+    """What ``SHOW GRANTS`` lines give a muse user beyond its own database's tables.
+
+    Returns one short description per problem (empty: the user holds only what muse needs):
+    source privileges (FILE, URL, S3, REMOTE, ...), ALL, SYSTEM, access management, and data
+    privileges on other databases (``*.*`` or ``other.*``). Roles granted to the user are
+    named too: their grants are not visible here.
+    """
+    problems: list[str] = []
+    for line in lines:
+        text = line.strip()
+        m = _GRANT.match(text)
+        if not m:
+            if text.upper().startswith("GRANT ") and " ON " not in text.upper():
+                problems.append(f"role(s) {text[6:].split(' TO ', 1)[0].strip()} (check their grants too)")
+            continue
+        privs = [p.upper() for p in _split_privileges(m["privs"])]
+        target = m["target"].strip("`")
+        risky = [p for p in privs if any(p == r.upper() or p.startswith(r.upper() + " ") for r in RISKY_PRIVILEGES)]
+        if target.upper() in {r.upper() for r in RISKY_PRIVILEGES}:  # GRANT READ ON FILE (newer syntax)
+            risky = privs
+        if risky:
+            problems.append(f"{', '.join(risky)} ON {target}")
+            continue
+        db = target.split(".", 1)[0].strip("`")
+        if db not in (database, "system", "information_schema", "INFORMATION_SCHEMA"):
+            problems.append(f"{', '.join(privs)} ON {target} (beyond database {database})")
+    return problems
