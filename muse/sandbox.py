@@ -35,10 +35,9 @@ from muse.errors import StoreError, UsageError
 # odbc, mongodb, redis, sqlite, executable, python, eval, input, dictionary, merge, loop,
 # filesystem, iceberg*, deltaLake*, ...) is refused: an allow-list fails safe when a new
 # ClickHouse version adds one.
-TABLE_FUNCTIONS = frozenset({
-    "numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generaterandom", "generate_series",
-    "generateseries", "format", "view", "primes",
-})
+TABLE_FUNCTION_NAMES = ("numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generateRandom", "generate_series",
+                        "generateSeries", "format", "view", "primes")
+TABLE_FUNCTIONS = frozenset(n.lower() for n in TABLE_FUNCTION_NAMES)
 
 # Scalar functions that read a file, a dictionary (whose source may be a file, a URL or a
 # process), another table by name, or the server's configuration.
@@ -207,7 +206,7 @@ class _Walk:
             if low not in TABLE_FUNCTIONS:
                 raise self.refuse(f"the table function {name}()",
                                   hint="table functions that read files, processes or the network are refused; "
-                                       "allowed: " + ", ".join(sorted(TABLE_FUNCTIONS)))
+                                       "allowed: " + ", ".join(TABLE_FUNCTION_NAMES))
             return
         if ptype == "Storage" and parent is not None and parent.children and parent.children[0] is node:
             if not (low.endswith("mergetree") or low in ENGINES):
@@ -265,10 +264,9 @@ def check(root: Node, *, canonical: str, database: str, write: bool) -> None:
                                                           r"(DATABASE|DICTIONARY|NAMED)", canonical, re.I):
         raise walk.refuse(f"the statement {head!r}", hint="only tables and views of the store's database")
     if kind == "Rename":
-        if len(node_ids := [c for c in root.children if c.kind == "Identifier"]) != 2:
+        if len([c for c in root.children if c.kind == "Identifier"]) != 2:
             raise walk.refuse("RENAME/EXCHANGE across databases",
                               hint="rename tables within the store's database, without a database prefix")
-        del node_ids
     elif kind in ("ShowTables", "ShowCreateTableQuery", "ExistsTableQuery", "InsertQuery", "AlterQuery",
                   "OptimizeQuery", "DeleteQuery", "UpdateQuery", "TruncateQuery", "DropQuery", "CreateQuery"):
         ids = [c for c in root.children if c.kind == "Identifier"]
