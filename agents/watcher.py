@@ -19,6 +19,8 @@ Per repo, with threshold T (``watcher.<repo>_threshold_minutes``)::
 The overall status is the worst of the two (valid < valid_pending < lag_exceeded <
 missing_packs < missing_hearts) and its lag_seconds the larger one.
 
+The status file is set aside before the store opens (``before_store``), so a check that
+cannot verify the data (store locked or unreachable, crash) leaves the council blocked.
 A failed check alerts (warning, through the run lifecycle) and removes the status file;
 the Nth failed check in a row (``watcher.page_after_failures``) pages through PagerDuty,
 and the next valid check resolves that page with the same dedup_key. A valid check writes
@@ -164,13 +166,23 @@ def _check_repos(ctx: RunContext) -> tuple[list[RepoCheck], datetime]:
     return checks, now
 
 
+def before_store(settings: Any) -> None:
+    """Called by the run lifecycle with the agent lock held, before the store opens: the gate
+    closes first, so a check that cannot reach the store (exit 5) or dies leaves it closed."""
+    circuit.suspend_status(settings.state_dir)
+
+
 def run(ctx: RunContext) -> AgentResult:
     """One watcher check. Fails closed: any error on the way removes the status file."""
     try:
         return _run(ctx)
     except BaseException:
         circuit.clear_status(ctx.settings.state_dir)
+        circuit.resume_status(ctx.settings.state_dir, restore=False)
         raise
+
+
+run.before_store = before_store  # type: ignore[attr-defined]
 
 
 def _run(ctx: RunContext) -> AgentResult:
@@ -222,11 +234,15 @@ def _run(ctx: RunContext) -> AgentResult:
         except OSError as exc:
             raise MuseError(f"cannot write the watcher status file in {settings.state_dir}: "
                             f"{exc.strerror or exc}") from None
+        circuit.resume_status(settings.state_dir, restore=False)
         file_action = "written"
     elif failed:
         circuit.clear_status(settings.state_dir)
+        circuit.resume_status(settings.state_dir, restore=False)
         file_action = "removed"
     else:
+        # valid_pending: the file set aside before the check (if any) is what it was.
+        circuit.resume_status(settings.state_dir, restore=True)
         file_action = "unchanged"
 
     for c in checks:

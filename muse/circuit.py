@@ -100,6 +100,44 @@ def clear_status(state_dir: Path) -> None:
     sync_dir(path.parent)
 
 
+SUSPENDED_FILE = ".watcher_status.checking"
+
+
+def suspend_status(state_dir: Path) -> bool:
+    """Close the gate before a check, keeping the file aside for a check that ends valid_pending.
+
+    A check that cannot verify the data (store locked or unreachable, crash, kill) leaves
+    the gate closed: the council reads only :data:`STATUS_FILE`. A file left aside by an
+    earlier check that never finished is discarded. Returns whether a file was set aside.
+    """
+    state_dir = Path(state_dir)
+    aside = state_dir / SUSPENDED_FILE
+    aside.unlink(missing_ok=True)
+    try:
+        os.replace(status_path(state_dir), aside)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        clear_status(state_dir)  # cannot set it aside: close the gate the blunt way
+        raise
+    sync_dir(state_dir)
+    return True
+
+
+def resume_status(state_dir: Path, *, restore: bool) -> None:
+    """End a check: put the set-aside file back (``restore``, a valid_pending check) or drop it."""
+    state_dir = Path(state_dir)
+    aside = state_dir / SUSPENDED_FILE
+    try:
+        if restore:
+            os.replace(aside, status_path(state_dir))
+        else:
+            aside.unlink()
+    except FileNotFoundError:
+        return
+    sync_dir(state_dir)
+
+
 @dataclass(frozen=True)
 class StatusFile:
     """The parsed content of a status file."""
@@ -144,8 +182,14 @@ def read_status(state_dir: Path) -> tuple[StatusFile | None, str]:
         checked_at = datetime.fromisoformat(str(doc.get("checked_at")))
         if checked_at.tzinfo is None:
             problems.append("checked_at has no timezone")
+        else:
+            checked_at = checked_at.astimezone(timezone.utc)
     except ValueError:
         problems.append("checked_at is not an ISO time")
+    except OverflowError:
+        # Year 1 at +14:00 or year 9999 at -14:00: no UTC time exists for it.
+        checked_at = None
+        problems.append("checked_at is out of range")
     for key in ("hearts_commit", "packs_commit"):
         if not isinstance(doc.get(key), str) or not _SHA.match(doc[key]):
             problems.append(f"{key} is not a 40-character commit sha")

@@ -11,6 +11,7 @@ that after ``muse demo`` the other commands find the demo store and repos).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,10 @@ KEYS: tuple[Key, ...] = (
     _k("store.retries", int, 3, minimum=1, maximum=10),
     _k("store.retry_backoff_seconds", float, 0.5, minimum=0),
     _k("store.cluster", str, ""),
+    _k("query.timeout_seconds", float, 60.0, minimum=0.1),
+    _k("query.max_result_rows", int, 1_000_000, minimum=1),
+    _k("query.max_result_mb", float, 256.0, minimum=1),
+    _k("query.max_memory_mb", float, 2048.0, minimum=64),
     _k("repos.banterhearts.path", str, ""),
     _k("repos.banterhearts.branch", str, "main"),
     _k("repos.banterpacks.path", str, ""),
@@ -177,15 +182,54 @@ class Settings:
         return [str(self.values[k.path]) for k in KEYS if k.secret and self.values[k.path]]
 
     def ensure_state_dir(self) -> Path:
-        """Create the private state dir (0700) and return it."""
+        """Return the state dir, creating it with mode 0700 when it does not exist yet.
+
+        muse never changes the mode of a directory it did not create (``--state-dir /tmp``
+        must not cost /tmp its sticky bit): an existing one that others can read or enter
+        gets a warning instead. ``/``, the home dir itself and system directories are refused.
+        """
         path = self.state_dir
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        check_state_dir(path)
         try:
-            if path.stat().st_mode & 0o077:
-                path.chmod(0o700)
-        except OSError:
-            pass
+            path.mkdir(parents=True, mode=0o700)
+        except FileExistsError:
+            if not path.is_dir():
+                raise ConfigError(f"state dir {path} exists and is not a directory") from None
+            mode = path.stat().st_mode & 0o777
+            if mode & 0o077 and str(path) not in _WARNED:
+                _WARNED.add(str(path))
+                logging.getLogger(__name__).warning(
+                    "state dir %s is accessible to other users (mode %o); muse does not change the mode of a "
+                    "directory it did not create: run `chmod 700 %s` if it is yours alone", path, mode, path)
+            return path
+        # Created now: exactly 0700 whatever the umask (the mode of a dir muse made).
+        path.chmod(0o700)
         return path
+
+
+_WARNED: set[str] = set()
+
+# Directories that are never a state dir, even when writable (as root they all are).
+SYSTEM_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
+               "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr",
+               "/usr/bin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/sbin", "/usr/share", "/var",
+               "/var/lib", "/var/log", "/var/tmp", "/var/run", "/var/cache", "/private", "/System", "/Users",
+               "/Library", "/Applications", "/Volumes")
+
+
+def check_state_dir(path: Path) -> None:
+    """Refuse a state dir that is ``/``, the home dir itself or a system directory."""
+    try:
+        resolved = Path(os.path.realpath(path))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"state dir {path} cannot be resolved: {exc}") from None
+    home = os.path.realpath(os.path.expanduser("~"))
+    if str(resolved) == home:
+        raise ConfigError(f"state dir {path} is your home directory itself; muse keeps private state there",
+                          hint="use a directory of its own, e.g. ~/.local/share/muse (the default)")
+    if str(resolved) in SYSTEM_DIRS or str(resolved) in {os.path.realpath(d) for d in SYSTEM_DIRS}:
+        raise ConfigError(f"state dir {path} is a system directory; muse refuses to keep its store and locks there",
+                          hint="use a directory of its own, e.g. ~/.local/share/muse (the default)")
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:

@@ -103,14 +103,18 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
             probe.unlink()
             mode = state.stat().st_mode & 0o777
             checks.append(Check("state dir", "ok" if mode & 0o077 == 0 else "warn",
-                                f"{state} (mode {mode:o}{'' if mode & 0o077 == 0 else ', should be 700'})"))
+                                f"{state} (mode {mode:o}{'' if mode & 0o077 == 0 else '; other users can read it: chmod 700 it, muse does not'})"))
         except OSError as exc:
             checks.append(Check("state dir", "fail", f"{settings.state_dir}: {exc.strerror}"))
+        except MuseError as exc:
+            checks.append(Check("state dir", "fail", exc.message))
         # Store and schema.
         store_ok = False
         try:
             with open_store(settings) as store:
                 checks.append(Check("store", "ok", store.describe()))
+                if store.backend == "server":
+                    checks.append(grants_check(store))
                 pending_migrations = migrations.pending(store, cluster=settings["store.cluster"])
                 if pending_migrations:
                     checks.append(Check("schema", "fail", f"{len(pending_migrations)} pending migration(s); "
@@ -188,3 +192,19 @@ def dogstatsd_checks(settings: Settings) -> list[Check]:
         return [Check("dogstatsd", "fail", f"agent host {host!r} does not resolve ({exc}); metrics and "
                                            "events sent to it are lost")]
     return [Check("dogstatsd", "ok", f"agent host {host}:{port} resolves (UDP: delivery is not confirmed)")]
+
+
+def grants_check(store: Any) -> Check:
+    """Warn when the server user muse connects as holds more than its database needs."""
+    from muse.sandbox import excess_grants
+
+    try:
+        lines = [str(r[0]) for r in store.query("SHOW GRANTS").rows]
+        database = str(store.query("SELECT currentDatabase()").scalar())
+    except MuseError as exc:
+        return Check("store grants", "warn", f"could not read the user's grants: {exc.message}")
+    excess = excess_grants(lines, database)
+    if excess:
+        return Check("store grants", "warn", "the muse user holds more than it needs: " + "; ".join(excess[:5]) +
+                     " (see docs/security.md for the grants a muse user needs)")
+    return Check("store grants", "ok", f"only the grants muse needs on database {database}")

@@ -9,6 +9,9 @@ Checks, each pass/fail with a one-line detail:
 * ``headings``: the same heading levels in the same order, so the same section count;
 * ``structure``: the same sequence of markdown blocks (lists, tables, quotes, ...);
 * ``code``: fenced/indented code and HTML blocks byte-identical, inline code identical;
+* ``markup``: rendered as the blog does (CommonMark + tables, :mod:`muse.htmlcheck`), no
+  unit carries a raw HTML tag or tag-like text (``&lt;img onerror&gt;``) that the same unit
+  of the source lacks; the title and summary carry none the source's lack;
 * ``numbers``: every number of the source's human text appears in the translation;
 * ``links``: link destinations and image paths identical;
 * ``glossary``: every glossary term of the source appears in the translation.
@@ -25,7 +28,7 @@ from muse import episode as epfmt
 from muse import mdprotect
 
 POSTS_I18N = "posts_i18n"
-CHECKS: tuple[str, ...] = ("file", "front_matter", "headings", "structure", "code", "numbers", "links",
+CHECKS: tuple[str, ...] = ("file", "front_matter", "headings", "structure", "code", "markup", "numbers", "links",
                            "glossary")
 
 
@@ -105,6 +108,18 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
         which = [n for n, a, b in zip(("code blocks", "HTML blocks", "inline code"), code_src, code_tr) if a != b]
         a, b = next((x, y) for x, y in zip(code_src, code_tr) if x != y)
         checks.append(Check("code", False, f"{', '.join(which)} differ: {_first_diff(a, b)}"))
+
+    from muse import htmlcheck
+
+    added = htmlcheck.added_markup(src.body, tr.body)
+    for key in mdprotect.TRANSLATABLE_FRONT_MATTER:
+        added += htmlcheck.added_markup(str(src.front_matter.get(key, "")), str(tr.front_matter.get(key, "")))
+    if added:
+        first = added[0]
+        checks.append(Check("markup", False, f"{len(added)} tag(s) the source does not have: "
+                                             f"{htmlcheck.describe(added)} (first near body line {first.line + 1})"))
+    else:
+        checks.append(Check("markup", True, f"{len(htmlcheck.raw_html(tr.body))} raw tags, as in the source"))
 
     src_text, tr_text = _human_text(src, so), _human_text(tr, to)
     wanted = Counter(mdprotect.numbers(src_text))

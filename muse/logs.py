@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 
@@ -28,11 +29,44 @@ def scrub(text: str) -> str:
     return text
 
 
+# Characters a terminal or a log shipper acts on rather than shows: C0 controls (newline,
+# escape, ...), DEL, C1 controls, and the bidi overrides/isolates that reorder what is shown.
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f" + _BIDI + "]")
+_UNSAFE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + _BIDI + "]")
+
+
+def terminal_safe(text: str) -> str:
+    """One line a terminal or a log shows as written: a name's newline appears as ``\\n``, an
+    ANSI escape as ``\\x1b``, a bidi override as ``\\u202e`` (a backslash is doubled only
+    when something else needed escaping, so plain names stay as they are)."""
+    if not _UNSAFE_LINE.search(text):
+        return text
+    return "".join(_escape_char(ch) if ch == "\\" or _UNSAFE_LINE.match(ch) else ch for ch in text)
+
+
+def terminal_text(text: str) -> str:
+    """Like :func:`terminal_safe` but keeps newlines and tabs (multi-line output muse wrote)."""
+    if not _UNSAFE_TEXT.search(text):
+        return text
+    return _UNSAFE_TEXT.sub(lambda m: _escape_char(m.group(0)), text)
+
+
 class _ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS:
-            record.msg = scrub(record.getMessage())
-            record.args = ()
+        # One record, one line, whatever names it carries (tracebacks are formatted apart).
+        record.msg = terminal_safe(scrub(record.getMessage()))
+        record.args = ()
         return True
 
 

@@ -174,6 +174,14 @@ def run_agent(
     error = ""
     exit_code = ExitCode.OK
     try:
+        # An agent that must act before the store opens says so (the watcher closes the
+        # council's gate first, so a check that cannot reach the store leaves it closed).
+        before_store = getattr(fn, "before_store", None)
+        if before_store is not None:
+            try:
+                before_store(settings)
+            except OSError as exc:
+                raise MuseError(f"{agent} could not prepare its run: {exc}") from exc
         if own_store:
             store = open_store(settings, on_wait=on_wait)
         assert store is not None

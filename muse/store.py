@@ -26,6 +26,8 @@ from uuid import UUID
 from muse.errors import ReadOnlyError, StoreError, StoreUnavailableError
 from muse.locks import FileLock
 from muse.resources import resource_path
+from muse.sandbox import LIMIT_CODES, QueryLimitError, QueryLimits, SandboxRefused
+from muse.sandbox import prepare as sandbox_prepare
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,10 +111,14 @@ class Store:
 
     backend = "abstract"
 
-    def __init__(self, *, retries: int = 3, backoff: float = 0.5, readonly: bool = False) -> None:
+    def __init__(self, *, retries: int = 3, backoff: float = 0.5, readonly: bool = False,
+                 limits: QueryLimits | None = None) -> None:
         self.retries = max(1, retries)
         self.backoff = backoff
         self.readonly = readonly
+        # Bounds of a sandboxed read-only session (`muse query`): a query they stop is not retried.
+        self.limits = limits
+        self._limited = False
         self.stats = StoreStats()
 
     # -- backend hooks -----------------------------------------------------------
@@ -140,6 +146,8 @@ class Store:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below
                 code = _error_code(exc)
+                if self.limits is not None and code in LIMIT_CODES:
+                    raise QueryLimitError(self.limits.message(code), code=code) from exc
                 if code == READONLY_CODE:
                     raise ReadOnlyError(
                         "the store is read-only for this command: " + _one_line(exc),
@@ -166,10 +174,46 @@ class Store:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run one statement with bound parameters and return its rows."""
+        if self.limits is not None and not self._limited:
+            self._enter_limits(self.limits)
+            self._limited = True
         result = self._retrying("query", lambda: self._raw_query(sql, dict(params or {})))
         self.stats.queries += 1
         self.stats.rows_read += result.rows_read
         return result
+
+    def sandboxed_query(self, sql: str, params: Mapping[str, Any] | None = None, *,
+                        write: bool = False) -> QueryResult:
+        """Run an ad-hoc statement after the sandbox (muse.sandbox) checked ClickHouse's parse of it:
+        only the store's own tables, no files, processes or network; reads only unless ``write``."""
+        params = dict(params or {})
+
+        def check_query(text: str, values: Mapping[str, Any]) -> QueryResult:
+            # The sandbox's own formatQuery and EXPLAIN AST: they read nothing and run before
+            # the bounds, so a long statement's syntax tree does not count as a result.
+            if self._limited:
+                return self.query(text, values)
+            return self._retrying("query", lambda: self._raw_query(text, dict(values)))
+
+        try:
+            prepared = sandbox_prepare(check_query, sql, params, write=write)
+        except ReadOnlyError as exc:
+            # EXPLAIN applies a query's own SETTINGS, and a sandboxed session (readonly = 1)
+            # refuses every change of a setting: say so rather than suggest --write.
+            raise SandboxRefused("query refused: changing settings (SETTINGS or SET) is not allowed in a "
+                                 "read-only query: " + exc.message.split(": ", 1)[-1],
+                                 hint="the bounds are the query.* keys of the config") from exc
+        try:
+            return self.query(prepared.canonical, params)
+        except ReadOnlyError as exc:
+            if not self.readonly:
+                raise
+            raise SandboxRefused("query refused by ClickHouse's read-only mode: " + exc.message.split(": ", 1)[-1],
+                                 hint="a read-only query only reads; pass --write to write to the store's tables") \
+                from exc
+
+    def _enter_limits(self, limits: QueryLimits) -> None:  # pragma: no cover - per backend
+        raise NotImplementedError
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns nothing (DDL, INSERT ... SELECT, OPTIMIZE)."""
@@ -212,8 +256,8 @@ class EmbeddedStore(Store):
 
     def __init__(self, path: Path, *, lock_timeout: float = 60.0, readonly: bool = False,
                  retries: int = 3, backoff: float = 0.5,
-                 on_wait: Callable[[str], None] | None = None) -> None:
-        super().__init__(retries=retries, backoff=backoff, readonly=readonly)
+                 on_wait: Callable[[str], None] | None = None, limits: QueryLimits | None = None) -> None:
+        super().__init__(retries=retries, backoff=backoff, readonly=readonly, limits=limits)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = FileLock(self.path.parent / (self.path.name + ".lock"), what="the embedded store")
@@ -225,9 +269,10 @@ class EmbeddedStore(Store):
             # Numbers as JSON numbers: the default quotes 64-bit integers and decimals.
             self._session.query("SET output_format_json_quote_64bit_integers = 0")
             self._session.query("SET output_format_json_quote_decimals = 0")
-            if readonly:
+            if readonly and limits is None:
                 # Lasts for this session; closing the session resets it. Level 2 refuses every
                 # write and DDL but still lets a query carry its own SETTINGS (e.g. for FINAL).
+                # A bounded session gets readonly = 1 instead, before its first query runs.
                 self._session.query("SET readonly = 2")
         except Exception as exc:
             self._lock.release()
@@ -235,6 +280,14 @@ class EmbeddedStore(Store):
 
     def describe(self) -> str:
         return f"embedded chDB at {self.path}"
+
+    def _enter_limits(self, limits: QueryLimits) -> None:
+        # The sandbox's bounds, then readonly = 1: from here on the engine refuses any change
+        # of a setting (a SETTINGS clause or SET), so no query in this session can lift them.
+        # Set after the sandbox's own checks, whose EXPLAIN output must not count as a result.
+        for name, value in limits.engine_settings().items():
+            self._session.query(f"SET {name} = {_setting_literal(value)}")
+        self._session.query("SET readonly = 1")
 
     def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:
         res = self._session.query(sql, "JSONCompact", params=_stringify(params) if params else None)
@@ -271,6 +324,17 @@ class EmbeddedStore(Store):
             finally:
                 self._session = None
                 self._lock.release()
+
+
+def _setting_literal(value: Any) -> str:
+    """A bound's value as SET text: numbers from typed config, or one of our fixed words."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise StoreError(f"invalid setting value {value!r}")
+    if isinstance(value, str):
+        if not value.isidentifier():
+            raise StoreError(f"invalid setting value {value!r}")
+        return f"'{value}'"
+    return repr(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _safe(res: Any, attr: str) -> int:
@@ -317,8 +381,8 @@ class ServerStore(Store):
     backend = "server"
 
     def __init__(self, url: str, *, readonly: bool = False, retries: int = 3, backoff: float = 0.5,
-                 connect_timeout: float = 5.0) -> None:
-        super().__init__(retries=retries, backoff=backoff, readonly=readonly)
+                 connect_timeout: float = 5.0, limits: QueryLimits | None = None) -> None:
+        super().__init__(retries=retries, backoff=backoff, readonly=readonly, limits=limits)
         parsed = urlparse(url)
         if parsed.scheme not in ("clickhouse", "clickhouses"):
             raise StoreError(f"store URL must start with clickhouse:// (got scheme {parsed.scheme!r})")
@@ -339,11 +403,16 @@ class ServerStore(Store):
             settings=settings,
         )
         # Fail fast, with retries, when the server is unreachable.
-        self.query("SELECT 1")
+        self._retrying("query", lambda: self._raw_query("SELECT 1", {}))
         self.stats = StoreStats()
 
     def describe(self) -> str:
         return f"ClickHouse server {self._where}"
+
+    def _enter_limits(self, limits: QueryLimits) -> None:
+        # Sent with every later query of this connection. A query's own SETTINGS/SET is refused
+        # by the sandbox; a read-only user's settings profile should cap them too (docs/security.md).
+        self._client.settings.update(limits.engine_settings())
 
     def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:
         rows, meta = self._client.execute(sql, dict(params) or None, with_column_types=True)
@@ -378,13 +447,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def open_store(settings: Any, *, readonly: bool = False, on_wait: Callable[[str], None] | None = None) -> Store:
-    """Open the store the settings describe."""
+def open_store(settings: Any, *, readonly: bool = False, on_wait: Callable[[str], None] | None = None,
+               bounded: bool = False) -> Store:
+    """Open the store the settings describe.
+
+    ``bounded`` (with ``readonly``) applies the ``query.*`` bounds of an ad-hoc read-only query.
+    """
     url = settings.store_url
     retries = settings["store.retries"]
     backoff = settings["store.retry_backoff_seconds"]
+    limits = QueryLimits.from_settings(settings) if bounded and readonly else None
     if url:
-        return ServerStore(url, readonly=readonly, retries=retries, backoff=backoff)
+        return ServerStore(url, readonly=readonly, retries=retries, backoff=backoff, limits=limits)
     settings.ensure_state_dir()
     return EmbeddedStore(settings.embedded_store_path, lock_timeout=settings["store.lock_timeout_seconds"],
-                         readonly=readonly, retries=retries, backoff=backoff, on_wait=on_wait)
+                         readonly=readonly, retries=retries, backoff=backoff, on_wait=on_wait, limits=limits)

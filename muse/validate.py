@@ -8,7 +8,9 @@ Checks one episode file against the format in :mod:`muse.episode`:
   ``TRAILING_SECTIONS``;
 * no unrendered template markers (``{{ }}``, ``{% %}``) outside code;
 * every relative link and image (the chart ``ep-{n}.svg`` among them) points at a file
-  that exists inside the blog repo, and the chart is referenced.
+  that exists inside the blog repo, and the chart is referenced;
+* no raw HTML (inline or block) as the blog's CommonMark + tables parser sees it
+  (:mod:`muse.htmlcheck`): the episode template writes none.
 
 Each problem is a :class:`Finding` naming file, line and what is wrong, so a report lists
 them one per line. The publisher uses it before every commit; i18n may reuse it with its
@@ -197,6 +199,16 @@ def validate_text(
         m = _TEMPLATE_MARKER.search(_INLINE_CODE.sub("", line))
         if m:
             add(i + 1, f"unrendered template marker {m.group(0)!r}")
+
+    # Raw HTML: muse's episode template writes none, so any tag the blog's parser finds
+    # came from a data- or provider-derived string that reached the markdown unescaped.
+    from muse.htmlcheck import raw_html
+
+    for m in raw_html(body):
+        if m.tag.startswith("</"):
+            continue  # the opening tag is reported
+        add(offset + m.line + 1, f"raw HTML {m.tag} in the body: muse writes no HTML, so a string from the data or a "
+                                 f"provider reached the markdown unescaped")
 
     # Links and images -------------------------------------------------------------
     base = path.parent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -255,3 +256,31 @@ def test_health_live_probes_run_concurrently_and_keep_secrets(cli, migrated, liv
     for value in live_env.values():
         if "127.0.0.1" not in value or "hooksecret" in value:
             assert value not in r.output and value not in json.dumps(doc)
+
+
+def test_grants_beyond_the_store_database_are_named() -> None:
+    from muse.sandbox import excess_grants
+
+    needed = ["GRANT SELECT, INSERT, ALTER UPDATE, ALTER DELETE, CREATE TABLE, DROP TABLE, OPTIMIZE ON muse.* TO muse",
+              "GRANT SELECT(name, engine) ON system.tables TO muse"]
+    assert excess_grants(needed, "muse") == []
+    too_much = needed + ["GRANT FILE, URL ON *.* TO muse", "GRANT S3 ON *.* TO muse",
+                         "GRANT SELECT ON secrets.* TO muse", "GRANT ALL ON *.* TO muse WITH GRANT OPTION",
+                         "GRANT READ, WRITE ON URL TO muse", "GRANT admin TO muse"]
+    assert excess_grants(too_much, "muse") == [
+        "FILE, URL ON *.*", "S3 ON *.*", "SELECT ON secrets.* (beyond database muse)", "ALL ON *.*",
+        "READ, WRITE ON URL", "role(s) admin (check their grants too)"]
+
+
+SERVER_URL = os.environ.get("MUSE_TEST_CLICKHOUSE_URL", "")
+
+
+@pytest.mark.skipif(not SERVER_URL, reason="MUSE_TEST_CLICKHOUSE_URL is not set; needs a ClickHouse server")
+def test_health_checks_the_server_users_grants() -> None:
+    from muse.config import load_settings
+    from muse.health import grants_check
+    from muse.store import open_store
+
+    with open_store(load_settings(overrides={"store.url": SERVER_URL})) as store:
+        check = grants_check(store)
+    assert check.name == "store grants" and check.level in ("ok", "warn")

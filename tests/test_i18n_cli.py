@@ -82,3 +82,39 @@ def test_verify_of_an_unknown_episode_names_the_missing_source(cli: Any, site: A
     r = cli("i18n", "verify", "99")
     assert r.exit_code == 1
     assert "Error: episode 99: English source" in r.stderr and "posts/ep-99.md does not exist" in r.stderr
+
+
+@pytest.mark.parametrize("payload", [" <img src=x onerror=alert(1)>", " &lt;img src=x onerror=alert(1)&gt;"])
+def test_a_provider_returning_markup_is_refused_by_sync_and_verify(cli: Any, site: tuple[Blog, FakeDeepL],
+                                                                   payload: str) -> None:
+    from muse import htmlcheck
+
+    blog, deepl = site
+    deepl.inject["DE"] = payload
+    r = cli("i18n", "sync", "--langs", "de", "--json")
+    de = blog.clone / "posts_i18n" / "de" / "ep-12.md"
+    out = json.loads(r.stdout)
+    assert r.exit_code == 1 and out["items"][0]["status"] == "failed", r
+    assert "markup" in out["items"][0]["message"]
+    assert not de.exists() or not htmlcheck.markup(de.read_text(encoding="utf-8").split("---", 2)[-1])
+    assert "onerror" not in blog.git("log", "-p", "--all")
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t.replace("\n## TL;DR\n", "\n## TL;DR\n\n<img src=x onerror=alert(1)>\n", 1),  # an HTML block
+    lambda t: t.replace("4,210", "4,210 <b onmouseover=alert(1)>x</b>", 1),  # inline
+    lambda t: t.replace("4,210", "4,210 &lt;img src=x onerror=alert(1)&gt;", 1),  # escaped: text that looks like a tag
+    lambda t: t.replace('\ntitle: "', '\ntitle: "<svg onload=alert(1)> ', 1),  # in the title
+])
+def test_verify_refuses_markup_the_source_unit_lacks(cli: Any, site: tuple[Blog, FakeDeepL], edit: Any) -> None:
+    blog, _ = site
+    assert cli("i18n", "sync", "--langs", "de").exit_code == 0
+    de = blog.clone / "posts_i18n" / "de" / "ep-12.md"
+    text = de.read_text(encoding="utf-8")
+    changed = edit(text)
+    assert changed != text
+    de.write_text(changed, encoding="utf-8")
+    r = cli("i18n", "verify", "12", "--langs", "de")
+    assert r.exit_code == 1, r
+    assert "de\tmarkup\tFAIL\t1 tag(s) the source does not have: <" in r.stdout or \
+        "de\tmarkup\tFAIL\t2 tag(s) the source does not have: <" in r.stdout, r.stdout

@@ -96,3 +96,27 @@ def test_wrong_episode_number_status_and_duplicate_section(tmp_path: Path) -> No
         "posts/ep-11.md:1: front-matter says episode 12, but this is episode 11",
         "posts/ep-11.md:1: front-matter field 'status' must be one of draft, ready, published, failed, rolled_back, "
         "got 'shipped'"]
+
+
+def test_raw_html_from_data_is_refused_with_its_line(tmp_path: Path) -> None:
+    root = _repo(tmp_path)
+    # What an unescaped model name ``x`|<img src=x onerror=alert(1)>`` makes of a table row:
+    # the pipe splits the cell, the code span breaks, the tag becomes live HTML.
+    row = "| `x`|<img src=x onerror=alert(1)>` | q4 | ds | 1 | 2 | +1% | 3 |"
+    extra = ("\n| model | quant | dataset | first p95 | latest p95 | change | tokens/s |\n"
+             "|---|---|---|---|---|---|---|\n" + row + "\n\n<script>alert(1)</script>\n\n"
+             "Said <b onmouseover=alert(1)>hi</b>.\n")
+    post, _ = write_episode(root, 9, extra=extra)
+    lines = post.read_text().splitlines()
+    findings = [f for f in validate_file(post, repo_root=root).findings if "raw HTML" in f.message]
+    got = {(f.line, f.message.split(" in the body")[0]) for f in findings}
+    assert got == {(lines.index(row) + 1, "raw HTML <img onerror src>"),
+                   (lines.index("<script>alert(1)</script>") + 1, "raw HTML <script>"),
+                   (lines.index("Said <b onmouseover=alert(1)>hi</b>.") + 1, "raw HTML <b onmouseover>")}
+
+
+def test_escaped_markup_and_code_spans_are_text_not_html(tmp_path: Path) -> None:
+    root = _repo(tmp_path)
+    extra = "\nModel `x|<img src=x onerror=alert(1)>` and \\<b\\> and &lt;img onerror&gt; render as text.\n"
+    post, _ = write_episode(root, 10, extra=extra)
+    assert validate_file(post, repo_root=root).ok

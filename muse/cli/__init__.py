@@ -24,11 +24,12 @@ class MuseGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except MuseError as exc:
-            from muse.logs import scrub
+            from muse.logs import scrub, terminal_safe
 
-            err(f"Error: {scrub(exc.message)}")
+            # One line each, whatever a name in the message holds (newlines, ANSI escapes).
+            err(f"Error: {terminal_safe(scrub(exc.message))}")
             if exc.hint:
-                err(f"Hint: {exc.hint}")
+                err(f"Hint: {terminal_safe(scrub(exc.hint))}")
             if common.debug_enabled():
                 import traceback
 
@@ -45,13 +46,13 @@ class MuseGroup(TyperGroup):
             err("Interrupted.")
             raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
-            from muse.logs import scrub
+            from muse.logs import scrub, terminal_safe
 
             if common.debug_enabled():
                 import traceback
 
                 err(scrub("".join(traceback.format_exception(exc))))
-            err(f"Error: unexpected {type(exc).__name__}: {scrub(str(exc))}")
+            err(f"Error: unexpected {type(exc).__name__}: {terminal_safe(scrub(str(exc)))}")
             if not common.debug_enabled():
                 err("(run with --debug for a traceback)")
             raise typer.Exit(int(ExitCode.FAILED)) from None

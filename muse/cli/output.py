@@ -29,13 +29,21 @@ def scrub(text: str) -> str:
     return _scrub(text)
 
 
+def safe(text: str) -> str:
+    """Escape what a terminal would act on (ANSI escapes, other controls, bidi overrides);
+    newlines and tabs stay: text muse writes may have several lines."""
+    from muse.logs import terminal_text
+
+    return terminal_text(text)
+
+
 def echo(text: str = "") -> None:
-    sys.stdout.write(scrub(text) + "\n")
+    sys.stdout.write(safe(scrub(text)) + "\n")
     sys.stdout.flush()
 
 
 def err(text: str) -> None:
-    sys.stderr.write(scrub(text) + "\n")
+    sys.stderr.write(safe(scrub(text)) + "\n")
     sys.stderr.flush()
 
 
@@ -46,6 +54,9 @@ def print_json(data: Any) -> None:
 
 
 def _cell(value: Any) -> str:
+    """A table cell on one line: a newline, tab or ANSI escape in a value is shown escaped."""
+    from muse.logs import terminal_safe
+
     if value is None:
         return ""
     if isinstance(value, float):
@@ -54,7 +65,7 @@ def _cell(value: Any) -> str:
         import json
 
         return json.dumps(value, default=str)
-    return str(value)
+    return terminal_safe(str(value))
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
@@ -66,16 +77,16 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
 
         table = Table(title=title, show_lines=False)
         for c in columns:
-            table.add_column(escape(str(c)), overflow="fold")
+            table.add_column(escape(_cell(c)), overflow="fold")
         for r in rows:
             table.add_row(*[escape(scrub(v)) for v in r])
         _console().print(table)
         return
     if title:
         echo(f"# {title}")
-    echo("\t".join(columns))
+    echo("\t".join(_cell(c) for c in columns))
     for r in rows:
-        echo("\t".join(v.replace("\t", " ").replace("\n", " ") for v in r))
+        echo("\t".join(r))
 
 
 def print_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -8,6 +8,7 @@ import typer
 from muse.cli import common
 from muse.cli.output import print_csv, print_json, print_table
 from muse.errors import StoreError, UsageError
+from muse.sandbox import QueryLimitError
 
 # ClickHouse error codes that mean the caller's SQL is wrong, not the store: a syntax error,
 # an unknown table, column, function or database, wrong arguments or types, a misplaced
@@ -31,8 +32,9 @@ def register(app: typer.Typer) -> None:
     def query_cmd(
         sql: Annotated[str, typer.Argument(help="One SQL statement. Bind values with {name:Type} and --param.")],
         fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-        write: Annotated[bool, typer.Option("--write", help="Allow statements that write (INSERT, ALTER, ...). "
-                                            "Without it the store runs the query with ClickHouse readonly=2 (no writes, no DDL).")] = False,
+        write: Annotated[bool, typer.Option("--write", help="Allow statements that write (INSERT, ALTER, ...) to the "
+                                            "store's tables. Without it the query may only read the store's tables, "
+                                            "bounded by the query.* settings (docs/security.md).")] = False,
         param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Query parameter name=value, "
                                                            "bound by ClickHouse (repeatable).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
@@ -52,9 +54,11 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--param {item!r} must look like name=value")
             params[name] = value
         s = common.settings()
-        with open_store(s, readonly=not write, on_wait=common.on_wait) as store:
+        with open_store(s, readonly=not write, on_wait=common.on_wait, bounded=True) as store:
             try:
-                result = store.query(sql, params)
+                result = store.sandboxed_query(sql, params, write=write)
+            except QueryLimitError:
+                raise
             except StoreError as exc:
                 code = exc.code
                 if code in SQL_MISTAKE_CODES:
