@@ -323,7 +323,10 @@ def _significant_groups(p: Params, groups: list[dict[str, Any]], stats: dict[str
     if not groups or not scored:
         return []
     rate = {metric: max(GAUSS_TAIL, int(stats.get(f"{metric}_up") or 0) / scored) for metric in ("cost", "latency")}
-    pvals = [stats_mod.binom_sf(int(g["extreme_rows"]), int(g["rows"]), rate[g["metric"]]) for g in groups]
+    # Every scored (group, hour, metric) is a test (m); a count under outlier_min_rows can never
+    # become an insight, so its p-value is not worth computing (1 is conservative for BH).
+    pvals = [stats_mod.binom_sf(int(g["extreme_rows"]), int(g["rows"]), rate[g["metric"]])
+             if g["extreme_rows"] >= p.outlier_min_rows else 1.0 for g in groups]
     keep = stats_mod.bh_reject(pvals, p.fdr_q, m=m)
     out = []
     for g, pv, k in zip(groups, pvals, keep):

@@ -49,19 +49,16 @@ def binom_sf(k: int, n: int, p: float) -> float:
         return 0.0
     if p >= 1:
         return 1.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-
-    def log_pmf(i: int) -> float:
-        return math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
-
-    # Sum the shorter side.
-    if k > n * p:
-        terms = [log_pmf(i) for i in range(k, n + 1)]
-        top = max(terms)
-        return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
-    terms = [log_pmf(i) for i in range(0, k)]
-    top = max(terms)
-    return max(0.0, 1.0 - math.exp(top) * sum(math.exp(t - top) for t in terms))
+    # The upper tail from k on, by the pmf recurrence, until the terms stop mattering.
+    log_first = (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+                 + k * math.log(p) + (n - k) * math.log1p(-p))
+    term, total, odds = 1.0, 1.0, p / (1 - p)
+    for i in range(k, n):
+        term *= (n - i) / (i + 1) * odds
+        total += term
+        if term < 1e-12 * total:
+            break
+    return min(1.0, math.exp(log_first) * total)
 
 
 @dataclass(frozen=True)

@@ -32,80 +32,75 @@ def analyse(settings: Any, store: Any, telemetry: Telemetry | None = None, **opt
 
 def records(store: Any, kind: str = "llm") -> dict[int, dict[str, Any]]:
     rows = store.query("SELECT row_key, baseline_level, baseline_state, baseline_n, cost_z, latency_z, tokens_z, "
-                       "toString(analysed_at) AS analysed_at FROM run_analytics FINAL WHERE kind = {k:String}",
+                       "toString(analysed_at) AS analysed_at FROM run_analytics WHERE kind = {k:String}",
                        {"k": kind}).dicts()
     return {r["row_key"]: r for r in rows}
 
 
-# -- an independent computation of the llm baselines, with Python's statistics module ------
+# -- an independent computation of the llm baselines, row by row in Python -----------------
 
-def _category(tokens_in: int, t: tuple[int, ...] = (125, 500, 1500, 5000)) -> str:
-    return ("tiny", "small", "medium", "large", "huge")[sum(tokens_in >= x for x in t)]
+def _ols(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """(intercept, slope, residual sd) of least squares y = a + b x, as the design defines it."""
+    n = len(xs)
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx > 1e-9 * n else 0.0
+    a = my - b * mx
+    sse = sum((y - a - b * x) ** 2 for x, y in zip(xs, ys))
+    return a, b, max(math.sqrt(sse / (n - 2)), 0.01)
 
 
-def _keys(r: dict[str, Any]) -> dict[str, tuple]:
-    cat = _category(r["tokens_in"])
-    return {"global": (r["source"], r["operation"]),
-            "cluster": (r["source"], r["operation"], r["model"], cat),
-            "genus": (r["source"], r["operation"], r["model"], cat, int(math.floor(math.log2(r["tokens_in"] + 1))))}
-
-
-def _stats(values: list[float], floor: float) -> tuple[float, float]:
-    mean = statistics.fmean(values) if values else 0.0
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return mean, max(std, 0.01 * abs(mean), floor)
+def _quad(xs: list[float], ys: list[float]) -> tuple[float, float, float, float]:
+    """(intercept, slope, curve, residual sd) of least squares y = a + b x + c x^2 (a line when
+    x barely varies)."""
+    n = len(xs)
+    mx, my, mq = statistics.fmean(xs), statistics.fmean(ys), statistics.fmean(x * x for x in xs)
+    cxx = sum((x - mx) ** 2 for x in xs)
+    cqq = sum((x * x - mq) ** 2 for x in xs)
+    cxq = sum((x - mx) * (x * x - mq) for x in xs)
+    cxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    cqy = sum((x * x - mq) * (y - my) for x, y in zip(xs, ys))
+    det = cxx * cqq - cxq * cxq
+    if n > 3 and det > 1e-9 * max(cxx * cqq, 1e-12) and cxx > 1e-9 * n:
+        b, c = (cqq * cxy - cxq * cqy) / det, (cxx * cqy - cxq * cxy) / det
+    else:
+        b, c = (cxy / cxx if cxx > 1e-9 * n else 0.0), 0.0
+    a = my - b * mx - c * mq
+    sse = sum((y - a - b * x - c * x * x) ** 2 for x, y in zip(xs, ys))
+    return a, b, c, max(math.sqrt(sse / (n - 3)), 0.01)
 
 
 def reference(rows: list[dict[str, Any]], *, window_days: int, min_n: int) -> dict[int, dict[str, Any]]:
-    """Per event: (level, n, z per metric) as the design defines them, computed row by row."""
-    floors = {"cost": 1e-6, "latency": 1.0, "tokens": 1.0}
-    for r in rows:
-        r["hour"] = r["at"].replace(minute=0, second=0, microsecond=0)
-        r["vals"] = {"cost": r["cost_usd"], "latency": float(r["latency_ms"]),
-                     "tokens": float(r["tokens_in"] + r["tokens_out"])}
-        r["keys"] = _keys(r)
-
-    def window(r: dict[str, Any], level: str) -> list[dict[str, Any]]:
-        lo = r["hour"] - timedelta(days=window_days)
-        return [q for q in rows if q["keys"][level] == r["keys"][level] and lo <= q["at"] < r["hour"]]
-
-    pass1: dict[tuple[int, str], tuple[int, dict[str, tuple[float, float]]]] = {}
-    for r in rows:
-        for level in ("global", "cluster", "genus"):
-            w = window(r, level)
-            pass1[(r["event_id"], level)] = (len(w), {m: _stats([q["vals"][m] for q in w], floors[m]) for m in floors})
-
-    def clipped(q: dict[str, Any], level: str, m: str) -> float:
-        n, st = pass1[(q["event_id"], level)]
-        if n < min_n:
-            return q["vals"][m]
-        mean, scale = st[m]
-        return min(max(q["vals"][m], mean - 3 * scale), mean + 3 * scale)
+    """Per event: (level, n, z per metric): its (source, operation, model) calls of the trailing
+    window before its hour; latency regressed on x = ln(1 + tokens_out) and x^2, cost on ln(1 + tokens),
+    both on the log scale; tokens as mean and standard deviation of ln(1 + tokens)."""
+    def logs(r: dict[str, Any]) -> tuple[float, float, float, float]:
+        return (math.log(1 + r["tokens_out"]), math.log(max(r["latency_ms"], 1)),
+                math.log(1 + r["tokens_in"] + r["tokens_out"]), math.log(r["cost_usd"] + 1e-6))
 
     out = {}
     for r in rows:
-        chosen = None
-        for level in ("genus", "cluster", "global"):
-            w = window(r, level)
-            if len(w) >= min_n:
-                chosen = (level, w)
-                break
-        if chosen is None:
-            out[r["event_id"]] = {"level": "", "n": None, "z": None}
+        hour = r["at"].replace(minute=0, second=0, microsecond=0)
+        lo = hour - timedelta(days=window_days)
+        w = [q for q in rows if (q["source"], q["operation"], q["model"]) == (r["source"], r["operation"], r["model"])
+             and lo <= q["at"] < hour]
+        if len(w) < min_n:
+            out[r["event_id"]] = {"level": "", "n": len(w), "z": None}
             continue
-        level, w = chosen
-        z = {}
-        for m in floors:
-            mean, scale = _stats([clipped(q, level, m) for q in w], floors[m])
-            z[m] = (r["vals"][m] - mean) / scale
-        out[r["event_id"]] = {"level": level, "n": len(w), "z": z}
+        x, y, u, v = zip(*(logs(q) for q in w))
+        rx, ry, ru, rv = logs(r)
+        la, lb, lq, ls = _quad(list(x), list(y))
+        ca, cb, cs = _ols(list(u), list(v))
+        tm, tsd = statistics.fmean(u), max(statistics.stdev(u), 0.01)
+        out[r["event_id"]] = {"level": "model", "n": len(w), "z": {
+            "latency": (ry - la - lb * rx - lq * rx * rx) / ls, "cost": (rv - ca - cb * ru) / cs, "tokens": (ru - tm) / tsd}}
     return out
 
 
 def llm_fixture(seed: int = 3) -> list[dict[str, Any]]:
-    """Two days of traffic: a busy genus (with planted extreme values), a sparse genus in the
-    same cluster (its early rows fall back to the cluster baseline), and a group with too
-    few rows for any baseline."""
+    """Two days of traffic: a busy model whose latency follows its answer size (with planted
+    extreme calls), a second model of the same operation with too few calls for a baseline of
+    its own, and a sparse group that stays insufficient."""
     rng = random.Random(seed)
     rows = []
     eid = 1000
@@ -113,20 +108,18 @@ def llm_fixture(seed: int = 3) -> list[dict[str, Any]]:
         hour = T0 + timedelta(hours=h)
         for k in range(3):
             eid += 1
-            latency = 900 + rng.randint(-120, 120)
-            cost = round(0.002 + rng.uniform(-0.0004, 0.0004), 6)
+            tokens_out = rng.choice((30, 60, 90, 200, 400))
+            latency = int((150 + 9 * tokens_out) * rng.uniform(0.85, 1.15))
+            cost = round((300 * 0.5e-6 + tokens_out * 1.5e-6) * rng.uniform(0.95, 1.05), 6)
             if (h, k) in ((20, 1), (21, 0), (30, 2)):
-                latency, cost = 9000, 0.05  # extreme: must not inflate later baselines
-            rows.append(llm(hour + timedelta(minutes=7 + 17 * k), tokens_in=300, tokens_out=90 + rng.randint(-30, 30),
-                            latency_ms=latency, cost=cost, event_id=eid, run=f"busy-{h}"))
+                latency, cost = latency * 12, cost * 20  # extreme
+            rows.append(llm(hour + timedelta(minutes=7 + 17 * k), tokens_in=300 + rng.randint(-50, 50),
+                            tokens_out=tokens_out, latency_ms=latency, cost=cost, event_id=eid, run=f"busy-{h}"))
+            rows[-1]["planted"] = (h, k) in ((20, 1), (21, 0), (30, 2))
         if h % 6 == 0:
             eid += 1
-            rows.append(llm(hour + timedelta(minutes=40), tokens_in=200, tokens_out=80, latency_ms=700 + 10 * h,
-                            cost=0.0015, event_id=eid, run=f"sparse-{h}"))
-    for h in (30, 40):  # a model new to the operation: its cluster is empty, the global baseline is not
-        eid += 1
-        rows.append(llm(T0 + timedelta(hours=h, minutes=50), model="claude-haiku", tokens_in=300, tokens_out=95,
-                        latency_ms=1500, cost=0.004, event_id=eid, run=f"new-model-{h}"))
+            rows.append(llm(hour + timedelta(minutes=40), model="claude-haiku", tokens_in=200, tokens_out=80,
+                            latency_ms=700 + 10 * h, cost=0.0015, event_id=eid, run=f"sparse-{h}"))
     for h in (1, 9, 17, 40):
         eid += 1
         rows.append(llm(T0 + timedelta(hours=h, minutes=3), source="council", operation="draft", model="gpt-4o",
@@ -137,36 +130,38 @@ def llm_fixture(seed: int = 3) -> list[dict[str, Any]]:
 
 
 def _insert(store: Any, rows: list[dict[str, Any]]) -> None:
-    store.insert("llm_events", [{k: v for k, v in r.items() if k not in ("at", "hour", "vals", "keys")} for r in rows])
+    store.insert("llm_events", [{k: v for k, v in r.items() if k not in ("at", "planted")} for r in rows])
 
 
-def test_z_scores_match_an_independent_computation(store) -> None:
+def test_z_scores_read_through_the_view_match_an_independent_computation(store) -> None:
     settings = load_settings(overrides={"analytics.baseline_window_days": 1})
     rows = llm_fixture()
     _insert(store, rows)
     out = analyse(settings, store)
     assert out.status == "ok", out.result.message
     got = records(store)
-    want = reference(rows, window_days=1, min_n=5)
+    want = reference(rows, window_days=1, min_n=30)
     assert set(got) == set(want) and len(got) == len(rows)
-    levels = {"genus": 0, "cluster": 0, "global": 0, "": 0}
+    levels = {"model": 0, "": 0}
     for eid, w in want.items():
         g = got[eid]
         levels[w["level"]] += 1
-        assert g["baseline_level"] == w["level"], eid
+        assert g["baseline_level"] == w["level"] and g["baseline_n"] == w["n"], eid
         if w["level"] == "":
             assert g["baseline_state"] == "insufficient_baseline"
             assert (g["cost_z"], g["latency_z"], g["tokens_z"]) == (None, None, None)
             continue
-        assert g["baseline_state"] == "ok" and g["baseline_n"] == w["n"], eid
+        assert g["baseline_state"] == "ok", eid
         for m in ("cost", "latency", "tokens"):
             assert g[f"{m}_z"] == pytest.approx(w["z"][m], rel=1e-4, abs=1e-3), (eid, m)
-    # The fixture exercises every level and the empty one.
-    assert all(levels[k] > 0 for k in levels), levels
-    # Winsorizing works: the planted 9000 ms calls are extreme, and the baseline right after
-    # them is not inflated (the next ordinary call scores like one before them).
-    extreme = [got[r["event_id"]]["latency_z"] for r in rows if r["latency_ms"] == 9000]
-    assert all(z > 20 for z in extreme), extreme
+    assert all(levels.values()), levels
+    extreme = [got[r["event_id"]]["latency_z"] for r in rows if r.get("planted")]
+    assert len(extreme) == 3 and all(z > 5 for z in extreme), extreme
+    # Only what is extreme is materialised: one baseline row per group and hour, no row per event.
+    stored = store.query("SELECT (SELECT count() FROM analytics_baselines FINAL WHERE kind = 'llm'), "
+                         "(SELECT count() FROM analytics_outliers FINAL WHERE is_outlier)").rows[0]
+    hours = {(r["source"], r["operation"], r["model"], r["at"].replace(minute=0)) for r in rows}
+    assert stored[0] == len(hours) and stored[1] < len(rows) / 10
 
 
 def test_no_look_ahead_later_rows_never_change_earlier_scores(store) -> None:
@@ -193,7 +188,7 @@ def test_no_look_ahead_later_rows_never_change_earlier_scores(store) -> None:
     def scores(r: dict[str, Any], approx: bool = False) -> tuple:
         zs = [r[c] for c in ("cost_z", "latency_z", "tokens_z")]
         return (r["baseline_level"], r["baseline_n"],
-                *((None if z is None else pytest.approx(z, rel=1e-5)) if approx else z for z in zs))
+                *((None if z is None else pytest.approx(z, rel=1e-5, abs=1e-5)) if approx else z for z in zs))
 
     for k, r in before.items():
         assert scores(again[k]) == scores(r, approx=True), k
@@ -202,33 +197,81 @@ def test_no_look_ahead_later_rows_never_change_earlier_scores(store) -> None:
         assert scores(again[r["event_id"]]) == scores(after[r["event_id"]], approx=True), r["event_id"]
 
 
-@pytest.mark.parametrize("min_n", [5, 3])
-def test_insufficient_baseline_is_explicit_below_min_samples(store, min_n: int) -> None:
-    settings = load_settings(overrides={"analytics.min_baseline_samples": min_n})
+@pytest.mark.parametrize("min_n", [None, 10])
+def test_insufficient_baseline_below_the_minimum_default_30(store, min_n: int | None) -> None:
+    settings = load_settings(overrides={"analytics.min_baseline_samples": min_n} if min_n else {})
+    expected = min_n or 30
     rows = [llm(T0 + timedelta(hours=h, minutes=10), latency_ms=1000 + 10 * (h % 3), event_id=h + 1)
-            for h in range(8)]
+            for h in range(40)]
     store.insert("llm_events", rows)
     out = analyse(settings, store)
-    assert out.status == "ok" and out.result.details["insufficient_baseline"] == min_n
+    assert out.status == "ok" and out.result.details["insufficient_baseline"] == expected
     got = records(store)
-    for h in range(8):
+    for h in range(40):
         r = got[h + 1]
-        assert r["baseline_n"] == (h if h < min_n else h), r
-        if h < min_n:
+        assert r["baseline_n"] == h, r
+        if h < expected:
             assert r["baseline_state"] == "insufficient_baseline" and r["baseline_level"] == ""
             assert r["cost_z"] is None and r["latency_z"] is None and r["tokens_z"] is None
         else:
             assert r["baseline_state"] == "ok" and r["latency_z"] is not None
     flagged = store.query("SELECT countIf(is_cost_outlier OR is_latency_outlier OR is_tokens_outlier) "
-                          "FROM run_analytics FINAL WHERE baseline_state = 'insufficient_baseline'").scalar()
+                          "FROM run_analytics WHERE baseline_state = 'insufficient_baseline'").scalar()
     assert flagged == 0
+
+
+def _answers(at: datetime, k: int, rng: random.Random, *, model: str = "gpt-4o-mini", slow: float = 1.0,
+             tokens_out: int | None = None) -> dict[str, Any]:
+    """One chat call whose latency is 200 ms plus 12 ms per output token (x noise)."""
+    out = tokens_out if tokens_out is not None else int(rng.lognormvariate(5.0, 0.5))
+    lat = (200 + 12 * out) * rng.uniform(0.85, 1.15) * slow
+    return llm(at + timedelta(minutes=k), model=model, tokens_in=400, tokens_out=out, latency_ms=int(lat),
+               cost=(400 * 0.5e-6 + out * 1.5e-6) * rng.uniform(0.97, 1.03))
+
+
+def test_latency_is_compared_at_the_calls_own_answer_size(store) -> None:
+    rng = random.Random(11)
+    rows = [_answers(T0 + timedelta(hours=h), k, rng) for h in range(24) for k in range(0, 60, 4)]
+    last = T0 + timedelta(hours=24)
+    long_answer = _answers(last, 10, rng, tokens_out=3000)  # ~20x the usual answer, ~15x the latency
+    slow_short = _answers(last, 20, rng, tokens_out=150, slow=6)  # a usual answer, 6x slower
+    rows += [long_answer, slow_short]
+    store.insert("llm_events", rows)
+    assert analyse(load_settings(), store).status == "ok"
+    got = records(store)
+    assert abs(got[long_answer["event_id"]]["latency_z"]) < 3  # explained by its length: not an outlier
+    assert got[slow_short["event_id"]]["latency_z"] > 5
+    flags = store.query("SELECT row_key, is_latency_outlier FROM run_analytics WHERE row_key IN {k:Array(UInt64)}",
+                        {"k": [long_answer["event_id"], slow_short["event_id"]]}).rows
+    assert dict(flags) == {long_answer["event_id"]: False, slow_short["event_id"]: True}
+    # The raw latency of the long answer is far above the group's typical call.
+    typical = statistics.median(r["latency_ms"] for r in rows[:-2])
+    assert long_answer["latency_ms"] > 10 * typical
+
+
+def test_models_are_never_pooled(store) -> None:
+    rng = random.Random(5)
+    rows = [_answers(T0 + timedelta(hours=h), k, rng) for h in range(24) for k in range(0, 60, 6)]
+    # A second model of the same operation: 10 calls, 3x slower than the first. Its calls are
+    # never scored against the first model's calls; below 30 of its own it has no z-score.
+    slow = [_answers(T0 + timedelta(hours=h), 30, rng, model="qwen2-7b", slow=3) for h in range(14, 24)]
+    store.insert("llm_events", rows + slow)
+    assert analyse(load_settings(), store).status == "ok"
+    got = records(store)
+    for r in slow:
+        assert got[r["event_id"]]["baseline_state"] == "insufficient_baseline"
+        assert got[r["event_id"]]["baseline_n"] == sum(1 for q in slow if q["ts"][:13] < r["ts"][:13])
+    assert [i for i in insights.list_insights(store) if i.model == "qwen2-7b"] == []
+    keys = store.query("SELECT model, uniqExact(key) FROM analytics_baselines FINAL WHERE kind = 'llm' "
+                       "GROUP BY model ORDER BY model").rows
+    assert keys == [("gpt-4o-mini", 1), ("qwen2-7b", 1)]
 
 
 def test_rerun_with_nothing_new_writes_nothing(store) -> None:
     settings = load_settings()
     _insert(store, llm_fixture())
     assert analyse(settings, store).status == "ok"
-    count = ("SELECT (SELECT count() FROM run_analytics), (SELECT count() FROM analytics_baselines), "
+    count = ("SELECT (SELECT count() FROM analytics_outliers), (SELECT count() FROM analytics_baselines), "
              "(SELECT count() FROM insights)")
     before = store.query(count).rows
     out = analyse(settings, store)
@@ -248,13 +291,20 @@ def test_late_and_reingested_rows_are_analysed_once_at_their_latest_version(stor
     late = llm(T0 + timedelta(hours=5, minutes=59), tokens_in=300, latency_ms=950, event_id=999_001, ingested=now)
     fixed = dict(rows[10])
     fixed.update(latency_ms=1234, ingested_at=ts(now + timedelta(seconds=1)))
-    store.insert("llm_events", [late, {k: v for k, v in fixed.items() if k not in ("at", "hour", "vals", "keys")}])
+    store.insert("llm_events", [late, {k: v for k, v in fixed.items() if k not in ("at", "planted")}])
+    before = records(store)
     out = analyse(settings, store)
-    assert out.status == "ok" and out.result.details["llm_rows"] == 2
-    lat = store.query("SELECT latency_ms FROM run_analytics FINAL WHERE row_key = {k:UInt64}",
+    # The two hours they fall in are re-analysed (their buckets changed), nothing else.
+    touched = {late["ts"][:13], fixed["ts"][:13]}
+    in_touched = [r for r in rows if r["ts"][:13] in touched]
+    assert out.status == "ok" and out.result.details["llm_rows"] == len(in_touched) + 1
+    after = records(store)
+    assert {k: r for k, r in after.items() if k != 999_001 and k not in {q["event_id"] for q in in_touched}} == {
+        k: r for k, r in before.items() if k != 999_001 and k not in {q["event_id"] for q in in_touched}}
+    lat = store.query("SELECT latency_ms FROM run_analytics WHERE row_key = {k:UInt64}",
                       {"k": rows[10]["event_id"]}).scalar()
     assert lat == 1234
-    assert store.query("SELECT count() FROM run_analytics FINAL").scalar() == len(rows) + 1
+    assert store.query("SELECT count() FROM run_analytics").scalar() == len(rows) + 1
 
 
 # -- benchmark regressions ------------------------------------------------------------------

@@ -14,8 +14,9 @@ DROP TABLE IF EXISTS analytics_baselines {on_cluster};
 -- One row per (kind, group key, baseline_at).
 -- llm: one per (source, operation, model) and hour with events. n, centers and scales are
 --   the baseline of the trailing window [hour - window_days, hour) (no look-ahead), on a log
---   scale: latency is ln(latency_ms) regressed on ln(1 + tokens_out) (center = intercept,
---   slope = slope, scale = residual standard deviation), cost is ln(cost_usd + 1e-6)
+--   scale: latency is ln(latency_ms) regressed on x = ln(1 + tokens_out) and x^2 (center =
+--   intercept, slope and curve = the coefficients of x and x^2, scale = residual standard
+--   deviation: a fixed overhead plus a cost per token is curved on this scale), cost is ln(cost_usd + 1e-6)
 --   regressed on ln(1 + tokens_in + tokens_out), tokens is ln(1 + tokens_in + tokens_out)
 --   (mean and standard deviation, slope 0). The bucket's own sums are kept so the next run
 --   extends windows without re-reading events; bucket_rows and digest (a sum of hashes of
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS analytics_baselines {on_cluster} (
     cost_scale Float64,
     latency_center Float64,
     latency_slope Float64,
+    latency_curve Float64,
     latency_scale Float64,
     tokens_center Float64,
     tokens_scale Float64,
@@ -52,6 +54,9 @@ CREATE TABLE IF NOT EXISTS analytics_baselines {on_cluster} (
     sxx Float64 DEFAULT 0,
     sxy Float64 DEFAULT 0,
     syy Float64 DEFAULT 0,
+    sx3 Float64 DEFAULT 0,
+    sx4 Float64 DEFAULT 0,
+    sxxy Float64 DEFAULT 0,
     su Float64 DEFAULT 0,
     sv Float64 DEFAULT 0,
     suu Float64 DEFAULT 0,
@@ -136,7 +141,8 @@ FROM (
         toFloat32((log(toFloat64(e.cost_usd) + 1e-6) - b.cost_center
                    - b.cost_slope * log(1 + e.tokens_in + e.tokens_out)) / b.cost_scale) AS z_cost,
         toFloat32((log(greatest(toFloat64(e.latency_ms), 1)) - b.latency_center
-                   - b.latency_slope * log(1 + e.tokens_out)) / b.latency_scale) AS z_latency,
+                   - b.latency_slope * log(1 + e.tokens_out)
+                   - b.latency_curve * pow(log(1 + e.tokens_out), 2)) / b.latency_scale) AS z_latency,
         toFloat32((log(1 + e.tokens_in + e.tokens_out) - b.tokens_center) / b.tokens_scale) AS z_tokens,
         e.ingested_at AS source_ingested_at, b.analytics_run_id AS analytics_run_id, b.computed_at AS analysed_at,
         toUInt8(2) AS schema_version, b.key AS baseline_key, b.baseline_at AS baseline_at

@@ -6,6 +6,7 @@ SELECT
     cityHash64(source, operation, model) AS key, hour, source, operation, model,
     count() AS bucket_rows, sum(cityHash64(event_id, ingested_at)) AS digest, max(ingested_at) AS max_ingested,
     sum(x) AS sx, sum(y) AS sy, sum(x * x) AS sxx, sum(x * y) AS sxy, sum(y * y) AS syy,
+    sum(x * x * x) AS sx3, sum(x * x * x * x) AS sx4, sum(x * x * y) AS sxxy,
     sum(u) AS su, sum(v) AS sv, sum(u * u) AS suu, sum(u * v) AS suv, sum(v * v) AS svv
 FROM (
     SELECT source, operation, model, event_id, ingested_at, toDateTime(toStartOfHour(ts), 'UTC') AS hour,
