@@ -58,9 +58,11 @@ EXTREME_Z = 3.0  # |z| above this (log scale) is materialised; z > this counts a
 LOG_SCALE_FLOOR = 0.01  # an llm scale is never below 1% (log units)
 SCALE_FLOOR_RATIO = 0.01  # a bench scale is never below 1% of the center ...
 BENCH_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 0.01}  # ... nor below one unit of the metric
-# The per-call false-alarm rate an extreme count is tested against: the larger of the normal
-# tail (z > 3: 0.135%) and the rate measured over every call scored in the run (heavy tails).
-GAUSS_TAIL = 0.00135
+# The per-call false-alarm rate an extreme count (z > 3) is tested against: the rate measured
+# on normal demo traffic (docs/analytics.md; the normal tail would be 0.135%), or the rate
+# over every call of the run when it scored enough calls to measure it and it is higher.
+FALSE_ALARM_RATE = {"latency": 0.005, "cost": 0.005}
+RATE_MIN_CALLS = 2000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 FAR = datetime(2200, 1, 1, tzinfo=timezone.utc)
 TEMP_PREFIX = "_an_"  # the session-scoped temporary tables of one run
@@ -316,13 +318,15 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
 def _significant_groups(p: Params, groups: list[dict[str, Any]], stats: dict[str, Any]) -> list[dict[str, Any]]:
     """The group-hours whose count of extreme calls is a discovery at FDR q (Benjamini-Hochberg
     over every scored (group, hour, metric)), and at least outlier_min_rows and min_share of
-    the hour's calls. The per-call false-alarm rate of a metric is the larger of the normal
-    tail and the rate over every call of the run: heavy tails are not discoveries."""
+    the hour's calls. The per-call false-alarm rate of a metric is FALSE_ALARM_RATE, or the
+    rate over every call of a large run when higher: heavy tails are not discoveries."""
     scored = int(stats.get("scored") or 0)
     m = 2 * int(stats.get("tested_buckets") or 0)
     if not groups or not scored:
         return []
-    rate = {metric: max(GAUSS_TAIL, int(stats.get(f"{metric}_up") or 0) / scored) for metric in ("cost", "latency")}
+    rate = {metric: max(FALSE_ALARM_RATE[metric],
+                        int(stats.get(f"{metric}_up") or 0) / scored if scored >= RATE_MIN_CALLS else 0.0)
+            for metric in ("cost", "latency")}
     # Every scored (group, hour, metric) is a test (m); a count under outlier_min_rows can never
     # become an insight, so its p-value is not worth computing (1 is conservative for BH).
     pvals = [stats_mod.binom_sf(int(g["extreme_rows"]), int(g["rows"]), rate[g["metric"]])
@@ -405,7 +409,7 @@ def _llm_outlier_insight(key: tuple[str, str, str, str], hours: dict[str, dict[s
     span = f"in the hour {first[:13]}:00 UTC" if len(hours) == 1 else \
         f"in {len(hours)} hours between {first[:13]}:00 and {last[:13]}:00 UTC"
     title = f"{extreme} extreme {metric} calls: {source}/{operation} on {model} {span}"
-    rate = worst.get("false_alarm_rate", GAUSS_TAIL)
+    rate = worst.get("false_alarm_rate", FALSE_ALARM_RATE[metric])
     desc = (f"{extreme} of {rows} {operation} calls of {model} ({source}) {span} scored z > {EXTREME_Z:g} on "
             f"log {metric} against their model's baseline at {context}; at a false-alarm rate of "
             f"{rate:.2%} per call that many is a discovery at the run's false-discovery rate "
@@ -598,7 +602,9 @@ def _cost_insight(p: Params, old: Insight | None, hours: dict[str, dict[str, Any
         metrics={"cost_usd": cost, "baseline_usd": baseline, "ratio": cost / baseline, "peak_ratio": peak["ratio"],
                  "events": events, "factor": p.cost_factor, "min_excess": p.cost_min_excess,
                  "baseline_days": peak["baseline_days"],
-                 "by_source_model": peak["by_source_model"], "hours": hours},
+                 "by_source_model": peak["by_source_model"], "hours": hours,
+                 **({"folded_outliers": old.metrics["folded_outliers"]}
+                    if old and old.metrics.get("folded_outliers") else {})},
         evidence={"query": "analytics_cost_hours", "table": "llm_events",
                   "parameters": {"hours": sorted(hours), "days": p.cost_days, "factor": p.cost_factor},
                   "baseline_hours": [ts_str(_parse_ts(first) - timedelta(days=d)) for d in range(1, p.cost_days + 1)]})

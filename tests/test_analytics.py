@@ -309,7 +309,8 @@ def test_late_and_reingested_rows_are_analysed_once_at_their_latest_version(stor
 
 # -- benchmark regressions ------------------------------------------------------------------
 
-STABLE = [100, 104, 96, 102, 98, 100, 103, 97]  # median 100, MAD 2.5 -> scale 3.7065
+STABLE = [100, 104, 96, 102, 98, 100, 103, 97] * 4  # 32 runs: median 100, MAD 2.5 -> scale 3.7065
+SCALE = 1.4826 * 2.5
 
 
 def _series(store: Any, end: datetime, tail: list[float], *, model: str = "llama3-8b", quant: str = "q4",
@@ -349,34 +350,38 @@ def _bench_insights(store: Any) -> list[insights.Insight]:
     return [i for i in insights.list_insights(store, limit=100) if i.source == "banterhearts"]
 
 
-def test_regression_two_levels_warning_then_critical_on_confirmation(store, alerting) -> None:
+def test_regression_warning_then_critical_on_confirmation(store, alerting) -> None:
     settings, fake = alerting
     now = datetime.now(UTC)
     tel = Telemetry.from_settings(settings)
-    commits = _series(store, now - timedelta(hours=2), [111])  # 2.97 scale units and +11%: warning
+    commits = _series(store, now - timedelta(hours=2), [122])  # 5.9 scale units and +22%: warning
     out = analyse(settings, store, tel)
     assert out.status == "ok", out.result.message
     [reg] = _bench_insights(store)
     assert (reg.type, reg.severity, reg.status, reg.commit_sha) == ("latency_regression", "warning", "open", commits[-1])
-    assert reg.metric == "latency" and reg.baseline_value == 100 and reg.observed_value == 111
-    assert reg.z_score == pytest.approx(11 / (1.4826 * 2.5), rel=1e-6)
+    assert reg.metric == "latency" and reg.baseline_value == 100 and reg.observed_value == 122
+    assert reg.z_score == pytest.approx(22 / SCALE, rel=1e-6)
+    assert reg.metrics["ratio_of_medians"] == pytest.approx(1.22) and reg.metrics["change_pct"] == pytest.approx(22)
     assert reg.evidence["query"] == "analytics_bench_changes" and reg.evidence["previous_commit"] == commits[-2]
     assert len(_posts(fake, "/slack/")) == 1 and _posts(fake, "/v2/enqueue") == []  # Slack, no page
     # The next commit stays worse than the pre-change baseline: confirmed, critical, paged once.
-    store.insert("bench_runs", [bench(now - timedelta(minutes=30), sha("next"), p95=112, run="next")])
+    # Its size is now the ratio of the medians after/before the change point: (121 + 122) / 2 / 100.
+    store.insert("bench_runs", [bench(now - timedelta(minutes=30), sha("next"), p95=121, run="next")])
     assert analyse(settings, store, tel).status == "ok"
     [reg2] = _bench_insights(store)
     assert reg2.insight_id == reg.insight_id and reg2.severity == "critical"
     assert reg2.metrics["confirmed"] is True and reg2.evidence["next_commit"] == sha("next")
+    assert reg2.metrics["ratio_of_medians"] == pytest.approx(1.215) and reg2.metrics["runs_after"] == 2
+    assert reg2.metrics["ratio_low"] <= 1.215 <= reg2.metrics["ratio_high"]
     pages = _posts(fake, "/v2/enqueue")
     assert [(p["event_action"], p["dedup_key"]) for p in pages] == [("trigger", f"muse-analytics-{reg.insight_id}")]
     assert analyse(settings, store, tel).status == "ok"  # nothing new: no new alert
     assert len(_posts(fake, "/v2/enqueue")) == 1 and len(_posts(fake, "/slack/")) == 2
 
 
-def test_one_extreme_run_is_critical_at_once(store, alerting) -> None:
+def test_one_run_at_twice_the_threshold_is_critical_at_once(store, alerting) -> None:
     settings, fake = alerting
-    _series(store, datetime.now(UTC) - timedelta(hours=1), [115])  # 4 scale units
+    _series(store, datetime.now(UTC) - timedelta(hours=1), [140])  # 10.8 scale units
     assert analyse(settings, store, Telemetry.from_settings(settings)).status == "ok"
     [reg] = _bench_insights(store)
     assert (reg.type, reg.severity) == ("latency_regression", "critical")
@@ -384,17 +389,30 @@ def test_one_extreme_run_is_critical_at_once(store, alerting) -> None:
     assert len(_posts(fake, "/v2/enqueue")) == 1
 
 
-def test_small_noisy_change_is_not_a_regression(store) -> None:
-    _series(store, datetime.now(UTC), [108])  # 2.2 scale units but +8%: under regression_min_change_pct (10)
+@pytest.mark.parametrize("values, tail, found", [
+    (STABLE, [115], False),  # +15% but 4.0 scale units: under |z| 5
+    ([100, 100.2, 99.8, 100.1, 99.9] * 7, [108], False),  # 8 scale units (floored at 1%) but +8%: the 10% guard
+    ([100, 100.2, 99.8, 100.1, 99.9] * 7, [112], True),  # 12 scale units and +12%
+    (STABLE, [125], True),  # 6.7 scale units and +25%
+])
+def test_a_regression_needs_z_at_least_5_and_10_percent(store, values, tail, found) -> None:
+    _series(store, datetime.now(UTC), tail, values=values)
     assert analyse(load_settings(), store).status == "ok"
-    assert _bench_insights(store) == []
+    assert bool(_bench_insights(store)) is found
+
+
+def test_the_z_threshold_is_configurable(store) -> None:
+    _series(store, datetime.now(UTC), [115])
+    assert analyse(load_settings(overrides={"analytics.bench_z_threshold": 3.5}), store).status == "ok"
+    [reg] = _bench_insights(store)
+    assert reg.metrics["z_threshold"] == 3.5 and reg.severity == "warning"
 
 
 def test_a_blip_that_reverts_is_an_outlier_and_resolves_the_page(store, alerting) -> None:
     settings, fake = alerting
     now = datetime.now(UTC)
     tel = Telemetry.from_settings(settings)
-    commits = _series(store, now - timedelta(hours=2), [125])
+    commits = _series(store, now - timedelta(hours=2), [140])
     assert analyse(settings, store, tel).status == "ok"
     [reg] = _bench_insights(store)
     assert reg.severity == "critical"  # extreme, unconfirmed: pages
@@ -417,17 +435,31 @@ def test_a_blip_seen_whole_never_raises_a_regression(store, alerting) -> None:
     assert fake.requests == []
 
 
-def test_bench_records_use_median_mad_and_insufficient_first_runs(store) -> None:
+def test_bench_records_use_median_mad_and_insufficient_first_30_runs(store) -> None:
     _series(store, datetime.now(UTC), [108])
     assert analyse(load_settings(), store).status == "ok"
-    rows = store.query("SELECT baseline_state, baseline_level, baseline_n, latency_z FROM run_analytics FINAL "
+    rows = store.query("SELECT baseline_state, baseline_level, baseline_n, latency_z FROM run_analytics "
                        "WHERE kind = 'bench' ORDER BY ts").dicts()
-    assert [r["baseline_state"] for r in rows[:5]] == ["insufficient_baseline"] * 5
-    assert [r["baseline_n"] for r in rows] == list(range(9))
+    assert [r["baseline_state"] for r in rows[:30]] == ["insufficient_baseline"] * 30
+    assert rows[30]["baseline_state"] == "ok"
+    assert [r["baseline_n"] for r in rows] == list(range(33))
     last = rows[-1]
-    assert last["baseline_level"] == "genus"
+    assert last["baseline_level"] == "series"
     assert last["latency_z"] == pytest.approx((108 - statistics.median(STABLE)) / (
         1.4826 * statistics.median([abs(v - statistics.median(STABLE)) for v in STABLE])), rel=1e-5)
+
+
+def test_bench_series_are_never_pooled(store) -> None:
+    # A q8 series with 10 runs next to a q4 series with 32: the q8 runs have no baseline of their
+    # own, and the q4 runs never lend them one.
+    _series(store, datetime.now(UTC), [])
+    _series(store, datetime.now(UTC), [300], quant="q8", values=[150] * 10)
+    assert analyse(load_settings(), store).status == "ok"
+    states = store.query("SELECT quant, groupUniqArray(baseline_state) FROM run_analytics WHERE kind = 'bench' "
+                         "GROUP BY quant ORDER BY quant").rows
+    assert [q for q, _ in states] == ["q4", "q8"]
+    assert "ok" in states[0][1] and states[1][1] == ["insufficient_baseline"]
+    assert _bench_insights(store) == []
 
 
 # -- cost anomaly ---------------------------------------------------------------------------
@@ -591,9 +623,9 @@ def test_failure_before_the_records_is_redone_without_duplicates(store, alerting
     calls = {"n": 0}
 
     def failing(name, params=None):
-        if name == "analytics_llm_save_rows" and calls["n"] == 0:
+        if name == "analytics_llm_save_baselines" and calls["n"] == 0:
             calls["n"] += 1
-            raise StoreError("insert into run_analytics failed: Code: 241. MEMORY_LIMIT_EXCEEDED (simulated)")
+            raise StoreError("insert into analytics_baselines failed: Code: 241. MEMORY_LIMIT_EXCEEDED (simulated)")
         return original(name, params)
 
     monkeypatch.setattr(store, "named", failing)
@@ -603,7 +635,7 @@ def test_failure_before_the_records_is_redone_without_duplicates(store, alerting
     assert any(a["title"] == "muse analytics failed" for a in tel.alerts_sent)
     out = analyse(settings, store, tel)
     assert out.status == "ok" and out.result.details["llm_rows"] == 4 * (5 * 24 + 1)
-    assert store.query("SELECT count() FROM insights WHERE type = 'cost_anomaly'").scalar() == 1
+    assert store.query("SELECT uniqExact(insight_id) FROM insights WHERE type = 'cost_anomaly'").scalar() == 1
     spikes = [p for p in _posts(fake, "/slack/") if "LLM cost spike" in p["text"]]
     assert len(spikes) == 1  # the anomaly alerted in the failed run and not again
 
