@@ -461,8 +461,24 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
         if not (k and cp.sustained and abs(ratio - 1) >= p.shift_min_change):
             continue
         desired.append(_level_shift_insight(ctx, p, t, live))
+    # Outlier insights of the same group and metric from the shift's start on were its first
+    # hours, seen before the shift could be called: folded into it (listed, and resolved).
+    outliers = [i for i in ins.open_of_types(store, ["outlier"]) if i.evidence.get("kind") == "llm"]
+    fold: list[tuple[Insight, Insight]] = []
+    for shift in desired:
+        start = shift.metrics["start_hour"]
+        mine = [o for o in outliers if (o.source, o.operation, o.model, o.metric)
+                == (shift.source, shift.operation, shift.model, shift.metric)
+                and str(o.metrics.get("last_hour", o.observed_at)) >= start]
+        old = ins.load(store, [shift.insight_id]).get(shift.insight_id)
+        shift.metrics["folded_outliers"] = sorted(set((old.metrics.get("folded_outliers", []) if old else [])
+                                                      + [o.insight_id for o in mine]))
+        fold += [(o, shift) for o in mine]
     result = ins.upsert(store, desired, run_id=ctx.run_id)
     found.absorb(result)
+    for o, shift in fold:
+        found.resolved += len(ins.resolve(store, [o], reason=f"part of the level shift {shift.insight_id} "
+                                                             f"({shift.title})", run_id=ctx.run_id))
     for new in result.created:
         _alert(ctx, p, found, new, "warning")
     return ItemOutcome("level_shifts", "ok", f"{len(tests)} series tested, {len(desired)} level shift(s) "
