@@ -20,6 +20,7 @@ FROM (
         model, quant, dataset, metric, dir, ts, run_id, commit_sha, value, center, scale, n, badness, flagged,
         commits, before,
         lagInFrame(flagged, 1, 0) OVER s AS prev_flagged,
+        lagInFrame(n, 1, 0) OVER s AS prev_n,
         lagInFrame(commit_sha, 1, '') OVER s AS prev_commit,
         leadInFrame(value, 1, nan) OVER s AS next_value,
         leadInFrame(commit_sha, 1, '') OVER s AS next_commit,
@@ -41,5 +42,7 @@ FROM (
     WINDOW s AS (PARTITION BY key, metric ORDER BY ts, run_id
                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 )
-WHERE flagged = 1 AND prev_flagged = 0
+-- The previous run must have been scored too: a series that only reaches min_n runs after a
+-- change would otherwise blame whichever commit happens to be its first scored run.
+WHERE flagged = 1 AND prev_flagged = 0 AND prev_n >= {min_n:UInt32}
 ORDER BY ts, model, quant, dataset, metric
