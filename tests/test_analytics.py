@@ -665,3 +665,20 @@ def test_demo_like_data_names_the_planted_regression_and_cost_spike(store) -> No
     lines = out.result.details["summary"]
     assert lines[0].startswith("[critical] Latency p95 regression: llama3-8b q4 on mmlu")
     assert any("LLM cost spike" in line for line in lines)
+
+
+def test_the_documented_zscores_query_matches_the_view(store) -> None:
+    settings = load_settings(overrides={"analytics.baseline_window_days": 1})
+    rows = llm_fixture()
+    _insert(store, rows)
+    assert analyse(settings, store).status == "ok"
+    lo, hi = T0 + timedelta(hours=20), T0 + timedelta(hours=23)
+    got = {r["row_key"]: r for r in store.named("analytics_llm_zscores", {"lo": lo, "hi": hi}).dicts()}
+    view = {r["row_key"]: r for r in store.query(
+        "SELECT row_key, baseline_state, cost_z, latency_z, tokens_z FROM run_analytics "
+        "WHERE kind = 'llm' AND ts >= {lo:DateTime64(3)} AND ts < {hi:DateTime64(3)}", {"lo": lo, "hi": hi}).dicts()}
+    assert set(got) == set(view) == {r["event_id"] for r in rows if lo <= r["at"] < hi}
+    for k, v in view.items():
+        assert got[k]["baseline_state"] == v["baseline_state"]
+        for m in ("cost_z", "latency_z", "tokens_z"):
+            assert got[k][m] == (None if v[m] is None else pytest.approx(v[m], rel=1e-5, abs=1e-6)), (k, m)
