@@ -305,9 +305,10 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
         "FROM _an_base AS b", {"min_n": p.min_n}).first() or {}
     stats["n"] = stats.pop("total", 0)
     extremes = store.query(
-        "SELECT countIf(abs(cost_z) > 3) AS cost_x, countIf(abs(latency_z) > 3) AS latency_x, "
-        "countIf(abs(tokens_z) > 3) AS tokens_x, countIf(cost_z > 3) AS cost_up, "
-        "countIf(latency_z > 3) AS latency_up FROM _an_out").first() or {}
+        "SELECT countIf(abs(cost_z) > 3) AS cost_o, countIf(abs(latency_z) > 3) AS latency_o, "
+        "countIf(abs(tokens_z) > 3) AS tokens_o, countIf(abs(cost_z) > 5) AS cost_x, "
+        "countIf(abs(latency_z) > 5) AS latency_x, countIf(abs(tokens_z) > 5) AS tokens_x, "
+        "countIf(cost_z > 3) AS cost_up, countIf(latency_z > 3) AS latency_up FROM _an_out").first() or {}
     stats.update(extremes)
     groups = store.named("analytics_llm_outlier_groups").dicts()
     found.llm_outlier_groups = _significant_groups(p, groups, stats)
@@ -355,8 +356,8 @@ def _llm_commit(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     found.llm_rows += n
     found.rows_written += buckets
     found.insufficient += int(stats.get("insufficient") or 0)
-    for m in ("cost", "latency", "tokens"):
-        found.outliers[f"llm.{m}"] = int(stats.get(f"{m}_x") or 0)
+    for m in ("cost", "latency", "tokens"):  # the view's flags: outlier |z| > 3, extreme |z| > 5
+        found.outliers[f"llm.{m}"] = int(stats.get(f"{m}_o") or 0)
         found.extremes[f"llm.{m}"] = int(stats.get(f"{m}_x") or 0)
     return ItemOutcome("llm_events", "ok", f"{n} rows analysed over {len(found.hours)} hour(s)"
                        f"{' (full)' if found.llm_full else ''}, {stats.get('insufficient', 0)} with insufficient "
@@ -515,10 +516,12 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
     last_before = levels[cp.index - 1][0]
     before, after = math.exp(cp.before_median), math.exp(cp.after_median)
     ratio, lo_r, hi_r = after / before, math.exp(cp.step_low), math.exp(cp.step_high)
-    seen: set[str] = set()
-    commits = [c for c in ctx.store.named("analytics_level_shift_commits", {
-        "scan_lo": start - timedelta(days=7), "lo": start - timedelta(hours=12),
-        "hi": start + timedelta(hours=1)}).dicts() if not (c["commit_sha"] in seen or seen.add(c["commit_sha"]))]
+    commits: list[dict[str, Any]] = []
+    for c in ctx.store.named("analytics_level_shift_commits", {
+            "scan_lo": start - timedelta(days=7), "lo": start - timedelta(hours=12),
+            "hi": start + timedelta(hours=1)}).dicts():
+        if all(c["commit_sha"] != k["commit_sha"] for k in commits):  # a commit seen by two sources once
+            commits.append(c)
     suspect = next((c for c in reversed(commits) if _parse_ts(c["first_seen"]) < start), commits[0] if commits else None)
     unit, what = ("ms", "latency at the group's typical answer size") if metric == "latency" else \
         ("USD", "cost per call at the group's typical size")
