@@ -18,6 +18,7 @@ from muse.runs import run_agent
 from muse.telemetry import Telemetry
 
 UTC = timezone.utc
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def analyse(settings: Any, store: Any, **options: Any):
@@ -163,3 +164,45 @@ def test_outliers_of_a_cost_spike_hour_are_folded_into_the_anomaly(store) -> Non
                           {"h": last.replace(tzinfo=None)}).scalar()
     assert flagged == 6
     assert analyse(load_settings(), store).result.details["insights_updated"] == 0
+
+
+# -- migration 011 --------------------------------------------------------------------------
+
+def test_migration_011_keeps_insights_and_verdicts_and_the_next_run_recomputes(settings) -> None:
+    from muse import migrations
+    from muse.store import open_store
+
+    with open_store(settings) as store:
+        # A store as it was before 011: the per-row run_analytics table with a record in it,
+        # and an acknowledged insight with a verdict.
+        migrations._ensure_ledger(store, "")
+        for m in migrations.available():
+            if m.version < 11:
+                for stmt in migrations.statements(migrations.render(m.text)):
+                    store.execute(stmt)
+                store.insert("schema_migrations", [{"version": m.version, "name": m.name, "checksum": m.checksum}])
+        store.insert("run_analytics", [{"kind": "llm", "source": "banterpacks", "row_key": 1, "ts": ts(T0),
+                                        "run_id": "00000000-0000-4000-8000-000000000001", "commit_sha": "",
+                                        "model": "m", "operation": "chat", "quant": "", "dataset": "",
+                                        "input_category": "small", "input_complexity": 0.5, "cost": 0.1,
+                                        "latency_ms": 1.0, "tokens": 1.0, "tokens_in": 1, "tokens_out": 0,
+                                        "is_error": 0, "baseline_level": "genus", "baseline_n": 9, "z_cost": 1,
+                                        "z_latency": 1, "z_tokens": 1, "source_ingested_at": ts(T0),
+                                        "analytics_run_id": "00000000-0000-4000-8000-000000000002"}])
+        old = insights.Insight(insight_id="feedbeef00000001", type="latency_regression", severity="critical",
+                               title="old finding", description="d", observed_at=ts(T0), model="m")
+        insights.upsert(store, [old], run_id="00000000-0000-4000-8000-000000000003")
+        insights.acknowledge(store, old.insight_id, by="alice", verdict="true-positive")
+        rng = random.Random(2)
+        store.insert("llm_events", _hours(T0, 40, 3, rng))
+        assert [m.version for m in migrations.migrate(store)] == [11]
+        kept = insights.find(store, old.insight_id)
+        assert (kept.status, kept.verdict, kept.acknowledged_by) == ("acknowledged", "true-positive", "alice")
+        engine = store.query("SELECT engine FROM system.tables WHERE database = currentDatabase() "
+                             "AND name = 'run_analytics'").scalar()
+        assert engine == "View" and store.query("SELECT count() FROM run_analytics").scalar() == 0
+        out = analyse(load_settings(), store)
+        assert out.status == "ok" and out.result.details["llm_rows"] == 120
+        assert store.query("SELECT count() FROM run_analytics").scalar() == 120
+        assert insights.find(store, old.insight_id).verdict == "true-positive"
+        assert migrations.migrate(store) == []  # idempotent
