@@ -65,7 +65,7 @@ def test_a_sustained_shift_is_one_level_shift_insight_with_its_start_hour_and_co
     assert out.status == "ok", out.result.message
     store.insert("llm_events", traffic(100, 104))  # a later run re-finds it: the same insight
     assert analyse(settings, store).status == "ok"
-    shifts = [i for i in insights.list_insights(store) if i.type == "level_shift"]
+    shifts = insights.list_insights(store, type="level_shift")  # a type `muse insights list --type` knows
     assert len(shifts) == 1, [i.title for i in shifts]
     [shift] = shifts
     m = shift.metrics
