@@ -1,44 +1,52 @@
-"""The analytics worker: context-aware baselines, z-scores, regressions, cost anomalies.
+"""The analytics worker: baselines per group and hour, z-scores on read, insights.
 
 Entry point: :func:`run` (``muse analytics run``, cron, tests and the demo call it through
-``run_agent(settings, "analytics", run)``).
+``run_agent(settings, "analytics", run)``). Reference: docs/analytics.md.
 
 Each run analyses what is new since the previous one and nothing else:
 
-* **llm_events**: every row not analysed yet (at its current version) gets a record in
-  ``run_analytics``: input context, z-scores for cost, latency and tokens against the most
-  specific of three baselines (global: source + operation; cluster: + model + input
-  category; genus: + a power-of-two tokens_in bucket) that has ``min_baseline_samples``
-  earlier rows. Baselines are per group and hour: the group's rows in the trailing
-  ``baseline_window_days`` before the start of the row's hour (no look-ahead), as a
-  winsorized mean and standard deviation (each value enters later baselines clipped to
-  3 sigma of the plain baseline of its own hour, so one extreme value cannot inflate them).
-  All of it is set-based SQL over hour buckets (window functions over sorted buckets),
-  with the buckets' sums kept in ``analytics_baselines`` for the next run.
-* **bench_runs**: the same record per row, with exact median / MAD baselines (the data is
-  small), and regressions per (model, quant, dataset) series: warning for one run worse by
-  more than 2 scale units, critical for an extreme one (> 3) or one the next run confirms;
-  a run the next one reverts is an outlier, not a regression.
+* **llm_events**: per (source, operation, model) and hour with events, a baseline of the
+  group's calls in the trailing ``baseline_window_days`` before the hour (no look-ahead) is
+  stored in ``analytics_baselines``, on a log scale: latency conditioned on output tokens
+  (least squares of ln latency on ln(1 + tokens_out)), cost on total tokens, tokens alone.
+  Models are never pooled; fewer than ``min_baseline_samples`` calls is
+  ``insufficient_baseline``. The ``run_analytics`` view computes every call's z-scores on
+  read; only calls with |z| > 3 are materialised (``analytics_outliers``). An hour of one
+  group with more extreme calls than the metric's false-alarm rate explains (binomial test,
+  Benjamini-Hochberg over every group-hour scored) is an outlier insight, folded into a cost
+  anomaly of the same hour and source when there is one.
+* **level shifts**: per group and metric (latency, cost), the hourly levels of the last
+  ``level_shift_days`` are searched for one sustained step (least squares change point,
+  Bonferroni over the splits, Benjamini-Hochberg over the series): one ``level_shift``
+  insight with the start hour, medians before/after, the ratio's interval and the commits
+  first seen around it.
+* **bench_runs**: per (model, quant, dataset) series, median / MAD baselines of the earlier
+  runs; a run worse by |z| >= ``bench_z_threshold`` and by ``regression_min_change_pct`` is a
+  regression (warning; critical when the next run confirms it or |z| >= twice the
+  threshold), a run the next one reverts is an outlier; its size is the ratio of the medians
+  after/before the change point, with a bootstrap interval.
 * **cost anomaly**: each hour with new LLM events whose cost exceeds
   ``cost_anomaly_factor`` x the median of the same hour on the previous days (at least
   ``cost_anomaly_min_days`` of them), by at least ``cost_anomaly_min_excess`` typical hours'
   spend, alerts (Slack) once, deduplicated through its insight.
 * **ingest gaps** recorded by the ingest worker become insights.
 
-Writes happen in an order that makes a failed run safe to repeat: baselines and insights
-(idempotent, deduplicated by key) first, the ``run_analytics`` records last; the records are
-what marks a row as analysed.
+Writes happen in an order that makes a failed run safe to repeat: insights and outliers
+(idempotent, deduplicated by key) first, the baselines last; a stored baseline is what marks
+an hour (or a bench row) analysed.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from muse import insights as ins
+from muse import stats as stats_mod
 from muse.errors import ConfigError, MuseError
 from muse.insights import Insight
 from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str
@@ -46,15 +54,20 @@ from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str
 log = logging.getLogger(__name__)
 
 AGENT = "analytics"
-OUTLIER_Z = 2.0  # |z| above this is an outlier
-EXTREME_Z = 3.0  # and above this, extreme
-CLIP_K = 3.0  # winsorizing bound of the llm baselines, in standard deviations
-SCALE_FLOOR_RATIO = 0.01  # a scale is never below 1% of the center ...
-LLM_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 1.0}  # ... nor below one unit of the metric
-BENCH_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 0.01}
+EXTREME_Z = 3.0  # |z| above this (log scale) is materialised; z > this counts as an extreme call
+LOG_SCALE_FLOOR = 0.01  # an llm scale is never below 1% (log units)
+SCALE_FLOOR_RATIO = 0.01  # a bench scale is never below 1% of the center ...
+BENCH_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 0.01}  # ... nor below one unit of the metric
+# The per-call false-alarm rate an extreme count (z > 3) is tested against: a bound on the
+# rates measured on normal demo traffic (docs/analytics.md: latency 0.002%, cost 0.58% of
+# calls; the normal tail would be 0.135%), or the rate
+# over every call of the run when it scored enough calls to measure it and it is higher.
+FALSE_ALARM_RATE = {"latency": 0.005, "cost": 0.01}
+RATE_MIN_CALLS = 2000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 FAR = datetime(2200, 1, 1, tzinfo=timezone.utc)
 TEMP_PREFIX = "_an_"  # the session-scoped temporary tables of one run
+LEVEL_SHIFT_MIN_CALLS = 3  # hours with fewer calls of a group are left out of its level series
 
 BENCH_METRICS = {
     # metric: (insight type, what it measures, unit, worse direction text)
@@ -73,6 +86,8 @@ SUGGESTED = {
                    "slow provider in that hour.",
     "cost_anomaly": "Check which source and model drove the spend (see metrics.by_source_model) and whether "
                     "a loop, retry storm or a new caller started in that hour.",
+    "level_shift": "Diff the commits first seen around the start hour (listed in metrics.commits) for changes to "
+                   "this model's serving path; the shift persists, so it is not a noisy hour.",
     "ingestion_gap": "Check the banterpacks telemetry exporter and the ingest runs of that hour; re-run "
                      "`muse ingest packs` for it once the files are there.",
 }
@@ -92,6 +107,12 @@ class Params:
     min_change_pct: float
     overlap_s: float
     alert_max_age_h: float
+    bench_min_n: int
+    bench_z: float
+    fdr_q: float
+    shift_days: int
+    shift_min_hours: int
+    shift_min_change: float
 
     @classmethod
     def from_settings(cls, settings: Any) -> "Params":
@@ -116,6 +137,12 @@ class Params:
             min_change_pct=settings["analytics.regression_min_change_pct"],
             overlap_s=settings["analytics.watermark_overlap_seconds"],
             alert_max_age_h=settings["analytics.alert_max_age_hours"],
+            bench_min_n=settings["analytics.bench_min_baseline_runs"],
+            bench_z=settings["analytics.bench_z_threshold"],
+            fdr_q=settings["analytics.fdr_q"],
+            shift_days=settings["analytics.level_shift_days"],
+            shift_min_hours=settings["analytics.level_shift_min_hours"],
+            shift_min_change=settings["analytics.level_shift_min_change_pct"] / 100,
         )
 
     def scale_params(self, floors: dict[str, float]) -> dict[str, Any]:
@@ -170,7 +197,8 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
             else:
                 cost_ok = _step(items, "cost_anomaly", lambda: _cost(ctx, params, found))
                 if cost_ok:
-                    _step(items, "llm_events", lambda: _llm_commit(ctx, params, found))
+                    if _step(items, "llm_events", lambda: _llm_commit(ctx, params, found)):
+                        _step(items, "level_shifts", lambda: _level_shifts(ctx, params, found))
                 else:
                     items.append(ItemOutcome("llm_events", "failed", "not committed: the cost anomaly check failed; "
                                              "the next run redoes these rows"))
@@ -191,6 +219,9 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
              f"{len(found.created)} new insight(s)"]
     if regressions:
         parts.append(f"{len(regressions)} regression(s)")
+    shifts = [i for i in found.created if i.type == "level_shift"]
+    if shifts:
+        parts.append(f"{len(shifts)} level shift(s)")
     anomalies = [i for i in found.created if i.type == "cost_anomaly"]
     if anomalies:
         parts.append(f"{len(anomalies)} cost anomal{'y' if len(anomalies) == 1 else 'ies'}")
@@ -244,102 +275,134 @@ def _drop_temp(ctx: RunContext) -> None:
 # -- llm_events -----------------------------------------------------------------------------
 
 def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutcome | None:
-    """Score the new rows into _an_scored; None = scored, to be committed by _llm_commit."""
+    """Baselines and extreme calls of the changed hours into temp tables; None = computed, to be
+    committed by _llm_commit (ItemOutcome = finished early: nothing new)."""
     store = ctx.store
     mark = store.named("analytics_llm_watermark").first() or {}
     watermark = _parse_ts(mark.get("watermark"))
     full = full or watermark is None
-    if full:
-        # Everything: no candidate set, the hours are those of the whole table.
-        store.execute("CREATE TEMPORARY TABLE _an_cand (source String, ts DateTime64(3, 'UTC'), event_id UInt64) "
-                      "ENGINE = Memory")
-        span = store.query("SELECT count() AS n, min(ts) AS lo, max(ts) AS hi FROM llm_events").first() or {}
+    if not full:
+        store.named("analytics_llm_changed_hours", {"lo": watermark - timedelta(seconds=p.overlap_s)})
+        if not int(store.query("SELECT count() FROM _an_hours").scalar(0) or 0):
+            return ItemOutcome("llm_events", "ok", "nothing new")
     else:
-        store.named("analytics_llm_candidates", {"lo": watermark - timedelta(seconds=p.overlap_s)})
-        span = store.query("SELECT count() AS n, min(ts) AS lo, max(ts) AS hi FROM _an_cand").first() or {}
+        store.execute("CREATE TEMPORARY TABLE _an_hours (hour DateTime('UTC')) ENGINE = Memory")
+    store.named("analytics_llm_buckets", {"full": int(full)})
+    span = store.query("SELECT sum(bucket_rows) AS n, min(hour) AS lo, max(hour) AS hi FROM _an_buckets").first() or {}
     if not span.get("n"):
         return ItemOutcome("llm_events", "ok", "nothing new")
-    h_lo = _parse_ts(span["lo"]).replace(minute=0, second=0, microsecond=0)
-    h_hi = _parse_ts(span["hi"]).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     if ctx.progress:
         ctx.progress("llm_events", 0, int(span["n"]))
-    base = {"full": int(full), "min_n": p.min_n, "run_id": ctx.run_id, "window_days": p.window_days,
-            "win_h": p.window_days * 24, "h_lo": h_lo, "h_hi": h_hi,
-            "hist_lo": h_lo - timedelta(days=p.window_days), "hist_hi": h_hi, "clip_k": CLIP_K,
-            **p.scale_params(LLM_FLOORS)}
-    t_small, t_medium, t_large, t_huge = p.thresholds
-    stages: list[tuple[str, dict[str, Any]]] = [
-        ("analytics_llm_rows", {"t_small": t_small, "t_medium": t_medium, "t_large": t_large, "t_huge": t_huge,
-                                "cx_max": math.log(1 + 4 * t_huge)}),
-        ("analytics_llm_genus_sums", {}),
-        ("analytics_llm_bucket_sums", {}),
-        ("analytics_llm_pass1", {}),
-        ("analytics_llm_genus_pass1", {}),
-        ("analytics_llm_clip_sums", {}),
-        ("analytics_llm_new_buckets", {}),
-        ("analytics_llm_pass2", {}),
-        ("analytics_llm_genus_pass2", {}),
-        ("analytics_llm_score", {}),
-    ]
-    for name, extra in stages:
-        store.named(name, _only(name, {**base, **extra}))
-    found.hours = [_parse_ts(r[0]) for r in store.query(
-        "SELECT DISTINCT hour FROM _an_rows WHERE is_cand = 1 ORDER BY hour").rows]
-    found.llm_outlier_groups = store.named("analytics_llm_outlier_groups", {
-        "min_rows": p.outlier_min_rows, "min_share": p.outlier_min_share}).dicts()
+    h_lo, h_hi = _parse_ts(span["lo"]), _parse_ts(span["hi"]) + timedelta(hours=1)
+    store.named("analytics_llm_baselines", {
+        "full": int(full), "win_h": p.window_days * 24, "floor": LOG_SCALE_FLOOR,
+        "hist_lo": h_lo - timedelta(days=p.window_days), "hist_hi": h_hi})
+    store.named("analytics_llm_score", {"full": int(full), "min_n": p.min_n, "extreme_z": EXTREME_Z})
+    found.hours = [_parse_ts(r[0]) for r in store.query("SELECT DISTINCT hour FROM _an_buckets ORDER BY hour").rows]
     stats = store.query(
-        "SELECT count() AS n, countIf(lvl = '') AS insufficient, "
-        "countIf(abs(cost_z) > 2) AS cost_o, countIf(abs(latency_z) > 2) AS latency_o, "
-        "countIf(abs(tokens_z) > 2) AS tokens_o, countIf(abs(cost_z) > 3) AS cost_x, "
-        "countIf(abs(latency_z) > 3) AS latency_x, countIf(abs(tokens_z) > 3) AS tokens_x "
-        "FROM _an_scored WHERE is_cand = 1").first() or {}
+        "SELECT sum(b.bucket_rows) AS total, sumIf(b.bucket_rows, b.n < {min_n:UInt32}) AS insufficient, "
+        "countIf(b.n >= {min_n:UInt32}) AS tested_buckets, sumIf(b.bucket_rows, b.n >= {min_n:UInt32}) AS scored "
+        "FROM _an_base AS b", {"min_n": p.min_n}).first() or {}
+    stats["n"] = stats.pop("total", 0)
+    extremes = store.query(
+        "SELECT countIf(abs(cost_z) > 3) AS cost_o, countIf(abs(latency_z) > 3) AS latency_o, "
+        "countIf(abs(tokens_z) > 3) AS tokens_o, countIf(abs(cost_z) > 5) AS cost_x, "
+        "countIf(abs(latency_z) > 5) AS latency_x, countIf(abs(tokens_z) > 5) AS tokens_x, "
+        "countIf(cost_z > 3) AS cost_up, countIf(latency_z > 3) AS latency_up FROM _an_out").first() or {}
+    stats.update(extremes)
+    groups = store.named("analytics_llm_outlier_groups").dicts()
+    found.llm_outlier_groups = _significant_groups(p, groups, stats)
     found.llm_stats = stats
     found.llm_full = full
     return None
 
 
+def _significant_groups(p: Params, groups: list[dict[str, Any]], stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """The group-hours whose count of extreme calls is a discovery at FDR q (Benjamini-Hochberg
+    over every scored (group, hour, metric)), and at least outlier_min_rows and min_share of
+    the hour's calls. The per-call false-alarm rate of a metric is FALSE_ALARM_RATE, or the
+    rate over every call of a large run when higher: heavy tails are not discoveries."""
+    scored = int(stats.get("scored") or 0)
+    m = 2 * int(stats.get("tested_buckets") or 0)
+    if not groups or not scored:
+        return []
+    rate = {metric: max(FALSE_ALARM_RATE[metric],
+                        int(stats.get(f"{metric}_up") or 0) / scored if scored >= RATE_MIN_CALLS else 0.0)
+            for metric in ("cost", "latency")}
+    # Every scored (group, hour, metric) is a test (m); a count under outlier_min_rows can never
+    # become an insight, so its p-value is not worth computing (1 is conservative for BH).
+    pvals = [stats_mod.binom_sf(int(g["extreme_rows"]), int(g["rows"]), rate[g["metric"]])
+             if g["extreme_rows"] >= p.outlier_min_rows else 1.0 for g in groups]
+    keep = stats_mod.bh_reject(pvals, p.fdr_q, m=m)
+    out = []
+    for g, pv, k in zip(groups, pvals, keep):
+        if k and g["extreme_rows"] >= p.outlier_min_rows and g["extreme_rows"] >= p.outlier_min_share * g["rows"]:
+            out.append({**g, "p_value": pv, "false_alarm_rate": rate[g["metric"]], "tests": m})
+    return out
+
+
 def _llm_commit(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
-    """Outlier insights, baselines, then the records (the records mark the rows analysed)."""
+    """Outlier insights and rows, then the baselines (a stored baseline marks its hour analysed)."""
     store = ctx.store
-    base = {"run_id": ctx.run_id, "window_days": p.window_days}
+    version = int(datetime.now(timezone.utc).timestamp() * 1000) * 2
     _write_llm_outlier_insights(ctx, found)
-    store.named("analytics_llm_save_baselines", base)
-    store.named("analytics_llm_save_rows", {"run_id": ctx.run_id})
+    full = int(found.llm_full)
+    store.named("analytics_llm_outlier_tombstones", {"full": full, "version": version, "run_id": ctx.run_id})
+    store.named("analytics_llm_save_outliers", {"version": version + 1, "run_id": ctx.run_id})
+    store.named("analytics_llm_save_baselines", {"run_id": ctx.run_id, "window_days": p.window_days, "min_n": p.min_n})
     stats = found.llm_stats
     n = int(stats.get("n") or 0)
+    buckets = int(store.query("SELECT count() FROM _an_base").scalar(0) or 0)
     found.llm_rows += n
-    found.rows_written += n
+    found.rows_written += buckets
     found.insufficient += int(stats.get("insufficient") or 0)
-    for m in ("cost", "latency", "tokens"):
+    for m in ("cost", "latency", "tokens"):  # the view's flags: outlier |z| > 3, extreme |z| > 5
         found.outliers[f"llm.{m}"] = int(stats.get(f"{m}_o") or 0)
         found.extremes[f"llm.{m}"] = int(stats.get(f"{m}_x") or 0)
     return ItemOutcome("llm_events", "ok", f"{n} rows analysed over {len(found.hours)} hour(s)"
                        f"{' (full)' if found.llm_full else ''}, {stats.get('insufficient', 0)} with insufficient "
-                       f"baseline", rows=n)
+                       f"baseline; {buckets} baseline bucket(s) stored", rows=n)
 
 
 def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
     """One open insight per (source, operation, model, metric): later extreme hours extend
-    it instead of opening another (a level shift would otherwise open one per hour)."""
+    it instead of opening another. A group-hour that coincides with a cost anomaly of the same
+    source is folded into that anomaly (listed in its metrics.folded_outliers) instead."""
     live = {(i.source, i.operation, i.model, i.metric): i for i in ins.open_of_types(ctx.store, ["outlier"])
             if i.status == "open" and i.evidence.get("kind") == "llm"}
+    anomalies = ins.open_of_types(ctx.store, ["cost_anomaly"])
     merged: dict[tuple[str, str, str, str], Insight] = {}
+    folded: dict[str, Insight] = {}
     for g in sorted(found.llm_outlier_groups, key=lambda g: str(g["hour"])):
         key = (g["source"], g["operation"], g["model"], g["metric"])
         hour = ts_str(_parse_ts(g["hour"]))
+        entry = {"rows": g["rows"], "extreme_rows": g["extreme_rows"], "max_z": g["max_z"],
+                 "worst_value": g["worst_value"], "worst_baseline": g["worst_center"],
+                 "worst_event_id": g["worst_event_id"], "run_ids": g["run_ids"], "p_value": g["p_value"],
+                 "false_alarm_rate": g["false_alarm_rate"], "tests": g["tests"]}
+        anomaly = next((a for a in anomalies if hour in a.metrics.get("hours", {})
+                        and any(b.get("source") == g["source"]
+                                for b in a.metrics["hours"][hour].get("by_source_model", []))), None)
+        if anomaly is not None:
+            target = folded.setdefault(anomaly.insight_id, anomaly)
+            fold = [f for f in target.metrics.get("folded_outliers", [])
+                    if (f["source"], f["operation"], f["model"], f["metric"], f["hour"]) != (*key, hour)]
+            fold.append({"source": g["source"], "operation": g["operation"], "model": g["model"],
+                         "metric": g["metric"], "hour": hour, **entry})
+            target.metrics["folded_outliers"] = fold
+            continue
         base = merged.get(key) or live.get(key)
         hours = dict(base.metrics.get("hours", {})) if base else {}
-        hours[hour] = {"rows": g["rows"], "extreme_rows": g["extreme_rows"], "max_z": g["max_z"],
-                       "worst_value": g["worst_value"], "worst_baseline": g["worst_center"],
-                       "worst_event_id": g["worst_event_id"], "run_ids": g["run_ids"]}
+        hours[hour] = entry
         merged[key] = _llm_outlier_insight(key, hours, base)
-    found.absorb(ins.upsert(ctx.store, list(merged.values()), run_id=ctx.run_id))
+    found.absorb(ins.upsert(ctx.store, list(merged.values()) + list(folded.values()), run_id=ctx.run_id))
 
 
 def _llm_outlier_insight(key: tuple[str, str, str, str], hours: dict[str, dict[str, Any]],
                          base: Insight | None) -> Insight:
     source, operation, model, metric = key
     unit = "USD" if metric == "cost" else "ms"
+    context = "the call's answer size (tokens_out)" if metric == "latency" else "the call's total tokens"
     first, last = min(hours), max(hours)
     worst_hour = max(hours, key=lambda h: hours[h]["max_z"])
     worst = hours[worst_hour]
@@ -348,11 +411,14 @@ def _llm_outlier_insight(key: tuple[str, str, str, str], hours: dict[str, dict[s
     span = f"in the hour {first[:13]}:00 UTC" if len(hours) == 1 else \
         f"in {len(hours)} hours between {first[:13]}:00 and {last[:13]}:00 UTC"
     title = f"{extreme} extreme {metric} calls: {source}/{operation} on {model} {span}"
+    rate = worst.get("false_alarm_rate", FALSE_ALARM_RATE[metric])
     desc = (f"{extreme} of {rows} {operation} calls of {model} ({source}) {span} scored z > {EXTREME_Z:g} on "
-            f"{metric} against their context baselines; the worst was {_num(worst['worst_value'])} {unit} against "
-            f"a baseline of {_num(worst['worst_baseline'])} {unit} (z {worst['max_z']:.1f}, hour "
-            f"{worst_hour[:13]}:00). An outlier that persists hour after hour is a level shift: compare with "
-            f"the benchmark regressions of {model}.")
+            f"log {metric} against their model's baseline at {context}; at a false-alarm rate of "
+            f"{rate:.2%} per call that many is a discovery at the run's false-discovery rate "
+            f"(Benjamini-Hochberg over {worst.get('tests', 0)} group-hour tests, p = {worst.get('p_value', 0):.1e} in "
+            f"the worst hour). The worst was {_num(worst['worst_value'])} {unit} against "
+            f"{_num(worst['worst_baseline'])} {unit} expected (z {worst['max_z']:.1f}, hour {worst_hour[:13]}:00). "
+            f"A shift that persists is reported as a level_shift insight.")
     run_ids = sorted({r for h in hours.values() for r in h["run_ids"]})[:10]
     return Insight(
         insight_id=base.insight_id if base else ins.insight_id("llm_outlier", *key, first),
@@ -361,10 +427,130 @@ def _llm_outlier_insight(key: tuple[str, str, str, str], hours: dict[str, dict[s
         observed_value=worst["worst_value"], z_score=worst["max_z"], suggested_action=SUGGESTED["llm_outlier"],
         metrics={"extreme_rows": extreme, "rows": rows, "hours_count": len(hours), "first_hour": first,
                  "last_hour": last, "max_z": worst["max_z"], "hours": hours},
-        evidence={"kind": "llm", "query": "analytics_llm_outlier_groups", "table": "run_analytics",
+        evidence={"kind": "llm", "query": "analytics_llm_outlier_groups", "table": "analytics_outliers",
                   "parameters": {"source": source, "operation": operation, "model": model, "metric": metric,
                                  "z_above": EXTREME_Z, "hours": sorted(hours)[-24:]},
                   "run_ids": run_ids, "worst_event_id": worst["worst_event_id"]})
+
+
+# -- level shifts ---------------------------------------------------------------------------
+
+def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
+    """One level_shift insight per (group, metric) with a sustained step in its hourly levels."""
+    if not found.hours:
+        return ItemOutcome("level_shifts", "ok", "no new hours")
+    store = ctx.store
+    hi = found.hours[-1] + timedelta(hours=1)
+    lo = hi - timedelta(days=p.shift_days)
+    series: dict[int, list[dict[str, Any]]] = {}
+    for r in store.named("analytics_level_shift_series", {"lo": lo, "hi": hi}).dicts():
+        if r["n"] >= LEVEL_SHIFT_MIN_CALLS:
+            series.setdefault(r["key"], []).append(r)
+    tests: list[dict[str, Any]] = []
+    for rows in series.values():
+        for metric, level in (("latency", _latency_levels), ("cost", _cost_levels)):
+            levels = level(rows)
+            cp = stats_mod.change_point([v for _, v in levels], min_size=p.shift_min_hours)
+            if cp is None:
+                continue
+            tests.append({"rows": rows, "metric": metric, "levels": levels, "cp": cp})
+    keep = stats_mod.bh_reject([t["cp"].p_value for t in tests], p.fdr_q)
+    live = [i for i in ins.open_of_types(store, ["level_shift"]) if i.status != "resolved"]
+    desired = []
+    for t, k in zip(tests, keep):
+        cp = t["cp"]
+        ratio = math.exp(cp.after_median - cp.before_median)
+        if not (k and cp.sustained and abs(ratio - 1) >= p.shift_min_change):
+            continue
+        desired.append(_level_shift_insight(ctx, p, t, live))
+    # Outlier insights of the same group and metric from the shift's start on were its first
+    # hours, seen before the shift could be called: folded into it (listed, and resolved).
+    outliers = [i for i in ins.open_of_types(store, ["outlier"]) if i.evidence.get("kind") == "llm"]
+    fold: list[tuple[Insight, Insight]] = []
+    for shift in desired:
+        start = shift.metrics["start_hour"]
+        mine = [o for o in outliers if (o.source, o.operation, o.model, o.metric)
+                == (shift.source, shift.operation, shift.model, shift.metric)
+                and str(o.metrics.get("last_hour", o.observed_at)) >= start]
+        old = ins.load(store, [shift.insight_id]).get(shift.insight_id)
+        shift.metrics["folded_outliers"] = sorted(set((old.metrics.get("folded_outliers", []) if old else [])
+                                                      + [o.insight_id for o in mine]))
+        fold += [(o, shift) for o in mine]
+    result = ins.upsert(store, desired, run_id=ctx.run_id)
+    found.absorb(result)
+    for o, shift in fold:
+        found.resolved += len(ins.resolve(store, [o], reason=f"part of the level shift {shift.insight_id} "
+                                                             f"({shift.title})", run_id=ctx.run_id))
+    for new in result.created:
+        _alert(ctx, p, found, new, "warning")
+    return ItemOutcome("level_shifts", "ok", f"{len(tests)} series tested, {len(desired)} level shift(s) "
+                       f"({len(result.created)} new)")
+
+
+def _pooled_slope(rows: list[dict[str, Any]], x: str, y: str, xx: str, xy: str) -> float:
+    """The within-hour least squares slope of the whole series (hour means removed)."""
+    num = sum(r[xy] - r[x] * r[y] / r["n"] for r in rows)
+    den = sum(r[xx] - r[x] * r[x] / r["n"] for r in rows)
+    return num / den if den > 1e-9 else 0.0
+
+
+def _latency_levels(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Per hour: mean ln latency at the series' mean ln(1 + tokens_out) (answer size held fixed)."""
+    b = _pooled_slope(rows, "sx", "sy", "sxx", "sxy")
+    xbar = sum(r["sx"] for r in rows) / sum(r["n"] for r in rows)
+    return [(r["hour"], r["sy"] / r["n"] - b * (r["sx"] / r["n"] - xbar)) for r in rows]
+
+
+def _cost_levels(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Per hour: mean ln cost at the series' mean ln(1 + total tokens)."""
+    b = _pooled_slope(rows, "su", "sv", "suu", "suv")
+    ubar = sum(r["su"] for r in rows) / sum(r["n"] for r in rows)
+    return [(r["hour"], r["sv"] / r["n"] - b * (r["su"] / r["n"] - ubar)) for r in rows]
+
+
+def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: list[Insight]) -> Insight:
+    cp = t["cp"]
+    rows, metric, levels = t["rows"], t["metric"], t["levels"]
+    source, operation, model = rows[0]["source"], rows[0]["operation"], rows[0]["model"]
+    start = _parse_ts(levels[cp.index][0])
+    last_before = levels[cp.index - 1][0]
+    before, after = math.exp(cp.before_median), math.exp(cp.after_median)
+    ratio, lo_r, hi_r = after / before, math.exp(cp.step_low), math.exp(cp.step_high)
+    commits: list[dict[str, Any]] = []
+    for c in ctx.store.named("analytics_level_shift_commits", {
+            "scan_lo": start - timedelta(days=7), "lo": start - timedelta(hours=12),
+            "hi": start + timedelta(hours=1)}).dicts():
+        if all(c["commit_sha"] != k["commit_sha"] for k in commits):  # a commit seen by two sources once
+            commits.append(c)
+    suspect = next((c for c in reversed(commits) if _parse_ts(c["first_seen"]) < start), commits[0] if commits else None)
+    unit, what = ("ms", "latency at the group's typical answer size") if metric == "latency" else \
+        ("USD", "cost per call at the group's typical size")
+    direction = "rose" if ratio > 1 else "fell"
+    title = (f"Level shift: {source}/{operation} {model} {metric} {direction} x{ratio:.2f} from "
+             f"{ts_str(start)[:13]}:00 UTC")
+    named = ", ".join(f"{c['repo']} {c['commit_sha'][:8]} ({c['first_seen'][:16]})" for c in commits[:5]) or "none"
+    desc = (f"The hourly {what} of {model} ({source}/{operation}) {direction} from a median of {_num(before)} {unit} "
+            f"over {cp.n_before} hours to {_num(after)} {unit} over {cp.n_after} hours from {ts_str(start)[:13]}:00 "
+            f"UTC (ratio {ratio:.2f}, 95% interval {lo_r:.2f}-{hi_r:.2f}; change point t = {cp.t:.1f}, "
+            f"p = {cp.p_value:.1e} after Bonferroni over the splits, a discovery at FDR {p.fdr_q:g}). The shift "
+            f"holds in both halves of the later hours. Commits first seen in the 12 hours before: {named}.")
+    old = next((i for i in live if (i.source, i.operation, i.model, i.metric) == (source, operation, model, metric)
+                and abs((_parse_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600), None)
+    return Insight(
+        insight_id=old.insight_id if old else ins.insight_id("level_shift", source, operation, model, metric,
+                                                             ts_str(start)),
+        type="level_shift", severity="warning", title=title, description=desc, observed_at=ts_str(start),
+        source=source, model=model, operation=operation, metric=metric,
+        commit_sha=suspect["commit_sha"] if suspect else "", baseline_value=before, observed_value=after,
+        z_score=cp.t, suggested_action=SUGGESTED["level_shift"],
+        metrics={"start_hour": ts_str(start), "last_hour_before": last_before, "before_median": before,
+                 "after_median": after, "ratio": ratio, "ratio_low": lo_r, "ratio_high": hi_r,
+                 "change_pct": (ratio - 1) * 100, "hours_before": cp.n_before, "hours_after": cp.n_after,
+                 "t": cp.t, "p_value": cp.p_value, "fdr_q": p.fdr_q, "unit": unit, "commits": commits},
+        evidence={"kind": "llm", "query": "analytics_level_shift_series", "table": "analytics_baselines",
+                  "parameters": {"source": source, "operation": operation, "model": model, "metric": metric,
+                                 "days": p.shift_days, "min_hours": p.shift_min_hours},
+                  "commits_query": "analytics_level_shift_commits"})
 
 
 # -- cost anomaly ---------------------------------------------------------------------------
@@ -437,7 +623,9 @@ def _cost_insight(p: Params, old: Insight | None, hours: dict[str, dict[str, Any
         metrics={"cost_usd": cost, "baseline_usd": baseline, "ratio": cost / baseline, "peak_ratio": peak["ratio"],
                  "events": events, "factor": p.cost_factor, "min_excess": p.cost_min_excess,
                  "baseline_days": peak["baseline_days"],
-                 "by_source_model": peak["by_source_model"], "hours": hours},
+                 "by_source_model": peak["by_source_model"], "hours": hours,
+                 **({"folded_outliers": old.metrics["folded_outliers"]}
+                    if old and old.metrics.get("folded_outliers") else {})},
         evidence={"query": "analytics_cost_hours", "table": "llm_events",
                   "parameters": {"hours": sorted(hours), "days": p.cost_days, "factor": p.cost_factor},
                   "baseline_hours": [ts_str(_parse_ts(first) - timedelta(days=d)) for d in range(1, p.cost_days + 1)]})
@@ -450,19 +638,19 @@ def _bench(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOu
     pending = int(store.named("analytics_bench_pending").scalar(0) or 0)
     if not pending and not full:
         return ItemOutcome("bench_runs", "ok", "nothing new")
-    base = {"full": int(full), "min_n": p.min_n, "run_id": ctx.run_id, "window_days": p.window_days,
+    base = {"full": int(full), "min_n": p.bench_min_n, "run_id": ctx.run_id, "window_days": p.window_days,
             "win_s": p.window_days * 86400, **p.scale_params(BENCH_FLOORS)}
     for name in ("analytics_bench_long", "analytics_bench_scores"):
         store.named(name, _only(name, base))
-    changes = store.named("analytics_bench_changes", {"min_n": p.min_n, "min_change": p.min_change_pct / 100}).dicts()
+    changes = store.named("analytics_bench_changes", {"min_n": p.bench_min_n, "z_thr": p.bench_z,
+                                                      "min_change": p.min_change_pct / 100}).dicts()
     _write_bench_insights(ctx, p, found, changes)
     stats = store.query(
-        "SELECT count() AS n, countIf(lvl = '') AS insufficient, countIf(abs(cost_z) > 2) AS cost_o, "
-        "countIf(abs(latency_z) > 2) AS latency_o, countIf(abs(tokens_z) > 2) AS tokens_o, "
-        "countIf(abs(cost_z) > 3) AS cost_x, countIf(abs(latency_z) > 3) AS latency_x, "
-        "countIf(abs(tokens_z) > 3) AS tokens_x FROM _an_bench WHERE is_cand").first() or {}
+        "SELECT count() AS n, countIf(lvl = '') AS insufficient, countIf(abs(cost_z) > 3) AS cost_o, "
+        "countIf(abs(latency_z) > 3) AS latency_o, countIf(abs(tokens_z) > 3) AS tokens_o, "
+        "countIf(abs(cost_z) >= {z:Float64}) AS cost_x, countIf(abs(latency_z) >= {z:Float64}) AS latency_x, "
+        "countIf(abs(tokens_z) >= {z:Float64}) AS tokens_x FROM _an_bench WHERE is_cand", {"z": p.bench_z}).first() or {}
     store.named("analytics_bench_save_baselines", _only("analytics_bench_save_baselines", base))
-    store.named("analytics_bench_save_rows", {"run_id": ctx.run_id})
     n = int(stats.get("n") or 0)
     found.bench_rows += n
     found.rows_written += n
@@ -475,17 +663,17 @@ def _bench(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOu
                        + (f" ({', '.join(sorted(kinds))})" if kinds else ""), rows=n)
 
 
-def classify_change(c: dict[str, Any]) -> tuple[str, str]:
+def classify_change(c: dict[str, Any], z_thr: float = 5.0) -> tuple[str, str]:
     """(kind, severity) of a change point: regression (warning/critical) or outlier (a blip).
 
-    critical needs an extreme score (> 3) or confirmation by the next run; a next run that
-    is not also worse than the pre-change baseline makes it a one-run outlier.
+    critical needs confirmation by the next run or a score of at least twice the threshold;
+    a next run that is not also worse than the pre-change baseline makes it a one-run outlier.
     """
     if c["has_next"] and not c["next_confirms"]:
         return "outlier", "info"
     if c["has_next"]:
         return "regression", "critical"
-    if c["badness"] > EXTREME_Z:
+    if c["badness"] >= 2 * z_thr:
         return "regression", "critical"
     return "regression", "warning"
 
@@ -493,16 +681,24 @@ def classify_change(c: dict[str, Any]) -> tuple[str, str]:
 def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: list[dict[str, Any]]) -> None:
     desired: list[Insight] = []
     for c in changes:
-        kind, severity = classify_change(c)
+        kind, severity = classify_change(c, p.bench_z)
         rtype, what, unit = BENCH_METRICS[c["metric"]]
         series = f"{c['model']} {c['quant']} on {c['dataset']}"
         sha = str(c["commit_sha"])
-        pct = (c["value"] - c["center"]) / c["center"] * 100 if c["center"] else float("inf")
+        run_pct = (c["value"] - c["center"]) / c["center"] * 100 if c["center"] else float("inf")
+        before, after = [float(v) for v in c["before"]], [float(v) for v in c["after"]]
+        ratio, r_lo, r_hi = stats_mod.median_ratio_interval(before, after, seed=int(sha[:8] or "0", 16)) \
+            if before and after else (math.inf, math.inf, math.inf)
+        pct = (ratio - 1) * 100 if math.isfinite(ratio) else run_pct
+        size = (f"ratio of medians after/before {ratio:.2f} (95% bootstrap interval {r_lo:.2f}-{r_hi:.2f}; "
+                f"{len(after)} run(s) from this commit on against the {len(before)} before)")
         if kind == "outlier":
             itype = "outlier"
             iid = ins.insight_id("bench_outlier", c["model"], c["quant"], c["dataset"], c["metric"], sha)
-            title = f"One-run {what} outlier: {series} {pct:+.0f}% at commit {sha[:8]}, back to normal at {c['next_commit'][:8]}"
-            state = f"The next run (commit {c['next_commit'][:8]}) was back within {OUTLIER_Z:g} scale units, so this is a one-run blip, not a regression."
+            title = (f"One-run {what} outlier: {series} {run_pct:+.0f}% at commit {sha[:8]}, back to normal at "
+                     f"{c['next_commit'][:8]}")
+            state = (f"The next run (commit {c['next_commit'][:8]}) was not worse by both {p.bench_z:g} scale units "
+                     f"and {p.min_change_pct:g}%, so this is a one-run blip, not a regression.")
             action = SUGGESTED["bench_outlier"]
         else:
             itype = rtype
@@ -512,14 +708,16 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
                 state = (f"Confirmed by the next run (commit {c['next_commit'][:8]}, {_num(c['next_value'])} {unit}, "
                          f"{c['next_badness']:.1f} scale units worse than the pre-change baseline).")
             elif severity == "critical":
-                state = f"Extreme score (> {EXTREME_Z:g}); not yet confirmed by a later run."
+                state = f"Extreme score (>= {2 * p.bench_z:g}); not yet confirmed by a later run."
             else:
                 state = "Awaiting confirmation by the next run (critical if it stays worse)."
+            state += f" Size: {size}."
             action = SUGGESTED[rtype]
         found.bench_changes.append({"kind": kind, "severity": severity})
         desc = (f"{what[0].upper()}{what[1:]} of {series} was {_num(c['value'])} {unit} at commit {sha[:8]} against a "
                 f"median of {_num(c['center'])} {unit} over the {c['n']} earlier run(s) of the series in "
-                f"{p.window_days} days (scale {_num(c['scale'])}, {c['badness']:.1f} units worse). {state}")
+                f"{p.window_days} days (scale 1.4826 x MAD = {_num(c['scale'])}, {c['badness']:.1f} units worse; "
+                f"threshold {p.bench_z:g} and {p.min_change_pct:g}%). {state}")
         desired.append(Insight(
             insight_id=iid, type=itype, severity=severity, title=title, description=desc,
             observed_at=str(c["ts"]), source="banterhearts", model=c["model"], quant=c["quant"],
@@ -527,11 +725,18 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
             observed_value=c["value"], z_score=_signed_z(c), suggested_action=action,
             metrics={"value": c["value"], "baseline_median": c["center"], "baseline_scale": c["scale"],
                      "baseline_runs": c["n"], "change_pct": pct if math.isfinite(pct) else None,
+                     "run_change_pct": run_pct if math.isfinite(run_pct) else None,
+                     "ratio_of_medians": ratio if math.isfinite(ratio) else None,
+                     "ratio_low": r_lo if math.isfinite(r_lo) else None,
+                     "ratio_high": r_hi if math.isfinite(r_hi) else None,
+                     "median_after": statistics.median(after) if after else None, "runs_after": len(after),
+                     "z_threshold": p.bench_z,
                      "badness": c["badness"], "next_value": c["next_value"] if c["has_next"] else None,
                      "next_badness": c["next_badness"], "confirmed": bool(c["has_next"] and kind != "outlier")},
             evidence={"kind": "bench", "query": "analytics_bench_changes", "table": "bench_runs",
                       "parameters": {"model": c["model"], "quant": c["quant"], "dataset": c["dataset"],
-                                     "metric": c["metric"], "window_days": p.window_days, "min_n": p.min_n},
+                                     "metric": c["metric"], "window_days": p.window_days, "min_n": p.bench_min_n,
+                                     "z_threshold": p.bench_z},
                       "run_id": str(c["run_id"]), "commit_sha": sha, "previous_commit": c["prev_commit"],
                       "next_run_id": c["next_run_id"] or None, "next_commit": c["next_commit"] or None,
                       "baseline_commits": c["baseline_commits"]}))

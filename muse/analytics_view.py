@@ -3,7 +3,10 @@
 ``show_run(store, run_id)`` returns, for the llm_events and bench_runs rows of one run
 (an llm_events/bench_runs ``run_id``, or a unique prefix of one), the seed's response
 shape (input, metrics, baselines, anomaly_scores, efficiency, temporal) for the run as a
-whole and for each analysed row under ``records``.
+whole and for each analysed row under ``records``. The rows come from the ``run_analytics``
+view (z-scores computed on read); each record's baseline is its group's row in
+``analytics_baselines``: for llm rows on a log scale (docs/analytics.md), with the value
+expected for the row's own answer size / total tokens.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from typing import Any
 from muse.errors import InputError, UsageError
 from muse.store import Store
 
-LEVELS = ("global", "cluster", "genus")
 SUMMARY_ROWS = 100_000
 
 
@@ -54,7 +56,7 @@ def _baselines(store: Store, rows: list[dict[str, Any]]) -> dict[tuple[str, int,
     out: dict[tuple[str, int, str], dict[str, Any]] = {}
     for kind in sorted({r["kind"] for r in rows}):
         mine = [r for r in rows if r["kind"] == kind]
-        keys = sorted({r[f"{lvl}_key"] for r in mine for lvl in LEVELS})
+        keys = sorted({r["genus_key"] for r in mine})
         ats = sorted({r["baseline_at"] for r in mine})
         for b in store.named("analytics_show_baselines", {"kind": kind, "keys": keys, "ats": ats}).dicts():
             out[(kind, b["key"], b["at"])] = b
@@ -67,15 +69,38 @@ def _metric_names(kind: str) -> dict[str, str]:
     return {"cost": "cost_usd", "latency": "latency_ms", "tokens": "tokens"}
 
 
+def _llm_baseline(b: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+    """Log-scale centers and scales, and the value expected for this row's own context."""
+    x, u = math.log(1 + r["tokens_out"]), math.log(1 + r["tokens"])
+    return {
+        "latency_ms": {"context": "x = ln(1 + tokens_out), x^2", "center": _f(b["latency_center"]),
+                       "slope": _f(b["latency_slope"]), "curve": _f(b["latency_curve"]), "scale": _f(b["latency_scale"]),
+                       "expected": _f(math.exp(b["latency_center"] + b["latency_slope"] * x
+                                               + b["latency_curve"] * x * x))},
+        "cost_usd": {"context": "ln(1 + tokens)", "center": _f(b["cost_center"]), "slope": _f(b["cost_slope"]),
+                     "scale": _f(b["cost_scale"]),
+                     "expected": _f(math.exp(b["cost_center"] + b["cost_slope"] * u) - 1e-6)},
+        "tokens": {"context": None, "center": _f(b["tokens_center"]), "slope": 0.0, "scale": _f(b["tokens_scale"]),
+                   "expected": _f(math.exp(b["tokens_center"]) - 1)},
+    }
+
+
 def _record(r: dict[str, Any], baselines: dict[tuple[str, int, str], dict[str, Any]]) -> dict[str, Any]:
     names = _metric_names(r["kind"])
+    level = "model" if r["kind"] == "llm" else "series"
     base: dict[str, Any] = {"used": r["baseline_level"] or None, "baseline_at": r["baseline_at"]}
-    for lvl in LEVELS:
-        b = baselines.get((r["kind"], r[f"{lvl}_key"], r["baseline_at"]))
-        base[lvl] = None if b is None else {
-            "key": f"{r[f'{lvl}_key']:016x}", "n": b["n"], "estimator": b["estimator"], "window_days": b["window_days"],
-            **{names[m]: {"center": _f(b[f"{m}_center"]), "scale": _f(b[f"{m}_scale"])}
-               for m in ("cost", "latency", "tokens")}}
+    b = baselines.get((r["kind"], r["genus_key"], r["baseline_at"]))
+    if b is None:
+        base[level] = None
+    else:
+        common = {"key": f"{r['genus_key']:016x}", "n": b["n"], "min_n": b["min_n"], "estimator": b["estimator"],
+                  "window_days": b["window_days"]}
+        if r["kind"] == "llm":
+            base[level] = {**common, "scale": "log", **_llm_baseline(b, r)}
+        else:
+            base[level] = {**common, "scale": "raw", **{names[m]: {"center": _f(b[f"{m}_center"]),
+                                                                   "scale": _f(b[f"{m}_scale"])}
+                                                        for m in ("cost", "latency", "tokens")}}
     ident = {"kind": r["kind"], "source": r["source"], "ts": r["ts"], "run_id": r["run_id"],
              "commit_sha": r["commit_sha"], "model": r["model"]}
     if r["kind"] == "llm":

@@ -13,7 +13,11 @@ test demo has them too), recorded in ``manifest.json`` under ``planted``:
 
 * ``latency_regression``: from one banterhearts commit on, every report of one
   (model, quant) series has p50/p95/p99 x REGRESSION_FACTOR (p95 +55%), on every dataset and
-  every later commit; the app's llm_call latency for that model rises with it;
+  every later commit;
+* ``throughput_drop``: the same series' tokens_per_sec / THROUGHPUT_DIVISOR from that commit on;
+* ``llm_latency_shift``: from the same time on, every LLM call of REGRESSION_MODEL is
+  x REGRESSION_FACTOR slower, both the app's (banterpacks llm_call, user side) and the
+  benchmark reports' own llm_calls (banterhearts);
 * ``cost_spike``: one hour in which banterpacks llm_call cost (and tokens_in) is x5;
 * ``telemetry_gap``: one hour with no telemetry file at all;
 * ``quarantined_line``: one malformed line (truncated JSON) in one telemetry file.
@@ -40,6 +44,7 @@ QUANTS = ("q4_k_m", "q8_0")
 DATASETS = ("chat-short", "rag-long")
 REGRESSION_MODEL, REGRESSION_QUANT = "mistral-7b", "q4_k_m"
 REGRESSION_FACTOR = 1.55
+THROUGHPUT_DIVISOR = 1.3  # the planted series' tokens/s after the regressing commit
 COST_SPIKE_FACTOR = 5.0
 # Where the planted events sit, as fractions of the initial span.
 AT_REGRESSION, AT_COST_SPIKE, AT_GAP, AT_BAD_LINE = 0.55, 0.70, 0.80, 0.86
@@ -170,7 +175,7 @@ def hearts_reports(commit_time: datetime, commit_sha: str, plan: Plan) -> dict[s
                 p95 = p50 * rng.uniform(1.55, 1.65)
                 p99 = p95 * rng.uniform(1.25, 1.40)
                 tps = _BASE_TPS[model] / _QUANT_LAT[quant] * (0.8 if dataset == "rag-long" else 1.0) \
-                    * rng.uniform(0.97, 1.03) / (1.3 if hit else 1.0)
+                    * rng.uniform(0.97, 1.03) / (THROUGHPUT_DIVISOR if hit else 1.0)
                 results.append({
                     "model": model, "quant": quant, "dataset": dataset,
                     "latency_p50_ms": round(p50), "latency_p95_ms": round(p95), "latency_p99_ms": round(p99),
@@ -449,6 +454,17 @@ def generate(demo_dir: Path, *, now: datetime, days: int = 14, scale: float = 1.
                 "model": REGRESSION_MODEL, "quant": REGRESSION_QUANT, "datasets": list(DATASETS),
                 "metric": "latency_p95_ms", "factor": REGRESSION_FACTOR,
                 "note": "p50/p95/p99 x1.55 on this series from this commit on (every later commit too)"},
+            "throughput_drop": {
+                "commit": regression_sha, "model": REGRESSION_MODEL, "quant": REGRESSION_QUANT,
+                "datasets": list(DATASETS), "metric": "tokens_per_sec", "factor": round(1 / THROUGHPUT_DIVISOR, 4),
+                "note": f"tokens_per_sec / {THROUGHPUT_DIVISOR:g} on this series from this commit on"},
+            "llm_latency_shift": {
+                "model": REGRESSION_MODEL, "sources": ["banterpacks", "banterhearts"], "metric": "latency_ms",
+                "factor": REGRESSION_FACTOR, "start_hour": iso_hour(floor_hour(plan.regression_time) + HOUR)
+                if floor_hour(plan.regression_time) != plan.regression_time else iso_hour(plan.regression_time),
+                "commit": regression_sha,
+                "note": "every LLM call of this model x1.55 slower from the regressing commit on: the app's "
+                        "(user side, from the first hour starting after the commit) and the reports' own calls"},
             "cost_spike": {"hour": iso_hour(plan.cost_spike_hour), "factor": COST_SPIKE_FACTOR,
                            "source": "banterpacks", "reached": plan.cost_spike_hour < current,
                            "note": "llm_call cost_usd and tokens_in x5 for every call in this hour"},

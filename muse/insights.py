@@ -21,7 +21,7 @@ from muse.errors import InputError, UsageError
 from muse.store import Store
 
 TYPES = ("latency_regression", "throughput_regression", "cost_regression", "outlier", "cost_anomaly",
-         "ingestion_gap")
+         "level_shift", "ingestion_gap")
 SEVERITIES = ("info", "warning", "critical")
 STATUSES = ("open", "acknowledged", "resolved")
 VERDICTS = ("true-positive", "false-positive")

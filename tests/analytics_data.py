@@ -1,7 +1,7 @@
 """Deterministic llm_events / bench_runs rows for the analytics tests.
 
 `demo_like` builds a small store that looks like the demo data set: a few benchmark
-series over a run of banterhearts commits with a latency regression planted at one commit
+series over 40 banterhearts commits with a latency regression planted at one commit
 (one model/quant series, p95 +45% from that commit on), and hourly LLM traffic with one
 hour whose cost is five times the usual.
 """
@@ -69,9 +69,11 @@ def demo_like(store: Any, now: datetime, *, seed: int = 7) -> DemoLike:
     series = [("llama3-8b", "q4", "mmlu"), ("llama3-8b", "q8", "mmlu"), ("qwen2-7b", "q4", "mmlu"),
               ("llama3-8b", "q4", "gsm8k")]
     base_p95 = {s: 400 + 60 * i for i, s in enumerate(series)}
-    commits = [sha(f"hearts-{i}") for i in range(14)]
-    planted_at = 9  # commits 9..13 carry the regression
-    start = now - timedelta(days=6)
+    # 40 commits: the 34 before the regression give every series the 30 earlier runs a
+    # benchmark baseline needs (analytics.bench_min_baseline_runs).
+    commits = [sha(f"hearts-{i}") for i in range(40)]
+    planted_at = 34  # commits 34..39 carry the regression
+    start = now - timedelta(days=17)
     rows = []
     for i, commit in enumerate(commits):
         at = start + timedelta(hours=10 * i)

@@ -32,80 +32,75 @@ def analyse(settings: Any, store: Any, telemetry: Telemetry | None = None, **opt
 
 def records(store: Any, kind: str = "llm") -> dict[int, dict[str, Any]]:
     rows = store.query("SELECT row_key, baseline_level, baseline_state, baseline_n, cost_z, latency_z, tokens_z, "
-                       "toString(analysed_at) AS analysed_at FROM run_analytics FINAL WHERE kind = {k:String}",
+                       "toString(analysed_at) AS analysed_at FROM run_analytics WHERE kind = {k:String}",
                        {"k": kind}).dicts()
     return {r["row_key"]: r for r in rows}
 
 
-# -- an independent computation of the llm baselines, with Python's statistics module ------
+# -- an independent computation of the llm baselines, row by row in Python -----------------
 
-def _category(tokens_in: int, t: tuple[int, ...] = (125, 500, 1500, 5000)) -> str:
-    return ("tiny", "small", "medium", "large", "huge")[sum(tokens_in >= x for x in t)]
+def _ols(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """(intercept, slope, residual sd) of least squares y = a + b x, as the design defines it."""
+    n = len(xs)
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx > 1e-9 * n else 0.0
+    a = my - b * mx
+    sse = sum((y - a - b * x) ** 2 for x, y in zip(xs, ys))
+    return a, b, max(math.sqrt(sse / (n - 2)), 0.01)
 
 
-def _keys(r: dict[str, Any]) -> dict[str, tuple]:
-    cat = _category(r["tokens_in"])
-    return {"global": (r["source"], r["operation"]),
-            "cluster": (r["source"], r["operation"], r["model"], cat),
-            "genus": (r["source"], r["operation"], r["model"], cat, int(math.floor(math.log2(r["tokens_in"] + 1))))}
-
-
-def _stats(values: list[float], floor: float) -> tuple[float, float]:
-    mean = statistics.fmean(values) if values else 0.0
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return mean, max(std, 0.01 * abs(mean), floor)
+def _quad(xs: list[float], ys: list[float]) -> tuple[float, float, float, float]:
+    """(intercept, slope, curve, residual sd) of least squares y = a + b x + c x^2 (a line when
+    x barely varies)."""
+    n = len(xs)
+    mx, my, mq = statistics.fmean(xs), statistics.fmean(ys), statistics.fmean(x * x for x in xs)
+    cxx = sum((x - mx) ** 2 for x in xs)
+    cqq = sum((x * x - mq) ** 2 for x in xs)
+    cxq = sum((x - mx) * (x * x - mq) for x in xs)
+    cxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    cqy = sum((x * x - mq) * (y - my) for x, y in zip(xs, ys))
+    det = cxx * cqq - cxq * cxq
+    if n > 3 and det > 1e-9 * max(cxx * cqq, 1e-12) and cxx > 1e-9 * n:
+        b, c = (cqq * cxy - cxq * cqy) / det, (cxx * cqy - cxq * cxy) / det
+    else:
+        b, c = (cxy / cxx if cxx > 1e-9 * n else 0.0), 0.0
+    a = my - b * mx - c * mq
+    sse = sum((y - a - b * x - c * x * x) ** 2 for x, y in zip(xs, ys))
+    return a, b, c, max(math.sqrt(sse / (n - 3)), 0.01)
 
 
 def reference(rows: list[dict[str, Any]], *, window_days: int, min_n: int) -> dict[int, dict[str, Any]]:
-    """Per event: (level, n, z per metric) as the design defines them, computed row by row."""
-    floors = {"cost": 1e-6, "latency": 1.0, "tokens": 1.0}
-    for r in rows:
-        r["hour"] = r["at"].replace(minute=0, second=0, microsecond=0)
-        r["vals"] = {"cost": r["cost_usd"], "latency": float(r["latency_ms"]),
-                     "tokens": float(r["tokens_in"] + r["tokens_out"])}
-        r["keys"] = _keys(r)
-
-    def window(r: dict[str, Any], level: str) -> list[dict[str, Any]]:
-        lo = r["hour"] - timedelta(days=window_days)
-        return [q for q in rows if q["keys"][level] == r["keys"][level] and lo <= q["at"] < r["hour"]]
-
-    pass1: dict[tuple[int, str], tuple[int, dict[str, tuple[float, float]]]] = {}
-    for r in rows:
-        for level in ("global", "cluster", "genus"):
-            w = window(r, level)
-            pass1[(r["event_id"], level)] = (len(w), {m: _stats([q["vals"][m] for q in w], floors[m]) for m in floors})
-
-    def clipped(q: dict[str, Any], level: str, m: str) -> float:
-        n, st = pass1[(q["event_id"], level)]
-        if n < min_n:
-            return q["vals"][m]
-        mean, scale = st[m]
-        return min(max(q["vals"][m], mean - 3 * scale), mean + 3 * scale)
+    """Per event: (level, n, z per metric): its (source, operation, model) calls of the trailing
+    window before its hour; latency regressed on x = ln(1 + tokens_out) and x^2, cost on ln(1 + tokens),
+    both on the log scale; tokens as mean and standard deviation of ln(1 + tokens)."""
+    def logs(r: dict[str, Any]) -> tuple[float, float, float, float]:
+        return (math.log(1 + r["tokens_out"]), math.log(max(r["latency_ms"], 1)),
+                math.log(1 + r["tokens_in"] + r["tokens_out"]), math.log(r["cost_usd"] + 1e-6))
 
     out = {}
     for r in rows:
-        chosen = None
-        for level in ("genus", "cluster", "global"):
-            w = window(r, level)
-            if len(w) >= min_n:
-                chosen = (level, w)
-                break
-        if chosen is None:
-            out[r["event_id"]] = {"level": "", "n": None, "z": None}
+        hour = r["at"].replace(minute=0, second=0, microsecond=0)
+        lo = hour - timedelta(days=window_days)
+        w = [q for q in rows if (q["source"], q["operation"], q["model"]) == (r["source"], r["operation"], r["model"])
+             and lo <= q["at"] < hour]
+        if len(w) < min_n:
+            out[r["event_id"]] = {"level": "", "n": len(w), "z": None}
             continue
-        level, w = chosen
-        z = {}
-        for m in floors:
-            mean, scale = _stats([clipped(q, level, m) for q in w], floors[m])
-            z[m] = (r["vals"][m] - mean) / scale
-        out[r["event_id"]] = {"level": level, "n": len(w), "z": z}
+        x, y, u, v = zip(*(logs(q) for q in w))
+        rx, ry, ru, rv = logs(r)
+        la, lb, lq, ls = _quad(list(x), list(y))
+        ca, cb, cs = _ols(list(u), list(v))
+        tm, tsd = statistics.fmean(u), max(statistics.stdev(u), 0.01)
+        out[r["event_id"]] = {"level": "model", "n": len(w), "z": {
+            "latency": (ry - la - lb * rx - lq * rx * rx) / ls, "cost": (rv - ca - cb * ru) / cs, "tokens": (ru - tm) / tsd}}
     return out
 
 
 def llm_fixture(seed: int = 3) -> list[dict[str, Any]]:
-    """Two days of traffic: a busy genus (with planted extreme values), a sparse genus in the
-    same cluster (its early rows fall back to the cluster baseline), and a group with too
-    few rows for any baseline."""
+    """Two days of traffic: a busy model whose latency follows its answer size (with planted
+    extreme calls), a second model of the same operation with too few calls for a baseline of
+    its own, and a sparse group that stays insufficient."""
     rng = random.Random(seed)
     rows = []
     eid = 1000
@@ -113,20 +108,18 @@ def llm_fixture(seed: int = 3) -> list[dict[str, Any]]:
         hour = T0 + timedelta(hours=h)
         for k in range(3):
             eid += 1
-            latency = 900 + rng.randint(-120, 120)
-            cost = round(0.002 + rng.uniform(-0.0004, 0.0004), 6)
+            tokens_out = rng.choice((30, 60, 90, 200, 400))
+            latency = int((150 + 9 * tokens_out) * rng.uniform(0.85, 1.15))
+            cost = round((300 * 0.5e-6 + tokens_out * 1.5e-6) * rng.uniform(0.95, 1.05), 6)
             if (h, k) in ((20, 1), (21, 0), (30, 2)):
-                latency, cost = 9000, 0.05  # extreme: must not inflate later baselines
-            rows.append(llm(hour + timedelta(minutes=7 + 17 * k), tokens_in=300, tokens_out=90 + rng.randint(-30, 30),
-                            latency_ms=latency, cost=cost, event_id=eid, run=f"busy-{h}"))
+                latency, cost = latency * 12, cost * 20  # extreme
+            rows.append(llm(hour + timedelta(minutes=7 + 17 * k), tokens_in=300 + rng.randint(-50, 50),
+                            tokens_out=tokens_out, latency_ms=latency, cost=cost, event_id=eid, run=f"busy-{h}"))
+            rows[-1]["planted"] = (h, k) in ((20, 1), (21, 0), (30, 2))
         if h % 6 == 0:
             eid += 1
-            rows.append(llm(hour + timedelta(minutes=40), tokens_in=200, tokens_out=80, latency_ms=700 + 10 * h,
-                            cost=0.0015, event_id=eid, run=f"sparse-{h}"))
-    for h in (30, 40):  # a model new to the operation: its cluster is empty, the global baseline is not
-        eid += 1
-        rows.append(llm(T0 + timedelta(hours=h, minutes=50), model="claude-haiku", tokens_in=300, tokens_out=95,
-                        latency_ms=1500, cost=0.004, event_id=eid, run=f"new-model-{h}"))
+            rows.append(llm(hour + timedelta(minutes=40), model="claude-haiku", tokens_in=200, tokens_out=80,
+                            latency_ms=700 + 10 * h, cost=0.0015, event_id=eid, run=f"sparse-{h}"))
     for h in (1, 9, 17, 40):
         eid += 1
         rows.append(llm(T0 + timedelta(hours=h, minutes=3), source="council", operation="draft", model="gpt-4o",
@@ -137,36 +130,38 @@ def llm_fixture(seed: int = 3) -> list[dict[str, Any]]:
 
 
 def _insert(store: Any, rows: list[dict[str, Any]]) -> None:
-    store.insert("llm_events", [{k: v for k, v in r.items() if k not in ("at", "hour", "vals", "keys")} for r in rows])
+    store.insert("llm_events", [{k: v for k, v in r.items() if k not in ("at", "planted")} for r in rows])
 
 
-def test_z_scores_match_an_independent_computation(store) -> None:
+def test_z_scores_read_through_the_view_match_an_independent_computation(store) -> None:
     settings = load_settings(overrides={"analytics.baseline_window_days": 1})
     rows = llm_fixture()
     _insert(store, rows)
     out = analyse(settings, store)
     assert out.status == "ok", out.result.message
     got = records(store)
-    want = reference(rows, window_days=1, min_n=5)
+    want = reference(rows, window_days=1, min_n=30)
     assert set(got) == set(want) and len(got) == len(rows)
-    levels = {"genus": 0, "cluster": 0, "global": 0, "": 0}
+    levels = {"model": 0, "": 0}
     for eid, w in want.items():
         g = got[eid]
         levels[w["level"]] += 1
-        assert g["baseline_level"] == w["level"], eid
+        assert g["baseline_level"] == w["level"] and g["baseline_n"] == w["n"], eid
         if w["level"] == "":
             assert g["baseline_state"] == "insufficient_baseline"
             assert (g["cost_z"], g["latency_z"], g["tokens_z"]) == (None, None, None)
             continue
-        assert g["baseline_state"] == "ok" and g["baseline_n"] == w["n"], eid
+        assert g["baseline_state"] == "ok", eid
         for m in ("cost", "latency", "tokens"):
             assert g[f"{m}_z"] == pytest.approx(w["z"][m], rel=1e-4, abs=1e-3), (eid, m)
-    # The fixture exercises every level and the empty one.
-    assert all(levels[k] > 0 for k in levels), levels
-    # Winsorizing works: the planted 9000 ms calls are extreme, and the baseline right after
-    # them is not inflated (the next ordinary call scores like one before them).
-    extreme = [got[r["event_id"]]["latency_z"] for r in rows if r["latency_ms"] == 9000]
-    assert all(z > 20 for z in extreme), extreme
+    assert all(levels.values()), levels
+    extreme = [got[r["event_id"]]["latency_z"] for r in rows if r.get("planted")]
+    assert len(extreme) == 3 and all(z > 5 for z in extreme), extreme
+    # Only what is extreme is materialised: one baseline row per group and hour, no row per event.
+    stored = store.query("SELECT (SELECT count() FROM analytics_baselines FINAL WHERE kind = 'llm'), "
+                         "(SELECT count() FROM analytics_outliers FINAL WHERE is_outlier)").rows[0]
+    hours = {(r["source"], r["operation"], r["model"], r["at"].replace(minute=0)) for r in rows}
+    assert stored[0] == len(hours) and stored[1] < len(rows) / 10
 
 
 def test_no_look_ahead_later_rows_never_change_earlier_scores(store) -> None:
@@ -193,7 +188,7 @@ def test_no_look_ahead_later_rows_never_change_earlier_scores(store) -> None:
     def scores(r: dict[str, Any], approx: bool = False) -> tuple:
         zs = [r[c] for c in ("cost_z", "latency_z", "tokens_z")]
         return (r["baseline_level"], r["baseline_n"],
-                *((None if z is None else pytest.approx(z, rel=1e-5)) if approx else z for z in zs))
+                *((None if z is None else pytest.approx(z, rel=1e-5, abs=1e-5)) if approx else z for z in zs))
 
     for k, r in before.items():
         assert scores(again[k]) == scores(r, approx=True), k
@@ -202,33 +197,81 @@ def test_no_look_ahead_later_rows_never_change_earlier_scores(store) -> None:
         assert scores(again[r["event_id"]]) == scores(after[r["event_id"]], approx=True), r["event_id"]
 
 
-@pytest.mark.parametrize("min_n", [5, 3])
-def test_insufficient_baseline_is_explicit_below_min_samples(store, min_n: int) -> None:
-    settings = load_settings(overrides={"analytics.min_baseline_samples": min_n})
+@pytest.mark.parametrize("min_n", [None, 10])
+def test_insufficient_baseline_below_the_minimum_default_30(store, min_n: int | None) -> None:
+    settings = load_settings(overrides={"analytics.min_baseline_samples": min_n} if min_n else {})
+    expected = min_n or 30
     rows = [llm(T0 + timedelta(hours=h, minutes=10), latency_ms=1000 + 10 * (h % 3), event_id=h + 1)
-            for h in range(8)]
+            for h in range(40)]
     store.insert("llm_events", rows)
     out = analyse(settings, store)
-    assert out.status == "ok" and out.result.details["insufficient_baseline"] == min_n
+    assert out.status == "ok" and out.result.details["insufficient_baseline"] == expected
     got = records(store)
-    for h in range(8):
+    for h in range(40):
         r = got[h + 1]
-        assert r["baseline_n"] == (h if h < min_n else h), r
-        if h < min_n:
+        assert r["baseline_n"] == h, r
+        if h < expected:
             assert r["baseline_state"] == "insufficient_baseline" and r["baseline_level"] == ""
             assert r["cost_z"] is None and r["latency_z"] is None and r["tokens_z"] is None
         else:
             assert r["baseline_state"] == "ok" and r["latency_z"] is not None
     flagged = store.query("SELECT countIf(is_cost_outlier OR is_latency_outlier OR is_tokens_outlier) "
-                          "FROM run_analytics FINAL WHERE baseline_state = 'insufficient_baseline'").scalar()
+                          "FROM run_analytics WHERE baseline_state = 'insufficient_baseline'").scalar()
     assert flagged == 0
+
+
+def _answers(at: datetime, k: int, rng: random.Random, *, model: str = "gpt-4o-mini", slow: float = 1.0,
+             tokens_out: int | None = None) -> dict[str, Any]:
+    """One chat call whose latency is 200 ms plus 12 ms per output token (x noise)."""
+    out = tokens_out if tokens_out is not None else int(rng.lognormvariate(5.0, 0.5))
+    lat = (200 + 12 * out) * rng.uniform(0.85, 1.15) * slow
+    return llm(at + timedelta(minutes=k), model=model, tokens_in=400, tokens_out=out, latency_ms=int(lat),
+               cost=(400 * 0.5e-6 + out * 1.5e-6) * rng.uniform(0.97, 1.03))
+
+
+def test_latency_is_compared_at_the_calls_own_answer_size(store) -> None:
+    rng = random.Random(11)
+    rows = [_answers(T0 + timedelta(hours=h), k, rng) for h in range(24) for k in range(0, 60, 4)]
+    last = T0 + timedelta(hours=24)
+    long_answer = _answers(last, 10, rng, tokens_out=3000)  # ~20x the usual answer, ~15x the latency
+    slow_short = _answers(last, 20, rng, tokens_out=150, slow=6)  # a usual answer, 6x slower
+    rows += [long_answer, slow_short]
+    store.insert("llm_events", rows)
+    assert analyse(load_settings(), store).status == "ok"
+    got = records(store)
+    assert abs(got[long_answer["event_id"]]["latency_z"]) < 3  # explained by its length: not an outlier
+    assert got[slow_short["event_id"]]["latency_z"] > 5
+    flags = store.query("SELECT row_key, is_latency_outlier FROM run_analytics WHERE row_key IN {k:Array(UInt64)}",
+                        {"k": [long_answer["event_id"], slow_short["event_id"]]}).rows
+    assert dict(flags) == {long_answer["event_id"]: False, slow_short["event_id"]: True}
+    # The raw latency of the long answer is far above the group's typical call.
+    typical = statistics.median(r["latency_ms"] for r in rows[:-2])
+    assert long_answer["latency_ms"] > 10 * typical
+
+
+def test_models_are_never_pooled(store) -> None:
+    rng = random.Random(5)
+    rows = [_answers(T0 + timedelta(hours=h), k, rng) for h in range(24) for k in range(0, 60, 6)]
+    # A second model of the same operation: 10 calls, 3x slower than the first. Its calls are
+    # never scored against the first model's calls; below 30 of its own it has no z-score.
+    slow = [_answers(T0 + timedelta(hours=h), 30, rng, model="qwen2-7b", slow=3) for h in range(14, 24)]
+    store.insert("llm_events", rows + slow)
+    assert analyse(load_settings(), store).status == "ok"
+    got = records(store)
+    for r in slow:
+        assert got[r["event_id"]]["baseline_state"] == "insufficient_baseline"
+        assert got[r["event_id"]]["baseline_n"] == sum(1 for q in slow if q["ts"][:13] < r["ts"][:13])
+    assert [i for i in insights.list_insights(store) if i.model == "qwen2-7b"] == []
+    keys = store.query("SELECT model, uniqExact(key) FROM analytics_baselines FINAL WHERE kind = 'llm' "
+                       "GROUP BY model ORDER BY model").rows
+    assert keys == [("gpt-4o-mini", 1), ("qwen2-7b", 1)]
 
 
 def test_rerun_with_nothing_new_writes_nothing(store) -> None:
     settings = load_settings()
     _insert(store, llm_fixture())
     assert analyse(settings, store).status == "ok"
-    count = ("SELECT (SELECT count() FROM run_analytics), (SELECT count() FROM analytics_baselines), "
+    count = ("SELECT (SELECT count() FROM analytics_outliers), (SELECT count() FROM analytics_baselines), "
              "(SELECT count() FROM insights)")
     before = store.query(count).rows
     out = analyse(settings, store)
@@ -248,18 +291,26 @@ def test_late_and_reingested_rows_are_analysed_once_at_their_latest_version(stor
     late = llm(T0 + timedelta(hours=5, minutes=59), tokens_in=300, latency_ms=950, event_id=999_001, ingested=now)
     fixed = dict(rows[10])
     fixed.update(latency_ms=1234, ingested_at=ts(now + timedelta(seconds=1)))
-    store.insert("llm_events", [late, {k: v for k, v in fixed.items() if k not in ("at", "hour", "vals", "keys")}])
+    store.insert("llm_events", [late, {k: v for k, v in fixed.items() if k not in ("at", "planted")}])
+    before = records(store)
     out = analyse(settings, store)
-    assert out.status == "ok" and out.result.details["llm_rows"] == 2
-    lat = store.query("SELECT latency_ms FROM run_analytics FINAL WHERE row_key = {k:UInt64}",
+    # The two hours they fall in are re-analysed (their buckets changed), nothing else.
+    touched = {late["ts"][:13], fixed["ts"][:13]}
+    in_touched = [r for r in rows if r["ts"][:13] in touched]
+    assert out.status == "ok" and out.result.details["llm_rows"] == len(in_touched) + 1
+    after = records(store)
+    assert {k: r for k, r in after.items() if k != 999_001 and k not in {q["event_id"] for q in in_touched}} == {
+        k: r for k, r in before.items() if k != 999_001 and k not in {q["event_id"] for q in in_touched}}
+    lat = store.query("SELECT latency_ms FROM run_analytics WHERE row_key = {k:UInt64}",
                       {"k": rows[10]["event_id"]}).scalar()
     assert lat == 1234
-    assert store.query("SELECT count() FROM run_analytics FINAL").scalar() == len(rows) + 1
+    assert store.query("SELECT count() FROM run_analytics").scalar() == len(rows) + 1
 
 
 # -- benchmark regressions ------------------------------------------------------------------
 
-STABLE = [100, 104, 96, 102, 98, 100, 103, 97]  # median 100, MAD 2.5 -> scale 3.7065
+STABLE = [100, 104, 96, 102, 98, 100, 103, 97] * 4  # 32 runs: median 100, MAD 2.5 -> scale 3.7065
+SCALE = 1.4826 * 2.5
 
 
 def _series(store: Any, end: datetime, tail: list[float], *, model: str = "llama3-8b", quant: str = "q4",
@@ -299,34 +350,38 @@ def _bench_insights(store: Any) -> list[insights.Insight]:
     return [i for i in insights.list_insights(store, limit=100) if i.source == "banterhearts"]
 
 
-def test_regression_two_levels_warning_then_critical_on_confirmation(store, alerting) -> None:
+def test_regression_warning_then_critical_on_confirmation(store, alerting) -> None:
     settings, fake = alerting
     now = datetime.now(UTC)
     tel = Telemetry.from_settings(settings)
-    commits = _series(store, now - timedelta(hours=2), [111])  # 2.97 scale units and +11%: warning
+    commits = _series(store, now - timedelta(hours=2), [122])  # 5.9 scale units and +22%: warning
     out = analyse(settings, store, tel)
     assert out.status == "ok", out.result.message
     [reg] = _bench_insights(store)
     assert (reg.type, reg.severity, reg.status, reg.commit_sha) == ("latency_regression", "warning", "open", commits[-1])
-    assert reg.metric == "latency" and reg.baseline_value == 100 and reg.observed_value == 111
-    assert reg.z_score == pytest.approx(11 / (1.4826 * 2.5), rel=1e-6)
+    assert reg.metric == "latency" and reg.baseline_value == 100 and reg.observed_value == 122
+    assert reg.z_score == pytest.approx(22 / SCALE, rel=1e-6)
+    assert reg.metrics["ratio_of_medians"] == pytest.approx(1.22) and reg.metrics["change_pct"] == pytest.approx(22)
     assert reg.evidence["query"] == "analytics_bench_changes" and reg.evidence["previous_commit"] == commits[-2]
     assert len(_posts(fake, "/slack/")) == 1 and _posts(fake, "/v2/enqueue") == []  # Slack, no page
     # The next commit stays worse than the pre-change baseline: confirmed, critical, paged once.
-    store.insert("bench_runs", [bench(now - timedelta(minutes=30), sha("next"), p95=112, run="next")])
+    # Its size is now the ratio of the medians after/before the change point: (121 + 122) / 2 / 100.
+    store.insert("bench_runs", [bench(now - timedelta(minutes=30), sha("next"), p95=121, run="next")])
     assert analyse(settings, store, tel).status == "ok"
     [reg2] = _bench_insights(store)
     assert reg2.insight_id == reg.insight_id and reg2.severity == "critical"
     assert reg2.metrics["confirmed"] is True and reg2.evidence["next_commit"] == sha("next")
+    assert reg2.metrics["ratio_of_medians"] == pytest.approx(1.215) and reg2.metrics["runs_after"] == 2
+    assert reg2.metrics["ratio_low"] <= 1.215 <= reg2.metrics["ratio_high"]
     pages = _posts(fake, "/v2/enqueue")
     assert [(p["event_action"], p["dedup_key"]) for p in pages] == [("trigger", f"muse-analytics-{reg.insight_id}")]
     assert analyse(settings, store, tel).status == "ok"  # nothing new: no new alert
     assert len(_posts(fake, "/v2/enqueue")) == 1 and len(_posts(fake, "/slack/")) == 2
 
 
-def test_one_extreme_run_is_critical_at_once(store, alerting) -> None:
+def test_one_run_at_twice_the_threshold_is_critical_at_once(store, alerting) -> None:
     settings, fake = alerting
-    _series(store, datetime.now(UTC) - timedelta(hours=1), [115])  # 4 scale units
+    _series(store, datetime.now(UTC) - timedelta(hours=1), [140])  # 10.8 scale units
     assert analyse(settings, store, Telemetry.from_settings(settings)).status == "ok"
     [reg] = _bench_insights(store)
     assert (reg.type, reg.severity) == ("latency_regression", "critical")
@@ -334,17 +389,30 @@ def test_one_extreme_run_is_critical_at_once(store, alerting) -> None:
     assert len(_posts(fake, "/v2/enqueue")) == 1
 
 
-def test_small_noisy_change_is_not_a_regression(store) -> None:
-    _series(store, datetime.now(UTC), [108])  # 2.2 scale units but +8%: under regression_min_change_pct (10)
+@pytest.mark.parametrize("values, tail, found", [
+    (STABLE, [115], False),  # +15% but 4.0 scale units: under |z| 5
+    ([100, 100.2, 99.8, 100.1, 99.9] * 7, [108], False),  # 8 scale units (floored at 1%) but +8%: the 10% guard
+    ([100, 100.2, 99.8, 100.1, 99.9] * 7, [112], True),  # 12 scale units and +12%
+    (STABLE, [125], True),  # 6.7 scale units and +25%
+])
+def test_a_regression_needs_z_at_least_5_and_10_percent(store, values, tail, found) -> None:
+    _series(store, datetime.now(UTC), tail, values=values)
     assert analyse(load_settings(), store).status == "ok"
-    assert _bench_insights(store) == []
+    assert bool(_bench_insights(store)) is found
+
+
+def test_the_z_threshold_is_configurable(store) -> None:
+    _series(store, datetime.now(UTC), [115])
+    assert analyse(load_settings(overrides={"analytics.bench_z_threshold": 3.5}), store).status == "ok"
+    [reg] = _bench_insights(store)
+    assert reg.metrics["z_threshold"] == 3.5 and reg.severity == "warning"
 
 
 def test_a_blip_that_reverts_is_an_outlier_and_resolves_the_page(store, alerting) -> None:
     settings, fake = alerting
     now = datetime.now(UTC)
     tel = Telemetry.from_settings(settings)
-    commits = _series(store, now - timedelta(hours=2), [125])
+    commits = _series(store, now - timedelta(hours=2), [140])
     assert analyse(settings, store, tel).status == "ok"
     [reg] = _bench_insights(store)
     assert reg.severity == "critical"  # extreme, unconfirmed: pages
@@ -367,17 +435,31 @@ def test_a_blip_seen_whole_never_raises_a_regression(store, alerting) -> None:
     assert fake.requests == []
 
 
-def test_bench_records_use_median_mad_and_insufficient_first_runs(store) -> None:
+def test_bench_records_use_median_mad_and_insufficient_first_30_runs(store) -> None:
     _series(store, datetime.now(UTC), [108])
     assert analyse(load_settings(), store).status == "ok"
-    rows = store.query("SELECT baseline_state, baseline_level, baseline_n, latency_z FROM run_analytics FINAL "
+    rows = store.query("SELECT baseline_state, baseline_level, baseline_n, latency_z FROM run_analytics "
                        "WHERE kind = 'bench' ORDER BY ts").dicts()
-    assert [r["baseline_state"] for r in rows[:5]] == ["insufficient_baseline"] * 5
-    assert [r["baseline_n"] for r in rows] == list(range(9))
+    assert [r["baseline_state"] for r in rows[:30]] == ["insufficient_baseline"] * 30
+    assert rows[30]["baseline_state"] == "ok"
+    assert [r["baseline_n"] for r in rows] == list(range(33))
     last = rows[-1]
-    assert last["baseline_level"] == "genus"
+    assert last["baseline_level"] == "series"
     assert last["latency_z"] == pytest.approx((108 - statistics.median(STABLE)) / (
         1.4826 * statistics.median([abs(v - statistics.median(STABLE)) for v in STABLE])), rel=1e-5)
+
+
+def test_bench_series_are_never_pooled(store) -> None:
+    # A q8 series with 10 runs next to a q4 series with 32: the q8 runs have no baseline of their
+    # own, and the q4 runs never lend them one.
+    _series(store, datetime.now(UTC), [])
+    _series(store, datetime.now(UTC), [300], quant="q8", values=[150] * 10)
+    assert analyse(load_settings(), store).status == "ok"
+    states = store.query("SELECT quant, groupUniqArray(baseline_state) FROM run_analytics WHERE kind = 'bench' "
+                         "GROUP BY quant ORDER BY quant").rows
+    assert [q for q, _ in states] == ["q4", "q8"]
+    assert "ok" in states[0][1] and states[1][1] == ["insufficient_baseline"]
+    assert _bench_insights(store) == []
 
 
 # -- cost anomaly ---------------------------------------------------------------------------
@@ -541,9 +623,9 @@ def test_failure_before_the_records_is_redone_without_duplicates(store, alerting
     calls = {"n": 0}
 
     def failing(name, params=None):
-        if name == "analytics_llm_save_rows" and calls["n"] == 0:
+        if name == "analytics_llm_save_baselines" and calls["n"] == 0:
             calls["n"] += 1
-            raise StoreError("insert into run_analytics failed: Code: 241. MEMORY_LIMIT_EXCEEDED (simulated)")
+            raise StoreError("insert into analytics_baselines failed: Code: 241. MEMORY_LIMIT_EXCEEDED (simulated)")
         return original(name, params)
 
     monkeypatch.setattr(store, "named", failing)
@@ -553,7 +635,7 @@ def test_failure_before_the_records_is_redone_without_duplicates(store, alerting
     assert any(a["title"] == "muse analytics failed" for a in tel.alerts_sent)
     out = analyse(settings, store, tel)
     assert out.status == "ok" and out.result.details["llm_rows"] == 4 * (5 * 24 + 1)
-    assert store.query("SELECT count() FROM insights WHERE type = 'cost_anomaly'").scalar() == 1
+    assert store.query("SELECT uniqExact(insight_id) FROM insights WHERE type = 'cost_anomaly'").scalar() == 1
     spikes = [p for p in _posts(fake, "/slack/") if "LLM cost spike" in p["text"]]
     assert len(spikes) == 1  # the anomaly alerted in the failed run and not again
 
@@ -583,3 +665,20 @@ def test_demo_like_data_names_the_planted_regression_and_cost_spike(store) -> No
     lines = out.result.details["summary"]
     assert lines[0].startswith("[critical] Latency p95 regression: llama3-8b q4 on mmlu")
     assert any("LLM cost spike" in line for line in lines)
+
+
+def test_the_documented_zscores_query_matches_the_view(store) -> None:
+    settings = load_settings(overrides={"analytics.baseline_window_days": 1})
+    rows = llm_fixture()
+    _insert(store, rows)
+    assert analyse(settings, store).status == "ok"
+    lo, hi = T0 + timedelta(hours=20), T0 + timedelta(hours=23)
+    got = {r["row_key"]: r for r in store.named("analytics_llm_zscores", {"lo": lo, "hi": hi}).dicts()}
+    view = {r["row_key"]: r for r in store.query(
+        "SELECT row_key, baseline_state, cost_z, latency_z, tokens_z FROM run_analytics "
+        "WHERE kind = 'llm' AND ts >= {lo:DateTime64(3)} AND ts < {hi:DateTime64(3)}", {"lo": lo, "hi": hi}).dicts()}
+    assert set(got) == set(view) == {r["event_id"] for r in rows if lo <= r["at"] < hi}
+    for k, v in view.items():
+        assert got[k]["baseline_state"] == v["baseline_state"]
+        for m in ("cost_z", "latency_z", "tokens_z"):
+            assert got[k][m] == (None if v[m] is None else pytest.approx(v[m], rel=1e-5, abs=1e-6)), (k, m)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,8 +27,12 @@ def test_run_json_then_nothing_new(cli, migrated) -> None:
     r = cli("analytics", "run", "--json")
     assert r.exit_code == 0, r
     doc = json.loads(r.stdout)
-    assert doc["agent"] == "analytics" and doc["status"] == "ok" and doc["rows_written"] == 738 + 56
-    assert [i["item"] for i in doc["items"]] == ["cost_anomaly", "llm_events", "bench_runs", "ingest_gaps"]
+    # Written: one baseline per (source, operation, model) and hour with calls (123 hours of one
+    # group) and one per benchmark row (40 commits x 4 series); never a row per call.
+    assert doc["agent"] == "analytics" and doc["status"] == "ok" and doc["rows_written"] == 123 + 160
+    assert doc["details"]["llm_rows"] == 738 and doc["details"]["bench_rows"] == 160
+    assert [i["item"] for i in doc["items"]] == ["cost_anomaly", "llm_events", "level_shifts", "bench_runs",
+                                                 "ingest_gaps"]
     created = doc["details"]["insights_created"]
     assert any(c["type"] == "latency_regression" and c["severity"] == "critical"
                and planted.regression_commit[:8] in c["title"] for c in created)
@@ -48,16 +53,19 @@ def test_show_has_the_design_shape(cli, migrated) -> None:
         assert key in doc and key in doc["records"][0], key
     rec = doc["records"][0]
     assert rec["input"]["category"] == "small" and 0 < rec["input"]["complexity_score"] < 1
-    assert rec["anomaly_scores"]["state"] == "ok" and rec["baselines"]["used"] == "genus"
-    genus = rec["baselines"]["genus"]
-    assert genus["n"] == rec["anomaly_scores"]["baseline_n"] and genus["estimator"] == "winsorized_moments"
-    z = (rec["metrics"]["latency_ms"] - genus["latency_ms"]["center"]) / genus["latency_ms"]["scale"]
+    assert rec["anomaly_scores"]["state"] == "ok" and rec["baselines"]["used"] == "model"
+    base = rec["baselines"]["model"]
+    assert base["n"] == rec["anomaly_scores"]["baseline_n"] and base["estimator"] == "log_least_squares"
+    # Latency is compared on the log scale with the value expected at the call's own answer size.
+    lat = base["latency_ms"]
+    x = math.log(1 + rec["metrics"]["tokens_out"])
+    assert lat["expected"] == pytest_approx(math.exp(lat["center"] + lat["slope"] * x + lat["curve"] * x * x))
+    z = (math.log(rec["metrics"]["latency_ms"]) - math.log(lat["expected"])) / lat["scale"]
     assert rec["anomaly_scores"]["latency_z_score"] == pytest_approx(z)
-    assert rec["baselines"]["global"]["n"] >= rec["baselines"]["cluster"]["n"] >= genus["n"]
     assert rec["efficiency"]["cost_per_token"] == pytest_approx(rec["metrics"]["cost_usd"] / rec["metrics"]["tokens"])
     assert rec["temporal"]["hour_of_day"] == int(rec["ts"][11:13])
     table = cli("analytics", "show", run_id)
-    assert table.exit_code == 0 and "records (6 of 6)" in table.stdout and "genus" in table.stdout
+    assert table.exit_code == 0 and "records (6 of 6)" in table.stdout and "model" in table.stdout
 
 
 def pytest_approx(value: float) -> Any:
@@ -82,7 +90,7 @@ def test_insights_list_ack_and_precision(cli, migrated) -> None:
     assert reg["commit_sha"] == planted.regression_commit and reg["severity"] == "critical"
     assert doc["insights"][0]["insight_id"] == reg["insight_id"]  # open and most severe first
     assert {p["type"]: p["precision"] for p in doc["precision"]} == {
-        "latency_regression": None, "cost_anomaly": None, "outlier": None}
+        "latency_regression": None, "cost_anomaly": None}
 
     r = cli("insights", "ack", reg["insight_id"][:6], "--verdict", "true-positive", "--by", "alice")
     assert r.exit_code == 0, r
@@ -91,10 +99,10 @@ def test_insights_list_ack_and_precision(cli, migrated) -> None:
     r = cli("insights", "ack", cost["insight_id"], "--verdict", "false-positive", "--by", "bob", "--json")
     assert json.loads(r.stdout)["status"] == "acknowledged"
     doc = json.loads(cli("insights", "list", "--open", "--json").stdout)
-    assert {i["type"] for i in doc["insights"]} == {"outlier"}
+    assert doc["insights"] == []
     precision = {p["type"]: p for p in doc["precision"]}
     assert precision["latency_regression"]["precision"] == 1.0 and precision["cost_anomaly"]["precision"] == 0.0
-    assert precision["latency_regression"]["acknowledged"] == 1 and precision["outlier"]["open"] == 1
+    assert precision["latency_regression"]["acknowledged"] == 1 and precision["cost_anomaly"]["open"] == 0
     # Acknowledging again changes the verdict; precision follows.
     assert cli("insights", "ack", reg["insight_id"], "--verdict", "false-positive", "--by", "alice").exit_code == 0
     doc = json.loads(cli("insights", "list", "--severity", "critical", "--json").stdout)

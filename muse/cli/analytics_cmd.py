@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
 @analytics_app.command("run")
 def run_cmd(
     full: Annotated[bool, typer.Option("--full", help="Re-analyse every row (after changing baseline settings); "
-                                       "records and baselines are replaced, insights are not duplicated.")] = False,
+                                       "baselines are recomputed, insights are not duplicated.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse llm_events and bench_runs rows not analysed yet; write records and insights.

@@ -1,10 +1,10 @@
--- Exact robust baselines for every bench_runs row at three levels: global (same dataset),
--- cluster (dataset and model) and genus (the model, quant, dataset series). Each uses only
--- rows at least one second older, within the trailing window: median as the center and
--- 1.4826 x MAD (median absolute deviation) as the scale, floored like the llm scales.
+-- Exact robust baselines for every bench_runs row of its own series (model, quant, dataset;
+-- never pooled across models or quants): the series' runs at least one second older within
+-- the trailing window, median as the center and 1.4826 x MAD (median absolute deviation) as
+-- the scale, floored at floor_ratio x |center| and one unit of the metric.
 CREATE TEMPORARY TABLE _an_bench_long ENGINE = Memory AS
 SELECT
-    row_key, level, key, ts, length(ca) AS n, commits,
+    row_key, key, ts, length(ca) AS n, commits, ca, la, ta,
     arrayReduce('quantileExactInclusive(0.5)', ca) AS cost_center,
     arrayReduce('quantileExactInclusive(0.5)', la) AS latency_center,
     arrayReduce('quantileExactInclusive(0.5)', ta) AS tokens_center,
@@ -15,21 +15,19 @@ SELECT
     greatest(1.4826 * arrayReduce('quantileExactInclusive(0.5)', arrayMap(x -> abs(x - tokens_center), ta)),
              {floor_ratio:Float64} * abs(tokens_center), {floor_tokens:Float64}) AS tokens_scale
 FROM (
-    SELECT row_key, level, key, ts,
+    SELECT row_key, key, ts,
         groupArray(cost) OVER w AS ca,
         groupArray(latency) OVER w AS la,
         groupArray(tput) OVER w AS ta,
         groupArray(commit_sha) OVER w AS commits
     FROM (
         SELECT
-            CAST(cityHash64(run_id, model, quant, dataset) AS UInt64) AS row_key, ts, toStringCutToZero(commit_sha) AS commit_sha,
+            CAST(cityHash64(run_id, model, quant, dataset) AS UInt64) AS row_key, ts,
+            toStringCutToZero(commit_sha) AS commit_sha,
             toFloat64(cost_per_1k) AS cost, toFloat64(latency_p95_ms) AS latency, toFloat64(tokens_per_sec) AS tput,
-            arrayJoin([('global', CAST(cityHash64('bench-global', dataset) AS UInt64)),
-                       ('cluster', CAST(cityHash64('bench-cluster', dataset, model) AS UInt64)),
-                       ('genus', CAST(cityHash64('bench-genus', model, quant, dataset) AS UInt64))]) AS lk,
-            lk.1 AS level, lk.2 AS key
+            CAST(cityHash64('bench', model, quant, dataset) AS UInt64) AS key
         FROM bench_runs FINAL
     )
-    WINDOW w AS (PARTITION BY level, key ORDER BY toUnixTimestamp(ts)
+    WINDOW w AS (PARTITION BY key ORDER BY toUnixTimestamp(ts)
                  RANGE BETWEEN {win_s:UInt32} PRECEDING AND 1 PRECEDING)
 )

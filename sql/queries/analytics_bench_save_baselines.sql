@@ -1,16 +1,13 @@
--- The exact baselines of the new bench rows (one per level and window end).
+-- The series baseline of each new bench row; written after the regression insights, as the
+-- stored baseline is what marks a row analysed (digest = its row key, max_ingested = its version).
 INSERT INTO analytics_baselines (
-    kind, level, key, baseline_at, source, operation, model, input_category, quant, dataset,
-    estimator, window_days, n, cost_center, cost_scale, latency_center, latency_scale,
-    tokens_center, tokens_scale, analytics_run_id)
+    kind, key, baseline_at, source, operation, model, quant, dataset, estimator, window_days, min_n, n,
+    cost_center, cost_slope, cost_scale, latency_center, latency_slope, latency_scale, tokens_center, tokens_scale,
+    bucket_rows, digest, max_ingested, analytics_run_id)
 SELECT
-    'bench', l.level, l.key, l.ts, 'banterhearts', '',
-    if(l.level = 'global', '', b.model), '', if(l.level = 'genus', b.quant, ''), b.dataset,
-    'median_mad', {window_days:UInt16}, l.n,
-    ifNotFinite(l.cost_center, 0), l.cost_scale, ifNotFinite(l.latency_center, 0), l.latency_scale,
-    ifNotFinite(l.tokens_center, 0), l.tokens_scale, {run_id:UUID}
-FROM _an_bench_long AS l
-INNER JOIN (SELECT row_key, model, quant, dataset FROM _an_bench WHERE is_cand) AS b ON b.row_key = l.row_key
-LIMIT 1 BY l.level, l.key, l.ts
--- Keys are unique within this insert by construction; dedup-on-insert only costs time.
+    'bench', key, ts, 'banterhearts', '', model, quant, dataset, 'median_mad', {window_days:UInt16}, {min_n:UInt32}, n,
+    ifNotFinite(cc, 0), 0, cs, ifNotFinite(lc, 0), 0, ls, ifNotFinite(tc, 0), tsc,
+    1, row_key, ingested_at, {run_id:UUID}
+FROM _an_bench
+WHERE is_cand
 SETTINGS optimize_on_insert = 0

@@ -1,32 +1,34 @@
--- Score every row of the hours being analysed against the most specific baseline (genus,
--- then cluster, then global) that has at least min_n earlier rows. None has: the explicit
--- state insufficient_baseline and NULL z-scores, never a silent "normal".
-CREATE TEMPORARY TABLE _an_scored ENGINE = Memory AS
+-- Score the rows of the buckets being (re)computed against their bucket's baseline (the same
+-- arithmetic as the run_analytics view) and keep the extreme ones: |z| > {extreme_z:Float64}
+-- on any metric, with a baseline of at least min_n rows. Everything else is never written;
+-- the expected values are computed for the kept rows only.
+CREATE TEMPORARY TABLE _an_out ENGINE = Memory AS
 SELECT
-    source, event_id, ts, run_id, commit_sha, model, operation, category, complexity,
-    cost, latency, tokens, tokens_in, tokens_out, is_error, global_key, cluster_key, genus_key,
-    hour, ingested_at, is_cand, lvl, n,
-    if(lvl = '', NULL, toFloat32((cost - cc) / cs)) AS cost_z,
-    if(lvl = '', NULL, toFloat32((latency - lc) / ls)) AS latency_z,
-    if(lvl = '', NULL, toFloat32((tokens - tc) / tsc)) AS tokens_z,
-    cc, lc
+    hour, source, ts, event_id, operation, model, run_id, key, latency_ms, cost, tokens_in, tokens_out,
+    exp(lc + lb * log(1 + tokens_out) + lq * pow(log(1 + tokens_out), 2)) AS latency_expected,
+    exp(cc + cb * log(1 + tokens_in + tokens_out)) - 1e-6 AS cost_expected,
+    toFloat32(zl) AS latency_z, toFloat32(zc) AS cost_z, toFloat32(zt) AS tokens_z
 FROM (
     SELECT
-        r.source AS source, r.event_id AS event_id, r.ts AS ts, r.run_id AS run_id, r.commit_sha AS commit_sha,
-        r.model AS model, r.operation AS operation, r.category AS category, r.complexity AS complexity,
-        r.cost AS cost, r.latency AS latency, r.tokens AS tokens, r.tokens_in AS tokens_in,
-        r.tokens_out AS tokens_out, r.is_error AS is_error, r.global_key AS global_key,
-        r.cluster_key AS cluster_key, r.genus_key AS genus_key, r.hour AS hour,
-        r.ingested_at AS ingested_at, r.is_cand AS is_cand,
-        multiIf(p.g_n >= {min_n:UInt32}, 'genus', p.c_n >= {min_n:UInt32}, 'cluster',
-                p.l_n >= {min_n:UInt32}, 'global', '') AS lvl,
-        multiIf(lvl = 'genus', p.g_n, lvl = 'cluster', p.c_n, p.l_n) AS n,
-        multiIf(lvl = 'genus', p.g_cc, lvl = 'cluster', p.c_cc, lvl = 'global', p.l_cc, 0) AS cc,
-        multiIf(lvl = 'genus', p.g_cs, lvl = 'cluster', p.c_cs, lvl = 'global', p.l_cs, 0) AS cs,
-        multiIf(lvl = 'genus', p.g_lc, lvl = 'cluster', p.c_lc, lvl = 'global', p.l_lc, 0) AS lc,
-        multiIf(lvl = 'genus', p.g_ls, lvl = 'cluster', p.c_ls, lvl = 'global', p.l_ls, 0) AS ls,
-        multiIf(lvl = 'genus', p.g_tc, lvl = 'cluster', p.c_tc, lvl = 'global', p.l_tc, 0) AS tc,
-        multiIf(lvl = 'genus', p.g_ts, lvl = 'cluster', p.c_ts, lvl = 'global', p.l_ts, 0) AS tsc
-    FROM _an_rows AS r
-    INNER JOIN _an_gb2 AS p ON p.genus_key = r.genus_key AND p.hour = r.hour
+        e.hour AS hour, e.source AS source, e.ts AS ts, e.event_id AS event_id, e.operation AS operation,
+        e.model AS model, e.run_id AS run_id, e.key AS key, toFloat64(e.latency_ms) AS latency_ms,
+        toFloat64(e.cost_usd) AS cost, e.tokens_in AS tokens_in, e.tokens_out AS tokens_out,
+        b.latency_center AS lc, b.latency_slope AS lb, b.latency_curve AS lq, b.cost_center AS cc, b.cost_slope AS cb,
+        log(1 + e.tokens_in + e.tokens_out) AS u,
+        log(1 + e.tokens_out) AS x,
+        (log(greatest(toFloat64(e.latency_ms), 1)) - lc - lb * x - lq * x * x) / b.latency_scale AS zl,
+        (log(toFloat64(e.cost_usd) + 1e-6) - cc - cb * u) / b.cost_scale AS zc,
+        (u - b.tokens_center) / b.tokens_scale AS zt
+    FROM (
+        SELECT source, ts, event_id, operation, model, run_id, tokens_in, tokens_out, latency_ms, cost_usd,
+               toDateTime(toStartOfHour(ts), 'UTC') AS hour, cityHash64(source, operation, model) AS key
+        FROM llm_events FINAL
+        WHERE {full:UInt8} = 1 OR toStartOfHour(ts) IN (SELECT hour FROM _an_hours)
+    ) AS e
+    INNER JOIN (
+        SELECT key, hour, latency_center, latency_slope, latency_curve, latency_scale, cost_center, cost_slope, cost_scale,
+               tokens_center, tokens_scale
+        FROM _an_base WHERE n >= {min_n:UInt32}
+    ) AS b ON b.key = e.key AND b.hour = e.hour
+    WHERE greatest(abs(zl), abs(zc), abs(zt)) > {extreme_z:Float64}
 )

@@ -9,7 +9,7 @@ SELECT
     cost_per_message, cost_per_token, tokens_per_message, tokens_per_sec,
     hour_of_day, day_of_week, is_weekend,
     toString(analysed_at) AS analysed_at, toString(analytics_run_id) AS analytics_run_id
-FROM run_analytics FINAL
+FROM run_analytics
 WHERE startsWith(toString(run_id), {run_id:String})
 ORDER BY ts, kind, row_key
 LIMIT {limit:UInt32}

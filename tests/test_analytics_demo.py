@@ -1,0 +1,94 @@
+"""The analytics worker on the demo's data: every planted effect is found, at the right commit
+and hour, and nothing the demo did not plant is raised."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from muse import insights
+from muse.demo import run_demo
+from muse.errors import ExitCode
+from muse.store import open_store
+
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from muse.config import load_settings
+
+    state = tmp_path_factory.mktemp("demo-analytics")
+    settings = load_settings(env={"MUSE_STATE_DIR": str(state), "HOME": str(state)})
+    lines: list[str] = []
+    # The watcher ahead of analytics reads the wall clock: the demo runs at the current time.
+    result = run_demo(settings, lines.append, now=datetime.now(timezone.utc), days=14, scale=1.0, until="analytics")
+    assert result.exit_code == ExitCode.OK, (result.steps, lines)
+    planted = json.loads((state / "demo" / "manifest.json").read_text())["planted"]
+    with open_store(settings, readonly=True) as store:
+        found = insights.list_insights(store, limit=500)
+        long_answers = store.query(
+            "SELECT count() AS n, countIf(is_latency_outlier) AS flagged, corr(latency_z, tokens_out) AS rz, "
+            "corr(latency_ms, tokens_out) AS rl FROM run_analytics WHERE kind = 'llm' AND source = 'banterpacks' "
+            "AND baseline_state = 'ok' AND (model != {m:String} OR ts < {t:DateTime64(3)}) AND tokens_out >= 800",
+            {"m": "mistral-7b", "t": planted["latency_regression"]["at"][:19].replace("T", " ")}
+        ).first()
+        long_answers["rz_all"] = store.query(
+            "SELECT corr(latency_z, tokens_out) FROM run_analytics WHERE kind = 'llm' AND source = 'banterpacks' "
+            "AND baseline_state = 'ok'").scalar()
+        long_answers["z_mean"] = store.query(
+            "SELECT avg(latency_z) FROM run_analytics WHERE kind = 'llm' AND source = 'banterpacks' "
+            "AND baseline_state = 'ok' AND model != 'mistral-7b' AND tokens_out >= 800").scalar()
+    return planted, [i for i in found if i.status != "resolved"], long_answers
+
+
+def test_the_planted_benchmark_regression_and_throughput_drop_are_found_at_their_commit(demo) -> None:
+    planted, live, _ = demo
+    reg = planted["latency_regression"]
+    for itype, metric in (("latency_regression", "latency"), ("throughput_regression", "throughput")):
+        got = sorted((i.dataset, i.commit_sha, i.severity) for i in live if i.type == itype)
+        assert got == [(d, reg["commit"], "critical") for d in sorted(reg["datasets"])], itype
+    lat = [i for i in live if i.type == "latency_regression"]
+    assert all(i.metrics["ratio_low"] <= 1.55 * 1.05 and i.metrics["ratio_high"] >= 1.55 * 0.95 for i in lat)
+    thr = [i for i in live if i.type == "throughput_regression"]
+    assert all(i.metrics["ratio_of_medians"] == pytest.approx(1 / 1.3, rel=0.05) for i in thr)
+    assert {(i.model, i.quant) for i in lat + thr} == {(reg["model"], reg["quant"])}
+
+
+def test_the_user_side_level_shift_is_found_once_with_its_start_hour(demo) -> None:
+    planted, live, _ = demo
+    shift = planted["llm_latency_shift"]
+    user = [i for i in live if i.type == "level_shift" and i.source == "banterpacks"]
+    assert len(user) == 1
+    [s] = user
+    assert (s.model, s.metric) == (shift["model"], "latency")
+    assert s.metrics["start_hour"][:13] == shift["start_hour"][:13].replace("T", " ")
+    assert s.metrics["ratio_low"] <= 1.55 <= s.metrics["ratio_high"] * 1.01
+    assert s.commit_sha == shift["commit"]
+    # Every level shift is the planted model's: no other model or metric moved.
+    assert {(i.model, i.metric) for i in live if i.type == "level_shift"} == {(shift["model"], "latency")}
+
+
+def test_the_cost_spike_and_the_gap_are_found_and_nothing_else(demo) -> None:
+    planted, live, _ = demo
+    costs = [i for i in live if i.type == "cost_anomaly"]
+    assert len(costs) == 1, [c.title for c in costs]
+    [cost] = costs
+    assert cost.observed_at[:13] == planted["cost_spike"]["hour"][:13].replace("T", " ")
+    [gap] = [i for i in live if i.type == "ingestion_gap"]
+    assert gap.observed_at[:13] == planted["telemetry_gap"]["hour"][:13].replace("T", " ")
+    # The per-call outliers of the spike hour are folded into the anomaly, not separate findings.
+    assert [i for i in live if i.type == "outlier"] == []
+    assert {i.type for i in live} == {"latency_regression", "throughput_regression", "level_shift", "cost_anomaly",
+                                      "ingestion_gap"}
+
+
+def test_long_answers_are_not_latency_outliers(demo) -> None:
+    _, _, long_answers = demo
+    assert long_answers["n"] > 100
+    assert long_answers["rl"] > 0.5  # raw latency follows the answer size ...
+    assert abs(long_answers["rz_all"]) < 0.1  # ... its z-score does not
+    assert abs(long_answers["z_mean"]) < 1
+    assert long_answers["flagged"] / long_answers["n"] < 0.01
