@@ -52,6 +52,11 @@ def chart_name(episode: int) -> str:
     return f"ep-{episode}.svg"
 
 
+def evidence_name(episode: int) -> str:
+    """The evidence sidecar beside the post (schema in muse/evidence.py, docs/council.md)."""
+    return f"ep-{episode}.evidence.json"
+
+
 def parse(text: str) -> EpisodeDoc:
     """Split front-matter and body; raise EpisodeFormatError with a one-line reason."""
     import yaml
