@@ -183,7 +183,16 @@ def sidecar(*, episode: int, body: str, facts: Facts,
 
 
 def dump_sidecar(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=1, sort_keys=False, ensure_ascii=False, default=str) + "\n"
+    """JSON with one fact and one occurrence per line: small, and diffs read per fact."""
+    def one(x: Any) -> str:
+        return json.dumps(x, ensure_ascii=False, default=str, sort_keys=False)
+
+    head = {k: v for k, v in doc.items() if k not in ("facts", "occurrences")}
+    parts = [one(head)[:-1]]
+    for key in ("facts", "occurrences"):
+        items = ",\n  ".join(one(x) for x in doc.get(key, []))
+        parts.append(f', "{key}": [\n  {items}\n]' if items else f', "{key}": []')
+    return "".join(parts) + "}\n"
 
 
 class EvidenceError(ValueError):
