@@ -81,3 +81,37 @@ def test_hostile_model_names_from_reports_to_published_html(tmp_path: Path, stor
     assert "x`|&lt;img src=x onerror=alert(1)&gt;" in html
     assert "got slower by +" in html
     subprocess.run(["git", "-C", str(blog.origin), "fsck", "--no-progress"], check=True, capture_output=True)
+
+
+def test_a_draft_with_a_missing_benchmark_day_is_approved_with_its_evidence(tmp_path: Path, store: Any) -> None:
+    from muse.agents import council, publisher
+    from muse.config import load_settings
+
+    w = World(tmp_path, None)
+    blog = make_blog(tmp_path / "b")
+    settings = load_settings(overrides={
+        "repos.banterhearts.path": str(tmp_path / "hearts"), "repos.banterpacks.path": str(tmp_path / "packs"),
+        "repos.banterblogs.path": str(blog.clone), "council.expected_bench_results_per_day": 8})
+    w.fill(store, hearts_p95=[400] * 7, user_latency=[1000] * 7, days=[0, 1, 2, 4, 5, 6])
+    run_id, checked = str(uuid.uuid4()), datetime.now(timezone.utc)
+    store.insert("watcher_runs", [{"ts": ts_str(checked), "run_id": run_id, "hearts_commit": w.hearts[-1],
+                                   "packs_commit": w.packs[-1], "hearts_rows_found": 8, "packs_rows_found": 24,
+                                   "lag_seconds": 1, "status": "valid"}])
+    circuit.write_status(settings.state_dir, run_id=run_id, checked_at=checked, hearts_commit=w.hearts[-1],
+                         packs_commit=w.packs[-1])
+    gen = run_agent(settings, "council", council.run, store=store, now=NOW)
+    assert gen.result.details["status"] == "draft" and gen.result.details["components"]["bench_completeness"] == 0
+    first = run_agent(settings, "publish", publisher.run, store=store, episode=1)
+    assert first.exit_code == ExitCode.OK, first.result.message
+    assert blog.show("drafts", "posts/ep-1.evidence.json") and blog.show("main", "posts/ep-1.md") is None
+    for name in ("ep-1.md", "ep-1.svg", "ep-1.evidence.json"):  # the clone moved on (another machine)
+        (blog.clone / "posts" / name).unlink(missing_ok=True)
+    approved = run_agent(settings, "publish", publisher.run, store=store, episode=1, approve=True, by="ana")
+    assert approved.exit_code == ExitCode.OK, approved.result.message
+    text = blog.show("main", "posts/ep-1.md")
+    assert text and "approved_by: ana" in text and blog.show("main", "posts/ep-1.evidence.json")
+    # The approval rewrote the front-matter only: every number still sits where its fact put it.
+    from muse.evidence import trace
+
+    doc = json.loads(blog.show("main", "posts/ep-1.evidence.json"))
+    assert [t.number for t in trace(epfmt.parse(text).body, doc) if not t.traced] == []
