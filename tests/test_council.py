@@ -423,3 +423,21 @@ def test_hostile_model_names_and_commit_subjects_cannot_break_the_post(tmp_path:
     (posts / "ep-1.evidence.json").write_text(json.dumps(comp.evidence))
     report = validate_text(comp.markdown, path=posts / "ep-1.md", repo_root=tmp_path / "blog")
     assert report.ok, report.lines()
+
+
+def test_chart_draws_both_series_on_one_percent_axis(world: World, store: Any) -> None:
+    from xml.etree import ElementTree
+
+    wobble = [745, 752, 748, 759, 747, 750, 749]  # a 1.9% benchmark wobble
+    users = [1000, 1040, 1080, 1120, 1160, 1200, 1240]  # users +24%
+    world.fill(store, hearts_p95=wobble, user_latency=users)
+    svg = ElementTree.fromstring(compose(world, store).svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    lines = [[float(p.split(",")[1]) for p in pl.get("points").split()] for pl in svg.iter(f"{ns}polyline")]
+    bench, user = lines[0], lines[1]
+    spread = lambda ys: max(ys) - min(ys)  # noqa: E731
+    # Same axis: the wobble spans a tenth of the users' rise, not the full height beside it.
+    assert spread(bench) < 0.1 * spread(user)
+    texts = [t.text for t in svg.iter(f"{ns}text")]
+    assert any("% change from the first full day (2026-11-13)" in (t or "") for t in texts)
+    assert "+0%" in texts
