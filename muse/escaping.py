@@ -69,6 +69,13 @@ def md_text(value: Any, *, max_len: int = MAX_LEN) -> str:
     return _MD_PUNCT.sub(r"\\\1", _defuse(clean(value, max_len=max_len)))
 
 
+def md_label(value: Any, *, max_len: int = MAX_LEN) -> str:
+    """A short data label in prose (a severity, a metric name): escaped text, or inline code
+    when it holds a digit, because a digit in prose is a claim that must come from a fact."""
+    text = clean(value, max_len=max_len)
+    return md_code(text) if any(ch.isdigit() for ch in text) else md_text(text)
+
+
 md_cell = md_text  # escaped '|' is literal in a GFM table cell too
 md_heading = md_text  # a single line, '#' escaped: cannot become another heading
 md_link_text = md_text  # '[' and ']' escaped: cannot close the link early

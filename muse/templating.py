@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from muse.escaping import md_cell, md_cell_code, md_code, md_text, svg_text, yaml_text
+from muse.escaping import md_cell, md_cell_code, md_code, md_label, md_text, svg_text, yaml_text
 
 __all__ = ["environment", "md_code", "md_text", "render"]
 
@@ -32,6 +32,7 @@ def environment():  # noqa: ANN201 - jinja2 imported lazily
     env.filters["md_code"] = md_code
     env.filters["md_text"] = md_text
     env.filters["md_cell"] = md_cell
+    env.filters["md_label"] = md_label
     env.filters["md_cell_code"] = md_cell_code
     env.filters["svg_text"] = svg_text
     env.filters["yaml_text"] = yaml_text

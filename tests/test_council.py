@@ -392,7 +392,12 @@ def test_hostile_model_names_and_commit_subjects_cannot_break_the_post(tmp_path:
     w.fill_users(store, models={HOSTILE[0]: 800, HOSTILE[1]: 700}, slower=(HOSTILE[0], 3, 1.4))
     for m in HOSTILE:
         w.insight(store, model=m, day=3)
-    comp = compose(w, store)
+    store.insert("insights", [{"insight_id": "odd", "type": "p99 regression 2", "severity": "sev 1 <b>",
+                               "status": "open", "title": "", "description": "", "observed_at": ts_str(w.days[4]),
+                               "source": "x|1", "metric": "tokens per 1k `x`", "observed_value": 3.0,
+                               "created_at": ts_str(w.days[4]), "updated_at": ts_str(w.days[4]),
+                               "analytics_run_id": str(uuid.uuid4())}])
+    comp = compose(w, store)  # data digits in prose would be untraced numbers: they go in code
     doc = epfmt.parse(comp.markdown)
     assert epfmt.section_titles(doc.body) == [*epfmt.REQUIRED_SECTIONS, *epfmt.TRAILING_SECTIONS]
     assert untraced(comp) == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from xml.etree import ElementTree
 
-import yaml
 from hypothesis import example, given, settings, strategies as st
 from markdown_it import MarkdownIt
 
@@ -79,7 +78,7 @@ def test_code_span_text_and_heading_render_as_one_inline_without_html(value: str
 @settings(max_examples=200, deadline=None)
 @given(long_hostile)
 def test_no_template_markers_no_invisible_or_control_characters(value: str) -> None:
-    for fn in (esc.md_text, esc.md_code, esc.md_cell_code, esc.yaml_text, esc.svg_text):
+    for fn in (esc.md_text, esc.md_label, esc.md_code, esc.md_cell_code, esc.yaml_text, esc.svg_text):
         out = fn(value)
         stripped = out
         for marker in ("{{", "}}", "{%", "%}", "{#"):
@@ -94,8 +93,13 @@ def test_no_template_markers_no_invisible_or_control_characters(value: str) -> N
 @settings(max_examples=200, deadline=None)
 @given(long_hostile)
 def test_front_matter_round_trips_and_carries_no_markup(value: str) -> None:
-    text = render_episode({"title": esc.yaml_text(value), "episode": 1}, "## TL;DR\n")
-    fm = yaml.safe_load(text.split("---\n")[1])
+    from muse.episode import parse
+
+    text = render_episode({"title": esc.yaml_text(value), "summary": esc.yaml_text(value * 3), "episode": 1},
+                          "## TL;DR\n")
+    doc = parse(text)
+    fm = doc.front_matter
+    assert doc.body.strip() == "## TL;DR" and fm["summary"] == esc.yaml_text(value * 3)
     assert fm["title"] == esc.yaml_text(value) and fm["episode"] == 1
     assert not set("<>`") & set(fm["title"])
 
@@ -112,3 +116,13 @@ def test_svg_text_is_well_formed_xml_showing_the_text(value: str) -> None:
     assert esc.svg_text(value) in texts
     assert not [el for el in root.iter() if el.tag.split("}")[1] not in ("svg", "title", "rect", "text", "line",
                                                                          "polyline", "circle")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(long_hostile)
+def test_a_label_never_puts_a_digit_in_prose(value: str) -> None:
+    from muse.evidence import numbers_in
+
+    doc = f"A {esc.md_label(value)} b.\n"
+    assert numbers_in(doc) == []
+    assert _raw_html(MD.parse(doc)) == []
