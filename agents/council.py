@@ -1,36 +1,50 @@
-"""Council: the daily episode, every number traceable to a query, a row and a commit.
+"""Council: the daily episode, every number bound to a fact, every conclusion worded by its statistics.
 
-Pipeline: gate (the watcher's status file, unless forced) -> window figures from the store
--> confidence -> facts (each number formatted once, with its provenance) -> Jinja2
-templates -> ``<blog repo>/<posts_dir>/ep-{n}.md`` + ``ep-{n}.svg`` -> an episodes row.
+Pipeline: gate (the watcher's status file, unless forced) -> facts from the store, each
+computed by a named query and a rule (:mod:`muse.factrules`) -> confidence from data
+quality only -> Jinja2 templates that print facts, never bare numbers ->
+``<blog repo>/<posts_dir>/ep-{n}.md`` + ``ep-{n}.svg`` + ``ep-{n}.evidence.json`` -> an
+episodes row.
 
-The seam for a later LLM narrator is :func:`compose`: it returns the verified facts and
-the template context; a narrator could rephrase that context, and the trace check would
-still hold it to the Evidence appendix. None is added now.
+Confidence is the minimum of four data-quality components (docs/council.md): benchmark
+completeness and telemetry completeness (per day, the worst day counts), freshness, and
+whether the watcher's last passing check covers the window. The day-by-day correlation is a
+finding, worded by n, its Fisher-z interval and a permutation p-value; it is no part of
+confidence. The benchmark->user link compares, for each regression finding, the same model's
+user-side LLM latency before and after the commit over equal spans.
+
+The seam for a later LLM narrator is :func:`compose`: it returns the facts and the
+rendered text; a narrator could rephrase the text, and ``muse council trace`` would still
+hold every number it prints to a fact.
 
 Entry point: :func:`run`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from muse.fsutil import atomic_write_text
 from muse import episode as epfmt
+from muse import escaping as esc
+from muse import factrules
 from muse.errors import BlockedError, ConfigError
-from muse.evidence import Facts, appendix_table
+from muse.evidence import Fact, Facts, dump_sidecar, sha256, sidecar, strip_markers, trace
+from muse.fsutil import atomic_write_text
 from muse.runs import AgentResult, RunContext, ts_str
-from muse.templating import md_code, render
+from muse.templating import render
 
 log = logging.getLogger(__name__)
 
-CONTRADICTION_THRESHOLD = 0.05  # a 5% move in opposite directions counts as a contradiction
-SHIPPED_LIMIT = 15  # commits listed per repo; the count is always complete
+SHIPPED_LIMIT = 15  # commits listed per repo besides those a finding names; the count is complete
+MODEL_ROWS = 8  # model performance rows besides every group with a finding
+STRONG_MIN_N = 10
+STRONG_MAX_P = 0.05
+_FACT_IDS = "\ue003facts\ue003"  # placeholder for the Evidence section's list of fact ids
 
 
 @dataclass
@@ -46,22 +60,38 @@ class Window:
     def days(self) -> float:
         return (self.until - self.since).total_seconds() / 86400
 
+    @property
+    def full(self) -> tuple[datetime, datetime]:
+        """The whole UTC days inside the window (partial first/last days left out)."""
+        start = self.since.replace(hour=0, minute=0, second=0, microsecond=0)
+        if start < self.since:
+            start += timedelta(days=1)
+        end = self.until.replace(hour=0, minute=0, second=0, microsecond=0)
+        return (start, end) if end > start else (self.since, self.until)
+
 
 @dataclass
 class Confidence:
-    completeness: float
-    correlation: float
-    recency: float
+    components: dict[str, float]
     threshold: float
     inputs: dict[str, Any] = field(default_factory=dict)
 
     @property
     def final(self) -> float:
-        return min(self.completeness, self.correlation, self.recency)
+        return min(self.components.values())
 
     @property
     def is_draft(self) -> bool:
         return self.final < self.threshold
+
+    # The episodes table keeps its three columns (completeness, correlation_strength, recency).
+    @property
+    def completeness(self) -> float:
+        return min(self.components["bench_completeness"], self.components["telemetry_completeness"])
+
+    @property
+    def recency(self) -> float:
+        return self.components["freshness"]
 
 
 @dataclass
@@ -74,6 +104,7 @@ class Composition:
     front_matter: dict[str, Any]
     markdown: str
     svg: str
+    evidence: dict[str, Any]
     confidence: Confidence
     correlation_r: float | None
     tokens_total: int
@@ -83,58 +114,6 @@ class Composition:
     packs_commit: str
 
 
-def _finite(x: Any) -> float | None:
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _halves(values: list[float]) -> tuple[float, float] | None:
-    """Mean of the first and second half of a series (the middle day goes to neither)."""
-    if len(values) < 2:
-        return None
-    half = len(values) // 2
-    first, second = values[:half], values[len(values) - half:]
-    return sum(first) / len(first), sum(second) / len(second)
-
-
-def _metric_format(metric: str) -> tuple[str, str]:
-    """Number format and unit for an insight's metric name."""
-    m = metric.lower()
-    if "cost" in m:
-        return "{:,.4f}", " USD"
-    if "latency" in m or m.endswith("_ms"):
-        return "{:,.0f}", " ms"
-    if "throughput" in m or "tokens_per_sec" in m:
-        return "{:,.1f}", " tokens/s"
-    return "{:,.1f}", ""
-
-
-def recency_score(age: timedelta | None) -> float:
-    """1.0 when the newest data is under 24 h old, linear down to 0.5 at 7 days, 0.5 after."""
-    if age is None:
-        return 0.5
-    hours = age.total_seconds() / 3600
-    if hours <= 24:
-        return 1.0
-    return max(0.5, 1.0 - 0.5 * (hours - 24) / (6 * 24))
-
-
-def _parse_ts(text: str | None) -> datetime | None:
-    if not text or text.startswith("1970-01-01"):
-        return None
-    return datetime.fromisoformat(text.replace(" ", "T")).replace(tzinfo=timezone.utc)
-
-
-def _strength(r: float | None) -> str:
-    if r is None:
-        return "none"
-    a = abs(r)
-    return "strong" if a >= 0.7 else "moderate" if a >= 0.4 else "weak"
-
-
 def _repo_path(ctx: RunContext, repo: str) -> Path:
     path = ctx.settings.path_of(f"repos.{repo}.path")
     if path is None:
@@ -142,298 +121,607 @@ def _repo_path(ctx: RunContext, repo: str) -> Path:
     return path
 
 
+class _Facts:
+    """Facts computed through the same rules ``trace --run`` uses, rows cached per query."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.facts = Facts()
+        self._cache: dict[str, list[dict[str, Any]]] = {}
+
+    def rows(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        key = query + json.dumps(params, sort_keys=True, default=str)
+        if key not in self._cache:
+            self._cache[key] = self.store.named(query, params).dicts()
+        return self._cache[key]
+
+    def sql(self, query: str, params: dict[str, Any], rule: str, fmt: str = "{:,.0f}", *, label: str,
+            unit: str = "", keys: Any = (), scale: float = 1.0, **args: Any) -> Fact:
+        r = {"name": rule, "args": args}
+        value = factrules.apply(r, self.rows(query, params))
+        return self.facts.add(value, fmt, label=label, query=query, params=params, rule=r, keys=keys, unit=unit,
+                              scale=scale)
+
+    def pct(self, query: str, params: dict[str, Any], rule: str, *, label: str, keys: Any = (), **args: Any) -> Fact:
+        return self.sql(query, params, rule, "{:+.1f}", label=label, unit="%", keys=keys, scale=100.0, **args)
+
+    def other(self, value: Any, fmt: str, *, kind: str, label: str, query: str, params: dict[str, Any] | None = None,
+              rule: dict[str, Any] | None = None, unit: str = "", keys: Any = (), scale: float = 1.0) -> Fact:
+        return self.facts.add(value, fmt, label=label, query=query, params=params, rule=rule, unit=unit, keys=keys,
+                              kind=kind, scale=scale)
+
+
+def _is_change_finding(ins: dict[str, Any]) -> bool:
+    t = str(ins.get("type") or "")
+    return t.endswith("_regression") or t.endswith("_improvement")
+
+
+def _day(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%d")
+
+
 def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forced: bool = False,
-            gate_reason: str = "", hearts_commit: str | None = None, packs_commit: str | None = None,
-            run_id: str | None = None) -> Composition:
-    """Query the window, score confidence, register every number, render the episode."""
+            gate_reason: str = "", verdict: Any = None, hearts_commit: str | None = None,
+            packs_commit: str | None = None, run_id: str | None = None) -> Composition:
+    """Compute every fact of the window, score confidence, render the episode and its evidence."""
     from muse import gitrepo
 
     s = ctx.settings
     store = ctx.store
-    facts = Facts()
-    wp = hp = window.params
+    F = _Facts(store)
+    wp = window.params
+    full_since, full_until = window.full
+    fp = {"since": ts_str(full_since), "until": ts_str(full_until)}
+    full_days = factrules.days_between(full_since, full_until)
+    material = float(s["council.material_change"])
+    span_days = float(s["council.link_span_days"])
+    min_calls = int(s["council.link_min_calls"])
 
     hearts_repo, packs_repo = _repo_path(ctx, "banterhearts"), _repo_path(ctx, "banterpacks")
     h_branch, p_branch = s["repos.banterhearts.branch"], s["repos.banterpacks.branch"]
     hearts_commit = hearts_commit or gitrepo.latest_commit(hearts_repo, h_branch).sha
     packs_commit = packs_commit or gitrepo.latest_commit(packs_repo, p_branch).sha
 
-    hearts_daily = store.named("council_hearts_daily", wp).dicts()
-    packs_daily = store.named("council_packs_daily", hp).dicts()
-    corr_row = store.named("council_correlation", wp).first() or {}
-    series = store.named("council_model_series", wp).dicts()
-    llm = store.named("council_llm_totals", wp).dicts()
-    fresh = store.named("council_freshness", wp).first() or {}
-    insights = _insights(ctx, window)
-
     if episode is None:
         row = store.named("council_episode_for_commits", {"hearts": hearts_commit, "packs": packs_commit}).first() or {}
         episode = int(row["existing"]) if row.get("existing_count") else int(row.get("highest") or 0) + 1
 
-    # --- confidence -----------------------------------------------------------------
-    days = max(1, round(window.days))
-    hearts_expected = days * s["council.expected_bench_results_per_day"]
-    packs_expected = days * 24
-    hearts_present = sum(int(d["result_rows"]) for d in hearts_daily)
-    packs_present = sum(int(d["hours"]) for d in packs_daily)
-    completeness = (min(hearts_present, hearts_expected) + min(packs_present, packs_expected)) / (
-        hearts_expected + packs_expected)
-    n_joined = int(corr_row.get("n") or 0)
-    r = _finite(corr_row.get("r")) if n_joined >= 3 else None
-    correlation = abs(r) if r is not None else 0.0
-    newest = [t for t in (_parse_ts(fresh.get("hearts_newest")), _parse_ts(fresh.get("packs_newest"))) if t]
-    stalest = min(newest) if len(newest) == 2 else None
-    age = (window.until - stalest) if stalest else None
-    recency = recency_score(age)
-    conf = Confidence(completeness, correlation, recency, s["council.confidence_threshold"], {
-        "hearts_present": hearts_present, "hearts_expected": hearts_expected,
-        "packs_present": packs_present, "packs_expected": packs_expected, "joined_days": n_joined,
-        "r": r, "newest_age_hours": None if age is None else age.total_seconds() / 3600,
-    })
-    status = "draft" if conf.is_draft else "ready"
-
-    # --- facts and template context ---------------------------------------------------
-    f = facts
-    ep_text = f.num(episode, "{}", label="episode number", query="council_episode_for_commits",
-                    params={"hearts": hearts_commit, "packs": packs_commit})
     win = {
-        "since": f.num(window.since.strftime("%Y-%m-%d %H:%M"), "{}", label="window start (UTC)",
-                       query="council window", params={"window_days": round(window.days, 2)}),
-        "until": f.num(window.until.strftime("%Y-%m-%d %H:%M"), "{}", label="window end (UTC)",
-                       query="council window", params={"window_days": round(window.days, 2)}),
+        "since": F.other(window.since.strftime("%Y-%m-%d %H:%M"), "{}", kind="window", label="window start (UTC)",
+                         query="council window", params=wp),
+        "until": F.other(window.until.strftime("%Y-%m-%d %H:%M"), "{}", kind="window", label="window end (UTC)",
+                         query="council window", params=wp),
+        "first_full": F.other(full_days[0] if full_days else _day(window.since), "{}", kind="window",
+                              label="first full day of the window", query="council window", params=fp),
+        "last_full": F.other(full_days[-1] if full_days else _day(window.until), "{}", kind="window",
+                             label="last full day of the window", query="council window", params=fp),
+        "full_days": F.other(len(full_days), "{:,}", kind="window", label="full days in the window",
+                             query="council window", params=fp),
     }
 
-    # What shipped: commits of both repos in the window, from git.
-    shipped = {}
-    for name, path, branch in (("banterhearts", hearts_repo, h_branch), ("banterpacks", packs_repo, p_branch)):
-        commits = gitrepo.commits_between(path, branch, window.since, window.until)
-        shipped[name] = {
-            "count": f.num(len(commits), "{:,}", label=f"{name} commits in window", query=f"git log {name}",
-                           params={"branch": branch, **wp}, keys=[c.sha for c in commits]),
-            "commits": [{"sha": c.sha[:10], "subject": c.subject,
-                         "date": c.time.strftime("%Y-%m-%d")} for c in commits[:SHIPPED_LIMIT]],
-            "more": max(0, len(commits) - SHIPPED_LIMIT),
-            "more_text": f.num(max(0, len(commits) - SHIPPED_LIMIT), "{:,}", label=f"{name} commits not listed",
-                               query=f"git log {name}", params={"branch": branch, **wp}),
-        }
+    # --- confidence: data quality only ---------------------------------------------------
+    hearts_daily_full = F.rows("council_hearts_daily", fp)
+    expected_bench = float(s["council.expected_bench_results_per_day"])
+    bench_expected = {d: expected_bench for d in full_days}
+    c_bench = F.sql("council_hearts_daily", fp, "day_completeness", "{:.2f}",
+                    label="benchmark completeness (worst full day: results / expected)",
+                    keys=[d["day"] for d in hearts_daily_full], present="result_rows", expected=bench_expected)
+    # Telemetry: complete hours inside the window, per day; the current hour is not missing.
+    first_hour = window.since.replace(minute=0, second=0, microsecond=0)
+    if first_hour < window.since:
+        first_hour += timedelta(hours=1)
+    last_hour = window.until.replace(minute=0, second=0, microsecond=0)  # exclusive: the running hour
+    hours_expected: dict[str, float] = {}
+    h = first_hour
+    while h < last_hour:
+        hours_expected[_day(h)] = hours_expected.get(_day(h), 0) + 1
+        h += timedelta(hours=1)
+    hp = {"since": ts_str(first_hour), "until": ts_str(last_hour)}
+    packs_hours_rows = F.rows("council_packs_daily", hp)
+    c_packs = F.sql("council_packs_daily", hp, "day_completeness", "{:.2f}",
+                    label="telemetry completeness (worst day: complete hours with data / complete hours)",
+                    keys=[d["day"] for d in packs_hours_rows], present="hours", expected=hours_expected)
+    hours_present = F.sql("council_packs_daily", hp, "sum", "{:,.0f}", label="complete hours with telemetry",
+                          column="hours")
+    hours_total = F.other(int(sum(hours_expected.values())), "{:,}", kind="window",
+                          label="complete hours in the window", query="council window", params=hp)
+    fresh = F.sql("council_freshness", wp, "freshness", "{:.2f}", label="freshness (staler source)",
+                  until=wp["until"])
+    age = F.sql("council_freshness", wp, "freshness", "{:,.1f}", unit="h",
+                label="age of the staler source's newest data", until=wp["until"], part="age_hours")
+    max_age = float(s["watcher.status_max_age_minutes"]) * 60
+    vrun = getattr(verdict, "run_id", None) if verdict is not None and getattr(verdict, "open", False) else None
+    if vrun:
+        watch = F.sql("watcher_gate_run", {"run_id": vrun}, "watcher_covers", "{:.2f}",
+                      label="watcher verdict covers the window (1 yes, 0 no)", keys=[vrun],
+                      hearts_commit=hearts_commit, packs_commit=packs_commit, until=wp["until"],
+                      max_age_seconds=max_age)
+    else:
+        # No open verdict (forced, or composed without the gate): recorded as such, not re-runnable.
+        watch = F.other(0.0, "{:.2f}", kind="window", label="watcher verdict covers the window (none: forced "
+                        "or not checked)", query="council gate", params={"verdict": "none"})
+    components = {"bench_completeness": float(c_bench.value), "telemetry_completeness": float(c_packs.value),
+                  "freshness": float(fresh.value), "watcher": float(watch.value)}
+    conf = Confidence(components, float(s["council.confidence_threshold"]))
+    status = "draft" if conf.is_draft else "ready"
+    final_fact = F.facts.add(conf.final, "{:.2f}", label="confidence (minimum of the data-quality components)",
+                             query="council confidence", kind="derived",
+                             rule={"name": "min", "args": {"facts": [c_bench.id, c_packs.id, fresh.id, watch.id]}})
+    conf_ctx = {"final": final_fact, "bench": c_bench, "packs": c_packs, "fresh": fresh, "age": age,
+                "watch": watch, "watch_ok": bool(watch.value), "watcher_run": (vrun or "")[:8],
+                "threshold": F.other(conf.threshold, "{:.2f}", kind="config", label="confidence threshold",
+                                     query="config council.confidence_threshold",
+                                     params={"key": "council.confidence_threshold"}),
+                "expected_bench": F.other(int(expected_bench), "{:,}", kind="config",
+                                          label="benchmark results expected per full day",
+                                          query="config council.expected_bench_results_per_day",
+                                          params={"key": "council.expected_bench_results_per_day"}),
+                "hours_present": hours_present, "hours_total": hours_total}
 
-    hearts_vals = [float(d["avg_p95_ms"]) for d in hearts_daily]
-    packs_vals = [float(d["user_latency_ms"]) for d in packs_daily if d["user_latency_ms"] is not None]
-    h_halves, p_halves = _halves(hearts_vals), _halves(packs_vals)
-    h_trend = (h_halves[1] / h_halves[0] - 1) if h_halves and h_halves[0] else None
-    p_trend = (p_halves[1] / p_halves[0] - 1) if p_halves and p_halves[0] else None
-    all_hearts_runs = sorted({r_ for d in hearts_daily for r_ in d["run_ids"]})
-    all_hours = sorted({h for d in packs_daily for h in d["hour_keys"]})
-
-    hearts = None
-    if hearts_daily:
-        avg_p95 = sum(float(d["avg_p95_ms"]) * int(d["result_rows"]) for d in hearts_daily) / max(1, hearts_present)
-        hearts = {
-            "avg_p95": f.num(avg_p95, "{:,.0f}", unit=" ms", label="mean benchmark p95 latency",
-                             query="council_hearts_daily", params=wp, keys=all_hearts_runs),
-            "results": f.num(hearts_present, "{:,}", label="benchmark results in window",
-                             query="council_hearts_daily", params=wp, keys=all_hearts_runs),
-            "days": f.num(len(hearts_daily), "{:,}", label="days with benchmark results",
-                          query="council_hearts_daily", params=wp, keys=[d["day"] for d in hearts_daily]),
-            "trend": f.pct(h_trend, label="benchmark p95, second half of window vs first half",
-                           query="council_hearts_daily", params=wp, keys=[d["day"] for d in hearts_daily]),
-            "trend_value": h_trend,
-        }
-
-    packs = None
-    if packs_daily:
-        sessions = sum(int(d["sessions"]) for d in packs_daily)
-        w = [(d, int(d["sessions"])) for d in packs_daily]
-        err = sum(float(d["error_rate"] or 0) * n for d, n in w) / max(1, sessions)
-        aband = sum(float(d["abandonment_rate"] or 0) * n for d, n in w) / max(1, sessions)
-        user_lat = sum(packs_vals) / len(packs_vals) if packs_vals else None
-        worst = max(packs_daily, key=lambda d: float(d["user_latency_ms"] or 0))
-        packs = {
-            "sessions": f.num(sessions, "{:,}", label="sessions in window", query="council_packs_daily",
-                              params=hp, keys=all_hours),
-            "hours": f.num(packs_present, "{:,}", label="hours with telemetry", query="council_packs_daily",
-                           params=hp, keys=all_hours),
-            "user_latency": f.num(user_lat, "{:,.0f}", unit=" ms", label="mean daily user latency",
-                                  query="council_packs_daily", params=hp, keys=all_hours),
-            "error_rate": f.num(err * 100, "{:.2f}", unit="%", label="session error rate",
-                                query="council_packs_daily", params=hp, keys=all_hours),
-            "abandonment": f.num(aband * 100, "{:.1f}", unit="%", label="session abandonment rate",
-                                 query="council_packs_daily", params=hp, keys=all_hours),
-            "trend": f.pct(p_trend, label="user latency, second half of window vs first half",
-                           query="council_packs_daily", params=hp, keys=[d["day"] for d in packs_daily]),
-            "trend_value": p_trend,
-            "worst_day": f.num(worst["day"], "{}", label="day with the highest user latency",
-                               query="council_packs_daily", params=hp, keys=worst["hour_keys"]),
-            "worst_latency": f.num(float(worst["user_latency_ms"] or 0), "{:,.0f}", unit=" ms",
-                                   label="user latency on that day", query="council_packs_daily", params=hp,
-                                   keys=worst["hour_keys"]),
-        }
-
-    model_rows = []
-    for row in sorted(series, key=lambda x: -abs((x["last_p95_ms"] / x["first_p95_ms"] - 1)
-                                                 if x["first_p95_ms"] else 0))[:8]:
-        keys = [row["first_run_id"], row["last_run_id"], row["last_commit"]]
-        sp = {**wp, "model": row["model"], "quant": row["quant"], "dataset": row["dataset"]}
-        change = (row["last_p95_ms"] / row["first_p95_ms"] - 1) if row["first_p95_ms"] else None
-        model_rows.append({
-            "model": row["model"], "quant": row["quant"], "dataset": row["dataset"],
-            "first": f.num(row["first_p95_ms"], "{:,.0f}", unit=" ms", label="first p95 in window",
-                           query="council_model_series", params=sp, keys=keys),
-            "last": f.num(row["last_p95_ms"], "{:,.0f}", unit=" ms", label="latest p95 in window",
-                          query="council_model_series", params=sp, keys=keys),
-            "change": f.pct(change, label="p95 change, latest vs first", query="council_model_series",
-                            params=sp, keys=keys),
-            "tps": f.num(row["last_tokens_per_sec"], "{:,.1f}", label="latest tokens/s",
-                         query="council_model_series", params=sp, keys=keys),
-        })
-
+    # --- findings of the analytics worker ---------------------------------------------------
+    ip = {"since": wp["since"]}
+    insights = F.rows("council_insights", ip)
     findings = []
     for ins in insights:
-        ip = {"since": wp["since"]}
+        where = {"insight_id": ins["insight_id"]}
+        metric = str(ins.get("metric") or "")
+        fmt, unit = _metric_format(metric)
         keys = [ins.get("insight_id", ""), ins.get("commit_sha", "")]
-        fmt, unit = _metric_format(ins.get("metric") or "")
 
-        def val(column: str, label: str, fmt: str = fmt, unit: str = unit) -> str | None:
-            v = _finite(ins.get(column))
-            return None if v is None else f.num(v, fmt, unit=unit, label=f"{label} ({ins.get('metric')})",
-                                                 query="council_insights", params=ip, keys=keys)
+        def val(column: str, label: str, fmt: str = fmt, unit: str = unit) -> Fact | None:
+            if factrules.value(insights, column=column, where=where) is None:
+                return None
+            return F.sql("council_insights", ip, "value", fmt, label=esc.clean(f"{label} ({metric})"), unit=unit, keys=keys,
+                         column=column, where=where)
 
         findings.append({
-            "type": ins.get("type", ""), "severity": ins.get("severity", ""),
+            "type": str(ins.get("type") or "").replace("_", " "), "severity": ins.get("severity") or "",
+            "source": ins.get("source") or "", "operation": ins.get("operation") or "",
+            "hour": F.sql("council_insights", ip, "value", "{}", label="hour of the finding (UTC)", keys=keys,
+                          column="observed_hour", where=where),
             "ids": [x for x in (ins.get("model"), ins.get("quant"), ins.get("dataset")) if x],
-            "model": ins.get("model") or "", "quant": ins.get("quant") or "",
-            "dataset": ins.get("dataset") or "", "commit": (ins.get("commit_sha") or "")[:10],
-            "metric": (ins.get("metric") or "").removesuffix("_usd").replace("_", " "),
+            "commit": (ins.get("commit_sha") or "")[:10], "metric": metric.removesuffix("_usd").replace("_", " "),
             "baseline": val("baseline_value", "baseline"), "observed": val("observed_value", "observed"),
-            "z": val("z_score", "z-score", "{:+.1f}", ""),
+            "z": val("z_score", "z-score", "{:+.1f}", ""), "raw": ins,
         })
-    regressions = [x for x in findings if x["type"].endswith("regression")]
+    changes = [x for x in findings if _is_change_finding(x["raw"])]
 
+    # Commit times of the commits the findings name (git, not the store).
+    commit_times: dict[str, Any] = {}
+    for x in changes:
+        sha = x["raw"].get("commit_sha") or ""
+        if sha and sha not in commit_times:
+            commit_times[sha] = gitrepo.find_commit(hearts_repo, sha)
+
+    # --- model performance: each series split at its change point ---------------------------
+    lookback = timedelta(days=span_days)
+    points = [c.time for c in commit_times.values() if c is not None] + [window.since]
+    mp = {"since": ts_str(min(points) - lookback), "until": wp["until"]}
+    runs = F.rows("council_model_runs", mp)
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["model"], r["quant"], r["dataset"]), []).append(r)
+    change_at: dict[tuple[str, str, str], tuple[datetime, str]] = {}
+    for x in changes:
+        raw = x["raw"]
+        c = commit_times.get(raw.get("commit_sha") or "")
+        key = (raw.get("model") or "", raw.get("quant") or "", raw.get("dataset") or "")
+        if c is not None and key in groups and key not in change_at:
+            change_at[key] = (c.time, c.sha)
+    model_rows = []
+    for key, series in groups.items():
+        at, sha = change_at.get(key, (window.since, ""))
+        where = {"model": key[0], "quant": key[1], "dataset": key[2]}
+        args = {"where": where, "at": ts_str(at), "lookback_from": ts_str(at - lookback)}
+        change = factrules.step(runs, part="change", **args)
+        n_after = factrules.step(runs, part="n_after", **args)
+        if not n_after:
+            continue
+        model_rows.append({"key": key, "args": args, "change_value": change, "finding": key in change_at,
+                           "sha": sha[:10], "at": at})
+    model_rows.sort(key=lambda m: (not m["finding"], -abs(m["change_value"] or 0), m["key"]))
+    model_rows = [m for i, m in enumerate(model_rows) if m["finding"] or i < MODEL_ROWS + len(change_at)][
+        : max(MODEL_ROWS, len(change_at))]
+    models = []
+    for m in model_rows:
+        a = m["args"]
+        keys = sorted({r["run_id"] for r in groups[m["key"]] if r["run_ts"] >= a["lookback_from"]})
+        label = esc.clean("/".join(m["key"]))
+        models.append({
+            "model": m["key"][0], "quant": m["key"][1], "dataset": m["key"][2], "sha": m["sha"],
+            "before": F.sql("council_model_runs", mp, "step", "{:,.0f}", unit="ms", keys=keys, part="before",
+                            label=f"median p95 before the change point ({label})", **a),
+            "n_before": F.sql("council_model_runs", mp, "step", "{:,}", keys=keys, part="n_before",
+                              label=f"runs before the change point ({label})", **a),
+            "after": F.sql("council_model_runs", mp, "step", "{:,.0f}", unit="ms", keys=keys, part="after",
+                           label=f"median p95 after the change point ({label})", **a),
+            "n_after": F.sql("council_model_runs", mp, "step", "{:,}", keys=keys, part="n_after",
+                             label=f"runs after the change point ({label})", **a),
+            "change": F.pct("council_model_runs", mp, "step", keys=keys, part="change",
+                            label=f"p95 change, median after vs before ({label})", **a),
+            "change_value": m["change_value"],
+            "since": F.other(m["at"].strftime("%Y-%m-%d %H:%M"), "{}", kind="window",
+                             label=f"change point ({label})", query="council_model_runs", params=mp),
+        })
+    by_key = {(m["model"], m["quant"], m["dataset"]): m for m in models}
+    lookback_fact = F.other(span_days, "{:g}", kind="config",
+                            label="days either side of a change point", query="config council.link_span_days",
+                            params={"key": "council.link_span_days"})
+
+    # --- the benchmark -> user link, per regressed model -------------------------------------
+    links = []
+    urange = store.named("council_user_range", {"until": wp["until"]}).first() or {}
+    oldest = factrules._parse_ts(urange.get("oldest"))
+    seen_models: set[str] = set()
+    for x in changes:
+        raw = x["raw"]
+        model = raw.get("model") or ""
+        c = commit_times.get(raw.get("commit_sha") or "")
+        if not model or c is None or model in seen_models:
+            continue
+        seen_models.add(model)
+        links.append(_user_link(F, model=model, commit=c, window=window, oldest=oldest, span_days=span_days,
+                                min_calls=min_calls, material=material,
+                                bench=by_key.get((model, raw.get("quant") or "", raw.get("dataset") or ""))))
+
+    # --- what shipped: every commit a finding names is listed --------------------------------
+    shipped = {}
+    named = {sha for sha in commit_times}
+    for name, path, branch in (("banterhearts", hearts_repo, h_branch), ("banterpacks", packs_repo, p_branch)):
+        commits = gitrepo.commits_between(path, branch, window.since, window.until)
+        gparams = {"repo": name, "branch": branch, **wp}
+        flagged = [c for c in commits if c.sha in named]
+        rest = [c for c in commits if c.sha not in named][:SHIPPED_LIMIT]
+        extra = [commit_times[sha] for sha in named if name == "banterhearts" and commit_times[sha] is not None
+                 and commit_times[sha] not in commits]
+        listed = flagged + [c for c in extra if c is not None] + rest
+        more = max(0, len(commits) - len(flagged) - len(rest))
+        shipped[name] = {
+            "count": F.other(len(commits), "{:,}", kind="git", label=f"{name} commits in window",
+                             query=f"git log {name}", params=gparams, keys=[c.sha for c in commits],
+                             rule={"name": "count", "args": {}}),
+            "commits": [{"sha": c.sha[:10], "subject": c.subject, "finding": c.sha in named,
+                         "outside": c not in commits,
+                         "date": F.other(c.time.strftime("%Y-%m-%d %H:%M"), "{}", kind="window",
+                                         label="commit time (UTC)", query=f"git log {name}",
+                                         params={"repo": name, "sha": c.sha})}
+                        for c in listed],
+            "more": more,
+            "more_text": F.other(more, "{:,}", kind="git", label=f"{name} commits not listed",
+                                 query=f"git log {name}", params=gparams,
+                                 rule={"name": "count", "args": {"minus": len(flagged) + len(rest)}}),
+        }
+
+    # --- benchmarks and users over the full days ---------------------------------------------
+    hearts = None
+    if hearts_daily_full:
+        run_keys = sorted({r for d in hearts_daily_full for r in d["run_ids"]})
+        hearts = {
+            "avg_p95": F.sql("council_hearts_daily", fp, "weighted_mean", "{:,.0f}", unit="ms", keys=run_keys,
+                             label="mean benchmark p95 over the full days (per result)", column="avg_p95_ms",
+                             weight="result_rows"),
+            "results": F.sql("council_hearts_daily", fp, "sum", "{:,.0f}", keys=run_keys,
+                             label="benchmark results on the full days", column="result_rows"),
+            "days": F.sql("council_hearts_daily", fp, "count", "{:,}", label="full days with benchmark results",
+                          keys=[d["day"] for d in hearts_daily_full]),
+            "trend": F.pct("council_hearts_daily", fp, "halves",
+                           label="benchmark daily mean p95, median of later half of full days vs earlier half",
+                           column="avg_p95_ms"),
+        }
+    packs_full = F.rows("council_packs_daily", fp)
+    packs = None
+    if packs_full:
+        hour_keys = sorted({h_ for d in packs_full for h_ in d["hour_keys"]})
+        packs = {
+            "sessions": F.sql("council_packs_daily", fp, "sum", "{:,.0f}", label="sessions on the full days",
+                              keys=hour_keys, column="sessions"),
+            "events": F.sql("council_packs_daily", fp, "sum", "{:,.0f}", label="events on the full days",
+                            keys=hour_keys, column="events"),
+            "user_latency": F.sql("council_packs_daily", fp, "weighted_mean", "{:,.0f}", unit="ms", keys=hour_keys,
+                                  label="event-weighted mean user latency over the full days",
+                                  column="user_latency_ms", weight="events"),
+            "error_rate": F.sql("council_packs_daily", fp, "weighted_mean", "{:.2f}", unit="%", scale=100.0,
+                                keys=hour_keys, label="session-weighted error rate over the full days",
+                                column="error_rate", weight="sessions"),
+            "abandonment": F.sql("council_packs_daily", fp, "weighted_mean", "{:.1f}", unit="%", scale=100.0,
+                                 keys=hour_keys, label="session-weighted abandonment rate over the full days",
+                                 column="abandonment_rate", weight="sessions"),
+            "trend": F.pct("council_packs_daily", fp, "halves",
+                           label="user daily latency, median of later half of full days vs earlier half",
+                           column="user_latency_ms"),
+            "worst_day": F.sql("council_packs_daily", fp, "argmax", "{}", label="full day with the highest user "
+                               "latency", by="user_latency_ms", column="day"),
+        }
+        worst = packs["worst_day"].value
+        packs["worst_latency"] = F.sql("council_packs_daily", fp, "value", "{:,.0f}", unit="ms",
+                                       label="user latency on that day", column="user_latency_ms",
+                                       where={"day": worst})
+
+    # --- the day-by-day correlation: a finding, never a proof ---------------------------------
+    corr_rows = F.rows("council_correlation", fp)
+    cargs = {"x": "bench_p95_ms", "y": "user_latency_ms"}
+    ckeys = [d["day"] for d in corr_rows]
+    corr = {"n": F.sql("council_correlation", fp, "correlation", "{:,}", label="full days with both benchmark and "
+                       "user data", keys=ckeys, part="n", **cargs)}
+    r_value = factrules.correlation(corr_rows, part="r", **cargs)
+    corr.update({"r_value": r_value, "r": None, "small": True, "negative": False, "strong": False})
+    if r_value is not None:
+        corr["r"] = F.sql("council_correlation", fp, "correlation", "{:+.2f}", keys=ckeys,
+                          label="Pearson r, daily benchmark mean p95 vs daily user latency", part="r", **cargs)
+        corr["low"] = F.sql("council_correlation", fp, "correlation", "{:+.2f}", keys=ckeys,
+                            label="r, 95% interval low (Fisher z)", part="ci_low", **cargs)
+        corr["high"] = F.sql("council_correlation", fp, "correlation", "{:+.2f}", keys=ckeys,
+                             label="r, 95% interval high (Fisher z)", part="ci_high", **cargs)
+        corr["p"] = F.sql("council_correlation", fp, "correlation", "{:.3f}", keys=ckeys,
+                          label="permutation p-value of r (two-sided)", part="p", **cargs)
+        n = int(corr["n"].value)
+        p = corr["p"].value
+        corr["small"] = n < STRONG_MIN_N
+        corr["negative"] = r_value < 0
+        corr["strong"] = (not corr["small"]) and p is not None and p < STRONG_MAX_P and r_value > 0
+        corr["min_n"] = F.other(STRONG_MIN_N, "{}", kind="config", label="days needed before a correlation can be "
+                                "called strong", query="council rule", params={"min_n": STRONG_MIN_N, "max_p": 0.05})
+        corr["max_p"] = F.other(STRONG_MAX_P, "{:.2f}", kind="config", label="p-value a strong correlation needs",
+                                query="council rule", params={"min_n": STRONG_MIN_N, "max_p": 0.05})
+    moves = _moves(hearts["trend"].value if hearts else None, packs["trend"].value if packs else None, material)
+    material_fact = F.other(material, "{:.0f}", kind="config", label="material change",
+                            query="config council.material_change", params={"key": "council.material_change"},
+                            unit="%", scale=100.0)
+
+    llm = F.rows("council_llm_totals", wp)
     tokens_total = int(sum(int(x["tokens"]) for x in llm))
     cost_total = float(sum(float(x["cost_usd"]) for x in llm))
     llm_ctx = {
-        "tokens": f.num(tokens_total, "{:,}", label="LLM tokens in window", query="council_llm_totals", params=wp),
-        "cost": f.num(cost_total, "${:,.2f}", label="LLM cost in window (USD)", query="council_llm_totals", params=wp),
-        "top": [{"source": x["source"], "model": x["model"],
-                 "cost": f.num(float(x["cost_usd"]), "${:,.2f}", label="LLM cost (USD)", query="council_llm_totals",
-                               params={**wp, "source": x["source"], "model": x["model"]})} for x in llm[:3]],
+        "tokens": F.sql("council_llm_totals", wp, "sum", "{:,.0f}", label="LLM tokens in window", column="tokens"),
+        "cost": F.sql("council_llm_totals", wp, "sum", "${:,.2f}", label="LLM cost in window (USD)",
+                      column="cost_usd"),
     }
 
-    contradiction = None
-    if h_trend is not None and p_trend is not None:
-        if h_trend <= -CONTRADICTION_THRESHOLD and p_trend >= CONTRADICTION_THRESHOLD:
-            contradiction = "faster_bench_slower_users"
-        elif h_trend >= CONTRADICTION_THRESHOLD and p_trend <= -CONTRADICTION_THRESHOLD:
-            contradiction = "slower_bench_faster_users"
+    regressions = [x for x in changes if "regression" in x["type"]]
+    primary = None
+    if regressions:
+        raw = regressions[0]["raw"]
+        key = (raw.get("model") or "", raw.get("quant") or "", raw.get("dataset") or "")
+        # The latency finding with the biggest step leads (the worker orders by severity, then time).
+        lat = [x for x in regressions if "latency" in x["type"]]
+        stepped = [(by_key.get((x["raw"].get("model") or "", x["raw"].get("quant") or "",
+                                x["raw"].get("dataset") or "")), x) for x in (lat or regressions)]
+        stepped = [(m, x) for m, x in stepped if m is not None]
+        if stepped:
+            m, x = max(stepped, key=lambda mx: abs(mx[0]["change_value"] or 0))
+            primary = {"finding": x, "model": m}
+        else:
+            primary = {"finding": regressions[0], "model": by_key.get(key)}
 
-    corr_ctx = {
-        "n": f.num(n_joined, "{:,}", label="days with both benchmark and user data",
-                   query="council_correlation", params=wp, keys=corr_row.get("days") or []),
-        "r": f.num(r, "{:+.2f}", label="Pearson r, daily benchmark p95 vs user latency",
-                   query="council_correlation", params=wp, keys=corr_row.get("days") or []) if r is not None else None,
-        "strength": _strength(r),
-        "min_days": f.num(3, "{}", label="minimum joined days for a correlation", query="council rule", params={}),
-    }
-    conf_ctx = {
-        "final": f.num(conf.final, "{:.2f}", label="confidence (minimum of the components)", query="council rule",
-                       params={"threshold": conf.threshold}),
-        "threshold": f.num(conf.threshold, "{:.2f}", label="confidence threshold",
-                           query="config council.confidence_threshold", params={}),
-        "completeness": f.num(conf.completeness, "{:.2f}", label="completeness", query="council rule",
-                              params={"formula": "(min(hearts, hearts_expected) + min(packs, packs_expected)) / "
-                                                 "(hearts_expected + packs_expected)"}),
-        "hearts_present": f.num(hearts_present, "{:,}", label="benchmark results present",
-                                query="council_hearts_daily", params=wp, keys=all_hearts_runs),
-        "hearts_expected": f.num(hearts_expected, "{:,}", label="benchmark results expected",
-                                 query="config council.expected_bench_results_per_day", params={"days": days}),
-        "packs_present": f.num(packs_present, "{:,}", label="telemetry hours present",
-                               query="council_packs_daily", params=hp, keys=all_hours),
-        "packs_expected": f.num(packs_expected, "{:,}", label="telemetry hours expected",
-                                query="council rule", params={"days": days, "hours_per_day": 24}),
-        "correlation": f.num(conf.correlation, "{:.2f}", label="correlation strength |r|",
-                             query="council_correlation", params=wp),
-        "recency": f.num(conf.recency, "{:.2f}", label="recency", query="council rule",
-                         params={"full_until_hours": 24, "half_at_days": 7}),
-        "age": f.num(None if age is None else age.total_seconds() / 3600, "{:,.1f}", unit=" h",
-                     label="age of the staler source's newest data", query="council_freshness", params=wp),
-    }
-
-    headline = (f"{regressions[0]['metric'] or 'latency'} regression in {regressions[0]['model']}"
-                if regressions else "the week in benchmarks and user experience")
-    title = f"Episode {episode}: {' '.join(headline.split())}"
+    headline = (f"{primary['finding']['metric'] or 'latency'} regression in {primary['finding']['raw'].get('model')}"
+                if primary else "the week in benchmarks and user experience")
+    title = esc.yaml_text(f"Episode {episode}: {headline}")
     chart = epfmt.chart_name(episode)
+    evidence_name = epfmt.evidence_name(episode)
     context = {
-        "episode": ep_text, "episode_number": episode, "title": title, "draft": conf.is_draft, "forced": forced,
+        "episode_number": episode, "title": title, "draft": conf.is_draft, "forced": forced,
         "gate_reason": gate_reason, "window": win, "shipped": shipped, "hearts": hearts, "packs": packs,
-        "models": model_rows, "findings": findings, "regressions": regressions, "llm": llm_ctx,
-        "more_regressions": f.num(max(0, len(regressions) - 2), "{:,}", label="regression findings not repeated",
-                                  query="council_insights", params={"since": wp["since"]}),
-        "corr": corr_ctx, "contradiction": contradiction, "conf": conf_ctx, "chart": chart,
-        "hearts_commit": hearts_commit, "packs_commit": packs_commit,
+        "models": models, "findings": findings, "primary": primary, "links": links, "llm": llm_ctx,
+        "corr": corr, "moves": moves, "material": material_fact, "conf": conf_ctx, "chart": chart,
+        "lookback": lookback_fact, "evidence_name": evidence_name, "fact_ids": _FACT_IDS,
+        "ci_level": F.other(0.95, "{:.0f}", kind="config", unit="%", scale=100.0, label="interval level",
+                            query="council rule", params={"interval": "95%"}),
     }
-    body = render("episode.md.j2", **context)
-    body = body.rstrip() + "\n\n## Evidence\n\n" + appendix_table(facts) + "\n"
-    svg = render("chart.svg.j2", **_chart_context(hearts_daily, packs_daily, episode))
+    marked = render("episode.md.j2", **context)
+    summary = esc.yaml_text(_summary(primary, links, hearts, packs))
     fm = {
         "title": title, "episode": episode, "date": window.until.strftime("%Y-%m-%d"), "lang": "en",
-        "status": status, "summary": _summary(hearts, packs, regressions),
-        "confidence": round(conf.final, 4),
-        "confidence_components": {"completeness": round(conf.completeness, 4),
-                                  "correlation": round(conf.correlation, 4), "recency": round(conf.recency, 4)},
+        "status": status, "summary": summary, "confidence": round(conf.final, 4),
+        "confidence_components": {k: round(v, 4) for k, v in components.items()},
         "hearts_commit": hearts_commit, "packs_commit": packs_commit, "run_id": run_id or ctx.run_id,
         "forced": forced, "window": {"since": window.since.isoformat(), "until": window.until.isoformat()},
-        "chart": chart,
+        "chart": chart, "evidence": evidence_name,
     }
-    return Composition(episode, title, status, fm, epfmt.render(fm, body), svg, conf, r, tokens_total, cost_total,
-                       facts, hearts_commit, packs_commit)
+    # Offsets are taken in the body as the file will hold it (after the front-matter).
+    doc = epfmt.parse(epfmt.render(fm, marked))
+    body, occurrences = strip_markers(doc.body)
+    evidence, occurrences = sidecar(episode=episode, body=body, facts=F.facts, occurrences=occurrences)
+    # The fact list goes last, so filling it in moves no recorded offset.
+    ids = ", ".join(f["id"] for f in evidence["facts"])
+    body = body.replace(_FACT_IDS, ids)
+    markdown, _ = strip_markers(epfmt.render(fm, marked).replace(_FACT_IDS, ids))
+    evidence["body_sha256"] = sha256(body)
+    untraced = [t for t in trace(body, evidence) if not t.traced]
+    if untraced:  # a template printed a number that is not a fact: a bug, never published
+        raise RuntimeError(f"episode {episode}: untraced numbers in the rendered text: "
+                           + ", ".join(f"{t.number!r} at line {t.line}" for t in untraced[:5]))
+    svg = render("chart.svg.j2", **_chart_context(F, episode, corr_rows, primary, links, mp, runs))
+    return Composition(episode, title, status, fm, markdown, svg, evidence, conf, r_value, tokens_total, cost_total,
+                       F.facts, hearts_commit, packs_commit)
 
 
-def _summary(hearts: dict | None, packs: dict | None, regressions: list[dict]) -> str:
+def _metric_format(metric: str) -> tuple[str, str]:
+    """Number format and unit for an insight's metric name."""
+    m = metric.lower()
+    if "cost" in m:
+        return "{:,.4f}", "USD"
+    if "latency" in m or m.endswith("_ms"):
+        return "{:,.0f}", "ms"
+    if "throughput" in m or "tokens_per_sec" in m:
+        return "{:,.1f}", "tokens/s"
+    return "{:,.1f}", ""
+
+
+def _moves(bench: float | None, users: float | None, material: float) -> dict[str, Any]:
+    """Agree / contradict only when both moves are material; otherwise say which did not move."""
+    if bench is None or users is None:
+        return {"kind": "unknown"}
+    b, u = abs(bench) >= material, abs(users) >= material
+    if b and u:
+        return {"kind": "agree" if (bench > 0) == (users > 0) else "contradict", "bench_up": bench > 0,
+                "users_up": users > 0}
+    if not b and not u:
+        return {"kind": "neither"}
+    return {"kind": "bench_only" if b else "users_only", "bench_up": bench > 0, "users_up": users > 0}
+
+
+def _user_link(F: _Facts, *, model: str, commit: Any, window: Window, oldest: datetime | None, span_days: float,
+               min_calls: int, material: float, bench: dict[str, Any] | None) -> dict[str, Any]:
+    """Users' latency on ``model`` before vs after the commit, equal spans clipped to the data."""
+    at = commit.time
+    span = timedelta(days=span_days)
+    after_room = window.until - at
+    before_room = (at - oldest) if oldest else timedelta(0)
+    used = min(span, after_room, before_room)
+    link: dict[str, Any] = {"model": model, "sha": commit.sha[:10], "cannot": "", "user": None, "controls": [],
+                            "moves": None, "bench": None, "clipped": False, "operation": ""}
+    if used <= timedelta(0):
+        link["cannot"] = "no_span"
+        return link
+    params = {"before_since": ts_str(at - used), "at": ts_str(at), "after_until": ts_str(at + used)}
+    rows = F.rows("council_user_link", params)
+    link["span"] = F.other(round(used.total_seconds() / 86400, 1), "{:.1f}", kind="window",
+                           label="days compared either side of the commit (clipped to the data)",
+                           query="council_user_link", params=params)
+    link["clipped"] = used < span
+    link["at"] = F.other(at.strftime("%Y-%m-%d %H:%M"), "{}", kind="window", label="commit time (UTC)",
+                         query="council_user_link", params=params)
+    ops = sorted({(r["model"], r["operation"]) for r in rows})
+    mine = [o for m, o in ops if m == model]
+    if not mine:
+        link["cannot"] = "not_served"
+        return link
+    # The operation with most calls for this model leads; its control is every other model on it.
+    calls = {o: sum(int(r["calls"]) for r in rows if r["model"] == model and r["operation"] == o) for o in mine}
+    op = max(mine, key=lambda o: (calls[o], o))
+    link["operation"] = op
+
+    def side(m: str) -> dict[str, Any]:
+        where = {"model": m, "operation": op}
+        tag = esc.clean(f"{m}, {op}")
+        n_b = factrules.ratio_of_medians(rows, where=where, part="n_before", min_n=min_calls)
+        n_a = factrules.ratio_of_medians(rows, where=where, part="n_after", min_n=min_calls)
+        a = {"where": where, "min_n": min_calls}
+        out = {"model": m,
+               "n_before": F.sql("council_user_link", params, "ratio_of_medians", "{:,}", part="n_before",
+                                 label=f"user calls before the commit ({tag})", **a),
+               "n_after": F.sql("council_user_link", params, "ratio_of_medians", "{:,}", part="n_after",
+                                label=f"user calls after the commit ({tag})", **a),
+               "enough": n_b >= min_calls and n_a >= min_calls}
+        if out["enough"]:
+            out["change"] = F.pct("council_user_link", params, "ratio_of_medians", part="change",
+                                  label=f"user latency change, median after / before - 1 ({tag})", **a)
+            out["low"] = F.pct("council_user_link", params, "ratio_of_medians", part="low",
+                               label=f"95% interval low, bootstrap ({tag})", **a)
+            out["high"] = F.pct("council_user_link", params, "ratio_of_medians", part="high",
+                                label=f"95% interval high, bootstrap ({tag})", **a)
+            out["median_before"] = F.sql("council_user_link", params, "ratio_of_medians", "{:,.0f}", unit="ms",
+                                         part="median_before", label=f"median user latency before ({tag})", **a)
+            out["median_after"] = F.sql("council_user_link", params, "ratio_of_medians", "{:,.0f}", unit="ms",
+                                        part="median_after", label=f"median user latency after ({tag})", **a)
+            v, lo, hi = out["change"].value, out["low"].value, out["high"].value
+            out["up"] = v is not None and v > 0
+            out["significant"] = lo is not None and hi is not None and (lo > 0 or hi < 0)
+            out["material"] = v is not None and abs(v) >= material
+        return out
+
+    link["user"] = side(model)
+    link["controls"] = [side(m) for m in sorted({m for m, o in ops if o == op and m != model})]
+    link["min_calls"] = F.other(min_calls, "{:,}", kind="config", label="user calls needed on each side",
+                                query="config council.link_min_calls", params={"key": "council.link_min_calls"})
+    if not link["user"]["enough"]:
+        link["cannot"] = "too_few"
+        return link
+    if bench is not None and bench["change_value"] is not None and link["user"]["change"].value is not None:
+        link["bench"] = bench
+        link["moves"] = _moves(bench["change_value"], link["user"]["change"].value, material)
+    return link
+
+
+def _summary(primary: dict | None, links: list[dict], hearts: dict | None, packs: dict | None) -> str:
     parts = []
-    if regressions:
-        parts.append(f"A {regressions[0]['metric'] or 'latency'} regression in {regressions[0]['model']}.")
+    if primary:
+        raw = primary["finding"]["raw"]
+        parts.append(f"A {primary['finding']['metric'] or 'latency'} regression in {raw.get('model')} "
+                     f"{raw.get('quant')} at commit {(raw.get('commit_sha') or '')[:10]}.")
+    for link in links[:1]:
+        user = link.get("user") or {}
+        if user.get("enough") and user.get("change") is not None:
+            parts.append(f"Users' {link['model']} calls moved {user['change'].display} after it.")
     if hearts:
-        parts.append("Benchmark and user latency compared day by day.")
-    if packs:
+        parts.append("Benchmarks and user latency compared day by day.")
+    if packs and not links:
         parts.append("User experience from banterpacks telemetry.")
     return " ".join(parts) or "Not enough data for a summary."
 
 
-def _insights(ctx: RunContext, window: Window) -> list[dict[str, Any]]:
-    return ctx.store.named("council_insights", {"since": window.params["since"]}).dicts()
+def _chart_context(F: _Facts, episode: int, corr_rows: list[dict], primary: dict | None, links: list[dict],
+                   mp: dict[str, str], runs: list[dict]) -> dict[str, Any]:
+    """Percent change from a stated baseline on one shared axis per panel."""
+    from muse import stats
 
+    width, panel_h, left, right, top, gap = 720, 240, 70, 30, 50, 70
+    plot_w = width - left - right
 
-def _chart_context(hearts_daily: list[dict], packs_daily: list[dict], episode: int) -> dict[str, Any]:
-    days = sorted({d["day"] for d in hearts_daily} | {d["day"] for d in packs_daily})
-    width, height, left, right, top, bottom = 720, 320, 70, 70, 40, 50
-    plot_w, plot_h = width - left - right, height - top - bottom
+    def panel(series: list[tuple[str, str, list[tuple[str, float]]]], days: list[str], y0: float,
+              marker_day: str | None = None) -> dict[str, Any]:
+        vals = [v for _, _, pts in series for _, v in pts]
+        lim = max([5.0] + [abs(v) for v in vals])
+        lim = float(int(lim / 5 + 1) * 5)
+        plot_h = panel_h - 40
 
-    def points(rows: list[dict], key: str) -> tuple[list[tuple[float, float]], float, float]:
-        vals = {d["day"]: _finite(d[key]) for d in rows}
-        present = [v for v in vals.values() if v is not None]
-        if not present:
-            return [], 0.0, 0.0
-        lo, hi = min(present), max(present)
-        span = (hi - lo) or max(1.0, hi * 0.1)
-        lo, hi = lo - span * 0.1, hi + span * 0.1
-        pts = []
-        for i, day in enumerate(days):
-            v = vals.get(day)
-            if v is None:
-                continue
-            x = left + (plot_w * i / max(1, len(days) - 1))
-            y = top + plot_h * (1 - (v - lo) / (hi - lo))
-            pts.append((round(x, 1), round(y, 1)))
-        return pts, lo, hi
+        def y(v: float) -> float:
+            return round(y0 + plot_h * (1 - (v + lim) / (2 * lim)), 1)
 
-    h_pts, h_lo, h_hi = points(hearts_daily, "avg_p95_ms")
-    p_pts, p_lo, p_hi = points(packs_daily, "user_latency_ms")
-    labels = [{"x": round(left + plot_w * i / max(1, len(days) - 1), 1), "text": d[5:]} for i, d in enumerate(days)]
-    return {"width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
-            "plot_w": plot_w, "plot_h": plot_h, "episode": episode, "labels": labels,
-            "hearts": " ".join(f"{x},{y}" for x, y in h_pts), "packs": " ".join(f"{x},{y}" for x, y in p_pts),
-            "hearts_pts": h_pts, "packs_pts": p_pts,
-            "h_lo": f"{h_lo:,.0f}", "h_hi": f"{h_hi:,.0f}", "p_lo": f"{p_lo:,.0f}", "p_hi": f"{p_hi:,.0f}"}
+        def x(i: int) -> float:
+            return round(left + plot_w * i / max(1, len(days) - 1), 1)
+
+        idx = {d: i for i, d in enumerate(days)}
+        lines = []
+        for name, color, pts in series:
+            xy = [(x(idx[d]), y(v)) for d, v in pts if d in idx]
+            lines.append({"name": esc.svg_text(name), "color": color, "points": " ".join(f"{a},{b}" for a, b in xy),
+                          "dots": xy})
+        ticks = [{"y": y(t), "text": f"{t:+.0f}%"} for t in (-lim, -lim / 2, 0.0, lim / 2, lim)]
+        labels = [{"x": x(i), "text": d[5:]} for i, d in enumerate(days)]
+        mark = {"x": x(idx[marker_day])} if marker_day in idx else None
+        return {"y0": y0, "h": plot_h, "ticks": ticks, "labels": labels, "lines": lines, "zero": y(0.0),
+                "mark": mark}
+
+    def pct_series(pts: list[tuple[str, float]], base: float | None) -> list[tuple[str, float]]:
+        return [(d, (v / base - 1) * 100) for d, v in pts if base]
+
+    days = [d["day"] for d in corr_rows]
+    bench = [(d["day"], float(d["bench_p95_ms"])) for d in corr_rows]
+    user = [(d["day"], float(d["user_latency_ms"])) for d in corr_rows]
+    panels = [{"title": f"Daily benchmark mean p95 and user latency, % change from the first full day"
+                        f"{' (' + days[0] + ')' if days else ''}",
+               **panel([("benchmark p95", "#c0392b", pct_series(bench, bench[0][1] if bench else None)),
+                        ("user latency", "#2471a3", pct_series(user, user[0][1] if user else None))], days, top)}]
+    if primary and primary.get("model"):
+        m = primary["model"]
+        key = (m["model"], m["quant"], m["dataset"])
+        at = m["since"].value
+        series = [r for r in runs if (r["model"], r["quant"], r["dataset"]) == key]
+        by_day: dict[str, list[float]] = {}
+        for r in series:
+            by_day.setdefault(r["run_ts"][:10], []).append(float(r["p95_ms"]))
+        bdays = sorted(by_day)
+        b_pts = [(d, stats.median(v) or 0.0) for d, v in sorted(by_day.items())]
+        b_base = m["before"].value
+        link = next((lk for lk in links if lk["model"] == m["model"]), None)
+        u_pts: list[tuple[str, float]] = []
+        u_base = None
+        if link and (link.get("user") or {}).get("enough"):
+            rows = F.store.named("council_user_daily", {"model": m["model"], "since": mp["since"],
+                                                        "until": mp["until"]}).dicts()
+            u_pts = [(r["day"], float(r["median_ms"])) for r in rows]
+            u_base = link["user"]["median_before"].value
+        all_days = sorted(set(bdays) | {d for d, _ in u_pts})
+        panels.append({"title": f"{m['model']} {m['quant']} {m['dataset']}: % change from the median before "
+                                f"the commit ({at} UTC, dashed line)",
+                       **panel([("benchmark p95 (daily median)", "#c0392b", pct_series(b_pts, b_base)),
+                                (f"users' {m['model']} calls (daily median)", "#2471a3", pct_series(u_pts, u_base))],
+                               all_days, top + panel_h + gap, marker_day=at[:10])})
+    for p in panels:
+        p["title"] = esc.svg_text(p["title"], max_len=140)
+    height = top + len(panels) * (panel_h + gap)
+    return {"width": width, "height": height, "left": left, "plot_w": plot_w, "episode": episode, "panels": panels}
 
 
 def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
@@ -457,7 +745,7 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
 
     blog = _repo_path(ctx, "banterblogs")
     posts_dir = blog / s["repos.banterblogs.posts_dir"]
-    comp = compose(ctx, window=window, forced=force and not verdict.open, gate_reason=gate_reason,
+    comp = compose(ctx, window=window, forced=force and not verdict.open, gate_reason=gate_reason, verdict=verdict,
                    hearts_commit=verdict.hearts_commit if verdict.open else None,
                    packs_commit=verdict.packs_commit if verdict.open else None)
 
@@ -468,6 +756,7 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
 
     post = posts_dir / epfmt.post_name(comp.episode)
     atomic_write_text(posts_dir / epfmt.chart_name(comp.episode), comp.svg)
+    atomic_write_text(posts_dir / epfmt.evidence_name(comp.episode), dump_sidecar(comp.evidence))
     atomic_write_text(post, comp.markdown)
     rel = post.relative_to(blog).as_posix()
     forced_flag = force and not verdict.open
@@ -475,14 +764,14 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
         "ts": ts_str(datetime.now(timezone.utc)), "episode": comp.episode, "lang": "en", "translation_of": None,
         "run_id": ctx.run_id, "hearts_commit": comp.hearts_commit, "packs_commit": comp.packs_commit,
         "title": comp.title, "path": rel, "confidence_score": comp.confidence.final,
-        "completeness": comp.confidence.completeness, "correlation_strength": comp.confidence.correlation,
+        "completeness": comp.confidence.completeness, "correlation_strength": abs(comp.correlation_r or 0.0),
         "recency": comp.confidence.recency, "tokens_total": comp.tokens_total, "cost_total": round(comp.cost_total, 6),
         "status": comp.status, "forced": forced_flag, "approved_by": "", "published_commit": "",
     }])
     t = ctx.telemetry
     t.count("episodes.generated", 1, confidence_score=f"{comp.confidence.final:.1f}")
     t.gauge("episodes.confidence_score", comp.confidence.final, episode=comp.episode)
-    t.gauge("episodes.correlation", comp.correlation_r or 0.0, strength=_strength(comp.correlation_r))
+    t.gauge("episodes.correlation", comp.correlation_r or 0.0)
     t.gauge("episodes.tokens_total", comp.tokens_total)
     t.gauge("episodes.cost_total", comp.cost_total)
     if comp.status == "draft":
@@ -495,7 +784,5 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
                + (" [FORCED]" if forced_flag else ""))
     return AgentResult(message=message, rows_written=1, forced=forced_flag, details={
         "episode": comp.episode, "status": comp.status, "path": str(post), "title": comp.title,
-        "confidence": comp.confidence.final, "components": {
-            "completeness": comp.confidence.completeness, "correlation": comp.confidence.correlation,
-            "recency": comp.confidence.recency}, "correlation_r": comp.correlation_r, "forced": forced_flag,
-        "facts": len(comp.facts.items)})
+        "confidence": comp.confidence.final, "components": dict(comp.confidence.components),
+        "correlation_r": comp.correlation_r, "forced": forced_flag, "facts": len(comp.facts.items)})

@@ -41,7 +41,7 @@ from typing import Any
 
 from muse.fsutil import atomic_write_text
 from muse import blogrepo, deploy
-from muse.episode import chart_name, parse, post_name, render
+from muse.episode import chart_name, evidence_name, parse, post_name, render
 from muse.errors import ExitCode, InputError, MuseError, UsageError
 from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
 from muse.validate import ValidationReport, validate_file
@@ -136,8 +136,9 @@ def _files(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], episod
     raw = str(row.get("path") or "") or f"{s['repos.banterblogs.posts_dir']}/{post_name(episode)}"
     post = blog.rel(raw) if Path(raw).is_absolute() else Path(raw).as_posix()
     chart = (Path(post).parent / chart_name(episode)).as_posix()
+    evidence = (Path(post).parent / evidence_name(episode)).as_posix()  # the council's sidecar, if any
     if not (blog.root / post).exists() or not (blog.root / chart).exists():
-        restored = blogrepo.restore_missing(s, paths=[post, chart], sources=[
+        restored = blogrepo.restore_missing(s, paths=[post, chart, evidence], sources=[
             blog.drafts, f"refs/tags/episode-{episode}", str(row.get("published_commit") or "")])
         if restored:
             log.info("episode %s: restored %s into the working clone", episode, ", ".join(restored))

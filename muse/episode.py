@@ -52,6 +52,11 @@ def chart_name(episode: int) -> str:
     return f"ep-{episode}.svg"
 
 
+def evidence_name(episode: int) -> str:
+    """The evidence sidecar beside the post (schema in muse/evidence.py, docs/council.md)."""
+    return f"ep-{episode}.evidence.json"
+
+
 def parse(text: str) -> EpisodeDoc:
     """Split front-matter and body; raise EpisodeFormatError with a one-line reason."""
     import yaml
@@ -74,7 +79,9 @@ def render(front_matter: dict[str, Any], body: str) -> str:
     """Front-matter through a YAML library (never string formatting), then the body."""
     import yaml
 
-    fm = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    # No line wrapping: a wrapped value could start a line with '---' and end the block early.
+    fm = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                        width=float("inf"))
     return f"---\n{fm}---\n\n{body.lstrip()}"
 
 

@@ -55,3 +55,14 @@ def commits_between(path: Path, branch: str, since: datetime, until: datetime) -
         return [c for c in map(_commit, commits) if since <= c.time < until]
     except (git.BadName, ValueError, git.GitCommandError):
         raise InputError(f"git repo {path} has no branch {branch!r}") from None
+
+
+def find_commit(path: Path, sha: str) -> Commit | None:
+    """The commit ``sha`` (full or abbreviated) names in the repo, or None if it has none."""
+    import git
+
+    repo = _repo(path)
+    try:
+        return _commit(repo.commit(sha))
+    except (git.BadName, ValueError, git.GitCommandError):
+        return None

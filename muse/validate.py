@@ -10,7 +10,11 @@ Checks one episode file against the format in :mod:`muse.episode`:
 * every relative link and image (the chart ``ep-{n}.svg`` among them) points at a file
   that exists inside the blog repo, and the chart is referenced;
 * no raw HTML (inline or block) as the blog's CommonMark + tables parser sees it
-  (:mod:`muse.htmlcheck`): the episode template writes none.
+  (:mod:`muse.htmlcheck`): the episode template writes none;
+* when the front-matter names an ``evidence`` sidecar (every episode the council writes),
+  every number in the body was printed there by one of its facts (the check of
+  ``muse council trace``); the sidecar is linked from the Evidence section, so it is one of
+  the assets committed with the post.
 
 Each problem is a :class:`Finding` naming file, line and what is wrong, so a report lists
 them one per line. The publisher uses it before every commit; i18n may reuse it with its
@@ -210,6 +214,10 @@ def validate_text(
         add(offset + m.line + 1, f"raw HTML {m.tag} in the body: muse writes no HTML, so a string from the data or a "
                                  f"provider reached the markdown unescaped")
 
+    # Numbers bound to facts (episodes the council wrote carry front-matter `evidence`) ------
+    if isinstance(fm.get("evidence"), str):
+        _check_evidence(fm["evidence"], body, path=path, offset=offset, add=add)
+
     # Links and images -------------------------------------------------------------
     base = path.parent
     root = repo_root.resolve() if repo_root is not None else None
@@ -240,6 +248,24 @@ def validate_text(
     # Whole-file findings first, then by line: the order a reader fixes them in.
     report.findings.sort(key=lambda f: f.line)
     return report
+
+
+def _check_evidence(name: str, body: str, *, path: Path, offset: int, add: Any) -> None:
+    """The same check as `muse council trace`: every number in the body was printed by a fact
+    of the sidecar, at that place."""
+    from muse.evidence import EvidenceError, load_sidecar, trace
+
+    if "/" in name or "\\" in name or not name.endswith(".evidence.json"):
+        add(1, f"front-matter field 'evidence' must name a sidecar file beside the post, got {name!r}")
+        return
+    try:
+        doc = load_sidecar(path.parent / name)
+    except EvidenceError as exc:
+        add(1, str(exc))
+        return
+    for t in trace(body, doc):
+        if not t.traced:
+            add(offset + t.line, f"number {t.number!r} was not produced by any fact of {name} (untraced)")
 
 
 def validate_file(path: Path, *, repo_root: Path | None = None, episode: int | None = None,

@@ -138,10 +138,25 @@ def test_cli_generate_trace_and_preview(live_world: World, cli: Any) -> None:
     assert r.exit_code == 0, r
     assert json.loads(r.stdout)["forced"] is True and "WARNING: --force" in r.stderr
     r = cli("council", "trace", "latest", env=env)
-    assert r.exit_code == 0 and "0 without evidence" in r.stdout
+    assert r.exit_code == 0 and "0 without a fact" in r.stdout
     r = cli("council", "trace", "1", "--json", env=env)
     doc = json.loads(r.stdout)
     assert doc["untraced"] == [] and doc["numbers"] > 20
+    assert all(t["fact"]["display"] for t in doc["trace"])
+    # Every fact's query re-runs as printed and reproduces its value.
+    sidecar = json.loads((live_world.tmp / "blog" / "posts" / "ep-1.evidence.json").read_text())
+    assert sidecar["schema"] == "muse.episode.evidence" and sidecar["version"] == 1
+    for fact in sidecar["facts"][:12]:
+        r = cli("council", "trace", "1", "--fact", fact["id"], "--run", "--json", env=env)
+        assert r.exit_code == 0, (fact, r.output)
+        assert json.loads(r.stdout)["run"]["reproduced"] is True
+    assert cli("council", "trace", "1", "--fact", "E9999", env=env).exit_code == ExitCode.FAILED
+    assert cli("council", "trace", "1", "--run", env=env).exit_code == ExitCode.USAGE
+    # A number typed into the post by hand is untraced: trace exits 1 and names it.
+    post = live_world.tmp / "blog" / "posts" / "ep-1.md"
+    post.write_text(post.read_text().replace("## User experience\n", "## User experience\n\nIt cost users 84 ms.\n"))
+    r = cli("council", "trace", "1", env=env)
+    assert r.exit_code == 1 and "untraced: '84'" in r.stderr
     r = cli("council", "preview", "1", env=env)
     assert r.exit_code == 0 and "Episode 1:" in r.stdout and "## TL;DR" in r.stdout
     assert cli("council", "preview", "7", env=env).exit_code == ExitCode.FAILED

@@ -1,5 +1,6 @@
 """`muse council`: generate, preview and trace episodes."""
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -37,7 +38,7 @@ def generate_cmd(
     common.render_outcome(outcome, as_json=as_json)
 
 
-def _episode_text(episode: str) -> tuple[int, str]:
+def _episode_path(episode: str) -> tuple[int, "Path"]:
     from muse import episode as epfmt
     from muse.store import open_store
 
@@ -58,6 +59,11 @@ def _episode_text(episode: str) -> tuple[int, str]:
     path = (blog / row["path"]) if blog else None
     if path is None or not path.is_file():
         raise InputError(f"episode {number}: file {row['path']} is missing from the blog repo {blog}")
+    return number, path
+
+
+def _episode_text(episode: str) -> tuple[int, str]:
+    number, path = _episode_path(episode)
     return number, path.read_text(encoding="utf-8")
 
 
@@ -79,31 +85,72 @@ def preview_cmd(episode: Annotated[str, typer.Argument(help="Episode number, or 
 @app.command("trace")
 def trace_cmd(
     episode: Annotated[str, typer.Argument(help="Episode number, or 'latest'.")] = "latest",
+    fact: Annotated[Optional[str], typer.Option("--fact", help="Show one fact (e.g. E12) and where it is printed.")] = None,
+    run: Annotated[bool, typer.Option("--run", help="With --fact: re-execute the fact's query and rule and "
+                                      "compare the value with the recorded one (exit 1 if it differs).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Print every number in an episode with its source: query, parameters and row keys.
+    """Map every number in an episode to the fact printed there (evidence sidecar ep-N.evidence.json).
 
-    Exits 1 if any number has no evidence.
+    Exits 1 if any number in the text was not produced by a fact (typed in, or moved by an
+    edit), or if --run does not reproduce the recorded value.
 
-    Example: muse council trace 12
+    Example: muse council trace 12 --fact E7 --run
     """
     from muse import episode as epfmt
-    from muse.evidence import trace
+    from muse.evidence import EvidenceError, load_sidecar, trace
 
-    number, text = _episode_text(episode)
-    lines = trace(epfmt.parse(text).body)
-    untraced = [t.number for t in lines if not t.traced]
+    if run and not fact:
+        raise UsageError("--run needs --fact ID (re-executes one fact's query)")
+    number, path = _episode_path(episode)
+    body = epfmt.parse(path.read_text(encoding="utf-8")).body
+    try:
+        doc = load_sidecar(path.with_name(epfmt.evidence_name(number)))
+    except EvidenceError as exc:
+        raise InputError(f"episode {number}: {exc}") from None
+    facts = {f["id"]: f for f in doc["facts"]}
+    lines = trace(body, doc)
+    untraced = [t for t in lines if not t.traced]
+    if fact:
+        one = facts.get(fact)
+        if one is None:
+            raise InputError(f"episode {number} has no fact {fact!r} (it has {len(facts)}: E1..E{len(facts)})")
+        where = [t.line for t in lines if t.fact is not None and t.fact["id"] == fact]
+        out = {"episode": number, "fact": one, "lines": sorted(set(where))}
+        if run:
+            from muse.factrules import check
+            from muse.store import open_store
+
+            s = common.settings()
+            with open_store(s, readonly=True, on_wait=common.on_wait) as store:
+                value, display, same = check(one, store=store, settings=s, facts=facts)
+            out["run"] = {"value": value, "display": display, "reproduced": same}
+        if as_json:
+            print_json(out)
+        else:
+            rows = [(k, str(one.get(k))) for k in ("id", "label", "display", "value", "unit", "kind", "query",
+                                                    "params", "rule", "row_keys")]
+            rows.append(("printed on lines", ", ".join(map(str, out["lines"])) or "-"))
+            if run:
+                rows.append(("re-run value", out["run"]["display"]))
+                rows.append(("reproduced", "yes" if out["run"]["reproduced"] else
+                             f"NO: recorded {one.get('display')}, now {out['run']['display']}"))
+            print_table(["field", "value"], rows, title=f"episode {number}, fact {fact}")
+        if run and not out["run"]["reproduced"]:
+            raise typer.Exit(1)
+        return
     if as_json:
-        print_json({"episode": number, "numbers": len(lines), "untraced": untraced,
-                    "trace": [{"number": t.number, "evidence": t.evidence} for t in lines]})
+        print_json({"episode": number, "numbers": len(lines), "untraced": [t.number for t in untraced],
+                    "trace": [{"number": t.number, "line": t.line, "fact": t.fact} for t in lines]})
     else:
         rows = []
         for t in lines:
-            e = t.evidence[0] if t.evidence else {}
-            rows.append((t.number, e.get("id", "UNTRACED"), e.get("what", ""), e.get("query", ""),
-                         e.get("parameters", ""), e.get("row_keys", "")[:120]))
-        print_table(["number", "evidence", "what", "query", "parameters", "row keys"], rows,
-                    title=f"episode {number}")
-        echo(f"{len(lines)} numbers, {len(untraced)} without evidence")
+            f = t.fact or {}
+            rows.append((t.line, t.number, f.get("id", "UNTRACED"), f.get("label", ""), f.get("query", ""),
+                         str(f.get("params", ""))[:100]))
+        print_table(["line", "number", "fact", "what", "query", "parameters"], rows, title=f"episode {number}")
+        echo(f"{len(lines)} numbers, {len(untraced)} without a fact")
+        for t in untraced:
+            err(f"untraced: {t.number!r} on line {t.line} of the body was not produced by any fact")
     if untraced:
         raise typer.Exit(1)

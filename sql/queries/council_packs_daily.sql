@@ -6,6 +6,7 @@ SELECT
     sum(error_rate * total_sessions) / nullIf(sum(total_sessions), 0) AS error_rate,
     sum(abandonment_rate * total_sessions) / nullIf(sum(total_sessions), 0) AS abandonment_rate,
     sum(total_sessions) AS sessions,
+    sum(total_events) AS events,
     uniqExact(hour) AS hours,
     arraySort(groupUniqArray(toString(hour))) AS hour_keys,
     arraySort(groupUniqArray(commit_sha)) AS commits
