@@ -31,6 +31,7 @@ import gzip
 import logging
 import hashlib
 import os
+import re
 import stat
 import statistics
 import zlib
@@ -442,6 +443,17 @@ class _Loader:
         glob = paths[0] if single else self.root + "/**"
         self.ctx.store.execute(self.load_sql, {**params, "glob": glob, "paths": paths})
 
+    @staticmethod
+    def _short(message: str) -> str:
+        """ClickHouse's error without the path it repeats and the pipeline it ran in:
+        'inflate failed: buffer error (ZLIB_INFLATE_FAILED)'."""
+        text = message.removeprefix("query failed: ")
+        code = re.search(r"\(([A-Z_]+)\)\s*$", text)
+        if "DB::Exception: " in text:
+            text = text.split("DB::Exception: ", 1)[1]
+        text = re.split(r":? While |: \(in file", text, maxsplit=1)[0].rstrip(": ")
+        return (f"{text} ({code.group(1)})" if code and code.group(1) not in text else text)[:300]
+
     def _load_files(self, params: dict[str, Any], files: list[TelemetryFile]) -> list[tuple[TelemetryFile, str]]:
         """Load the files in one query; when that fails, file by file, so one that cannot be
         read (a truncated .gz) is set aside with its error and its neighbours load."""
@@ -454,7 +466,7 @@ class _Loader:
             raise
         except StoreError as exc:
             if len(files) == 1:
-                return [(files[0], exc.message)]
+                return [(files[0], self._short(exc.message))]
             log.warning("ingest packs: loading %d file(s) together failed (%s); loading them one by one",
                         len(files), exc.message)
         # What the failed query flagged is read again below: drop it so no line counts twice.
@@ -466,7 +478,7 @@ class _Loader:
             except StoreUnavailableError:
                 raise
             except StoreError as exc:
-                broken.append((f, exc.message))
+                broken.append((f, self._short(exc.message)))
         return broken
 
     def _flagged(self, params: dict[str, Any], whole: dict[str, str]) -> list[tuple[quarantine.Record, str]]:
