@@ -247,7 +247,13 @@ def test_a_symlink_out_of_the_folder_is_not_followed(settings, store, tdir, tmp_
     write_jsonl(hour_file(tdir, T0), [event(T0 + timedelta(minutes=1))])
     inside = tdir / "alias.jsonl"
     inside.symlink_to(hour_file(tdir, T0))  # a link within the folder is read (same events, once)
-    out = ingest(settings, store, tdir, mode=mode)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    write_jsonl(outside / "other.jsonl", [event(T0 + timedelta(minutes=2))])
+    (tdir / "linked-dir").symlink_to(outside)  # a linked folder is not followed
+    (tdir / "loop").symlink_to(tdir)  # nor a loop
+    with deadline(120):
+        out = ingest(settings, store, tdir, mode=mode)
     assert out.result.details["new_events"] == 1 and raw(store, "ui_events") == 1
     assert out.result.details["skipped_files"] == {str(tdir / "x.jsonl"): "is a symlink that leaves the telemetry folder"}
     assert store.query("SELECT count() FROM ingest_quarantine WHERE raw LIKE '%root:%'").scalar() == 0
