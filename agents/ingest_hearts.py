@@ -6,7 +6,11 @@ Entry point: :func:`run`. The CLI (`muse ingest hearts`), cron and the tests cal
 A report is ``reports/benchmarks/{run_id}.json`` in the banterhearts checkout (format:
 config/schemas/benchmark_report.schema.json). Each one is validated on its own; a bad one
 is rejected with one line naming the file, the record and the field, quarantined and
-recorded, and the others go on. Good reports are written in batches:
+recorded, and the others go on (NaN, Infinity, ``1.0`` for an integer and a ``ts`` beyond
+the clock-skew tolerance included). A run id in any spelling is one report: a second file
+with other content is a conflict, quarantined once and never written. Each report is
+converted on its own; a batch the store refuses is split until the refused report is found.
+Good reports are written in batches:
 
 * bench_runs, one row per result, and llm_events (source ``banterhearts``), one row per LLM
   call with ``event_id`` derived from (report run_id, call index): both replacing tables

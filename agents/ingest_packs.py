@@ -8,17 +8,24 @@ How a run works:
 1. Pick the telemetry files of the window. A file whose name carries an hour or a day
    (``2026-05-01T13.jsonl``, ``20260501.jsonl``) is read only for windows within an hour of
    it; a file without one is read every time. ``*.jsonl``, ``*.ndjson`` and their ``.gz``.
-   Each file is parsed once per run; dated files are loaded a day's worth at a time.
+   Each file is parsed once per run; dated files are loaded a day's worth at a time. Only
+   regular files, and symlinks only into the folder; the rest is skipped and reported. A
+   file unchanged since a run read it for a covering window (ledger ``ingest_files``) is
+   not read again.
 2. ClickHouse parses the lines (``sql/queries/ingest_packs_load.sql``), on the embedded store
    straight from the files with ``file()``; a server cannot read our files, so there the lines
    are streamed in batches into a temporary table first. One pass routes every line through
    the materialized views of migration 002: good events into ui_events, good llm_call events
    into llm_events, flagged lines to the exact check. Events already stored are not written
-   again (deterministic event_id), so re-running an hour never duplicates raw rows.
+   again (deterministic event_id; per table, migration 005), a repeated line is one event,
+   so re-running an hour never duplicates raw rows. When the files of a day fail together,
+   they are loaded one by one and the one that cannot be read is quarantined as a file.
 3. Flagged lines get an exact reason (``ingest_packs_check.sql``); bad ones are quarantined
    with file, line and reason; false alarms are loaded after all.
-4. The hourly rollup of every hour of the window is recomputed, four weeks at a time
-   (session_stats replaces).
+4. The hourly rollup of the hours whose stored events changed is recomputed, four weeks at
+   a time (session_stats replaces); a run that added nothing writes no rollup row.
+
+See docs/ingest.md for the guarantees.
 
 Then gaps: every complete hour of the window with no events, or with fewer than
 ``ingest.gap_drop_factor`` x the same hour's trailing baseline, is recorded in ingest_gaps
