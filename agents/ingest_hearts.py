@@ -228,9 +228,9 @@ def _raw_hash(sha256: str) -> int:
 
 def _known_conflicts(ctx: RunContext) -> set[tuple[str, int]]:
     """(file, content hash) of conflicts already quarantined: reported once, not every run."""
-    return {(r["file"], int(r["raw_hash"])) for r in ctx.store.query(
-        "SELECT file, raw_hash FROM ingest_quarantine WHERE source = {source:String} AND line = 0 "
-        "AND startsWith(reason, 'run_id: ')", {"source": SOURCE}).dicts()}
+    return {(r["file"], int(r["raw_hash"])) for r in ctx.store.named("ingest_quarantine_whole_files",
+                                                                       {"source": SOURCE}).dicts()
+            if r["reason"].startswith("run_id: ")}
 
 
 def _read(path: Path, reports_dir: Path, *, skip_if: dict[str, tuple[str, str]] | None = None,

@@ -410,9 +410,8 @@ class _Loader:
                                      raw_hash=int.from_bytes(hashlib.blake2b(repr(f.ident).encode(),
                                                                              digest_size=8).digest(), "big"))
                    for f, why in broken]
-        known = {(r["file"], int(r["raw_hash"])) for r in self.ctx.store.query(
-            "SELECT file, raw_hash FROM ingest_quarantine WHERE source = {source:String} AND line = 0 "
-            "AND file IN {files:Array(String)}", {"source": SOURCE, "files": [r.file for r in records]}).dicts()}
+        known = {(r["file"], int(r["raw_hash"]))
+                 for r in self.ctx.store.named("ingest_quarantine_whole_files", {"source": SOURCE}).dicts()}
         return [r for r in records if (r.file, r.raw_hash) not in known]
 
     def load(self, rng: Window, window: Window, files: list[TelemetryFile],
