@@ -568,7 +568,8 @@ def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, An
     for r in ctx.store.named("ingest_packs_new_events", params).dicts():
         per_commit[r["commit_sha"]] = per_commit.get(r["commit_sha"], 0) + int(r["events"])
         per_day[r["day"]] = per_day.get(r["day"], 0) + int(r["events"])
-    llm = ctx.store.named("ingest_llm_new_totals", {**params, "source": SOURCE}).dicts()
+    llm = ctx.store.named("ingest_llm_new_totals", {**params, "source": SOURCE}).dicts() \
+        if int(ctx.store.named("ingest_llm_new_count", {**params, "source": SOURCE}).scalar(0)) else []
     rollup_rows = ctx.store.query(
         "SELECT count() FROM session_stats WHERE computed_at = {ingested_at:DateTime64(3, 'UTC')} "
         "AND hour >= {since:DateTime64(3, 'UTC')} AND hour < {until:DateTime64(3, 'UTC')}", params).scalar(0)
