@@ -131,6 +131,8 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
                 continue
             candidates.append(path)
     known_conflicts = _known_conflicts(ctx)
+    versions = {k: v[:2] for k, v in ledger.items()}
+    resolved_dir = reports_dir.resolve()
     reports: list[Report] = []
     duplicates = 0
     by_id: dict[str, list[Path]] = {}
@@ -144,14 +146,14 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
         for path in paths:
             rel = str(REPORTS_DIR / path.name)
             if owner_rel is None or rel == owner_rel:
-                report = _read(path, reports_dir.resolve(), skip_if=None if canonical else
-                               {k: v[:2] for k, v in ledger.items()}, now=now, tolerance=tolerance)
+                report = _read(path, resolved_dir, skip_if=None if canonical else versions, now=now,
+                               tolerance=tolerance)
                 if report is not None and report.kind != "skip":
                     owner_rel, owner_sha = rel, report.sha256
                 elif report is None:
                     owner_rel = rel
             else:
-                report = _read(path, reports_dir.resolve(), now=now, tolerance=tolerance, validate_doc=False)
+                report = _read(path, resolved_dir, now=now, tolerance=tolerance, validate_doc=False)
                 if report is not None and report.kind != "skip":
                     if report.sha256 == owner_sha:
                         duplicates += 1  # the same report under another spelling: nothing to do
