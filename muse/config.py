@@ -52,6 +52,8 @@ KEYS: tuple[Key, ...] = (
     _k("store.retries", int, 3, minimum=1, maximum=10),
     _k("store.retry_backoff_seconds", float, 0.5, minimum=0),
     _k("store.cluster", str, ""),
+    _k("store.cleanup_wait_seconds", float, 5.0, minimum=0),
+    _k("query.timeout_seconds", float, 20.0, minimum=0),
     _k("repos.banterhearts.path", str, ""),
     _k("repos.banterhearts.branch", str, "main"),
     _k("repos.banterpacks.path", str, ""),

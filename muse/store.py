@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
-from muse.errors import ReadOnlyError, StoreError, StoreUnavailableError
+from muse.errors import ReadOnlyError, StateDirError, StoreError, StoreUnavailableError
 from muse.locks import FileLock
 from muse.resources import resource_path
 
@@ -34,6 +34,7 @@ T = TypeVar("T")
 _TOKEN = re.compile(r"[A-Za-z0-9_:.\-]{1,200}")
 TRANSIENT_CODES = {159, 202, 209, 210, 241, 252, 319, 425, 999}
 READONLY_CODE = 164
+TIMEOUT_CODE = 159
 
 
 @dataclass
@@ -53,6 +54,26 @@ class QueryResult:
 
     def scalar(self, default: Any = None) -> Any:
         return self.rows[0][0] if self.rows and self.rows[0] else default
+
+
+@dataclass
+class PartsReport:
+    """Live (active) and replaced-but-not-yet-removed (outdated) parts of the store."""
+
+    active_parts: int = 0
+    active_bytes: int = 0
+    outdated_parts: int = 0
+    outdated_bytes: int = 0
+    tables_configured: int = 0
+    waited_s: float = 0.0
+
+
+# A run ends by waiting (at most store.cleanup_wait_seconds) for ClickHouse's cleanup thread
+# when the replaced parts left on disk pass either bound; below them it leaves them to the
+# next run. So the outdated data on disk never exceeds about these bounds plus one run's.
+OUTDATED_PARTS_BOUND = 24
+OUTDATED_BYTES_FLOOR = 4 * 1024 * 1024
+OUTDATED_BYTES_SHARE = 0.10
 
 
 @dataclass
@@ -109,10 +130,14 @@ class Store:
 
     backend = "abstract"
 
-    def __init__(self, *, retries: int = 3, backoff: float = 0.5, readonly: bool = False) -> None:
+    def __init__(self, *, retries: int = 3, backoff: float = 0.5, readonly: bool = False,
+                 query_timeout: float = 0.0) -> None:
         self.retries = max(1, retries)
         self.backoff = backoff
         self.readonly = readonly
+        # Seconds a statement may run (ClickHouse max_execution_time); 0 = unbounded. Set for
+        # interactive queries (query.timeout_seconds), so a person's query yields to agents.
+        self.query_timeout = query_timeout
         self.stats = StoreStats()
 
     # -- backend hooks -----------------------------------------------------------
@@ -129,6 +154,11 @@ class Store:
     def describe(self) -> str:  # pragma: no cover
         raise NotImplementedError
 
+    def maintain(self, *, wait: float, force: bool = False) -> PartsReport | None:
+        """Keep the store's size proportional to its live data (embedded store only; a
+        ClickHouse server runs its own cleanup all the time). None when there is nothing to do."""
+        return None
+
     # -- public API ---------------------------------------------------------------
     def _retrying(self, what: str, fn: Callable[[], T]) -> T:
         attempt = 0
@@ -140,6 +170,14 @@ class Store:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below
                 code = _error_code(exc)
+                if code == TIMEOUT_CODE and self.query_timeout:
+                    # Our own bound, not a flaky network: retrying would hold the store 3x longer.
+                    raise StoreError(
+                        f"{what} stopped after query.timeout_seconds ({self.query_timeout:g}s): {_one_line(exc)}",
+                        hint="narrow the query (WHERE, LIMIT), or raise query.timeout_seconds; "
+                             "agents wait for the store at most store.lock_timeout_seconds",
+                        code=code,
+                    ) from exc
                 if code == READONLY_CODE:
                     raise ReadOnlyError(
                         "the store is read-only for this command: " + _one_line(exc),
@@ -212,8 +250,8 @@ class EmbeddedStore(Store):
 
     def __init__(self, path: Path, *, lock_timeout: float = 60.0, readonly: bool = False,
                  retries: int = 3, backoff: float = 0.5,
-                 on_wait: Callable[[str], None] | None = None) -> None:
-        super().__init__(retries=retries, backoff=backoff, readonly=readonly)
+                 on_wait: Callable[[str], None] | None = None, query_timeout: float = 0.0) -> None:
+        super().__init__(retries=retries, backoff=backoff, readonly=readonly, query_timeout=query_timeout)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = FileLock(self.path.parent / (self.path.name + ".lock"), what="the embedded store")
@@ -225,6 +263,8 @@ class EmbeddedStore(Store):
             # Numbers as JSON numbers: the default quotes 64-bit integers and decimals.
             self._session.query("SET output_format_json_quote_64bit_integers = 0")
             self._session.query("SET output_format_json_quote_decimals = 0")
+            if query_timeout:
+                self._session.query(f"SET max_execution_time = {float(query_timeout)!r}")
             if readonly:
                 # Lasts for this session; closing the session resets it. Level 2 refuses every
                 # write and DDL but still lets a query carry its own SETTINGS (e.g. for FINAL).
@@ -235,6 +275,40 @@ class EmbeddedStore(Store):
 
     def describe(self) -> str:
         return f"embedded chDB at {self.path}"
+
+    def parts(self) -> PartsReport:
+        row = self.named("store_parts").first() or {}
+        return PartsReport(int(row.get("active_parts") or 0), int(row.get("active_bytes") or 0),
+                           int(row.get("outdated_parts") or 0), int(row.get("outdated_bytes") or 0))
+
+    def maintain(self, *, wait: float, force: bool = False) -> PartsReport | None:
+        """Bounded maintenance at the end of a run (see sql/queries/store_cleanup_settings.sql).
+
+        Gives every MergeTree table the cleanup settings (once per table), then, when the
+        replaced parts on disk pass OUTDATED_PARTS_BOUND or the byte bound (or ``force``),
+        waits up to ``wait`` seconds for the cleanup thread to remove them.
+        """
+        if self.readonly:
+            return None
+        configured = 0
+        for (name,) in self.named("store_tables_without_cleanup").rows:
+            self.execute(load_query("store_cleanup_settings"), {"table": name})
+            configured += 1
+        report = self.parts()
+        report.tables_configured = configured
+        byte_bound = max(OUTDATED_BYTES_FLOOR, int(report.active_bytes * OUTDATED_BYTES_SHARE))
+        if not (force or report.outdated_parts > OUTDATED_PARTS_BOUND or report.outdated_bytes > byte_bound):
+            return report
+        t0 = time.monotonic()
+        while report.outdated_parts and time.monotonic() - t0 < wait:
+            time.sleep(0.1)
+            report = self.parts()
+        report.tables_configured = configured
+        report.waited_s = time.monotonic() - t0
+        if report.outdated_parts:
+            log.info("store: %d replaced part(s) (%d bytes) still on disk after %.1fs; the next run removes them",
+                     report.outdated_parts, report.outdated_bytes, report.waited_s)
+        return report
 
     def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:
         res = self._session.query(sql, "JSONCompact", params=_stringify(params) if params else None)
@@ -317,8 +391,8 @@ class ServerStore(Store):
     backend = "server"
 
     def __init__(self, url: str, *, readonly: bool = False, retries: int = 3, backoff: float = 0.5,
-                 connect_timeout: float = 5.0) -> None:
-        super().__init__(retries=retries, backoff=backoff, readonly=readonly)
+                 connect_timeout: float = 5.0, query_timeout: float = 0.0) -> None:
+        super().__init__(retries=retries, backoff=backoff, readonly=readonly, query_timeout=query_timeout)
         parsed = urlparse(url)
         if parsed.scheme not in ("clickhouse", "clickhouses"):
             raise StoreError(f"store URL must start with clickhouse:// (got scheme {parsed.scheme!r})")
@@ -328,6 +402,8 @@ class ServerStore(Store):
         settings: dict[str, Any] = {"server_side_params": True}
         if readonly:
             settings["readonly"] = 2
+        if query_timeout:
+            settings["max_execution_time"] = query_timeout
         self._client = Client(
             host=parsed.hostname or "localhost",
             port=parsed.port or 9000,
@@ -378,13 +454,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def open_store(settings: Any, *, readonly: bool = False, on_wait: Callable[[str], None] | None = None) -> Store:
-    """Open the store the settings describe."""
+def open_store(settings: Any, *, readonly: bool = False, on_wait: Callable[[str], None] | None = None,
+               query_timeout: float = 0.0) -> Store:
+    """Open the store the settings describe. ``query_timeout`` bounds every statement (seconds)."""
     url = settings.store_url
     retries = settings["store.retries"]
     backoff = settings["store.retry_backoff_seconds"]
     if url:
-        return ServerStore(url, readonly=readonly, retries=retries, backoff=backoff)
-    settings.ensure_state_dir()
-    return EmbeddedStore(settings.embedded_store_path, lock_timeout=settings["store.lock_timeout_seconds"],
-                         readonly=readonly, retries=retries, backoff=backoff, on_wait=on_wait)
+        return ServerStore(url, readonly=readonly, retries=retries, backoff=backoff, query_timeout=query_timeout)
+    try:
+        settings.ensure_state_dir()
+        return EmbeddedStore(settings.embedded_store_path, lock_timeout=settings["store.lock_timeout_seconds"],
+                             readonly=readonly, retries=retries, backoff=backoff, on_wait=on_wait,
+                             query_timeout=query_timeout)
+    except OSError as exc:
+        # A read-only or full state dir: the store's lock file cannot be made.
+        raise StateDirError(f"cannot open the embedded store in {settings.state_dir}: "
+                            f"{exc.strerror or exc}") from None

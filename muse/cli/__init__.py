@@ -77,8 +77,27 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _subcommand(ctx: typer.Context) -> str:
+    """"muse ingest hearts": the command path, without arguments (a query's SQL stays private)."""
+    import sys
+
+    names = ["muse"]
+    first = ctx.invoked_subcommand
+    if not first:
+        return "muse"
+    names.append(first)
+    cmd = ctx.command.get_command(ctx, first) if hasattr(ctx.command, "get_command") else None
+    argv = sys.argv[1:]
+    if cmd is not None and hasattr(cmd, "get_command") and first in argv:
+        rest = argv[argv.index(first) + 1:]
+        if rest and not rest[0].startswith("-") and cmd.get_command(ctx, rest[0]) is not None:
+            names.append(rest[0])
+    return " ".join(names)
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     config: Annotated[Optional[str], typer.Option("--config", "-c", envvar="MUSE_CONFIG",
                                                   help="Config file (YAML). Default: $XDG_CONFIG_HOME/muse/muse.yaml.")] = None,
     state_dir: Annotated[Optional[str], typer.Option("--state-dir", help="State dir (store, locks, status files). "
@@ -95,8 +114,10 @@ def _root(
     """Chimera Muse."""
     import os
 
+    from muse import locks
     from muse.logs import configure
 
+    locks.set_command(_subcommand(ctx))
     common.OPTIONS.__init__(config=config, state_dir=state_dir, store_url=store_url, debug=debug,  # type: ignore[misc]
                             quiet=quiet, log_format=log_format)
     fmt = log_format or os.environ.get("MUSE_LOG_FORMAT") or "auto"

@@ -52,7 +52,8 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--param {item!r} must look like name=value")
             params[name] = value
         s = common.settings()
-        with open_store(s, readonly=not write, on_wait=common.on_wait) as store:
+        with open_store(s, readonly=not write, on_wait=common.on_wait,
+                        query_timeout=s["query.timeout_seconds"]) as store:
             try:
                 result = store.query(sql, params)
             except StoreError as exc:
