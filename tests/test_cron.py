@@ -83,3 +83,61 @@ def test_db_maintain_removes_every_replaced_part(demo_state: Path) -> None:
     assert doc["outdated_parts"] == 0 and doc["active_parts"] > 0, doc
     size, files = disk_usage(demo_state / "clickhouse")
     assert doc["store_files"] == files
+
+
+# -- health judges the configured schedule -----------------------------------------------
+def _insert_runs(settings: Any, runs: dict[str, tuple[datetime, str]]) -> None:
+    import uuid
+    from datetime import timedelta
+
+    from muse.runs import ts_str
+    from muse.store import open_store
+
+    with open_store(settings) as st:
+        st.insert("agent_runs", [{
+            "agent": agent, "run_id": str(uuid.uuid4()), "started": ts_str(started),
+            "finished": ts_str(started + timedelta(seconds=3)), "status": status, "exit_code": 0,
+            "message": "", "rows_written": 0, "updated_at": ts_str(started + timedelta(seconds=3)),
+        } for agent, (started, status) in runs.items()])
+
+
+def _levels(settings: Any, now: datetime) -> dict[str, tuple[str, str]]:
+    from muse.health import run_checks
+
+    checks, _ = run_checks(settings, offline=True, now=now)
+    return {c.name: (c.level, c.detail) for c in checks if c.name.startswith("agent ")}
+
+
+def _settings_with(tmp_path: Path, yaml_text: str) -> Any:
+    from muse.config import load_settings
+
+    cfg = tmp_path / "muse.yaml"
+    cfg.write_text(yaml_text)
+    return load_settings(config_file=str(cfg))
+
+
+def test_health_judges_a_changed_schedule(migrated: Any, tmp_path: Path) -> None:
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+    _insert_runs(migrated, {"watcher": (at("2026-07-11 11:30"), "ok"), "council": (at("2026-07-11 00:00:05"), "ok")})
+    now = at("2026-07-11 12:08")
+    # The built-in schedule: watcher every 15 min (due 11:45, late after 11:55).
+    default = _levels(migrated, now)
+    assert default["agent watcher"][0] == "fail" and "late" in default["agent watcher"][1]
+    # Every 30 minutes: due 12:00, late only after 12:10.
+    every30 = _settings_with(tmp_path, 'schedule:\n  watcher: "*/30 * * * *"\n')
+    levels = _levels(every30, now)
+    assert levels["agent watcher"][0] == "ok", levels["agent watcher"]
+    assert "expected every 30m" in levels["agent watcher"][1]
+    assert _levels(every30, at("2026-07-11 12:11"))["agent watcher"][0] == "fail"
+
+    # A Debian host in Berlin (cron ignores CRON_TZ): the council runs at 02:00 Berlin, which
+    # is 00:00 UTC in summer. In UTC it would look late from 03:00 UTC on, all day long.
+    later = at("2026-07-12 00:30")
+    assert _levels(migrated, later)["agent council"][0] == "fail"
+    berlin = _settings_with(tmp_path, "schedule:\n  timezone: Europe/Berlin\n")
+    council = _levels(berlin, later)["agent council"]
+    assert council[0] == "ok", council
+    assert "daily 02:00 Europe/Berlin" in council[1]
+    assert _levels(berlin, at("2026-07-12 01:01"))["agent council"][0] == "fail"  # past the 1h grace

@@ -128,7 +128,7 @@ def _root(
 
 def _register() -> None:
     # Registration order is the order `muse --help` lists: the pipeline first, then tools.
-    from muse.cli import (analytics_cmd, config_cmd, council_cmd, db_cmd, demo_cmd, digest_cmd, health_cmd,
+    from muse.cli import (analytics_cmd, config_cmd, council_cmd, cron_cmd, db_cmd, demo_cmd, digest_cmd, health_cmd,
                           i18n_cmd, ingest_cmd, monitors_cmd, publish_cmd, query_cmd, run_cmd, watcher_cmd)
 
     demo_cmd.register(app)
@@ -144,6 +144,7 @@ def _register() -> None:
     health_cmd.register(app)
     app.add_typer(monitors_cmd.app, name="monitors")
     app.add_typer(db_cmd.app, name="db")
+    app.add_typer(cron_cmd.app, name="cron")
     app.add_typer(config_cmd.app, name="config")
 
 
