@@ -30,8 +30,10 @@ def set_command(command: str) -> None:
     _IDENTITY["command"] = command
 
 
-def set_role(role: str) -> None:
-    _IDENTITY["role"] = role
+def set_role(role: str) -> str:
+    """Set this process's role; returns the previous one (to restore)."""
+    previous, _IDENTITY["role"] = _IDENTITY["role"], role
+    return previous
 
 
 def current_command() -> str:

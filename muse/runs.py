@@ -298,7 +298,16 @@ def run_agent(
     telemetry = telemetry or Telemetry.from_settings(settings)
     t0 = time.monotonic()
     started = utcnow()
-    locks.set_role("agent")
+    previous_role = locks.set_role("agent")
+    try:
+        return _run_agent(settings, agent, fn, run_id, telemetry, t0, started, store, on_wait, progress, options)
+    finally:
+        locks.set_role(previous_role)
+
+
+def _run_agent(settings: Settings, agent: str, fn: Callable[..., AgentResult], run_id: str, telemetry: Telemetry,
+               t0: float, started: datetime, store: Store | None, on_wait: Callable[[str], None] | None,
+               progress: Callable[[str, int, int], None] | None, options: dict[str, Any]) -> RunOutcome:
     try:
         settings.ensure_state_dir()
         lock = FileLock(settings.state_dir / "locks" / f"{agent}.lock", what=f"agent {agent}")

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
-from muse.errors import ReadOnlyError, StateDirError, StoreError, StoreUnavailableError
+from muse.errors import ConfigError, ReadOnlyError, StateDirError, StoreError, StoreUnavailableError
 from muse.locks import FileLock
 from muse.resources import resource_path
 
@@ -396,6 +396,12 @@ class ServerStore(Store):
         parsed = urlparse(url)
         if parsed.scheme not in ("clickhouse", "clickhouses"):
             raise StoreError(f"store URL must start with clickhouse:// (got scheme {parsed.scheme!r})")
+        try:
+            parsed.port
+        except ValueError as exc:
+            # (the URL itself is not repeated: it may hold a password)
+            raise ConfigError(f"store.url: bad port ({exc})",
+                              hint="clickhouse://user:pass@host:9000/db; the port is 1-65535") from None
         self._where = f"{parsed.hostname}:{parsed.port or 9000}/{(parsed.path or '/default').lstrip('/') or 'default'}"
         from clickhouse_driver import Client
 

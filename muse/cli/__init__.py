@@ -24,8 +24,21 @@ class MuseGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except MuseError as exc:
-            from muse.logs import scrub
+            from muse.logs import json_mode, scrub
 
+            if json_mode():
+                # One line a log shipper can parse: the error, its hint and the exit code.
+                from muse.logs import json_line
+
+                import sys
+
+                sys.stderr.write(json_line("error", "error", exc.message, hint=scrub(exc.hint or ""),
+                                           exit_code=int(exc.exit_code)) + "\n")
+                if common.debug_enabled():
+                    import traceback
+
+                    err(scrub("".join(traceback.format_exception(exc))), level="debug")
+                raise typer.Exit(int(exc.exit_code)) from None
             err(f"Error: {scrub(exc.message)}")
             if exc.hint:
                 err(f"Hint: {exc.hint}")
@@ -34,7 +47,7 @@ class MuseGroup(TyperGroup):
 
                 err(scrub("".join(traceback.format_exception(exc))))
             elif exc.exit_code not in (ExitCode.USAGE,):
-                err("(run with --debug for a traceback)")
+                err("(run with --debug for a traceback)", level="info")
             raise typer.Exit(int(exc.exit_code)) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
@@ -42,7 +55,7 @@ class MuseGroup(TyperGroup):
             # `muse query ... | head`: the reader left. Click silences the pipe and exits 1.
             raise
         except KeyboardInterrupt:
-            err("Interrupted.")
+            err("Interrupted.", level="error")
             raise typer.Exit(130) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
             from muse.logs import scrub
@@ -52,9 +65,15 @@ class MuseGroup(TyperGroup):
 
                 err(scrub("".join(traceback.format_exception(exc))))
             err(f"Error: unexpected {type(exc).__name__}: {scrub(str(exc))}")
-            if not common.debug_enabled():
+            if not common.debug_enabled() and not _json():
                 err("(run with --debug for a traceback)")
             raise typer.Exit(int(ExitCode.FAILED)) from None
+
+
+def _json() -> bool:
+    from muse.logs import json_mode
+
+    return json_mode()
 
 
 app = typer.Typer(
