@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -311,7 +312,21 @@ class EmbeddedStore(Store):
         return report
 
     def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:
-        res = self._session.query(sql, "JSONCompact", params=_stringify(params) if params else None)
+        watchdog = None
+        if self.readonly and self.query_timeout:
+            # readonly=2 lets a statement raise its own max_execution_time; the store lock must
+            # still come free for the agents. A read-only session can stop anywhere safely.
+            watchdog = threading.Timer(self.query_timeout + HARD_STOP_GRACE_S, _hard_stop, (self.query_timeout,))
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            res = self._session.query(sql, "JSONCompact", params=_stringify(params) if params else None)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        return self._result(res)
+
+    def _result(self, res: Any) -> QueryResult:
         raw = res.data() if res is not None else ""
         if not raw.strip():
             return QueryResult([], [], [], rows_read=_safe(res, "rows_read"), bytes_read=_safe(res, "bytes_read"),
@@ -345,6 +360,23 @@ class EmbeddedStore(Store):
             finally:
                 self._session = None
                 self._lock.release()
+
+
+HARD_STOP_GRACE_S = 5.0
+
+
+def _hard_stop(timeout: float) -> None:
+    """A read-only query ran past query.timeout_seconds and its own grace: end the process,
+    which releases the store's lock (flock) for the agents waiting on it."""
+    import os
+
+    from muse.errors import ExitCode
+
+    log.error("query stopped after query.timeout_seconds (%gs): it overrode max_execution_time; "
+              "ending the process so the waiting agents get the store", timeout)
+    for handler in logging.getLogger("muse").handlers:
+        handler.flush()
+    os._exit(int(ExitCode.FAILED))
 
 
 def _safe(res: Any, attr: str) -> int:

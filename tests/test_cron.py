@@ -141,3 +141,203 @@ def test_health_judges_a_changed_schedule(migrated: Any, tmp_path: Path) -> None
     assert council[0] == "ok", council
     assert "daily 02:00 Europe/Berlin" in council[1]
     assert _levels(berlin, at("2026-07-12 01:01"))["agent council"][0] == "fail"  # past the 1h grace
+
+
+# -- interactive queries yield to agents; every run is recorded ---------------------------
+LONG_QUERY = "SELECT sleepEachRow(0.5) FROM numbers(200) SETTINGS max_block_size = 1"  # 100 s, little CPU
+
+
+def _alerts(state: Path) -> list[dict[str, Any]]:
+    path = state / "alerts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _start_query(state: Path, env: dict[str, str]) -> subprocess.Popen:
+    proc = subprocess.Popen([*muse_cmd(), "--state-dir", str(state), "query", LONG_QUERY], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env})
+    lock = state / "clickhouse.lock"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until the query holds the store
+        if lock.exists() and '"muse query"' in lock.read_text() and str(proc.pid) in lock.read_text():
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("the query never took the store")
+
+
+def test_a_bounded_query_yields_to_an_agent_that_starts_meanwhile(migrated: Any) -> None:
+    state = migrated.state_dir
+    query = _start_query(state, {"MUSE_QUERY_TIMEOUT_SECONDS": "2"})
+    agent = run_muse(state, "--log-format", "json", "analytics", "run",
+                     env={"MUSE_STORE_LOCK_TIMEOUT_SECONDS": "30"})
+    q_out, q_err = query.communicate(timeout=30)
+    assert query.returncode == 1 and "query.timeout_seconds (2s)" in q_err, q_err
+    assert agent.returncode == 0, agent.stderr
+    lines = [json.loads(line) for line in agent.stderr.splitlines()]
+    waits = [l["message"] for l in lines if "waiting up to" in l["message"]]
+    # The holder is named by its subcommand; the SQL text is nobody else's business.
+    assert waits and "muse query" in waits[0] and "sleepEachRow" not in agent.stderr + agent.stdout, waits
+    assert _alerts(state) == []
+
+
+def test_an_agent_outwaited_by_a_query_warns_is_recorded_and_counted(migrated: Any) -> None:
+    state = migrated.state_dir
+    query = _start_query(state, {"MUSE_QUERY_TIMEOUT_SECONDS": "60"})
+    try:
+        agent = run_muse(state, "--log-format", "json", "analytics", "run",
+                         env={"MUSE_STORE_LOCK_TIMEOUT_SECONDS": "1"})
+    finally:
+        query.kill()
+        query.communicate(timeout=30)
+    assert agent.returncode == ExitCode.STORE_UNAVAILABLE, agent.stderr
+    assert _alerts(state) == []  # no page, no warning alert either: a log line says why
+    logs = [json.loads(line) for line in agent.stderr.splitlines()]
+    assert any(l["level"] == "warning" and "interactive command (muse query)" in l["message"] and
+               "not paging" in l["message"] for l in logs), logs
+    [result] = [json.loads(line) for line in agent.stdout.splitlines()]
+    assert result["kind"] == "result" and result["data"]["status"] == "unavailable"
+    assert result["data"]["exit_code"] == 5 and result["level"] == "error"
+    assert "sleepEachRow" not in agent.stdout + agent.stderr
+
+    # Health and digest count it at once (from the state dir's run ledger) ...
+    health = run_muse(state, "health", "--offline", "--json")
+    check = next(c for c in json.loads(health.stdout)["checks"] if c["name"] == "agent analytics")
+    assert check["level"] == "warn" and "last status unavailable" in check["detail"], check
+    assert "1 store unavailable (exit 5) in 24h" in check["detail"], check
+    digest = run_muse(state, "digest")
+    assert "Failed agent runs: 1" in digest.stdout and "unavailable" in digest.stdout, digest.stdout
+    assert "Agent runs: 1 store unavailable (exit 5)" in digest.stdout, digest.stdout
+
+    # ... and the next run that reaches the store folds it into agent_runs, with its exit code.
+    assert run_muse(state, "analytics", "run").returncode == 0
+    rows = json.loads(run_muse(state, "query", "--format", "json",
+                               "SELECT status, exit_code FROM agent_runs FINAL ORDER BY started").stdout)
+    assert [(r["status"], r["exit_code"]) for r in rows] == [("unavailable", 5), ("ok", 0)]
+    assert not (state / "runs" / "ledger.jsonl").exists()
+    digest = run_muse(state, "digest")
+    assert "Agent runs: 1 ok, 1 store unavailable (exit 5)" in digest.stdout, digest.stdout
+    health = run_muse(state, "health", "--offline", "--json")
+    check = next(c for c in json.loads(health.stdout)["checks"] if c["name"] == "agent analytics")
+    assert "1 store unavailable (exit 5) in 24h" in check["detail"], check
+
+
+def test_a_skipped_run_is_recorded_with_exit_4(migrated: Any) -> None:
+    from muse.locks import FileLock
+
+    state = migrated.state_dir
+    lock = FileLock(state / "locks" / "analytics.lock", what="agent analytics")
+    lock.acquire_nowait()
+    try:
+        skipped = run_muse(state, "analytics", "run")
+    finally:
+        lock.release()
+    assert skipped.returncode == ExitCode.SKIPPED
+    assert run_muse(state, "analytics", "run").returncode == 0
+    rows = json.loads(run_muse(state, "query", "--format", "json",
+                               "SELECT status, exit_code FROM agent_runs FINAL ORDER BY started").stdout)
+    assert [(r["status"], r["exit_code"]) for r in rows] == [("skipped", 4), ("ok", 0)]
+
+
+# -- signals and runs left running ----------------------------------------------------------
+SLOW_AGENT = """
+import sys, time
+from muse.config import load_settings
+from muse.runs import AgentResult, run_agent
+
+def slow(ctx):
+    print("started", flush=True)
+    time.sleep(60)
+    return AgentResult()
+
+sys.exit(int(run_agent(load_settings(), "slowpoke", slow).exit_code))
+"""
+
+
+@pytest.mark.parametrize("signum, code", [(15, 143), (2, 130)])
+def test_sigterm_and_sigint_finish_the_row_as_interrupted(migrated: Any, signum: int, code: int) -> None:
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_AGENT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ))
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    rows = json.loads(run_muse(migrated.state_dir, "query", "--format", "json",
+                               "SELECT status, exit_code, message, finished IS NOT NULL AS done "
+                               "FROM agent_runs FINAL WHERE agent = 'slowpoke'").stdout)
+    assert rows == [{"status": "interrupted", "exit_code": code, "done": 1,
+                     "message": f"interrupted by {'SIGTERM' if code == 143 else 'SIGINT'}"}], rows
+
+
+def test_health_reports_a_run_left_running_past_its_timeout(migrated: Any) -> None:
+    import uuid
+    from datetime import timedelta
+
+    from muse.runs import ts_str
+    from muse.store import open_store
+
+    now = datetime.now(timezone.utc)
+    with open_store(migrated) as st:  # a watcher killed with SIGKILL 2 hours ago, and one running now
+        st.insert("agent_runs", [
+            {"agent": "watcher", "run_id": str(uuid.uuid4()), "started": ts_str(now - timedelta(hours=2)),
+             "status": "running", "updated_at": ts_str(now - timedelta(hours=2))},
+            {"agent": "watcher", "run_id": str(uuid.uuid4()), "started": ts_str(now - timedelta(seconds=30)),
+             "status": "running", "updated_at": ts_str(now)}])
+    health = run_muse(migrated.state_dir, "health", "--offline", "--json")
+    stuck = next(c for c in json.loads(health.stdout)["checks"] if c["name"] == "stuck runs")
+    assert stuck["level"] == "warn" and stuck["detail"].startswith("1 run(s) still 'running' past their timeout")
+    assert "watcher run" in stuck["detail"] and "started 2h ago" in stuck["detail"], stuck
+
+
+# -- logs a shipper can read -----------------------------------------------------------------
+def test_every_line_of_a_cron_style_log_is_json(demo_state: Path, tmp_path: Path) -> None:
+    """What crontab.example does: `muse --log-format json <cmd> >> log 2>&1`, for agents
+    that succeed, skip, fail, and commands that print tables or fail before running."""
+    import shlex
+
+    log = tmp_path / "muse.log"
+    muse = " ".join(shlex.quote(p) for p in muse_cmd())
+    state = shlex.quote(str(demo_state))
+    commands = [
+        "ingest hearts --pending", "ingest packs", "watcher check", "analytics run", "health --offline",
+        "digest", "db status", "db maintain", "cron print", "config show",
+        "query 'SELECT agent, status FROM agent_runs FINAL LIMIT 3'",
+        "query 'SELEC nonsense'",  # a usage error
+    ]
+    for cmd in commands:
+        subprocess.run(f"{muse} --log-format json --state-dir {state} {cmd} >> {shlex.quote(str(log))} 2>&1",
+                       shell=True, timeout=120, env=dict(os.environ))
+    # A server that refuses connections (the driver would print a traceback per attempt).
+    subprocess.run(f"{muse} --log-format json --state-dir {state} ingest hearts --pending >> {log} 2>&1",
+                   shell=True, timeout=120, env={**os.environ, "MUSE_CLICKHOUSE_URL": "clickhouse://127.0.0.1:1/x"})
+    lines = log.read_text().splitlines()
+    assert len(lines) > 30
+    docs = []
+    for n, line in enumerate(lines, 1):
+        try:
+            docs.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"line {n} of the cron log is not JSON: {line[:200]!r}")
+    assert all({"ts", "level", "kind", "message"} <= set(d) for d in docs)
+    kinds = {d["kind"] for d in docs}
+    assert {"log", "result", "error"} <= kinds, kinds
+    # Failures are at error level: the bad query's error, and the run that could not reach the server.
+    errors = [d for d in docs if d["level"] == "error"]
+    assert any(d["kind"] == "error" and d.get("exit_code") == 2 for d in errors), errors
+    assert any(d["kind"] == "result" and d["data"]["exit_code"] == 5 for d in errors), errors
+    assert not any("Traceback" in d["message"] for d in docs)
+
+
+def test_log_format_from_the_config_file_is_honoured(migrated: Any, tmp_path: Path) -> None:
+    cfg = tmp_path / "muse.yaml"
+    cfg.write_text("log:\n  format: json\n")
+    proc = run_muse(migrated.state_dir, "--config", str(cfg), "analytics", "run")
+    assert proc.returncode == 0, proc.stderr
+    for line in (proc.stdout + proc.stderr).splitlines():
+        json.loads(line)
+    assert json.loads(proc.stdout.splitlines()[-1])["data"]["status"] == "ok"
+    # The flag still wins over the file.
+    plain = run_muse(migrated.state_dir, "--config", str(cfg), "--log-format", "plain", "analytics", "run")
+    assert plain.stdout.splitlines()[-1].startswith("analytics: ok")
