@@ -341,3 +341,85 @@ def test_log_format_from_the_config_file_is_honoured(migrated: Any, tmp_path: Pa
     # The flag still wins over the file.
     plain = run_muse(migrated.state_dir, "--config", str(cfg), "--log-format", "plain", "analytics", "run")
     assert plain.stdout.splitlines()[-1].startswith("analytics: ok")
+
+
+# -- runs and config: one clear line with the documented exit code (issue 17) ---------------
+@pytest.mark.parametrize("content, expected", [
+    (b"watcher:\n  hearts_threshold_minutes: .nan\n", "watcher.hearts_threshold_minutes: expected a finite number"),
+    (b"watcher:\n  packs_threshold_minutes: .inf\n", "watcher.packs_threshold_minutes: expected a finite number"),
+    (b"log:\n  format: json\n# caf\xe9\n", "not UTF-8 text"),
+])
+def test_bad_config_values_exit_2_with_one_line(cli, tmp_path: Path, content: bytes, expected: str) -> None:
+    cfg = tmp_path / "muse.yaml"
+    cfg.write_bytes(content)
+    result = cli("--config", str(cfg), "config", "validate")
+    assert result.exit_code == 2, result
+    assert expected in result.output and "unexpected" not in result.output and "Traceback" not in result.output
+
+
+def test_a_bad_port_in_the_store_url_exits_2_without_the_password(cli) -> None:
+    result = cli("--store-url", "clickhouse://muse:pw-secret-1@127.0.0.1:99999/db", "query", "SELECT 1")
+    assert result.exit_code == 2, result
+    assert "store.url: bad port" in result.stderr and "pw-secret-1" not in result.output
+    assert "unexpected" not in result.output
+
+
+def test_an_unreachable_server_prints_no_traceback(state_dir: Path) -> None:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    proc = run_muse(state_dir, "--log-format", "json", "analytics", "run",
+                    env={"MUSE_CLICKHOUSE_URL": f"clickhouse://127.0.0.1:{port}/x"})
+    assert proc.returncode == ExitCode.STORE_UNAVAILABLE
+    assert "Traceback" not in proc.stdout + proc.stderr
+    for line in (proc.stdout + proc.stderr).splitlines():
+        json.loads(line)
+
+
+def _tmpfs(path: Path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Any:
+    """A 64 MB tmpfs (root only): a state dir that can be made read-only or full."""
+    mnt = tmp_path / "mnt"
+    if os.geteuid() != 0 or not _tmpfs(mnt, "64m"):
+        pytest.skip("needs root and mount (a tmpfs to make read-only or full)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_read_only_state_dir_is_one_clear_line(small_disk: Path) -> None:
+    state = small_disk / "state"
+    assert run_muse(state, "db", "migrate").returncode == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    health = run_muse(state, "health", "--offline", "--json")
+    assert health.returncode == 1 and "Traceback" not in health.stderr
+    checks = {c["name"]: c for c in json.loads(health.stdout)["checks"]}
+    assert checks["state dir"]["level"] == "fail" and "Read-only file system" in checks["state dir"]["detail"]
+    for args in (["analytics", "run"], ["watcher", "check"]):
+        proc = run_muse(state, *args)
+        assert proc.returncode == ExitCode.FAILED, proc.stderr
+        assert "Read-only file system" in proc.stdout + proc.stderr and "unexpected" not in proc.stdout + proc.stderr
+        assert f"alert [critical] muse {args[0]}" in proc.stderr  # raised (its local record cannot be written)
+
+
+def test_a_full_disk_alerts_instead_of_crashing(small_disk: Path) -> None:
+    state = small_disk / "state"
+    assert run_muse(state, "db", "migrate").returncode == 0
+    subprocess.run(["dd", "if=/dev/zero", f"of={small_disk / 'fill'}", "bs=1M"], capture_output=True)
+    for args in (["analytics", "run"], ["watcher", "check"]):
+        proc = run_muse(state, *args)
+        assert proc.returncode == ExitCode.FAILED, proc.stderr
+        out = proc.stdout + proc.stderr
+        assert "unexpected" not in out and "Traceback" not in out
+        assert "not enough space" in out or "No space left" in out
+        assert f"alert [critical] muse {args[0]}" in proc.stderr, proc.stderr  # paged before anything else
