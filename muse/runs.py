@@ -178,19 +178,11 @@ def _ledger_take(settings: Settings) -> tuple[list[dict[str, Any]], FileLock | N
     lock = FileLock(path.with_suffix(".lock"), what="the run ledger")
     try:
         lock.acquire(timeout=5)
-        rows = []
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[-LEDGER_MAX_ROWS:]:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a full disk; the rest of the ledger still counts
-            if isinstance(row, dict) and row.get("agent") and row.get("run_id"):
-                rows.append(row)
-        return rows, lock
-    except Exception as exc:  # noqa: BLE001
-        lock.release()
-        log.warning("could not read the run ledger %s: %s", path, exc)
+    except Exception as exc:  # noqa: BLE001 - the next run folds it
+        log.warning("could not take the run ledger %s: %s", path, exc)
         return [], None
+    # (a line cut short by a full disk is skipped; the rest of the ledger still counts)
+    return read_ledger(settings), lock
 
 
 def _ledger_done(settings: Settings, lock: FileLock | None, stored: bool) -> None:
