@@ -54,7 +54,7 @@ def setup(work: Path) -> tuple[dict[str, str], Path]:
     return env, state
 
 
-def main(runs: int = 1000, workdir: str | None = None, keep: bool = False) -> dict:
+def main(runs: int = 1000, workdir: str | None = None, keep: bool = False) -> list[dict]:
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="muse-store-growth-"))
     try:
         env, state = setup(work)
@@ -83,8 +83,14 @@ def main(runs: int = 1000, workdir: str | None = None, keep: bool = False) -> di
         tok = out["time_ratio"] <= 1.25
         print(f"store-growth run time: median of the first {tenth} runs {t_first:.3f}s, of the last {tenth} "
               f"{t_last:.3f}s, ratio {out['time_ratio']:.2f} (target <= 1.25) {'PASS' if tok else 'FAIL'}")
-        out["pass"] = ok and tok
-        return out
+        return [
+            {"name": f"store bytes after {runs} runs", "measured": last[0], "baseline": first[0],
+             "ratio": out["bytes_ratio"], "target": 1.25, "pass": out["bytes_ratio"] <= 1.25},
+            {"name": f"store files after {runs} runs", "measured": last[1], "baseline": first[1],
+             "ratio": out["files_ratio"], "target": 1.25, "pass": out["files_ratio"] <= 1.25},
+            {"name": "short run time, last vs first tenth", "measured": t_last, "baseline": t_first,
+             "ratio": out["time_ratio"], "target": 1.25, "pass": tok},
+        ]
     finally:
         if not keep and not workdir:
             shutil.rmtree(work, ignore_errors=True)
@@ -96,4 +102,4 @@ if __name__ == "__main__":
     ap.add_argument("--workdir")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    sys.exit(0 if main(a.runs, a.workdir, a.keep)["pass"] else 1)
+    sys.exit(0 if all(r["pass"] for r in main(a.runs, a.workdir, a.keep)) else 1)
