@@ -309,6 +309,7 @@ def test_every_line_of_a_cron_style_log_is_json(demo_state: Path, tmp_path: Path
         "digest", "db status", "db maintain", "cron print", "config show",
         "query 'SELECT agent, status FROM agent_runs FINAL LIMIT 3'",
         "query 'SELEC nonsense'",  # a usage error
+        "ingest hearts --no-such-flag",  # an argument error
     ]
     for cmd in commands:
         subprocess.run(f"{muse} --log-format json --state-dir {state} {cmd} >> {shlex.quote(str(log))} 2>&1",

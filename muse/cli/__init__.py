@@ -49,7 +49,18 @@ class MuseGroup(TyperGroup):
             elif exc.exit_code not in (ExitCode.USAGE,):
                 err("(run with --debug for a traceback)", level="info")
             raise typer.Exit(int(exc.exit_code)) from None
-        except (typer.Exit, typer.Abort, typer.TyperException):
+        except (typer.Exit, typer.Abort, typer.TyperException) as exc:
+            from typer._click.exceptions import UsageError as ClickUsageError
+
+            if isinstance(exc, ClickUsageError) and _json():
+                # Under --log-format json even a bad argument is one JSON line (exit 2).
+                import sys
+
+                from muse.logs import json_line
+
+                sys.stderr.write(json_line("error", "error", exc.format_message(), exit_code=int(exc.exit_code))
+                                 + "\n")
+                raise typer.Exit(int(exc.exit_code)) from None
             raise
         except BrokenPipeError:
             # `muse query ... | head`: the reader left. Click silences the pipe and exits 1.
