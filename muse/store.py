@@ -72,7 +72,7 @@ class PartsReport:
 # A run ends by waiting (at most store.cleanup_wait_seconds) for ClickHouse's cleanup thread
 # when the replaced parts left on disk pass either bound; below them it leaves them to the
 # next run. So the outdated data on disk never exceeds about these bounds plus one run's.
-OUTDATED_PARTS_BOUND = 24
+OUTDATED_PARTS_BOUND = 16
 OUTDATED_BYTES_FLOOR = 4 * 1024 * 1024
 OUTDATED_BYTES_SHARE = 0.10
 
