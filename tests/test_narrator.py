@@ -7,7 +7,7 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, Callable
 
 import pytest
@@ -16,11 +16,11 @@ from fake_openai import KEY, FakeOpenAI
 from fakes import closed_port
 from muse import episode as epfmt
 from muse import narrator
-from muse.evidence import numbers_in, trace
-from muse.runs import RunContext, ts_str
+from muse.evidence import trace
+from muse.runs import RunContext
 from muse.telemetry import Telemetry
-from test_council import NOW, World, section, untraced, vouch, world  # noqa: F401 - world is a fixture
-from test_council_run import _generate, live_world  # noqa: F401 - live_world is a fixture
+from test_council import NOW, World, section, vouch, world  # noqa: F401 - world is a fixture
+from test_council_run import live_world  # noqa: F401 - live_world is a fixture
 
 Claims = Callable[[dict[str, Any]], list[dict[str, Any]]]
 
