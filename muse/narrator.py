@@ -475,6 +475,8 @@ def _error_text(exc: Exception) -> str:
     if isinstance(exc, openai.APIConnectionError):
         return "endpoint unreachable"
     if isinstance(exc, openai.APIStatusError):
+        if exc.status_code in (401, 403):  # OpenAI's message echoes part of the key: never shown
+            return f"HTTP {exc.status_code}: API key rejected (narrator.api_key)"
         body = exc.body if isinstance(exc.body, dict) else {}
         err = body.get("error") if isinstance(body.get("error"), dict) else body
         msg = (err or {}).get("message") or ""
