@@ -467,3 +467,38 @@ def test_cli_generate_narrate(live_world: World, cli: Any, fake: FakeOpenAI) -> 
     assert cli("council", "trace", "1", env=env).exit_code == 0
     r = cli("config", "show", "--json", env=env)
     assert json.loads(r.stdout)["settings"]["narrator.api_key"] == "********" and KEY not in r.output
+
+
+def _prop_facts() -> dict[str, Any]:
+    rows = [("E1", 0.4987, "%", "+49.9%", 100.0), ("E2", 1234.4, "ms", "1,234 ms", 1.0), ("E3", 7, "", "7", 1.0),
+            ("E4", -0.012, "%", "-1.2%", 100.0), ("E5", 0.21, "", "$0.21", 1.0),
+            ("E6", "2026-11-16 02:00", "", "2026-11-16 02:00", 1.0)]
+    return {i: narrator.fact_from_dict({"id": i, "label": f"fact {i}", "value": v, "unit": u, "display": d,
+                                        "scale": sc}) for i, v, u, d, sc in rows}
+
+
+def test_verified_text_never_holds_an_untraced_number() -> None:
+    """Whatever a model writes, text that passes verification traces every number to a fact."""
+    from hypothesis import given, settings as hsettings, strategies as st
+
+    from muse.evidence import Facts, sidecar, strip_markers
+
+    facts = _prop_facts()
+    pieces = st.sampled_from(["+49.9%", "49.9%", "+50%", "1,234 ms", "1234ms", "7", "-1.2%", "$0.21", "0.21",
+                              "2026-11-16 02:00", "12", "3.5", "`m-7b`", "`x9`", "`", " ", "a", "x", "\\", "(",
+                              ")", "[", "]", "-", "+", ",", ".", "%", "ms", "\ue000", "\ue001", "\ue002", "E1",
+                              "\n", "#", "*", "<", "$"])
+
+    @hsettings(max_examples=300, deadline=None)
+    @given(st.lists(pieces, max_size=14), st.lists(st.sampled_from(sorted(facts)), max_size=4), st.booleans())
+    def check(parts: list[str], cited: list[str], paragraphs: bool) -> None:
+        text, _ = narrator.verify("".join(parts), cited, facts, code={"`m-7b`"}, supported=set(),
+                                  paragraphs=paragraphs)
+        if text is None:
+            return
+        body, occ = strip_markers("Intro.\n\n- " + text + "\n")
+        doc, _ = sidecar(episode=1, body=body, facts=Facts(list(facts.values())), occurrences=occ)
+        assert [t.number for t in trace(body, doc) if not t.traced] == [], (parts, body)
+        assert not any("\ue000" <= ch <= "\uf8ff" for ch in body)
+
+    check()
