@@ -13,9 +13,9 @@ finding, worded by n, its Fisher-z interval and a permutation p-value; it is no 
 confidence. The benchmark->user link compares, for each regression finding, the same model's
 user-side LLM latency before and after the commit over equal spans.
 
-The seam for a later LLM narrator is :func:`compose`: it returns the facts and the
-rendered text; a narrator could rephrase the text, and ``muse council trace`` would still
-hold every number it prints to a fact.
+The optional LLM narrator (:mod:`muse.narrator`, docs/narrator.md) hooks into
+:func:`compose` after the template renders: it rewrites prose sections with verified
+claims printed through the same facts, so ``muse council trace`` still holds every number.
 
 Entry point: :func:`run`.
 """

@@ -225,7 +225,8 @@ def _numeric(f: Fact) -> float | None:
 
 
 def _display_pattern(display: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w.,])" + re.escape(display) + r"(?![\w%]|[.,]\d)")
+    # Not after a sign or "$" either: "-7" or "$7" is not the fact "7" (and would trace as "-7").
+    return re.compile(r"(?<![\w.,+\-−$])" + re.escape(display) + r"(?![\w%]|[.,]\d)")
 
 
 def _rounding_match(token: str, after: str, f: Fact) -> int | None:
@@ -248,6 +249,8 @@ def _rounding_match(token: str, after: str, f: Fact) -> int | None:
         if not m:
             return None
         unit_len = m.end()
+    elif re.match(r"[^\W\d_]", after):
+        return None  # "7ms" is not the unitless fact "7"
     if f.display.startswith("$") != token.startswith("$"):
         return None
     unsigned = token.lstrip("$")[:1] not in "+-−"
