@@ -212,6 +212,12 @@ def test_judge_merges_and_a_judge_adding_a_number_falls_back_to_bullets(world: W
     assert "12 months" not in why and why.strip().startswith("- Users' `mistral-7b` calls got slower by")
     assert_every_number_traced(comp)
 
+    # A judge that is down leaves the verified claims as bullets too.
+    fake.fault("judge-j", "500")
+    comp = narrate(world, store, cfg(fake, **{"narrator.judge": "judge-j"}))
+    assert comp.narration.sections["Why it matters"] == "bullets"
+    assert [(c.operation, c.status) for c in comp.narration.calls] == [("analyst", "ok"), ("judge", "error")]
+
 
 def test_judge_cannot_use_a_fact_no_claim_cited() -> None:
     f = narrator.fact_from_dict({"id": "E1", "label": "a", "value": 3.0, "unit": "", "display": "3"})
