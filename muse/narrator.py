@@ -281,6 +281,8 @@ def verify(text: str, cited: list[str], facts: dict[str, Fact], *, allowed: set[
     text = _clean(text, paragraphs=paragraphs)
     if not text:
         return None, "empty text"
+    if not cited:
+        return None, "cites no fact"
     for cid in cited:
         if cid not in facts:
             return None, f"cites {cid}, which is not a fact of this episode"
@@ -628,6 +630,10 @@ def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Any, sto
         return _with_note(marked, nar), nar
     try:
         new = _narrate(client, cfg, marked, items, by_id, skeleton, bodies, nar)
+    except Exception:  # noqa: BLE001 - a narrator bug must not cost the episode: every section stays templated
+        log.warning("narrator failed; the templates write the episode", exc_info=True)
+        new = marked
+        nar.sections = {k: "template: narrator error" for k in nar.sections}
     finally:
         nar.calls = client.calls
         record(store, telemetry, run_id or str(uuid.uuid4()), client.calls)
@@ -661,9 +667,9 @@ def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id:
         for item in raw[:MAX_CLAIMS]:
             if not isinstance(item, dict):
                 continue
+            cites = item.get("facts") if isinstance(item.get("facts"), list) else []
             claim = Claim(esc.clean(item.get("section", ""), max_len=80), esc.clean(item.get("text", "")),
-                          [esc.clean(x, max_len=20) for x in item.get("facts") or [] if isinstance(x, (str, int))],
-                          model)
+                          [esc.clean(x, max_len=20) for x in cites if isinstance(x, (str, int))], model)
             nar.claims.append(claim)
             if claim.section not in names:
                 claim.reason = f"section {claim.section!r} is not one the narrator writes"
@@ -681,12 +687,14 @@ def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id:
         doc, why = client.chat(cfg.judge, "judge", JUDGE_PROMPT, jpayload)
         raw = doc.get("sections") if doc is not None else None
         for item in raw if isinstance(raw, list) else []:
-            if not isinstance(item, dict) or item.get("section") not in kept or not kept[item["section"]]:
+            if not isinstance(item, dict) or not isinstance(item.get("section"), str) or not kept.get(
+                    item["section"]):
                 continue
             s = item["section"]
             allowed = {i for c in kept[s] for i in c.facts}
             allowed_code = {m.group(0) for c in kept[s] for m in _CODE.finditer(c.marked)}
-            cited = [str(x) for x in item.get("facts") or [] if isinstance(x, (str, int))]
+            cited = [str(x) for x in (item.get("facts") if isinstance(item.get("facts"), list) else [])
+                     if isinstance(x, (str, int))]
             text, reason = verify(str(item.get("text", "")), cited, by_id, allowed=allowed, code=allowed_code,
                                   supported=supported, paragraphs=True)
             merged[s] = (text, reason)

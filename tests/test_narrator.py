@@ -511,3 +511,15 @@ def test_verified_text_never_holds_an_untraced_number() -> None:
         assert not any("\ue000" <= ch <= "\uf8ff" for ch in body)
 
     check()
+
+
+def test_odd_json_shapes_are_dropped_not_crashed(world: World, store: Any, fake: FakeOpenAI) -> None:
+    regression(world, store)
+    fake.answer("analyst-a", lambda req: {"claims": [5, {"section": ["x"], "text": {"a": 1}, "facts": 7},
+                                                     {"section": "Why it matters", "text": "ok", "facts": "E1"},
+                                                     users_claim(Payload(req))]})
+    fake.answer("judge-j", {"sections": [{"section": ["Why it matters"], "text": 3}, "junk"]})
+    comp = narrate(world, store, cfg(fake, **{"narrator.judge": "judge-j"}))
+    assert comp.narration.sections["Why it matters"] == "bullets"
+    assert sum(c.kept for c in comp.narration.claims) == 1
+    assert_every_number_traced(comp)
