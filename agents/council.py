@@ -13,9 +13,9 @@ finding, worded by n, its Fisher-z interval and a permutation p-value; it is no 
 confidence. The benchmark->user link compares, for each regression finding, the same model's
 user-side LLM latency before and after the commit over equal spans.
 
-The seam for a later LLM narrator is :func:`compose`: it returns the facts and the
-rendered text; a narrator could rephrase the text, and ``muse council trace`` would still
-hold every number it prints to a fact.
+The optional LLM narrator (:mod:`muse.narrator`, docs/narrator.md) hooks into
+:func:`compose` after the template renders: it rewrites prose sections with verified
+claims printed through the same facts, so ``muse council trace`` still holds every number.
 
 Entry point: :func:`run`.
 """
@@ -112,6 +112,7 @@ class Composition:
     facts: Facts
     hearts_commit: str
     packs_commit: str
+    narration: Any = None  # muse.narrator.Narration when the narrator ran (issue 21)
 
 
 def _repo_path(ctx: RunContext, repo: str) -> Path:
@@ -162,7 +163,7 @@ def _day(dt: datetime) -> str:
 
 def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forced: bool = False,
             gate_reason: str = "", verdict: Any = None, hearts_commit: str | None = None,
-            packs_commit: str | None = None, run_id: str | None = None) -> Composition:
+            packs_commit: str | None = None, run_id: str | None = None, narrate: bool = False) -> Composition:
     """Compute every fact of the window, score confidence, render the episode and its evidence."""
     from muse import gitrepo
 
@@ -508,6 +509,15 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
                             query="council rule", params={"interval": "95%"}),
     }
     marked = render("episode.md.j2", **context)
+    narration = None
+    prior = store.named("council_episode", {"episode": episode, "lang": "en"}).first() if narrate else None
+    if narrate and not (prior and prior["status"] in ("published", "rolled_back")):
+        # Issue 21: LLM prose over the facts, verified number by number (muse/narrator.py); never
+        # spent on an episode that run() will not rewrite.
+        from muse import narrator
+
+        marked, narration = narrator.narrate_marked(marked, F.facts, settings=s, store=store, telemetry=ctx.telemetry,
+                                                    run_id=run_id or ctx.run_id)
     summary = esc.yaml_text(_summary(primary, links, hearts, packs))
     fm = {
         "title": title, "episode": episode, "date": window.until.strftime("%Y-%m-%d"), "lang": "en",
@@ -532,7 +542,7 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
                            + ", ".join(f"{t.number!r} at line {t.line}" for t in untraced[:5]))
     svg = render("chart.svg.j2", **_chart_context(F, episode, corr_rows, primary, links, mp, runs))
     return Composition(episode, title, status, fm, markdown, svg, evidence, conf, r_value, tokens_total, cost_total,
-                       F.facts, hearts_commit, packs_commit)
+                       F.facts, hearts_commit, packs_commit, narration)
 
 
 def _metric_format(metric: str) -> tuple[str, str]:
@@ -725,10 +735,11 @@ def _chart_context(F: _Facts, episode: int, corr_rows: list[dict], primary: dict
 
 
 def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
-        now: datetime | None = None) -> AgentResult:
+        now: datetime | None = None, narrate: bool | None = None) -> AgentResult:
     """Generate (or re-render) the episode for the latest commits of both repos.
 
     Blocked unless the watcher's status file is valid; ``force`` overrides, loudly.
+    ``narrate`` (default ``narrator.enabled``) lets the LLM narrator write the prose sections.
     """
     from muse import circuit
 
@@ -747,7 +758,8 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
     posts_dir = blog / s["repos.banterblogs.posts_dir"]
     comp = compose(ctx, window=window, forced=force and not verdict.open, gate_reason=gate_reason, verdict=verdict,
                    hearts_commit=verdict.hearts_commit if verdict.open else None,
-                   packs_commit=verdict.packs_commit if verdict.open else None)
+                   packs_commit=verdict.packs_commit if verdict.open else None,
+                   narrate=bool(s["narrator.enabled"]) if narrate is None else narrate)
 
     existing = ctx.store.named("council_episode", {"episode": comp.episode, "lang": "en"}).first()
     if existing and existing["status"] in ("published", "rolled_back"):
@@ -785,4 +797,5 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
     return AgentResult(message=message, rows_written=1, forced=forced_flag, details={
         "episode": comp.episode, "status": comp.status, "path": str(post), "title": comp.title,
         "confidence": comp.confidence.final, "components": dict(comp.confidence.components),
-        "correlation_r": comp.correlation_r, "forced": forced_flag, "facts": len(comp.facts.items)})
+        "correlation_r": comp.correlation_r, "forced": forced_flag, "facts": len(comp.facts.items),
+        **({"narration": comp.narration.summary()} if comp.narration is not None else {})})

@@ -137,6 +137,17 @@ KEYS: tuple[Key, ...] = (
     _k("http.retry_backoff_seconds", float, 0.5, minimum=0),
     _k("health.probe_timeout_seconds", float, 5.0, minimum=0.1),
     _k("monitors.file", str, ""),
+    # Narrator (issue 21, docs/narrator.md): optional LLM prose over the verified facts.
+    _k("narrator.enabled", bool, False),
+    _k("narrator.base_url", str, ""),
+    _k("narrator.api_key", str, "", "MUSE_NARRATOR_API_KEY", "OPENAI_API_KEY", secret=True),
+    _k("narrator.analysts", str, ""),
+    _k("narrator.judge", str, ""),
+    _k("narrator.timeout_seconds", float, 60.0, minimum=0.1),
+    _k("narrator.max_retries", int, 2, minimum=0, maximum=10),
+    _k("narrator.daily_budget_usd", float, 1.0, minimum=0),
+    _k("narrator.daily_budget_tokens", int, 0, minimum=0),
+    _k("narrator.prices", dict, {}),
     _k("log.format", str, "auto", choices=("auto", "rich", "plain", "json")),
     # When each agent runs (cron expressions) and the zone cron evaluates them in: health
     # judges against these, `muse cron print` writes the crontab from them (muse/schedule.py).
@@ -289,6 +300,17 @@ def _coerce(key: Key, value: Any, source: str) -> tuple[Any, Problem | None]:
             coerced = float(value)
             if not math.isfinite(coerced):
                 return bad(f"expected a finite number, got {value!r}")
+        elif typ is dict:  # a mapping in the file; JSON in an environment variable
+            if isinstance(value, str):
+                import json
+
+                try:
+                    value = json.loads(value) if value.strip() else {}
+                except ValueError:
+                    return bad("expected a mapping (JSON in an environment variable)")
+            if not isinstance(value, Mapping):
+                return bad(f"expected a mapping, got a {type(value).__name__}")
+            coerced = dict(value)
         else:
             if isinstance(value, (dict, list)):
                 return bad(f"expected a string, got a {type(value).__name__}")

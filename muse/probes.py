@@ -223,6 +223,10 @@ def run_probes(settings: Any, *, send_test: bool = False, timeout: float = 5.0) 
         lambda: probe_slack(settings, timeout, send_test=send_test),
         lambda: probe_pagerduty(settings, timeout, send_test=send_test),
     ]
+    if settings["narrator.enabled"]:  # issue 21: models listed, one tiny call (muse/narrator.py)
+        from muse import narrator
+
+        jobs.append(lambda: narrator.probe(settings, timeout))
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="muse-probe") as pool:
         futures = [pool.submit(job) for job in jobs]
         return [f.result() for f in futures]

@@ -19,6 +19,8 @@ def generate_cmd(
                                         "Warns loudly and records forced: true.")] = False,
     window_days: Annotated[Optional[int], typer.Option("--window-days", min=1, max=90,
                                                        help="Days of data the episode covers (default: council.window_days).")] = None,
+    narrate: Annotated[bool, typer.Option("--narrate", help="Let the LLM narrator write the prose sections "
+                                          "(docs/narrator.md); default: narrator.enabled.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Write the episode for the latest commits of banterhearts and banterpacks.
@@ -34,7 +36,7 @@ def generate_cmd(
     if force:
         err("WARNING: --force overrides the circuit breaker; the episode will say it was forced.")
     outcome = run_agent(common.settings(), "council", council.run, on_wait=common.on_wait,
-                        force=force, window_days=window_days)
+                        force=force, window_days=window_days, **({"narrate": True} if narrate else {}))
     common.render_outcome(outcome, as_json=as_json)
 
 
@@ -154,3 +156,48 @@ def trace_cmd(
             err(f"untraced: {t.number!r} on line {t.line} of the body was not produced by any fact")
     if untraced:
         raise typer.Exit(1)
+
+
+@app.command("narrate")
+def narrate_cmd(
+    episode: Annotated[str, typer.Argument(help="Episode number, or 'latest'.")] = "latest",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the narrated markdown and every claim kept or "
+                                          "dropped, without writing the episode.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: one JSON object {markdown, claims, "
+                                          "calls}.")] = False,
+) -> None:
+    """Narrate an existing episode from its evidence facts with the LLM narrator (docs/narrator.md).
+
+    Every number the models write must be the display of a fact they cite; what fails stays
+    templated. Without --dry-run the unpublished episode is re-rendered (same number, new row
+    version); a published episode is refused (exit 1).
+
+    Example: muse council narrate 12 --dry-run
+    """
+    from muse import narrator
+    from muse.runs import run_agent
+
+    number, _ = _episode_path(episode)
+    s = common.settings()
+    # Its own agent name: a narration must not count as the scheduled council run in `muse health`.
+    outcome = run_agent(s, "narrator", narrator.run_narrate, on_wait=common.on_wait, episode=number,
+                        dry_run=dry_run)
+    res = outcome.result
+    d = res.details
+    if res.status != "ok" or "markdown" not in d:
+        common.render_outcome(outcome, as_json=as_json)
+        return
+    if as_json:
+        print_json({"markdown": d["markdown"], "claims": [{k: c[k] for k in ("section", "text", "facts", "kept",
+                                                                              "reason", "model")}
+                                                         for c in d["claims"]],
+                    "calls": d["calls"], "narration": d["narration"]})
+        return
+    if dry_run:
+        echo(d["markdown"])
+    rows = [(c["section"], "kept" if c["kept"] else "DROPPED", c["model"], ", ".join(c["facts"]), c["text"],
+             c["reason"]) for c in d["claims"]]
+    print_table(["section", "claim", "model", "facts", "text", "reason"], rows, title=f"episode {number}: claims")
+    how = d["narration"]["sections"]
+    echo("sections: " + "; ".join(f"{k}: {v}" for k, v in how.items()))
+    common.render_outcome(outcome, as_json=False)
