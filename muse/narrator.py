@@ -332,6 +332,9 @@ def _verify_prose(text: str, cited: list[str], facts: dict[str, Fact]) -> tuple[
             s, token = s - 1, "$" + token
         if not free(s, e):
             continue
+        if s > 0 and text[s - 1] in "+-−":
+            # "-+1,234 ms": the fact would print after a stray sign and read as "-1,234".
+            return None, f"number {token!r} follows a second sign"
         hit = None
         for f in mine:
             unit_len = _rounding_match(token, text[e:], f)
