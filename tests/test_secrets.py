@@ -29,3 +29,30 @@ def test_no_command_prints_a_secret(cli, migrated) -> None:
         for name, value in SECRETS.items():
             needle = value.split("//", 1)[-1].split("@")[0] if name == "MUSE_CLICKHOUSE_URL" else value
             assert needle not in r.output, f"{name} leaked by muse {' '.join(args)}"
+
+
+def test_secrets_passed_as_logging_arguments_are_masked(monkeypatch, capsys) -> None:
+    """A secret reaching a log line as a %-argument (a URL with a key, a headers dict) is
+    masked too, in plain and JSON logs; a value too short to be a secret is left alone so
+    ordinary words in logs are not blanked."""
+    import logging
+
+    from muse import logs
+
+    monkeypatch.setattr(logs, "_SECRETS", [])
+    logs.register_secrets(["vercel-tok-a1b2c3", "pd42", "", "on", "pd42"])
+    root = logging.getLogger("muse")
+    saved = (list(root.handlers), root.level, root.propagate)
+    log = logging.getLogger("muse.test_secrets")
+    try:
+        for fmt in ("plain", "json"):
+            logs.configure(fmt)
+            log.warning("deploying on %s with %r", "https://api/?token=vercel-tok-a1b2c3", {"routing_key": "pd42"})
+            err = capsys.readouterr().err
+            assert "vercel-tok-a1b2c3" not in err and "pd42" not in err, err
+            assert err.count("********") == 2, err
+            assert "deploying on" in err, "a 2-character 'secret' must not blank ordinary words"
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        root.propagate = saved[2]

@@ -160,3 +160,40 @@ def test_write_status_refuses_naive_time(tmp_path) -> None:
 def test_humanize_seconds() -> None:
     assert [circuit.humanize_seconds(s) for s in (5, 89, 90, 7199, 7200, 7260, 3 * 86400 + 3600)] == [
         "5 s", "89 s", "1 min", "119 min", "2 h", "2 h 1 min", "3 d 1 h"]
+
+
+@pytest.mark.parametrize("change", ["packs", "both", "swapped"])
+def test_file_naming_a_passing_run_for_other_commits_is_ignored(settings, store, valid_run, change) -> None:
+    """A forged file borrowing a real passing run's id but naming other commits (either one,
+    both, or the two swapped) must not open the gate."""
+    doc = json.loads(circuit.status_path(settings.state_dir).read_text())
+    forged = {"packs": {"packs_commit": "e" * 40},
+              "both": {"hearts_commit": "d" * 40, "packs_commit": "e" * 40},
+              "swapped": {"hearts_commit": doc["packs_commit"], "packs_commit": doc["hearts_commit"]}}[change]
+    write_file(settings, **{**doc, **forged})
+    gate = circuit.check_gate(settings, store)
+    assert not gate.open and "commits differ" in gate.reason and "altered" in gate.reason
+    write_file(settings, **doc)
+    assert circuit.check_gate(settings, store).open
+
+
+def test_status_file_from_the_future_blocks_and_names_the_clock(settings, store, valid_run) -> None:
+    """Clock skew: the run is dated after this machine's now. A minute of skew is tolerated,
+    ten minutes blocks with a hint about the clock, not a claim that the data is fresh."""
+    assert circuit.check_gate(settings, store, now=now() - timedelta(seconds=30)).open
+    gate = circuit.check_gate(settings, store, now=now() - timedelta(minutes=10))
+    assert not gate.open and "in the future" in gate.reason and "clock" in gate.reason
+    assert gate.age_seconds is not None and gate.age_seconds < -500
+
+
+def test_status_time_moved_a_few_seconds_is_an_alteration(settings, store, valid_run) -> None:
+    doc = json.loads(circuit.status_path(settings.state_dir).read_text())
+    from datetime import datetime, timezone
+    checked = datetime.fromisoformat(doc["checked_at"])
+    for shift in (-10, 10):
+        write_file(settings, **{**doc, "checked_at": (checked + timedelta(seconds=shift)).isoformat()})
+        gate = circuit.check_gate(settings, store)
+        assert not gate.open and "altered" in gate.reason, shift
+    # The same instant written with another UTC offset is not an alteration.
+    write_file(settings, **{**doc, "checked_at": checked.astimezone(timezone(timedelta(hours=5))).isoformat()})
+    assert circuit.check_gate(settings, store).open
