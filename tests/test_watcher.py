@@ -40,6 +40,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
     (PACKS, 89, 0, None, "valid_pending", 89 * 60),
     (PACKS, 91, 0, None, "missing_packs", 91 * 60),
     (PACKS, 600, 100, 30, "valid", 30 * 60),
+    (PACKS, 600, 100, 90, "valid", 90 * 60),       # newest exactly at the threshold: not stalled
     (PACKS, 600, 100, 91, "lag_exceeded", 91 * 60),
     (PACKS, -3, 0, None, "valid_pending", 0),       # commit clock ahead of ours: no negative lag
 ])
