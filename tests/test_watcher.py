@@ -50,6 +50,7 @@ def test_status_rules(spec, committed_min_ago, rows, newest_min_ago, expected, l
     c = watcher.evaluate(spec, commit="a" * 40, committed_at=T0 - timedelta(minutes=committed_min_ago), rows=rows,
                          newest=newest, now=T0, threshold_seconds=threshold)
     assert (c.status, c.lag_seconds) == (expected, lag_s)
+    assert f"(committed {circuit.humanize_seconds(max(0, committed_min_ago * 60))} ago)" in c.message
     if expected == "valid_pending":
         assert "not a failure" in c.message
 
