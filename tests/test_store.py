@@ -195,3 +195,7 @@ def test_a_migration_failing_half_way_stays_pending_and_is_retried(store, tmp_pa
     assert store.query("SELECT version FROM schema_migrations FINAL WHERE version >= 999").rows == [(999,)]
     assert store.query("SELECT x FROM half_way").rows == [(7,)]
     assert migrations.migrate(store) == []
+    assert all(st.applied and st.checksum_matches for st in migrations.status(store))
+    # Editing a migration after it was applied shows as a checksum mismatch in `db status`.
+    broken.write_text(broken.read_text() + "-- edited later\n")
+    assert [st.migration.version for st in migrations.status(store) if not st.checksum_matches] == [999]
