@@ -197,3 +197,10 @@ def test_status_time_moved_a_few_seconds_is_an_alteration(settings, store, valid
     # The same instant written with another UTC offset is not an alteration.
     write_file(settings, **{**doc, "checked_at": checked.astimezone(timezone(timedelta(hours=5))).isoformat()})
     assert circuit.check_gate(settings, store).open
+
+
+def test_status_file_that_is_not_text_is_ignored(settings, store, valid_run) -> None:
+    path = circuit.status_path(settings.state_dir)
+    path.write_bytes(b"\xff\xfe{\x00")
+    gate = circuit.check_gate(settings, store)
+    assert not gate.open and "cannot be read" in gate.reason and "ignored" in gate.reason
