@@ -8,17 +8,24 @@ How a run works:
 1. Pick the telemetry files of the window. A file whose name carries an hour or a day
    (``2026-05-01T13.jsonl``, ``20260501.jsonl``) is read only for windows within an hour of
    it; a file without one is read every time. ``*.jsonl``, ``*.ndjson`` and their ``.gz``.
-   Each file is parsed once per run; dated files are loaded a day's worth at a time.
+   Each file is parsed once per run; dated files are loaded a day's worth at a time. Only
+   regular files, and symlinks only into the folder; the rest is skipped and reported. A
+   file unchanged since a run read it for a covering window (ledger ``ingest_files``) is
+   not read again.
 2. ClickHouse parses the lines (``sql/queries/ingest_packs_load.sql``), on the embedded store
    straight from the files with ``file()``; a server cannot read our files, so there the lines
    are streamed in batches into a temporary table first. One pass routes every line through
    the materialized views of migration 002: good events into ui_events, good llm_call events
    into llm_events, flagged lines to the exact check. Events already stored are not written
-   again (deterministic event_id), so re-running an hour never duplicates raw rows.
+   again (deterministic event_id; per table, migration 005), a repeated line is one event,
+   so re-running an hour never duplicates raw rows. When the files of a day fail together,
+   they are loaded one by one and the one that cannot be read is quarantined as a file.
 3. Flagged lines get an exact reason (``ingest_packs_check.sql``); bad ones are quarantined
    with file, line and reason; false alarms are loaded after all.
-4. The hourly rollup of every hour of the window is recomputed, four weeks at a time
-   (session_stats replaces).
+4. The hourly rollup of the hours whose stored events changed is recomputed, four weeks at
+   a time (session_stats replaces); a run that added nothing writes no rollup row.
+
+See docs/ingest.md for the guarantees.
 
 Then gaps: every complete hour of the window with no events, or with fewer than
 ``ingest.gap_drop_factor`` x the same hour's trailing baseline, is recorded in ingest_gaps
@@ -29,8 +36,12 @@ from __future__ import annotations
 
 import gzip
 import logging
+import hashlib
 import os
+import re
+import stat
 import statistics
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -61,6 +72,9 @@ ROLLUP_DAYS = 28
 class TelemetryFile:
     path: str  # absolute, as given (symlinks kept): the same text ClickHouse reports in _path
     span: tuple[datetime, datetime] | None
+    # The file's identity when it was found (inode, size, modification time in ns): a run
+    # skips a file the ledger (ingest_files) shows unchanged and already read for its window.
+    ident: tuple[int, int, int] = (0, 0, 0)
 
     def wanted(self, window: Window) -> bool:
         if self.span is None:
@@ -69,17 +83,48 @@ class TelemetryFile:
         return start - SLACK_BEFORE < window.until and end + SLACK_AFTER > window.since
 
 
-def discover(directory: Path) -> list[TelemetryFile]:
-    """Telemetry files under ``directory`` (recursive), sorted by path; hidden files skipped."""
+def scan(directory: Path) -> tuple[list[TelemetryFile], list[tuple[str, str]], bool]:
+    """Telemetry files under ``directory`` (recursive), sorted by path, hidden files skipped;
+    the files named like telemetry that are not read, each with why; and whether the tree
+    holds a symlinked folder (then file() must not be given the folder's recursive glob,
+    which follows it, into a loop if it points up).
+
+    Only regular files are read (a FIFO or device would block the reader forever), and a
+    symlink only when it resolves inside the telemetry folder (a link to /etc/passwd must not
+    end up in the quarantine table). Symlinked folders are not followed.
+    """
     root = os.path.abspath(directory)
-    out = []
+    real_root = os.path.realpath(root)
+    out: list[TelemetryFile] = []
+    skipped: list[tuple[str, str]] = []
+    linked = False
     for dirpath, dirnames, filenames in os.walk(root):
+        linked = linked or any(os.path.islink(os.path.join(dirpath, d)) for d in dirnames)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith(".") or not name.endswith(SUFFIXES):
                 continue
-            out.append(TelemetryFile(os.path.join(dirpath, name), span_in_name(name)))
-    return out
+            path = os.path.join(dirpath, name)
+            try:
+                if os.path.islink(path):
+                    target = os.path.realpath(path)
+                    if os.path.commonpath([real_root, target]) != real_root:
+                        skipped.append((path, "is a symlink that leaves the telemetry folder"))
+                        continue
+                st = os.stat(path)
+            except (OSError, ValueError) as exc:
+                skipped.append((path, f"cannot read: {getattr(exc, 'strerror', None) or exc}"))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                skipped.append((path, "is not a regular file (FIFO, socket or device)"))
+                continue
+            out.append(TelemetryFile(path, span_in_name(name), (st.st_ino, st.st_size, st.st_mtime_ns)))
+    return out, skipped, linked
+
+
+def discover(directory: Path) -> list[TelemetryFile]:
+    """The telemetry files :func:`scan` reads."""
+    return scan(directory)[0]
 
 
 def _groups(files: list[TelemetryFile], window: Window) -> list[tuple[str, Window, list[TelemetryFile]]]:
@@ -122,55 +167,87 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         raise ConfigError("telemetry_dir is not set", hint="set telemetry_dir in the config, or MUSE_TELEMETRY_DIR")
     if not directory.is_dir():
         raise ConfigError(f"telemetry dir {directory} does not exist or is not a directory")
-    files = discover(directory)
+    files, skipped, linked_dirs = scan(directory)
     if mode not in ("auto", "file", "stream"):
         raise ConfigError(f"mode must be auto, file or stream, not {mode!r}")
     root = os.path.abspath(directory)
     if mode == "auto":
         # file() takes a glob; a directory name with glob characters would be misread.
         mode = "file" if ctx.store.backend == "embedded" and not (_GLOB_CHARS & set(root)) else "stream"
-    loader = _Loader(ctx, root, mode)
+    tolerance = float(ctx.settings["ingest.clock_skew_tolerance_seconds"])
+    loader = _Loader(ctx, root, mode, future=now + timedelta(seconds=tolerance), tolerance=tolerance,
+                     linked_dirs=linked_dirs)
     groups = _groups(files, window)
     weeks = window.days(ROLLUP_DAYS)
     items: list[ItemOutcome] = []
-    totals = {"quarantined": 0, "files": sum(len(g[2]) for g in groups), "failed": 0}
+    for path, why in skipped:  # every file found is either read or reported
+        log.warning("ingest packs: skipped %s: %s", path, why)
+        items.append(ItemOutcome(path, "skipped", why))
+    totals = {"quarantined": 0, "files": 0, "failed": 0, "unchanged": 0, "broken": 0}
     quarantine_files: set[str] = set()
     per_commit_bad: dict[str, int] = {}
+    unreadable: dict[datetime, str] = {}  # hour -> why its file could not be read (for gaps)
     ingested_at = ts_str(utcnow())
     steps, done = len(groups) + len(weeks), 0
     loader.prepare()
     try:
+        read_before = loader.read_before(groups, window)
         # Each file is parsed once per run, with the files of one day together.
         for label, rng, group in groups:
-            try:
-                records = loader.load(rng, window, group, ingested_at)
-            except StoreUnavailableError:
-                raise
-            except StoreError as exc:
-                totals["failed"] += 1
-                items.append(ItemOutcome(label, "failed", exc.message))
-                log.error("ingest packs: loading %s failed: %s", label, exc.message)
-                records = []
-            if records:
+            todo = [f for f in group if (f.path, f.ident) not in read_before.get((rng.since, rng.until), set())]
+            totals["unchanged"] += len(group) - len(todo)
+            totals["files"] += len(todo)
+            records: list[tuple[quarantine.Record, str]] = []
+            broken: list[tuple[TelemetryFile, str]] = []
+            if todo:
+                try:
+                    records, broken = loader.load(rng, window, todo, ingested_at)
+                except StoreUnavailableError:
+                    raise
+                except StoreError as exc:
+                    totals["failed"] += 1
+                    items.append(ItemOutcome(label, "failed", exc.message))
+                    log.error("ingest packs: loading %s failed: %s", label, exc.message)
+                    todo = []
+            for f, why in broken:
+                items.append(ItemOutcome(f.path, "failed", f"quarantined: {why}"))
+                for hour in _hours_of(f, rng):
+                    unreadable[hour] = f"{os.path.basename(f.path)} could not be read ({why[:120]})"
+            totals["broken"] += len(broken)
+            file_records = loader.file_records(broken)
+            if records or file_records:
                 path = quarantine.record(ctx.store, ctx.settings.state_dir, source="packs", table_source=SOURCE,
-                                         agent_run_id=ctx.run_id, records=[r for r, _ in records])
+                                         agent_run_id=ctx.run_id,
+                                         records=file_records + _bounded([r for r, _ in records]))
                 if path is not None:
                     quarantine_files.add(str(path))
                 for _, sha in records:
                     per_commit_bad[sha or "unknown"] = per_commit_bad.get(sha or "unknown", 0) + 1
                 totals["quarantined"] += len(records)
+            # Remembered last: a crash before this only means the next run reads them again.
+            loader.remember([f for f in todo if f not in {b for b, _ in broken}], rng, window)
             done += 1
             if ctx.progress:
                 ctx.progress("ingest packs", done, steps)
-        # Then the rollup of every hour of the window, ROLLUP_DAYS at a time (one query per
-        # day or week cost more in per-query overhead than the work; the chunk bounds memory).
+        # Then the rollup of the hours whose stored events changed (new events, or a run that
+        # died before its rollup), ROLLUP_DAYS at a time (one query per day or week cost more
+        # in per-query overhead than the work; the chunk bounds memory). A run that added
+        # nothing rolls up nothing, so it writes no row.
+        stale = [datetime.fromisoformat(r["hour_text"]).replace(tzinfo=window.since.tzinfo)
+                 for r in ctx.store.named("ingest_packs_stale_hours", {"since": ts_str(window.since),
+                                                                       "until": ts_str(window.until)}).dicts()]
         for week in weeks:
+            hours = [h for h in stale if week.since <= h < week.until]
+            if not hours:
+                done += 1
+                continue
             label = iso_hour(week.since)[:10] if len(week.days()) == 1 else \
                 f"{iso_hour(week.since)[:10]}..{iso_hour(week.until - HOUR)[:10]}"
             try:
                 ctx.store.named("ingest_packs_rollup", {"since": ts_str(week.since), "until": ts_str(week.until),
+                                                        "hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in hours],
                                                         "computed_at": ingested_at})
-                items.append(ItemOutcome(label, "ok", f"{len(week.hours)} hour(s) rolled up"))
+                items.append(ItemOutcome(label, "ok", f"{len(hours)} hour(s) rolled up"))
             except StoreUnavailableError:
                 raise
             except StoreError as exc:
@@ -187,15 +264,21 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         if item.status == "ok" and not item.item.endswith("files"):
             first, _, last = item.item.partition("..")
             item.rows = sum(n for d, n in new["per_day"].items() if first <= d <= (last or first))
-    gaps = _detect_gaps(ctx, window, now)
+    gaps = _detect_gaps(ctx, window, now, unreadable)
     _emit_metrics(ctx, window, new, per_commit_bad, totals["quarantined"], gaps, now, ingested_at)
     rows_written = new["events"] + new["llm_events"] + new["rollup_rows"] + totals["quarantined"] + len(
         [g for g in gaps if g["new"]])
     new_gaps = [g for g in gaps if g["new"]]
     parts = [f"{new['events']} new event(s), {new['llm_events']} new llm call(s) in {window}",
              f"{totals['files']} file read(s)"]
+    if totals["unchanged"]:
+        parts.append(f"{totals['unchanged']} unchanged file(s) not read again")
     if totals["quarantined"]:
         parts.append(f"{totals['quarantined']} line(s) quarantined")
+    if totals["broken"]:
+        parts.append(f"{totals['broken']} unreadable file(s) quarantined")
+    if skipped:
+        parts.append(f"{len(skipped)} file(s) skipped (first: {skipped[0][0]}: {skipped[0][1]})")
     if gaps:
         parts.append(f"{len(gaps)} gap hour(s)" + (f", {len(new_gaps)} new" if new_gaps else ""))
     if totals["failed"]:
@@ -212,6 +295,9 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
             "new_llm_events": new["llm_events"],
             "per_commit": new["per_commit"],
             "quarantined": totals["quarantined"],
+            "unreadable_files": totals["broken"],
+            "unchanged_files": totals["unchanged"],
+            "skipped_files": {p: why for p, why in skipped},
             "exact_checks": loader.exact_checks,
             "quarantine_files": sorted(quarantine_files),
             "gaps": gaps,
@@ -219,14 +305,41 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
     )
 
 
+# Bad lines of one file that keep a raw excerpt in the quarantine; the rest keep file, line
+# and reason only, so a foreign file in the folder is never copied whole into the store.
+RAW_LINES_PER_FILE = 100
+
+
+def _bounded(records: list[quarantine.Record]) -> list[quarantine.Record]:
+    seen: dict[str, int] = {}
+    out = []
+    for r in records:
+        n = seen[r.file] = seen.get(r.file, 0) + 1
+        out.append(r if n <= RAW_LINES_PER_FILE else quarantine.Record(r.file, r.line, r.reason, "", r.raw_hash))
+    return out
+
+
+def _hours_of(f: TelemetryFile, rng: Window) -> list[datetime]:
+    """The hours a dated file is named for, within ``rng`` (none for an undated file)."""
+    if f.span is None:
+        return []
+    start, end = f.span
+    return [h for h in rng.hours if start <= h < end]
+
+
 class _Loader:
     """Loads a group of files, from file() (embedded) or streamed lines (server)."""
 
-    def __init__(self, ctx: RunContext, root: str, mode: str) -> None:
+    def __init__(self, ctx: RunContext, root: str, mode: str, *, future: datetime, tolerance: float,
+                 linked_dirs: bool = False) -> None:
         self.ctx = ctx
         self.root = root
+        self.linked_dirs = linked_dirs
         self.mode = mode
         self.batch_lines = int(ctx.settings["ingest.stream_batch_lines"])
+        # Events dated at or after this are quarantined as in the future (clock skew).
+        self.future = ts_str(future)
+        self.tolerance = f"{tolerance:g} s"
         from muse.store import load_query
 
         text = load_query("ingest_packs_load")
@@ -257,37 +370,142 @@ class _Loader:
         except StoreError as exc:  # the table's TTL clears what is left
             log.warning("could not clear this run's flagged lines: %s", exc.message)
 
+    def read_before(self, groups: list[tuple[str, Window, list[TelemetryFile]]],
+                    window: Window) -> dict[tuple[datetime, datetime], set[tuple[str, tuple[int, int, int]]]]:
+        """Per group range, the files (path, identity) an earlier run read completely for a
+        range and window covering this run's: unchanged since, they hold nothing new."""
+        paths = sorted({f.path for _, _, group in groups for f in group})
+        if not paths:
+            return {}
+        rows = self.ctx.store.named("ingest_packs_files_read", {"source": SOURCE, "paths": paths}).dicts()
+        known: dict[tuple[str, tuple[int, int, int]], list[tuple[str, str, str, str]]] = {}
+        for r in rows:
+            key = (r["path"], (int(r["inode"]), int(r["size"]), int(r["mtime_ns"])))
+            known.setdefault(key, []).append((r["since"], r["until"], r["window_since"], r["window_until"]))
+        w_since, w_until = ts_str(window.since), ts_str(window.until)
+        out: dict[tuple[datetime, datetime], set[tuple[str, tuple[int, int, int]]]] = {}
+        for _, rng, group in groups:
+            since, until = ts_str(rng.since), ts_str(rng.until)
+            done = out.setdefault((rng.since, rng.until), set())
+            for f in group:
+                # ts_str text compares in time order (fixed-width ISO form).
+                if any(a <= since and b >= until and c <= w_since and d >= w_until
+                       for a, b, c, d in known.get((f.path, f.ident), [])):
+                    done.add((f.path, f.ident))
+        return out
+
+    def remember(self, files: list[TelemetryFile], rng: Window, window: Window) -> None:
+        if not files:
+            return
+        self.ctx.store.insert("ingest_files", [{
+            "source": SOURCE, "path": f.path, "inode": f.ident[0], "size": f.ident[1], "mtime_ns": f.ident[2],
+            "since": ts_str(rng.since), "until": ts_str(rng.until), "window_since": ts_str(window.since),
+            "window_until": ts_str(window.until), "agent_run_id": self.ctx.run_id} for f in files])
+
+    def file_records(self, broken: list[tuple[TelemetryFile, str]]) -> list[quarantine.Record]:
+        """Quarantine records for files that could not be read, each version of a file once."""
+        if not broken:
+            return []
+        records = [quarantine.Record(file=f.path, line=0, reason=f"file cannot be read: {why}",
+                                     raw_hash=int.from_bytes(hashlib.blake2b(repr(f.ident).encode(),
+                                                                             digest_size=8).digest(), "big"))
+                   for f, why in broken]
+        known = {(r["file"], int(r["raw_hash"]))
+                 for r in self.ctx.store.named("ingest_quarantine_whole_files", {"source": SOURCE}).dicts()}
+        return [r for r in records if (r.file, r.raw_hash) not in known]
+
     def load(self, rng: Window, window: Window, files: list[TelemetryFile],
-             ingested_at: str) -> list[tuple[quarantine.Record, str]]:
+             ingested_at: str) -> tuple[list[tuple[quarantine.Record, str]], list[tuple[TelemetryFile, str]]]:
         """Load ``files``: events with a time in ``rng`` (the run's window, narrowed to where
-        these files can hold events); bad lines of the whole run ``window`` are returned."""
+        these files can hold events); bad lines of the whole run ``window`` are returned, and
+        the files that could not be read (each with its error): the others load regardless."""
         store = self.ctx.store
         params: dict[str, Any] = {"agent_run_id": self.ctx.run_id, "ingested_at": ingested_at,
-                                  "since": ts_str(rng.since), "until": ts_str(rng.until)}
+                                  "since": ts_str(rng.since), "until": ts_str(rng.until), "future": self.future}
         readable = []
+        broken: list[tuple[TelemetryFile, str]] = []
         for f in files:
             if os.access(f.path, os.R_OK):
                 readable.append(f)
             else:
                 log.warning("ingest packs: cannot read %s; skipped", f.path)
+                broken.append((f, "permission denied"))
         if self.mode == "file":
-            if readable:
-                paths = [f.path for f in readable]
-                # file() opens one reader per file its glob matches (up to max_threads), before
-                # the _path filter prunes them, and splits a reader's output over threads only
-                # when there are fewer readers than threads. With the folder's glob, one big
-                # file beside any other file was parsed by one thread: a file of its own is
-                # named exactly (1M lines beside one other file, 2 cores: load 2.17 -> 1.66 s,
-                # same CPU, medians of 8). A name file() would take for a glob keeps the glob.
-                single = len(paths) == 1 and not (_GLOB_CHARS & set(paths[0]))
-                glob = paths[0] if single else self.root + "/**"
-                store.execute(self.load_sql, {**params, "glob": glob, "paths": paths})
+            broken += self._load_files(params, readable)
         else:
-            for batch in _line_batches(readable, self.batch_lines):
+            bad: dict[str, str] = {}
+            for batch in _line_batches(readable, self.batch_lines, bad):
                 store.insert("muse_packs_lines", batch, columns=("file", "line_no", "line"))
                 store.execute(self.load_sql, params)
                 store.execute("TRUNCATE TABLE muse_packs_lines")
-        return self._flagged(params, {"since": ts_str(window.since), "until": ts_str(window.until)})
+            broken += [(f, bad[f.path]) for f in readable if f.path in bad]
+        records = self._flagged(params, {"since": ts_str(window.since), "until": ts_str(window.until),
+                                         "future": self.future})
+        return records, broken
+
+    def _load_query(self, params: dict[str, Any], files: list[TelemetryFile]) -> None:
+        paths = [f.path for f in files]
+        # file() opens one reader per file its glob matches (up to max_threads), before the
+        # _path filter prunes them, and splits a reader's output over threads only when there
+        # are fewer readers than threads. With the folder's glob, one big file beside any other
+        # file was parsed by one thread: a file of its own is named exactly (1M lines beside one
+        # other file, 2 cores: load 2.17 -> 1.66 s, same CPU, medians of 8). A name file()
+        # would take for a glob keeps the glob. The paths themselves are a bound Array(String)
+        # parameter (quotes in a name arrive unchanged); the glob only narrows the listing.
+        # Files of one folder are listed with that folder's `*` (it does not descend); the
+        # recursive `/**` only when no symlinked folder could lead it astray (a link to `..`
+        # made one listing take over a minute). Otherwise one query per folder.
+        single = len(paths) == 1 and not (_GLOB_CHARS & set(paths[0]))
+        folders = sorted({os.path.dirname(p) for p in paths})
+        if single:
+            glob = paths[0]
+        elif len(folders) == 1 and not (_GLOB_CHARS & set(folders[0])):
+            glob = folders[0] + "/*"
+        elif not self.linked_dirs or any(_GLOB_CHARS & set(d) for d in folders):
+            glob = self.root + "/**"
+        else:
+            for folder in folders:
+                self._load_query(params, [f for f in files if os.path.dirname(f.path) == folder])
+            return
+        self.ctx.store.execute(self.load_sql, {**params, "glob": glob, "paths": paths})
+
+    @staticmethod
+    def _short(message: str) -> str:
+        """ClickHouse's error without the path it repeats and the pipeline it ran in:
+        'inflate failed: buffer error (ZLIB_INFLATE_FAILED)'."""
+        text = message.removeprefix("query failed: ")
+        code = re.search(r"\(([A-Z_]+)\)\s*$", text)
+        if "DB::Exception: " in text:
+            text = text.split("DB::Exception: ", 1)[1]
+        text = re.split(r":? While |: \(in file", text, maxsplit=1)[0].rstrip(": ")
+        return (f"{text} ({code.group(1)})" if code and code.group(1) not in text else text)[:300]
+
+    def _load_files(self, params: dict[str, Any], files: list[TelemetryFile]) -> list[tuple[TelemetryFile, str]]:
+        """Load the files in one query; when that fails, file by file, so one that cannot be
+        read (a truncated .gz) is set aside with its error and its neighbours load."""
+        if not files:
+            return []
+        try:
+            self._load_query(params, files)
+            return []
+        except StoreUnavailableError:
+            raise
+        except StoreError as exc:
+            if len(files) == 1:
+                return [(files[0], self._short(exc.message))]
+            log.warning("ingest packs: loading %d file(s) together failed (%s); loading them one by one",
+                        len(files), exc.message)
+        # What the failed query flagged is read again below: drop it so no line counts twice.
+        self.ctx.store.named("ingest_packs_flagged_delete", {"agent_run_id": self.ctx.run_id})
+        broken = []
+        for f in files:
+            try:
+                self._load_query(params, [f])
+            except StoreUnavailableError:
+                raise
+            except StoreError as exc:
+                broken.append((f, self._short(exc.message)))
+        return broken
 
     def _flagged(self, params: dict[str, Any], whole: dict[str, str]) -> list[tuple[quarantine.Record, str]]:
         store = self.ctx.store
@@ -299,7 +517,7 @@ class _Loader:
         self.flagged_seen = True
         self.exact_checks += int(flagged)
         store.execute("TRUNCATE TABLE muse_packs_reasons")
-        store.named("ingest_packs_check", run)
+        store.named("ingest_packs_check", {**run, "future": self.future, "tolerance": self.tolerance})
         cleared = store.query("SELECT count() FROM muse_packs_reasons WHERE reason = ''").scalar(0)
         if cleared:
             store.named("ingest_packs_load_cleared", params)
@@ -309,30 +527,36 @@ class _Loader:
                                    raw_hash=int(r["raw_hash"])), r["commit_sha"]) for r in rows]
 
 
-def _open(path: str) -> Any:
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
-
-
-def _line_batches(files: list[TelemetryFile], size: int) -> Iterator[list[dict[str, Any]]]:
-    """Raw lines with their 1-based numbers, in batches; the server parses them."""
+def _line_batches(files: list[TelemetryFile], size: int, bad: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+    """Raw lines with their 1-based numbers, in batches; the server parses them. A file that
+    cannot be read (or decompressed) to its end goes into ``bad`` with its error; the lines
+    before the damage are sent, the other files go on."""
     batch: list[dict[str, Any]] = []
     for f in files:
+        n = 0
         try:
-            fh = _open(f.path)
-        except OSError as exc:  # gone or unreadable since discovery: the others go on
-            log.warning("ingest packs: cannot read %s: %s; skipped", f.path, exc.strerror)
-            continue
-        with fh:
-            for n, raw in enumerate(fh, start=1):
-                # A server gets text: invalid UTF-8 arrives as U+FFFD (the embedded path
-                # sees the bytes and quarantines such a line as invalid UTF-8).
-                text = raw.rstrip(b"\n").decode("utf-8", errors="replace")
-                if not text.strip():
-                    continue
-                batch.append({"file": f.path, "line_no": n, "line": text})
-                if len(batch) >= size:
-                    yield batch
-                    batch = []
+            fd = os.open(f.path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO swapped in never blocks
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                bad[f.path] = "not a regular file"
+                continue
+            raw_fh = os.fdopen(fd, "rb")
+            fh = gzip.GzipFile(fileobj=raw_fh, mode="rb") if f.path.endswith(".gz") else raw_fh
+            with raw_fh, fh:
+                for n, raw in enumerate(fh, start=1):
+                    # A server gets text: invalid UTF-8 arrives as U+FFFD (the embedded path
+                    # sees the bytes and quarantines such a line as invalid UTF-8).
+                    text = raw.rstrip(b"\n").decode("utf-8", errors="replace")
+                    if not text.strip():
+                        continue
+                    batch.append({"file": f.path, "line_no": n, "line": text})
+                    if len(batch) >= size:
+                        yield batch
+                        batch = []
+        except (OSError, EOFError, zlib.error) as exc:  # gone, unreadable or damaged: the others go on
+            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            bad[f.path] = f"{why} (after line {n})" if n else why
+            log.warning("ingest packs: cannot read %s: %s", f.path, bad[f.path])
     if batch:
         yield batch
 
@@ -344,7 +568,8 @@ def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, An
     for r in ctx.store.named("ingest_packs_new_events", params).dicts():
         per_commit[r["commit_sha"]] = per_commit.get(r["commit_sha"], 0) + int(r["events"])
         per_day[r["day"]] = per_day.get(r["day"], 0) + int(r["events"])
-    llm = ctx.store.named("ingest_llm_new_totals", {**params, "source": SOURCE}).dicts()
+    llm = ctx.store.named("ingest_llm_new_totals", {**params, "source": SOURCE}).dicts() \
+        if int(ctx.store.named("ingest_llm_new_count", {**params, "source": SOURCE}).scalar(0)) else []
     rollup_rows = ctx.store.query(
         "SELECT count() FROM session_stats WHERE computed_at = {ingested_at:DateTime64(3, 'UTC')} "
         "AND hour >= {since:DateTime64(3, 'UTC')} AND hour < {until:DateTime64(3, 'UTC')}", params).scalar(0)
@@ -352,8 +577,11 @@ def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, An
             "llm_events": sum(int(r["calls"]) for r in llm), "rollup_rows": int(rollup_rows)}
 
 
-def _detect_gaps(ctx: RunContext, window: Window, now: datetime) -> list[dict[str, Any]]:
-    """Record (and alert once for) every complete hour of the window that is a gap."""
+def _detect_gaps(ctx: RunContext, window: Window, now: datetime,
+                 unreadable: dict[datetime, str] | None = None) -> list[dict[str, Any]]:
+    """Record (and alert once for) every complete hour of the window that is a gap. An hour
+    whose file could not be read is still a gap (its events are not stored), but it says why."""
+    unreadable = unreadable or {}
     settings = ctx.settings
     complete = [h for h in window.hours if h + HOUR <= floor_hour(now)]
     if not complete:
@@ -393,8 +621,10 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime) -> list[dict[st
         if kind is None:
             continue
         is_new = kind not in recorded
-        gaps.append({"hour": iso_hour(hour), "kind": kind, "events": events, "baseline": round(baseline, 1),
-                     "new": is_new})
+        gap = {"hour": iso_hour(hour), "kind": kind, "events": events, "baseline": round(baseline, 1), "new": is_new}
+        if hour in unreadable:
+            gap["reason"] = unreadable[hour]
+        gaps.append(gap)
         if is_new:
             inserts.append({"hour": key, "kind": kind, "events": events, "baseline": baseline,
                             "detected_at": detected_at, "run_id": ctx.run_id})
@@ -402,6 +632,7 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime) -> list[dict[st
         ctx.store.insert("ingest_gaps", inserts)
         lines = [f"{g['hour']}: " + ("no telemetry at all" if g["kind"] == "no_telemetry" else
                                      f"{g['events']} events, baseline {g['baseline']:.0f} (below {factor:g}x)")
+                 + (f"; {g['reason']}" if g.get("reason") else "")
                  for g in gaps if g["new"]]
         more = f"\n... and {len(lines) - 10} more" if len(lines) > 10 else ""
         ctx.alert("warning", "banterpacks telemetry gap", "\n".join(lines[:10]) + more,

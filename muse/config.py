@@ -72,6 +72,7 @@ KEYS: tuple[Key, ...] = (
     _k("ingest.gap_baseline_days", int, 7, minimum=1),
     _k("ingest.gap_min_baseline_days", int, 3, minimum=1),
     _k("ingest.stream_batch_lines", int, 50000, minimum=100),
+    _k("ingest.clock_skew_tolerance_seconds", float, 3600.0, minimum=0),
     _k("watcher.hearts_threshold_minutes", float, 5.0, minimum=0),
     _k("watcher.packs_threshold_minutes", float, 90.0, minimum=0),
     _k("watcher.status_max_age_minutes", float, 30.0, minimum=1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from typing import Any, Iterator
 
@@ -18,13 +19,22 @@ def load(name: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=None)
-def validator(name: str) -> Any:
-    """A jsonschema validator for a shipped schema (jsonschema imported on first use)."""
-    from jsonschema import Draft202012Validator
+def validator(name: str, strict_integers: bool = False) -> Any:
+    """A jsonschema validator for a shipped schema (jsonschema imported on first use).
+
+    ``strict_integers``: ``type: integer`` takes only a JSON integer literal (``3``), not
+    ``3.0`` or ``3e0``, which JSON Schema otherwise counts as integers; a reader that stores
+    the value in an integer column must not guess.
+    """
+    from jsonschema import Draft202012Validator, validators
 
     schema = load(name)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    if not strict_integers:
+        return Draft202012Validator(schema)
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+    return validators.extend(Draft202012Validator, type_checker=checker)(schema)
 
 
 def where(path: Any) -> str:
@@ -39,9 +49,9 @@ _JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", t
                dict: "object", list: "array"}
 
 
-def errors(name: str, doc: Any) -> Iterator[str]:
+def errors(name: str, doc: Any, *, strict_integers: bool = False) -> Iterator[str]:
     """Every violation of schema ``name`` in ``doc``, as 'field: problem', in document order."""
-    found = sorted(validator(name).iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    found = sorted(validator(name, strict_integers).iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
     for err in found:
         path = list(err.absolute_path)
         if err.validator == "required":
@@ -49,6 +59,23 @@ def errors(name: str, doc: Any) -> Iterator[str]:
             yield f"{where([*path, missing])}: missing"
             continue
         yield f"{where(path)}: {_message(err)}"
+
+
+def non_finite(doc: Any, path: tuple[Any, ...] = ()) -> str:
+    """The first NaN or Infinity in ``doc`` (Python's json reads them), as 'field: ...'; ''."""
+    if isinstance(doc, float) and not math.isfinite(doc):
+        return f"{where(path)}: {doc!r} is not a finite number (NaN and Infinity are not JSON numbers)"
+    if isinstance(doc, dict):
+        items: Any = doc.items()
+    elif isinstance(doc, list):
+        items = enumerate(doc)
+    else:
+        return ""
+    for key, value in items:
+        found = non_finite(value, (*path, key))
+        if found:
+            return found
+    return ""
 
 
 def _message(err: Any) -> str:

@@ -360,7 +360,7 @@ def _stringify(params: Mapping[str, Any]) -> dict[str, str]:
         elif isinstance(value, bool):
             out[key] = "true" if value else "false"
         elif isinstance(value, (list, tuple)):
-            out[key] = json.dumps(list(value), default=_json_default).replace('"', "'")
+            out[key] = "[" + ", ".join(_literal(v) for v in value) + "]"
         elif value is None:
             out[key] = "\\N"
         elif isinstance(value, str):
@@ -372,6 +372,23 @@ def _stringify(params: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _literal(value: Any) -> str:
+    """One element of an array parameter as a ClickHouse literal; text quoted and escaped, so
+    a quote or backslash in it (a file name such as q'uote.jsonl) arrives unchanged."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if value is None:
+        return "NULL"
+    text = value if isinstance(value, str) else str(_json_default(value))
+    return "'" + text.translate(_QUOTED_ESCAPES) + "'"
+
+
+_QUOTED_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r",
+                                 "\0": "\\0"})
 _PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
 
 

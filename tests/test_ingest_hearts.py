@@ -87,8 +87,11 @@ def test_crash_half_way_then_retry_leaves_one_copy(settings, store, repo) -> Non
     for d in docs:
         write_report(repo, d)
     faults = FaultyStore(store).install()
-    faults.fail("INSERT INTO llm_events", exc=lambda: RuntimeError("killed"))
+    # Every llm_events insert of this run fails (a store failing, not a bad report: the halves
+    # of the split batch fail too), so the run ends with nothing ledgered.
+    faults.fail("INSERT INTO llm_events", times=100, exc=lambda: RuntimeError("killed"))
     out = ingest(settings, store, repo, pending=True)
+    faults._faults.clear()
     assert out.exit_code == ExitCode.FAILED
     assert store.query("SELECT count() FROM bench_runs").scalar() == 12  # the half that got written
     assert store.query("SELECT count() FROM llm_events").scalar() == 0

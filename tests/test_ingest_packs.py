@@ -289,7 +289,7 @@ def test_stream_mode_loads_the_same_as_file_mode(settings, store, tdir) -> None:
     ingest(settings, store, tdir, mode="file")
     by_file = snapshot()
     file_bad = sorted((q["line"], q["reason"]) for q in quarantined(settings))
-    for table in ("ui_events", "llm_events", "session_stats", "ingest_quarantine"):
+    for table in ("ui_events", "llm_events", "session_stats", "ingest_quarantine", "ingest_files"):
         store.execute(f"TRUNCATE TABLE {table}")
     for path in (settings.state_dir / "quarantine").glob("*"):
         path.unlink()

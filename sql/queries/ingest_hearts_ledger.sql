@@ -2,5 +2,6 @@
 SELECT
     toString(run_id) AS run_id,
     content_sha256,
-    status
+    status,
+    path
 FROM ingest_reports FINAL

@@ -24,6 +24,9 @@ SELECT
         ts IS NULL OR ts < toDateTime64('2000-01-01 00:00:00', 3, 'UTC')
             OR NOT match(JSONExtractString(raw, 'ts'), '^[0-9]{4}-[0-9]{2}-[0-9]{2}'),
             concat('field ts: not an ISO 8601 time after 2000: ', toValidUTF8(left(JSONExtractString(raw, 'ts'), 40))),
+        ts >= {future:DateTime64(3, 'UTC')},
+            concat('field ts: ', toValidUTF8(left(JSONExtractString(raw, 'ts'), 40)),
+                   ' is in the future, beyond the clock-skew tolerance of ', {tolerance:String}),
         JSONHas(raw, 'schema_version') AND JSONType(raw, 'schema_version') != 'Null'
             AND ifNull(toFloat64OrNull(JSONExtract(raw, 'schema_version', 'Nullable(String)')), 0) != 1,
             'field schema_version: unsupported (supported: 1)',
@@ -63,12 +66,13 @@ SELECT
             OR toFloat64OrNull(JSONExtract(raw, 'tokens_out', 'Nullable(String)'))
                != floor(toFloat64OrNull(JSONExtract(raw, 'tokens_out', 'Nullable(String)'))),
             'llm_call: field tokens_out: expected an integer in 0..4294967295',
-        toFloat64OrNull(JSONExtract(raw, 'cost_usd', 'Nullable(String)')) IS NULL
+        -- The cost as the load reads it: a decimal from the text, rounded to 6 places.
+        round(toDecimal128OrNull(JSONExtract(raw, 'cost_usd', 'Nullable(String)'), 12), 6) IS NULL
             OR JSONType(raw, 'cost_usd') NOT IN ('Int64', 'UInt64', 'Double', 'String'),
             'llm_call: field cost_usd: expected a number',
-        NOT (toFloat64OrNull(JSONExtract(raw, 'cost_usd', 'Nullable(String)')) >= 0
-             AND toFloat64OrNull(JSONExtract(raw, 'cost_usd', 'Nullable(String)')) < 1000000),
-            'llm_call: field cost_usd: out of range 0..1000000',
+        NOT (round(toDecimal128OrNull(JSONExtract(raw, 'cost_usd', 'Nullable(String)'), 12), 6) >= 0
+             AND round(toDecimal128OrNull(JSONExtract(raw, 'cost_usd', 'Nullable(String)'), 12), 6) < 1000000),
+            'llm_call: field cost_usd: out of range 0..1000000 (1000000 and above is rejected)',
         JSONType(raw, 'status') NOT IN ('String', 'Int64', 'UInt64', 'Double') OR JSONExtract(raw, 'status', 'String') = '',
             'llm_call: field status: expected a non-empty string',
         JSONType(raw, 'error_msg') IN ('Object', 'Array'), 'llm_call: field error_msg: expected a string',

@@ -23,7 +23,9 @@
 -- file wrapped in [ ], and skips unknown fields without validating them (a raw tab, invalid
 -- UTF-8, 01), so a line's number and verdict could not be trusted. LineAsString and one
 -- parse per line are exact.
-INSERT INTO ingest_packs_sink
+INSERT INTO ingest_packs_sink (agent_run_id, ingested_at, file, line_no, raw, check, ts, session_id, commit_sha,
+    event_type, latency_ms, user_agent, metadata, model, operation, tokens_in, tokens_out, cost_usd, status,
+    error_msg, event_id, to_ui, to_llm)
 SELECT
     {agent_run_id:UUID} AS agent_run_id,
     {ingested_at:DateTime64(3, 'UTC')} AS ingested_at,
@@ -47,7 +49,16 @@ SELECT
     error_msg,
     -- Deterministic: the same event re-read from any file gets the same id (dedup key).
     cityHash64(ts, session_id, commit_sha, event_type, latency_ms, user_agent, metadata,
-               model, operation, tokens_in, tokens_out, cost_usd, status, error_msg) AS event_id
+               model, operation, tokens_in, tokens_out, cost_usd, status, error_msg) AS event_id,
+    -- Each table gets the event only when it does not hold it yet: after a crash between the
+    -- two views (or a full disk) a re-run completes the table that lacks it and writes
+    -- nothing again into the other (migration 005).
+    event_id NOT IN (SELECT event_id FROM ui_events
+                     WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}) AS to_ui,
+    event_type = 'llm_call'
+        AND event_id NOT IN (SELECT event_id FROM llm_events
+                             WHERE source = 'banterpacks'
+                               AND ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}) AS to_llm
 FROM
 (
     SELECT
@@ -61,7 +72,9 @@ FROM
         toFloat64OrNull(j.latency_ms) AS latency_f,
         toFloat64OrNull(j.tokens_in) AS tokens_in_f,
         toFloat64OrNull(j.tokens_out) AS tokens_out_f,
-        toFloat64OrNull(j.cost_usd) AS cost_f,
+        -- Costs are decimals parsed from the JSON text itself (never through a float, which
+        -- stored 0.000251 as 0.00025), rounded half away from zero to the 6 places stored.
+        round(toDecimal128OrNull(j.cost_usd, 12), 6) AS cost_d,
         toUInt32(round(greatest(least(ifNull(latency_f, 0), 86400000), 0))) AS latency_ms,
         ifNull(j.user_agent, '') AS user_agent,
         ifNull(j.metadata, '{}') AS metadata,
@@ -69,13 +82,14 @@ FROM
         ifNull(j.operation, '') AS operation,
         toUInt32(greatest(least(ifNull(tokens_in_f, 0), 4294967295), 0)) AS tokens_in,
         toUInt32(greatest(least(ifNull(tokens_out_f, 0), 4294967295), 0)) AS tokens_out,
-        toDecimal64(greatest(least(ifNull(cost_f, 0), 999999), 0), 6) AS cost_usd,
+        toDecimal64(if(ifNull(cost_d >= 0 AND cost_d < 1000000, 0), cost_d, 0), 6) AS cost_usd,
         ifNull(j.status, '') AS status,
         ifNull(j.error_msg, '') AS error_msg,
         -- The cheap checks; a line failing any of them gets the exact check.
         NOT ifNull(
             left(line, 1) = '{'
             AND ts IS NOT NULL AND ts >= toDateTime64('2000-01-01 00:00:00', 3, 'UTC')
+            AND ts < {future:DateTime64(3, 'UTC')}
             AND match(j.ts, '^[0-9]{4}-[0-9]{2}-[0-9]{2}')
             AND (j.schema_version IS NULL OR toFloat64OrNull(j.schema_version) = 1)
             AND session_id IS NOT NULL
@@ -96,7 +110,7 @@ FROM
                 AND left(status, 1) NOT IN ('{', '[') AND left(error_msg, 1) NOT IN ('{', '[')
                 AND tokens_in_f >= 0 AND tokens_in_f <= 4294967295 AND tokens_in_f = floor(tokens_in_f)
                 AND tokens_out_f >= 0 AND tokens_out_f <= 4294967295 AND tokens_out_f = floor(tokens_out_f)
-                AND cost_f >= 0 AND cost_f < 1000000)),
+                AND cost_d >= 0 AND cost_d < 1000000)),
             0) AS check
     FROM
     (
@@ -117,23 +131,16 @@ FROM
     )
 )
 -- Flagged lines go on to the exact check whatever their time; good events only when they are
--- in the window and not stored yet (idempotent: a re-run writes nothing again). An event
--- already in ui_events but missing from llm_events (a crash between the two views) goes
--- through again; ui_events, a replacing table, keeps one copy of it. A line repeated within
--- the input needs no LIMIT 1 BY here (measured: 15% of the load): FINAL merges equal keys,
--- and the agent counts what a run added with FINAL.
+-- in the window and missing from a table they belong in (idempotent: a re-run writes nothing
+-- again). A line repeated within the input (or in two files read together) is one event:
+-- LIMIT 1 BY keeps its first copy, so raw counts without FINAL equal the FINAL ones; flagged
+-- lines are each kept (keyed by file and line).
 WHERE check = 1
-   OR (ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}
-       AND (event_id NOT IN (SELECT event_id FROM ui_events
-                             WHERE ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')})
-            OR (event_type = 'llm_call'
-                AND event_id NOT IN (SELECT event_id FROM llm_events
-                                     WHERE source = 'banterpacks'
-                                       AND ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')}))))
+   OR (ts >= {since:DateTime64(3, 'UTC')} AND ts < {until:DateTime64(3, 'UTC')} AND (to_ui OR to_llm))
+LIMIT 1 BY if(check = 1, cityHash64(file, line_no), event_id)
 -- The three views run in parallel (measured: a third less time on 1M lines).
 -- optimize_on_insert = 0: no replacing merge of each inserted block (measured: 0.4 s of CPU,
--- 12% of the load on 1M lines); a line repeated within the input stays two raw rows until a
--- merge, which every exact read (FINAL) already handles.
+-- 12% of the load on 1M lines); LIMIT 1 BY above already keeps one copy of each event.
 -- min_insert_block_size_rows: the default (about 1M rows) gathered the whole file into one
 -- block before the views wrote anything, so the sorting and compression of ui_events and
 -- llm_events ran after the parse instead of beside it, and memory held every parsed row.
