@@ -89,3 +89,14 @@ def test_one_retry_setting_means_one_attempt() -> None:
     with pytest.raises(StoreUnavailableError, match="after 1 attempts"):
         st.query("SELECT 1")
     assert st.calls == 1
+
+
+def test_a_read_only_server_session_is_enforced_by_the_server() -> None:
+    """Without a server: the settings every query of a read-only server session carries.
+    readonly=2 refuses every write (code 164, above) yet allows the session's own limits;
+    readonly=1 would refuse those limits and 0 would allow writes."""
+    from muse.store import server_settings
+
+    assert server_settings(readonly=True) == {"server_side_params": True, "readonly": 2}
+    assert "readonly" not in server_settings(readonly=False)
+    assert server_settings(readonly=False)["server_side_params"] is True
