@@ -204,3 +204,10 @@ def test_status_file_that_is_not_text_is_ignored(settings, store, valid_run) -> 
     path.write_bytes(b"\xff\xfe{\x00")
     gate = circuit.check_gate(settings, store)
     assert not gate.open and "cannot be read" in gate.reason and "ignored" in gate.reason
+
+
+def test_status_path_that_is_a_directory_is_ignored(settings, store) -> None:
+    path = circuit.status_path(settings.state_dir)
+    path.mkdir(parents=True)
+    gate = circuit.check_gate(settings, store)
+    assert not gate.open and "is not a regular file" in gate.reason
