@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def _suite(quick: bool) -> list[tuple[str, Callable[[], Any]]]:
     from benchmarks import (analytics, council_generate, digest_speed, help_startup, i18n_protect, ingest_hearts,
-                            ingest_packs, publish_git, query_sandbox, watcher_check)
+                            ingest_packs, publish_git, query_sandbox, store_growth, watcher_check)
 
     q = quick
     return [
@@ -37,6 +37,7 @@ def _suite(quick: bool) -> list[tuple[str, Callable[[], Any]]]:
         ("i18n", lambda: i18n_protect.main(repeats=7 if q else 15)),
         ("digest", lambda: digest_speed.main(events=100_000 if q else 1_000_000)),
         ("query-sandbox", lambda: query_sandbox.main(events=100_000 if q else 1_000_000)),
+        ("store-growth", lambda: store_growth.main(runs=100 if q else 1_000)),
     ]
 
 

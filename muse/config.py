@@ -12,11 +12,13 @@ that after ``muse demo`` the other commands find the demo store and repos).
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
+from muse import schedule as _sched
 from muse.errors import ConfigError
 
 SECRET_MASK = "********"
@@ -34,6 +36,7 @@ class Key:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
+    check: Callable[[Any], str | None] | None = None  # extra validation: None, or the reason
 
     @property
     def env_names(self) -> tuple[str, ...]:
@@ -53,7 +56,9 @@ KEYS: tuple[Key, ...] = (
     _k("store.retries", int, 3, minimum=1, maximum=10),
     _k("store.retry_backoff_seconds", float, 0.5, minimum=0),
     _k("store.cluster", str, ""),
-    _k("query.timeout_seconds", float, 60.0, minimum=0.1),
+    _k("store.cleanup_wait_seconds", float, 5.0, minimum=0),
+    # Well below store.lock_timeout_seconds, so a person's query yields to the agents (docs/operations.md).
+    _k("query.timeout_seconds", float, 20.0, minimum=0.1),
     _k("query.max_result_rows", int, 1_000_000, minimum=1),
     _k("query.max_result_mb", float, 256.0, minimum=1),
     _k("query.max_memory_mb", float, 2048.0, minimum=64),
@@ -133,6 +138,11 @@ KEYS: tuple[Key, ...] = (
     _k("health.probe_timeout_seconds", float, 5.0, minimum=0.1),
     _k("monitors.file", str, ""),
     _k("log.format", str, "auto", choices=("auto", "rich", "plain", "json")),
+    # When each agent runs (cron expressions) and the zone cron evaluates them in: health
+    # judges against these, `muse cron print` writes the crontab from them (muse/schedule.py).
+    _k("schedule.timezone", str, "UTC", check=_sched.check_zone),
+    *(_k(f"schedule.{name}", str, _sched.SCHEDULES_BY_AGENT[agent].cron, check=_sched.check_cron)
+      for name, agent in _sched.SCHEDULE_KEYS.items()),
 )
 KEYS_BY_PATH: dict[str, Key] = {k.path: k for k in KEYS}
 
@@ -277,6 +287,8 @@ def _coerce(key: Key, value: Any, source: str) -> tuple[Any, Problem | None]:
             if isinstance(value, bool):
                 return bad(f"expected a number, got {value!r}")
             coerced = float(value)
+            if not math.isfinite(coerced):
+                return bad(f"expected a finite number, got {value!r}")
         else:
             if isinstance(value, (dict, list)):
                 return bad(f"expected a string, got a {type(value).__name__}")
@@ -289,6 +301,10 @@ def _coerce(key: Key, value: Any, source: str) -> tuple[Any, Problem | None]:
         return bad(f"must be <= {key.maximum:g}, got {coerced!r}")
     if key.choices is not None and coerced not in key.choices:
         return bad(f"must be one of {', '.join(key.choices)}, got {coerced!r}")
+    if key.check is not None:
+        reason = key.check(coerced)
+        if reason:
+            return bad(reason)
     return coerced, None
 
 
@@ -311,6 +327,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}: "
+                          f"{exc.object[exc.start:exc.start + 1]!r})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -63,8 +63,36 @@ def _insights(store: Store) -> dict[str, Any]:
     return {"available": True, "note": note, "open": items[:50], "counts": counts, "open_total": len(items)}
 
 
-def build_digest(store: Store, days: int = 7, *, now: datetime | None = None) -> dict[str, Any]:
-    """The digest of the last ``days`` UTC days as a plain dict (see module docstring)."""
+EXIT_LABELS = {"skipped": "skipped (exit 4)", "unavailable": "store unavailable (exit 5)",
+               "interrupted": "interrupted (exit 130/143)", "failed": "failed", "blocked": "blocked (exit 3)",
+               "ok": "ok"}
+
+
+def _run_outcomes(store: Store, params: dict[str, Any], since: datetime,
+                  ledger: list[dict[str, Any]]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Runs by how they ended (store + local ledger not folded yet), and the ledger's failures."""
+    counts: dict[str, int] = {}
+    for r in store.named("digest_run_exits", params).dicts():
+        counts[r["status"]] = counts.get(r["status"], 0) + int(r["runs"])
+    pending_fails = []
+    cutoff = ts_str(since)
+    for row in ledger:
+        if str(row.get("started", "")) < cutoff:
+            continue
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+        if row["status"] in ("failed", "unavailable", "interrupted"):
+            pending_fails.append({"agent": row["agent"], "run_id": str(row["run_id"]), "started_at": row["started"],
+                                  "status": row["status"], "exit_code": row.get("exit_code"),
+                                  "message": row.get("message", ""), "error": row.get("error", "")})
+    return counts, pending_fails
+
+
+def build_digest(store: Store, days: int = 7, *, now: datetime | None = None,
+                 ledger: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The digest of the last ``days`` UTC days as a plain dict (see module docstring).
+
+    ``ledger``: runs recorded in the state dir's run ledger and not folded into the store yet
+    (muse.runs.read_ledger), so a run that could not reach the store is counted at once."""
     if days < 1:
         raise ValueError("days must be >= 1")
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -106,6 +134,9 @@ def build_digest(store: Store, days: int = 7, *, now: datetime | None = None) ->
         return sparkline([row[key] for row in daily])
 
     total_cost = sum(float(r["cost_usd"] or 0) for r in llm)
+    run_counts, pending_fails = _run_outcomes(store, params, since, ledger or [])
+    failed_runs = sorted(store.named("digest_failed_runs", params).dicts() + pending_fails,
+                         key=lambda f: f["started_at"], reverse=True)[:50]
     return {
         "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "days": days,
@@ -135,7 +166,8 @@ def build_digest(store: Store, days: int = 7, *, now: datetime | None = None) ->
         "insights": _insights(store),
         "episodes": store.named("digest_episodes", params).dicts(),
         "deployments": store.named("digest_deployments", params).dicts(),
-        "failed_runs": store.named("digest_failed_runs", params).dicts(),
+        "failed_runs": failed_runs,
+        "run_outcomes": run_counts,
         "llm_cost": [{**r, "cost_usd": round(float(r["cost_usd"] or 0), 6)} for r in llm],
         "agents": store.named("agent_last_runs").dicts(),
     }
@@ -231,10 +263,13 @@ def render_digest_text(d: dict[str, Any]) -> str:
     fails = d["failed_runs"]
     out.append(f"Failed agent runs: {len(fails)}" if fails else "Failed agent runs: none")
     if fails:
-        out.extend("  " + line for line in _table(["started", "agent", "run", "message"],
+        out.extend("  " + line for line in _table(["started", "agent", "run", "status", "message"],
                                                    [(f["started_at"], f["agent"], f["run_id"][:8],
+                                                     f.get("status", "failed"),
                                                      (f["message"] or f["error"] or "")[:90].replace("\n", " "))
                                                     for f in fails[:20]]))
+    if d.get("run_outcomes"):
+        out.append(run_outcomes_line(d["run_outcomes"]))
     out.append("")
     out.append(f"LLM cost by source and model: {_money(d['totals']['llm_cost_usd'])} USD, "
                f"{d['totals']['llm_calls']} calls" if d["llm_cost"] else "LLM cost: no LLM events in this period")
@@ -243,6 +278,12 @@ def render_digest_text(d: dict[str, Any]) -> str:
                                                    [(r["source"], r["model"], r["calls"], r["tokens_in"],
                                                      r["tokens_out"], _money(r["cost_usd"])) for r in d["llm_cost"]]))
     return "\n".join(out).rstrip() + "\n"
+
+
+def run_outcomes_line(counts: dict[str, int]) -> str:
+    order = ["ok", "failed", "unavailable", "skipped", "interrupted", "blocked"]
+    keys = [k for k in order if counts.get(k)] + sorted(k for k in counts if k not in order and counts[k])
+    return "Agent runs: " + ", ".join(f"{counts[k]} {EXIT_LABELS.get(k, k)}" for k in keys)
 
 
 def _pct(v: Any) -> str:

@@ -18,6 +18,8 @@ class ExitCode(IntEnum):
     BLOCKED = 3  # the circuit breaker (watcher) blocks this run
     SKIPPED = 4  # another run of the same agent holds its lock
     STORE_UNAVAILABLE = 5  # store locked by another process past the timeout, or unreachable
+    INTERRUPTED = 130  # SIGINT (Ctrl-C): the run was stopped and recorded as interrupted
+    TERMINATED = 143  # SIGTERM (kill, systemd, a cron timeout): likewise
 
 
 class MuseError(Exception):
@@ -67,7 +69,20 @@ class StoreUnavailableError(MuseError):
 
 
 class StoreLockTimeout(StoreUnavailableError):
-    pass
+    """The embedded store stayed locked. ``holder_role`` is "agent" or "interactive" (from the
+    holder's lock file): an agent that outwaited an interactive command does not page."""
+
+    def __init__(self, message: str, *, hint: str | None = None, holder_role: str = "",
+                 holder_command: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.holder_role = holder_role
+        self.holder_command = holder_command
+
+
+class StateDirError(MuseError):
+    """The state dir (store lock, agent locks, status files) cannot be written: read-only or full."""
+
+    exit_code = ExitCode.FAILED
 
 
 class BlockedError(MuseError):

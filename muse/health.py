@@ -15,7 +15,7 @@ from typing import Any, Literal
 from muse import migrations
 from muse.config import Settings
 from muse.errors import MuseError
-from muse.schedule import SCHEDULES, SCHEDULES_BY_AGENT, check_punctuality, parse_ts
+from muse.schedule import SCHEDULES, Schedule, check_punctuality, human_age, parse_ts, schedules
 from muse.store import open_store
 from muse.telemetry import read_local_metrics
 
@@ -37,16 +37,20 @@ def worst(*levels: Level) -> Level:
 def _status_level(status: str) -> Level:
     if status == "ok":
         return "ok"
-    if status in ("blocked", "skipped", "running"):
+    if status in ("blocked", "skipped", "running", "unavailable", "interrupted"):
         return "warn"
     return "fail"
 
 
-def agent_checks(last_runs: list[dict[str, Any]], now: datetime) -> list[Check]:
-    """One check per scheduled agent (and any other agent with runs): last status + punctuality."""
+def agent_checks(last_runs: list[dict[str, Any]], now: datetime,
+                 scheds: tuple[Schedule, ...] | None = None) -> list[Check]:
+    """One check per scheduled agent (and any other agent with runs): last status + punctuality,
+    judged against ``scheds`` (the configured schedule; default: the built-in one)."""
+    scheds = tuple(s for s in (scheds or SCHEDULES) if s.watched)
+    by_name = {s.agent: s for s in scheds}
     by_agent = {r["agent"]: r for r in last_runs}
     checks: list[Check] = []
-    for sched in SCHEDULES:
+    for sched in scheds:
         run = by_agent.get(sched.agent)
         started = parse_ts(run["last_started"]) if run else None
         predecessor = None
@@ -68,9 +72,10 @@ def agent_checks(last_runs: list[dict[str, Any]], now: datetime) -> list[Check]:
         detail = f"{punct.detail}; last status {status}" + (f": {message}" if message else "")
         if failures and status != "failed":
             detail += f" ({failures} failed run(s) in 24h)"
+        detail += _did_not_run(run)
         checks.append(Check(f"agent {sched.agent}", level, detail))
     for agent, run in sorted(by_agent.items()):
-        if agent in SCHEDULES_BY_AGENT:
+        if agent in by_name:
             continue
         status = run["last_status"]
         checks.append(Check(f"agent {agent}", _status_level(status),
@@ -79,13 +84,71 @@ def agent_checks(last_runs: list[dict[str, Any]], now: datetime) -> list[Check]:
     return checks
 
 
+def _did_not_run(run: dict[str, Any]) -> str:
+    """' (2 skipped, 1 store unavailable in 24h)': runs that did not do their work."""
+    parts = [f"{int(run.get(k) or 0)} {label}" for k, label in
+             (("unavailable_24h", "store unavailable (exit 5)"), ("skipped_24h", "skipped (exit 4)"),
+              ("interrupted_24h", "interrupted")) if int(run.get(k) or 0)]
+    return f" ({', '.join(parts)} in 24h)" if parts else ""
+
+
+def merge_ledger(last_runs: list[dict[str, Any]], ledger: list[dict[str, Any]],
+                 now: datetime) -> list[dict[str, Any]]:
+    """Fold runs still in the local ledger (not in agent_runs yet: skipped, store unavailable)
+    into the per-agent last runs, so health counts them before the next run stores them."""
+    by_agent = {r["agent"]: dict(r) for r in last_runs}
+    day_ago = now.astimezone(timezone.utc).timestamp() - 86400
+    for row in ledger:
+        started = parse_ts(str(row.get("started") or ""))
+        if started is None:
+            continue
+        run = by_agent.setdefault(row["agent"], {"agent": row["agent"], "last_status": row["status"],
+                                                  "last_started": row["started"], "last_message": ""})
+        last = parse_ts(run.get("last_started"))
+        if last is None or started > last:
+            run.update(last_status=row["status"], last_started=row["started"],
+                       last_message=row.get("message", ""), last_exit_code=row.get("exit_code"))
+        key = {"failed": "failures_24h", "skipped": "skipped_24h", "unavailable": "unavailable_24h",
+               "interrupted": "interrupted_24h"}.get(row["status"])
+        if key and started.timestamp() >= day_ago:
+            run[key] = int(run.get(key) or 0) + 1
+    return [by_agent[a] for a in sorted(by_agent)]
+
+
+def stuck_run_checks(store: Any, scheds: tuple[Schedule, ...], now: datetime) -> list[Check]:
+    """Runs still `running` past their agent's timeout (the schedule's grace; an hour for an
+    agent without a schedule): killed with SIGKILL or lost with the machine. SIGINT and
+    SIGTERM finish the row as interrupted, so these are the runs nothing could finish."""
+    from datetime import timedelta
+
+    from muse.runs import ts_str
+
+    timeouts = {s.agent: s.grace for s in scheds}
+    shortest = min(timeouts.values(), default=timedelta(hours=1))
+    rows = store.named("agent_runs_stuck", {"before": ts_str(now - shortest)}).dicts()
+    stuck = []
+    for r in rows:
+        started = parse_ts(r["started_at"])
+        limit = timeouts.get(r["agent"], timedelta(hours=1))
+        if started is not None and now - started > limit:
+            stuck.append(f"{r['agent']} run {r['run_id'][:8]} (started {human_age(now - started)} ago)")
+    if not stuck:
+        return [Check("stuck runs", "ok", "no run left running past its timeout")]
+    return [Check("stuck runs", "warn", f"{len(stuck)} run(s) still 'running' past their timeout, "
+                                        f"killed or lost: " + "; ".join(stuck[:5]))]
+
+
 def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = False,
                timeout: float | None = None, now: datetime | None = None) -> tuple[list[Check], dict[str, Any]]:
     """Every health check. Network probes (``offline=False``; the CLI's default) run
     concurrently with the local checks; library callers such as the demo get no network."""
     from muse import probes
 
+    from muse.runs import read_ledger
+
     now = now or datetime.now(timezone.utc)
+    scheds = schedules(settings)
+    stuck: list[Check] = []
     timeout = timeout if timeout is not None else settings["health.probe_timeout_seconds"]
     checks: list[Check] = []
     extra: dict[str, Any] = {"agents": [], "metrics": {}, "probes": []}
@@ -122,6 +185,7 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
                 else:
                     checks.append(Check("schema", "ok", f"current ({len(migrations.available())} migrations)"))
                     extra["agents"] = store.named("agent_last_runs").dicts()
+                    stuck = stuck_run_checks(store, scheds, now)
                     store_ok = True
         except MuseError as exc:
             checks.append(Check("store", "fail", exc.message))
@@ -142,7 +206,9 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
         checks.append(Check(r.name, r.level, r.detail + timing))
     extra["probes"] = [vars(r) for r in results]
     if store_ok:
-        checks.extend(agent_checks(extra["agents"], now))
+        extra["agents"] = merge_ledger(extra["agents"], read_ledger(settings), now)
+        checks.extend(agent_checks(extra["agents"], now, scheds))
+        checks.extend(stuck)
     extra["metrics"] = read_local_metrics(settings.state_dir)
     checks.extend(outbox_checks(settings, extra))
     checks.extend(dogstatsd_checks(settings))

@@ -18,6 +18,27 @@ from typing import Callable
 
 from muse.errors import StoreLockTimeout
 
+# Who this process is, for the lock files it writes: the muse subcommand (never its
+# arguments: a query's SQL text, a path or a value is no one else's business) and its role.
+# "agent" while an agent runs (run_agent sets it); anything else is "interactive": a person
+# or a script at a prompt (query, health, digest, db ...), whose wait an agent may outlast.
+_IDENTITY = {"command": "", "role": "interactive"}
+
+
+def set_command(command: str) -> None:
+    """Name the subcommand this process runs ("muse ingest hearts"), from the CLI."""
+    _IDENTITY["command"] = command
+
+
+def set_role(role: str) -> str:
+    """Set this process's role; returns the previous one (to restore)."""
+    previous, _IDENTITY["role"] = _IDENTITY["role"], role
+    return previous
+
+
+def current_command() -> str:
+    return _IDENTITY["command"] or (Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "?")
+
 
 class LockHeld(Exception):
     """Raised by a non-blocking acquire when another process holds the lock."""
@@ -33,15 +54,20 @@ class FileLock:
         self.what = what
         self._fd: int | None = None
 
-    def holder(self) -> str:
-        """A human description of the current holder, from the lock file."""
+    def holder_info(self) -> dict:
         try:
             info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
         except (OSError, ValueError):
-            return "another process"
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def holder(self) -> str:
+        """A human description of the current holder, from the lock file."""
+        info = self.holder_info()
         if not info:
             return "another process"
-        return f"pid {info.get('pid')} ({info.get('command', '?')}, since {info.get('since', '?')})"
+        role = f", {info['role']}" if info.get("role") else ""
+        return f"pid {info.get('pid')} ({info.get('command', '?')}{role}, since {info.get('since', '?')})"
 
     def try_acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -53,12 +79,18 @@ class FileLock:
             return False
         info = {
             "pid": os.getpid(),
-            "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:4]) if sys.argv else "?",
+            "command": current_command(),
+            "role": _IDENTITY["role"],
             "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(info).encode())
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(info).encode())
+        except OSError:
+            # A full disk: the lock is held all the same (flock needs no space); the holder
+            # text is what is lost, and a waiter says "another process".
+            pass
         return True
 
     def acquire(self, *, timeout: float, on_wait: Callable[[str], None] | None = None) -> None:
@@ -73,9 +105,11 @@ class FileLock:
                 if on_wait:
                     on_wait(f"waiting up to {timeout:g}s for {self.what} held by {holder}")
             if time.monotonic() >= deadline:
+                info = self.holder_info()
                 raise StoreLockTimeout(
                     f"{self.what} at {self.path.parent} is locked by {holder}; gave up after {timeout:g}s",
                     hint="raise store.lock_timeout_seconds, or wait for that run to finish",
+                    holder_role=str(info.get("role") or ""), holder_command=str(info.get("command") or ""),
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)

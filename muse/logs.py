@@ -1,7 +1,10 @@
 """Logging that knows whether it runs on a TTY or under cron.
 
 Logs go to stderr, results to stdout. On a TTY: Rich; under cron or a pipe: plain lines
-without colour, or JSON lines with ``--log-format json``.
+without colour, or JSON lines with ``--log-format json``. In JSON mode every line muse
+writes, to either stream, is one JSON object: logs (``kind: "log"``), results (``kind:
+"result"``, see muse.cli.output) and the final error (``kind: "error"``, level error), so a
+log shipper reading ``>> log 2>&1`` never meets a line it cannot parse.
 """
 
 from __future__ import annotations
@@ -13,6 +16,24 @@ import sys
 from datetime import datetime, timezone
 
 _SECRETS: list[str] = []
+_STATE = {"format": "plain"}
+
+
+def json_mode() -> bool:
+    """Whether output is JSON lines (--log-format json, MUSE_LOG_FORMAT or log.format)."""
+    return _STATE["format"] == "json"
+
+
+def current_format() -> str:
+    return _STATE["format"]
+
+
+def json_line(level: str, kind: str, message: str, **fields: object) -> str:
+    """One JSON object (one line) in the shape of the log lines."""
+    doc = {"ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "level": level, "kind": kind,
+           "logger": "muse", "message": scrub(message)}
+    doc.update(fields)
+    return json.dumps(doc, default=str, ensure_ascii=False)
 
 
 def register_secrets(values: list[str]) -> None:
@@ -73,10 +94,24 @@ class _ScrubFilter(logging.Filter):
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {"ts": datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-               "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+               "level": record.levelname.lower(), "kind": "log", "logger": record.name,
+               "message": scrub(record.getMessage())}
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc)
+            doc["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(doc, ensure_ascii=False)
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Plain lines for other libraries' records: the message, no traceback unless --debug."""
+
+    def __init__(self, fmt: str, datefmt: str, debug: bool) -> None:
+        super().__init__(fmt, datefmt)
+        self.debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.debug and record.exc_info:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return super().format(record)
 
 
 def configure(fmt: str = "auto", *, debug: bool = False, quiet: bool = False) -> None:
@@ -86,6 +121,8 @@ def configure(fmt: str = "auto", *, debug: bool = False, quiet: bool = False) ->
         root.removeHandler(handler)
     if fmt == "auto":
         fmt = "rich" if sys.stderr.isatty() else "plain"
+    _STATE["format"] = fmt
+    _configure_libraries(fmt, debug)
     handler: logging.Handler
     if fmt == "rich":
         from rich.logging import RichHandler
@@ -100,3 +137,24 @@ def configure(fmt: str = "auto", *, debug: bool = False, quiet: bool = False) ->
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+
+
+def _configure_libraries(fmt: str, debug: bool) -> None:
+    """Other libraries' log records (clickhouse-driver logs a traceback per failed connect
+    attempt; muse already says the same in one line) go through the same format, one line
+    each, warnings and worse only; tracebacks only with --debug."""
+    top = logging.getLogger()
+    for handler in [h for h in top.handlers if getattr(h, "_muse", False)]:
+        top.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else
+                         _OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z",
+                                           debug))
+    handler.addFilter(_ScrubFilter())
+    handler._muse = True  # type: ignore[attr-defined]
+    top.addHandler(handler)
+    top.setLevel(logging.DEBUG if debug else logging.WARNING)
+    # A refused connection is retried and reported by muse.store; the driver's own record
+    # of each attempt is noise unless debugging.
+    logging.getLogger("clickhouse_driver").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    logging.captureWarnings(True)

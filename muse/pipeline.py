@@ -75,7 +75,9 @@ def run_pipeline(settings: Settings, *, until: str | None = None,
         outcomes.append(outcome)
         if on_step:
             on_step(outcome)
-        if step.agent == "council" and outcome.status in ("blocked", "failed", "skipped"):
+        if outcome.status == "interrupted":
+            return PipelineResult(outcomes, step.agent, outcome.result.message)
+        if step.agent == "council" and outcome.status in ("blocked", "failed", "skipped", "unavailable"):
             why = ("the circuit breaker is open: " if outcome.status == "blocked" else "the council did not run: ")
             return PipelineResult(outcomes, step.agent, why + outcome.result.message)
         if step.agent == until:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
 import traceback
 import uuid
@@ -20,14 +22,15 @@ from typing import Any, Callable, Literal
 
 from muse import migrations
 from muse.config import Settings
-from muse.errors import BlockedError, ExitCode, MuseError
+from muse import locks
+from muse.errors import BlockedError, ExitCode, MuseError, StoreLockTimeout
 from muse.locks import FileLock
 from muse.store import Store, open_store
 from muse.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "failed", "blocked", "skipped"]
+Status = Literal["ok", "failed", "blocked", "skipped", "unavailable", "interrupted"]
 EXIT_FOR_STATUS: dict[str, ExitCode] = {
     "ok": ExitCode.OK,
     "failed": ExitCode.FAILED,
@@ -98,16 +101,100 @@ def ts_str(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _record(store: Store, agent: str, run_id: str, started: datetime, status: str, *,
-            finished: datetime | None = None, result: AgentResult | None = None, error: str = "") -> None:
+def _row(agent: str, run_id: str, started: datetime, status: str, *, finished: datetime | None = None,
+         result: AgentResult | None = None, error: str = "", exit_code: int | None = None) -> dict[str, Any]:
     result = result or AgentResult()
-    store.insert("agent_runs", [{
+    return {
         "agent": agent, "run_id": run_id, "started": ts_str(started),
         "finished": ts_str(finished) if finished else None, "status": status,
+        "exit_code": None if exit_code is None else int(exit_code),
         "rows_written": result.rows_written, "message": result.message[:2000], "error": error[:4000],
         "forced": result.forced, "details": json.dumps(result.details, default=str)[:100_000],
         "updated_at": ts_str(utcnow()),
-    }])
+    }
+
+
+def _record(store: Store, agent: str, run_id: str, started: datetime, status: str, *,
+            finished: datetime | None = None, result: AgentResult | None = None, error: str = "",
+            exit_code: int | None = None, extra: list[dict[str, Any]] | None = None) -> None:
+    rows = [*(extra or []), _row(agent, run_id, started, status, finished=finished, result=result, error=error,
+                                 exit_code=exit_code)]
+    store.insert("agent_runs", rows)
+
+
+# -- The local ledger: runs that could not write to agent_runs ---------------------------
+# A run skipped for an overlap (exit 4), one that could not open the store (exit 5) or whose
+# schema was out of date, and one whose final row could not be written, append their row to
+# <state dir>/runs/ledger.jsonl. The next run that reaches the store inserts them into
+# agent_runs together with its own first row (one insert, one part) and empties the ledger.
+# Rows are keyed (agent, run_id) in a replacing table, so a fold retried after a crash
+# between the insert and the truncation writes nothing twice.
+
+LEDGER_MAX_ROWS = 10_000
+
+
+def ledger_path(settings: Settings) -> Path:
+    return settings.state_dir / "runs" / "ledger.jsonl"
+
+
+def read_ledger(settings: Settings) -> list[dict[str, Any]]:
+    """The ledger's rows, read-only (for health and digest): runs not in agent_runs yet."""
+    try:
+        text = ledger_path(settings).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    rows = []
+    for line in text.splitlines()[-LEDGER_MAX_ROWS:]:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("agent") and row.get("run_id") and row.get("status"):
+            rows.append(row)
+    return rows
+
+
+def _ledger_append(settings: Settings, row: dict[str, Any]) -> None:
+    path = ledger_path(settings)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = FileLock(path.with_suffix(".lock"), what="the run ledger")
+        lock.acquire(timeout=5)
+        try:
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row, default=str) + "\n")
+        finally:
+            lock.release()
+    except Exception as exc:  # noqa: BLE001 - a lost ledger row must not turn into a crash
+        log.warning("could not record the %s run %s in the run ledger %s: %s", row.get("agent"),
+                    str(row.get("run_id"))[:8], path, exc)
+
+
+def _ledger_take(settings: Settings) -> tuple[list[dict[str, Any]], FileLock | None]:
+    """The ledger's rows, with its lock held (release after they are stored or given back)."""
+    path = ledger_path(settings)
+    if not path.exists():
+        return [], None
+    lock = FileLock(path.with_suffix(".lock"), what="the run ledger")
+    try:
+        lock.acquire(timeout=5)
+    except Exception as exc:  # noqa: BLE001 - the next run folds it
+        log.warning("could not take the run ledger %s: %s", path, exc)
+        return [], None
+    # (a line cut short by a full disk is skipped; the rest of the ledger still counts)
+    return read_ledger(settings), lock
+
+
+def _ledger_done(settings: Settings, lock: FileLock | None, stored: bool) -> None:
+    if lock is None:
+        return
+    try:
+        if stored:
+            ledger_path(settings).unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not empty the run ledger: %s", exc)
+    finally:
+        lock.release()
 
 
 def _page_key(agent: str) -> str:
@@ -143,6 +230,44 @@ def _resolve_page(settings: Settings, agent: str, telemetry: Telemetry) -> None:
     telemetry.resolve(dedup_key=key, title=f"muse {agent} ran ok again", clears=marker)
 
 
+def _maintain(settings: Settings, store: Store) -> None:
+    """Bounded end-of-run store maintenance: a short run must not leave the store bigger."""
+    try:
+        store.maintain(wait=settings["store.cleanup_wait_seconds"])
+    except MuseError as exc:
+        log.warning("store maintenance skipped: %s", exc.message)
+
+
+class Interrupted(BaseException):
+    """SIGTERM, raised in the main thread so the run finishes its row as interrupted."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+def _install_sigterm() -> Any:
+    """Turn SIGTERM into Interrupted for the length of a run (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except (ValueError, OSError):
+            pass
+
+
 def run_agent(
     settings: Settings,
     agent: str,
@@ -154,84 +279,170 @@ def run_agent(
     progress: Callable[[str, int, int], None] | None = None,
     **options: Any,
 ) -> RunOutcome:
-    """Run one agent function with the shared lifecycle. Never raises for agent failures."""
+    """Run one agent function with the shared lifecycle. Never raises for agent failures.
+
+    Every run is recorded with its exit code: in agent_runs when the store is reached, in
+    the local ledger otherwise (skipped, store unavailable), from where the next run that
+    reaches the store folds it in. SIGINT and SIGTERM finish the row as ``interrupted``
+    (exit 130 / 143).
+    """
     run_id = str(uuid.uuid4())
     telemetry = telemetry or Telemetry.from_settings(settings)
     t0 = time.monotonic()
-    settings.ensure_state_dir()
-    lock = FileLock(settings.state_dir / "locks" / f"{agent}.lock", what=f"agent {agent}")
-    if not lock.try_acquire():
+    started = utcnow()
+    previous_role = locks.set_role("agent")
+    try:
+        return _run_agent(settings, agent, fn, run_id, telemetry, t0, started, store, on_wait, progress, options)
+    finally:
+        locks.set_role(previous_role)
+
+
+def _run_agent(settings: Settings, agent: str, fn: Callable[..., AgentResult], run_id: str, telemetry: Telemetry,
+               t0: float, started: datetime, store: Store | None, on_wait: Callable[[str], None] | None,
+               progress: Callable[[str, int, int], None] | None, options: dict[str, Any]) -> RunOutcome:
+    try:
+        settings.ensure_state_dir()
+        lock = FileLock(settings.state_dir / "locks" / f"{agent}.lock", what=f"agent {agent}")
+        acquired = lock.try_acquire()
+    except OSError as exc:
+        # A read-only or full state dir: nothing can run; say where, and alert.
+        msg = f"cannot take the {agent} lock in {settings.state_dir / 'locks'}: {exc.strerror or exc}"
+        log.error(msg)
+        telemetry.alert("critical", f"muse {agent} could not run", msg, dedup_key=_page_key(agent),
+                        source=f"muse {agent}")
+        telemetry.flush()
+        return RunOutcome(agent, run_id, AgentResult(status="failed", message=msg), time.monotonic() - t0,
+                          ExitCode.FAILED, msg)
+    if not acquired:
         holder = lock.holder()
         msg = f"another {agent} run holds the lock ({holder}); skipping"
         log.info(msg)
+        result = AgentResult(status="skipped", message=msg)
+        _ledger_append(settings, _row(agent, run_id, started, "skipped", finished=utcnow(), result=result,
+                                      exit_code=ExitCode.SKIPPED))
         telemetry.count("agent.run", 1, agent=agent, status="skipped", exit_code=int(ExitCode.SKIPPED))
         telemetry.flush()
-        return RunOutcome(agent, run_id, AgentResult(status="skipped", message=msg),
-                          time.monotonic() - t0, ExitCode.SKIPPED)
+        return RunOutcome(agent, run_id, result, time.monotonic() - t0, ExitCode.SKIPPED)
     own_store = store is None
-    started = utcnow()
-    result = AgentResult(status="failed", message="interrupted")  # until the run says otherwise
+    result = AgentResult(status="failed", message="the run did not finish")  # until the run says otherwise
     error = ""
     exit_code = ExitCode.OK
+    recorded = False  # the final row is in agent_runs (or the ledger)
+    running = False  # the running row is in agent_runs
+    previous_handler = _install_sigterm()
     try:
-        # An agent that must act before the store opens says so (the watcher closes the
-        # council's gate first, so a check that cannot reach the store leaves it closed).
-        before_store = getattr(fn, "before_store", None)
-        if before_store is not None:
+        try:
+            # An agent that must act before the store opens says so (the watcher closes the
+            # council's gate first, so a check that cannot reach the store leaves it closed).
+            before_store = getattr(fn, "before_store", None)
+            if before_store is not None:
+                try:
+                    before_store(settings)
+                except OSError as exc:
+                    raise MuseError(f"{agent} could not prepare its run: {exc}") from exc
+            if own_store:
+                store = open_store(settings, on_wait=on_wait)
+            assert store is not None
+            migrations.require_current(store, cluster=settings["store.cluster"])
+            ledger_rows, ledger_lock = _ledger_take(settings)
             try:
-                before_store(settings)
-            except OSError as exc:
-                raise MuseError(f"{agent} could not prepare its run: {exc}") from exc
-        if own_store:
-            store = open_store(settings, on_wait=on_wait)
-        assert store is not None
-        migrations.require_current(store, cluster=settings["store.cluster"])
-        _record(store, agent, run_id, started, "running")
-        ctx = RunContext(agent, run_id, settings, store, telemetry, started, progress)
-        try:
-            result = fn(ctx, **options)
-        except BlockedError as exc:
-            result = AgentResult(status="blocked", message=exc.message)
+                _record(store, agent, run_id, started, "running", extra=ledger_rows)
+            except BaseException:
+                _ledger_done(settings, ledger_lock, stored=False)
+                raise
+            _ledger_done(settings, ledger_lock, stored=True)
+            if ledger_rows:
+                log.info("folded %d run(s) from the local ledger into agent_runs", len(ledger_rows))
+            running = True
+            ctx = RunContext(agent, run_id, settings, store, telemetry, started, progress)
+            try:
+                result = fn(ctx, **options)
+            except BlockedError as exc:
+                result = AgentResult(status="blocked", message=exc.message)
+            except MuseError as exc:
+                error = exc.message
+                result = AgentResult(status="failed", message=exc.message)
+                exit_code = exc.exit_code
+            except Exception as exc:  # noqa: BLE001 - a crash is recorded, alerted, and reported
+                error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                log.debug("agent %s crashed", agent, exc_info=True)
+                result = AgentResult(status="failed", message=f"crashed: {error}")
+            if exit_code == ExitCode.OK:
+                exit_code = EXIT_FOR_STATUS[result.status]
+            if result.status == "failed" and exit_code != ExitCode.USAGE and not result.alerted:
+                # A usage error (bad argument, wrong state for the command) is the caller's
+                # mistake, reported by the exit code: it pages nobody.
+                ctx.alert("critical" if error else "warning", f"muse {agent} failed", result.message,
+                          dedup_key=_page_key(agent), run_id=run_id)
+                if error:
+                    _mark_page(settings, agent)
+            elif result.status == "ok":
+                _resolve_page(settings, agent, telemetry)
+            try:
+                _record(store, agent, run_id, started, result.status, finished=utcnow(), result=result,
+                        error=error, exit_code=exit_code)
+            except MuseError as exc:
+                log.error("could not record the %s run in agent_runs: %s; kept in the run ledger", agent,
+                          exc.message)
+                _ledger_append(settings, _row(agent, run_id, started, result.status, finished=utcnow(),
+                                              result=result, error=error, exit_code=exit_code))
+            recorded = True
         except MuseError as exc:
+            # Store unavailable or schema outdated: nothing ran; say so (with the way out).
+            result = AgentResult(status="unavailable" if exc.exit_code == ExitCode.STORE_UNAVAILABLE else "failed",
+                                 message=exc.message + (f"; {exc.hint}" if exc.hint else ""))
             error = exc.message
-            result = AgentResult(status="failed", message=exc.message)
             exit_code = exc.exit_code
-        except Exception as exc:  # noqa: BLE001 - a crash is recorded, alerted, and reported
-            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            log.debug("agent %s crashed", agent, exc_info=True)
-            result = AgentResult(status="failed", message=f"crashed: {error}")
-        if exit_code == ExitCode.OK:
-            exit_code = EXIT_FOR_STATUS[result.status]
-        if result.status == "failed" and exit_code != ExitCode.USAGE and not result.alerted:
-            # A usage error (bad argument, wrong state for the command) is the caller's
-            # mistake, reported by the exit code: it pages nobody.
-            ctx.alert("critical" if error else "warning", f"muse {agent} failed", result.message,
-                      dedup_key=_page_key(agent), run_id=run_id)
-            if error:
+            by_person = isinstance(exc, StoreLockTimeout) and exc.holder_role == "interactive"
+            if by_person:
+                # A person's query (or health, digest, ...) held the store past the wait: not an
+                # outage. A distinct warning in the log; no page, nothing to resolve later.
+                log.warning("%s did not run: the embedded store was held by an interactive command "
+                            "(%s) for longer than store.lock_timeout_seconds; not paging", agent,
+                            exc.holder_command or "unknown")
+            elif exit_code != ExitCode.USAGE:
+                telemetry.alert("critical", f"muse {agent} could not run", exc.message,
+                                dedup_key=_page_key(agent), source=f"muse {agent}")
                 _mark_page(settings, agent)
-        elif result.status == "ok":
-            _resolve_page(settings, agent, telemetry)
-        try:
-            _record(store, agent, run_id, started, result.status, finished=utcnow(), result=result, error=error)
-        except MuseError as exc:
-            log.error("could not record the %s run in agent_runs: %s", agent, exc.message)
-    except MuseError as exc:
-        # Store unavailable or schema outdated: nothing ran; say so (with the way out) and alert.
-        result = AgentResult(status="failed", message=exc.message + (f"; {exc.hint}" if exc.hint else ""))
-        error = exc.message
-        exit_code = exc.exit_code
-        if exit_code != ExitCode.USAGE:
-            telemetry.alert("critical", f"muse {agent} could not run", exc.message,
-                            dedup_key=_page_key(agent), source=f"muse {agent}")
-            _mark_page(settings, agent)
+            if not running:
+                _ledger_append(settings, _row(agent, run_id, started, result.status, finished=utcnow(),
+                                              result=result, error=error, exit_code=exit_code))
+                recorded = True
+        except (KeyboardInterrupt, Interrupted) as exc:
+            exit_code = ExitCode.TERMINATED if isinstance(exc, Interrupted) else ExitCode.INTERRUPTED
+            signame = "SIGTERM" if exit_code == ExitCode.TERMINATED else "SIGINT"
+            result = AgentResult(status="interrupted", message=f"interrupted by {signame}",
+                                 rows_written=result.rows_written)
+            error = result.message
+            log.error("%s run %s interrupted by %s", agent, run_id[:8], signame)
     finally:
+        _restore_sigterm(previous_handler)
+        if not recorded:
+            # Interrupted (or an unexpected crash of the lifecycle itself): finish the row.
+            status = result.status if result.status in ("interrupted",) else "failed"
+            if exit_code == ExitCode.OK:
+                exit_code = ExitCode.FAILED
+            row = _row(agent, run_id, started, status, finished=utcnow(), result=result, error=error,
+                       exit_code=exit_code)
+            try:
+                if running and store is not None:
+                    store.insert("agent_runs", [row])
+                else:
+                    _ledger_append(settings, row)
+            except BaseException as exc:  # noqa: BLE001 - a second signal, a dead store
+                log.warning("could not record the %s run in agent_runs (%s); kept in the run ledger", agent, exc)
+                _ledger_append(settings, row)
         if own_store and store is not None:
+            if recorded:
+                _maintain(settings, store)
             store.close()
         lock.release()
         # Every run, whatever its outcome (exit 5 included), counts once (docs/alerts.md).
         telemetry.count("agent.run", 1, agent=agent, status=result.status, exit_code=int(exit_code))
         telemetry.flush()
     duration = time.monotonic() - t0
-    log.info("%s run %s %s in %.2fs: %s (rows written: %d)", agent, run_id[:8], result.status, duration,
-             result.message or "-", result.rows_written)
+    level = logging.INFO if result.status in ("ok", "skipped") else logging.ERROR \
+        if result.status in ("failed", "interrupted") else logging.WARNING
+    log.log(level, "%s run %s %s in %.2fs: %s (rows written: %d)", agent, run_id[:8], result.status, duration,
+            result.message or "-", result.rows_written)
     return RunOutcome(agent, run_id, result, duration, exit_code, error)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
-from muse.errors import ReadOnlyError, StoreError, StoreUnavailableError
+from muse.errors import ConfigError, ReadOnlyError, StateDirError, StoreError, StoreUnavailableError
 from muse.locks import FileLock
 from muse.resources import resource_path
 from muse.sandbox import LIMIT_CODES, QueryLimitError, QueryLimits, SandboxRefused
@@ -55,6 +56,26 @@ class QueryResult:
 
     def scalar(self, default: Any = None) -> Any:
         return self.rows[0][0] if self.rows and self.rows[0] else default
+
+
+@dataclass
+class PartsReport:
+    """Live (active) and replaced-but-not-yet-removed (outdated) parts of the store."""
+
+    active_parts: int = 0
+    active_bytes: int = 0
+    outdated_parts: int = 0
+    outdated_bytes: int = 0
+    tables_configured: int = 0
+    waited_s: float = 0.0
+
+
+# A run ends by waiting (at most store.cleanup_wait_seconds) for ClickHouse's cleanup thread
+# when the replaced parts left on disk pass either bound; below them it leaves them to the
+# next run. So the outdated data on disk never exceeds about these bounds plus one run's.
+OUTDATED_PARTS_BOUND = 16
+OUTDATED_BYTES_FLOOR = 4 * 1024 * 1024
+OUTDATED_BYTES_SHARE = 0.10
 
 
 @dataclass
@@ -134,6 +155,11 @@ class Store:
 
     def describe(self) -> str:  # pragma: no cover
         raise NotImplementedError
+
+    def maintain(self, *, wait: float, force: bool = False) -> PartsReport | None:
+        """Keep the store's size proportional to its live data (embedded store only; a
+        ClickHouse server runs its own cleanup all the time). None when there is nothing to do."""
+        return None
 
     # -- public API ---------------------------------------------------------------
     def _retrying(self, what: str, fn: Callable[[], T]) -> T:
@@ -288,9 +314,57 @@ class EmbeddedStore(Store):
         for name, value in limits.engine_settings().items():
             self._session.query(f"SET {name} = {_setting_literal(value)}")
         self._session.query("SET readonly = 1")
+    def parts(self) -> PartsReport:
+        row = self.named("store_parts").first() or {}
+        return PartsReport(int(row.get("active_parts") or 0), int(row.get("active_bytes") or 0),
+                           int(row.get("outdated_parts") or 0), int(row.get("outdated_bytes") or 0))
+
+    def maintain(self, *, wait: float, force: bool = False) -> PartsReport | None:
+        """Bounded maintenance at the end of a run (see sql/queries/store_cleanup_settings.sql).
+
+        Gives every MergeTree table the cleanup settings (once per table), then, when the
+        replaced parts on disk pass OUTDATED_PARTS_BOUND or the byte bound (or ``force``),
+        waits up to ``wait`` seconds for the cleanup thread to remove them.
+        """
+        if self.readonly:
+            return None
+        configured = 0
+        for (name,) in self.named("store_tables_without_cleanup").rows:
+            self.execute(load_query("store_cleanup_settings"), {"table": name})
+            configured += 1
+        report = self.parts()
+        report.tables_configured = configured
+        byte_bound = max(OUTDATED_BYTES_FLOOR, int(report.active_bytes * OUTDATED_BYTES_SHARE))
+        if not (force or report.outdated_parts > OUTDATED_PARTS_BOUND or report.outdated_bytes > byte_bound):
+            return report
+        t0 = time.monotonic()
+        while report.outdated_parts and time.monotonic() - t0 < wait:
+            time.sleep(0.1)
+            report = self.parts()
+        report.tables_configured = configured
+        report.waited_s = time.monotonic() - t0
+        if report.outdated_parts:
+            log.info("store: %d replaced part(s) (%d bytes) still on disk after %.1fs; the next run removes them",
+                     report.outdated_parts, report.outdated_bytes, report.waited_s)
+        return report
 
     def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:
-        res = self._session.query(sql, "JSONCompact", params=_stringify(params) if params else None)
+        watchdog = None
+        if self.readonly and self.limits is not None and self.limits.timeout_seconds:
+            # The engine's max_execution_time is checked between blocks; the store lock must
+            # still come free for the agents. A read-only session can stop anywhere safely.
+            timeout = self.limits.timeout_seconds
+            watchdog = threading.Timer(timeout + HARD_STOP_GRACE_S, _hard_stop, (timeout,))
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            res = self._session.query(sql, "JSONCompact", params=_stringify(params) if params else None)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        return self._result(res)
+
+    def _result(self, res: Any) -> QueryResult:
         raw = res.data() if res is not None else ""
         if not raw.strip():
             return QueryResult([], [], [], rows_read=_safe(res, "rows_read"), bytes_read=_safe(res, "bytes_read"),
@@ -335,6 +409,21 @@ def _setting_literal(value: Any) -> str:
             raise StoreError(f"invalid setting value {value!r}")
         return f"'{value}'"
     return repr(int(value)) if float(value).is_integer() else repr(float(value))
+HARD_STOP_GRACE_S = 5.0
+
+
+def _hard_stop(timeout: float) -> None:
+    """A read-only query ran past query.timeout_seconds and its own grace: end the process,
+    which releases the store's lock (flock) for the agents waiting on it."""
+    import os
+
+    from muse.errors import ExitCode
+
+    log.error("query stopped after query.timeout_seconds (%gs): it overrode max_execution_time; "
+              "ending the process so the waiting agents get the store", timeout)
+    for handler in logging.getLogger("muse").handlers:
+        handler.flush()
+    os._exit(int(ExitCode.FAILED))
 
 
 def _safe(res: Any, attr: str) -> int:
@@ -403,6 +492,12 @@ class ServerStore(Store):
         parsed = urlparse(url)
         if parsed.scheme not in ("clickhouse", "clickhouses"):
             raise StoreError(f"store URL must start with clickhouse:// (got scheme {parsed.scheme!r})")
+        try:
+            parsed.port
+        except ValueError as exc:
+            # (the URL itself is not repeated: it may hold a password)
+            raise ConfigError(f"store.url: bad port ({exc})",
+                              hint="clickhouse://user:pass@host:9000/db; the port is 1-65535") from None
         self._where = f"{parsed.hostname}:{parsed.port or 9000}/{(parsed.path or '/default').lstrip('/') or 'default'}"
         from clickhouse_driver import Client
 
@@ -484,6 +579,11 @@ def open_store(settings: Any, *, readonly: bool = False, on_wait: Callable[[str]
     limits = QueryLimits.from_settings(settings) if bounded and readonly else None
     if url:
         return ServerStore(url, readonly=readonly, retries=retries, backoff=backoff, limits=limits)
-    settings.ensure_state_dir()
-    return EmbeddedStore(settings.embedded_store_path, lock_timeout=settings["store.lock_timeout_seconds"],
-                         readonly=readonly, retries=retries, backoff=backoff, on_wait=on_wait, limits=limits)
+    try:
+        settings.ensure_state_dir()
+        return EmbeddedStore(settings.embedded_store_path, lock_timeout=settings["store.lock_timeout_seconds"],
+                             readonly=readonly, retries=retries, backoff=backoff, on_wait=on_wait, limits=limits)
+    except OSError as exc:
+        # A read-only or full state dir: the store's lock file cannot be made.
+        raise StateDirError(f"cannot open the embedded store in {settings.state_dir}: "
+                            f"{exc.strerror or exc}") from None

@@ -12,7 +12,7 @@ import typer
 from typer._click.exceptions import UsageError
 
 from conftest import ROOT
-from muse.schedule import SCHEDULES, SCHEDULES_BY_AGENT, Cron, CronError, check_punctuality, human_age
+from muse.schedule import SCHEDULES, SCHEDULES_BY_AGENT, Cron, CronError, check_punctuality, human_age, zone
 
 UTC = timezone.utc
 
@@ -174,3 +174,44 @@ def test_crontab_commands_parse_with_the_cli() -> None:
                 pytest.fail(f"crontab runs `muse {' '.join(args)}`: {exc}")
     if unbuilt:
         pytest.skip(f"command groups not on this branch yet: {', '.join(sorted(set(unbuilt)))}")
+
+
+def test_crontab_example_is_what_cron_print_writes_for_the_defaults(cli) -> None:
+    result = cli("cron", "print")
+    assert result.exit_code == 0, result
+    def jobs(text: str) -> list[str]:
+        return [l for l in text.splitlines() if l.strip() and not l.startswith("#")]
+    assert jobs(result.stdout) == jobs((ROOT / "crontab.example").read_text())
+
+
+def test_cron_print_follows_the_configured_schedule(cli, tmp_path) -> None:
+    cfg = tmp_path / "muse.yaml"
+    cfg.write_text('schedule:\n  timezone: Europe/Berlin\n  watcher: "*/30 * * * *"\n  council: "30 1 * * *"\n')
+    result = cli("--config", str(cfg), "cron", "print", "--log-dir", "/srv/logs")
+    assert result.exit_code == 0, result
+    lines = result.stdout.splitlines()
+    assert "CRON_TZ=Europe/Berlin" in lines
+    assert any(l.startswith("*/30 * * * * ") and "watcher check >> /srv/logs/watcher.log 2>&1" in l for l in lines)
+    council = next(l for l in lines if "council generate" in l)
+    assert council.startswith("30 1 * * * ") and "&& muse --log-format json publish latest" in council
+
+
+@pytest.mark.parametrize("yaml_text, where", [
+    ('schedule:\n  watcher: "*/15 * * *"\n', "schedule.watcher"),
+    ('schedule:\n  timezone: Mars/Olympus\n', "schedule.timezone"),
+])
+def test_a_bad_schedule_is_one_clear_line_exit_2(cli, tmp_path, yaml_text, where) -> None:
+    cfg = tmp_path / "muse.yaml"
+    cfg.write_text(yaml_text)
+    result = cli("--config", str(cfg), "cron", "print")
+    assert result.exit_code == 2 and where in result.stderr and "Traceback" not in result.output, result
+
+
+def test_a_zone_evaluates_cron_on_its_wall_clock() -> None:
+    berlin = Cron.parse("0 2 * * *", zone("Europe/Berlin"))
+    # Winter (UTC+1): 02:00 Berlin is 01:00 UTC; summer (UTC+2): 00:00 UTC.
+    assert berlin.next_after(t("2026-01-10 12:00")) == t("2026-01-11 01:00")
+    assert berlin.next_after(t("2026-07-10 12:00")) == t("2026-07-11 00:00")
+    # 2026-03-29 02:00 does not exist in Berlin (spring forward): cron does not fire that day.
+    assert berlin.next_after(t("2026-03-28 12:00")) == t("2026-03-30 00:00")
+    assert berlin.previous_at_or_before(t("2026-07-11 00:30")) == t("2026-07-11 00:00")

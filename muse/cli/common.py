@@ -38,11 +38,25 @@ def settings(strict: bool = True) -> Any:
         if not strict:
             return loaded
         OPTIONS._settings = loaded
+        _honour_log_format(loaded)
     return OPTIONS._settings
 
 
+def _honour_log_format(loaded: Any) -> None:
+    """log.format from the config file (the flag and MUSE_LOG_FORMAT were applied at start)."""
+    from muse.logs import configure, current_format
+
+    if OPTIONS.log_format or os.environ.get("MUSE_LOG_FORMAT"):
+        return
+    fmt = loaded["log.format"]
+    if fmt != "auto" and fmt != current_format():
+        configure(fmt, debug=debug_enabled(), quiet=OPTIONS.quiet)
+
+
 def on_wait(message: str) -> None:
-    err(f"muse: {message}")
+    import logging
+
+    logging.getLogger("muse.store").warning(message)
 
 
 def exit_with(code: int | ExitCode) -> None:
@@ -52,6 +66,19 @@ def exit_with(code: int | ExitCode) -> None:
 def render_outcome(outcome: Any, *, as_json: bool = False, extra: Callable[[], None] | None = None) -> None:
     """Print an agent run's result and exit with its code."""
     res = outcome.result
+    from muse.logs import json_mode
+
+    if json_mode():
+        # One result line: the run's outcome (what --json prints), at error level for a
+        # run that failed, could not reach the store, or was interrupted.
+        level = "error" if res.status in ("failed", "unavailable", "interrupted") else \
+            "warning" if res.status == "blocked" else "info"
+        print_json({"agent": outcome.agent, "run_id": outcome.run_id, "status": res.status,
+                    "exit_code": int(outcome.exit_code), "message": res.message, "rows_written": res.rows_written,
+                    "duration_s": round(outcome.duration_s, 3), "forced": res.forced,
+                    "items": [vars(i) for i in res.items], "details": res.details},
+                   level=level, message=f"{outcome.agent}: {res.status} - {res.message or 'done'}")
+        exit_with(outcome.exit_code)
     if as_json:
         print_json({"agent": outcome.agent, "run_id": outcome.run_id, "status": res.status,
                     "exit_code": int(outcome.exit_code), "message": res.message, "rows_written": res.rows_written,

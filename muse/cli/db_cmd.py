@@ -1,13 +1,13 @@
-"""`muse db`: schema migrations."""
+"""`muse db`: schema migrations and store maintenance."""
 
 from typing import Annotated
 
 import typer
 
 from muse.cli import common
-from muse.cli.output import echo, print_json, print_table
+from muse.cli.output import echo, print_json, print_kv, print_table
 
-app = typer.Typer(help="Schema migrations of the ClickHouse store.\n\nExample: muse db migrate", no_args_is_help=True)
+app = typer.Typer(help="Schema migrations and maintenance of the ClickHouse store.\n\nExample: muse db migrate", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -24,6 +24,7 @@ def migrate_cmd(as_json: JsonOpt = False) -> None:
     s = common.settings()
     with open_store(s, on_wait=common.on_wait) as store:
         done = migrations.migrate(store, cluster=s["store.cluster"])
+        store.maintain(wait=0)  # gives new tables the embedded store's cleanup settings
     if as_json:
         print_json({"applied": [f"{m.version:03d}_{m.name}" for m in done]})
     elif done:
@@ -58,3 +59,55 @@ def status_cmd(as_json: JsonOpt = False) -> None:
         echo(f"{len(pending)} pending; run `muse db migrate`" if pending else "schema is current")
     if pending:
         raise typer.Exit(1)
+
+
+@app.command("maintain")
+def maintain_cmd(
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for ClickHouse to remove "
+                                        "replaced parts.")] = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove the embedded store's replaced parts now (cron-safe; agents do a bounded share of it).
+
+    Every run already waits briefly at its end when replaced parts pile up
+    (store.cleanup_wait_seconds); this waits longer and reports the store's size. A
+    ClickHouse server removes replaced parts itself: there is nothing to do.
+
+    Example: muse db maintain --json
+    """
+    from muse.store import open_store
+
+    s = common.settings()
+    with open_store(s, on_wait=common.on_wait) as store:
+        before = store.parts() if hasattr(store, "parts") else None
+        after = store.maintain(wait=wait, force=True)
+    if after is None or before is None:
+        doc = {"backend": "server", "message": "a ClickHouse server removes replaced parts itself; nothing to do"}
+        print_json(doc) if as_json else echo(doc["message"])
+        return
+    files, size = _disk_usage(s.embedded_store_path)
+    doc = {"active_parts": after.active_parts, "active_bytes": after.active_bytes,
+           "outdated_parts_before": before.outdated_parts, "outdated_bytes_before": before.outdated_bytes,
+           "outdated_parts": after.outdated_parts, "outdated_bytes": after.outdated_bytes,
+           "tables_configured": after.tables_configured, "waited_s": round(after.waited_s, 2),
+           "store_files": files, "store_bytes": size}
+    if as_json:
+        print_json(doc)
+    else:
+        print_kv(list(doc.items()), title="embedded store")
+    if after.outdated_parts:
+        echo(f"{after.outdated_parts} replaced part(s) still on disk after {wait:g}s; the next run removes them")
+
+
+def _disk_usage(path) -> tuple[int, int]:
+    import os
+
+    files = size = 0
+    for root, dirs, names in os.walk(path):
+        files += len(names) + len(dirs)
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return files, size

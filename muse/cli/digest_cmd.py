@@ -22,10 +22,12 @@ def register(app: typer.Typer) -> None:
         Example: muse digest --days 14
         """
         from muse.digest import build_digest, render_digest_text
+        from muse.runs import read_ledger
         from muse.store import open_store
 
-        with open_store(common.settings(), readonly=True, on_wait=common.on_wait) as store:
-            digest = build_digest(store, days=days)
+        settings = common.settings()
+        with open_store(settings, readonly=True, on_wait=common.on_wait) as store:
+            digest = build_digest(store, days=days, ledger=read_ledger(settings))
         if as_json:
             print_json(digest)
         elif stdout_is_tty():
@@ -107,11 +109,15 @@ def _render_rich(d: dict[str, Any]) -> None:
               [[x["episode"], x["vercel_deployment_id"], x["status"], x["build_time_ms"], x["url"]]
                for x in d["deployments"][:20]])
     if d["failed_runs"]:
-        small("failed agent runs", ["started", "agent", "run", "message"],
-              [[f["started_at"], f["agent"], f["run_id"][:8], (f["message"] or f["error"] or "")[:90]]
-               for f in d["failed_runs"][:20]])
+        small("failed agent runs", ["started", "agent", "run", "status", "message"],
+              [[f["started_at"], f["agent"], f["run_id"][:8], f.get("status", "failed"),
+                (f["message"] or f["error"] or "")[:90]] for f in d["failed_runs"][:20]])
     else:
         console.print("failed agent runs: none")
+    if d.get("run_outcomes"):
+        from muse.digest import run_outcomes_line
+
+        console.print(escape(run_outcomes_line(d["run_outcomes"])))
     if d["llm_cost"]:
         small(f"LLM cost by source and model ({_money(d['totals']['llm_cost_usd'])} USD)",
               ["source", "model", "calls", "tokens in", "tokens out", "USD"],

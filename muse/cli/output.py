@@ -1,6 +1,8 @@
 """Rendering for the CLI: Rich on a TTY, plain lines in a pipe or under cron, JSON on request.
 
-Results go to stdout; everything else (progress, warnings, errors) to stderr.
+Results go to stdout; everything else (progress, warnings, errors) to stderr. Under
+``--log-format json`` every line is one JSON object: results have ``kind: "result"`` (a
+table row as ``row``, a JSON document as ``data``, a line of text as ``message``).
 """
 
 from __future__ import annotations
@@ -37,19 +39,46 @@ def safe(text: str) -> str:
     return terminal_text(text)
 
 
+def _json_mode() -> bool:
+    from muse.logs import json_mode
+
+    return json_mode()
+
+
+def _emit_json(stream: Any, level: str, kind: str, message: str, **fields: Any) -> None:
+    from muse.logs import json_line
+
+    if "data" in fields or "row" in fields:
+        import json
+
+        # Scrub secrets inside structured results too (the text form of the values).
+        fields = json.loads(scrub(json.dumps(fields, default=str, ensure_ascii=False)))
+    stream.write(json_line(level, kind, message, **fields) + "\n")
+    stream.flush()
+
+
 def echo(text: str = "") -> None:
+    if _json_mode():
+        _emit_json(sys.stdout, "info", "result", text)
+        return
     sys.stdout.write(safe(scrub(text)) + "\n")
     sys.stdout.flush()
 
 
-def err(text: str) -> None:
+def err(text: str, *, level: str | None = None) -> None:
+    if _json_mode():
+        _emit_json(sys.stderr, level or ("error" if text.startswith("Error") else "warning"), "log", text)
+        return
     sys.stderr.write(safe(scrub(text)) + "\n")
     sys.stderr.flush()
 
 
-def print_json(data: Any) -> None:
+def print_json(data: Any, *, level: str = "info", message: str = "") -> None:
     import json
 
+    if _json_mode():
+        _emit_json(sys.stdout, level, "result", message, data=data)
+        return
     echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
@@ -70,6 +99,10 @@ def _cell(value: Any) -> str:
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
     """A Rich table on a TTY; tab-separated lines with a header otherwise."""
+    if _json_mode():
+        for r in rows:
+            _emit_json(sys.stdout, "info", "result", title or "", row=dict(zip(columns, r)))
+        return
     rows = [[_cell(v) for v in r] for r in rows]
     if stdout_is_tty():
         from rich.markup import escape
@@ -93,6 +126,9 @@ def print_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     import csv
     import io
 
+    if _json_mode():
+        print_table(columns, rows)
+        return
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
@@ -107,7 +143,7 @@ def print_kv(pairs: Sequence[tuple[str, Any]], *, title: str | None = None) -> N
 
 
 def print_markdown(text: str) -> None:
-    if stdout_is_tty():
+    if stdout_is_tty() and not _json_mode():
         from rich.markdown import Markdown
 
         _console().print(Markdown(text))
