@@ -52,6 +52,15 @@ def test_secrets_passed_as_logging_arguments_are_masked(monkeypatch, capsys) -> 
             assert "vercel-tok-a1b2c3" not in err and "pd42" not in err, err
             assert err.count("********") == 2, err
             assert "deploying on" in err, "a 2-character 'secret' must not blank ordinary words"
+        # A traceback in JSON logs (the exception's text holds the token) and a JSON result line.
+        logs.configure("json", debug=True)
+        try:
+            raise RuntimeError("401 for token vercel-tok-a1b2c3")
+        except RuntimeError:
+            log.exception("deploy failed")
+        err = capsys.readouterr().err
+        assert "vercel-tok-a1b2c3" not in err and "401 for token ********" in err, err
+        assert "vercel-tok-a1b2c3" not in logs.json_line("info", "result", "url ?key=vercel-tok-a1b2c3")
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
