@@ -211,3 +211,18 @@ def test_status_path_that_is_a_directory_is_ignored(settings, store) -> None:
     path.mkdir(parents=True)
     gate = circuit.check_gate(settings, store)
     assert not gate.open and "is not a regular file" in gate.reason
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root")
+def test_status_file_owned_by_another_user_is_ignored(settings, store, valid_run) -> None:
+    path = circuit.status_path(settings.state_dir)
+    os.chown(path, 54321, -1)
+    gate = circuit.check_gate(settings, store)
+    assert not gate.open and "belongs to another user (uid 54321)" in gate.reason
+
+
+def test_status_file_whose_folder_cannot_be_read_is_unusable(tmp_path) -> None:
+    not_a_dir = tmp_path / "state"
+    not_a_dir.write_text("")
+    status, problem = circuit.read_status(not_a_dir)
+    assert status is None and problem.startswith("cannot be read (")
