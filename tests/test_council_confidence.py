@@ -38,6 +38,10 @@ def test_over_cap_completeness_counts_as_complete_not_more(world: World, store: 
     days = [d.date().isoformat() for d in world.days[:2]]
     rows = [{"day": days[0], "n": 16}, {"day": days[1], "n": 4}]
     assert factrules.day_completeness(rows, present="n", expected={d: 8.0 for d in days}) == 0.5
+    assert factrules.day_completeness(rows[:1], present="n", expected={days[0]: 8.0}) == 1.0
+    # A day nothing was expected of is complete; a day without a row counts as zero.
+    assert factrules.day_completeness([], present="n", expected={days[0]: 0.0}) == 1.0
+    assert factrules.day_completeness(rows[:1], present="n", expected={d: 8.0 for d in days}) == 0.0
 
 
 def test_one_source_missing_makes_a_draft_with_zero_freshness(world: World, store: Any) -> None:
