@@ -643,3 +643,17 @@ def test_rollback_skips_every_deployment_of_the_episodes_commit(pub: Pub) -> Non
     out = pub.run(publisher.rollback, episode=43)
     assert out.exit_code == ExitCode.OK, out.result.message
     assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
+
+
+def test_rollback_treats_an_unknown_later_deployment_as_containing_the_episode(pub: Pub) -> None:
+    """Production moved on to a commit the blog clone does not know (pushed from elsewhere)
+    after the episode went live: it may contain the episode, so it is rolled back too, to the
+    deployment from before the episode."""
+    previous = pub.vercel.seed("c" * 40, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(44)
+    assert pub.run(episode=44).exit_code == ExitCode.OK
+    pub.vercel.seed("f" * 40, created=int(time.time() * 1000))
+    assert pub.vercel.live_sha() == "f" * 40
+    out = pub.run(publisher.rollback, episode=44)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
