@@ -226,3 +226,20 @@ def test_status_file_whose_folder_cannot_be_read_is_unusable(tmp_path) -> None:
     not_a_dir.write_text("")
     status, problem = circuit.read_status(not_a_dir)
     assert status is None and problem.startswith("cannot be read (")
+
+
+def test_store_failing_on_the_later_failures_check_keeps_the_gate_closed(settings, store, valid_run) -> None:
+    """The run itself verifies, then the store fails while looking for later failed checks:
+    doubt keeps the gate closed (it must not open just because that question went unanswered)."""
+    from muse.errors import StoreUnavailableError
+
+    class FailingLater:
+        def named(self, name, params=None):
+            if name == "watcher_failures_after":
+                raise StoreUnavailableError("query failed after 3 attempts: Connection reset by peer")
+            return store.named(name, params)
+
+    assert circuit.check_gate(settings, store).open
+    gate = circuit.check_gate(settings, FailingLater())
+    assert not gate.open and gate.reason.startswith("Council blocked: could not verify")
+    assert "Connection reset by peer" in gate.reason
