@@ -243,3 +243,17 @@ def test_store_failing_on_the_later_failures_check_keeps_the_gate_closed(setting
     gate = circuit.check_gate(settings, FailingLater())
     assert not gate.open and gate.reason.startswith("Council blocked: could not verify")
     assert "Connection reset by peer" in gate.reason
+
+
+def test_aged_out_after_a_later_failure_is_not_called_waiting(settings, store, repos, valid_run, tmp_path) -> None:
+    """Aged out, and the check since then failed: the reason must not say it is only waiting
+    for data (valid_pending, not a failure)."""
+    path = circuit.status_path(settings.state_dir)
+    shutil.copy(path, tmp_path / "saved.json")
+    repos.hearts.commit(ago(minutes=20))
+    failed, _ = check(settings, store)
+    assert failed.status == "failed"
+    shutil.copy(tmp_path / "saved.json", path)
+    gate = circuit.check_gate(settings, store, now=now() + timedelta(minutes=31))
+    assert not gate.open and "older than the 30 min limit" in gate.reason
+    assert "not a failure" not in gate.reason and "Is cron still running" in gate.reason
