@@ -42,6 +42,9 @@ def test_over_cap_completeness_counts_as_complete_not_more(world: World, store: 
     # A day nothing was expected of is complete; a day without a row counts as zero.
     assert factrules.day_completeness([], present="n", expected={days[0]: 0.0}) == 1.0
     assert factrules.day_completeness(rows[:1], present="n", expected={d: 8.0 for d in days}) == 0.0
+    assert factrules.day_completeness([], present="n", expected={days[0]: 1.0}) == 0.0  # one a day, none came
+    assert factrules.day_completeness([{"day": days[0], "n": None}], present="n", expected={days[0]: 1.0}) == 0.0
+    assert factrules.day_completeness([], present="n", expected={}) == 1.0  # nothing expected in the window
 
 
 def test_one_source_missing_makes_a_draft_with_zero_freshness(world: World, store: Any) -> None:
