@@ -58,7 +58,7 @@ KEYS: tuple[Key, ...] = (
     _k("store.cluster", str, ""),
     _k("store.cleanup_wait_seconds", float, 5.0, minimum=0),
     # Well below store.lock_timeout_seconds, so a person's query yields to the agents (docs/operations.md).
-    _k("query.timeout_seconds", float, 20.0, minimum=0.1),
+    _k("query.timeout_seconds", float, 20.0, minimum=0),
     _k("query.max_result_rows", int, 1_000_000, minimum=1),
     _k("query.max_result_mb", float, 256.0, minimum=1),
     _k("query.max_memory_mb", float, 2048.0, minimum=64),
