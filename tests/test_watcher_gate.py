@@ -184,6 +184,11 @@ def test_status_file_from_the_future_blocks_and_names_the_clock(settings, store,
     gate = circuit.check_gate(settings, store, now=now() - timedelta(minutes=10))
     assert not gate.open and "in the future" in gate.reason and "clock" in gate.reason
     assert gate.age_seconds is not None and gate.age_seconds < -500
+    # The tolerance is one minute exactly: 59 s of skew passes, 61 s blocks.
+    t = now()
+    ran_at = t - timedelta(seconds=circuit.check_gate(settings, store, now=t).age_seconds)
+    assert circuit.check_gate(settings, store, now=ran_at - timedelta(seconds=59)).open
+    assert "in the future" in circuit.check_gate(settings, store, now=ran_at - timedelta(seconds=61)).reason
 
 
 def test_status_time_moved_a_few_seconds_is_an_alteration(settings, store, valid_run) -> None:
