@@ -74,7 +74,7 @@ def test_every_component_alone_can_make_a_draft(component: str) -> None:
         assert low.completeness == 0.3
 
 
-@pytest.mark.parametrize("age_h, score", [(None, 0.0), (0.0, 1.0), (24.0, 1.0), (24.0 + 72, 0.75),
+@pytest.mark.parametrize("age_h, score", [(None, 0.0), (0.0, 1.0), (24.0, 1.0), (24.5, 1 - 0.25 / 144), (24.0 + 72, 0.75),
                                           (24.0 + 144, 0.5), (24.0 * 30, 0.5)])
 def test_recency_score_documented_points(age_h: float | None, score: float) -> None:
     assert factrules.recency_score(age_h) == pytest.approx(score)
