@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 SECRETS = {
     "DD_API_KEY": "ddapi-5e1f0a9b",
     "DD_APP_KEY": "ddapp-77c3e2d1",
@@ -60,7 +62,10 @@ def test_secrets_passed_as_logging_arguments_are_masked(monkeypatch, capsys) -> 
             log.exception("deploy failed")
         err = capsys.readouterr().err
         assert "vercel-tok-a1b2c3" not in err and "401 for token ********" in err, err
-        assert "vercel-tok-a1b2c3" not in logs.json_line("info", "result", "url ?key=vercel-tok-a1b2c3")
+        line = logs.json_line("info", "result", "url ?key=vercel-tok-a1b2c3 for café", episode=7)
+        assert "vercel-tok-a1b2c3" not in line and "café" in line  # readable, not \u00e9
+        doc = json.loads(line)
+        assert (doc["level"], doc["kind"], doc["episode"]) == ("info", "result", 7)
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
