@@ -102,3 +102,13 @@ def test_watcher_covers_only_a_valid_run_for_these_commits_recent_enough() -> No
     assert factrules.watcher_covers([{**row, "ts": "2026-11-19 22:59:00.000"}], **args) == 0.0
     assert factrules.watcher_covers([], **args) == 0.0
     assert factrules.watcher_covers([{**row, "ts": "1970-01-01 00:00:00"}], **args) == 0.0
+
+
+def test_a_fact_whose_value_changed_under_its_rounding_does_not_reproduce(settings) -> None:
+    """The episode printed 0.60 for a recorded 0.6000001; a rerun giving 0.6 prints the same
+    text, yet the number moved: the check must say it does not reproduce."""
+    fact = {"id": "E1", "kind": "config", "params": {"key": "council.confidence_threshold"},
+            "format": "{:.2f}", "value": 0.6000001, "display": "0.60"}
+    now, display, same = factrules.check(fact, store=None, settings=settings, facts={})
+    assert (now, display) == (0.6, "0.60") and same is False
+    assert factrules.check({**fact, "value": 0.6}, store=None, settings=settings, facts={})[2] is True

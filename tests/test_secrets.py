@@ -49,11 +49,13 @@ def test_secrets_passed_as_logging_arguments_are_masked(monkeypatch, capsys) -> 
     try:
         for fmt in ("plain", "json"):
             logs.configure(fmt)
-            log.warning("deploying on %s with %r", "https://api/?token=vercel-tok-a1b2c3", {"routing_key": "pd42"})
+            log.warning("deploying on %s with %r for café", "https://api/?token=vercel-tok-a1b2c3",
+                        {"routing_key": "pd42"})
             err = capsys.readouterr().err
             assert "vercel-tok-a1b2c3" not in err and "pd42" not in err, err
             assert err.count("********") == 2, err
             assert "deploying on" in err, "a 2-character 'secret' must not blank ordinary words"
+            assert "café" in err  # JSON logs stay readable (no \u00e9)
         # A traceback in JSON logs (the exception's text holds the token) and a JSON result line.
         logs.configure("json", debug=True)
         try:
