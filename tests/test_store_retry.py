@@ -40,6 +40,7 @@ TRANSIENT = [
     NetworkError("Code: 210. Connection refused (127.0.0.1:9000)"),
     ServerException("Code: 209. DB::Exception: Timeout exceeded while reading from socket", code=209),
     ServerException("DB::Exception: Too many simultaneous queries", code=202),
+    ServerException("DB::Exception: Timeout exceeded: elapsed 30 seconds", code=159),  # no query limits set
     RuntimeError("Code: 999. Coordination::Exception: Connection loss"),
     RuntimeError("Code: 425. DB::Exception: System error"),
 ]
