@@ -501,9 +501,7 @@ class ServerStore(Store):
         self._where = f"{parsed.hostname}:{parsed.port or 9000}/{(parsed.path or '/default').lstrip('/') or 'default'}"
         from clickhouse_driver import Client
 
-        settings: dict[str, Any] = {"server_side_params": True}
-        if readonly:
-            settings["readonly"] = 2
+        settings = server_settings(readonly=readonly)
         self._client = Client(
             host=parsed.hostname or "localhost",
             port=parsed.port or 9000,
@@ -544,6 +542,16 @@ class ServerStore(Store):
 
     def close(self) -> None:
         self._client.disconnect()
+
+
+def server_settings(*, readonly: bool) -> dict[str, Any]:
+    """Settings sent with every query of a server session. A read-only store is enforced by the
+    server (readonly=2: reads and session settings only, every write refused with code 164),
+    not by muse parsing SQL; parameters are bound server-side, never formatted in."""
+    settings: dict[str, Any] = {"server_side_params": True}
+    if readonly:
+        settings["readonly"] = 2
+    return settings
 
 
 def _plain(value: Any) -> Any:

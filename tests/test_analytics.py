@@ -682,3 +682,29 @@ def test_the_documented_zscores_query_matches_the_view(store) -> None:
         assert got[k]["baseline_state"] == v["baseline_state"]
         for m in ("cost_z", "latency_z", "tokens_z"):
             assert got[k][m] == (None if v[m] is None else pytest.approx(v[m], rel=1e-5, abs=1e-6)), (k, m)
+
+
+def test_a_throughput_drop_is_a_regression_with_a_negative_z(store) -> None:
+    """Throughput is worse when it falls: the insight names a drop and its z keeps the
+    metric's sign (negative), unlike latency whose worse direction is up."""
+    now = datetime.now(UTC)
+    values = STABLE + [75]  # tokens/s: 25 below a median of 100 -> z = -25 / SCALE
+    rows = [bench(now - timedelta(hours=2 * (len(values) - i)), sha(f"tps-{i}"), p95=100, tps=v, run=f"tps-{i}")
+            for i, v in enumerate(values)]
+    store.insert("bench_runs", rows)
+    assert analyse(load_settings(), store).status == "ok"
+    [reg] = _bench_insights(store)
+    assert reg.type == "throughput_regression" and reg.severity == "warning"
+    assert reg.z_score == pytest.approx(-25 / SCALE, rel=1e-6)
+    assert reg.observed_value == 75 and reg.baseline_value == 100
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"has_next": False, "next_confirms": False, "badness": 9.99}, ("regression", "warning")),
+    ({"has_next": False, "next_confirms": False, "badness": 10.0}, ("regression", "critical")),  # twice z
+    ({"has_next": True, "next_confirms": True, "badness": 5.1}, ("regression", "critical")),
+    ({"has_next": True, "next_confirms": False, "badness": 50.0}, ("outlier", "info")),
+])
+def test_severity_rule_at_its_edges(change, expected) -> None:
+    """critical: confirmed by the next run, or a score of at least twice the threshold."""
+    assert analytics.classify_change(change, 5.0) == expected

@@ -286,3 +286,33 @@ def test_a_backfilled_reports_llm_cost_is_stamped_with_the_report_time(settings,
     costs = [s for s in tel.samples if s.name == "llm.cost_usd"]
     assert costs and all(s.ts == datetime(2026, 5, 4, 10, 5, tzinfo=timezone.utc).timestamp() and s.backfill
                          for s in costs)
+
+
+@pytest.mark.parametrize("override,message", [
+    (dict(ts="1999-12-31T23:00:00Z"), "ts: \"1999-12-31T23:00:00Z\" is not ISO 8601 with a zone"),
+    (dict(ts="2026-05-04T12:05:01Z"), "ts: 2026-05-04T12:05:01Z is in the future, beyond the clock-skew tolerance"),
+    (dict(schema_version=2), "schema_version: 2 is not supported (supported: 1)"),
+    (dict(schema_version=1.0), "schema_version: 1.0 is not supported"),
+    (dict(schema_version=True), "schema_version: true is not supported"),
+    (dict(results=[result(latency_p99_ms=289)]), "results[0]: latencies must satisfy p50 <= p95 <= p99"),
+    (dict(results=[result(tokens_per_sec=float("nan"))]), "results[0].tokens_per_sec"),
+])
+def test_out_of_range_reports_are_rejected(override, message) -> None:
+    """Values a report must never bring in: a year before 2000, a time beyond the clock-skew
+    tolerance, an unknown schema version (also 1.0 or true), unordered latencies, NaN."""
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 5, 4, 11, 5, tzinfo=timezone.utc)  # report ts 10:05, tolerance 3600 s
+    doc = report(**override)
+    problem = ingest_hearts.validate(doc, expected_run_id=doc["run_id"], now=now, tolerance=3600.0)
+    assert problem.startswith(message), problem
+
+
+def test_edge_values_inside_the_rules_are_accepted() -> None:
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 5, 4, 11, 5, tzinfo=timezone.utc)
+    for doc in (report(ts="2026-05-04T12:05:00Z"),  # exactly the tolerance ahead
+                report(ts="2026-05-04T12:05:00z"),
+                report(results=[result(latency_p50_ms=290, latency_p95_ms=290, latency_p99_ms=290)])):
+        assert ingest_hearts.validate(doc, expected_run_id=doc["run_id"], now=now, tolerance=3600.0) == ""

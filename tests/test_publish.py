@@ -595,3 +595,65 @@ def test_long_retry_after_on_polling_is_bounded_by_the_one_deadline(pub: Pub, mo
     builds = pub.store.query("SELECT build_time_ms FROM deployments FINAL WHERE episode = 48 AND "
                              "status = 'timeout'").rows
     assert builds == [(0,)]  # no invented 2000 ms build
+
+
+# -- gaps found by mutation testing (issue 24) ----------------------------------------------
+def test_a_draft_row_with_high_confidence_stays_a_draft(pub: Pub) -> None:
+    """The council marked it draft (e.g. a contradiction): a high score does not publish it."""
+    pub.episode(41, status="draft", confidence=0.95)
+    out = pub.run(episode=41)
+    assert out.exit_code == ExitCode.OK and out.result.details["status"] == "draft"
+    assert pub.blog.show("main", "posts/ep-41.md") is None and pub.vercel.created_bodies == []
+    assert pub.blog.show("drafts", "posts/ep-41.md") is not None
+
+
+def test_timeout_whose_cancel_is_unconfirmed_says_so_and_checks_production(pub: Pub,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the deadline the cancel is rate limited: muse must not claim it cancelled, and since
+    the deployment may still go live it checks what production serves."""
+    from muse.config import load_settings
+
+    monkeypatch.setenv("MUSE_VERCEL_DEPLOY_TIMEOUT_SECONDS", "1")
+    pub.settings = load_settings()
+    previous = pub.vercel.seed("c" * 40)
+    pub.episode(42)
+    pub.vercel.script = ["QUEUED", "BUILDING"]
+    pub.vercel.rate_limit_only, pub.vercel.rate_limit_next, pub.vercel.retry_after = (
+        ("PATCH", "/v12/deployments/"), 100, "30")
+    out = pub.run(episode=42)
+    assert out.exit_code == ExitCode.FAILED
+    dep = next(d for d in pub.vercel.deployments if not d.startswith("dpl_seed"))
+    assert pub.vercel.cancels == []
+    assert "not READY after 1s (last state BUILDING); cancel not confirmed" in out.result.message
+    assert "cancelled" not in out.result.message
+    assert f"production already serves {previous}" in out.result.message
+    assert ("timeout", dep) in pub.deployments(42)
+
+
+def test_rollback_skips_every_deployment_of_the_episodes_commit(pub: Pub) -> None:
+    """The episode's commit was deployed twice (a redeploy): the rollback target is the
+    deployment before the episode, never the other deployment of the same commit."""
+    previous = pub.vercel.seed("c" * 40, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(43)
+    first = pub.run(episode=43)
+    assert first.exit_code == ExitCode.OK, first.result.message
+    sha = first.result.details["sha"]
+    redeploy = pub.vercel.seed(sha, created=int(time.time() * 1000))
+    assert pub.vercel.live_sha() == sha and redeploy != first.result.details["deployment_id"]
+    out = pub.run(publisher.rollback, episode=43)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
+
+
+def test_rollback_treats_an_unknown_later_deployment_as_containing_the_episode(pub: Pub) -> None:
+    """Production moved on to a commit the blog clone does not know (pushed from elsewhere)
+    after the episode went live: it may contain the episode, so it is rolled back too, to the
+    deployment from before the episode."""
+    previous = pub.vercel.seed("c" * 40, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(44)
+    assert pub.run(episode=44).exit_code == ExitCode.OK
+    pub.vercel.seed("f" * 40, created=int(time.time() * 1000))
+    assert pub.vercel.live_sha() == "f" * 40
+    out = pub.run(publisher.rollback, episode=44)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 SECRETS = {
     "DD_API_KEY": "ddapi-5e1f0a9b",
     "DD_APP_KEY": "ddapp-77c3e2d1",
@@ -29,3 +31,44 @@ def test_no_command_prints_a_secret(cli, migrated) -> None:
         for name, value in SECRETS.items():
             needle = value.split("//", 1)[-1].split("@")[0] if name == "MUSE_CLICKHOUSE_URL" else value
             assert needle not in r.output, f"{name} leaked by muse {' '.join(args)}"
+
+
+def test_secrets_passed_as_logging_arguments_are_masked(monkeypatch, capsys) -> None:
+    """A secret reaching a log line as a %-argument (a URL with a key, a headers dict) is
+    masked too, in plain and JSON logs; a value too short to be a secret is left alone so
+    ordinary words in logs are not blanked."""
+    import logging
+
+    from muse import logs
+
+    monkeypatch.setattr(logs, "_SECRETS", [])
+    logs.register_secrets(["vercel-tok-a1b2c3", "pd42", "", "on", "pd42"])
+    root = logging.getLogger("muse")
+    saved = (list(root.handlers), root.level, root.propagate)
+    log = logging.getLogger("muse.test_secrets")
+    try:
+        for fmt in ("plain", "json"):
+            logs.configure(fmt)
+            log.warning("deploying on %s with %r for café", "https://api/?token=vercel-tok-a1b2c3",
+                        {"routing_key": "pd42"})
+            err = capsys.readouterr().err
+            assert "vercel-tok-a1b2c3" not in err and "pd42" not in err, err
+            assert err.count("********") == 2, err
+            assert "deploying on" in err, "a 2-character 'secret' must not blank ordinary words"
+            assert "café" in err  # JSON logs stay readable (no \u00e9)
+        # A traceback in JSON logs (the exception's text holds the token) and a JSON result line.
+        logs.configure("json", debug=True)
+        try:
+            raise RuntimeError("401 for token vercel-tok-a1b2c3")
+        except RuntimeError:
+            log.exception("deploy failed")
+        err = capsys.readouterr().err
+        assert "vercel-tok-a1b2c3" not in err and "401 for token ********" in err, err
+        line = logs.json_line("info", "result", "url ?key=vercel-tok-a1b2c3 for café", episode=7)
+        assert "vercel-tok-a1b2c3" not in line and "café" in line  # readable, not \u00e9
+        doc = json.loads(line)
+        assert (doc["level"], doc["kind"], doc["episode"]) == ("info", "result", 7)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        root.propagate = saved[2]

@@ -167,3 +167,35 @@ def test_store_lock_timeout_names_holder_and_exit_code(settings, migrated, isola
         lock.release()
     assert res.returncode == ExitCode.STORE_UNAVAILABLE
     assert f"pid {os.getpid()}" in res.stderr and "gave up after 0.5s" in res.stderr
+
+
+def test_a_migration_failing_half_way_stays_pending_and_is_retried(store, tmp_path, monkeypatch) -> None:
+    """Its first statement ran, its second failed: the error says so, the migration is not
+    recorded as applied (agents keep refusing the store), and once fixed a second
+    `migrate` applies it exactly once while the migrations before it are not re-run."""
+    from muse.errors import SchemaOutdatedError, StoreError
+
+    real = migrations.available()
+    broken = tmp_path / "999_half_way.sql"
+    broken.write_text("-- first half\nCREATE TABLE IF NOT EXISTS half_way (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
+                      "INSERT INTO half_way SELECT no_such_column FROM half_way;\n")
+    monkeypatch.setattr(migrations, "available", lambda: [*real, migrations.Migration(999, "half_way", broken)])
+    assert [m.version for m in migrations.pending(store)] == [999]
+    with pytest.raises(StoreError, match="no_such_column|Missing columns|UNKNOWN_IDENTIFIER"):
+        migrations.migrate(store)
+    assert store.query("SELECT count() FROM system.tables WHERE name = 'half_way' "
+                       "AND database = currentDatabase()").scalar() == 1  # the first half ran
+    assert [m.version for m in migrations.pending(store)] == [999]
+    with pytest.raises(SchemaOutdatedError, match="1 pending migration.*999_half_way"):
+        migrations.require_current(store)
+    broken.write_text("CREATE TABLE IF NOT EXISTS half_way (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
+                      "INSERT INTO half_way VALUES (7);\n")
+    assert [m.version for m in migrations.migrate(store)] == [999]
+    migrations.require_current(store)
+    assert store.query("SELECT version FROM schema_migrations FINAL WHERE version >= 999").rows == [(999,)]
+    assert store.query("SELECT x FROM half_way").rows == [(7,)]
+    assert migrations.migrate(store) == []
+    assert all(st.applied and st.checksum_matches for st in migrations.status(store))
+    # Editing a migration after it was applied shows as a checksum mismatch in `db status`.
+    broken.write_text(broken.read_text() + "-- edited later\n")
+    assert [st.migration.version for st in migrations.status(store) if not st.checksum_matches] == [999]

@@ -40,6 +40,7 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
     (PACKS, 89, 0, None, "valid_pending", 89 * 60),
     (PACKS, 91, 0, None, "missing_packs", 91 * 60),
     (PACKS, 600, 100, 30, "valid", 30 * 60),
+    (PACKS, 600, 100, 90, "valid", 90 * 60),       # newest exactly at the threshold: not stalled
     (PACKS, 600, 100, 91, "lag_exceeded", 91 * 60),
     (PACKS, -3, 0, None, "valid_pending", 0),       # commit clock ahead of ours: no negative lag
 ])
@@ -49,6 +50,7 @@ def test_status_rules(spec, committed_min_ago, rows, newest_min_ago, expected, l
     c = watcher.evaluate(spec, commit="a" * 40, committed_at=T0 - timedelta(minutes=committed_min_ago), rows=rows,
                          newest=newest, now=T0, threshold_seconds=threshold)
     assert (c.status, c.lag_seconds) == (expected, lag_s)
+    assert f"(committed {circuit.humanize_seconds(max(0, committed_min_ago * 60))} ago)" in c.message
     if expected == "valid_pending":
         assert "not a failure" in c.message
 

@@ -160,3 +160,105 @@ def test_write_status_refuses_naive_time(tmp_path) -> None:
 def test_humanize_seconds() -> None:
     assert [circuit.humanize_seconds(s) for s in (5, 89, 90, 7199, 7200, 7260, 3 * 86400 + 3600)] == [
         "5 s", "89 s", "1 min", "119 min", "2 h", "2 h 1 min", "3 d 1 h"]
+
+
+@pytest.mark.parametrize("change", ["packs", "both", "swapped"])
+def test_file_naming_a_passing_run_for_other_commits_is_ignored(settings, store, valid_run, change) -> None:
+    """A forged file borrowing a real passing run's id but naming other commits (either one,
+    both, or the two swapped) must not open the gate."""
+    doc = json.loads(circuit.status_path(settings.state_dir).read_text())
+    forged = {"packs": {"packs_commit": "e" * 40},
+              "both": {"hearts_commit": "d" * 40, "packs_commit": "e" * 40},
+              "swapped": {"hearts_commit": doc["packs_commit"], "packs_commit": doc["hearts_commit"]}}[change]
+    write_file(settings, **{**doc, **forged})
+    gate = circuit.check_gate(settings, store)
+    assert not gate.open and "commits differ" in gate.reason and "altered" in gate.reason
+    write_file(settings, **doc)
+    assert circuit.check_gate(settings, store).open
+
+
+def test_status_file_from_the_future_blocks_and_names_the_clock(settings, store, valid_run) -> None:
+    """Clock skew: the run is dated after this machine's now. A minute of skew is tolerated,
+    ten minutes blocks with a hint about the clock, not a claim that the data is fresh."""
+    assert circuit.check_gate(settings, store, now=now() - timedelta(seconds=30)).open
+    gate = circuit.check_gate(settings, store, now=now() - timedelta(minutes=10))
+    assert not gate.open and "in the future" in gate.reason and "clock" in gate.reason
+    assert gate.age_seconds is not None and gate.age_seconds < -500
+    # The tolerance is one minute exactly: 59 s of skew passes, 61 s blocks.
+    t = now()
+    ran_at = t - timedelta(seconds=circuit.check_gate(settings, store, now=t).age_seconds)
+    assert circuit.check_gate(settings, store, now=ran_at - timedelta(seconds=59)).open
+    assert "in the future" in circuit.check_gate(settings, store, now=ran_at - timedelta(seconds=61)).reason
+
+
+def test_status_time_moved_a_few_seconds_is_an_alteration(settings, store, valid_run) -> None:
+    doc = json.loads(circuit.status_path(settings.state_dir).read_text())
+    from datetime import datetime, timezone
+    checked = datetime.fromisoformat(doc["checked_at"])
+    for shift in (-10, 10):
+        write_file(settings, **{**doc, "checked_at": (checked + timedelta(seconds=shift)).isoformat()})
+        gate = circuit.check_gate(settings, store)
+        assert not gate.open and "altered" in gate.reason, shift
+    # The same instant written with another UTC offset is not an alteration.
+    write_file(settings, **{**doc, "checked_at": checked.astimezone(timezone(timedelta(hours=5))).isoformat()})
+    assert circuit.check_gate(settings, store).open
+
+
+def test_status_file_that_is_not_text_is_ignored(settings, store, valid_run) -> None:
+    path = circuit.status_path(settings.state_dir)
+    path.write_bytes(b"\xff\xfe{\x00")
+    gate = circuit.check_gate(settings, store)
+    assert not gate.open and "cannot be read" in gate.reason and "ignored" in gate.reason
+
+
+def test_status_path_that_is_a_directory_is_ignored(settings, store) -> None:
+    path = circuit.status_path(settings.state_dir)
+    path.mkdir(parents=True)
+    gate = circuit.check_gate(settings, store)
+    assert not gate.open and "is not a regular file" in gate.reason
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root")
+def test_status_file_owned_by_another_user_is_ignored(settings, store, valid_run) -> None:
+    path = circuit.status_path(settings.state_dir)
+    os.chown(path, 54321, -1)
+    gate = circuit.check_gate(settings, store)
+    assert not gate.open and "belongs to another user (uid 54321)" in gate.reason
+
+
+def test_status_file_whose_folder_cannot_be_read_is_unusable(tmp_path) -> None:
+    not_a_dir = tmp_path / "state"
+    not_a_dir.write_text("")
+    status, problem = circuit.read_status(not_a_dir)
+    assert status is None and problem.startswith("cannot be read (")
+
+
+def test_store_failing_on_the_later_failures_check_keeps_the_gate_closed(settings, store, valid_run) -> None:
+    """The run itself verifies, then the store fails while looking for later failed checks:
+    doubt keeps the gate closed (it must not open just because that question went unanswered)."""
+    from muse.errors import StoreUnavailableError
+
+    class FailingLater:
+        def named(self, name, params=None):
+            if name == "watcher_failures_after":
+                raise StoreUnavailableError("query failed after 3 attempts: Connection reset by peer")
+            return store.named(name, params)
+
+    assert circuit.check_gate(settings, store).open
+    gate = circuit.check_gate(settings, FailingLater())
+    assert not gate.open and gate.reason.startswith("Council blocked: could not verify")
+    assert "Connection reset by peer" in gate.reason
+
+
+def test_aged_out_after_a_later_failure_is_not_called_waiting(settings, store, repos, valid_run, tmp_path) -> None:
+    """Aged out, and the check since then failed: the reason must not say it is only waiting
+    for data (valid_pending, not a failure)."""
+    path = circuit.status_path(settings.state_dir)
+    shutil.copy(path, tmp_path / "saved.json")
+    repos.hearts.commit(ago(minutes=20))
+    failed, _ = check(settings, store)
+    assert failed.status == "failed"
+    shutil.copy(tmp_path / "saved.json", path)
+    gate = circuit.check_gate(settings, store, now=now() + timedelta(minutes=31))
+    assert not gate.open and "older than the 30 min limit" in gate.reason
+    assert "not a failure" not in gate.reason and "Is cron still running" in gate.reason
