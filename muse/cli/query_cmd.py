@@ -44,6 +44,10 @@ def register(app: typer.Typer) -> None:
         Example: muse query "SELECT model, avg(latency_p95_ms) FROM bench_runs FINAL GROUP BY model"
 
         Example: muse query "SELECT count() FROM ui_events WHERE commit_sha = {sha:String}" -p sha=abc...
+
+        SQL that starts with a `--` comment (the files in sql/queries/ do) goes after `--`:
+
+        Example: muse query -- "$(cat sql/queries/analytics_insight_precision.sql)"
         """
         from muse.store import open_store
 
