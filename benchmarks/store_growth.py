@@ -23,24 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from muse.fsutil import disk_usage
+
 BIN = Path(sys.executable).parent
 
 
 def muse(env: dict[str, str], state: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "muse"), "--state-dir", str(state), "-q", *args], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def disk_usage(path: Path) -> tuple[int, int]:
-    files = size = 0
-    for root, dirs, names in os.walk(path):
-        files += len(names) + len(dirs)
-        for name in names:
-            try:
-                size += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return size, files
 
 
 def setup(work: Path) -> tuple[dict[str, str], Path]:

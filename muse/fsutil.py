@@ -43,3 +43,17 @@ def sync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def disk_usage(path: Path) -> tuple[int, int]:
+    """Bytes and entries (files and folders) below ``path``, not following links; a file that
+    vanishes during the walk (a merge removing a part) is skipped."""
+    files = size = 0
+    for root, dirs, names in os.walk(path):
+        files += len(names) + len(dirs)
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return size, files

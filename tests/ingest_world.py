@@ -130,3 +130,23 @@ class FaultyStore:
         self._store._raw_query = raw_query
         self._store._raw_insert = raw_insert
         return self
+
+
+def ingest(settings: Any, store: Any, tdir: Path, since: datetime = T0, until: datetime | None = None, *,
+           now: datetime = T0 + timedelta(days=1), telemetry: Any = None, **opts: Any) -> Any:
+    """One ingest packs run over [since, until) (an hour by default), as cron would run it."""
+    from muse.agents import ingest_packs
+    from muse.runs import run_agent
+    from muse.telemetry import Telemetry
+
+    return run_agent(settings, ingest_packs.AGENT, ingest_packs.run, store=store,
+                     telemetry=telemetry or Telemetry(state_dir=settings.state_dir), telemetry_dir=str(tdir),
+                     since=since, until=until or since + timedelta(hours=1), now=now, **opts)
+
+
+def quarantined(settings: Any) -> list[dict[str, Any]]:
+    """Every line ingest packs set aside, from the quarantine files of the state dir."""
+    out = []
+    for path in sorted((settings.state_dir / "quarantine").glob("packs-*.jsonl")):
+        out += [json.loads(line) for line in path.read_text().splitlines()]
+    return out

@@ -15,19 +15,12 @@ from typing import Any
 import pytest
 
 from conftest import muse_cmd
+from muse.fsutil import disk_usage
 from muse.demo import run_demo
 from muse.errors import ExitCode
 
 NOW = datetime(2026, 5, 8, 2, 40, tzinfo=timezone.utc)
 SMALL = {"days": 4, "scale": 0.1, "until": "ingest-packs"}
-
-
-def disk_usage(path: Path) -> tuple[int, int]:
-    files = size = 0
-    for root, dirs, names in os.walk(path):
-        files += len(names) + len(dirs)
-        size += sum(os.lstat(os.path.join(root, n)).st_size for n in names)
-    return size, files
 
 
 def run_muse(state: Path, *args: str, env: dict[str, str] | None = None,

@@ -17,9 +17,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from ingest_world import SHA, T0, event, hour_file, session, write_jsonl
+from ingest_world import SHA, T0, event, hour_file, ingest, quarantined, session, write_jsonl
 from muse.agents import ingest_packs
-from muse.runs import run_agent
 from muse.telemetry import Telemetry
 
 H = timedelta(hours=1)
@@ -32,19 +31,6 @@ def tdir(tmp_path: Path) -> Path:
     path = tmp_path / "telemetry"
     path.mkdir()
     return path
-
-
-def ingest(settings: Any, store: Any, tdir: Path, since=T0, until=None, *, now=NOW, telemetry=None, **opts: Any) -> Any:
-    return run_agent(settings, ingest_packs.AGENT, ingest_packs.run, store=store,
-                     telemetry=telemetry or Telemetry(state_dir=settings.state_dir), telemetry_dir=str(tdir),
-                     since=since, until=until or since + H, now=now, **opts)
-
-
-def quarantined(settings: Any) -> list[dict[str, Any]]:
-    out = []
-    for path in sorted((settings.state_dir / "quarantine").glob("packs-*.jsonl")):
-        out += [json.loads(line) for line in path.read_text().splitlines()]
-    return out
 
 
 def raw(store: Any, table: str, where: str = "1") -> int:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ingest_world import SHA, SHA2, T0, FaultyStore, event, hour_file, session, write_jsonl
+from ingest_world import SHA, SHA2, T0, FaultyStore, event, hour_file, ingest, quarantined, session, write_jsonl
 from muse.agents import ingest_packs
 from muse.errors import ExitCode
-from muse.runs import run_agent
 from muse.telemetry import Telemetry
 
 H = timedelta(hours=1)
@@ -25,20 +24,6 @@ def tdir(tmp_path: Path) -> Path:
     path = tmp_path / "telemetry"
     path.mkdir()
     return path
-
-
-def ingest(settings: Any, store: Any, tdir: Path, since: datetime = T0, until: datetime | None = None, *,
-           now: datetime = NOW, telemetry: Telemetry | None = None, **opts: Any) -> Any:
-    return run_agent(settings, ingest_packs.AGENT, ingest_packs.run, store=store,
-                     telemetry=telemetry or Telemetry(state_dir=settings.state_dir), telemetry_dir=str(tdir),
-                     since=since, until=until or since + H, now=now, **opts)
-
-
-def quarantined(settings: Any) -> list[dict[str, Any]]:
-    out = []
-    for path in sorted((settings.state_dir / "quarantine").glob("packs-*.jsonl")):
-        out += [json.loads(line) for line in path.read_text().splitlines()]
-    return out
 
 
 def raw_counts(store: Any) -> tuple[int, int]:

@@ -85,7 +85,9 @@ def maintain_cmd(
         doc = {"backend": "server", "message": "a ClickHouse server removes replaced parts itself; nothing to do"}
         print_json(doc) if as_json else echo(doc["message"])
         return
-    files, size = _disk_usage(s.embedded_store_path)
+    from muse.fsutil import disk_usage
+
+    size, files = disk_usage(s.embedded_store_path)
     doc = {"active_parts": after.active_parts, "active_bytes": after.active_bytes,
            "outdated_parts_before": before.outdated_parts, "outdated_bytes_before": before.outdated_bytes,
            "outdated_parts": after.outdated_parts, "outdated_bytes": after.outdated_bytes,
@@ -97,17 +99,3 @@ def maintain_cmd(
         print_kv(list(doc.items()), title="embedded store")
     if after.outdated_parts:
         echo(f"{after.outdated_parts} replaced part(s) still on disk after {wait:g}s; the next run removes them")
-
-
-def _disk_usage(path) -> tuple[int, int]:
-    import os
-
-    files = size = 0
-    for root, dirs, names in os.walk(path):
-        files += len(names) + len(dirs)
-        for name in names:
-            try:
-                size += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return files, size
