@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from muse import insights as ins
-from muse import stats as stats_mod
+from muse.analysis import insights as ins
+from muse.analysis import stats as stats_mod
 from muse.errors import ConfigError, MuseError
-from muse.insights import Insight
+from muse.analysis.insights import Insight
 from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Council: the daily episode, every number bound to a fact, every conclusion worded by its statistics.
 
 Pipeline: gate (the watcher's status file, unless forced) -> facts from the store, each
-computed by a named query and a rule (:mod:`muse.factrules`) -> confidence from data
+computed by a named query and a rule (:mod:`muse.analysis.factrules`) -> confidence from data
 quality only -> Jinja2 templates that print facts, never bare numbers ->
 ``<blog repo>/<posts_dir>/ep-{n}.md`` + ``ep-{n}.svg`` + ``ep-{n}.evidence.json`` -> an
 episodes row.
@@ -13,7 +13,7 @@ finding, worded by n, its Fisher-z interval and a permutation p-value; it is no 
 confidence. The benchmark->user link compares, for each regression finding, the same model's
 user-side LLM latency before and after the commit over equal spans.
 
-The optional LLM narrator (:mod:`muse.narrator`, docs/narrator.md) hooks into
+The optional LLM narrator (:mod:`muse.analysis.narrator`, docs/narrator.md) hooks into
 :func:`compose` after the template renders: it rewrites prose sections with verified
 claims printed through the same facts, so ``muse council trace`` still holds every number.
 
@@ -31,9 +31,9 @@ from typing import Any
 
 from muse import episode as epfmt
 from muse import escaping as esc
-from muse import factrules
+from muse.analysis import factrules
 from muse.errors import BlockedError, ConfigError
-from muse.evidence import Fact, Facts, dump_sidecar, sha256, sidecar, strip_markers, trace
+from muse.analysis.evidence import Fact, Facts, dump_sidecar, sha256, sidecar, strip_markers, trace
 from muse.fsutil import atomic_write_text
 from muse.runs import AgentResult, RunContext, ts_str
 from muse.templating import render
@@ -112,7 +112,7 @@ class Composition:
     facts: Facts
     hearts_commit: str
     packs_commit: str
-    narration: Any = None  # muse.narrator.Narration when the narrator ran (issue 21)
+    narration: Any = None  # muse.analysis.narrator.Narration when the narrator ran (issue 21)
 
 
 def _repo_path(ctx: RunContext, repo: str) -> Path:
@@ -512,9 +512,9 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
     narration = None
     prior = store.named("council_episode", {"episode": episode, "lang": "en"}).first() if narrate else None
     if narrate and not (prior and prior["status"] in ("published", "rolled_back")):
-        # Issue 21: LLM prose over the facts, verified number by number (muse/narrator.py); never
+        # Issue 21: LLM prose over the facts, verified number by number (muse/analysis/narrator.py); never
         # spent on an episode that run() will not rewrite.
-        from muse import narrator
+        from muse.analysis import narrator
 
         marked, narration = narrator.narrate_marked(marked, F.facts, settings=s, store=store, telemetry=ctx.telemetry,
                                                     run_id=run_id or ctx.run_id)
@@ -663,7 +663,7 @@ def _summary(primary: dict | None, links: list[dict], hearts: dict | None, packs
 def _chart_context(F: _Facts, episode: int, corr_rows: list[dict], primary: dict | None, links: list[dict],
                    mp: dict[str, str], runs: list[dict]) -> dict[str, Any]:
     """Percent change from a stated baseline on one shared axis per panel."""
-    from muse import stats
+    from muse.analysis import stats
 
     width, panel_h, left, right, top, gap = 720, 240, 70, 30, 50, 70
     plot_w = width - left - right
@@ -741,7 +741,7 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
     Blocked unless the watcher's status file is valid; ``force`` overrides, loudly.
     ``narrate`` (default ``narrator.enabled``) lets the LLM narrator write the prose sections.
     """
-    from muse import circuit
+    from muse.analysis import circuit
 
     s = ctx.settings
     verdict = circuit.check_gate(s, ctx.store)

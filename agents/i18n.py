@@ -3,12 +3,12 @@
 For every English episode published in the last ``i18n.window_days`` days (or the one
 given), and every requested language without a translation yet:
 
-1. translate ``<posts_dir>/ep-{n}.md`` through the protection layer (muse.translate);
-2. check the result against the source (muse.i18n_check) - a translation that changed
+1. translate ``<posts_dir>/ep-{n}.md`` through the protection layer (muse.translation.translate);
+2. check the result against the source (muse.translation.i18n_check) - a translation that changed
    the structure, lost a number, a code block, a link or a glossary term is not written;
 3. write ``posts_i18n/{lang}/ep-{n}.md`` atomically (temp file + rename: never partial);
-4. commit every new translation in ONE commit and push (muse.blogrepo), deploy that
-   commit through the publisher's path (muse.deploy); then insert one ``episodes`` row per
+4. commit every new translation in ONE commit and push (muse.publishing.blogrepo), deploy that
+   commit through the publisher's path (muse.publishing.deploy); then insert one ``episodes`` row per
    language (lang, translation_of) and emit ``i18n.complete{langs}``. A failed deploy is
    reverted like the publisher's (revert on main, production rolled back if it may be
    live) and the rows say ``failed``.
@@ -16,7 +16,7 @@ given), and every requested language without a translation yet:
 Idempotent: a language already translated (row ``published`` + file) is skipped; a file
 written by a run that died before it pushed or recorded it is checked and adopted instead
 of translated (and paid for) again; a translation whose deploy failed (reverted) is
-rebuilt from the unit cache (muse.translate.UnitCache) on the next run, not paid again.
+rebuilt from the unit cache (muse.translation.translate.UnitCache) on the next run, not paid again.
 
 Faults: 429 and 5xx are retried by the deepl library; after that the language fails and
 the others go on. 456 (quota exceeded), 403 (key rejected) and an unreachable DeepL stop
@@ -36,12 +36,12 @@ from typing import Any
 
 from muse.fsutil import atomic_write_text
 from muse import episode as epfmt
-from muse import glossary as glossary_mod
+from muse.translation import glossary as glossary_mod
 from muse.errors import MuseError
-from muse.i18n_check import check_translation, source_relpath, translation_relpath
-from muse.mdprotect import ProtectError
+from muse.translation.i18n_check import check_translation, source_relpath, translation_relpath
+from muse.translation.mdprotect import ProtectError
 from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
-from muse.translate import LangSpec, Translator, UnitCache, make_client, resolve_langs
+from muse.translation.translate import LangSpec, Translator, UnitCache, make_client, resolve_langs
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def run(ctx: RunContext, *, langs: list[str] | None = None, episode: int | None 
 
 
 def _run(ctx: RunContext, *, langs: list[str] | None, episode: int | None) -> AgentResult:
-    from muse.blogrepo import BlogRepo
+    from muse.publishing.blogrepo import BlogRepo
 
     s = ctx.settings
     specs = resolve_langs(langs if langs else s["deepl.langs"])
@@ -302,7 +302,8 @@ def _title(text: str) -> str:
 
 def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[Written],
             details: dict[str, Any], stop: str) -> AgentResult:
-    from muse import blogrepo, deploy
+    from muse.publishing import blogrepo
+    from muse.publishing import deploy
 
     s = ctx.settings
     failed = [i for i in items if i.status == "failed"]
@@ -352,7 +353,8 @@ def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, detail
           deadline: float | None = None) -> str:
     """The deploy of the translations failed: revert their commit so main builds again,
     and roll production back when the failed deployment may be live (as the publisher does)."""
-    from muse import blogrepo, deploy
+    from muse.publishing import blogrepo
+    from muse.publishing import deploy
 
     episode = max(w.episode for w in written)
     head = f"deploy of translations {sha[:8]} {result.status}: {result.message or 'no detail'}"

@@ -8,14 +8,14 @@ Entry points (agent name ``publish``; the CLI, cron and tests call the same func
 ``run`` in order:
 
 1. Already ``published``: a no-op that says so.
-2. Validate (:mod:`muse.validate`). Invalid: nothing is committed, the episode row becomes
+2. Validate (:mod:`muse.publishing.validate`). Invalid: nothing is committed, the episode row becomes
    ``failed``, findings are listed one per line, ``publish.failed{reason:invalid}``, alert.
 3. Below ``council.confidence_threshold`` (or status ``draft``) and not approved: commit
    post and chart to the drafts branch, push, Slack "low confidence episode, review needed",
    ``publish.draft``; stop. ``--approve [--by NAME]`` records the approver in the
    front-matter and the row and goes on; nothing below the threshold reaches main without it.
 4. Commit post and chart to main as "Episode {n}: {title}", tag ``episode-{n}``, push.
-5. Deploy that commit on Vercel and wait (:mod:`muse.deploy`). READY (or skipped without
+5. Deploy that commit on Vercel and wait (:mod:`muse.publishing.deploy`). READY (or skipped without
    Vercel, said so): row ``published``, ``publish.success``. ERROR, CANCELED, timeout or
    API error: the commit is reverted on main, production is rolled back when the failed
    deployment may have gone live, row ``failed``, ``publish.failed{reason}``, a critical
@@ -40,11 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from muse.fsutil import atomic_write_text
-from muse import blogrepo, deploy
+from muse.publishing import blogrepo
+from muse.publishing import deploy
 from muse.episode import chart_name, evidence_name, parse, post_name, render
 from muse.errors import ExitCode, InputError, MuseError, UsageError
 from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
-from muse.validate import ValidationReport, validate_file
+from muse.publishing.validate import ValidationReport, validate_file
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Every check (cron: every 15 minutes) reads the latest commit of banterhearts and
 banterpacks, counts that commit's rows in the store (bench_runs and ui_events, on
 deduplicated data), decides a status per repo and overall, writes a ``watcher_runs`` row,
-and opens or closes the gate the council checks (:mod:`muse.circuit`).
+and opens or closes the gate the council checks (:mod:`muse.analysis.circuit`).
 
 Per repo, with threshold T (``watcher.<repo>_threshold_minutes``)::
 
@@ -39,8 +39,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from muse import circuit
-from muse.circuit import FAILED_STATUSES, humanize_seconds, worst
+from muse.analysis import circuit
+from muse.analysis.circuit import FAILED_STATUSES, humanize_seconds, worst
 from muse.errors import ConfigError, InputError, MuseError
 from muse.gitrepo import latest_commit
 from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow

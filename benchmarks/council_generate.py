@@ -59,7 +59,7 @@ def _timed(state_dir: Path, repeats: int) -> dict:
 
 def _setup(root: Path, ui_events: int) -> tuple[Path, Path]:
     from muse.config import load_settings
-    from muse.demo import run_demo
+    from muse.demo.runner import run_demo
     from muse.store import open_store
 
     demo_dir = root / "demo-store"

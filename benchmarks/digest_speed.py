@@ -65,7 +65,7 @@ def main(events: int = 1_000_000, repeats: int = 5) -> dict:
         os.environ["MUSE_STATE_DIR"] = tmp
         from muse import migrations
         from muse.config import load_settings
-        from muse.digest import build_digest
+        from muse.ops.digest import build_digest
         from muse.runs import ts_str
         from muse.store import open_store
 

@@ -1,6 +1,6 @@
 """Cost of the translation protection layer against plain markdown parsing.
 
-Measured: one full round trip of an episode through muse.mdprotect - protect (front-matter
+Measured: one full round trip of an episode through muse.translation.mdprotect - protect (front-matter
 YAML nodes, block parse, an instrumented inline parse per unit, number/term scan), XML
 encoding of every unit, XML decoding and restore, apply. Baseline: markdown-it-py parsing
 the same document once (block + inline), the least any markdown-aware approach must do.
@@ -53,7 +53,7 @@ def document(sections: int) -> str:
 def main(sections: int = 40, repeats: int = 15) -> dict:
     from markdown_it import MarkdownIt
 
-    from muse import mdprotect as mp
+    from muse.translation import mdprotect as mp
 
     doc = document(sections)
     plain = MarkdownIt("commonmark").enable(["table", "strikethrough"])

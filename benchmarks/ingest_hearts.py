@@ -24,7 +24,7 @@ from benchmarks.common import BIN  # noqa: E402
 
 
 def main(n: int) -> dict:
-    from muse import demodata
+    from muse.demo import data as demodata
 
     work = Path(tempfile.mkdtemp(prefix="muse-bench-hearts-"))
     reports = work / "banterhearts" / "reports" / "benchmarks"

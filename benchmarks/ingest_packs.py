@@ -65,7 +65,7 @@ s.close()
 
 def generate(path: Path, n: int) -> tuple[datetime, datetime]:
     """n events shaped like the demo's (sessions, llm calls, rhythms), hour after hour."""
-    from muse import demodata
+    from muse.demo import data as demodata
 
     plan = demodata.Plan(START, 60)
     commits = [(START - timedelta(hours=1), "ab" * 20)]

@@ -51,7 +51,7 @@ def main(repeats: int = 7) -> dict:
 
     from muse.agents import council
     from muse.config import load_settings
-    from muse.demo import run_demo
+    from muse.demo.runner import run_demo
     from muse.runs import RunContext
     from muse.store import open_store
     from muse.telemetry import Telemetry

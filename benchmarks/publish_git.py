@@ -28,9 +28,9 @@ from benchmarks.common import interleaved, report  # noqa: E402
 
 def main(repeats: int = 15, lines: int = 2000) -> list[dict]:
     from episode_fixtures import episode_text, write_episode
-    from muse import blogrepo
+    from muse.publishing import blogrepo
     from muse.config import load_settings
-    from muse.validate import validate_file
+    from muse.publishing.validate import validate_file
 
     tmp = Path(tempfile.mkdtemp(prefix="muse-bench-"))
     ours = blogrepo.create_local_blog(tmp / "ours")

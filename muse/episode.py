@@ -53,7 +53,7 @@ def chart_name(episode: int) -> str:
 
 
 def evidence_name(episode: int) -> str:
-    """The evidence sidecar beside the post (schema in muse/evidence.py, docs/council.md)."""
+    """The evidence sidecar beside the post (schema in muse/analysis/evidence.py, docs/council.md)."""
     return f"ep-{episode}.evidence.json"
 
 

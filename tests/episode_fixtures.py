@@ -127,7 +127,7 @@ class Blog:
 
 
 def make_blog(root: Path) -> Blog:
-    from muse.blogrepo import create_local_blog
+    from muse.publishing.blogrepo import create_local_blog
 
     clone = create_local_blog(root / "blog")
     return Blog(clone=clone, origin=root / "blog" / "banterblogs.git")

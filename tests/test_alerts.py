@@ -198,7 +198,7 @@ def test_a_retry_after_past_the_deadline_is_not_waited_for_and_the_alert_stays_q
 
 
 def test_an_undelivered_critical_alert_expires_and_health_reports_it(env, hooks, settings, monkeypatch) -> None:
-    from muse.health import outbox_checks
+    from muse.ops.health import outbox_checks
 
     hooks.pagerduty.faults.add(503, times=100)
     tel = Telemetry.from_settings(_settings())
@@ -298,7 +298,7 @@ def test_with_only_a_dogstatsd_agent_alerts_arrive_as_dogstatsd_events(tmp_path)
 
 
 def test_health_checks_that_the_dogstatsd_host_resolves(monkeypatch) -> None:
-    from muse.health import dogstatsd_checks
+    from muse.ops.health import dogstatsd_checks
 
     monkeypatch.setenv("DD_AGENT_HOST", "127.0.0.1")
     [c] = dogstatsd_checks(_settings())

@@ -13,7 +13,7 @@ import pytest
 
 from analytics_data import bench, demo_like, llm, sha, ts
 from fakes import slack_and_pagerduty
-from muse import insights
+from muse.analysis import insights
 from muse.agents import analytics
 from muse.config import load_settings
 from muse.errors import StoreError

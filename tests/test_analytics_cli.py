@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from analytics_data import demo_like
-from muse import insights
+from muse.analysis import insights
 from muse.store import open_store
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from muse import insights
-from muse.demo import run_demo
+from muse.analysis import insights
+from muse.demo.runner import run_demo
 from muse.errors import ExitCode
 from muse.store import open_store
 

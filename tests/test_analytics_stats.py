@@ -1,5 +1,5 @@
 """The analytics worker's statistics on a real chDB store: level shifts, false-discovery
-control of outlier hours, outliers folded into a cost anomaly; and the helpers in muse.stats."""
+control of outlier hours, outliers folded into a cost anomaly; and the helpers in muse.analysis.stats."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from analytics_data import bench, llm, sha, ts
-from muse import insights, stats
+from muse.analysis import insights
+from muse.analysis import stats
 from muse.agents import analytics
 from muse.config import load_settings
 from muse.runs import run_agent

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from episode_fixtures import Blog, make_blog, write_episode
-from muse import blogrepo
+from muse.publishing import blogrepo
 
 
 @pytest.fixture

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from muse import circuit, episode as epfmt, factrules
-from muse.evidence import trace
+from muse import episode as epfmt
+from muse.analysis import circuit
+from muse.analysis import factrules
+from muse.analysis.evidence import trace
 from muse.runs import RunContext, ts_str
 from muse.telemetry import Telemetry
 
@@ -328,7 +330,7 @@ def test_user_data_that_cannot_speak_says_so(world: World, store: Any) -> None:
 
 
 def test_a_hand_inserted_number_fails_trace_and_the_validator(world: World, store: Any, tmp_path: Path) -> None:
-    from muse.validate import validate_text
+    from muse.publishing.validate import validate_text
 
     world.fill(store, hearts_p95=RISING, user_latency=RISING)
     comp = compose(world, store)
@@ -376,7 +378,7 @@ def test_hostile_model_names_and_commit_subjects_cannot_break_the_post(tmp_path:
     from markdown_it import MarkdownIt
     from xml.etree import ElementTree
 
-    from muse.validate import validate_text
+    from muse.publishing.validate import validate_text
 
     w = World(tmp_path, None)
     import git

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from muse import factrules
+from muse.analysis import factrules
 from test_council import NOW, RISING, World, compose, section, world  # noqa: F401
 
 

@@ -15,7 +15,8 @@ from markdown_it import MarkdownIt
 
 from episode_fixtures import make_blog
 from ingest_world import report, result, write_report
-from muse import circuit, episode as epfmt
+from muse import episode as epfmt
+from muse.analysis import circuit
 from muse.errors import ExitCode
 from muse.runs import run_agent, ts_str
 from muse.telemetry import Telemetry
@@ -111,7 +112,7 @@ def test_a_draft_with_a_missing_benchmark_day_is_approved_with_its_evidence(tmp_
     text = blog.show("main", "posts/ep-1.md")
     assert text and "approved_by: ana" in text and blog.show("main", "posts/ep-1.evidence.json")
     # The approval rewrote the front-matter only: every number still sits where its fact put it.
-    from muse.evidence import trace
+    from muse.analysis.evidence import trace
 
     doc = json.loads(blog.show("main", "posts/ep-1.evidence.json"))
     assert [t.number for t in trace(epfmt.parse(text).body, doc) if not t.traced] == []

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from fakes import slack_and_pagerduty
-from muse import circuit, episode as epfmt
+from muse import episode as epfmt
+from muse.analysis import circuit
 from muse.errors import ExitCode
 from muse.runs import run_agent, ts_str
 from muse.store import open_store

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import muse_cmd
 from muse.fsutil import disk_usage
-from muse.demo import run_demo
+from muse.demo.runner import run_demo
 from muse.errors import ExitCode
 
 NOW = datetime(2026, 5, 8, 2, 40, tzinfo=timezone.utc)
@@ -99,7 +99,7 @@ def _insert_runs(settings: Any, runs: dict[str, tuple[datetime, str]]) -> None:
 
 
 def _levels(settings: Any, now: datetime) -> dict[str, tuple[str, str]]:
-    from muse.health import run_checks
+    from muse.ops.health import run_checks
 
     checks, _ = run_checks(settings, offline=True, now=now)
     return {c.name: (c.level, c.detail) for c in checks if c.name.startswith("agent ")}

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from muse import demodata
-from muse.demo import run_demo
+from muse.demo import data as demodata
+from muse.demo.runner import run_demo
 from muse.errors import ExitCode
 from muse.store import open_store
 
@@ -261,7 +261,7 @@ def test_full_demo_from_nothing_twice(cli, settings) -> None:
 
 def test_later_agents_extend_the_demo_with_steps(settings) -> None:
     """The lead adds the watcher, analytics, council... as steps; they see what came before."""
-    from muse.demo import STEPS, DemoStep
+    from muse.demo.runner import STEPS, DemoStep
     from muse.errors import InputError
 
     seen: dict[str, Any] = {}

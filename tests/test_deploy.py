@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 
 from fake_vercel import FakeVercel
-from muse.deploy import VercelAPIError, VercelClient
+from muse.publishing.deploy import VercelAPIError, VercelClient
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_github_repo_comes_from_the_clones_remote(url: str, tmp_path, monkeypatc
     import subprocess
 
     from muse.config import load_settings
-    from muse.deploy import github_repo
+    from muse.publishing.deploy import github_repo
 
     subprocess.run(["git", "init", "-q", str(tmp_path / "c")], check=True)
     subprocess.run(["git", "-C", str(tmp_path / "c"), "remote", "add", "origin", url], check=True)

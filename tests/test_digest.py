@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from muse.digest import build_digest, render_digest_text, sparkline
+from muse.ops.digest import build_digest, render_digest_text, sparkline
 from muse.runs import ts_str
 
 UTC = timezone.utc
@@ -136,7 +136,7 @@ def test_digest_text(store) -> None:
 
 
 def test_open_insights_critical_first(store) -> None:
-    from muse.insights import Insight, acknowledge, insight_id, upsert
+    from muse.analysis.insights import Insight, acknowledge, insight_id, upsert
 
     rows = [("warning", "outlier", "p95 outlier on d1", day(1)),
             ("critical", "latency_regression", "p95 regression llama3 q4", day(2)),

@@ -121,7 +121,7 @@ def test_svg_text_is_well_formed_xml_showing_the_text(value: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(long_hostile)
 def test_a_label_never_puts_a_digit_in_prose(value: str) -> None:
-    from muse.evidence import numbers_in
+    from muse.analysis.evidence import numbers_in
 
     doc = f"A {esc.md_label(value)} b.\n"
     assert numbers_in(doc) == []

@@ -16,7 +16,7 @@ from fake_deepl import FakeDeepL
 from fake_vercel import FakeVercel
 from fakes import FakeHTTP, slack_and_pagerduty
 from muse.config import load_settings
-from muse.probes import deepl_server_url, probe_datadog, probe_deepl, probe_pagerduty, probe_slack, probe_vercel
+from muse.ops.probes import deepl_server_url, probe_datadog, probe_deepl, probe_pagerduty, probe_slack, probe_vercel
 from muse.runs import ts_str
 from muse.schedule import SCHEDULES
 
@@ -280,7 +280,7 @@ SERVER_URL = os.environ.get("MUSE_TEST_CLICKHOUSE_URL", "")
 @pytest.mark.skipif(not SERVER_URL, reason="MUSE_TEST_CLICKHOUSE_URL is not set; needs a ClickHouse server")
 def test_health_checks_the_server_users_grants() -> None:
     from muse.config import load_settings
-    from muse.health import grants_check
+    from muse.ops.health import grants_check
     from muse.store import open_store
 
     with open_store(load_settings(overrides={"store.url": SERVER_URL})) as store:

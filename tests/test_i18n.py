@@ -15,10 +15,10 @@ from episode_fixtures import Blog, make_blog
 from fake_deepl import KEY, FakeDeepL
 from fake_vercel import FakeVercel
 from i18n_fixtures import english_episode, english_row
-from muse import blogrepo
+from muse.publishing import blogrepo
 from muse.agents import i18n
 from muse.errors import ExitCode
-from muse.i18n_check import check_translation
+from muse.translation.i18n_check import check_translation
 from muse.runs import RunOutcome, run_agent
 from muse.telemetry import Telemetry
 

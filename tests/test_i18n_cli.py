@@ -15,7 +15,7 @@ from i18n_fixtures import english_episode, english_row
 
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated: Any) -> Iterator[tuple[Blog, FakeDeepL]]:
-    from muse import blogrepo
+    from muse.publishing import blogrepo
     from muse.config import load_settings
     from muse.store import open_store
 
@@ -87,7 +87,7 @@ def test_verify_of_an_unknown_episode_names_the_missing_source(cli: Any, site: A
 @pytest.mark.parametrize("payload", [" <img src=x onerror=alert(1)>", " &lt;img src=x onerror=alert(1)&gt;"])
 def test_a_provider_returning_markup_is_refused_by_sync_and_verify(cli: Any, site: tuple[Blog, FakeDeepL],
                                                                    payload: str) -> None:
-    from muse import htmlcheck
+    from muse.publishing import htmlcheck
 
     blog, deepl = site
     deepl.inject["DE"] = payload

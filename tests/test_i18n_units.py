@@ -9,11 +9,11 @@ import pytest
 
 from fake_deepl import KEY, FakeDeepL
 from i18n_fixtures import english_episode
-from muse import mdprotect as mp
+from muse.translation import mdprotect as mp
 from muse.errors import UsageError
-from muse.glossary import Glossary, load
-from muse.i18n_check import check_translation
-from muse.translate import LANGS, Translator, make_client, resolve_langs
+from muse.translation.glossary import Glossary, load
+from muse.translation.i18n_check import check_translation
+from muse.translation.translate import LANGS, Translator, make_client, resolve_langs
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def test_glossary_file_rejects_bad_entries_one_by_one(tmp_path: Path) -> None:
 
 
 def test_shipped_glossary_is_valid() -> None:
-    from muse.glossary import default_path
+    from muse.translation.glossary import default_path
 
     g = load(default_path())
     assert not g.rejected and {"p95", "p50", "p99", "tokens/s", "q4_K_M", "int8", "fp16"} <= set(g.terms)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fake_deepl import fake_words, fake_xml
-from muse import mdprotect as mp
+from muse.translation import mdprotect as mp
 
 TERMS = ("p95", "tokens/s", "q4_K_M", "TL;DR", "Chimera Muse", "banterhearts")
 FAST = settings(max_examples=int(os.environ.get("MUSE_PROP_EXAMPLES", "120")), deadline=None, suppress_health_check=[HealthCheck.too_slow])

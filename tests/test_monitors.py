@@ -11,7 +11,7 @@ import pytest
 from fake_datadog import FakeDatadog
 from muse.config import load_settings
 from muse.errors import ConfigError
-from muse.monitors import MANAGED_TAG, DatadogMonitorsAPI, definitions_path, load_definitions
+from muse.ops.monitors import MANAGED_TAG, DatadogMonitorsAPI, definitions_path, load_definitions
 
 SHIPPED = definitions_path()
 N = len(load_definitions(SHIPPED))

@@ -15,8 +15,8 @@ import pytest
 from fake_openai import KEY, FakeOpenAI
 from fakes import closed_port
 from muse import episode as epfmt
-from muse import narrator
-from muse.evidence import trace
+from muse.analysis import narrator
+from muse.analysis.evidence import trace
 from muse.runs import RunContext
 from muse.telemetry import Telemetry
 from test_council import NOW, World, section, vouch, world  # noqa: F401 - world is a fixture
@@ -401,18 +401,19 @@ def test_demo_config_leaves_the_narrator_off(world: World, store: Any) -> None:
 
 def test_health_probe(fake: FakeOpenAI) -> None:
     from muse.config import load_settings
+    from muse.ops.probes import probe_narrator
 
     base = {"narrator.enabled": True, "narrator.base_url": fake.url, "narrator.analysts": "analyst-a",
             "narrator.judge": "judge-j"}
-    ok = narrator.probe(load_settings(overrides=base, env={"MUSE_NARRATOR_API_KEY": KEY}), 5)
+    ok = probe_narrator(load_settings(overrides=base, env={"MUSE_NARRATOR_API_KEY": KEY}), 5)
     assert ok.level == "ok" and "2 model(s) listed" in ok.detail
     assert fake.chat_requests()[-1]["max_tokens"] == 5
-    bad = narrator.probe(load_settings(overrides=base, env={"OPENAI_API_KEY": "sk-bad-123456"}), 5)
+    bad = probe_narrator(load_settings(overrides=base, env={"OPENAI_API_KEY": "sk-bad-123456"}), 5)
     assert bad.level == "fail" and bad.detail.startswith("HTTP 401: API key rejected") and "3456" not in bad.detail
-    missing = narrator.probe(load_settings(overrides={**base, "narrator.judge": "gone"}, env={
+    missing = probe_narrator(load_settings(overrides={**base, "narrator.judge": "gone"}, env={
         "MUSE_NARRATOR_API_KEY": KEY}), 5)
     assert missing.level == "fail" and "gone" in missing.detail
-    off = narrator.probe(load_settings(env={}), 5)
+    off = probe_narrator(load_settings(env={}), 5)
     assert off.level == "info"
 
 
@@ -490,7 +491,7 @@ def test_verified_text_never_holds_an_untraced_number() -> None:
     """Whatever a model writes, text that passes verification traces every number to a fact."""
     from hypothesis import given, settings as hsettings, strategies as st
 
-    from muse.evidence import Facts, sidecar, strip_markers
+    from muse.analysis.evidence import Facts, sidecar, strip_markers
 
     facts = _prop_facts()
     pieces = st.sampled_from(["+49.9%", "49.9%", "+50%", "1,234 ms", "1234ms", "7", "-1.2%", "$0.21", "0.21",

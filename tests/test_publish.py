@@ -368,8 +368,8 @@ def test_rollback_reverts_rolls_production_back_and_a_later_publish_promotes(pub
 
 def _translate(pub: Pub, n: int, langs: tuple[str, ...]) -> None:
     """What a successful `muse i18n sync` leaves: files pushed to main and one row per language."""
-    from muse import blogrepo
-    from muse.i18n_check import translation_relpath
+    from muse.publishing import blogrepo
+    from muse.translation.i18n_check import translation_relpath
 
     paths = []
     for lang in langs:
@@ -479,7 +479,7 @@ def test_deploy_hook_without_token_is_triggered_but_unverified(pub: Pub, monkeyp
 # -- issue 18: what production really serves ---------------------------------------------------
 def _deploy(pub: Pub, n: int, sha: str) -> Any:
     """A deploy of ``sha`` recorded under episode ``n``, as `muse i18n sync` does for a translation commit."""
-    from muse import deploy
+    from muse.publishing import deploy
     from muse.runs import AgentResult
 
     def fn(ctx: Any) -> AgentResult:

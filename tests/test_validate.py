@@ -6,7 +6,7 @@ from pathlib import Path
 
 from episode_fixtures import CHART_SVG, body, episode_text, front_matter, write_episode
 from muse.episode import REQUIRED_SECTIONS, TRAILING_SECTIONS, render
-from muse.validate import validate_file, validate_text
+from muse.publishing.validate import validate_file, validate_text
 
 
 def _repo(tmp_path: Path) -> Path:

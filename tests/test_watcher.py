@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fakes import slack_and_pagerduty
-from muse import circuit
+from muse.analysis import circuit
 from muse.agents import watcher
 from muse.errors import ExitCode
 from muse.telemetry import Telemetry
@@ -211,7 +211,7 @@ def test_watcher_monitor_warns_on_one_failed_check_and_alerts_on_two(settings, s
     """The shipped monitor's query, evaluated against the datagrams the watcher really sends:
     one failed check with both repos failing is one failure (warn), not two (alert)."""
     from fakes import UDPSink
-    from muse.monitors import definitions_path, load_definitions
+    from muse.ops.monitors import definitions_path, load_definitions
 
     [mon] = [d for d in load_definitions(definitions_path()) if "watcher.failure" in d.query]
     thresholds = {k: float(v) for k, v in mon.options["thresholds"].items()}

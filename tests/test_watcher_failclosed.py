@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from muse import circuit
+from muse.analysis import circuit
 from muse.errors import ExitCode
 from muse.store import open_store
 from watcher_world import add_ui_events, ago, fresh_world, repos, settings  # noqa: F401

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from muse import circuit
+from muse.analysis import circuit
 from muse.config import load_settings
 from watcher_world import ago, check, fresh_world, now, repos, settings  # noqa: F401
 

@@ -81,7 +81,7 @@ def show_cmd(
 
     Example: muse analytics show 3f2a9c1e --json
     """
-    from muse.analytics_view import show_run
+    from muse.analysis.analytics_view import show_run
 
     with _store(readonly=True) as store:
         view = show_run(store, run_id, limit=limit)
@@ -129,7 +129,7 @@ def list_cmd(
 
     Example: muse insights list --severity critical --open
     """
-    from muse import insights
+    from muse.analysis import insights
 
     with _store(readonly=True) as store:
         found = insights.list_insights(store, severity=severity.value if severity else None,
@@ -165,7 +165,7 @@ def ack_cmd(
     """
     import getpass
 
-    from muse import insights
+    from muse.analysis import insights
 
     who = by if by is not None else _login(getpass)
     with _store(readonly=False) as store:

@@ -100,7 +100,7 @@ def trace_cmd(
     Example: muse council trace 12 --fact E7 --run
     """
     from muse import episode as epfmt
-    from muse.evidence import EvidenceError, load_sidecar, trace
+    from muse.analysis.evidence import EvidenceError, load_sidecar, trace
 
     if run and not fact:
         raise UsageError("--run needs --fact ID (re-executes one fact's query)")
@@ -120,7 +120,7 @@ def trace_cmd(
         where = [t.line for t in lines if t.fact is not None and t.fact["id"] == fact]
         out = {"episode": number, "fact": one, "lines": sorted(set(where))}
         if run:
-            from muse.factrules import check
+            from muse.analysis.factrules import check
             from muse.store import open_store
 
             s = common.settings()
@@ -174,7 +174,7 @@ def narrate_cmd(
 
     Example: muse council narrate 12 --dry-run
     """
-    from muse import narrator
+    from muse.analysis import narrator
     from muse.runs import run_agent
 
     number, _ = _episode_path(episode)

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
         Example: muse --state-dir /tmp/muse-demo demo
         """
-        from muse.demo import run_demo
+        from muse.demo.runner import run_demo
 
         result = run_demo(common.settings(), echo, days=days)
         common.exit_with(result.exit_code)

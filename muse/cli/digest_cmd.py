@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
         Example: muse digest --days 14
         """
-        from muse.digest import build_digest, render_digest_text
+        from muse.ops.digest import build_digest, render_digest_text
         from muse.runs import read_ledger
         from muse.store import open_store
 
@@ -42,7 +42,7 @@ def _render_rich(d: dict[str, Any]) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from muse.digest import SEVERITY_ORDER, _money, _pct
+    from muse.ops.digest import SEVERITY_ORDER, _money, _pct
 
     console = Console(highlight=False)
     daily = d["daily"]
@@ -115,7 +115,7 @@ def _render_rich(d: dict[str, Any]) -> None:
     else:
         console.print("failed agent runs: none")
     if d.get("run_outcomes"):
-        from muse.digest import run_outcomes_line
+        from muse.ops.digest import run_outcomes_line
 
         console.print(escape(run_outcomes_line(d["run_outcomes"])))
     if d["llm_cost"]:

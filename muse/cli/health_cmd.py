@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         Example: muse health --send-test --json
         """
         from muse.errors import UsageError
-        from muse.health import run_checks
+        from muse.ops.health import run_checks
 
         if offline and send_test:
             raise UsageError("--send-test sends over the network; it cannot be combined with --offline")

@@ -18,7 +18,7 @@ LangsOpt = Annotated[Optional[str], typer.Option(
 
 
 def _langs(value: str | None) -> list[str]:
-    from muse.translate import resolve_langs
+    from muse.translation.translate import resolve_langs
 
     s = common.settings()
     return [spec.code for spec in resolve_langs(value if value else s["deepl.langs"])]
@@ -67,10 +67,10 @@ def verify_cmd(
 
     Example: muse i18n verify 12 --json
     """
-    from muse import glossary
+    from muse.translation import glossary
     from muse.cli.output import echo, print_json, print_table
     from muse.errors import ConfigError, ExitCode
-    from muse.i18n_check import CHECKS, verify_files
+    from muse.translation.i18n_check import CHECKS, verify_files
 
     s = common.settings()
     codes = _langs(langs)

@@ -60,7 +60,7 @@ def sync_cmd(
     """
     from pathlib import Path
 
-    from muse.monitors import sync
+    from muse.ops.monitors import sync
 
     report = sync(common.settings(), dry_run=dry_run, adopt=adopt, prune=prune,
                   path=Path(file).expanduser() if file else None)
@@ -99,7 +99,7 @@ def list_cmd(
 
     import re
 
-    from muse.monitors import definitions_path, load_definitions
+    from muse.ops.monitors import definitions_path, load_definitions
 
     path = Path(file).expanduser() if file else definitions_path(common.settings())
     defs = load_definitions(path)

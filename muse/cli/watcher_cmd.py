@@ -18,7 +18,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _ago(seconds: float | None) -> str:
-    from muse.circuit import humanize_seconds
+    from muse.analysis.circuit import humanize_seconds
 
     if seconds is None:
         return "-"

@@ -9,7 +9,7 @@ Checks, each pass/fail with a one-line detail:
 * ``headings``: the same heading levels in the same order, so the same section count;
 * ``structure``: the same sequence of markdown blocks (lists, tables, quotes, ...);
 * ``code``: fenced/indented code and HTML blocks byte-identical, inline code identical;
-* ``markup``: rendered as the blog does (CommonMark + tables, :mod:`muse.htmlcheck`), no
+* ``markup``: rendered as the blog does (CommonMark + tables, :mod:`muse.publishing.htmlcheck`), no
   unit carries a raw HTML tag or tag-like text (``&lt;img onerror&gt;``) that the same unit
   of the source lacks; the title and summary carry none the source's lack;
 * ``numbers``: every number of the source's human text appears in the translation;
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from muse import episode as epfmt
-from muse import mdprotect
+from muse.translation import mdprotect
 
 POSTS_I18N = "posts_i18n"
 CHECKS: tuple[str, ...] = ("file", "front_matter", "headings", "structure", "code", "markup", "numbers", "links",
@@ -109,7 +109,7 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
         a, b = next((x, y) for x, y in zip(code_src, code_tr) if x != y)
         checks.append(Check("code", False, f"{', '.join(which)} differ: {_first_diff(a, b)}"))
 
-    from muse import htmlcheck
+    from muse.publishing import htmlcheck
 
     added = htmlcheck.added_markup(src.body, tr.body)
     for key in mdprotect.TRANSLATABLE_FRONT_MATTER:

@@ -214,6 +214,15 @@ def probe_pagerduty(settings: Any, timeout: float, *, send_test: bool) -> ProbeR
     return _timed("pagerduty", timeout, call)
 
 
+def probe_narrator(settings: Any, timeout: float) -> ProbeResult:
+    """The narrator's endpoint (:func:`muse.analysis.narrator.probe`), timed."""
+    from muse.analysis import narrator
+
+    t0 = time.monotonic()
+    level, detail = narrator.probe(settings, timeout)
+    return ProbeResult("narrator", level, detail, int((time.monotonic() - t0) * 1000))
+
+
 def run_probes(settings: Any, *, send_test: bool = False, timeout: float = 5.0) -> list[ProbeResult]:
     """Probe every integration concurrently; each is bounded by ``timeout`` per request."""
     jobs: list[Callable[[], ProbeResult]] = [
@@ -223,10 +232,8 @@ def run_probes(settings: Any, *, send_test: bool = False, timeout: float = 5.0) 
         lambda: probe_slack(settings, timeout, send_test=send_test),
         lambda: probe_pagerduty(settings, timeout, send_test=send_test),
     ]
-    if settings["narrator.enabled"]:  # issue 21: models listed, one tiny call (muse/narrator.py)
-        from muse import narrator
-
-        jobs.append(lambda: narrator.probe(settings, timeout))
+    if settings["narrator.enabled"]:  # issue 21: models listed, one tiny call (muse/analysis/narrator.py)
+        jobs.append(lambda: probe_narrator(settings, timeout))
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="muse-probe") as pool:
         futures = [pool.submit(job) for job in jobs]
         return [f.result() for f in futures]

@@ -1,7 +1,7 @@
 """Markup in episode markdown as the blog renders it: raw HTML tags, and tag-like text.
 
 The blog renders posts with CommonMark + tables (raw HTML passes through), the
-configuration of :func:`muse.mdprotect.markdown`, the one parser every muse scan uses.
+configuration of :func:`muse.markdown.parser`, the one parser every muse scan uses.
 Parsed that way, every raw HTML tag is an ``html_inline`` or ``html_block`` token; this
 module lists them per *unit* (each inline run: paragraph, heading, table cell row, list
 item text; each HTML block), with the source line and the tag and its attribute names
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Iterable
 
-from muse import mdprotect
+from muse.markdown import parser
 
 _TAG_TEXT = re.compile(r"<\s*/?\s*[A-Za-z!?][^<>]*>?")
 
@@ -90,7 +90,7 @@ def markup(body: str) -> list[Markup]:
     """Every raw tag and every tag-like text of a markdown body, by unit."""
     out: list[Markup] = []
     unit = -1
-    for tok in mdprotect.markdown().parse(body):
+    for tok in parser().parse(body):
         line = tok.map[0] if tok.map else 0
         if tok.type == "html_block":
             unit += 1
@@ -132,7 +132,7 @@ def added_markup(source: str, translated: str) -> list[Markup]:
 
 
 def _unit_count(body: str) -> int:
-    return sum(1 for tok in mdprotect.markdown().parse(body) if tok.type in ("inline", "html_block"))
+    return sum(1 for tok in parser().parse(body) if tok.type in ("inline", "html_block"))
 
 
 def describe(items: Iterable[Markup], limit: int = 3) -> str:

@@ -102,7 +102,7 @@ def load(path: Path) -> Glossary:
 
 
 def _translations(path: Path, data: dict, verbatim: set[str], rejected: list[str]) -> dict[str, dict[str, str]]:
-    from muse.translate import LANGS
+    from muse.translation.translate import LANGS
 
     out: dict[str, dict[str, str]] = {}
     for lang, entries in data.items():

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from muse import demodata
+from muse.demo import data as demodata
 from muse.config import Settings
 from muse.errors import ExitCode, MuseError, UsageError
 from muse.hours import floor_hour, iso_hour
@@ -148,7 +148,7 @@ def step_generate(ctx: DemoContext) -> str:
 
 def step_blog(ctx: DemoContext) -> str:
     """A local blog repo with a bare origin, standing in for GitHub + Vercel."""
-    from muse.blogrepo import create_local_blog
+    from muse.publishing.blogrepo import create_local_blog
 
     clone = create_local_blog(ctx.paths.root)
     ctx.set_config("repos.banterblogs.path", str(clone))
@@ -235,7 +235,7 @@ def step_summary(ctx: DemoContext) -> str:
         ctx.echo(f"Note: your config {ctx.user_config} takes precedence over the demo's; "
                  f"use `muse --config {ctx.paths.config} ...` to look at the demo data.")
     episode = _episode_line(ctx)
-    from muse.digest import build_digest, render_digest_text
+    from muse.ops.digest import build_digest, render_digest_text
 
     with open_store(ctx.settings, readonly=True) as store:
         ctx.echo("")

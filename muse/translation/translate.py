@@ -1,4 +1,4 @@
-"""Translate an episode with DeepL through the protection layer (muse.mdprotect).
+"""Translate an episode with DeepL through the protection layer (muse.translation.mdprotect).
 
 Languages are named by muse codes (file paths, ``episodes.lang``) and mapped explicitly to
 DeepL codes; see ``LANGS``. Tag handling support follows DeepL's language table
@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from muse import mdprotect
+from muse.translation import mdprotect
 from muse.errors import UsageError
-from muse.glossary import Glossary, name_prefix
+from muse.translation.glossary import Glossary, name_prefix
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import math
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from muse import stats
+from muse.analysis import stats
 
 
 def _match(row: dict[str, Any], where: dict[str, Any] | None) -> bool:
@@ -252,7 +252,7 @@ def days_between(since: datetime, until: datetime) -> list[str]:
 
 def check(fact: dict[str, Any], *, store: Any, settings: Any, facts: dict[str, dict[str, Any]]) -> tuple[Any, str, bool]:
     """Re-run one sidecar fact: (value now, its display, whether it reproduces the recorded one)."""
-    from muse.evidence import fmt_value
+    from muse.analysis.evidence import fmt_value
 
     now = rerun(fact, store=store, settings=settings, facts=facts)
     display = fmt_value(now, str(fact.get("format") or "{}"), str(fact.get("unit") or ""),

@@ -269,7 +269,7 @@ def github_repo(settings: Any) -> tuple[str, str]:
         if not org or not repo or "/" in repo:
             raise ConfigError(f"vercel.git_repo must be 'org/repo', got {configured!r}")
         return org, repo
-    from muse.blogrepo import BlogRepo
+    from muse.publishing.blogrepo import BlogRepo
 
     blog = BlogRepo.from_settings(settings)
     url = blog.git("remote", "get-url", blog.remote, check=False)[1].strip()
@@ -634,7 +634,7 @@ def _sha_of(dep: dict[str, Any]) -> str:
 
 
 def _containment(s: Any, deps: list[dict[str, Any]], sha: str, reverted_by: str) -> Callable[[dict[str, Any]], bool]:
-    from muse.blogrepo import descends
+    from muse.publishing.blogrepo import descends
 
     known = descends(s, sha, [_sha_of(d) for d in deps])
     if reverted_by:

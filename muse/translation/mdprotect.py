@@ -167,10 +167,10 @@ def _wrap(name: str, fn: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def markdown() -> Any:
-    """The parser every muse component uses for episodes (CommonMark + tables + ~~)."""
-    from markdown_it import MarkdownIt
+    """The shared parser (:mod:`muse.markdown`) with span recording on every inline rule."""
+    from muse.markdown import new_parser
 
-    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    md = new_parser()
     for rule in md.inline.ruler.__rules__:
         md.inline.ruler.at(rule.name, _wrap(rule.name, rule.fn))
     return md
@@ -180,9 +180,9 @@ def markdown() -> Any:
 def _block_markdown() -> Any:
     """The same parser without the core inline pass: protect parses each unit's inline
     content itself, once, with span recording."""
-    from markdown_it import MarkdownIt
+    from muse.markdown import new_parser
 
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).disable("inline")
+    return new_parser().disable("inline")
 
 
 # -- splitting human text: numbers, URLs, glossary terms ------------------------------------

@@ -6,7 +6,7 @@ sections (their names, the fact ids and the identifiers the template printed the
 never rows or logs. Each analyst model returns claims as JSON, each citing fact ids; every
 claim is verified here (:func:`verify`), the judge merges the kept claims into prose per
 section and is verified the same way, restricted to the facts the kept claims cited. A
-number in narrated text is printed through its :class:`~muse.evidence.Fact` (the invisible
+number in narrated text is printed through its :class:`~muse.analysis.evidence.Fact` (the invisible
 markers), so ``muse council trace`` and the publisher's validator treat it exactly like
 templated text. Whatever fails (endpoint down, 429, timeout, malformed JSON, refusal,
 budget spent, nothing verifies) falls back: judge -> kept claims as bullets -> template.
@@ -27,10 +27,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 from muse import escaping as esc
-from muse.evidence import _END, _MID, _START, Fact, Facts, NUMBER
+from muse.analysis.evidence import _END, _MID, _START, Fact, Facts, NUMBER
 
 log = logging.getLogger(__name__)
 
@@ -795,7 +795,7 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
     """
     from muse import episode as epfmt
     from muse.errors import InputError
-    from muse.evidence import EvidenceError, dump_sidecar, load_sidecar, sha256, sidecar, strip_markers, trace
+    from muse.analysis.evidence import EvidenceError, dump_sidecar, load_sidecar, sha256, sidecar, strip_markers, trace
     from muse.fsutil import atomic_write_text
     from muse.runs import AgentResult, ts_str
 
@@ -844,19 +844,19 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
                        rows_written=1, details=details)
 
 
-def probe(settings: Any, timeout: float) -> Any:
-    """`muse health`: the endpoint lists the configured models and answers one tiny call."""
-    from muse.probes import ProbeResult
+def probe(settings: Any, timeout: float) -> tuple[Literal["ok", "fail", "info"], str]:
+    """`muse health`: the endpoint lists the configured models and answers one tiny call.
 
+    Returns ``(level, detail)``; :func:`muse.ops.probes.probe_narrator` times it and makes it a
+    probe result (the analysis layer never imports the ops layer)."""
     if not settings["narrator.enabled"]:
-        return ProbeResult("narrator", "info", "disabled (narrator.enabled is false)")
+        return "info", "disabled (narrator.enabled is false)"
     try:
         cfg = config(settings)
     except ValueError as exc:
-        return ProbeResult("narrator", "fail", str(exc))
+        return "fail", str(exc)
     if cfg.problem:
-        return ProbeResult("narrator", "fail", cfg.problem)
-    t0 = time.monotonic()
+        return "fail", cfg.problem
     try:
         from openai import OpenAI
 
@@ -865,11 +865,9 @@ def probe(settings: Any, timeout: float) -> Any:
         wanted = list(dict.fromkeys([*cfg.analysts, *([cfg.judge] if cfg.judge else [])]))
         missing = [m for m in wanted if m not in listed]
         if missing:
-            level, detail = "fail", f"models not served by the endpoint: {', '.join(esc.clean(m) for m in missing)}"
-        else:
-            sdk.chat.completions.create(model=cfg.analysts[0], temperature=0, max_tokens=5,
-                                        messages=[{"role": "user", "content": "Reply with: ok"}])
-            level, detail = "ok", f"{len(wanted)} model(s) listed; {esc.clean(cfg.analysts[0])} answered"
+            return "fail", f"models not served by the endpoint: {', '.join(esc.clean(m) for m in missing)}"
+        sdk.chat.completions.create(model=cfg.analysts[0], temperature=0, max_tokens=5,
+                                    messages=[{"role": "user", "content": "Reply with: ok"}])
+        return "ok", f"{len(wanted)} model(s) listed; {esc.clean(cfg.analysts[0])} answered"
     except Exception as exc:  # noqa: BLE001 - a probe never takes health down with it
-        level, detail = "fail", _error_text(exc)
-    return ProbeResult("narrator", level, detail, int((time.monotonic() - t0) * 1000))
+        return "fail", _error_text(exc)

@@ -142,7 +142,7 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
                timeout: float | None = None, now: datetime | None = None) -> tuple[list[Check], dict[str, Any]]:
     """Every health check. Network probes (``offline=False``; the CLI's default) run
     concurrently with the local checks; library callers such as the demo get no network."""
-    from muse import probes
+    from muse.ops import probes
 
     from muse.runs import read_ledger
 

@@ -2,7 +2,7 @@
 
 A fact is one value with its provenance: id (``E12``), value, unit, display string, the
 named query (``sql/queries/<query>.sql``, or a git/config/derived source), its parameters,
-the rule that turns the query's rows into the value (see ``muse.factrules.RULES``), and the
+the rule that turns the query's rows into the value (see ``muse.analysis.factrules.RULES``), and the
 row keys behind it. Templates never receive a bare number: they print ``Fact`` objects,
 whose ``str()`` wraps the display string in invisible private-use markers. After rendering,
 :func:`strip_markers` removes the markers and records, per occurrence, the fact id and the

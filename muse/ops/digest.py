@@ -51,7 +51,7 @@ def _series(rows: Iterable[dict[str, Any]], days: list[str], key: str) -> list[A
 
 def _insights(store: Store) -> dict[str, Any]:
     """Open insights, critical first (the analytics worker's own listing)."""
-    from muse.insights import list_insights
+    from muse.analysis.insights import list_insights
 
     rows = list_insights(store, open_only=True, limit=INSIGHTS_LIMIT)
     items = [{"id": i.insight_id, "severity": i.severity, "type": i.type, "title": i.title,

@@ -10,7 +10,7 @@ Checks one episode file against the format in :mod:`muse.episode`:
 * every relative link and image (the chart ``ep-{n}.svg`` among them) points at a file
   that exists inside the blog repo, and the chart is referenced;
 * no raw HTML (inline or block) as the blog's CommonMark + tables parser sees it
-  (:mod:`muse.htmlcheck`): the episode template writes none;
+  (:mod:`muse.publishing.htmlcheck`): the episode template writes none;
 * when the front-matter names an ``evidence`` sidecar (every episode the council writes),
   every number in the body was printed there by one of its facts (the check of
   ``muse council trace``); the sidecar is linked from the Evidence section, so it is one of
@@ -206,7 +206,7 @@ def validate_text(
 
     # Raw HTML: muse's episode template writes none, so any tag the blog's parser finds
     # came from a data- or provider-derived string that reached the markdown unescaped.
-    from muse.htmlcheck import raw_html
+    from muse.publishing.htmlcheck import raw_html
 
     for m in raw_html(body):
         if m.tag.startswith("</"):
@@ -253,7 +253,7 @@ def validate_text(
 def _check_evidence(name: str, body: str, *, path: Path, offset: int, add: Any) -> None:
     """The same check as `muse council trace`: every number in the body was printed by a fact
     of the sidecar, at that place."""
-    from muse.evidence import EvidenceError, load_sidecar, trace
+    from muse.analysis.evidence import EvidenceError, load_sidecar, trace
 
     if "/" in name or "\\" in name or not name.endswith(".evidence.json"):
         add(1, f"front-matter field 'evidence' must name a sidecar file beside the post, got {name!r}")

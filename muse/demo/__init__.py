@@ -1,0 +1,2 @@
+"""The demo pipeline (`muse demo`) and its deterministic data: the top of the house,
+it may import every other package."""
