@@ -97,3 +97,39 @@ def test_the_core_is_not_a_flat_dump_of_one_agent_helpers() -> None:
         for path in (ROOT / "muse" / pkg).glob("*.py"):
             if path.stem != "__init__":
                 assert f"`{path.stem}`" in doc, f"muse/{pkg}/{path.name} missing from docs/architecture.md"
+
+
+def test_no_import_cycles() -> None:
+    """No two modules import each other, directly or through others (lazy imports count)."""
+    graph: dict[str, set[str]] = {}
+    for a, b in _edges():
+        if a != b and not b.startswith(a + ".") and not a.startswith(b + "."):  # a package and its own modules
+            graph.setdefault(a, set()).add(b)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in list(graph):
+        if v not in index:
+            visit(v)
+    assert cycles == [], f"import cycles: {cycles}"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from muse.errors import ConfigError
+from muse.translation.languages import LANGS
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,6 @@ def load(path: Path) -> Glossary:
 
 
 def _translations(path: Path, data: dict, verbatim: set[str], rejected: list[str]) -> dict[str, dict[str, str]]:
-    from muse.translation.translate import LANGS
-
     out: dict[str, dict[str, str]] = {}
     for lang, entries in data.items():
         spec = LANGS.get(str(lang).lower())
