@@ -147,15 +147,14 @@ def test_slack_and_pagerduty_only_with_send_test(live_env, hooks: FakeHTTP) -> N
 
 
 def test_slack_and_pagerduty_rejections(live_env, hooks: FakeHTTP, monkeypatch) -> None:
-    hooks.on("POST", "/slack/", lambda r: (404, b"no_service"))
-    hooks.on("POST", "/v2/enqueue", lambda r: (400, {"status": "invalid event", "message": "Event object is invalid",
-                                                     "errors": ["Routing key is invalid"]}))
+    hooks.slack.faults.add(404)  # the webhook was removed: Slack's documented no_service
+    hooks.pagerduty.routing_keys = {"another-services-key"}  # PagerDuty knows no service by muse's key
     s = _settings()
     r = probe_slack(s, 2.0, send_test=True)
     assert r.level == "fail" and r.detail == "webhook rejected the test message: HTTP 404 (no_service)"
     assert "hooksecret99" not in r.detail
     r = probe_pagerduty(s, 2.0, send_test=True)
-    assert r.level == "fail" and "Routing key is invalid" in r.detail
+    assert r.level == "fail" and "Invalid routing key" in r.detail and "pd-routing-key-77" not in r.detail
 
 
 def test_unreachable_service_is_a_failing_check(live_env, monkeypatch) -> None:
