@@ -17,7 +17,7 @@ from fake_vercel import FakeVercel
 from fakes import FakeHTTP, slack_and_pagerduty
 from muse.config import load_settings
 from muse.ops.probes import deepl_server_url, probe_datadog, probe_deepl, probe_pagerduty, probe_slack, probe_vercel
-from muse.runs import ts_str
+from muse.hours import ts_str
 from muse.schedule import SCHEDULES
 
 UTC = timezone.utc
@@ -215,7 +215,7 @@ def test_health_reports_a_late_agent_and_exits_1(cli, migrated) -> None:
     r = cli("health", "--offline")
     assert r.exit_code == 1, r
     line = next(l for l in r.stdout.splitlines() if l.startswith("agent watcher"))
-    assert "\tfail\tlate: last run 3h ago, expected every 15m" in line
+    assert "\tfail\tlate: last run 3 h ago, expected every 15m" in line
     assert r.stdout.strip().endswith("1 check(s) failing: agent watcher")
 
 

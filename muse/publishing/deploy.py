@@ -224,7 +224,7 @@ def _error_text(resp: Any) -> str:
 # -- recording ----------------------------------------------------------------------------
 def _record(ctx: Any, episode: int, deployment_id: str, sha: str, status: str, *, build_time_ms: int = 0,
             url: str = "", message: str = "") -> None:
-    from muse.runs import ts_str, utcnow
+    from muse.hours import ts_str, utcnow
 
     ctx.store.insert("deployments", [{
         "ts": ts_str(utcnow()), "episode": int(episode), "vercel_deployment_id": deployment_id,
