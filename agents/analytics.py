@@ -49,7 +49,9 @@ from muse.analysis import insights as ins
 from muse.analysis import stats as stats_mod
 from muse.errors import ConfigError, MuseError
 from muse.analysis.insights import Insight
-from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str
+from muse.hours import parse_ts as _parse_ts  # the one timestamp parser
+from muse.hours import ts_str
+from muse.runs import AgentResult, ItemOutcome, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -687,8 +689,9 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
         sha = str(c["commit_sha"])
         run_pct = (c["value"] - c["center"]) / c["center"] * 100 if c["center"] else float("inf")
         before, after = [float(v) for v in c["before"]], [float(v) for v in c["after"]]
-        ratio, r_lo, r_hi = stats_mod.median_ratio_interval(before, after, seed=int(sha[:8] or "0", 16)) \
-            if before and after else (math.inf, math.inf, math.inf)
+        rom = stats_mod.ratio_of_medians(before, after, min_n=1) if before and after else None
+        ratio, r_lo, r_hi = (rom.ratio, rom.low, rom.high) if rom and rom.ratio is not None \
+            else (math.inf, math.inf, math.inf)
         pct = (ratio - 1) * 100 if math.isfinite(ratio) else run_pct
         size = (f"ratio of medians after/before {ratio:.2f} (95% bootstrap interval {r_lo:.2f}-{r_hi:.2f}; "
                 f"{len(after)} run(s) from this commit on against the {len(before)} before)")
@@ -846,20 +849,6 @@ def _only(name: str, params: dict[str, Any]) -> dict[str, Any]:
 
     text = load_query(name)
     return {k: v for k, v in params.items() if "{" + k + ":" in text}
-
-
-def _parse_ts(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    text = str(value).replace("T", " ").rstrip("Z")
-    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
-        except ValueError:
-            continue
-    return None
 
 
 def _num(value: Any) -> str:

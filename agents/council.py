@@ -35,7 +35,8 @@ from muse.analysis import factrules
 from muse.errors import BlockedError, ConfigError
 from muse.analysis.evidence import Fact, Facts, dump_sidecar, sha256, sidecar, strip_markers, trace
 from muse.fsutil import atomic_write_text
-from muse.runs import AgentResult, RunContext, ts_str
+from muse.hours import parse_ts, ts_str
+from muse.runs import AgentResult, RunContext
 from muse.templating import render
 
 log = logging.getLogger(__name__)
@@ -352,7 +353,7 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
     # --- the benchmark -> user link, per regressed model -------------------------------------
     links = []
     urange = store.named("council_user_range", {"until": wp["until"]}).first() or {}
-    oldest = factrules._parse_ts(urange.get("oldest"))
+    oldest = parse_ts(urange.get("oldest"), zero_is_none=True)
     seen_models: set[str] = set()
     for x in changes:
         raw = x["raw"]

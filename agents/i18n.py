@@ -40,7 +40,8 @@ from muse.translation import glossary as glossary_mod
 from muse.errors import MuseError
 from muse.translation.i18n_check import check_translation, source_relpath, translation_relpath
 from muse.translation.mdprotect import ProtectError
-from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
+from muse.hours import ts_str, utcnow
+from muse.runs import AgentResult, ItemOutcome, RunContext
 from muse.translation.translate import LangSpec, Translator, UnitCache, make_client, resolve_langs
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,8 @@ from typing import Any
 from muse import quarantine, schemas
 from muse.errors import ConfigError, InputError, StoreError, StoreUnavailableError, UsageError
 from muse.hours import utc
-from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
+from muse.hours import parse_ts, ts_str, utcnow
+from muse.runs import AgentResult, ItemOutcome, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -450,9 +451,7 @@ def _newest_ingested(ctx: RunContext) -> datetime | None:
     row = ctx.store.named("ingest_hearts_newest_report").first()
     if not row or not int(row["n"]):
         return None
-    from muse.hours import utc
-
-    return utc(datetime.fromisoformat(row["newest"]))
+    return parse_ts(row["newest"])
 
 
 def _llm_metrics(ctx: RunContext, good: list[Report]) -> None:

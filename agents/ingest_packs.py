@@ -50,7 +50,8 @@ from typing import Any, Iterator
 from muse import quarantine
 from muse.errors import ConfigError, StoreError, StoreUnavailableError
 from muse.hours import HOUR, Window, floor_hour, iso_hour, resolve_window, span_in_name
-from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
+from muse.hours import parse_ts, ts_str, utcnow
+from muse.runs import AgentResult, ItemOutcome, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         # died before its rollup), ROLLUP_DAYS at a time (one query per day or week cost more
         # in per-query overhead than the work; the chunk bounds memory). A run that added
         # nothing rolls up nothing, so it writes no row.
-        stale = [datetime.fromisoformat(r["hour_text"]).replace(tzinfo=window.since.tzinfo)
+        stale = [parse_ts(r["hour_text"])
                  for r in ctx.store.named("ingest_packs_stale_hours", {"since": ts_str(window.since),
                                                                        "until": ts_str(window.until)}).dicts()]
         for week in weeks:
@@ -592,7 +593,7 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime,
     lo, hi = complete[0] - timedelta(days=days), complete[-1] + HOUR
     # Keyed by the hour itself: the baseline looks up `days` earlier hours for every hour, and
     # formatting each of them as text cost more than the queries (1,380 hours: 11K strftime).
-    counts = {datetime.fromisoformat(r["hour_text"]).replace(tzinfo=lo.tzinfo): int(r["events"])
+    counts = {parse_ts(r["hour_text"]): int(r["events"])
               for r in ctx.store.named("ingest_packs_hourly_events",
                                        {"since": lo.strftime("%Y-%m-%d %H:%M:%S"),
                                         "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts()}
@@ -670,7 +671,5 @@ def _emit_metrics(ctx: RunContext, window: Window, new: dict[str, Any], per_comm
     if not (newest and int(newest["n"])):  # nothing in a week: still report how far behind
         newest = ctx.store.named("ingest_packs_newest_event", {"since": "1970-01-01 00:00:00.000"}).first()
     if newest and int(newest["n"]):
-        from muse.hours import utc
-
-        newest_ts = utc(datetime.fromisoformat(newest["newest"]))
+        newest_ts = parse_ts(newest["newest"])
         tel.gauge("ingest.lag_seconds", max(0.0, (now - newest_ts).total_seconds()), repo=SOURCE)

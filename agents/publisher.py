@@ -35,7 +35,7 @@ import getpass
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ from muse.publishing import blogrepo
 from muse.publishing import deploy
 from muse.episode import chart_name, evidence_name, parse, post_name, render
 from muse.errors import ExitCode, InputError, MuseError, UsageError
-from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
+from muse.hours import parse_ts, ts_str, utcnow
+from muse.runs import AgentResult, ItemOutcome, RunContext
 from muse.publishing.validate import ValidationReport, validate_file
 
 log = logging.getLogger(__name__)
@@ -110,10 +111,7 @@ def current_row(ctx: RunContext, episode: int) -> dict[str, Any]:
 
 def new_version(ctx: RunContext, row: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """Write the next version of an episode row (never an UPDATE): same key, later ts."""
-    try:
-        previous = datetime.strptime(str(row["ts"])[:23], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc)
-    except ValueError:
-        previous = datetime.strptime(str(row["ts"])[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    previous = parse_ts(row["ts"])
     ts = max(utcnow(), previous + timedelta(milliseconds=1))
     new = {**row, **changes, "ts": ts_str(ts)}
     ctx.store.insert("episodes", [new])

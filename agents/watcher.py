@@ -40,10 +40,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from muse.analysis import circuit
-from muse.analysis.circuit import FAILED_STATUSES, humanize_seconds, worst
+from muse.analysis.circuit import FAILED_STATUSES, worst
 from muse.errors import ConfigError, InputError, MuseError
 from muse.gitrepo import latest_commit
-from muse.runs import AgentResult, ItemOutcome, RunContext, ts_str, utcnow
+from muse.hours import humanize, parse_ts, ts_str, utcnow
+from muse.runs import AgentResult, ItemOutcome, RunContext
 
 
 AGENT = "watcher"
@@ -100,12 +101,6 @@ class RepoCheck:
         return d
 
 
-def _parse_ts(value: Any) -> datetime | None:
-    if value in (None, "", "\\N"):
-        return None
-    return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
-
-
 def evaluate(spec: RepoSpec, *, commit: str, committed_at: datetime, rows: int, newest: datetime | None,
              now: datetime, threshold_seconds: float) -> RepoCheck:
     """The status of one repo from its latest commit and that commit's rows (pure)."""
@@ -116,8 +111,8 @@ def evaluate(spec: RepoSpec, *, commit: str, committed_at: datetime, rows: int, 
     else:
         known_until = now
     lag = max(0, int((now - known_until).total_seconds()))
-    age = humanize_seconds(max(0.0, (now - committed_at).total_seconds()))
-    limit = humanize_seconds(threshold_seconds)
+    age = humanize(max(0.0, (now - committed_at).total_seconds()))
+    limit = humanize(threshold_seconds)
     head = f"{spec.name} {commit[:8]} (committed {age} ago)"
     if rows == 0 and lag <= threshold_seconds:
         status = "valid_pending"
@@ -128,11 +123,11 @@ def evaluate(spec: RepoSpec, *, commit: str, committed_at: datetime, rows: int, 
         message = f"{head}: no {spec.table} rows; they were due within {limit} of the commit"
     elif lag > threshold_seconds:
         status = "lag_exceeded"
-        message = (f"{head}: the newest of its {rows:,} {spec.table} rows is {humanize_seconds(lag)} old, "
+        message = (f"{head}: the newest of its {rows:,} {spec.table} rows is {humanize(lag)} old, "
                    f"over the {limit} threshold; ingestion looks stalled")
     else:
         status = "valid"
-        fresh = f", newest {humanize_seconds(lag)} old" if spec.stream else ""
+        fresh = f", newest {humanize(lag)} old" if spec.stream else ""
         message = f"{head}: {rows:,} {spec.table} rows{fresh}"
     return RepoCheck(spec.name, commit, committed_at, rows, newest, threshold_seconds, status, lag, message)
 
@@ -157,7 +152,7 @@ def _check_repos(ctx: RunContext) -> tuple[list[RepoCheck], datetime]:
         if spec.lookback is not None:
             params["since"] = committed_at - spec.lookback
         row = ctx.store.named(spec.query, params).first() or {}
-        counted.append((spec, sha, committed_at, int(row.get("rows") or 0), _parse_ts(row.get("newest"))))
+        counted.append((spec, sha, committed_at, int(row.get("rows") or 0), parse_ts(row.get("newest"))))
     # One "now" for the whole verdict, taken after the reads it is compared with.
     now = utcnow()
     checks = [evaluate(spec, commit=sha, committed_at=at, rows=rows, newest=newest, now=now,
@@ -306,11 +301,11 @@ def describe(settings: Any, store: Any, *, recent: int = 5, now: datetime | None
     if parsed is not None:
         status_file.update(run_id=parsed.run_id, checked_at=parsed.checked_at.isoformat(),
                            age_seconds=(now - parsed.checked_at).total_seconds())
-    last_valid = _parse_ts(streak.get("last_valid_ts"))
+    last_valid = parse_ts(streak.get("last_valid_ts"))
     last = None
     if rows:
         r = rows[0]
-        ran_at = _parse_ts(r["ts"])
+        ran_at = parse_ts(r["ts"])
         last = {
             "run_id": r["run_id"], "ts": ran_at.isoformat() if ran_at else None,
             "age_seconds": (now - ran_at).total_seconds() if ran_at else None,
@@ -325,7 +320,7 @@ def describe(settings: Any, store: Any, *, recent: int = 5, now: datetime | None
     # The one sentence to read first: why the council is (un)blocked.
     headline = gate.reason
     if not gate.open and last is not None and last["status"] in FAILED_STATUSES:
-        headline = f"Council blocked by the last watcher check ({humanize_seconds(last['age_seconds'])} ago): " \
+        headline = f"Council blocked by the last watcher check ({humanize(last['age_seconds'])} ago): " \
                    f"{last['message']}"
     return {
         "headline": headline,

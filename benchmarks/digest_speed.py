@@ -66,7 +66,7 @@ def main(events: int = 1_000_000, repeats: int = 5) -> dict:
         from muse import migrations
         from muse.config import load_settings
         from muse.ops.digest import build_digest
-        from muse.runs import ts_str
+        from muse.hours import ts_str
         from muse.store import open_store
 
         with open_store(load_settings()) as store:

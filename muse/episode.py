@@ -7,7 +7,6 @@ The chart sits beside it as ``ep-{n}.svg`` and is referenced by a relative image
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +29,6 @@ REQUIRED_FRONT_MATTER: tuple[str, ...] = ("title", "episode", "date", "lang", "s
 #   failed       invalid, or its deploy failed and was rolled back
 #   rolled_back  reverted on purpose with `muse publish rollback`
 STATUSES: tuple[str, ...] = ("draft", "ready", "published", "failed", "rolled_back")
-
-_FRONT = re.compile(r"\A---\n(.*?)\n---\n?", re.DOTALL)
-
 
 @dataclass
 class EpisodeDoc:
@@ -61,18 +57,21 @@ def parse(text: str) -> EpisodeDoc:
     """Split front-matter and body; raise EpisodeFormatError with a one-line reason."""
     import yaml
 
-    m = _FRONT.match(text)
-    if not m:
+    from muse.markdown import split_front_matter
+
+    split = split_front_matter(text)
+    if split is None:
         raise EpisodeFormatError("no YAML front-matter (the file must start with a '---' line)")
+    yaml_text, _, body_start = split
     try:
-        fm = yaml.safe_load(m.group(1))
+        fm = yaml.safe_load(yaml_text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark else ""
         raise EpisodeFormatError(f"front-matter is not valid YAML{where}") from None
     if not isinstance(fm, dict):
         raise EpisodeFormatError("front-matter must be a mapping")
-    return EpisodeDoc(fm, text[m.end():])
+    return EpisodeDoc(fm, text[body_start:])
 
 
 def render(front_matter: dict[str, Any], body: str) -> str:
@@ -86,11 +85,7 @@ def render(front_matter: dict[str, Any], body: str) -> str:
 
 
 def section_titles(body: str) -> list[str]:
-    """Level-2 headings outside fenced code, in order."""
-    titles, fenced = [], False
-    for line in body.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-        elif not fenced and line.startswith("## "):
-            titles.append(line[3:].strip())
-    return titles
+    """Level-2 headings in order, as the blog's markdown parser sees them (muse.markdown)."""
+    from muse.markdown import headings
+
+    return headings(body, 2)

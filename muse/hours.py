@@ -1,10 +1,12 @@
-"""UTC hours: parsing command-line times, hour windows, and hours carried in file names."""
+"""Time helpers, all UTC: now, the store's text form, the one timestamp parser, the one
+duration humanizer, command-line times, hour windows, and hours carried in file names."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from muse.errors import UsageError
 
@@ -21,6 +23,53 @@ _NAME_TIME = re.compile(
 def utc(value: datetime) -> datetime:
     """An aware UTC datetime (naive values are taken as UTC)."""
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def ts_str(value: datetime) -> str:
+    """The text form of a DateTime64(3) value bound as a query parameter or inserted:
+    '2026-05-01 13:00:00.000' (UTC; fixed width, so the text sorts in time order)."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def parse_ts(value: Any, *, zero_is_none: bool = False) -> datetime | None:
+    """The one timestamp parser: an aware UTC datetime from a datetime (naive = UTC) or ISO
+    8601 text ('2026-05-01 13:00:00.123', '2026-05-01T13:00Z', '2026-05-01 13:00'); None
+    for nothing (None, '', ClickHouse's \\N). ``zero_is_none``: ClickHouse's zero DateTime
+    (1970-01-01, what max() of no rows gives) means "never" too. Raises ValueError for text
+    that is no time at all."""
+    if value is None or isinstance(value, str) and value.strip() in ("", "\\N", "None"):
+        return None
+    if isinstance(value, datetime):
+        out = utc(value)
+    else:
+        text = str(value).strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        out = utc(datetime.fromisoformat(text))
+    if zero_is_none and out.year == 1970 and out.month == 1 and out.day == 1:
+        return None
+    return out
+
+
+def humanize(duration: float | timedelta) -> str:
+    """The one duration humanizer, for messages read at 3 a.m.: '45 s', '12 min', '2 h 5 min',
+    '3 d 4 h' (the sign is dropped: callers say "ago" or "in")."""
+    seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
+    s = int(round(abs(seconds)))
+    if s < 90:
+        return f"{s} s"
+    m = s // 60
+    if m < 120:
+        return f"{m} min"
+    h, m = divmod(m, 60)
+    if h < 48:
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(h, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
 
 
 def floor_hour(value: datetime) -> datetime:

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from muse.runs import ts_str, utcnow
+from muse.hours import ts_str, utcnow
 from muse.store import Store
 
 log = logging.getLogger(__name__)

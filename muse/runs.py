@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -24,6 +24,7 @@ from muse import migrations
 from muse.config import Settings
 from muse import locks
 from muse.errors import BlockedError, ExitCode, MuseError, StoreLockTimeout
+from muse.hours import ts_str, utcnow
 from muse.locks import FileLock
 from muse.store import Store, open_store
 from muse.telemetry import Telemetry
@@ -91,14 +92,6 @@ class RunContext:
     def alert(self, severity: Any, title: str, text: str, *, dedup_key: str | None = None, **tags: Any) -> list[str]:
         return self.telemetry.alert(severity, title, text, dedup_key=dedup_key or f"muse-{self.agent}-{title}",
                                     source=f"muse {self.agent}", tags=tags or None)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def ts_str(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _row(agent: str, run_id: str, started: datetime, status: str, *, finished: datetime | None = None,

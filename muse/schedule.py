@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
+from muse.hours import humanize
+
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
 
 
@@ -301,20 +303,6 @@ def host_zone_name() -> str:
         return "UTC"
 
 
-def human_age(delta: timedelta) -> str:
-    """'45s', '12m', '3h', '2d 4h' for an age or interval."""
-    seconds = int(max(delta.total_seconds(), 0))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        h, m = divmod(seconds // 60, 60)
-        return f"{h}h" if m == 0 or h >= 6 else f"{h}h {m}m"
-    d, h = divmod(seconds // 3600, 24)
-    return f"{d}d" if h == 0 else f"{d}d {h}h"
-
-
 @dataclass(frozen=True)
 class Punctuality:
     """Whether an agent ran when its schedule said it should."""
@@ -339,7 +327,7 @@ def check_punctuality(schedule: Schedule, last_started: datetime | None, now: da
         return Punctuality(schedule.agent, "never", f"never run (expected {schedule.every})", None, None)
     last_started = last_started.astimezone(timezone.utc)
     due = cron.next_after(last_started)
-    ago = human_age(now - last_started)
+    ago = humanize(now - last_started)
     if now <= due + schedule.grace:
         return Punctuality(schedule.agent, "ok", f"last run {ago} ago (expected {schedule.every})",
                            last_started, due)
@@ -358,18 +346,5 @@ def check_punctuality(schedule: Schedule, last_started: datetime | None, now: da
                                f"(last run {ago} ago)", last_started, due)
     return Punctuality(schedule.agent, "late",
                        f"late: last run {ago} ago, expected {schedule.every} "
-                       f"(due {due:%Y-%m-%d %H:%M} UTC, grace {human_age(schedule.grace)})",
+                       f"(due {due:%Y-%m-%d %H:%M} UTC, grace {humanize(schedule.grace)})",
                        last_started, due)
-
-
-def parse_ts(text: str | None) -> datetime | None:
-    """A ClickHouse DateTime64 string ('2026-01-02 03:04:05.678', UTC) as an aware datetime."""
-    if not text or text.startswith("1970-01-01") or text in ("\\N", "None"):
-        return None
-    text = text.strip().replace("T", " ").rstrip("Z")
-    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
-        except ValueError:
-            continue
-    return None

@@ -163,37 +163,58 @@ class Store:
 
     # -- public API ---------------------------------------------------------------
     def _retrying(self, what: str, fn: Callable[[], T]) -> T:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return fn()
-            except (StoreError, StoreUnavailableError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - classified below
-                code = _error_code(exc)
-                if self.limits is not None and code in LIMIT_CODES:
-                    raise QueryLimitError(self.limits.message(code), code=code) from exc
-                if code == READONLY_CODE:
-                    raise ReadOnlyError(
-                        "the store is read-only for this command: " + _one_line(exc),
-                        hint="pass --write to allow writes",
-                    ) from exc
-                transient = self._is_transient(exc, code)
-                if not transient:
-                    raise StoreError(f"{what} failed: {_one_line(exc)}", code=code) from exc
-                if attempt >= self.retries:
-                    self.stats.errors.append(_one_line(exc))
-                    raise StoreUnavailableError(
-                        f"{what} failed after {attempt} attempts: {_one_line(exc)}"
-                    ) from exc
-                self.stats.retries += 1
-                delay = self.backoff * (2 ** (attempt - 1))
-                log.warning("store: %s failed (attempt %d/%d), retrying in %.1fs: %s",
-                            what, attempt, self.retries, delay, _one_line(exc))
-                time.sleep(delay)
+        """``fn`` under the one retry policy (muse.retry): transient faults are retried
+        ``store.retries`` times in all, the backoff doubling from ``store.retry_backoff_seconds``;
+        any other failure is classified into muse's store errors at once."""
+        from muse import retry
+
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return fn()
+
+        def transient(exc: BaseException) -> bool:
+            if isinstance(exc, (StoreError, StoreUnavailableError)):
+                return False
+            code = _error_code(exc)
+            if code == READONLY_CODE or (self.limits is not None and code in LIMIT_CODES):
+                return False
+            return self._is_transient(exc, code)
+
+        def on_retry(exc: BaseException | None, attempt_no: int, wait: float) -> None:
+            self.stats.retries += 1
+            log.warning("store: %s failed (attempt %d/%d), retrying in %.1fs: %s",
+                        what, attempt_no, self.retries, wait, _one_line(exc) if exc else "failed")
+
+        try:
+            return retry.call(attempt, what=f"store: {what}", attempts=self.retries, backoff=self.backoff,
+                              max_backoff=float("inf"), max_wait=float("inf"), transient=transient,
+                              on_retry=on_retry, sleep=lambda s: time.sleep(s))
+        except (StoreError, StoreUnavailableError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below
+            code = _error_code(exc)
+            if self.limits is not None and code in LIMIT_CODES:
+                raise QueryLimitError(self.limits.message(code), code=code) from exc
+            if code == READONLY_CODE:
+                raise ReadOnlyError(
+                    "the store is read-only for this command: " + _one_line(exc),
+                    hint="pass --write to allow writes",
+                ) from exc
+            if not self._is_transient(exc, code):
+                raise StoreError(f"{what} failed: {_one_line(exc)}", code=code) from exc
+            self.stats.errors.append(_one_line(exc))
+            raise StoreUnavailableError(f"{what} failed after {attempts} attempts: {_one_line(exc)}") from exc
 
     def _is_transient(self, exc: BaseException, code: int | None) -> bool:
+        """Network drops, timeouts and the server's transient codes; not a missing file or a
+        refused permission (an OSError too), which no retry can fix."""
+        from muse.retry import PERMANENT_OS_ERRORS
+
+        if isinstance(exc, PERMANENT_OS_ERRORS):
+            return False
         if isinstance(exc, (ConnectionError, TimeoutError, OSError, EOFError)):
             return True
         return code in TRANSIENT_CODES

@@ -29,7 +29,7 @@ carries ``X-RateLimit-*`` headers and a ``rate_limited`` body with ``limit``; ``
 only when ``retry_after`` is set (None: the reset header is all a client gets).
 Tests script faults through attributes (``script``, ``step_seconds``, ``rate_limit_next``,
 ``rate_limit_only``, ``fail_gets``, ``lose_creates``, ``block_create``, ``rollback_error``,
-``promote_error``, ``hang``) and change production as a person would in the dashboard
+``promote_error``, ``hook_faults``, ``hang``) and change production as a person would in the dashboard
 (``external_rollback``).
 """
 
@@ -99,6 +99,7 @@ class FakeVercel:
         self.promotions: list[str] = []
         self.cancels: list[str] = []
         self.hook_calls = 0
+        self.hook_faults: list[int] = []  # the next Deploy Hook calls answer these statuses
         self.created_bodies: list[dict[str, Any]] = []
         self.production: str | None = None  # the deployment production serves
         self.pinned = False  # a rollback pinned production: new deployments stay STAGED
@@ -395,4 +396,9 @@ class FakeVercel:
 
     def _hook(self, req: Request) -> tuple:
         self.hook_calls += 1
+        if self.hook_faults:
+            status = self.hook_faults.pop(0)
+            if status == 404:
+                return _err(404, "not_found", "Deploy Hook not found")
+            return _err(status, "internal_server_error", "An unexpected internal error occurred")
         return 201, {"job": {"id": f"job{next(_ids)}", "state": "PENDING", "createdAt": _ms()}}

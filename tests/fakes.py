@@ -158,7 +158,8 @@ class FakePagerDuty:
     """PagerDuty Events API v2 (POST /v2/enqueue): 202 ``{"status": "success", ...}``; 400
     ``{"status": "invalid event", ...}`` for a malformed event (a trigger needs payload.summary
     of at most 1024 characters, payload.source and payload.severity); 429 and 5xx as its docs
-    say clients must retry. ``incidents`` maps dedup_key -> "triggered" | "resolved"."""
+    say clients must retry. ``incidents`` maps dedup_key -> "triggered" | "resolved".
+    ``routing_keys``: the integration keys it knows (None: any); another key is an invalid event."""
 
     SEVERITIES = ("critical", "error", "warning", "info")
 
@@ -167,6 +168,7 @@ class FakePagerDuty:
         self.faults = Faults()
         self.incidents: dict[str, str] = {}
         self.events: list[dict[str, Any]] = []
+        self.routing_keys: set[str] | None = None
         self.http.on("POST", "/v2/enqueue", self._enqueue)
 
     @staticmethod
@@ -185,6 +187,8 @@ class FakePagerDuty:
             return self._invalid("Invalid JSON")
         if not isinstance(body, dict) or not body.get("routing_key"):
             return self._invalid("'routing_key' is missing or blank")
+        if self.routing_keys is not None and body["routing_key"] not in self.routing_keys:
+            return self._invalid("Invalid routing key")
         action = body.get("event_action")
         if action not in ("trigger", "acknowledge", "resolve"):
             return self._invalid("'event_action' is invalid")

@@ -85,7 +85,7 @@ def english_episode(n: int = 12) -> str:
 def english_row(n: int, *, status: str = "published", age_hours: float = 1.0) -> dict[str, Any]:
     from datetime import timedelta
 
-    from muse.runs import ts_str, utcnow
+    from muse.hours import ts_str, utcnow
 
     fm = front_matter(n)
     return {

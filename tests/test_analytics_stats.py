@@ -134,8 +134,10 @@ def test_binomial_tail_and_change_point() -> None:
     assert stats.change_point(flat, min_size=12).p_value > 0.01
     bump = [0.0] * 30 + [1.0] * 4 + [0.0] * 30
     assert not stats.change_point(bump, min_size=3).sustained
-    ratio, lo, hi = stats.median_ratio_interval([100.0, 101, 99, 100, 102], [150.0, 149, 152, 151])
-    assert ratio == pytest.approx(1.505) and lo <= ratio <= hi
+    r = stats.ratio_of_medians([100.0, 101, 99, 100, 102], [150.0, 149, 152, 151], min_n=1)
+    assert r.ratio == pytest.approx(1.505) and 1.47 <= r.low <= r.ratio <= r.high <= 1.54
+    assert stats.ratio_of_medians([1.0, 2, 3], [2.0, 3, 4]).low is None  # below the default min_n: no interval
+    assert stats.ratio_of_medians([0.0, 0, 1], [2.0, 3, 4], min_n=1).ratio is None  # median before is 0
 
 
 # -- outliers folded into a cost anomaly ----------------------------------------------------

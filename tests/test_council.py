@@ -17,7 +17,8 @@ from muse import episode as epfmt
 from muse.analysis import circuit
 from muse.analysis import factrules
 from muse.analysis.evidence import trace
-from muse.runs import RunContext, ts_str
+from muse.hours import ts_str
+from muse.runs import RunContext
 from muse.telemetry import Telemetry
 
 NOW = datetime(2026, 11, 20, 0, 0, tzinfo=timezone.utc)  # midnight: a data day is a calendar day

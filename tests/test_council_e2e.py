@@ -18,7 +18,8 @@ from ingest_world import report, result, write_report
 from muse import episode as epfmt
 from muse.analysis import circuit
 from muse.errors import ExitCode
-from muse.runs import run_agent, ts_str
+from muse.hours import ts_str
+from muse.runs import run_agent
 from muse.telemetry import Telemetry
 from test_council import NOW, World
 

@@ -14,7 +14,8 @@ from fakes import slack_and_pagerduty
 from muse import episode as epfmt
 from muse.analysis import circuit
 from muse.errors import ExitCode
-from muse.runs import run_agent, ts_str
+from muse.hours import ts_str
+from muse.runs import run_agent
 from muse.store import open_store
 from test_council import RISING, World, git_repo
 

@@ -87,7 +87,7 @@ def _insert_runs(settings: Any, runs: dict[str, tuple[datetime, str]]) -> None:
     import uuid
     from datetime import timedelta
 
-    from muse.runs import ts_str
+    from muse.hours import ts_str
     from muse.store import open_store
 
     with open_store(settings) as st:
@@ -274,7 +274,7 @@ def test_health_reports_a_run_left_running_past_its_timeout(migrated: Any) -> No
     import uuid
     from datetime import timedelta
 
-    from muse.runs import ts_str
+    from muse.hours import ts_str
     from muse.store import open_store
 
     now = datetime.now(timezone.utc)
@@ -287,7 +287,7 @@ def test_health_reports_a_run_left_running_past_its_timeout(migrated: Any) -> No
     health = run_muse(migrated.state_dir, "health", "--offline", "--json")
     stuck = next(c for c in json.loads(health.stdout)["checks"] if c["name"] == "stuck runs")
     assert stuck["level"] == "warn" and stuck["detail"].startswith("1 run(s) still 'running' past their timeout")
-    assert "watcher run" in stuck["detail"] and "started 2h ago" in stuck["detail"], stuck
+    assert "watcher run" in stuck["detail"] and "started 2 h ago" in stuck["detail"], stuck
 
 
 # -- logs a shipper can read -----------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from muse.ops.digest import build_digest, render_digest_text, sparkline
-from muse.runs import ts_str
+from muse.hours import ts_str
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)

@@ -17,7 +17,7 @@ from fake_vercel import FakeVercel
 from fakes import FakeHTTP, slack_and_pagerduty
 from muse.config import load_settings
 from muse.ops.probes import deepl_server_url, probe_datadog, probe_deepl, probe_pagerduty, probe_slack, probe_vercel
-from muse.runs import ts_str
+from muse.hours import ts_str
 from muse.schedule import SCHEDULES
 
 UTC = timezone.utc
@@ -147,15 +147,14 @@ def test_slack_and_pagerduty_only_with_send_test(live_env, hooks: FakeHTTP) -> N
 
 
 def test_slack_and_pagerduty_rejections(live_env, hooks: FakeHTTP, monkeypatch) -> None:
-    hooks.on("POST", "/slack/", lambda r: (404, b"no_service"))
-    hooks.on("POST", "/v2/enqueue", lambda r: (400, {"status": "invalid event", "message": "Event object is invalid",
-                                                     "errors": ["Routing key is invalid"]}))
+    hooks.slack.faults.add(404)  # the webhook was removed: Slack's documented no_service
+    hooks.pagerduty.routing_keys = {"another-services-key"}  # PagerDuty knows no service by muse's key
     s = _settings()
     r = probe_slack(s, 2.0, send_test=True)
     assert r.level == "fail" and r.detail == "webhook rejected the test message: HTTP 404 (no_service)"
     assert "hooksecret99" not in r.detail
     r = probe_pagerduty(s, 2.0, send_test=True)
-    assert r.level == "fail" and "Routing key is invalid" in r.detail
+    assert r.level == "fail" and "Invalid routing key" in r.detail and "pd-routing-key-77" not in r.detail
 
 
 def test_unreachable_service_is_a_failing_check(live_env, monkeypatch) -> None:
@@ -216,7 +215,7 @@ def test_health_reports_a_late_agent_and_exits_1(cli, migrated) -> None:
     r = cli("health", "--offline")
     assert r.exit_code == 1, r
     line = next(l for l in r.stdout.splitlines() if l.startswith("agent watcher"))
-    assert "\tfail\tlate: last run 3h ago, expected every 15m" in line
+    assert "\tfail\tlate: last run 3 h ago, expected every 15m" in line
     assert r.stdout.strip().endswith("1 check(s) failing: agent watcher")
 
 

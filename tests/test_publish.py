@@ -476,6 +476,24 @@ def test_deploy_hook_without_token_is_triggered_but_unverified(pub: Pub, monkeyp
     assert pub.deployments(23)[0][0] == "hook_triggered"
 
 
+def test_deploy_hook_is_retried_after_a_5xx_but_not_after_a_404(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muse.config import load_settings
+
+    monkeypatch.delenv("VERCEL_TOKEN")
+    monkeypatch.setenv("VERCEL_DEPLOY_HOOK_URL", pub.vercel.hook_url)
+    pub.settings = load_settings()
+    pub.episode(26)
+    pub.vercel.hook_faults = [502, 503]
+    out = pub.run(episode=26)
+    assert pub.vercel.hook_calls == 3 and "deploy hook triggered" in out.result.message
+    assert pub.deployments(26)[0][0] == "hook_triggered"
+    pub.vercel.hook_calls, pub.vercel.hook_faults = 0, [404, 503]
+    pub.episode(27)
+    out = pub.run(episode=27)
+    assert pub.vercel.hook_calls == 1  # a hook that does not exist is not asked again
+    assert pub.deployments(27)[0] == ("api_error", "") and "hOoKsEcReT" not in out.result.message
+
+
 # -- issue 18: what production really serves ---------------------------------------------------
 def _deploy(pub: Pub, n: int, sha: str) -> Any:
     """A deploy of ``sha`` recorded under episode ``n``, as `muse i18n sync` does for a translation commit."""

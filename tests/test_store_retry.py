@@ -77,6 +77,31 @@ def test_a_mistake_is_not_retried(exc: BaseException) -> None:
     assert st.calls == 1 and st.stats.retries == 0
 
 
+@pytest.mark.parametrize("exc", [FileNotFoundError(2, "No such file or directory", "/state/clickhouse/x.bin"),
+                                 PermissionError(13, "Permission denied", "/state/clickhouse")])
+def test_a_missing_file_or_refused_permission_is_not_retried(exc: BaseException) -> None:
+    """Both are OSErrors like a dropped connection, but no retry brings a file back."""
+    st = Scripted([exc, exc, exc], retries=3, backoff=0)
+    with pytest.raises(StoreError) as info:
+        st.query("SELECT 1")
+    assert not isinstance(info.value, StoreUnavailableError)
+    assert st.calls == 1 and st.stats.retries == 0 and "query failed:" in str(info.value)
+
+
+def test_an_insert_is_retried_like_a_query(caplog) -> None:
+    class Inserts(Scripted):
+        def _raw_insert(self, table: str, columns: Any, rows: Any, dedup_token: Any = None) -> None:
+            self.calls += 1
+            if self.failures:
+                raise self.failures.pop(0)
+
+    st = Inserts([ConnectionResetError(104, "Connection reset by peer")], retries=3, backoff=0)
+    with caplog.at_level(logging.WARNING, logger="muse.store"):
+        assert st.insert("t", [{"a": 1}]) == 1
+    assert st.calls == 2 and st.stats.retries == 1 and st.stats.rows_written == 1
+    assert any("store: insert into t failed (attempt 1/3)" in r.getMessage() for r in caplog.records)
+
+
 def test_a_write_refused_by_a_read_only_session_names_the_flag_and_is_not_retried() -> None:
     st = Scripted([ServerException("Code: 164. DB::Exception: Cannot execute query in readonly mode", code=164)],
                   retries=3, backoff=0, readonly=True)

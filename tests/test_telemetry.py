@@ -35,7 +35,6 @@ def test_dogstatsd_datagrams_of_a_short_run_arrive_before_exit(settings, migrate
 
 def test_alert_routing_and_failing_sink_does_not_hide_the_alert(tmp_path) -> None:
     fake = slack_and_pagerduty()
-    fake.on("POST", "/broken-slack/", lambda r: (500, {"error": "boom"}))
     try:
         tel = Telemetry(state_dir=tmp_path, slack_webhook_url=fake.url + "/slack/T/B/X",
                         pagerduty_routing_key="rk-1", pagerduty_events_url=fake.url + "/v2/enqueue")
@@ -46,8 +45,9 @@ def test_alert_routing_and_failing_sink_does_not_hide_the_alert(tmp_path) -> Non
         pd = [r.json() for r in fake.requests if r.path == "/v2/enqueue"]
         assert [(p["event_action"], p["dedup_key"]) for p in pd] == [("trigger", "watch"), ("resolve", "watch")]
         assert pd[0]["payload"]["severity"] == "critical" and pd[0]["payload"]["summary"].startswith("watcher failed")
-        tel.slack_webhook_url = fake.url + "/broken-slack/x"
+        fake.slack.faults.add(500, times=10)  # Slack's documented rollup_error, on every attempt
         assert tel.alert("critical", "deploy failed", "ERROR", dedup_key="d") == ["pagerduty"]
+        fake.slack.faults.clear()
         tel.slack_webhook_url = "http://127.0.0.1:9/unreachable"
         assert tel.alert("critical", "deploy failed", "ERROR", dedup_key="d") == ["pagerduty"]
         assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 6
@@ -56,20 +56,20 @@ def test_alert_routing_and_failing_sink_does_not_hide_the_alert(tmp_path) -> Non
 
 
 def test_metrics_over_http_api_when_no_agent(tmp_path) -> None:
-    from fakes import FakeHTTP
+    from fake_datadog import FakeDatadog
 
-    fake = FakeHTTP()
-    fake.on("POST", "/api/v1/series", lambda r: (202, {"status": "ok"}))
+    fake = FakeDatadog(api_key="dd-key")
     try:
         tel = Telemetry(state_dir=tmp_path, api_key="dd-key", api_url=fake.url)
         tel.count("watcher.success")
         tel.gauge("watcher.lag_seconds", 12, repo="banterhearts")
         tel.flush()
         [req] = fake.requests
-        assert req.headers["dd-api-key"] == "dd-key"
+        assert req.path == "/api/v1/series" and req.headers["dd-api-key"] == "dd-key"
         series = {s["metric"]: s for s in req.json()["series"]}
         assert series["watcher.lag_seconds"]["tags"] == ["repo:banterhearts"]
         assert series["watcher.success"]["type"] == "count"
+        assert {p["metric"] for p in fake.points} == {"watcher.success", "watcher.lag_seconds"}  # accepted
         tel.flush()
         assert len(fake.requests) == 1  # nothing sent twice
     finally:

@@ -11,6 +11,7 @@ import pytest
 
 from fakes import slack_and_pagerduty
 from muse.analysis import circuit
+from muse.hours import humanize
 from muse.agents import watcher
 from muse.errors import ExitCode
 from muse.telemetry import Telemetry
@@ -50,7 +51,7 @@ def test_status_rules(spec, committed_min_ago, rows, newest_min_ago, expected, l
     c = watcher.evaluate(spec, commit="a" * 40, committed_at=T0 - timedelta(minutes=committed_min_ago), rows=rows,
                          newest=newest, now=T0, threshold_seconds=threshold)
     assert (c.status, c.lag_seconds) == (expected, lag_s)
-    assert f"(committed {circuit.humanize_seconds(max(0, committed_min_ago * 60))} ago)" in c.message
+    assert f"(committed {humanize(max(0, committed_min_ago * 60))} ago)" in c.message
     if expected == "valid_pending":
         assert "not a failure" in c.message
 

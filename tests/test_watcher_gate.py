@@ -157,11 +157,6 @@ def test_write_status_refuses_naive_time(tmp_path) -> None:
                              hearts_commit="a" * 40, packs_commit="b" * 40)
 
 
-def test_humanize_seconds() -> None:
-    assert [circuit.humanize_seconds(s) for s in (5, 89, 90, 7199, 7200, 7260, 3 * 86400 + 3600)] == [
-        "5 s", "89 s", "1 min", "119 min", "2 h", "2 h 1 min", "3 d 1 h"]
-
-
 @pytest.mark.parametrize("change", ["packs", "both", "swapped"])
 def test_file_naming_a_passing_run_for_other_commits_is_ignored(settings, store, valid_run, change) -> None:
     """A forged file borrowing a real passing run's id but naming other commits (either one,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from muse.runs import ts_str
+from muse.hours import ts_str
 
 ACTOR = ("Muse Test", "muse-test@example.com")
 

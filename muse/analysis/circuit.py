@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from muse.errors import MuseError
+from muse.hours import humanize, parse_ts
 from muse.fsutil import atomic_write_text, sync_dir
 
 
@@ -51,21 +52,6 @@ def worst(statuses: list[str] | tuple[str, ...]) -> str:
 
 def status_path(state_dir: Path) -> Path:
     return Path(state_dir) / STATUS_FILE
-
-
-def humanize_seconds(seconds: float) -> str:
-    """'45 s', '12 min', '2 h 5 min', '3 d 4 h' - for messages read at 3 a.m."""
-    s = int(round(abs(seconds)))
-    if s < 90:
-        return f"{s} s"
-    m = s // 60
-    if m < 120:
-        return f"{m} min"
-    h, m = divmod(m, 60)
-    if h < 48:
-        return f"{h} h {m} min" if m else f"{h} h"
-    d, h = divmod(h, 24)
-    return f"{d} d {h} h" if h else f"{d} d"
 
 
 def write_status(state_dir: Path, *, run_id: str, checked_at: datetime, hearts_commit: str,
@@ -213,11 +199,6 @@ class GateVerdict:
         return asdict(self)
 
 
-def _parse_ts(value: Any) -> datetime:
-    """A ClickHouse DateTime64 as text ('2026-01-02 03:04:05.678') -> aware UTC datetime."""
-    return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
-
-
 def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> GateVerdict:
     """Decide whether the watcher currently vouches for the data. Never raises: any doubt
     (store error included) keeps the gate closed, with the reason."""
@@ -242,7 +223,7 @@ def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> Gat
             return GateVerdict(False, f"Council blocked: the status file names watcher run {short}, which is not in "
                                       f"watcher_runs. The file was not written by a watcher check (hand-made, or "
                                       f"from another store) and is ignored. {hint}", **base)
-        ran_at = _parse_ts(row["ts"])
+        ran_at = parse_ts(row["ts"])
     except MuseError as exc:
         return GateVerdict(False, f"Council blocked: could not verify the watcher status against the store: "
                                   f"{exc.message}", **base)
@@ -260,16 +241,16 @@ def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> Gat
                                   f"UTC) differs from watcher run {short} ({ran_at:%Y-%m-%d %H:%M:%S} UTC), so the "
                                   f"file was altered and is ignored. {hint}", **base)
     if age < -60:
-        return GateVerdict(False, f"Council blocked: watcher run {short} is dated {humanize_seconds(age)} in the "
+        return GateVerdict(False, f"Council blocked: watcher run {short} is dated {humanize(age)} in the "
                                   f"future; check this machine's clock.", **base)
     if age > max_age:
-        stale = (f"Council blocked: the last passing watcher check (run {short}) was {humanize_seconds(age)} ago, "
-                 f"older than the {humanize_seconds(max_age)} limit")
+        stale = (f"Council blocked: the last passing watcher check (run {short}) was {humanize(age)} ago, "
+                 f"older than the {humanize(max_age)} limit")
         try:
             newest = store.named("watcher_recent", {"limit": 1}).first()
         except MuseError:
             newest = None
-        if newest and newest["status"] == "valid_pending" and _parse_ts(newest["ts"]) > ran_at:
+        if newest and newest["status"] == "valid_pending" and parse_ts(newest["ts"]) > ran_at:
             return GateVerdict(False, f"{stale}; the checks since then wait for the data of a new commit "
                                       f"(valid_pending, not a failure): {newest['message']} The council can run "
                                       f"once that data is in and a check passes.", **base)
@@ -281,7 +262,7 @@ def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> Gat
                                   f"{exc.message}", **base)
     if int(later.get("failures") or 0) > 0:
         return GateVerdict(False, f"Council blocked: a later watcher check (run {str(later['run_id'])[:8]}, "
-                                  f"{humanize_seconds((now - _parse_ts(later['ts'])).total_seconds())} ago) found "
+                                  f"{humanize((now - parse_ts(later['ts'])).total_seconds())} ago) found "
                                   f"{later['status']}. {hint}", **base)
     return open_verdict(run_id=status.run_id, ran_at=ran_at, hearts_commit=status.hearts_commit,
                         packs_commit=status.packs_commit, max_age_seconds=max_age, now=now)
@@ -295,6 +276,6 @@ def open_verdict(*, run_id: str, ran_at: datetime, hearts_commit: str, packs_com
     until = ran_at + timedelta(seconds=max_age_seconds)
     return GateVerdict(True, f"Council unblocked: watcher run {run_id[:8]} found the data of banterhearts "
                              f"{hearts_commit[:8]} and banterpacks {packs_commit[:8]} in the store "
-                             f"{humanize_seconds(age)} ago; this holds until {until:%H:%M} UTC unless a later check "
+                             f"{humanize(age)} ago; this holds until {until:%H:%M} UTC unless a later check "
                              f"fails.", run_id=run_id, age_seconds=age, hearts_commit=hearts_commit,
                        packs_commit=packs_commit)

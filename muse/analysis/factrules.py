@@ -14,10 +14,11 @@ setting), ``window`` (the episode window itself, a parameter not a measurement) 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from muse.analysis import stats
+from muse.hours import parse_ts
 
 
 def _match(row: dict[str, Any], where: dict[str, Any] | None) -> bool:
@@ -75,12 +76,6 @@ def day_completeness(rows: list[dict[str, Any]], *, present: str, expected: dict
     return min(min(1.0, have.get(day, 0.0) / exp) if exp > 0 else 1.0 for day, exp in expected.items())
 
 
-def _parse_ts(text: Any) -> datetime | None:
-    if not text or str(text).startswith("1970-01-01"):
-        return None
-    return datetime.fromisoformat(str(text).replace(" ", "T")).replace(tzinfo=timezone.utc)
-
-
 def recency_score(age_hours: float | None) -> float:
     """1.0 when the newest data is under 24 h old, linear down to 0.5 at 7 days, 0.5 after
     (no data at all: 0)."""
@@ -93,8 +88,8 @@ def recency_score(age_hours: float | None) -> float:
 
 def freshness(rows: list[dict[str, Any]], *, until: str, part: str = "score") -> float | None:
     row = rows[0] if rows else {}
-    end = _parse_ts(until)
-    newest = [_parse_ts(row.get("hearts_newest")), _parse_ts(row.get("packs_newest"))]
+    end = parse_ts(until, zero_is_none=True)
+    newest = [parse_ts(row.get("hearts_newest"), zero_is_none=True), parse_ts(row.get("packs_newest"), zero_is_none=True)]
     ages = [(end - t).total_seconds() / 3600 if t and end else None for t in newest]
     if part == "age_hours":
         return None if None in ages else max(a for a in ages if a is not None)
@@ -110,7 +105,7 @@ def watcher_covers(rows: list[dict[str, Any]], *, hearts_commit: str, packs_comm
         return 0.0
     if (str(row.get("hearts_commit")), str(row.get("packs_commit"))) != (hearts_commit, packs_commit):
         return 0.0
-    ran, end = _parse_ts(row.get("ts")), _parse_ts(until)
+    ran, end = parse_ts(row.get("ts"), zero_is_none=True), parse_ts(until, zero_is_none=True)
     if ran is None or end is None or (end - ran).total_seconds() > max_age_seconds:
         return 0.0
     return 1.0
@@ -227,8 +222,7 @@ def rerun(fact: dict[str, Any], *, store: Any, settings: Any, facts: dict[str, d
         from muse import gitrepo
 
         path = settings.path_of(f"repos.{params['repo']}.path")
-        since = datetime.fromisoformat(params["since"].replace(" ", "T")).replace(tzinfo=timezone.utc)
-        until = datetime.fromisoformat(params["until"].replace(" ", "T")).replace(tzinfo=timezone.utc)
+        since, until = parse_ts(params["since"]), parse_ts(params["until"])
         commits = gitrepo.commits_between(path, params["branch"], since, until)
         n = len(commits)
         return max(0, n - int(rule.get("args", {}).get("minus", 0)))

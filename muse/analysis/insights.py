@@ -111,7 +111,7 @@ class UpsertResult:
 
 
 def _now() -> str:
-    from muse.runs import ts_str, utcnow
+    from muse.hours import ts_str, utcnow
 
     return ts_str(utcnow())
 

@@ -563,7 +563,7 @@ class Client:
 
 def record(store: Any, telemetry: Any, run_id: str, calls: Iterable[Call]) -> None:
     """One llm_events row and metrics per call. Failing to record never fails the episode."""
-    from muse.runs import ts_str
+    from muse.hours import ts_str
 
     rows = []
     now = datetime.now(timezone.utc)
@@ -586,7 +586,7 @@ def record(store: Any, telemetry: Any, run_id: str, calls: Iterable[Call]) -> No
 
 
 def spent_today(store: Any) -> tuple[float, int]:
-    from muse.runs import ts_str
+    from muse.hours import ts_str
 
     day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     row = store.named("narrator_spend", {"source": SOURCE, "since": ts_str(day)}).first() or {}
@@ -797,7 +797,8 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
     from muse.errors import InputError
     from muse.analysis.evidence import EvidenceError, dump_sidecar, load_sidecar, sha256, sidecar, strip_markers, trace
     from muse.fsutil import atomic_write_text
-    from muse.runs import AgentResult, ts_str
+    from muse.hours import ts_str
+    from muse.runs import AgentResult
 
     row = ctx.store.named("council_episode", {"episode": episode, "lang": "en"}).first()
     if row is None:

@@ -7,7 +7,8 @@ Council (findings with n, interval and p):
 
 * :func:`pearson`, :func:`fisher_ci`, :func:`permutation_p` — a correlation as a finding;
 * :func:`ratio_of_medians` — a before/after change with a bootstrap interval (numpy when it
-  is importable, else fewer pure-Python resamples).
+  is importable, else fewer pure-Python resamples). The analytics worker's regressions use it
+  too: one bootstrap, one seed (``SEED``) and one number of resamples (``BOOTSTRAP``).
 
 Analytics worker (the series are short):
 
@@ -15,7 +16,6 @@ Analytics worker (the series are short):
 * :func:`binom_sf` — P(X >= k) for X ~ Binomial(n, p): how surprising k extreme calls of n are.
 * :func:`change_point` — the single most likely step in a series (least squares split) with a
   Bonferroni-corrected p-value over the candidate splits and a confidence interval of the step.
-* :func:`median_ratio_interval` — a percentile bootstrap interval of median(after)/median(before).
 """
 
 from __future__ import annotations
@@ -101,7 +101,12 @@ class RatioOfMedians:
 
 def ratio_of_medians(before: list[float], after: list[float], *, min_n: int = 20, rounds: int = BOOTSTRAP,
                      seed: int = SEED) -> RatioOfMedians:
-    """Ratio of medians with a seeded percentile-bootstrap 95% interval (None below min_n)."""
+    """median(after) / median(before) with a seeded percentile-bootstrap 95% interval.
+
+    The interval is None when either side has fewer than ``min_n`` values (the council asks
+    for 20; the analytics worker, whose series are a few runs per commit, for 1 and says n);
+    the ratio is None when the median before is 0. Deterministic: the same values give the
+    same interval on every run."""
     mb, ma = median(before), median(after)
     ratio = ma / mb if mb and ma is not None else None
     if ratio is None or len(before) < min_n or len(after) < min_n:
@@ -118,6 +123,8 @@ def ratio_of_medians(before: list[float], after: list[float], *, min_n: int = 20
                               for i in range(0, rounds, chunk)])
         ok = mbs > 0
         ratios = np.sort(mas[ok] / mbs[ok])
+        if not ratios.size:  # every resample's median before was 0: no interval to give
+            return RatioOfMedians(ratio, None, None, len(before), len(after), mb, ma)
         low, high = float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
     except ImportError:  # pragma: no cover - numpy ships with the store's dependencies
         pyrng = random.Random(seed)
@@ -234,25 +241,3 @@ def change_point(values: Sequence[float], *, min_size: int) -> ChangePoint | Non
     sustained = all((x - mb) * step > 0 and abs(x - mb) >= abs(step) / 2 for x in (first, second))
     return ChangePoint(k, mb, ma, statistics.median(before), statistics.median(after), step,
                        step - 1.96 * se, step + 1.96 * se, t, p, k, n - k, sustained)
-
-
-def median_ratio_interval(before: Sequence[float], after: Sequence[float], *, draws: int = 2000,
-                          seed: int = 0) -> tuple[float, float, float]:
-    """median(after) / median(before) and its 95% percentile bootstrap interval.
-
-    Deterministic for a seed, so a re-run reports the same interval.
-    """
-    mb, ma = statistics.median(before), statistics.median(after)
-    if mb == 0:
-        return math.inf, math.inf, math.inf
-    rng = random.Random(seed)
-    ratios = []
-    for _ in range(draws):
-        b = statistics.median(rng.choices(before, k=len(before)))
-        a = statistics.median(rng.choices(after, k=len(after)))
-        if b:
-            ratios.append(a / b)
-    ratios.sort()
-    lo = ratios[int(0.025 * (len(ratios) - 1))]
-    hi = ratios[int(0.975 * (len(ratios) - 1))]
-    return ma / mb, lo, hi

@@ -18,11 +18,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _ago(seconds: float | None) -> str:
-    from muse.analysis.circuit import humanize_seconds
+    from muse.hours import humanize
 
     if seconds is None:
         return "-"
-    return f"in {humanize_seconds(seconds)}" if seconds < 0 else f"{humanize_seconds(seconds)} ago"
+    return f"in {humanize(seconds)}" if seconds < 0 else f"{humanize(seconds)} ago"
 
 
 @app.command("check")
@@ -108,7 +108,9 @@ def _render_status(info: dict[str, Any]) -> None:
     if last_valid:
         from datetime import datetime, timezone
 
-        at = datetime.fromisoformat(last_valid)
+        from muse.hours import parse_ts
+
+        at = parse_ts(last_valid)
         echo(f"Last valid check: {at:%Y-%m-%d %H:%M:%S} UTC "
              f"({_ago((datetime.now(timezone.utc) - at).total_seconds())}).")
     else:

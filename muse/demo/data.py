@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from muse.hours import HOUR, floor_hour, iso_hour
+from muse.hours import HOUR, floor_hour, iso_hour, parse_ts
 
 SEED = 20260501
 MANIFEST_VERSION = 1
@@ -363,7 +363,7 @@ def generate(demo_dir: Path, *, now: datetime, days: int = 14, scale: float = 1.
             start = first[0][0] if first else start
         manifest = {"version": MANIFEST_VERSION, "seed": SEED, "start": iso_hour(start), "span_days": days,
                     "scale": scale}
-    start = datetime.fromisoformat(manifest["start"].replace("Z", "+00:00"))
+    start = parse_ts(manifest["start"])
     plan = Plan(start, int(manifest["span_days"]))
     scale = float(manifest.get("scale", 1.0))
 

@@ -29,8 +29,9 @@ from typing import Any, Callable
 from muse.demo import data as demodata
 from muse.config import Settings
 from muse.errors import ExitCode, MuseError, UsageError
-from muse.hours import floor_hour, iso_hour
-from muse.runs import RunOutcome, utcnow
+from muse.hours import floor_hour, iso_hour, parse_ts
+from muse.hours import utcnow
+from muse.runs import RunOutcome
 from muse.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def step_pipeline(ctx: DemoContext) -> str:
     """`muse run` on the demo data: ingest, watcher, analytics, council, publish, i18n."""
     from muse.pipeline import run_pipeline
 
-    start = datetime.fromisoformat(ctx.manifest["start"].replace("Z", "+00:00"))
+    start = parse_ts(ctx.manifest["start"])
     overrides = {"ingest-packs": {"since": start, "until": floor_hour(ctx.now), "now": ctx.now}}
 
     def show(outcome: RunOutcome) -> None:

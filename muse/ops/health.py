@@ -15,7 +15,8 @@ from typing import Any, Literal
 from muse import migrations
 from muse.config import Settings
 from muse.errors import MuseError
-from muse.schedule import SCHEDULES, Schedule, check_punctuality, human_age, parse_ts, schedules
+from muse.hours import humanize, parse_ts
+from muse.schedule import SCHEDULES, Schedule, check_punctuality, schedules
 from muse.store import open_store
 from muse.telemetry import read_local_metrics
 
@@ -52,11 +53,11 @@ def agent_checks(last_runs: list[dict[str, Any]], now: datetime,
     checks: list[Check] = []
     for sched in scheds:
         run = by_agent.get(sched.agent)
-        started = parse_ts(run["last_started"]) if run else None
+        started = parse_ts(run["last_started"], zero_is_none=True) if run else None
         predecessor = None
         if sched.after:
             pred = by_agent.get(sched.after)
-            predecessor = (pred["last_status"], parse_ts(pred["last_started"])) if pred else ("never run", None)
+            predecessor = (pred["last_status"], parse_ts(pred["last_started"], zero_is_none=True)) if pred else ("never run", None)
         punct = check_punctuality(sched, started, now, predecessor=predecessor)
         punct_level: Level = {"ok": "ok", "late": "fail", "never": "warn", "waiting": "info"}[punct.state]
         if run is None:
@@ -99,12 +100,12 @@ def merge_ledger(last_runs: list[dict[str, Any]], ledger: list[dict[str, Any]],
     by_agent = {r["agent"]: dict(r) for r in last_runs}
     day_ago = now.astimezone(timezone.utc).timestamp() - 86400
     for row in ledger:
-        started = parse_ts(str(row.get("started") or ""))
+        started = parse_ts(row.get("started"), zero_is_none=True)
         if started is None:
             continue
         run = by_agent.setdefault(row["agent"], {"agent": row["agent"], "last_status": row["status"],
                                                   "last_started": row["started"], "last_message": ""})
-        last = parse_ts(run.get("last_started"))
+        last = parse_ts(run.get("last_started"), zero_is_none=True)
         if last is None or started > last:
             run.update(last_status=row["status"], last_started=row["started"],
                        last_message=row.get("message", ""), last_exit_code=row.get("exit_code"))
@@ -121,17 +122,17 @@ def stuck_run_checks(store: Any, scheds: tuple[Schedule, ...], now: datetime) ->
     SIGTERM finish the row as interrupted, so these are the runs nothing could finish."""
     from datetime import timedelta
 
-    from muse.runs import ts_str
+    from muse.hours import ts_str
 
     timeouts = {s.agent: s.grace for s in scheds}
     shortest = min(timeouts.values(), default=timedelta(hours=1))
     rows = store.named("agent_runs_stuck", {"before": ts_str(now - shortest)}).dicts()
     stuck = []
     for r in rows:
-        started = parse_ts(r["started_at"])
+        started = parse_ts(r["started_at"], zero_is_none=True)
         limit = timeouts.get(r["agent"], timedelta(hours=1))
         if started is not None and now - started > limit:
-            stuck.append(f"{r['agent']} run {r['run_id'][:8]} (started {human_age(now - started)} ago)")
+            stuck.append(f"{r['agent']} run {r['run_id'][:8]} (started {humanize(now - started)} ago)")
     if not stuck:
         return [Check("stuck runs", "ok", "no run left running past its timeout")]
     return [Check("stuck runs", "warn", f"{len(stuck)} run(s) still 'running' past their timeout, "
@@ -231,9 +232,8 @@ def outbox_checks(settings: Settings, extra: dict[str, Any] | None = None) -> li
         checks.append(Check("alert outbox", "ok", "empty: every alert and resolve was delivered"))
     for sink, d in sorted(depth.items()):
         age = d["oldest_age_s"]
-        age_text = f"{age / 3600:.1f} h" if age >= 3600 else f"{age / 60:.0f} min"
         checks.append(Check(f"alert outbox {sink}", "warn",
-                            f"{d['pending']} undelivered ({d['critical']} critical), oldest {age_text}; "
+                            f"{d['pending']} undelivered ({d['critical']} critical), oldest {humanize(age)}; "
                             "retried by every muse run until accepted or expired (alerts.expiry_hours)"))
     expired = [e for e in box.expired(since=time.time() - 7 * 86400) if e.get("severity") == "critical"]
     if expired:

@@ -36,7 +36,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -87,26 +86,6 @@ class VercelAPIError(MuseError):
         self.code = code
 
 
-def _retry_after(resp: Any, attempt: int) -> float:
-    """Seconds to wait after a 429: Retry-After (seconds or HTTP date), else X-RateLimit-Reset."""
-    value = resp.headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-            except (TypeError, ValueError):
-                pass
-    reset = resp.headers.get("x-ratelimit-reset")
-    if reset:
-        try:
-            return max(0.0, float(reset) - time.time())
-        except ValueError:
-            pass
-    return float(min(2 ** attempt, 30))
-
-
 @lru_cache(maxsize=1)
 def _tls_context() -> Any:
     """One TLS context per process: building it (loading the CA bundle) costs ~0.3 s."""
@@ -146,63 +125,77 @@ class VercelClient:
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, retry: bool = True) -> Any:
         """One API call. ``retry=False``: a 5xx or network error is raised at once (a create
-        whose reply was lost may have created the deployment: look before sending it again)."""
+        whose reply was lost may have created the deployment: look before sending it again).
+        Retried under ``muse.retry``: a 429 after Retry-After / X-RateLimit-Reset while that fits
+        before the deadline (up to 10 times), a 5xx or network error 3 times in all with backoff."""
         import httpx
+
+        from muse import retry as policy
 
         query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         if self.team_id:
             query["teamId"] = self.team_id
         what = f"Vercel API {method} {path}"
-        transient = rate_limited = 0
-        while True:
+        faults = 0
+
+        def attempt() -> Any:
+            nonlocal faults
             try:
                 resp = self._http.request(method, self.api_url + path, params=query, json=json)
-            except httpx.HTTPError as exc:
-                transient += 1
-                if not retry:
-                    raise VercelAPIError(f"{what} failed: {type(exc).__name__}") from None
-                if transient >= 3:
-                    raise VercelAPIError(f"{what} failed after 3 attempts: {type(exc).__name__}") from None
-                self._pause(self.backoff * 2 ** (transient - 1), what)
-                continue
+            except httpx.HTTPError:
+                faults += 1
+                raise
             if resp.status_code == 429:
-                rate_limited += 1
-                wait = _retry_after(resp, rate_limited)
-                if rate_limited > 10 or not self._can_wait(wait):
-                    raise VercelAPIError(f"{what}: rate limited (HTTP 429); retry after {wait:.0f}s is past "
-                                         f"the time left", status=429, code="rate_limited")
-                log.warning("%s: rate limited (HTTP 429), retrying in %.1fs", what, wait)
-                self.sleep(wait)
-                continue
+                raise policy.TransientHTTPError(
+                    what, 429, retry_after=policy.retry_after_seconds(resp.headers, reset_is_epoch=True))
             if resp.status_code >= 500:
-                transient += 1
-                if not retry:
-                    raise VercelAPIError(f"{what}: HTTP {resp.status_code} {_error_text(resp)}",
-                                         status=resp.status_code, code=_error_code(resp))
-                if transient >= 3:
-                    raise VercelAPIError(f"{what}: HTTP {resp.status_code} after 3 attempts: {_error_text(resp)}",
-                                         status=resp.status_code, code=_error_code(resp))
-                self._pause(self.backoff * 2 ** (transient - 1), what)
-                continue
-            if resp.status_code >= 400:
-                raise VercelAPIError(f"{what}: HTTP {resp.status_code} {_error_text(resp)}",
-                                     status=resp.status_code, code=_error_code(resp))
-            if not resp.content:
-                return {}
-            try:
-                return resp.json()
-            except ValueError:
-                raise VercelAPIError(f"{what}: HTTP {resp.status_code} with a body that is not JSON") from None
+                faults += 1
+                raise policy.TransientHTTPError(what, resp.status_code, detail=_error_text(resp),
+                                                code=_error_code(resp))
+            return resp
 
-    def _can_wait(self, seconds: float) -> bool:
-        if self.deadline is not None:
-            return time.monotonic() + seconds <= self.deadline
-        return seconds <= self.max_wait
+        def transient(exc: BaseException) -> bool:
+            if policy.is_rate_limited(exc):
+                return True  # nothing was done: safe to send again, even a create
+            return retry and isinstance(exc, (httpx.HTTPError, policy.TransientHTTPError))
 
-    def _pause(self, seconds: float, what: str) -> None:
-        if not self._can_wait(seconds):
-            raise VercelAPIError(f"{what}: no time left to retry")
-        self.sleep(seconds)
+        def on_retry(exc: BaseException | None, n: int, wait: float) -> None:
+            if policy.is_rate_limited(exc):
+                log.warning("%s: rate limited (HTTP 429), retrying in %.1fs", what, wait)
+            else:
+                log.warning("%s: %s, retrying in %.1fs", what, exc, wait)
+
+        try:
+            resp = policy.call(attempt, what=what, attempts=3, rate_limit_attempts=11, backoff=self.backoff,
+                               deadline=self.deadline, max_wait=self.max_wait if self.deadline is None else float("inf"),
+                               transient=transient, on_retry=on_retry, sleep=self.sleep)
+        except policy.TransientHTTPError as exc:
+            if exc.status == 429:
+                wait = policy.wait_after(exc, 1, backoff=self.backoff)
+                raise VercelAPIError(f"{what}: rate limited (HTTP 429); retry after {wait:.0f}s is past "
+                                     f"the time left", status=429, code="rate_limited") from None
+            if not retry:
+                raise VercelAPIError(f"{what}: HTTP {exc.status} {exc.detail}", status=exc.status,
+                                     code=exc.code) from None
+            if faults >= 3:
+                raise VercelAPIError(f"{what}: HTTP {exc.status} after 3 attempts: {exc.detail}",
+                                     status=exc.status, code=exc.code) from None
+            raise VercelAPIError(f"{what}: no time left to retry") from None
+        except httpx.HTTPError as exc:
+            if not retry:
+                raise VercelAPIError(f"{what} failed: {type(exc).__name__}") from None
+            if faults >= 3:
+                raise VercelAPIError(f"{what} failed after 3 attempts: {type(exc).__name__}") from None
+            raise VercelAPIError(f"{what}: no time left to retry") from None
+        if resp.status_code >= 400:
+            raise VercelAPIError(f"{what}: HTTP {resp.status_code} {_error_text(resp)}",
+                                 status=resp.status_code, code=_error_code(resp))
+        if not resp.content:
+            return {}
+        try:
+            return resp.json()
+        except ValueError:
+            raise VercelAPIError(f"{what}: HTTP {resp.status_code} with a body that is not JSON") from None
 
     def time_left(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
@@ -231,7 +224,7 @@ def _error_text(resp: Any) -> str:
 # -- recording ----------------------------------------------------------------------------
 def _record(ctx: Any, episode: int, deployment_id: str, sha: str, status: str, *, build_time_ms: int = 0,
             url: str = "", message: str = "") -> None:
-    from muse.runs import ts_str, utcnow
+    from muse.hours import ts_str, utcnow
 
     ctx.store.insert("deployments", [{
         "ts": ts_str(utcnow()), "episode": int(episode), "vercel_deployment_id": deployment_id,
@@ -337,21 +330,38 @@ def _create(client: VercelClient, s: Any, sha: str, branch: str) -> tuple[dict[s
     org, repo = github_repo(s)
     body = {"name": s["vercel.project"], "project": s["vercel.project"], "target": "production",
             "gitSource": {"type": "github", "org": org, "repo": repo, "ref": branch, "sha": sha}}
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return client.request("POST", "/v13/deployments", json=body, retry=False), False
-        except VercelAPIError as exc:
-            if 400 <= exc.status < 500:
-                raise
-            if attempt >= 3:
-                raise VercelAPIError(f"{exc.message} (after 3 attempts)", status=exc.status, code=exc.code) from None
-            log.warning("%s; looking for a deployment of %s before trying again", exc.message, sha[:8])
+    from muse import retry as policy
+
+    attempts = 0
+    adopted: list[dict[str, Any]] = []
+
+    def create() -> dict[str, Any]:
+        nonlocal attempts
+        attempts += 1
+        return client.request("POST", "/v13/deployments", json=body, retry=False)
+
+    def look_first() -> bool:
         found = _adoptable(client, s["vercel.project"], sha)
         if found is not None:
-            return found, True
-        client._pause(client.backoff * 2 ** (attempt - 1), "Vercel API POST /v13/deployments")
+            adopted.append(found)
+        return found is not None
+
+    def on_retry(exc: BaseException | None, n: int, wait: float) -> None:
+        log.warning("%s; looking for a deployment of %s before trying again in %.1fs",
+                    getattr(exc, "message", exc), sha[:8], wait)
+
+    try:
+        dep = policy.call(create, what="Vercel API POST /v13/deployments", attempts=3, backoff=client.backoff,
+                          deadline=client.deadline,
+                          max_wait=client.max_wait if client.deadline is None else float("inf"),
+                          # a 4xx (a 429 past the deadline included) means nothing was created
+                          transient=lambda e: isinstance(e, VercelAPIError) and not 400 <= e.status < 500,
+                          before_retry=look_first, on_retry=on_retry, sleep=client.sleep)
+    except VercelAPIError as exc:
+        if attempts >= 3:
+            raise VercelAPIError(f"{exc.message} (after 3 attempts)", status=exc.status, code=exc.code) from None
+        raise
+    return (adopted[0], True) if adopted else (dep, False)
 
 
 def _cancel_strays(client: VercelClient, s: Any, sha: str) -> bool:
@@ -464,24 +474,30 @@ def _trigger_hook(ctx: Any, episode: int, sha: str, hook_url: str) -> DeployResu
     """POST the Deploy Hook (no auth; the URL is the secret, so it is never printed)."""
     import httpx
 
-    last = ""
-    for attempt in range(3):
-        try:
-            resp = httpx.post(hook_url, timeout=ctx.settings["http.timeout_seconds"])
-        except httpx.HTTPError as exc:
-            last = type(exc).__name__
-        else:
-            if resp.status_code < 300:
-                job = (resp.json() if resp.content else {}).get("job") or {}
-                job_id = str(job.get("id") or "")
-                msg = (f"deploy hook triggered (job {job_id or '?'}, {job.get('state', 'PENDING')}); without "
-                       "VERCEL_TOKEN muse cannot follow that build, so the deploy is unverified")
-                _record(ctx, episode, job_id, sha, "hook_triggered", message=msg)
-                return DeployResult("skipped", message=msg)
-            last = f"HTTP {resp.status_code}"
-            if resp.status_code < 500 and resp.status_code != 429:
-                break
-        time.sleep(ctx.settings["vercel.retry_backoff_seconds"] * 2 ** attempt)
+    from muse import retry as policy
+
+    def post() -> Any:
+        return policy.check_response(httpx.post(hook_url, timeout=ctx.settings["http.timeout_seconds"]),
+                                     "Vercel deploy hook")
+
+    # The hook's URL is its secret: only "Vercel deploy hook" is ever logged.
+    try:
+        resp = policy.call(post, what="Vercel deploy hook", attempts=3,
+                           backoff=ctx.settings["vercel.retry_backoff_seconds"],
+                           transient=lambda e: isinstance(e, (httpx.HTTPError, policy.TransientHTTPError)))
+    except policy.TransientHTTPError as exc:
+        last = f"HTTP {exc.status}"
+    except httpx.HTTPError as exc:
+        last = type(exc).__name__
+    else:
+        if resp.status_code < 300:
+            job = (resp.json() if resp.content else {}).get("job") or {}
+            job_id = str(job.get("id") or "")
+            msg = (f"deploy hook triggered (job {job_id or '?'}, {job.get('state', 'PENDING')}); without "
+                   "VERCEL_TOKEN muse cannot follow that build, so the deploy is unverified")
+            _record(ctx, episode, job_id, sha, "hook_triggered", message=msg)
+            return DeployResult("skipped", message=msg)
+        last = f"HTTP {resp.status_code}"
     msg = f"the deploy hook failed: {last}"
     _record(ctx, episode, "", sha, "api_error", message=msg)
     return DeployResult("api_error", message=msg)

@@ -33,7 +33,6 @@ from muse.episode import (REQUIRED_FRONT_MATTER, REQUIRED_SECTIONS, STATUSES, TR
                           EpisodeFormatError, chart_name, parse, section_titles)
 
 _TEMPLATE_MARKER = re.compile(r"\{\{|\}\}|\{%|%\}")
-_INLINE_CODE = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:")
 _HTML_REF = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _EPISODE_FILE = re.compile(r"^ep-(\d+)\.md$")
@@ -76,28 +75,12 @@ def _display(path: Path, root: Path | None) -> str:
     return str(path)
 
 
-def _fenced_lines(lines: Sequence[str]) -> set[int]:
-    """0-based indexes of lines inside (or opening/closing) fenced code blocks."""
-    inside: set[int] = set()
-    fence: str | None = None
-    for i, line in enumerate(lines):
-        stripped = line.lstrip()
-        if fence is None and stripped.startswith(("```", "~~~")):
-            fence = stripped[:3]
-            inside.add(i)
-        elif fence is not None:
-            inside.add(i)
-            if stripped.startswith(fence):
-                fence = None
-    return inside
-
-
 def _link_targets(body: str) -> list[tuple[str, str, int]]:
-    """(kind, target, 0-based body line) for every link and image, via markdown-it."""
-    from markdown_it import MarkdownIt
+    """(kind, target, 0-based body line) for every link and image, as the shared parser
+    (muse.markdown) sees them: in paragraphs, headings and table cells alike."""
+    from muse.markdown import parser
 
-    md = MarkdownIt("commonmark")
-    tokens = md.parse(body)
+    tokens = parser().parse(body)
     lines = body.splitlines()
     out: list[tuple[str, str, int]] = []
 
@@ -195,12 +178,11 @@ def validate_text(
         add(0, f"sections out of order: expected {' / '.join(expected)}; found {' / '.join(firsts)}")
 
     # Template markers (front-matter text and body, outside code) -----------------------
-    lines = text.splitlines()
-    fenced = {i + offset for i in _fenced_lines(lines[offset:])}
+    from muse.markdown import without_code
+
+    lines = [*text[: len(text) - len(body)].split("\n")[:offset], *without_code(body).split("\n")]
     for i, line in enumerate(lines):
-        if i in fenced:
-            continue
-        m = _TEMPLATE_MARKER.search(_INLINE_CODE.sub("", line))
+        m = _TEMPLATE_MARKER.search(line)
         if m:
             add(i + 1, f"unrendered template marker {m.group(0)!r}")
 

@@ -54,8 +54,6 @@ PAIR_TAGS: tuple[str, ...] = ("a", "em", "b", "s")
 # markdown meaning, unlikely in prose. A unit whose text holds them is sent as segments.
 OPEN_MARK, CLOSE_MARK = "\u27e6", "\u27e7"  # ⟦ ⟧
 
-# Mirrors muse.episode's format: YAML front-matter between '---' lines at the very top.
-_FRONT = re.compile(r"\A---\n(.*?)\n---\n?", re.DOTALL)
 # A placeholder as a translator may hand it back (it may add spaces inside).
 _OPAQUE = re.compile(OPEN_MARK + r"\s*(\d+)\s*" + CLOSE_MARK)
 # Characters trimmed off a digit-bearing word before it is kept (sentence punctuation).
@@ -515,11 +513,14 @@ def _add_unit(units: list[Unit], kept: list[str], text: str, env: dict[str, Any]
 
 def split_front_matter(text: str) -> tuple[str, int, int] | None:
     """(front-matter YAML, its start offset, body start offset), or None when the text does
-    not start with a YAML mapping between '---' lines (then it is all markdown)."""
-    m = _FRONT.match(text)
-    if not m or _front_matter_node(m.group(1)) is None:
+    not start with a YAML mapping between '---' lines (then it is all markdown). The split is
+    the core's (:func:`muse.markdown.split_front_matter`, as for the episode format)."""
+    from muse.markdown import split_front_matter as split
+
+    found = split(text)
+    if found is None or _front_matter_node(found[0]) is None:
         return None
-    return m.group(1), m.start(1), m.end()
+    return found
 
 
 def _front_matter_node(yaml_text: str) -> Any:
