@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Literal
 
 from muse import escaping as esc
-from muse.analysis.evidence import _END, _MID, _START, Fact, Facts, NUMBER
+from muse.analysis.evidence import MARKER, NUMBER, Fact, Facts
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ MAX_CLAIM_CHARS = 1200
 MAX_SECTION_CHARS = 4000
 MAX_CLAIMS = 40
 
-_MARKER = re.compile(f"{_START}(E\\d+){_MID}(.*?){_END}", re.DOTALL)
 _CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 # Words that assert a cause. Allowed only when a cited fact belongs to a before/after
 # comparison whose interval excludes no change (see _supports_cause).
@@ -393,7 +392,7 @@ def split_sections(marked: str) -> list[tuple[str, int, int]]:
 
 
 def _plain(marked: str) -> str:
-    return _MARKER.sub(lambda m: m.group(2), marked)
+    return MARKER.sub(lambda m: m.group(2), marked)
 
 
 def _skeleton(marked: str, facts: dict[str, Fact]) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -404,7 +403,7 @@ def _skeleton(marked: str, facts: dict[str, Fact]) -> tuple[list[dict[str, Any]]
             continue
         body = marked[s:e]
         bodies[title] = body
-        ids = list(dict.fromkeys(m.group(1) for m in _MARKER.finditer(body)))
+        ids = list(dict.fromkeys(m.group(1) for m in MARKER.finditer(body)))
         idents = sorted({m.group(0) for m in _CODE.finditer(_plain(body))})
         sections.append({"section": title, "facts": ids, "identifiers": idents})
     return sections, bodies

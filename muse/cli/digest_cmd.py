@@ -42,7 +42,7 @@ def _render_rich(d: dict[str, Any]) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from muse.ops.digest import SEVERITY_ORDER, _money, _pct
+    from muse.ops.digest import SEVERITY_ORDER, format_money, format_pct
 
     console = Console(highlight=False)
     daily = d["daily"]
@@ -56,9 +56,9 @@ def _render_rich(d: dict[str, Any]) -> None:
     trend.add_row("user sessions", f"[cyan]{s['sessions']}[/]", str(daily[-1]["sessions"]), str(d["totals"]["sessions"]))
     trend.add_row("user avg latency ms", f"[cyan]{s['user_avg_latency_ms']}[/]",
                   str(daily[-1]["user_avg_latency_ms"] or "-"), "")
-    trend.add_row("user error rate", f"[cyan]{s['user_error_rate']}[/]", _pct(daily[-1]["user_error_rate"]), "")
-    trend.add_row("LLM cost USD", f"[cyan]{s['llm_cost_usd']}[/]", _money(daily[-1]["llm_cost_usd"]),
-                  _money(d["totals"]["llm_cost_usd"]))
+    trend.add_row("user error rate", f"[cyan]{s['user_error_rate']}[/]", format_pct(daily[-1]["user_error_rate"]), "")
+    trend.add_row("LLM cost USD", f"[cyan]{s['llm_cost_usd']}[/]", format_money(daily[-1]["llm_cost_usd"]),
+                  format_money(d["totals"]["llm_cost_usd"]))
     trend.add_row("failing watcher checks", f"[red]{s['watcher_failing']}[/]", str(daily[-1]["watcher_failing"]),
                   str(sum(r["watcher_failing"] for r in daily)))
     console.print(trend)
@@ -70,7 +70,7 @@ def _render_rich(d: dict[str, Any]) -> None:
     for r in daily:
         bad = r["watcher_failing"]
         per_day.add_row(r["day"], str(r["bench_results"]), str(r["bench_avg_p95_ms"] or "-"), str(r["sessions"]),
-                        str(r["user_avg_latency_ms"] or "-"), _pct(r["user_error_rate"]), _money(r["llm_cost_usd"]),
+                        str(r["user_avg_latency_ms"] or "-"), format_pct(r["user_error_rate"]), format_money(r["llm_cost_usd"]),
                         f"{'[red]' if bad else ''}{r['watcher_checks'] - bad}/{r['watcher_checks']}{'[/]' if bad else ''}")
     console.print(per_day)
 
@@ -119,7 +119,7 @@ def _render_rich(d: dict[str, Any]) -> None:
 
         console.print(escape(run_outcomes_line(d["run_outcomes"])))
     if d["llm_cost"]:
-        small(f"LLM cost by source and model ({_money(d['totals']['llm_cost_usd'])} USD)",
+        small(f"LLM cost by source and model ({format_money(d['totals']['llm_cost_usd'])} USD)",
               ["source", "model", "calls", "tokens in", "tokens out", "USD"],
-              [[r["source"], r["model"], r["calls"], r["tokens_in"], r["tokens_out"], _money(r["cost_usd"])]
+              [[r["source"], r["model"], r["calls"], r["tokens_in"], r["tokens_out"], format_money(r["cost_usd"])]
                for r in d["llm_cost"]])

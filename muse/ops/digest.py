@@ -214,9 +214,9 @@ def render_digest_text(d: dict[str, Any]) -> str:
         ("user sessions", s["sessions"], daily[-1]["sessions"], d["totals"]["sessions"]),
         ("user avg latency ms", s["user_avg_latency_ms"], _fmt(daily[-1]["user_avg_latency_ms"]),
          _range([r["user_avg_latency_ms"] for r in daily])),
-        ("user error rate", s["user_error_rate"], _pct(daily[-1]["user_error_rate"]),
+        ("user error rate", s["user_error_rate"], format_pct(daily[-1]["user_error_rate"]),
          _range([r["user_error_rate"] for r in daily], pct=True)),
-        ("LLM cost USD", s["llm_cost_usd"], _money(daily[-1]["llm_cost_usd"]), _money(d["totals"]["llm_cost_usd"])),
+        ("LLM cost USD", s["llm_cost_usd"], format_money(daily[-1]["llm_cost_usd"]), format_money(d["totals"]["llm_cost_usd"])),
         ("failing watcher checks", s["watcher_failing"], daily[-1]["watcher_failing"],
          sum(r["watcher_failing"] for r in daily)),
     ]))
@@ -225,7 +225,7 @@ def render_digest_text(d: dict[str, Any]) -> str:
     out.extend("  " + line for line in _table(
         ["day", "bench", "avg p95 ms", "sessions", "user lat ms", "errors", "LLM USD", "watcher ok/all"],
         [(r["day"], r["bench_results"], _fmt(r["bench_avg_p95_ms"]), r["sessions"], _fmt(r["user_avg_latency_ms"]),
-          _pct(r["user_error_rate"]), _money(r["llm_cost_usd"]),
+          format_pct(r["user_error_rate"]), format_money(r["llm_cost_usd"]),
           f"{r['watcher_checks'] - r['watcher_failing']}/{r['watcher_checks']}") for r in daily]))
     out.append("")
     w = d["watcher"]
@@ -271,12 +271,12 @@ def render_digest_text(d: dict[str, Any]) -> str:
     if d.get("run_outcomes"):
         out.append(run_outcomes_line(d["run_outcomes"]))
     out.append("")
-    out.append(f"LLM cost by source and model: {_money(d['totals']['llm_cost_usd'])} USD, "
+    out.append(f"LLM cost by source and model: {format_money(d['totals']['llm_cost_usd'])} USD, "
                f"{d['totals']['llm_calls']} calls" if d["llm_cost"] else "LLM cost: no LLM events in this period")
     if d["llm_cost"]:
         out.extend("  " + line for line in _table(["source", "model", "calls", "tokens in", "tokens out", "USD"],
                                                    [(r["source"], r["model"], r["calls"], r["tokens_in"],
-                                                     r["tokens_out"], _money(r["cost_usd"])) for r in d["llm_cost"]]))
+                                                     r["tokens_out"], format_money(r["cost_usd"])) for r in d["llm_cost"]]))
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -286,11 +286,13 @@ def run_outcomes_line(counts: dict[str, int]) -> str:
     return "Agent runs: " + ", ".join(f"{counts[k]} {EXIT_LABELS.get(k, k)}" for k in keys)
 
 
-def _pct(v: Any) -> str:
+def format_pct(v: Any) -> str:
+    """A share as a percent with two decimals ("1.25%"), or "-" when unknown."""
     return "-" if v is None else f"{float(v) * 100:.2f}%"
 
 
-def _money(v: Any) -> str:
+def format_money(v: Any) -> str:
+    """A USD amount with four decimals ("0.0125"), or "-" when unknown."""
     return "-" if v is None else f"{float(v):.4f}"
 
 
@@ -299,4 +301,4 @@ def _range(values: Sequence[Any], pct: bool = False) -> str:
     if not present:
         return "-"
     lo, hi = min(present), max(present)
-    return f"{_pct(lo)}..{_pct(hi)}" if pct else f"{lo:g}..{hi:g}"
+    return f"{format_pct(lo)}..{format_pct(hi)}" if pct else f"{lo:g}..{hi:g}"

@@ -479,13 +479,6 @@ def descends(settings: Any, ancestor: str, shas: Sequence[str]) -> dict[str, boo
     return out
 
 
-def is_on_remote_branch(settings: Any, sha: str, branch: str | None = None) -> bool:
-    blog = BlogRepo.from_settings(settings)
-    with blog.locked():
-        blog.fetch()
-        return bool(sha) and blog.rev(sha) is not None and blog.is_ancestor(sha, blog.remote_ref(branch or blog.main))
-
-
 def create_local_blog(root: Path, *, name: str = "banterblogs", posts_dir: str = "posts") -> Path:
     """A bare origin and a working clone with one commit on main, for the demo and tests.
 
