@@ -369,6 +369,13 @@ class ScheduleSettings:
     i18n: str
     db_maintain: str
 
+    def cron_of(self, name: str) -> str:
+        """The cron expression of a schedule key ("ingest_hearts"); KeyError for another name."""
+        if name == "timezone" or name not in {f.name for f in fields(self)}:
+            raise KeyError(name)
+        cron: str = getattr(self, name)
+        return cron
+
 
 _T = TypeVar("_T")
 

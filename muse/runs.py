@@ -233,7 +233,7 @@ def _resolve_page(settings: Settings, agent: str, telemetry: Telemetry) -> None:
 def _maintain(settings: Settings, store: Store) -> None:
     """Bounded end-of-run store maintenance: a short run must not leave the store bigger."""
     try:
-        store.maintain(wait=settings["store.cleanup_wait_seconds"])
+        store.maintain(wait=settings.store.cleanup_wait_seconds)
     except MuseError as exc:
         log.warning("store maintenance skipped: %s", exc.message)
 
@@ -343,7 +343,7 @@ def _run_agent(settings: Settings, agent: str, fn: Callable[..., AgentResult], r
             if own_store:
                 store = open_store(settings, on_wait=on_wait)
             assert store is not None
-            migrations.require_current(store, cluster=settings["store.cluster"])
+            migrations.require_current(store, cluster=settings.store.cluster)
             ledger_rows, ledger_lock = _ledger_take(settings)
             try:
                 _record(store, agent, run_id, started, "running", extra=ledger_rows)

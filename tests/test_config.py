@@ -169,3 +169,42 @@ def test_a_state_dir_that_cannot_be_made_private_warns(tmp_path: Path, monkeypat
         assert s.ensure_state_dir() == s.state_dir
     assert s.state_dir.is_dir()
     assert "cannot make it private" in caplog.text and "Operation not permitted" in caplog.text
+
+
+def _muse(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> "subprocess.CompletedProcess[str]":
+    import os
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "muse"
+    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "muse"]
+    base = {k: v for k, v in os.environ.items() if k != "MUSE_LOG_FORMAT"}
+    return subprocess.run([*argv, "--state-dir", str(tmp_path / "state"), *args], capture_output=True, text=True,
+                          env={**base, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), **(env or {})}, timeout=120)
+
+
+def test_log_format_flag_beats_env_beats_file_beats_default(tmp_path: Path) -> None:
+    """log.format in the config file holds from the first line, even for an argument error
+    before any setting is read; MUSE_LOG_FORMAT beats it and --log-format beats both."""
+    cfg = tmp_path / "muse.yaml"
+    cfg.write_text("log:\n  format: json\n")
+    bad_arg = _muse(tmp_path, "--config", str(cfg), "ingest", "hearts", "--no-such-flag")
+    assert bad_arg.returncode == 2
+    [line] = bad_arg.stderr.splitlines()
+    assert json.loads(line)["kind"] == "error" and "--no-such-flag" in json.loads(line)["message"]
+    printed = _muse(tmp_path, "--config", str(cfg), "cron", "print")
+    assert printed.returncode == 0, printed.stderr
+    assert all(json.loads(line)["kind"] == "result" for line in printed.stdout.splitlines())
+    # The environment beats the file, the flag beats the environment.
+    env_plain = _muse(tmp_path, "--config", str(cfg), "cron", "print", env={"MUSE_LOG_FORMAT": "plain"})
+    assert env_plain.stdout.startswith("# Chimera Muse: written by `muse cron print`")
+    flag_json = _muse(tmp_path, "--config", str(cfg), "--log-format", "json", "cron", "print",
+                      env={"MUSE_LOG_FORMAT": "plain"})
+    assert json.loads(flag_json.stdout.splitlines()[0])["kind"] == "result"
+    # No file: the default (auto, plain without a terminal).
+    default = _muse(tmp_path, "cron", "print")
+    assert default.stdout.startswith("# Chimera Muse: written by `muse cron print`")
+    # A config file that cannot be parsed is still one clear error, in the default format.
+    cfg.write_text("log: [json\n")
+    broken = _muse(tmp_path, "--config", str(cfg), "cron", "print")
+    assert broken.returncode == 2 and broken.stderr.startswith("Error: config file"), broken.stderr

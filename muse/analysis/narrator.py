@@ -27,10 +27,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 from muse import escaping as esc
 from muse.analysis.evidence import MARKER, NUMBER, Fact, Facts
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +115,14 @@ def parse_prices(raw: Any) -> dict[str, tuple[float, float]]:
     return out
 
 
-def config(settings: Any) -> Config:
+def config(settings: Settings) -> Config:
     return Config(
-        base_url=str(settings["narrator.base_url"]).rstrip("/"), api_key=str(settings["narrator.api_key"]),
-        analysts=[m.strip() for m in str(settings["narrator.analysts"]).split(",") if m.strip()],
-        judge=str(settings["narrator.judge"]).strip(), timeout=float(settings["narrator.timeout_seconds"]),
-        max_retries=int(settings["narrator.max_retries"]), budget_usd=float(settings["narrator.daily_budget_usd"]),
-        budget_tokens=int(settings["narrator.daily_budget_tokens"]),
-        prices=parse_prices(settings["narrator.prices"]))
+        base_url=settings.narrator.base_url.rstrip("/"), api_key=settings.narrator.api_key,
+        analysts=[m.strip() for m in settings.narrator.analysts.split(",") if m.strip()],
+        judge=settings.narrator.judge.strip(), timeout=settings.narrator.timeout_seconds,
+        max_retries=settings.narrator.max_retries, budget_usd=settings.narrator.daily_budget_usd,
+        budget_tokens=settings.narrator.daily_budget_tokens,
+        prices=parse_prices(settings.narrator.prices))
 
 
 def cost_of(cfg: Config, model: str, tokens_in: int, tokens_out: int) -> float:
@@ -594,7 +597,7 @@ def spent_today(store: Any) -> tuple[float, int]:
 
 # --- narration -----------------------------------------------------------------------------
 
-def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Any, store: Any, telemetry: Any = None,
+def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Settings, store: Any, telemetry: Any = None,
                    run_id: str = "") -> tuple[str, Narration]:
     """Narrate the NARRATED sections of a marked body (fact markers in place); return the
     new marked body, with the Data quality section saying what the narrator did."""
@@ -804,7 +807,7 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
     if not dry_run and row["status"] in ("published", "rolled_back"):
         raise InputError(f"episode {episode} is {row['status']}; only an unpublished episode is re-rendered "
                          "(use --dry-run to see the narration)")
-    blog = ctx.settings.path_of("repos.banterblogs.path")
+    blog = ctx.settings.repos.banterblogs.dir
     post = (blog / row["path"]) if blog else None
     if post is None or not post.is_file():
         raise InputError(f"episode {episode}: file {row['path']} is missing from the blog repo {blog}")
@@ -843,12 +846,12 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
                        rows_written=1, details=details)
 
 
-def probe(settings: Any, timeout: float) -> tuple[Literal["ok", "fail", "info"], str]:
+def probe(settings: Settings, timeout: float) -> tuple[Literal["ok", "fail", "info"], str]:
     """`muse health`: the endpoint lists the configured models and answers one tiny call.
 
     Returns ``(level, detail)``; :func:`muse.ops.probes.probe_narrator` times it and makes it a
     probe result (the analysis layer never imports the ops layer)."""
-    if not settings["narrator.enabled"]:
+    if not settings.narrator.enabled:
         return "info", "disabled (narrator.enabled is false)"
     try:
         cfg = config(settings)
