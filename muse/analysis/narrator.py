@@ -651,15 +651,34 @@ def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Settings
 
 def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id: dict[str, Fact],
              skeleton: list[dict[str, Any]], bodies: dict[str, str], nar: Narration) -> str:
+    """The analysts' claims, each verified against the facts; the judge's merge of the kept
+    ones; per section the first text that keeps the template's caveats, spliced into ``marked``."""
     if not skeleton:
         return marked
-    offered = list(dict.fromkeys(i for s in skeleton for i in s["facts"]))
-    offered_facts = [by_id[i] for i in offered if i in by_id]
     code = {c for s in skeleton for c in s["identifiers"]}
     supported = _supports_cause(items)
+    names = {s["section"] for s in skeleton}
+    _analyst_claims(client, cfg, skeleton, by_id, names, code=code, supported=supported, nar=nar)
+    kept = {s: [c for c in nar.claims if c.kept and c.section == s] for s in names}
+    merged = _judge(client, cfg, kept, by_id, supported=supported, nar=nar)
+    results = _choose(names, bodies, kept, merged, nar)
+    out, pos = [], 0
+    for title, start, end in split_sections(marked):
+        if title in results:
+            out.append(marked[pos:start])
+            out.append("\n" + results[title][1].strip() + "\n\n")
+            pos = end
+    out.append(marked[pos:])
+    return "".join(out)
+
+
+def _analyst_claims(client: Client, cfg: Config, skeleton: list[dict[str, Any]], by_id: dict[str, Fact],
+                    names: set[str], *, code: set[str], supported: set[str], nar: Narration) -> None:
+    """Ask each analyst for claims over the offered facts; record each, kept only when verified."""
+    offered = list(dict.fromkeys(i for s in skeleton for i in s["facts"]))
+    offered_facts = [by_id[i] for i in offered if i in by_id]
     payload = json.dumps({"sections": skeleton, "facts": [fact_input(f) for f in offered_facts]},
                          ensure_ascii=False, default=str)
-    names = {s["section"] for s in skeleton}
     for model in cfg.analysts:
         doc, why = client.chat(model, "analyst", ANALYST_PROMPT, payload)
         if doc is None:
@@ -681,32 +700,44 @@ def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id:
                 continue
             text, reason = verify(str(item.get("text", "")), claim.facts, by_id, code=code, supported=supported)
             claim.kept, claim.reason, claim.marked = text is not None, reason, text or ""
-    kept = {s: [c for c in nar.claims if c.kept and c.section == s] for s in names}
-    results: dict[str, tuple[str, str]] = {}
+
+
+def _judge(client: Client, cfg: Config, kept: dict[str, list[Claim]], by_id: dict[str, Fact], *, supported: set[str],
+           nar: Narration) -> dict[str, tuple[str | None, str]]:
+    """The judge's merged paragraph per section, verified like a claim (None text: dropped)."""
     merged: dict[str, tuple[str | None, str]] = {}
-    if cfg.judge and any(kept.values()):
-        nar.judge = cfg.judge
-        jpayload = json.dumps({"sections": [
-            {"section": s, "claims": [{"text": _plain(c.marked), "facts": c.facts} for c in kept[s]]}
-            for s in NARRATED if kept.get(s)]}, ensure_ascii=False)
-        doc, why = client.chat(cfg.judge, "judge", JUDGE_PROMPT, jpayload)
-        raw = doc.get("sections") if doc is not None else None
-        for item in raw if isinstance(raw, list) else []:
-            if not isinstance(item, dict) or not isinstance(item.get("section"), str) or not kept.get(
-                    item["section"]):
-                continue
-            s = item["section"]
-            allowed = {i for c in kept[s] for i in c.facts}
-            allowed_code = {m.group(0) for c in kept[s] for m in _CODE.finditer(c.marked)}
-            cited = [str(x) for x in (item.get("facts") if isinstance(item.get("facts"), list) else [])
-                     if isinstance(x, (str, int))]
-            text, reason = verify(str(item.get("text", "")), cited, by_id, allowed=allowed, code=allowed_code,
-                                  supported=supported, paragraphs=True)
-            merged[s] = (text, reason)
-            if text is None:
-                log.warning("narrator judge %s: section %s dropped: %s", cfg.judge, s, reason)
-        if doc is None:
-            log.warning("narrator judge %s failed: %s", cfg.judge, why)
+    if not (cfg.judge and any(kept.values())):
+        return merged
+    nar.judge = cfg.judge
+    jpayload = json.dumps({"sections": [
+        {"section": s, "claims": [{"text": _plain(c.marked), "facts": c.facts} for c in kept[s]]}
+        for s in NARRATED if kept.get(s)]}, ensure_ascii=False)
+    doc, why = client.chat(cfg.judge, "judge", JUDGE_PROMPT, jpayload)
+    raw = doc.get("sections") if doc is not None else None
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("section"), str) or not kept.get(
+                item["section"]):
+            continue
+        s = item["section"]
+        allowed = {i for c in kept[s] for i in c.facts}
+        allowed_code = {m.group(0) for c in kept[s] for m in _CODE.finditer(c.marked)}
+        cited = [str(x) for x in (item.get("facts") if isinstance(item.get("facts"), list) else [])
+                 if isinstance(x, (str, int))]
+        text, reason = verify(str(item.get("text", "")), cited, by_id, allowed=allowed, code=allowed_code,
+                              supported=supported, paragraphs=True)
+        merged[s] = (text, reason)
+        if text is None:
+            log.warning("narrator judge %s: section %s dropped: %s", cfg.judge, s, reason)
+    if doc is None:
+        log.warning("narrator judge %s failed: %s", cfg.judge, why)
+    return merged
+
+
+def _choose(names: set[str], bodies: dict[str, str], kept: dict[str, list[Claim]],
+            merged: dict[str, tuple[str | None, str]], nar: Narration) -> dict[str, tuple[str, str]]:
+    """Per section: the judge's text, else the kept claims as bullets, whichever keeps every
+    caveat of the template's text; a section with neither keeps the template."""
+    results: dict[str, tuple[str, str]] = {}
     for s in names:
         template = _plain(bodies[s])
         options = []
@@ -729,14 +760,7 @@ def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id:
         else:
             nar.sections[s] = chosen[0]
             results[s] = chosen
-    out, pos = [], 0
-    for title, start, end in split_sections(marked):
-        if title in results:
-            out.append(marked[pos:start])
-            out.append("\n" + results[title][1].strip() + "\n\n")
-            pos = end
-    out.append(marked[pos:])
-    return "".join(out)
+    return results
 
 
 _NOTE = re.compile(r"(?m)^- Narrator: .*\n")
