@@ -117,7 +117,7 @@ class Composition:
 
 
 def _repo_path(ctx: RunContext, repo: str) -> Path:
-    path = ctx.settings.path_of(f"repos.{repo}.path")
+    path = ctx.settings.repos.named(repo).dir
     if path is None:
         raise ConfigError(f"repos.{repo}.path is not set", hint=f"set it in the config file or MUSE_REPOS_{repo.upper()}_PATH")
     return path
@@ -165,30 +165,106 @@ def _day(dt: datetime) -> str:
 def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forced: bool = False,
             gate_reason: str = "", verdict: Any = None, hearts_commit: str | None = None,
             packs_commit: str | None = None, run_id: str | None = None, narrate: bool = False) -> Composition:
-    """Compute every fact of the window, score confidence, render the episode and its evidence."""
+    """Compute every fact of the window, score confidence, render the episode and its evidence.
+
+    The steps run in the order the facts are numbered (E1, E2, ...): the window, the
+    confidence, the analytics findings, model performance around each change point, the
+    benchmark-to-user links, what shipped, benchmarks and users over the full days, their
+    correlation and LLM spend; then the episode is rendered, optionally narrated, and
+    checked number by number against its evidence.
+    """
     from muse import gitrepo
 
     s = ctx.settings
-    store = ctx.store
-    F = _Facts(store)
+    F = _Facts(ctx.store)
     wp = window.params
     full_since, full_until = window.full
     fp = {"since": ts_str(full_since), "until": ts_str(full_until)}
     full_days = factrules.days_between(full_since, full_until)
-    material = float(s["council.material_change"])
-    span_days = float(s["council.link_span_days"])
-    min_calls = int(s["council.link_min_calls"])
+    material = s.council.material_change
+    span_days = s.council.link_span_days
 
     hearts_repo, packs_repo = _repo_path(ctx, "banterhearts"), _repo_path(ctx, "banterpacks")
-    h_branch, p_branch = s["repos.banterhearts.branch"], s["repos.banterpacks.branch"]
+    h_branch, p_branch = s.repos.banterhearts.branch, s.repos.banterpacks.branch
     hearts_commit = hearts_commit or gitrepo.latest_commit(hearts_repo, h_branch).sha
     packs_commit = packs_commit or gitrepo.latest_commit(packs_repo, p_branch).sha
-
     if episode is None:
-        row = store.named("council_episode_for_commits", {"hearts": hearts_commit, "packs": packs_commit}).first() or {}
-        episode = int(row["existing"]) if row.get("existing_count") else int(row.get("highest") or 0) + 1
+        episode = _next_episode(ctx.store, hearts_commit, packs_commit)
 
-    win = {
+    win = _window_facts(F, window, fp, full_days)
+    quality = _confidence(F, ctx, window, fp, full_days, verdict=verdict, hearts_commit=hearts_commit,
+                          packs_commit=packs_commit)
+    findings = _findings(F, wp)
+    changes = [x for x in findings if _is_change_finding(x["raw"])]
+    commit_times = _commit_times(hearts_repo, changes)
+    perf = _model_performance(F, window, changes, commit_times, span_days)
+    lookback_fact = F.other(span_days, "{:g}", kind="config",
+                            label="days either side of a change point", query="config council.link_span_days",
+                            params={"key": "council.link_span_days"})
+    links = _links(F, ctx.store, window, changes, commit_times, perf.by_key, span_days=span_days,
+                   min_calls=s.council.link_min_calls, material=material)
+    shipped = _shipped(F, window, commit_times, (("banterhearts", hearts_repo, h_branch),
+                                                 ("banterpacks", packs_repo, p_branch)))
+    hearts = _hearts_summary(F, fp, quality.hearts_daily_full)
+    packs = _packs_summary(F, fp)
+    corr_rows, corr = _correlation(F, fp)
+    moves = _moves(hearts["trend"].value if hearts else None, packs["trend"].value if packs else None, material)
+    material_fact = F.other(material, "{:.0f}", kind="config", label="material change",
+                            query="config council.material_change", params={"key": "council.material_change"},
+                            unit="%", scale=100.0)
+    llm_ctx, tokens_total, cost_total = _llm_spend(F, wp)
+    primary = _primary(changes, perf.by_key)
+
+    headline = (f"{primary['finding']['metric'] or 'latency'} regression in {primary['finding']['raw'].get('model')}"
+                if primary else "the week in benchmarks and user experience")
+    title = esc.yaml_text(f"Episode {episode}: {headline}")
+    chart = epfmt.chart_name(episode)
+    evidence_name = epfmt.evidence_name(episode)
+    context = {
+        "episode_number": episode, "title": title, "draft": quality.conf.is_draft, "forced": forced,
+        "gate_reason": gate_reason, "window": win, "shipped": shipped, "hearts": hearts, "packs": packs,
+        "models": perf.models, "findings": findings, "primary": primary, "links": links, "llm": llm_ctx,
+        "corr": corr, "moves": moves, "material": material_fact, "conf": quality.context, "chart": chart,
+        "lookback": lookback_fact, "evidence_name": evidence_name, "fact_ids": _FACT_IDS,
+        "ci_level": F.other(0.95, "{:.0f}", kind="config", unit="%", scale=100.0, label="interval level",
+                            query="council rule", params={"interval": "95%"}),
+    }
+    marked = render("episode.md.j2", **context)
+    narration = None
+    if narrate:
+        marked, narration = _narrate_unpublished(ctx, F, episode, marked, run_id=run_id or ctx.run_id)
+    fm = _front_matter(episode, title, window, quality.conf, esc.yaml_text(_summary(primary, links, hearts, packs)),
+                       hearts_commit=hearts_commit, packs_commit=packs_commit, run_id=run_id or ctx.run_id,
+                       forced=forced)
+    markdown, evidence = _traced_markdown(F, episode, fm, marked)
+    svg = render("chart.svg.j2", **_chart_context(F, episode, corr_rows, primary, links, perf.params, perf.runs))
+    return Composition(episode, title, fm["status"], fm, markdown, svg, evidence, quality.conf, corr["r_value"],
+                       tokens_total, cost_total, F.facts, hearts_commit, packs_commit, narration)
+
+
+def _front_matter(episode: int, title: str, window: Window, conf: Confidence, summary: str, *, hearts_commit: str,
+                  packs_commit: str, run_id: str, forced: bool) -> dict[str, Any]:
+    """The post's front matter: what it is, how confident, and which commits and window it covers."""
+    return {
+        "title": title, "episode": episode, "date": window.until.strftime("%Y-%m-%d"), "lang": "en",
+        "status": "draft" if conf.is_draft else "ready", "summary": summary, "confidence": round(conf.final, 4),
+        "confidence_components": {k: round(v, 4) for k, v in conf.components.items()},
+        "hearts_commit": hearts_commit, "packs_commit": packs_commit, "run_id": run_id,
+        "forced": forced, "window": {"since": window.since.isoformat(), "until": window.until.isoformat()},
+        "chart": epfmt.chart_name(episode), "evidence": epfmt.evidence_name(episode),
+    }
+
+
+def _next_episode(store: Any, hearts_commit: str, packs_commit: str) -> int:
+    """The episode these two commits already have, else one past the highest."""
+    row = store.named("council_episode_for_commits", {"hearts": hearts_commit, "packs": packs_commit}).first() or {}
+    return int(row["existing"]) if row.get("existing_count") else int(row.get("highest") or 0) + 1
+
+
+def _window_facts(F: _Facts, window: Window, fp: dict[str, str], full_days: list[str]) -> dict[str, Fact]:
+    """The window's bounds and full days, as facts."""
+    wp = window.params
+    return {
         "since": F.other(window.since.strftime("%Y-%m-%d %H:%M"), "{}", kind="window", label="window start (UTC)",
                          query="council window", params=wp),
         "until": F.other(window.until.strftime("%Y-%m-%d %H:%M"), "{}", kind="window", label="window end (UTC)",
@@ -201,14 +277,18 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
                              query="council window", params=fp),
     }
 
-    # --- confidence: data quality only ---------------------------------------------------
-    hearts_daily_full = F.rows("council_hearts_daily", fp)
-    expected_bench = float(s["council.expected_bench_results_per_day"])
-    bench_expected = {d: expected_bench for d in full_days}
-    c_bench = F.sql("council_hearts_daily", fp, "day_completeness", "{:.2f}",
-                    label="benchmark completeness (worst full day: results / expected)",
-                    keys=[d["day"] for d in hearts_daily_full], present="result_rows", expected=bench_expected)
-    # Telemetry: complete hours inside the window, per day; the current hour is not missing.
+
+@dataclass
+class _Quality:
+    """The confidence score, its facts for the template, and the daily benchmark rows it read."""
+
+    conf: Confidence
+    context: dict[str, Any]
+    hearts_daily_full: list[dict[str, Any]]
+
+
+def _complete_hours(window: Window) -> tuple[datetime, datetime, dict[str, float]]:
+    """The complete hours inside the window (the running hour is not missing), counted per day."""
     first_hour = window.since.replace(minute=0, second=0, microsecond=0)
     if first_hour < window.since:
         first_hour += timedelta(hours=1)
@@ -218,6 +298,21 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
     while h < last_hour:
         hours_expected[_day(h)] = hours_expected.get(_day(h), 0) + 1
         h += timedelta(hours=1)
+    return first_hour, last_hour, hours_expected
+
+
+def _confidence(F: _Facts, ctx: RunContext, window: Window, fp: dict[str, str], full_days: list[str], *,
+                verdict: Any, hearts_commit: str, packs_commit: str) -> _Quality:
+    """Confidence is data quality only: completeness of both sources, freshness, the watcher."""
+    s = ctx.settings
+    wp = window.params
+    hearts_daily_full = F.rows("council_hearts_daily", fp)
+    expected_bench = float(s.council.expected_bench_results_per_day)
+    bench_expected = {d: expected_bench for d in full_days}
+    c_bench = F.sql("council_hearts_daily", fp, "day_completeness", "{:.2f}",
+                    label="benchmark completeness (worst full day: results / expected)",
+                    keys=[d["day"] for d in hearts_daily_full], present="result_rows", expected=bench_expected)
+    first_hour, last_hour, hours_expected = _complete_hours(window)
     hp = {"since": ts_str(first_hour), "until": ts_str(last_hour)}
     packs_hours_rows = F.rows("council_packs_daily", hp)
     c_packs = F.sql("council_packs_daily", hp, "day_completeness", "{:.2f}",
@@ -231,7 +326,7 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
                   until=wp["until"])
     age = F.sql("council_freshness", wp, "freshness", "{:,.1f}", unit="h",
                 label="age of the staler source's newest data", until=wp["until"], part="age_hours")
-    max_age = float(s["watcher.status_max_age_minutes"]) * 60
+    max_age = s.watcher.status_max_age_minutes * 60
     vrun = getattr(verdict, "run_id", None) if verdict is not None and getattr(verdict, "open", False) else None
     if vrun:
         watch = F.sql("watcher_gate_run", {"run_id": vrun}, "watcher_covers", "{:.2f}",
@@ -244,8 +339,7 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
                         "or not checked)", query="council gate", params={"verdict": "none"})
     components = {"bench_completeness": float(c_bench.value), "telemetry_completeness": float(c_packs.value),
                   "freshness": float(fresh.value), "watcher": float(watch.value)}
-    conf = Confidence(components, float(s["council.confidence_threshold"]))
-    status = "draft" if conf.is_draft else "ready"
+    conf = Confidence(components, s.council.confidence_threshold)
     final_fact = F.facts.add(conf.final, "{:.2f}", label="confidence (minimum of the data-quality components)",
                              query="council confidence", kind="derived",
                              rule={"name": "min", "args": {"facts": [c_bench.id, c_packs.id, fresh.id, watch.id]}})
@@ -259,8 +353,11 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
                                           query="config council.expected_bench_results_per_day",
                                           params={"key": "council.expected_bench_results_per_day"}),
                 "hours_present": hours_present, "hours_total": hours_total}
+    return _Quality(conf, conf_ctx, hearts_daily_full)
 
-    # --- findings of the analytics worker ---------------------------------------------------
+
+def _findings(F: _Facts, wp: dict[str, str]) -> list[dict[str, Any]]:
+    """The analytics worker's insights in the window, each with its numbers as facts."""
     ip = {"since": wp["since"]}
     insights = F.rows("council_insights", ip)
     findings = []
@@ -286,19 +383,41 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
             "baseline": val("baseline_value", "baseline"), "observed": val("observed_value", "observed"),
             "z": val("z_score", "z-score", "{:+.1f}", ""), "raw": ins,
         })
-    changes = [x for x in findings if _is_change_finding(x["raw"])]
+    return findings
 
-    # Commit times of the commits the findings name (git, not the store).
+
+def _commit_times(hearts_repo: Path, changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The commits the findings name, from git (not the store); None for one git does not know."""
+    from muse import gitrepo
+
     commit_times: dict[str, Any] = {}
     for x in changes:
         sha = x["raw"].get("commit_sha") or ""
         if sha and sha not in commit_times:
             commit_times[sha] = gitrepo.find_commit(hearts_repo, sha)
+    return commit_times
 
-    # --- model performance: each series split at its change point ---------------------------
+
+def _series_key(raw: dict[str, Any]) -> tuple[str, str, str]:
+    return (raw.get("model") or "", raw.get("quant") or "", raw.get("dataset") or "")
+
+
+@dataclass
+class _Performance:
+    """Model performance rows for the template, by (model, quant, dataset), and the runs read."""
+
+    models: list[dict[str, Any]]
+    by_key: dict[tuple[str, str, str], dict[str, Any]]
+    runs: list[dict[str, Any]]
+    params: dict[str, str]
+
+
+def _model_performance(F: _Facts, window: Window, changes: list[dict[str, Any]], commit_times: dict[str, Any],
+                       span_days: float) -> _Performance:
+    """Each benchmark series split at its change point (a finding's commit, else the window start)."""
     lookback = timedelta(days=span_days)
     points = [c.time for c in commit_times.values() if c is not None] + [window.since]
-    mp = {"since": ts_str(min(points) - lookback), "until": wp["until"]}
+    mp = {"since": ts_str(min(points) - lookback), "until": window.params["until"]}
     runs = F.rows("council_model_runs", mp)
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in runs:
@@ -307,7 +426,7 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
     for x in changes:
         raw = x["raw"]
         c = commit_times.get(raw.get("commit_sha") or "")
-        key = (raw.get("model") or "", raw.get("quant") or "", raw.get("dataset") or "")
+        key = _series_key(raw)
         if c is not None and key in groups and key not in change_at:
             change_at[key] = (c.time, c.sha)
     model_rows = []
@@ -346,13 +465,15 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
                              label=f"change point ({label})", query="council_model_runs", params=mp),
         })
     by_key = {(m["model"], m["quant"], m["dataset"]): m for m in models}
-    lookback_fact = F.other(span_days, "{:g}", kind="config",
-                            label="days either side of a change point", query="config council.link_span_days",
-                            params={"key": "council.link_span_days"})
+    return _Performance(models, by_key, runs, mp)
 
-    # --- the benchmark -> user link, per regressed model -------------------------------------
+
+def _links(F: _Facts, store: Any, window: Window, changes: list[dict[str, Any]], commit_times: dict[str, Any],
+           by_key: dict[tuple[str, str, str], dict[str, Any]], *, span_days: float, min_calls: int,
+           material: float) -> list[dict[str, Any]]:
+    """The benchmark -> user link, once per regressed model."""
     links = []
-    urange = store.named("council_user_range", {"until": wp["until"]}).first() or {}
+    urange = store.named("council_user_range", {"until": window.params["until"]}).first() or {}
     oldest = parse_ts(urange.get("oldest"), zero_is_none=True)
     seen_models: set[str] = set()
     for x in changes:
@@ -363,13 +484,19 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
             continue
         seen_models.add(model)
         links.append(_user_link(F, model=model, commit=c, window=window, oldest=oldest, span_days=span_days,
-                                min_calls=min_calls, material=material,
-                                bench=by_key.get((model, raw.get("quant") or "", raw.get("dataset") or ""))))
+                                min_calls=min_calls, material=material, bench=by_key.get(_series_key(raw))))
+    return links
 
-    # --- what shipped: every commit a finding names is listed --------------------------------
+
+def _shipped(F: _Facts, window: Window, commit_times: dict[str, Any],
+             repos: tuple[tuple[str, Path, str], ...]) -> dict[str, Any]:
+    """What shipped in each repo: every commit a finding names is listed, then the newest others."""
+    from muse import gitrepo
+
+    wp = window.params
     shipped = {}
     named = {sha for sha in commit_times}
-    for name, path, branch in (("banterhearts", hearts_repo, h_branch), ("banterpacks", packs_repo, p_branch)):
+    for name, path, branch in repos:
         commits = gitrepo.commits_between(path, branch, window.since, window.until)
         gparams = {"repo": name, "branch": branch, **wp}
         flagged = [c for c in commits if c.sha in named]
@@ -393,53 +520,63 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
                                  query=f"git log {name}", params=gparams,
                                  rule={"name": "count", "args": {"minus": len(flagged) + len(rest)}}),
         }
+    return shipped
 
-    # --- benchmarks and users over the full days ---------------------------------------------
-    hearts = None
-    if hearts_daily_full:
-        run_keys = sorted({r for d in hearts_daily_full for r in d["run_ids"]})
-        hearts = {
-            "avg_p95": F.sql("council_hearts_daily", fp, "weighted_mean", "{:,.0f}", unit="ms", keys=run_keys,
-                             label="mean benchmark p95 over the full days (per result)", column="avg_p95_ms",
-                             weight="result_rows"),
-            "results": F.sql("council_hearts_daily", fp, "sum", "{:,.0f}", keys=run_keys,
-                             label="benchmark results on the full days", column="result_rows"),
-            "days": F.sql("council_hearts_daily", fp, "count", "{:,}", label="full days with benchmark results",
-                          keys=[d["day"] for d in hearts_daily_full]),
-            "trend": F.pct("council_hearts_daily", fp, "halves",
-                           label="benchmark daily mean p95, median of later half of full days vs earlier half",
-                           column="avg_p95_ms"),
-        }
+
+def _hearts_summary(F: _Facts, fp: dict[str, str], hearts_daily_full: list[dict[str, Any]]) -> dict[str, Fact] | None:
+    """Benchmarks over the full days; None without any."""
+    if not hearts_daily_full:
+        return None
+    run_keys = sorted({r for d in hearts_daily_full for r in d["run_ids"]})
+    return {
+        "avg_p95": F.sql("council_hearts_daily", fp, "weighted_mean", "{:,.0f}", unit="ms", keys=run_keys,
+                         label="mean benchmark p95 over the full days (per result)", column="avg_p95_ms",
+                         weight="result_rows"),
+        "results": F.sql("council_hearts_daily", fp, "sum", "{:,.0f}", keys=run_keys,
+                         label="benchmark results on the full days", column="result_rows"),
+        "days": F.sql("council_hearts_daily", fp, "count", "{:,}", label="full days with benchmark results",
+                      keys=[d["day"] for d in hearts_daily_full]),
+        "trend": F.pct("council_hearts_daily", fp, "halves",
+                       label="benchmark daily mean p95, median of later half of full days vs earlier half",
+                       column="avg_p95_ms"),
+    }
+
+
+def _packs_summary(F: _Facts, fp: dict[str, str]) -> dict[str, Fact] | None:
+    """Users over the full days; None without any telemetry."""
     packs_full = F.rows("council_packs_daily", fp)
-    packs = None
-    if packs_full:
-        hour_keys = sorted({h_ for d in packs_full for h_ in d["hour_keys"]})
-        packs = {
-            "sessions": F.sql("council_packs_daily", fp, "sum", "{:,.0f}", label="sessions on the full days",
-                              keys=hour_keys, column="sessions"),
-            "events": F.sql("council_packs_daily", fp, "sum", "{:,.0f}", label="events on the full days",
-                            keys=hour_keys, column="events"),
-            "user_latency": F.sql("council_packs_daily", fp, "weighted_mean", "{:,.0f}", unit="ms", keys=hour_keys,
-                                  label="event-weighted mean user latency over the full days",
-                                  column="user_latency_ms", weight="events"),
-            "error_rate": F.sql("council_packs_daily", fp, "weighted_mean", "{:.2f}", unit="%", scale=100.0,
-                                keys=hour_keys, label="session-weighted error rate over the full days",
-                                column="error_rate", weight="sessions"),
-            "abandonment": F.sql("council_packs_daily", fp, "weighted_mean", "{:.1f}", unit="%", scale=100.0,
-                                 keys=hour_keys, label="session-weighted abandonment rate over the full days",
-                                 column="abandonment_rate", weight="sessions"),
-            "trend": F.pct("council_packs_daily", fp, "halves",
-                           label="user daily latency, median of later half of full days vs earlier half",
-                           column="user_latency_ms"),
-            "worst_day": F.sql("council_packs_daily", fp, "argmax", "{}", label="full day with the highest user "
-                               "latency", by="user_latency_ms", column="day"),
-        }
-        worst = packs["worst_day"].value
-        packs["worst_latency"] = F.sql("council_packs_daily", fp, "value", "{:,.0f}", unit="ms",
-                                       label="user latency on that day", column="user_latency_ms",
-                                       where={"day": worst})
+    if not packs_full:
+        return None
+    hour_keys = sorted({h_ for d in packs_full for h_ in d["hour_keys"]})
+    packs = {
+        "sessions": F.sql("council_packs_daily", fp, "sum", "{:,.0f}", label="sessions on the full days",
+                          keys=hour_keys, column="sessions"),
+        "events": F.sql("council_packs_daily", fp, "sum", "{:,.0f}", label="events on the full days",
+                        keys=hour_keys, column="events"),
+        "user_latency": F.sql("council_packs_daily", fp, "weighted_mean", "{:,.0f}", unit="ms", keys=hour_keys,
+                              label="event-weighted mean user latency over the full days",
+                              column="user_latency_ms", weight="events"),
+        "error_rate": F.sql("council_packs_daily", fp, "weighted_mean", "{:.2f}", unit="%", scale=100.0,
+                            keys=hour_keys, label="session-weighted error rate over the full days",
+                            column="error_rate", weight="sessions"),
+        "abandonment": F.sql("council_packs_daily", fp, "weighted_mean", "{:.1f}", unit="%", scale=100.0,
+                             keys=hour_keys, label="session-weighted abandonment rate over the full days",
+                             column="abandonment_rate", weight="sessions"),
+        "trend": F.pct("council_packs_daily", fp, "halves",
+                       label="user daily latency, median of later half of full days vs earlier half",
+                       column="user_latency_ms"),
+        "worst_day": F.sql("council_packs_daily", fp, "argmax", "{}", label="full day with the highest user "
+                           "latency", by="user_latency_ms", column="day"),
+    }
+    worst = packs["worst_day"].value
+    packs["worst_latency"] = F.sql("council_packs_daily", fp, "value", "{:,.0f}", unit="ms",
+                                   label="user latency on that day", column="user_latency_ms",
+                                   where={"day": worst})
+    return packs
 
-    # --- the day-by-day correlation: a finding, never a proof ---------------------------------
+
+def _correlation(F: _Facts, fp: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The day-by-day correlation of benchmark and user latency: a finding, never a proof."""
     corr_rows = F.rows("council_correlation", fp)
     cargs = {"x": "bench_p95_ms", "y": "user_latency_ms"}
     ckeys = [d["day"] for d in corr_rows]
@@ -465,11 +602,11 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
                                 "called strong", query="council rule", params={"min_n": STRONG_MIN_N, "max_p": 0.05})
         corr["max_p"] = F.other(STRONG_MAX_P, "{:.2f}", kind="config", label="p-value a strong correlation needs",
                                 query="council rule", params={"min_n": STRONG_MIN_N, "max_p": 0.05})
-    moves = _moves(hearts["trend"].value if hearts else None, packs["trend"].value if packs else None, material)
-    material_fact = F.other(material, "{:.0f}", kind="config", label="material change",
-                            query="config council.material_change", params={"key": "council.material_change"},
-                            unit="%", scale=100.0)
+    return corr_rows, corr
 
+
+def _llm_spend(F: _Facts, wp: dict[str, str]) -> tuple[dict[str, Fact], int, float]:
+    """LLM tokens and cost in the window: the facts, and the totals for the run's details."""
     llm = F.rows("council_llm_totals", wp)
     tokens_total = int(sum(int(x["tokens"]) for x in llm))
     cost_total = float(sum(float(x["cost_usd"]) for x in llm))
@@ -478,56 +615,39 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
         "cost": F.sql("council_llm_totals", wp, "sum", "${:,.2f}", label="LLM cost in window (USD)",
                       column="cost_usd"),
     }
+    return llm_ctx, tokens_total, cost_total
 
+
+def _primary(changes: list[dict[str, Any]], by_key: dict[tuple[str, str, str], dict[str, Any]]) -> dict | None:
+    """The finding the episode leads with: the latency regression with the biggest step."""
     regressions = [x for x in changes if "regression" in x["type"]]
-    primary = None
-    if regressions:
-        raw = regressions[0]["raw"]
-        key = (raw.get("model") or "", raw.get("quant") or "", raw.get("dataset") or "")
-        # The latency finding with the biggest step leads (the worker orders by severity, then time).
-        lat = [x for x in regressions if "latency" in x["type"]]
-        stepped = [(by_key.get((x["raw"].get("model") or "", x["raw"].get("quant") or "",
-                                x["raw"].get("dataset") or "")), x) for x in (lat or regressions)]
-        stepped = [(m, x) for m, x in stepped if m is not None]
-        if stepped:
-            m, x = max(stepped, key=lambda mx: abs(mx[0]["change_value"] or 0))
-            primary = {"finding": x, "model": m}
-        else:
-            primary = {"finding": regressions[0], "model": by_key.get(key)}
+    if not regressions:
+        return None
+    # The latency finding with the biggest step leads (the worker orders by severity, then time).
+    lat = [x for x in regressions if "latency" in x["type"]]
+    stepped = [(by_key.get(_series_key(x["raw"])), x) for x in (lat or regressions)]
+    stepped = [(m, x) for m, x in stepped if m is not None]
+    if stepped:
+        m, x = max(stepped, key=lambda mx: abs(mx[0]["change_value"] or 0))
+        return {"finding": x, "model": m}
+    return {"finding": regressions[0], "model": by_key.get(_series_key(regressions[0]["raw"]))}
 
-    headline = (f"{primary['finding']['metric'] or 'latency'} regression in {primary['finding']['raw'].get('model')}"
-                if primary else "the week in benchmarks and user experience")
-    title = esc.yaml_text(f"Episode {episode}: {headline}")
-    chart = epfmt.chart_name(episode)
-    evidence_name = epfmt.evidence_name(episode)
-    context = {
-        "episode_number": episode, "title": title, "draft": conf.is_draft, "forced": forced,
-        "gate_reason": gate_reason, "window": win, "shipped": shipped, "hearts": hearts, "packs": packs,
-        "models": models, "findings": findings, "primary": primary, "links": links, "llm": llm_ctx,
-        "corr": corr, "moves": moves, "material": material_fact, "conf": conf_ctx, "chart": chart,
-        "lookback": lookback_fact, "evidence_name": evidence_name, "fact_ids": _FACT_IDS,
-        "ci_level": F.other(0.95, "{:.0f}", kind="config", unit="%", scale=100.0, label="interval level",
-                            query="council rule", params={"interval": "95%"}),
-    }
-    marked = render("episode.md.j2", **context)
-    narration = None
-    prior = store.named("council_episode", {"episode": episode, "lang": "en"}).first() if narrate else None
-    if narrate and not (prior and prior["status"] in ("published", "rolled_back")):
-        # Issue 21: LLM prose over the facts, verified number by number (muse/analysis/narrator.py); never
-        # spent on an episode that run() will not rewrite.
-        from muse.analysis import narrator
 
-        marked, narration = narrator.narrate_marked(marked, F.facts, settings=s, store=store, telemetry=ctx.telemetry,
-                                                    run_id=run_id or ctx.run_id)
-    summary = esc.yaml_text(_summary(primary, links, hearts, packs))
-    fm = {
-        "title": title, "episode": episode, "date": window.until.strftime("%Y-%m-%d"), "lang": "en",
-        "status": status, "summary": summary, "confidence": round(conf.final, 4),
-        "confidence_components": {k: round(v, 4) for k, v in components.items()},
-        "hearts_commit": hearts_commit, "packs_commit": packs_commit, "run_id": run_id or ctx.run_id,
-        "forced": forced, "window": {"since": window.since.isoformat(), "until": window.until.isoformat()},
-        "chart": chart, "evidence": evidence_name,
-    }
+def _narrate_unpublished(ctx: RunContext, F: _Facts, episode: int, marked: str, *,
+                         run_id: str) -> tuple[str, Any]:
+    """Issue 21: LLM prose over the facts, verified number by number (muse/analysis/narrator.py);
+    never spent on an episode that run() will not rewrite (published or rolled back)."""
+    prior = ctx.store.named("council_episode", {"episode": episode, "lang": "en"}).first()
+    if prior and prior["status"] in ("published", "rolled_back"):
+        return marked, None
+    from muse.analysis import narrator
+
+    return narrator.narrate_marked(marked, F.facts, settings=ctx.settings, store=ctx.store,
+                                   telemetry=ctx.telemetry, run_id=run_id)
+
+
+def _traced_markdown(F: _Facts, episode: int, fm: dict[str, Any], marked: str) -> tuple[str, dict[str, Any]]:
+    """The post's markdown and its evidence sidecar; RuntimeError when a number is not a fact."""
     # Offsets are taken in the body as the file will hold it (after the front-matter).
     doc = epfmt.parse(epfmt.render(fm, marked))
     body, occurrences = strip_markers(doc.body)
@@ -541,9 +661,7 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
     if untraced:  # a template printed a number that is not a fact: a bug, never published
         raise RuntimeError(f"episode {episode}: untraced numbers in the rendered text: "
                            + ", ".join(f"{t.number!r} at line {t.line}" for t in untraced[:5]))
-    svg = render("chart.svg.j2", **_chart_context(F, episode, corr_rows, primary, links, mp, runs))
-    return Composition(episode, title, status, fm, markdown, svg, evidence, conf, r_value, tokens_total, cost_total,
-                       F.facts, hearts_commit, packs_commit, narration)
+    return markdown, evidence
 
 
 def _metric_format(metric: str) -> tuple[str, str]:
@@ -752,15 +870,15 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
     if not verdict.open:
         log.warning("FORCED: generating despite the circuit breaker: %s", verdict.reason)
     until = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(second=0, microsecond=0)
-    days = window_days or s["council.window_days"]
+    days = window_days or s.council.window_days
     window = Window(until - timedelta(days=days), until)
 
     blog = _repo_path(ctx, "banterblogs")
-    posts_dir = blog / s["repos.banterblogs.posts_dir"]
+    posts_dir = blog / s.repos.banterblogs.posts_dir
     comp = compose(ctx, window=window, forced=force and not verdict.open, gate_reason=gate_reason, verdict=verdict,
                    hearts_commit=verdict.hearts_commit if verdict.open else None,
                    packs_commit=verdict.packs_commit if verdict.open else None,
-                   narrate=bool(s["narrator.enabled"]) if narrate is None else narrate)
+                   narrate=s.narrator.enabled if narrate is None else narrate)
 
     existing = ctx.store.named("council_episode", {"episode": comp.episode, "lang": "en"}).first()
     if existing and existing["status"] in ("published", "rolled_back"):

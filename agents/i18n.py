@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from muse.fsutil import atomic_write_text
 from muse import episode as epfmt
@@ -42,7 +42,11 @@ from muse.translation.i18n_check import check_translation, source_relpath, trans
 from muse.translation.mdprotect import ProtectError
 from muse.hours import ts_str, utcnow
 from muse.runs import AgentResult, ItemOutcome, RunContext
-from muse.translation.translate import LangSpec, Translator, UnitCache, make_client, resolve_langs
+from muse.translation.languages import LangSpec, resolve_langs
+from muse.translation.translate import DocResult, Translator, UnitCache, make_client
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,7 @@ def _classify(exc: Exception) -> tuple[str, bool]:
 
 def _sources(ctx: RunContext, episode: int | None) -> tuple[list[dict[str, Any]], str]:
     rows = ctx.store.named("i18n_sources", {"episode": -1 if episode is None else int(episode),
-                                            "days": int(ctx.settings["i18n.window_days"])}).dicts()
+                                            "days": ctx.settings.i18n.window_days}).dicts()
     if episode is None:
         return rows, ""
     if not rows:
@@ -147,9 +151,9 @@ def _run(ctx: RunContext, *, langs: list[str] | None, episode: int | None) -> Ag
     from muse.publishing.blogrepo import BlogRepo
 
     s = ctx.settings
-    specs = resolve_langs(langs if langs else s["deepl.langs"])
+    specs = resolve_langs(langs if langs else s.deepl.langs)
     codes = [sp.code for sp in specs]
-    if not s["deepl.auth_key"]:
+    if not s.deepl.auth_key:
         ctx.telemetry.count("i18n.skipped", 1, reason="no_key")
         return AgentResult(status="ok", details={"skipped": True, "reason": "no_key", "langs": codes},
                            message="skipped: no DeepL key configured (set DEEPL_AUTH_KEY or deepl.auth_key); "
@@ -159,88 +163,119 @@ def _run(ctx: RunContext, *, langs: list[str] | None, episode: int | None) -> Ag
     if refusal:
         return AgentResult(status="failed", message=refusal)
     if not rows:
-        return AgentResult(message=f"no English episode published in the last {s['i18n.window_days']} day(s)",
+        return AgentResult(message=f"no English episode published in the last {s.i18n.window_days} day(s)",
                            details={"langs": codes})
     published = {(int(r["episode"]), r["lang"]) for r in ctx.store.named(
         "i18n_translations", {"episodes": [int(r["episode"]) for r in rows], "langs": codes}).dicts()
         if r["status"] == "published"}
     glossary = glossary_mod.from_settings(s)
-    sources = _read_sources(blog, rows, specs, s["repos.banterblogs.posts_dir"])
-    root = blog.root
-
-    items: list[ItemOutcome] = []
-    written: list[Written] = []
-    details: dict[str, Any] = {"langs": codes, "billed_characters": {}, "segment_fallbacks": {},
-                               "kept_verbatim": {}, "glossary_rejected": list(glossary.rejected)}
-    translator: Translator | None = None
-    stop = ""
+    sources = _read_sources(blog, rows, specs, s.repos.banterblogs.posts_dir)
+    batch = _Batch(ctx, blog.root, glossary, published,
+                   details={"langs": codes, "billed_characters": {}, "segment_fallbacks": {},
+                            "kept_verbatim": {}, "glossary_rejected": list(glossary.rejected)})
     for src in sources:
         n = int(src.row["episode"])
         if src.problem:
-            items += [ItemOutcome(f"ep-{n}/{sp.code}", "failed", src.problem) for sp in specs]
+            batch.items += [ItemOutcome(f"ep-{n}/{sp.code}", "failed", src.problem) for sp in specs]
             continue
         for spec in specs:
-            item, rel = f"ep-{n}/{spec.code}", translation_relpath(spec.code, n)
-            path, current = root / rel, src.existing_files.get(spec.code)
-            if current is not None and (n, spec.code) in published:
-                items.append(ItemOutcome(item, "skipped", "already translated"))
-                continue
-            if current is not None and all(c.ok for c in check_translation(src.text, current, lang=spec.code,
-                                                                            terms=glossary.terms)):
-                # Left by a run that died before it pushed or recorded it: no need to pay twice.
-                written.append(Written(n, spec, path, rel, _title(current), src.row, adopted=True))
-                items.append(ItemOutcome(item, "ok", f"adopted {rel} left by an earlier run"))
-                continue
-            if stop:
-                items.append(ItemOutcome(item, "skipped", f"not attempted: {stop}"))
-                continue
-            try:
-                if translator is None:
-                    translator = Translator(make_client(s), glossary,
-                                            cache=UnitCache(s.state_dir / "i18n" / "cache"))
-                    _check_usage(translator, details)
-                result = translator.translate(src.text, spec)
-            except Exception as exc:  # noqa: BLE001 - classified; one language never stops the others
-                reason, fatal, kind = _failure(exc)
-                stop = reason if fatal else stop
-                items.append(ItemOutcome(item, "failed", reason))
-                ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason=kind)
-                log.warning("%s: %s", item, reason)
-                continue
-            details["billed_characters"][item] = result.billed_characters
-            if result.segment_fallbacks:
-                details["segment_fallbacks"][item] = result.segment_fallbacks
-            if result.kept_verbatim:
-                details["kept_verbatim"][item] = result.kept_verbatim
-            ctx.telemetry.count("i18n.characters", result.billed_characters, lang=spec.code)
-            bad = [c for c in check_translation(src.text, result.text, lang=spec.code, terms=glossary.terms)
-                   if not c.ok]
-            if bad:
-                reason = "translation failed its checks, not written: " + "; ".join(
-                    f"{c.name}: {c.detail}" for c in bad)
-                items.append(ItemOutcome(item, "failed", reason))
-                ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason="check")
-                continue
-            try:
-                atomic_write_text(path, result.text)
-            except OSError as exc:
-                items.append(ItemOutcome(item, "failed", f"could not write {rel}: {exc.strerror or exc}"))
-                ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason="write")
-                continue
-            translator.remember(result)
-            written.append(Written(n, spec, path, rel, _title(result.text), src.row))
-            note = f"{result.sent} units, terms protected in the text" + (
-                f", glossary {result.glossary_id}" if result.glossary_id else "")
-            if result.cached:
-                note += f", {result.cached} from the cache (not billed)"
-            if result.glossary_fallback:
-                note += (f", translated again without the glossary ({', '.join(result.glossary_fallback)} "
-                         "kept verbatim)")
-                details.setdefault("glossary_fallbacks", {})[item] = result.glossary_fallback
-            if result.segment_fallbacks:
-                note += f", {len(result.segment_fallbacks)} unit(s) re-sent as segments"
-            items.append(ItemOutcome(item, "ok", f"wrote {rel} ({note})"))
-    return _finish(ctx, blog, items, written, details, stop)
+            batch.language(src, n, spec)
+    return _finish(ctx, blog, batch.items, batch.written, batch.details, batch.stop)
+
+
+@dataclass
+class _Batch:
+    """One run's languages: each is skipped, adopted, translated and written, or failed on its own."""
+
+    ctx: RunContext
+    root: Path
+    glossary: glossary_mod.Glossary
+    published: set[tuple[int, str]]
+    details: dict[str, Any]
+    items: list[ItemOutcome] = field(default_factory=list)
+    written: list[Written] = field(default_factory=list)
+    translator: Translator | None = None
+    stop: str = ""  # why no further DeepL request is made (quota, key), once one said so
+
+    def language(self, src: _Source, n: int, spec: LangSpec) -> None:
+        item, rel = f"ep-{n}/{spec.code}", translation_relpath(spec.code, n)
+        path, current = self.root / rel, src.existing_files.get(spec.code)
+        if current is not None and (n, spec.code) in self.published:
+            self.items.append(ItemOutcome(item, "skipped", "already translated"))
+            return
+        if current is not None and all(c.ok for c in check_translation(src.text, current, lang=spec.code,
+                                                                        terms=self.glossary.terms)):
+            # Left by a run that died before it pushed or recorded it: no need to pay twice.
+            self.written.append(Written(n, spec, path, rel, _title(current), src.row, adopted=True))
+            self.items.append(ItemOutcome(item, "ok", f"adopted {rel} left by an earlier run"))
+            return
+        if self.stop:
+            self.items.append(ItemOutcome(item, "skipped", f"not attempted: {self.stop}"))
+            return
+        result = self._translate(src, spec, item)
+        if result is not None:
+            self._write(src, n, spec, item, result)
+
+    def _translate(self, src: _Source, spec: LangSpec, item: str) -> DocResult | None:
+        """DeepL's translation, or None when this language failed (recorded)."""
+        s = self.ctx.settings
+        try:
+            if self.translator is None:
+                self.translator = Translator(make_client(s), self.glossary,
+                                             cache=UnitCache(s.state_dir / "i18n" / "cache"))
+                _check_usage(self.translator, self.details)
+            return self.translator.translate(src.text, spec)
+        except Exception as exc:  # noqa: BLE001 - classified; one language never stops the others
+            reason, fatal, kind = _failure(exc)
+            self.stop = reason if fatal else self.stop
+            self.items.append(ItemOutcome(item, "failed", reason))
+            self.ctx.telemetry.count("i18n.failed", 1, lang=spec.code, reason=kind)
+            log.warning("%s: %s", item, reason)
+            return None
+
+    def _write(self, src: _Source, n: int, spec: LangSpec, item: str, result: DocResult) -> None:
+        """Check the translation and write it to the checkout (not pushed yet)."""
+        tel, details = self.ctx.telemetry, self.details
+        rel = translation_relpath(spec.code, n)
+        details["billed_characters"][item] = result.billed_characters
+        if result.segment_fallbacks:
+            details["segment_fallbacks"][item] = result.segment_fallbacks
+        if result.kept_verbatim:
+            details["kept_verbatim"][item] = result.kept_verbatim
+        tel.count("i18n.characters", result.billed_characters, lang=spec.code)
+        bad = [c for c in check_translation(src.text, result.text, lang=spec.code, terms=self.glossary.terms)
+               if not c.ok]
+        if bad:
+            reason = "translation failed its checks, not written: " + "; ".join(
+                f"{c.name}: {c.detail}" for c in bad)
+            self.items.append(ItemOutcome(item, "failed", reason))
+            tel.count("i18n.failed", 1, lang=spec.code, reason="check")
+            return
+        try:
+            atomic_write_text(self.root / rel, result.text)
+        except OSError as exc:
+            self.items.append(ItemOutcome(item, "failed", f"could not write {rel}: {exc.strerror or exc}"))
+            tel.count("i18n.failed", 1, lang=spec.code, reason="write")
+            return
+        assert self.translator is not None  # it produced the result
+        self.translator.remember(result)
+        self.written.append(Written(n, spec, self.root / rel, rel, _title(result.text), src.row))
+        self.items.append(ItemOutcome(item, "ok", f"wrote {rel} ({_note(result, details, item)})"))
+
+
+def _note(result: DocResult, details: dict[str, Any], item: str) -> str:
+    """How a language was translated, for its item message (glossary fallbacks also in details)."""
+    note = f"{result.sent} units, terms protected in the text" + (
+        f", glossary {result.glossary_id}" if result.glossary_id else "")
+    if result.cached:
+        note += f", {result.cached} from the cache (not billed)"
+    if result.glossary_fallback:
+        note += (f", translated again without the glossary ({', '.join(result.glossary_fallback)} "
+                 "kept verbatim)")
+        details.setdefault("glossary_fallbacks", {})[item] = result.glossary_fallback
+    if result.segment_fallbacks:
+        note += f", {len(result.segment_fallbacks)} unit(s) re-sent as segments"
+    return note
 
 
 def _failure(exc: Exception) -> tuple[str, bool, str]:
@@ -387,7 +422,7 @@ def _row(ctx: RunContext, w: Written, sha: str, status: str) -> dict[str, Any]:
     }
 
 
-def demo_step(settings: Any, **run_options: Any) -> Any:
+def demo_step(settings: Settings, **run_options: Any) -> Any:
     """For `muse demo`: translate the episodes just published when a DeepL key is
     configured; otherwise the run is skipped and its message says why (no DeepL request,
     nothing else needed). Returns the RunOutcome; print ``outcome.result.message``.

@@ -132,7 +132,7 @@ def _files(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], episod
     """Repo-relative paths of the post and its chart, restored into the working tree when
     missing there (a draft awaiting approval, or an episode reverted earlier)."""
     s = ctx.settings
-    raw = str(row.get("path") or "") or f"{s['repos.banterblogs.posts_dir']}/{post_name(episode)}"
+    raw = str(row.get("path") or "") or f"{s.repos.banterblogs.posts_dir}/{post_name(episode)}"
     post = blog.rel(raw) if Path(raw).is_absolute() else Path(raw).as_posix()
     chart = (Path(post).parent / chart_name(episode)).as_posix()
     evidence = (Path(post).parent / evidence_name(episode)).as_posix()  # the council's sidecar, if any
@@ -208,10 +208,10 @@ def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False
     if not report.ok:
         return _invalid(ctx, row, report)
 
-    threshold = s["council.confidence_threshold"]
+    threshold = s.council.confidence_threshold
     confidence = round(float(row["confidence_score"] or 0), 6)
     low = confidence < threshold or status == "draft"
-    if (approve or not low or row["approved_by"]) and s["vercel.token"]:
+    if (approve or not low or row["approved_by"]) and s.vercel.token:
         deploy.github_repo(s)  # bound for main: a Vercel config problem must stop us before anything changes
     if approve:
         who = (by or "").strip() or _current_user()
@@ -245,7 +245,7 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
     elif row["status"] != "published" or not sha:
         raise UsageError(f"episode {n} is {row['status']}, not published: nothing to roll back")
     s = ctx.settings
-    main = s["repos.banterblogs.branch"]
+    main = s.repos.banterblogs.branch
     deadline = deploy.new_deadline(s)
     try:
         revert = blogrepo.revert_and_push(s, sha=sha, message=f"Roll back episode {n}: {bare_title(n, str(row['title']))}")
@@ -255,7 +255,7 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
     withdrawn = _withdraw_translations(ctx, n, row)
     # Production must stop serving the episode: back to the last deployment without it,
     # or (the only episode) a deployment of main as it is now, without it.
-    tip = (blogrepo.remote_tip(s) or revert) if s["vercel.token"] else ""
+    tip = (blogrepo.remote_tip(s) or revert) if s.vercel.token else ""
     rb = deploy.withdraw(ctx, episode=n, sha=sha, reverted_by=revert, redeploy=tip, deadline=deadline)
     if not retry:
         new_version(ctx, row, status="rolled_back")
@@ -383,14 +383,14 @@ def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entr
     try:
         revert = blogrepo.revert_and_push(s, sha=sha, message=f"Revert episode {n}: {reason.replace('_', ' ')}",
                                           drop_tag=f"episode-{n}")
-        reverted = f"{sha[:8]} reverted by {revert[:8]} on {s['repos.banterblogs.branch']}, tag episode-{n} removed"
+        reverted = f"{sha[:8]} reverted by {revert[:8]} on {s.repos.banterblogs.branch}, tag episode-{n} removed"
     except blogrepo.NotOnBranch:
-        reverted = f"{sha[:8]} is no longer on {s['repos.banterblogs.branch']}, nothing to revert"
+        reverted = f"{sha[:8]} is no longer on {s.repos.banterblogs.branch}, nothing to revert"
     except blogrepo.GitError as exc:
         # Keep the journal: the next run retries the revert.
         ctx.telemetry.count("publish.failed", 1, episode=n, reason=reason)
         raise PublishFailed(f"episode {n} deploy failed ({entry.get('deploy_message') or reason}) and its commit "
-                            f"{sha[:8]} is still on {s['repos.banterblogs.branch']}: the revert failed: {exc.message}; "
+                            f"{sha[:8]} is still on {s.repos.banterblogs.branch}: the revert failed: {exc.message}; "
                             f"re-run `muse publish {n}` to retry the revert") from None
     if entry.get("may_be_live"):
         rb = deploy.withdraw(ctx, episode=n, sha=sha, reverted_by=revert, redeploy=revert, deadline=deadline)

@@ -41,6 +41,7 @@ from typing import Any
 
 from muse.analysis import circuit
 from muse.analysis.circuit import FAILED_STATUSES, worst
+from muse.config import Settings
 from muse.errors import ConfigError, InputError, MuseError
 from muse.gitrepo import latest_commit
 from muse.hours import humanize, parse_ts, ts_str, utcnow
@@ -67,9 +68,10 @@ class RepoSpec:
     # prunes older partitions. None: no bound (a benchmark runs before its report is committed).
     lookback: timedelta | None = None
 
-    @property
-    def threshold_key(self) -> str:
-        return f"watcher.{self.name[len('banter'):]}_threshold_minutes"
+    def threshold_minutes(self, settings: Settings) -> float:
+        """watcher.hearts_threshold_minutes or watcher.packs_threshold_minutes."""
+        watcher = settings.watcher
+        return watcher.hearts_threshold_minutes if self.name == "banterhearts" else watcher.packs_threshold_minutes
 
 
 REPOS: tuple[RepoSpec, ...] = (
@@ -133,12 +135,12 @@ def evaluate(spec: RepoSpec, *, commit: str, committed_at: datetime, rows: int, 
 
 
 def _latest(ctx: RunContext, spec: RepoSpec) -> tuple[str, datetime]:
-    path = ctx.settings.path_of(f"repos.{spec.name}.path")
+    path = ctx.settings.repos.named(spec.name).dir
     if path is None:
         env = f"MUSE_REPOS_{spec.name.upper()}_PATH"
         raise ConfigError(f"repos.{spec.name}.path is not set; the watcher needs a checkout or bare mirror of "
                           f"{spec.name}", hint=f"set it in the config file or with {env}")
-    commit = latest_commit(path, ctx.settings[f"repos.{spec.name}.branch"])
+    commit = latest_commit(path, ctx.settings.repos.named(spec.name).branch)
     if len(commit.sha) != 40:
         raise InputError(f"git repo {path}: commit {commit.sha} is not a 40-character SHA-1")
     return commit.sha, commit.time
@@ -156,12 +158,12 @@ def _check_repos(ctx: RunContext) -> tuple[list[RepoCheck], datetime]:
     # One "now" for the whole verdict, taken after the reads it is compared with.
     now = utcnow()
     checks = [evaluate(spec, commit=sha, committed_at=at, rows=rows, newest=newest, now=now,
-                       threshold_seconds=float(ctx.settings[spec.threshold_key]) * 60.0)
+                       threshold_seconds=spec.threshold_minutes(ctx.settings) * 60.0)
               for spec, sha, at, rows, newest in counted]
     return checks, now
 
 
-def before_store(settings: Any) -> None:
+def before_store(settings: Settings) -> None:
     """Called by the run lifecycle with the agent lock held, before the store opens: the gate
     closes first, so a check that cannot reach the store (exit 5) or dies leaves it closed."""
     circuit.suspend_status(settings.state_dir)
@@ -181,87 +183,29 @@ run.before_store = before_store  # type: ignore[attr-defined]
 
 
 def _run(ctx: RunContext) -> AgentResult:
-    settings, store, tel = ctx.settings, ctx.store, ctx.telemetry
+    settings, store = ctx.settings, ctx.store
     checks, now = _check_repos(ctx)
-    by_repo = {c.repo: c for c in checks}
-    hearts, packs = by_repo["banterhearts"], by_repo["banterpacks"]
     overall = worst([c.status for c in checks])
     failed = overall in FAILED_STATUSES
-
-    # Paging: failed checks since the last valid one, this one included.
-    prior = store.named("watcher_streak", {"run_id": ctx.run_id}).first() or {}
-    prior_failures = int(prior.get("failures") or 0)
-    page_open = int(prior.get("pages") or 0) > 0
-    streak = prior_failures + 1 if failed else (0 if overall == "valid" else prior_failures)
-    page_after = int(settings["watcher.page_after_failures"])
-    paged = failed and streak >= page_after
-    resolve = overall == "valid" and (page_open or prior.get("previous_agent_status") == "failed")
-
-    problems = [c for c in checks if c.status in FAILED_STATUSES]
-    pending = [c for c in checks if c.status == "valid_pending"]
-    if failed:
-        tail = (f"paging (failed checks in a row: {streak})" if paged
-                else f"failed checks in a row: {streak}, paging at {page_after}")
-        message = (f"{overall}: " + "; ".join(c.message for c in problems)
-                   + f". Council blocked until a check passes; {tail}.")
-    elif pending:
-        message = "valid_pending, not a failure: " + "; ".join(c.message for c in pending) + "."
-    else:
-        message = (f"valid: banterhearts {hearts.commit[:8]} and banterpacks {packs.commit[:8]} have their data "
-                   f"in the store.")
-
-    store.insert("watcher_runs", [{
-        "ts": ts_str(now), "run_id": ctx.run_id,
-        "hearts_commit": hearts.commit, "packs_commit": packs.commit,
-        "hearts_rows_found": min(hearts.rows, 2**32 - 1), "packs_rows_found": min(packs.rows, 2**32 - 1),
-        "hearts_status": hearts.status, "packs_status": packs.status,
-        "hearts_lag_seconds": hearts.lag_seconds, "packs_lag_seconds": packs.lag_seconds,
-        "lag_seconds": max(c.lag_seconds for c in checks), "status": overall, "message": message[:2000],
-        # A failed run is alerted by the run lifecycle after this returns.
-        "alert_sent": failed, "paged": paged,
-    }])
-
+    paging = _paging(ctx, overall)
+    message = _message(checks, overall, paging)
+    _record(ctx, checks, now, overall=overall, message=message, paged=paging.paged)
     # The row the file names exists before the file does.
-    if overall == "valid":
-        try:
-            circuit.write_status(settings.state_dir, run_id=ctx.run_id, checked_at=now,
-                                 hearts_commit=hearts.commit, packs_commit=packs.commit)
-        except OSError as exc:
-            raise MuseError(f"cannot write the watcher status file in {settings.state_dir}: "
-                            f"{exc.strerror or exc}") from None
-        circuit.resume_status(settings.state_dir, restore=False)
-        file_action = "written"
-    elif failed:
-        circuit.clear_status(settings.state_dir)
-        circuit.resume_status(settings.state_dir, restore=False)
-        file_action = "removed"
-    else:
-        # valid_pending: the file set aside before the check (if any) is what it was.
-        circuit.resume_status(settings.state_dir, restore=True)
-        file_action = "unchanged"
-
-    for c in checks:
-        tel.gauge("watcher.lag_seconds", c.lag_seconds, repo=c.repo)
-    if failed:
-        # One count per failed check (the monitor's thresholds count checks); the failing
-        # repos and their statuses are its tags.
-        tel.count("watcher.failure", 1, repo=[c.repo for c in problems], reason=sorted({c.status for c in problems}))
-    else:
-        tel.count("watcher.success", 1, status=overall)
-
+    file_action = _update_status_file(ctx, checks, now, overall)
+    _count(ctx, checks, overall)
     sinks: list[str] = []
-    if paged:
-        sinks = ctx.alert("critical", f"muse watcher: council blocked, {streak} failed checks in a row", message,
-                          dedup_key=PAGE_KEY, status=overall)
-    if resolve:
-        tel.resolve(dedup_key=PAGE_KEY, title="muse watcher: data fresh again, council unblocked")
-
+    if paging.paged:
+        sinks = ctx.alert("critical", f"muse watcher: council blocked, {paging.streak} failed checks in a row",
+                          message, dedup_key=PAGE_KEY, status=overall)
+    if paging.resolve:
+        ctx.telemetry.resolve(dedup_key=PAGE_KEY, title="muse watcher: data fresh again, council unblocked")
     if overall == "valid":
         # This check is the latest and valid, and its row and file are in place: the gate is
         # open on it (check_gate would re-read both to say the same).
+        hearts, packs = _by_repo(checks)
         gate = circuit.open_verdict(run_id=ctx.run_id, ran_at=now, hearts_commit=hearts.commit,
                                     packs_commit=packs.commit, now=utcnow(),
-                                    max_age_seconds=float(settings["watcher.status_max_age_minutes"]) * 60.0)
+                                    max_age_seconds=settings.watcher.status_max_age_minutes * 60.0)
     else:
         gate = circuit.check_gate(settings, store)
     items = [ItemOutcome(c.repo, "failed" if c.status in FAILED_STATUSES else "ok", f"{c.status}: {c.message}",
@@ -271,23 +215,116 @@ def _run(ctx: RunContext) -> AgentResult:
         message=message,
         rows_written=1,
         items=items,
-        alerted=bool(paged),  # the page went to Slack too: no second message from the lifecycle
+        alerted=bool(paging.paged),  # the page went to Slack too: no second message from the lifecycle
         details={
             "status": overall,
             "lag_seconds": max(c.lag_seconds for c in checks),
             "repos": [c.as_dict() for c in checks],
-            "consecutive_failures": streak,
-            "page_after_failures": page_after,
-            "paged": paged,
+            "consecutive_failures": paging.streak,
+            "page_after_failures": paging.page_after,
+            "paged": paging.paged,
             "page_sinks": sinks,
-            "resolved": resolve,
+            "resolved": paging.resolve,
             "status_file": {"path": str(circuit.status_path(settings.state_dir)), "action": file_action},
             "council": gate.as_dict(),
         },
     )
 
 
-def describe(settings: Any, store: Any, *, recent: int = 5, now: datetime | None = None) -> dict[str, Any]:
+def _by_repo(checks: list[RepoCheck]) -> tuple[RepoCheck, RepoCheck]:
+    """The banterhearts and banterpacks checks."""
+    by_repo = {c.repo: c for c in checks}
+    return by_repo["banterhearts"], by_repo["banterpacks"]
+
+
+@dataclass(frozen=True)
+class _Paging:
+    streak: int  # failed checks since the last valid one, this one included
+    page_after: int
+    paged: bool  # this check pages
+    resolve: bool  # this check resolves an open page (or a failed previous run)
+
+
+def _paging(ctx: RunContext, overall: str) -> _Paging:
+    """Whether this check pages or resolves, from the failure streak before it."""
+    failed = overall in FAILED_STATUSES
+    prior = ctx.store.named("watcher_streak", {"run_id": ctx.run_id}).first() or {}
+    prior_failures = int(prior.get("failures") or 0)
+    page_open = int(prior.get("pages") or 0) > 0
+    streak = prior_failures + 1 if failed else (0 if overall == "valid" else prior_failures)
+    page_after = ctx.settings.watcher.page_after_failures
+    return _Paging(streak=streak, page_after=page_after, paged=failed and streak >= page_after,
+                   resolve=overall == "valid" and (page_open or prior.get("previous_agent_status") == "failed"))
+
+
+def _message(checks: list[RepoCheck], overall: str, paging: _Paging) -> str:
+    """The run's one-line message: what failed and when it pages, what is pending, or valid."""
+    problems = [c for c in checks if c.status in FAILED_STATUSES]
+    pending = [c for c in checks if c.status == "valid_pending"]
+    if overall in FAILED_STATUSES:
+        tail = (f"paging (failed checks in a row: {paging.streak})" if paging.paged
+                else f"failed checks in a row: {paging.streak}, paging at {paging.page_after}")
+        return (f"{overall}: " + "; ".join(c.message for c in problems)
+                + f". Council blocked until a check passes; {tail}.")
+    if pending:
+        return "valid_pending, not a failure: " + "; ".join(c.message for c in pending) + "."
+    hearts, packs = _by_repo(checks)
+    return (f"valid: banterhearts {hearts.commit[:8]} and banterpacks {packs.commit[:8]} have their data "
+            f"in the store.")
+
+
+def _record(ctx: RunContext, checks: list[RepoCheck], now: datetime, *, overall: str, message: str, paged: bool) -> None:
+    """The check's watcher_runs row."""
+    hearts, packs = _by_repo(checks)
+    ctx.store.insert("watcher_runs", [{
+        "ts": ts_str(now), "run_id": ctx.run_id,
+        "hearts_commit": hearts.commit, "packs_commit": packs.commit,
+        "hearts_rows_found": min(hearts.rows, 2**32 - 1), "packs_rows_found": min(packs.rows, 2**32 - 1),
+        "hearts_status": hearts.status, "packs_status": packs.status,
+        "hearts_lag_seconds": hearts.lag_seconds, "packs_lag_seconds": packs.lag_seconds,
+        "lag_seconds": max(c.lag_seconds for c in checks), "status": overall, "message": message[:2000],
+        # A failed run is alerted by the run lifecycle after this returns.
+        "alert_sent": overall in FAILED_STATUSES, "paged": paged,
+    }])
+
+
+def _update_status_file(ctx: RunContext, checks: list[RepoCheck], now: datetime, overall: str) -> str:
+    """Write (valid), remove (failed) or restore (valid_pending) the status file; what was done."""
+    state_dir = ctx.settings.state_dir
+    if overall == "valid":
+        hearts, packs = _by_repo(checks)
+        try:
+            circuit.write_status(state_dir, run_id=ctx.run_id, checked_at=now,
+                                 hearts_commit=hearts.commit, packs_commit=packs.commit)
+        except OSError as exc:
+            raise MuseError(f"cannot write the watcher status file in {state_dir}: "
+                            f"{exc.strerror or exc}") from None
+        circuit.resume_status(state_dir, restore=False)
+        return "written"
+    if overall in FAILED_STATUSES:
+        circuit.clear_status(state_dir)
+        circuit.resume_status(state_dir, restore=False)
+        return "removed"
+    # valid_pending: the file set aside before the check (if any) is what it was.
+    circuit.resume_status(state_dir, restore=True)
+    return "unchanged"
+
+
+def _count(ctx: RunContext, checks: list[RepoCheck], overall: str) -> None:
+    """Lag gauges per repo, and one success or failure count."""
+    tel = ctx.telemetry
+    for c in checks:
+        tel.gauge("watcher.lag_seconds", c.lag_seconds, repo=c.repo)
+    if overall in FAILED_STATUSES:
+        # One count per failed check (the monitor's thresholds count checks); the failing
+        # repos and their statuses are its tags.
+        problems = [c for c in checks if c.status in FAILED_STATUSES]
+        tel.count("watcher.failure", 1, repo=[c.repo for c in problems], reason=sorted({c.status for c in problems}))
+    else:
+        tel.count("watcher.success", 1, status=overall)
+
+
+def describe(settings: Settings, store: Any, *, recent: int = 5, now: datetime | None = None) -> dict[str, Any]:
     """What `muse watcher status` shows: last check per repo, the status file, the failure
     streak and whether the council is unblocked (read-only)."""
     now = now or datetime.now(timezone.utc)
@@ -328,10 +365,10 @@ def describe(settings: Any, store: Any, *, recent: int = 5, now: datetime | None
         "last_check": last,
         "status_file": status_file,
         "consecutive_failures": int(streak.get("failures") or 0),
-        "page_after_failures": int(settings["watcher.page_after_failures"]),
+        "page_after_failures": settings.watcher.page_after_failures,
         "page_open": int(streak.get("pages") or 0) > 0,
         "last_valid_ts": last_valid.isoformat() if last_valid else None,
-        "thresholds_minutes": {s.name: float(settings[s.threshold_key]) for s in REPOS},
-        "status_max_age_minutes": float(settings["watcher.status_max_age_minutes"]),
+        "thresholds_minutes": {s.name: s.threshold_minutes(settings) for s in REPOS},
+        "status_max_age_minutes": settings.watcher.status_max_age_minutes,
         "recent": [{k: r[k] for k in ("ts", "run_id", "status", "message")} for r in rows],
     }

@@ -4,6 +4,11 @@ Every key is declared once here, with its type, default, environment variables a
 whether it is a secret. ``config/muse.yaml`` documents the same keys for people; a test
 keeps the two in step.
 
+Code reads a setting as a typed attribute, one frozen dataclass per section
+(``settings.ingest.clock_skew_tolerance_seconds`` is a float); ``settings["ingest.clock_skew_tolerance_seconds"]``
+still works, as a read-only mapping of dotted paths. A test checks that the sections below
+declare exactly the keys of ``KEYS`` with their types.
+
 The config file is the first of: ``--config``, ``MUSE_CONFIG``,
 ``$XDG_CONFIG_HOME/muse/muse.yaml``, and the demo's ``<state dir>/demo/muse.yaml`` (so
 that after ``muse demo`` the other commands find the demo store and repos).
@@ -14,9 +19,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from muse import schedule as _sched
 from muse.errors import ConfigError
@@ -158,6 +163,239 @@ KEYS: tuple[Key, ...] = (
 KEYS_BY_PATH: dict[str, Key] = {k.path: k for k in KEYS}
 
 
+# Typed sections --------------------------------------------------------------------------
+# One frozen dataclass per config section; field names are the last part of the dotted path
+# and field types the key's type. Built from ``Settings.values`` on access, so a value set in
+# ``values`` (the demo does) is what the attribute returns.
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str
+    lock_timeout_seconds: float
+    retries: int
+    retry_backoff_seconds: float
+    cluster: str
+    cleanup_wait_seconds: float
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    timeout_seconds: float
+    max_result_rows: int
+    max_result_mb: float
+    max_memory_mb: float
+
+
+@dataclass(frozen=True)
+class RepoSettings:
+    path: str
+    branch: str
+
+    @property
+    def dir(self) -> Path | None:
+        """The checkout as a path (``~`` expanded), None when unset."""
+        return Path(self.path).expanduser() if self.path else None
+
+
+@dataclass(frozen=True)
+class BlogRepoSettings(RepoSettings):
+    remote: str
+    posts_dir: str
+    drafts_branch: str
+    lock_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class ReposSettings:
+    banterhearts: RepoSettings
+    banterpacks: RepoSettings
+    banterblogs: BlogRepoSettings
+
+    def named(self, name: str) -> RepoSettings:
+        """A repo section by its config name ("banterhearts"); KeyError for another name."""
+        if name not in ("banterhearts", "banterpacks", "banterblogs"):
+            raise KeyError(name)
+        repo: RepoSettings = getattr(self, name)
+        return repo
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    gap_drop_factor: float
+    gap_baseline_days: int
+    gap_min_baseline_days: int
+    stream_batch_lines: int
+    clock_skew_tolerance_seconds: float
+
+
+@dataclass(frozen=True)
+class WatcherSettings:
+    hearts_threshold_minutes: float
+    packs_threshold_minutes: float
+    status_max_age_minutes: float
+    page_after_failures: int
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    min_baseline_samples: int
+    bench_min_baseline_runs: int
+    bench_z_threshold: float
+    fdr_q: float
+    level_shift_days: int
+    level_shift_min_hours: int
+    level_shift_min_change_pct: float
+    baseline_window_days: int
+    cost_anomaly_factor: float
+    cost_anomaly_baseline_days: int
+    cost_anomaly_min_days: int
+    cost_anomaly_min_excess: float
+    category_tokens: str
+    outlier_min_rows: int
+    outlier_min_share: float
+    regression_min_change_pct: float
+    watermark_overlap_seconds: float
+    alert_max_age_hours: float
+
+
+@dataclass(frozen=True)
+class CouncilSettings:
+    window_days: int
+    confidence_threshold: float
+    expected_bench_results_per_day: int
+    material_change: float
+    link_span_days: float
+    link_min_calls: int
+
+
+@dataclass(frozen=True)
+class DatadogSettings:
+    api_key: str
+    app_key: str
+    agent_host: str
+    dogstatsd_port: int
+    api_url: str
+    tags: str
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    webhook_url: str
+
+
+@dataclass(frozen=True)
+class PagerDutySettings:
+    routing_key: str
+    events_url: str
+
+
+@dataclass(frozen=True)
+class AlertsSettings:
+    expiry_hours: float
+    delivery_deadline_seconds: float
+
+
+@dataclass(frozen=True)
+class VercelSettings:
+    token: str
+    team_id: str
+    project: str
+    api_url: str
+    deploy_hook_url: str
+    deploy_timeout_seconds: float
+    poll_interval_seconds: float
+    retry_backoff_seconds: float
+    git_repo: str
+
+
+@dataclass(frozen=True)
+class DeepLSettings:
+    auth_key: str
+    server_url: str
+    langs: str
+    max_retries: int
+
+
+@dataclass(frozen=True)
+class I18nSettings:
+    window_days: int
+    glossary_file: str
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    timeout_seconds: float
+    retries: int
+    retry_backoff_seconds: float
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    probe_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class MonitorsSettings:
+    file: str
+
+
+@dataclass(frozen=True)
+class NarratorSettings:
+    enabled: bool
+    base_url: str
+    api_key: str
+    analysts: str
+    judge: str
+    timeout_seconds: float
+    max_retries: int
+    daily_budget_usd: float
+    daily_budget_tokens: int
+    prices: dict
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    timezone: str
+    ingest_hearts: str
+    ingest_packs: str
+    watcher: str
+    analytics: str
+    council: str
+    i18n: str
+    db_maintain: str
+
+    def cron_of(self, name: str) -> str:
+        """The cron expression of a schedule key ("ingest_hearts"); KeyError for another name."""
+        if name == "timezone" or name not in {f.name for f in fields(self)}:
+            raise KeyError(name)
+        cron: str = getattr(self, name)
+        return cron
+
+
+_T = TypeVar("_T")
+
+
+def _section(cls: type[_T], values: Mapping[str, Any], prefix: str) -> _T:
+    """Build section ``cls`` from the dotted ``values`` under ``prefix`` (nested sections too)."""
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]  # cls is one of the dataclasses above
+        typ = f.type if isinstance(f.type, type) else _SECTION_TYPES.get(str(f.type))
+        if typ is not None and is_dataclass(typ):
+            kwargs[f.name] = _section(typ, values, f"{prefix}{f.name}.")
+        else:
+            kwargs[f.name] = values[prefix + f.name]
+    return cls(**kwargs)
+
+
+# Annotations are strings here (``from __future__ import annotations``): the nested ones.
+_SECTION_TYPES: dict[str, type] = {"RepoSettings": RepoSettings, "BlogRepoSettings": BlogRepoSettings}
+
+
 @dataclass(frozen=True)
 class Problem:
     path: str
@@ -170,7 +408,12 @@ class Problem:
 
 @dataclass
 class Settings:
-    """Effective settings with the source of each value."""
+    """Effective settings with the source of each value.
+
+    Read a value as a typed attribute of its section (``settings.vercel.token``). The
+    read-only mapping of dotted paths (``settings["vercel.token"]``, ``get``, ``in``,
+    iteration) is kept for code not converted yet; ``values`` is the dict behind both.
+    """
 
     values: dict[str, Any]
     sources: dict[str, str]
@@ -180,8 +423,105 @@ class Settings:
     def __getitem__(self, path: str) -> Any:
         return self.values[path]
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.values
+
+    def keys(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
     def get(self, path: str, default: Any = None) -> Any:
         return self.values.get(path, default)
+
+    # Typed sections -------------------------------------------------------------------
+    @property
+    def store(self) -> StoreSettings:
+        return _section(StoreSettings, self.values, "store.")
+
+    @property
+    def query(self) -> QuerySettings:
+        return _section(QuerySettings, self.values, "query.")
+
+    @property
+    def repos(self) -> ReposSettings:
+        return _section(ReposSettings, self.values, "repos.")
+
+    @property
+    def ingest(self) -> IngestSettings:
+        return _section(IngestSettings, self.values, "ingest.")
+
+    @property
+    def watcher(self) -> WatcherSettings:
+        return _section(WatcherSettings, self.values, "watcher.")
+
+    @property
+    def analytics(self) -> AnalyticsSettings:
+        return _section(AnalyticsSettings, self.values, "analytics.")
+
+    @property
+    def council(self) -> CouncilSettings:
+        return _section(CouncilSettings, self.values, "council.")
+
+    @property
+    def datadog(self) -> DatadogSettings:
+        return _section(DatadogSettings, self.values, "datadog.")
+
+    @property
+    def slack(self) -> SlackSettings:
+        return _section(SlackSettings, self.values, "slack.")
+
+    @property
+    def pagerduty(self) -> PagerDutySettings:
+        return _section(PagerDutySettings, self.values, "pagerduty.")
+
+    @property
+    def alerts(self) -> AlertsSettings:
+        return _section(AlertsSettings, self.values, "alerts.")
+
+    @property
+    def vercel(self) -> VercelSettings:
+        return _section(VercelSettings, self.values, "vercel.")
+
+    @property
+    def deepl(self) -> DeepLSettings:
+        return _section(DeepLSettings, self.values, "deepl.")
+
+    @property
+    def i18n(self) -> I18nSettings:
+        return _section(I18nSettings, self.values, "i18n.")
+
+    @property
+    def http(self) -> HttpSettings:
+        return _section(HttpSettings, self.values, "http.")
+
+    @property
+    def health(self) -> HealthSettings:
+        return _section(HealthSettings, self.values, "health.")
+
+    @property
+    def monitors(self) -> MonitorsSettings:
+        return _section(MonitorsSettings, self.values, "monitors.")
+
+    @property
+    def narrator(self) -> NarratorSettings:
+        return _section(NarratorSettings, self.values, "narrator.")
+
+    @property
+    def log(self) -> LogSettings:
+        return _section(LogSettings, self.values, "log.")
+
+    @property
+    def schedule(self) -> ScheduleSettings:
+        return _section(ScheduleSettings, self.values, "schedule.")
+
+    @property
+    def telemetry_dir(self) -> str:
+        return str(self.values["telemetry_dir"])
 
     # Derived paths used everywhere ------------------------------------------------
     @property
@@ -190,7 +530,7 @@ class Settings:
 
     @property
     def store_url(self) -> str:
-        return self.values["store.url"]
+        return str(self.values["store.url"])
 
     @property
     def embedded_store_path(self) -> Path:
@@ -233,8 +573,14 @@ class Settings:
                     "state dir %s is accessible to other users (mode %o); muse does not change the mode of a "
                     "directory it did not create: run `chmod 700 %s` if it is yours alone", path, mode, path)
             return path
-        # Created now: exactly 0700 whatever the umask (the mode of a dir muse made).
-        path.chmod(0o700)
+        # Created now: exactly 0700 whatever the umask (the mode of a dir muse made). A file
+        # system that refuses (some network or FAT mounts) costs privacy, not the run: say so.
+        try:
+            path.chmod(0o700)
+        except OSError as exc:
+            logging.getLogger(__name__).warning(
+                "state dir %s: cannot make it private (chmod 700 failed: %s); other users may read the store "
+                "and status files", path, exc.strerror or exc)
         return path
 
 

@@ -40,7 +40,7 @@ class EpisodeFormatError(ValueError):
     pass
 
 
-def post_name(episode: int, lang: str = "en") -> str:
+def post_name(episode: int) -> str:
     return f"ep-{episode}.md"
 
 

@@ -226,7 +226,7 @@ def _resolve_page(settings: Settings, agent: str, telemetry: Telemetry) -> None:
 def _maintain(settings: Settings, store: Store) -> None:
     """Bounded end-of-run store maintenance: a short run must not leave the store bigger."""
     try:
-        store.maintain(wait=settings["store.cleanup_wait_seconds"])
+        store.maintain(wait=settings.store.cleanup_wait_seconds)
     except MuseError as exc:
         log.warning("store maintenance skipped: %s", exc.message)
 
@@ -293,149 +293,213 @@ def run_agent(
 def _run_agent(settings: Settings, agent: str, fn: Callable[..., AgentResult], run_id: str, telemetry: Telemetry,
                t0: float, started: datetime, store: Store | None, on_wait: Callable[[str], None] | None,
                progress: Callable[[str, int, int], None] | None, options: dict[str, Any]) -> RunOutcome:
-    try:
-        settings.ensure_state_dir()
-        lock = FileLock(settings.state_dir / "locks" / f"{agent}.lock", what=f"agent {agent}")
-        acquired = lock.try_acquire()
-    except OSError as exc:
-        # A read-only or full state dir: nothing can run; say where, and alert.
-        msg = f"cannot take the {agent} lock in {settings.state_dir / 'locks'}: {exc.strerror or exc}"
-        log.error(msg)
-        telemetry.alert("critical", f"muse {agent} could not run", msg, dedup_key=_page_key(agent),
-                        source=f"muse {agent}")
-        telemetry.flush()
-        return RunOutcome(agent, run_id, AgentResult(status="failed", message=msg), time.monotonic() - t0,
-                          ExitCode.FAILED, msg)
-    if not acquired:
-        holder = lock.holder()
-        msg = f"another {agent} run holds the lock ({holder}); skipping"
-        log.info(msg)
-        result = AgentResult(status="skipped", message=msg)
-        _ledger_append(settings, _row(agent, run_id, started, "skipped", finished=utcnow(), result=result,
-                                      exit_code=ExitCode.SKIPPED))
-        telemetry.count("agent.run", 1, agent=agent, status="skipped", exit_code=int(ExitCode.SKIPPED))
-        telemetry.flush()
-        return RunOutcome(agent, run_id, result, time.monotonic() - t0, ExitCode.SKIPPED)
-    own_store = store is None
-    result = AgentResult(status="failed", message="the run did not finish")  # until the run says otherwise
-    error = ""
-    exit_code = ExitCode.OK
-    recorded = False  # the final row is in agent_runs (or the ledger)
-    running = False  # the running row is in agent_runs
+    run = _Run(settings, agent, run_id, telemetry, t0, started, store=store, own_store=store is None)
+    lock = run.take_lock()
+    if isinstance(lock, RunOutcome):
+        return lock
     previous_handler = _install_sigterm()
     try:
         try:
-            # An agent that must act before the store opens says so (the watcher closes the
-            # council's gate first, so a check that cannot reach the store leaves it closed).
-            before_store = getattr(fn, "before_store", None)
-            if before_store is not None:
-                try:
-                    before_store(settings)
-                except OSError as exc:
-                    raise MuseError(f"{agent} could not prepare its run: {exc}") from exc
-            if own_store:
-                store = open_store(settings, on_wait=on_wait)
-            assert store is not None
-            migrations.require_current(store, cluster=settings["store.cluster"])
-            ledger_rows, ledger_lock = _ledger_take(settings)
-            try:
-                _record(store, agent, run_id, started, "running", extra=ledger_rows)
-            except BaseException:
-                _ledger_done(settings, ledger_lock, stored=False)
-                raise
-            _ledger_done(settings, ledger_lock, stored=True)
-            if ledger_rows:
-                log.info("folded %d run(s) from the local ledger into agent_runs", len(ledger_rows))
-            running = True
-            ctx = RunContext(agent, run_id, settings, store, telemetry, started, progress)
-            try:
-                result = fn(ctx, **options)
-            except BlockedError as exc:
-                result = AgentResult(status="blocked", message=exc.message)
-            except MuseError as exc:
-                error = exc.message
-                result = AgentResult(status="failed", message=exc.message)
-                exit_code = exc.exit_code
-            except Exception as exc:  # noqa: BLE001 - a crash is recorded, alerted, and reported
-                error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                log.debug("agent %s crashed", agent, exc_info=True)
-                result = AgentResult(status="failed", message=f"crashed: {error}")
-            if exit_code == ExitCode.OK:
-                exit_code = EXIT_FOR_STATUS[result.status]
-            if result.status == "failed" and exit_code != ExitCode.USAGE and not result.alerted:
-                # A usage error (bad argument, wrong state for the command) is the caller's
-                # mistake, reported by the exit code: it pages nobody.
-                ctx.alert("critical" if error else "warning", f"muse {agent} failed", result.message,
-                          dedup_key=_page_key(agent), run_id=run_id)
-                if error:
-                    _mark_page(settings, agent)
-            elif result.status == "ok":
-                _resolve_page(settings, agent, telemetry)
-            try:
-                _record(store, agent, run_id, started, result.status, finished=utcnow(), result=result,
-                        error=error, exit_code=exit_code)
-            except MuseError as exc:
-                log.error("could not record the %s run in agent_runs: %s; kept in the run ledger", agent,
-                          exc.message)
-                _ledger_append(settings, _row(agent, run_id, started, result.status, finished=utcnow(),
-                                              result=result, error=error, exit_code=exit_code))
-            recorded = True
+            ctx = run.start(fn, on_wait=on_wait, progress=progress)
+            run.call(fn, ctx, options)
+            run.page_or_resolve(ctx)
+            run.record_final()
         except MuseError as exc:
-            # Store unavailable or schema outdated: nothing ran; say so (with the way out).
-            result = AgentResult(status="unavailable" if exc.exit_code == ExitCode.STORE_UNAVAILABLE else "failed",
-                                 message=exc.message + (f"; {exc.hint}" if exc.hint else ""))
-            error = exc.message
-            exit_code = exc.exit_code
-            by_person = isinstance(exc, StoreLockTimeout) and exc.holder_role == "interactive"
-            if by_person:
-                # A person's query (or health, digest, ...) held the store past the wait: not an
-                # outage. A distinct warning in the log; no page, nothing to resolve later.
-                log.warning("%s did not run: the embedded store was held by an interactive command "
-                            "(%s) for longer than store.lock_timeout_seconds; not paging", agent,
-                            exc.holder_command or "unknown")
-            elif exit_code != ExitCode.USAGE:
-                telemetry.alert("critical", f"muse {agent} could not run", exc.message,
-                                dedup_key=_page_key(agent), source=f"muse {agent}")
-                _mark_page(settings, agent)
-            if not running:
-                _ledger_append(settings, _row(agent, run_id, started, result.status, finished=utcnow(),
-                                              result=result, error=error, exit_code=exit_code))
-                recorded = True
+            run.could_not_run(exc)
         except (KeyboardInterrupt, Interrupted) as exc:
-            exit_code = ExitCode.TERMINATED if isinstance(exc, Interrupted) else ExitCode.INTERRUPTED
-            signame = "SIGTERM" if exit_code == ExitCode.TERMINATED else "SIGINT"
-            result = AgentResult(status="interrupted", message=f"interrupted by {signame}",
-                                 rows_written=result.rows_written)
-            error = result.message
-            log.error("%s run %s interrupted by %s", agent, run_id[:8], signame)
+            run.interrupted(exc)
     finally:
         _restore_sigterm(previous_handler)
-        if not recorded:
-            # Interrupted (or an unexpected crash of the lifecycle itself): finish the row.
-            status = result.status if result.status in ("interrupted",) else "failed"
-            if exit_code == ExitCode.OK:
-                exit_code = ExitCode.FAILED
-            row = _row(agent, run_id, started, status, finished=utcnow(), result=result, error=error,
-                       exit_code=exit_code)
+        run.finish(lock)
+    return run.outcome()
+
+
+@dataclass
+class _Run:
+    """One agent run's lifecycle: what it has done so far decides how it is finished and recorded."""
+
+    settings: Settings
+    agent: str
+    run_id: str
+    telemetry: Telemetry
+    t0: float
+    started: datetime
+    store: Store | None
+    own_store: bool
+    # Until the run says otherwise.
+    result: AgentResult = field(default_factory=lambda: AgentResult(status="failed",
+                                                                     message="the run did not finish"))
+    error: str = ""
+    exit_code: ExitCode = ExitCode.OK
+    recorded: bool = False  # the final row is in agent_runs (or the ledger)
+    running: bool = False  # the running row is in agent_runs
+
+    def take_lock(self) -> FileLock | RunOutcome:
+        """The agent's lock; or the finished outcome when the state dir is unusable (alerted) or
+        another run holds the lock (skipped, in the ledger)."""
+        settings, agent, telemetry = self.settings, self.agent, self.telemetry
+        try:
+            settings.ensure_state_dir()
+            lock = FileLock(settings.state_dir / "locks" / f"{agent}.lock", what=f"agent {agent}")
+            acquired = lock.try_acquire()
+        except OSError as exc:
+            # A read-only or full state dir: nothing can run; say where, and alert.
+            msg = f"cannot take the {agent} lock in {settings.state_dir / 'locks'}: {exc.strerror or exc}"
+            log.error(msg)
+            telemetry.alert("critical", f"muse {agent} could not run", msg, dedup_key=_page_key(agent),
+                            source=f"muse {agent}")
+            telemetry.flush()
+            return RunOutcome(agent, self.run_id, AgentResult(status="failed", message=msg),
+                              time.monotonic() - self.t0, ExitCode.FAILED, msg)
+        if not acquired:
+            holder = lock.holder()
+            msg = f"another {agent} run holds the lock ({holder}); skipping"
+            log.info(msg)
+            result = AgentResult(status="skipped", message=msg)
+            _ledger_append(settings, _row(agent, self.run_id, self.started, "skipped", finished=utcnow(),
+                                          result=result, exit_code=ExitCode.SKIPPED))
+            telemetry.count("agent.run", 1, agent=agent, status="skipped", exit_code=int(ExitCode.SKIPPED))
+            telemetry.flush()
+            return RunOutcome(agent, self.run_id, result, time.monotonic() - self.t0, ExitCode.SKIPPED)
+        return lock
+
+    def start(self, fn: Callable[..., AgentResult], *, on_wait: Callable[[str], None] | None,
+              progress: Callable[[str, int, int], None] | None) -> RunContext:
+        """Open the store (unless given), fold the local ledger into agent_runs and record the
+        running row."""
+        settings = self.settings
+        # An agent that must act before the store opens says so (the watcher closes the
+        # council's gate first, so a check that cannot reach the store leaves it closed).
+        before_store = getattr(fn, "before_store", None)
+        if before_store is not None:
             try:
-                if running and store is not None:
-                    store.insert("agent_runs", [row])
+                before_store(settings)
+            except OSError as exc:
+                raise MuseError(f"{self.agent} could not prepare its run: {exc}") from exc
+        if self.own_store:
+            self.store = open_store(settings, on_wait=on_wait)
+        store = self.store
+        assert store is not None
+        migrations.require_current(store, cluster=settings.store.cluster)
+        ledger_rows, ledger_lock = _ledger_take(settings)
+        try:
+            _record(store, self.agent, self.run_id, self.started, "running", extra=ledger_rows)
+        except BaseException:
+            _ledger_done(settings, ledger_lock, stored=False)
+            raise
+        _ledger_done(settings, ledger_lock, stored=True)
+        if ledger_rows:
+            log.info("folded %d run(s) from the local ledger into agent_runs", len(ledger_rows))
+        self.running = True
+        return RunContext(self.agent, self.run_id, settings, store, self.telemetry, self.started, progress)
+
+    def call(self, fn: Callable[..., AgentResult], ctx: RunContext, options: dict[str, Any]) -> None:
+        """The agent itself: its result, its typed failure, or a crash (recorded, never raised)."""
+        try:
+            self.result = fn(ctx, **options)
+        except BlockedError as exc:
+            self.result = AgentResult(status="blocked", message=exc.message)
+        except MuseError as exc:
+            self.error = exc.message
+            self.result = AgentResult(status="failed", message=exc.message)
+            self.exit_code = exc.exit_code
+        except Exception as exc:  # noqa: BLE001 - a crash is recorded, alerted, and reported
+            self.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            log.debug("agent %s crashed", self.agent, exc_info=True)
+            self.result = AgentResult(status="failed", message=f"crashed: {self.error}")
+        if self.exit_code == ExitCode.OK:
+            self.exit_code = EXIT_FOR_STATUS[self.result.status]
+
+    def page_or_resolve(self, ctx: RunContext) -> None:
+        """Alert a failed run (paging for a crash), resolve an open page after an ok one."""
+        result = self.result
+        if result.status == "failed" and self.exit_code != ExitCode.USAGE and not result.alerted:
+            # A usage error (bad argument, wrong state for the command) is the caller's
+            # mistake, reported by the exit code: it pages nobody.
+            ctx.alert("critical" if self.error else "warning", f"muse {self.agent} failed", result.message,
+                      dedup_key=_page_key(self.agent), run_id=self.run_id)
+            if self.error:
+                _mark_page(self.settings, self.agent)
+        elif result.status == "ok":
+            _resolve_page(self.settings, self.agent, self.telemetry)
+
+    def _final_row(self, status: str) -> dict[str, Any]:
+        return _row(self.agent, self.run_id, self.started, status, finished=utcnow(), result=self.result,
+                    error=self.error, exit_code=self.exit_code)
+
+    def record_final(self) -> None:
+        """The final agent_runs row; in the ledger when the store refuses it."""
+        assert self.store is not None
+        try:
+            _record(self.store, self.agent, self.run_id, self.started, self.result.status, finished=utcnow(),
+                    result=self.result, error=self.error, exit_code=self.exit_code)
+        except MuseError as exc:
+            log.error("could not record the %s run in agent_runs: %s; kept in the run ledger", self.agent,
+                      exc.message)
+            _ledger_append(self.settings, self._final_row(self.result.status))
+        self.recorded = True
+
+    def could_not_run(self, exc: MuseError) -> None:
+        """Store unavailable or schema outdated: nothing ran; say so (with the way out)."""
+        self.result = AgentResult(status="unavailable" if exc.exit_code == ExitCode.STORE_UNAVAILABLE else "failed",
+                                  message=exc.message + (f"; {exc.hint}" if exc.hint else ""))
+        self.error = exc.message
+        self.exit_code = exc.exit_code
+        if isinstance(exc, StoreLockTimeout) and exc.holder_role == "interactive":
+            # A person's query (or health, digest, ...) held the store past the wait: not an
+            # outage. A distinct warning in the log; no page, nothing to resolve later.
+            log.warning("%s did not run: the embedded store was held by an interactive command "
+                        "(%s) for longer than store.lock_timeout_seconds; not paging", self.agent,
+                        exc.holder_command or "unknown")
+        elif self.exit_code != ExitCode.USAGE:
+            self.telemetry.alert("critical", f"muse {self.agent} could not run", exc.message,
+                                 dedup_key=_page_key(self.agent), source=f"muse {self.agent}")
+            _mark_page(self.settings, self.agent)
+        if not self.running:
+            _ledger_append(self.settings, self._final_row(self.result.status))
+            self.recorded = True
+
+    def interrupted(self, exc: BaseException) -> None:
+        """SIGINT or SIGTERM: the run ends as interrupted (exit 130 / 143)."""
+        self.exit_code = ExitCode.TERMINATED if isinstance(exc, Interrupted) else ExitCode.INTERRUPTED
+        signame = "SIGTERM" if self.exit_code == ExitCode.TERMINATED else "SIGINT"
+        self.result = AgentResult(status="interrupted", message=f"interrupted by {signame}",
+                                  rows_written=self.result.rows_written)
+        self.error = self.result.message
+        log.error("%s run %s interrupted by %s", self.agent, self.run_id[:8], signame)
+
+    def finish(self, lock: FileLock) -> None:
+        """Whatever happened: the row is finished, the store closed, the lock released, the run counted."""
+        if not self.recorded:
+            # Interrupted (or an unexpected crash of the lifecycle itself): finish the row.
+            status = self.result.status if self.result.status in ("interrupted",) else "failed"
+            if self.exit_code == ExitCode.OK:
+                self.exit_code = ExitCode.FAILED
+            row = self._final_row(status)
+            try:
+                if self.running and self.store is not None:
+                    self.store.insert("agent_runs", [row])
                 else:
-                    _ledger_append(settings, row)
+                    _ledger_append(self.settings, row)
             except BaseException as exc:  # noqa: BLE001 - a second signal, a dead store
-                log.warning("could not record the %s run in agent_runs (%s); kept in the run ledger", agent, exc)
-                _ledger_append(settings, row)
-        if own_store and store is not None:
-            if recorded:
-                _maintain(settings, store)
-            store.close()
+                log.warning("could not record the %s run in agent_runs (%s); kept in the run ledger", self.agent, exc)
+                _ledger_append(self.settings, row)
+        if self.own_store and self.store is not None:
+            if self.recorded:
+                _maintain(self.settings, self.store)
+            self.store.close()
         lock.release()
         # Every run, whatever its outcome (exit 5 included), counts once (docs/alerts.md).
-        telemetry.count("agent.run", 1, agent=agent, status=result.status, exit_code=int(exit_code))
-        telemetry.flush()
-    duration = time.monotonic() - t0
-    level = logging.INFO if result.status in ("ok", "skipped") else logging.ERROR \
-        if result.status in ("failed", "interrupted") else logging.WARNING
-    log.log(level, "%s run %s %s in %.2fs: %s (rows written: %d)", agent, run_id[:8], result.status, duration,
-            result.message or "-", result.rows_written)
-    return RunOutcome(agent, run_id, result, duration, exit_code, error)
+        self.telemetry.count("agent.run", 1, agent=self.agent, status=self.result.status,
+                             exit_code=int(self.exit_code))
+        self.telemetry.flush()
+
+    def outcome(self) -> RunOutcome:
+        """The run's outcome, with its one summary log line."""
+        result = self.result
+        duration = time.monotonic() - self.t0
+        level = logging.INFO if result.status in ("ok", "skipped") else logging.ERROR \
+            if result.status in ("failed", "interrupted") else logging.WARNING
+        log.log(level, "%s run %s %s in %.2fs: %s (rows written: %d)", self.agent, self.run_id[:8], result.status,
+                duration, result.message or "-", result.rows_written)
+        return RunOutcome(self.agent, self.run_id, result, duration, self.exit_code, self.error)

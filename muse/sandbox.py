@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from muse.errors import StoreError, UsageError
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 # Table functions that generate or parse data given in the query and read nothing else.
 # Everything else (file, url, s3, hdfs, azure*, remote*, cluster*, mysql, postgresql, jdbc,
@@ -92,11 +95,11 @@ class QueryLimits:
     max_memory_bytes: int = 2 * 1024 * 1024 * 1024
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "QueryLimits":
-        return cls(timeout_seconds=float(settings["query.timeout_seconds"]),
-                   max_result_rows=int(settings["query.max_result_rows"]),
-                   max_result_bytes=int(float(settings["query.max_result_mb"]) * 1024 * 1024),
-                   max_memory_bytes=int(float(settings["query.max_memory_mb"]) * 1024 * 1024))
+    def from_settings(cls, settings: Settings) -> "QueryLimits":
+        return cls(timeout_seconds=settings.query.timeout_seconds,
+                   max_result_rows=settings.query.max_result_rows,
+                   max_result_bytes=int(settings.query.max_result_mb * 1024 * 1024),
+                   max_memory_bytes=int(settings.query.max_memory_mb * 1024 * 1024))
 
     def engine_settings(self) -> dict[str, Any]:
         """ClickHouse settings that enforce the bounds (0 means no bound to ClickHouse)."""

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 from muse.hours import humanize
 
@@ -240,11 +243,11 @@ def _every(cron: str, tz: str) -> str:
     return f"cron {cron} {tz}".strip()
 
 
-def schedules(settings: Any) -> tuple[Schedule, ...]:
+def schedules(settings: Settings) -> tuple[Schedule, ...]:
     """The schedules in effect: the config's ``schedule.*`` (defaults = SCHEDULES)."""
-    tz = settings.get("schedule.timezone") or "UTC"
-    crons = {SCHEDULE_KEYS[k]: settings.get(f"schedule.{k}") for k in SCHEDULE_KEYS}
-    crons["publish"] = crons.get("council")
+    tz = settings.schedule.timezone or "UTC"
+    crons = {SCHEDULE_KEYS[k]: settings.schedule.cron_of(k) for k in SCHEDULE_KEYS}
+    crons["publish"] = crons["council"]
     out = []
     for sched in SCHEDULES:
         cron = crons.get(sched.agent) or sched.cron
@@ -259,14 +262,15 @@ def schedules(settings: Any) -> tuple[Schedule, ...]:
 CRON_LOG_DIR = "/var/log/muse"
 
 
-def crontab_text(settings: Any, *, log_dir: str = CRON_LOG_DIR, env_file: str = "/etc/muse/env",
+def crontab_text(settings: Settings, *, log_dir: str = CRON_LOG_DIR, env_file: str = "/etc/muse/env",
                  path: str = "/opt/muse/.venv/bin:/usr/local/bin:/usr/bin:/bin") -> str:
     """The crontab lines for the schedules in effect (what `muse cron print` prints)."""
     scheds = schedules(settings)
-    tz = settings.get("schedule.timezone") or "UTC"
+    tz = settings.schedule.timezone or "UTC"
     lines = [
         "# Chimera Muse: written by `muse cron print` from the schedule in the config",
         "# (schedule.* keys; docs/operations.md). Install it for the user that owns the state dir.",
+        "# Log lines follow log.format in the config (json for log shippers, plain greppable text).",
         f"CRON_TZ={tz}",
         "SHELL=/bin/sh",
         f"PATH={path}",
@@ -276,10 +280,10 @@ def crontab_text(settings: Any, *, log_dir: str = CRON_LOG_DIR, env_file: str = 
     for s in scheds:
         if s.after:
             continue
-        run = f"muse --log-format json {s.command} >> {log_dir}/{s.agent}.log 2>&1"
+        run = f"muse {s.command} >> {log_dir}/{s.agent}.log 2>&1"
         nxt = follows.get(s.agent)
         if nxt is not None:
-            run += f" && muse --log-format json {nxt.command} >> {log_dir}/{nxt.agent}.log 2>&1"
+            run += f" && muse {nxt.command} >> {log_dir}/{nxt.agent}.log 2>&1"
         lines.append(f"{s.cron} . {env_file} && {run}")
     return "\n".join(lines) + "\n"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar
 from urllib.parse import unquote, urlparse
 from uuid import UUID
 
@@ -29,6 +29,9 @@ from muse.locks import FileLock
 from muse.resources import resource_path
 from muse.sandbox import LIMIT_CODES, QueryLimitError, QueryLimits, SandboxRefused
 from muse.sandbox import prepare as sandbox_prepare
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -588,21 +591,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def open_store(settings: Any, *, readonly: bool = False, on_wait: Callable[[str], None] | None = None,
+def open_store(settings: Settings, *, readonly: bool = False, on_wait: Callable[[str], None] | None = None,
                bounded: bool = False) -> Store:
     """Open the store the settings describe.
 
     ``bounded`` (with ``readonly``) applies the ``query.*`` bounds of an ad-hoc read-only query.
     """
     url = settings.store_url
-    retries = settings["store.retries"]
-    backoff = settings["store.retry_backoff_seconds"]
+    retries = settings.store.retries
+    backoff = settings.store.retry_backoff_seconds
     limits = QueryLimits.from_settings(settings) if bounded and readonly else None
     if url:
         return ServerStore(url, readonly=readonly, retries=retries, backoff=backoff, limits=limits)
     try:
         settings.ensure_state_dir()
-        return EmbeddedStore(settings.embedded_store_path, lock_timeout=settings["store.lock_timeout_seconds"],
+        return EmbeddedStore(settings.embedded_store_path, lock_timeout=settings.store.lock_timeout_seconds,
                              readonly=readonly, retries=retries, backoff=backoff, on_wait=on_wait, limits=limits)
     except OSError as exc:
         # A read-only or full state dir: the store's lock file cannot be made.

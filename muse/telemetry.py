@@ -28,11 +28,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 from muse import retry
 from muse.fsutil import atomic_write_text
 from muse.outbox import Message, NotConfigured, Outbox, Rejected
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -136,24 +139,24 @@ class Telemetry:
     _delivery_spent: float = 0.0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "Telemetry":
-        tags = [t.strip() for t in settings["datadog.tags"].split(",") if t.strip()]
+    def from_settings(cls, settings: Settings) -> "Telemetry":
+        tags = [t.strip() for t in settings.datadog.tags.split(",") if t.strip()]
         return cls(
             state_dir=settings.state_dir,
-            agent_host=settings["datadog.agent_host"],
-            agent_port=settings["datadog.dogstatsd_port"],
-            api_key=settings["datadog.api_key"],
-            app_key=settings["datadog.app_key"],
-            api_url=settings["datadog.api_url"],
+            agent_host=settings.datadog.agent_host,
+            agent_port=settings.datadog.dogstatsd_port,
+            api_key=settings.datadog.api_key,
+            app_key=settings.datadog.app_key,
+            api_url=settings.datadog.api_url,
             constant_tags=tags,
-            slack_webhook_url=settings["slack.webhook_url"],
-            pagerduty_routing_key=settings["pagerduty.routing_key"],
-            pagerduty_events_url=settings["pagerduty.events_url"],
-            http_timeout=settings["http.timeout_seconds"],
-            http_retries=settings["http.retries"],
-            http_backoff=settings["http.retry_backoff_seconds"],
-            alert_expiry_hours=settings["alerts.expiry_hours"],
-            delivery_deadline_seconds=settings["alerts.delivery_deadline_seconds"],
+            slack_webhook_url=settings.slack.webhook_url,
+            pagerduty_routing_key=settings.pagerduty.routing_key,
+            pagerduty_events_url=settings.pagerduty.events_url,
+            http_timeout=settings.http.timeout_seconds,
+            http_retries=settings.http.retries,
+            http_backoff=settings.http.retry_backoff_seconds,
+            alert_expiry_hours=settings.alerts.expiry_hours,
+            delivery_deadline_seconds=settings.alerts.delivery_deadline_seconds,
         )
 
     @property

@@ -32,9 +32,6 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    from muse.cli import common
-
-    common.OPTIONS.__init__()  # type: ignore[misc]
     return env
 
 
@@ -94,10 +91,9 @@ def cli() -> Any:
     """Invoke `muse` in-process with Typer's CliRunner; ANSI stripped."""
     from typer.testing import CliRunner
 
-    from muse.cli import app, common
+    from muse.cli import app
 
     def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> CliResult:
-        common.OPTIONS.__init__()  # type: ignore[misc]
         result = CliRunner().invoke(app, list(args), input=input, env=env, catch_exceptions=False)
         return CliResult(result.exit_code, ANSI.sub("", result.stdout), ANSI.sub("", result.stderr))
 

@@ -108,3 +108,103 @@ def test_config_show_masks_secrets(cli) -> None:
     doc = json.loads(r.stdout)
     assert doc["settings"]["deepl.auth_key"] == "********"
     assert "deepl-secret-9f8e7d" not in r.output and "pw-77aa" not in r.output
+
+
+def _typed_leaves(cls: type, prefix: str) -> dict[str, type]:
+    """{dotted.path: type} of a typed settings section, nested sections flattened."""
+    import dataclasses
+    import typing
+
+    from muse import config
+
+    out: dict[str, type] = {}
+    for name, typ in typing.get_type_hints(cls, vars(config)).items():
+        if dataclasses.is_dataclass(typ):
+            out.update(_typed_leaves(typ, f"{prefix}{name}."))
+        else:
+            out[prefix + name] = typ
+    return out
+
+
+def test_typed_sections_declare_exactly_the_keys_with_their_types(tmp_path: Path) -> None:
+    from muse.config import Settings
+
+    typed: dict[str, type] = {"state_dir": str, "telemetry_dir": str}
+    sections = {name for name, attr in vars(Settings).items()
+                if isinstance(attr, property) and name not in ("state_dir", "store_url", "embedded_store_path",
+                                                                 "telemetry_dir")}
+    import typing
+
+    for name in sections:
+        typed.update(_typed_leaves(typing.get_type_hints(getattr(Settings, name).fget)["return"], f"{name}."))
+    assert typed == {k.path: k.type for k in KEYS}
+    # Every section reads the effective value of its key, with the key's type.
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("ingest:\n  clock_skew_tolerance_seconds: 90\nrepos:\n  banterblogs:\n    posts_dir: blog\n"
+                   "narrator:\n  enabled: yes\n")
+    s = load_settings(config_file=str(cfg), env={"XDG_DATA_HOME": str(tmp_path), "VERCEL_TOKEN": "t-1"})
+    for path in typed:
+        if "." in path:
+            section, *rest = path.split(".")
+            value = getattr(s, section)
+            for part in rest:
+                value = getattr(value, part)
+            assert value == s[path] and isinstance(value, KEYS_BY_PATH[path].type), path
+    assert s.ingest.clock_skew_tolerance_seconds == 90.0 and s.repos.banterblogs.posts_dir == "blog"
+    assert s.narrator.enabled is True and s.vercel.token == "t-1"
+    # A value set on the mapping (as the demo does) is what the attribute returns.
+    s.values["ingest.stream_batch_lines"] = 100
+    assert s.ingest.stream_batch_lines == 100
+
+
+def test_a_state_dir_that_cannot_be_made_private_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    s = load_settings(env={"XDG_DATA_HOME": str(tmp_path / "xdg")})
+
+    def refuse(self: Path, mode: int) -> None:  # what a FAT or root-squashed NFS mount answers
+        raise PermissionError(1, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "chmod", refuse)
+    with caplog.at_level("WARNING"):
+        assert s.ensure_state_dir() == s.state_dir
+    assert s.state_dir.is_dir()
+    assert "cannot make it private" in caplog.text and "Operation not permitted" in caplog.text
+
+
+def _muse(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> "subprocess.CompletedProcess[str]":
+    import os
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "muse"
+    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "muse"]
+    base = {k: v for k, v in os.environ.items() if k != "MUSE_LOG_FORMAT"}
+    return subprocess.run([*argv, "--state-dir", str(tmp_path / "state"), *args], capture_output=True, text=True,
+                          env={**base, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), **(env or {})}, timeout=120)
+
+
+def test_log_format_flag_beats_env_beats_file_beats_default(tmp_path: Path) -> None:
+    """log.format in the config file holds from the first line, even for an argument error
+    before any setting is read; MUSE_LOG_FORMAT beats it and --log-format beats both."""
+    cfg = tmp_path / "muse.yaml"
+    cfg.write_text("log:\n  format: json\n")
+    bad_arg = _muse(tmp_path, "--config", str(cfg), "ingest", "hearts", "--no-such-flag")
+    assert bad_arg.returncode == 2
+    [line] = bad_arg.stderr.splitlines()
+    assert json.loads(line)["kind"] == "error" and "--no-such-flag" in json.loads(line)["message"]
+    printed = _muse(tmp_path, "--config", str(cfg), "cron", "print")
+    assert printed.returncode == 0, printed.stderr
+    assert all(json.loads(line)["kind"] == "result" for line in printed.stdout.splitlines())
+    # The environment beats the file, the flag beats the environment.
+    env_plain = _muse(tmp_path, "--config", str(cfg), "cron", "print", env={"MUSE_LOG_FORMAT": "plain"})
+    assert env_plain.stdout.startswith("# Chimera Muse: written by `muse cron print`")
+    flag_json = _muse(tmp_path, "--config", str(cfg), "--log-format", "json", "cron", "print",
+                      env={"MUSE_LOG_FORMAT": "plain"})
+    assert json.loads(flag_json.stdout.splitlines()[0])["kind"] == "result"
+    # No file: the default (auto, plain without a terminal).
+    default = _muse(tmp_path, "cron", "print")
+    assert default.stdout.startswith("# Chimera Muse: written by `muse cron print`")
+    # A config file that cannot be parsed is still one clear error, in the default format.
+    cfg.write_text("log: [json\n")
+    broken = _muse(tmp_path, "--config", str(cfg), "cron", "print")
+    assert broken.returncode == 2 and broken.stderr.startswith("Error: config file"), broken.stderr

@@ -13,7 +13,8 @@ from muse.translation import mdprotect as mp
 from muse.errors import UsageError
 from muse.translation.glossary import Glossary, load
 from muse.translation.i18n_check import check_translation
-from muse.translation.translate import LANGS, Translator, make_client, resolve_langs
+from muse.translation.languages import LANGS, resolve_langs
+from muse.translation.translate import Translator, make_client
 
 
 @pytest.fixture

@@ -132,8 +132,8 @@ def test_crontab_matches_the_schedules() -> None:
         Cron.parse(cron)
         assert command.startswith(". /etc/muse/env && "), command
         for argv in _muse_invocations(command):
-            assert argv[:2] == ["--log-format", "json"], argv
-            sub = " ".join(argv[2:])
+            assert not any(a.startswith("--log-format") for a in argv), "log.format in the config decides"
+            sub = " ".join(argv)
             agent = next((s.agent for s in SCHEDULES if sub == s.command), None)
             assert agent, f"crontab runs `muse {sub}`, which no schedule in muse/schedule.py describes"
             assert f">> /var/log/muse/{agent}.log 2>&1" in command
@@ -143,7 +143,7 @@ def test_crontab_matches_the_schedules() -> None:
         assert found[s.agent] == s.cron, f"{s.agent}: crontab says {found[s.agent]!r}, schedule.py {s.cron!r}"
     # publish runs in the council's line, only after it succeeded.
     council_line = next(c for _, c in jobs if "council generate" in c)
-    assert re.search(r"council generate .*&& muse --log-format json publish latest", council_line)
+    assert re.search(r"council generate .*&& muse publish latest", council_line)
 
 
 def test_crontab_commands_parse_with_the_cli() -> None:
@@ -155,7 +155,7 @@ def test_crontab_commands_parse_with_the_cli() -> None:
     unbuilt = []
     for _, command in jobs:
         for argv in _muse_invocations(command):
-            args = argv[2:]
+            args = argv
             group = root.commands.get(args[0])  # type: ignore[attr-defined]
             if group is None:
                 unbuilt.append(args[0])
@@ -188,7 +188,7 @@ def test_cron_print_follows_the_configured_schedule(cli, tmp_path) -> None:
     assert "CRON_TZ=Europe/Berlin" in lines
     assert any(l.startswith("*/30 * * * * ") and "watcher check >> /srv/logs/watcher.log 2>&1" in l for l in lines)
     council = next(l for l in lines if "council generate" in l)
-    assert council.startswith("30 1 * * * ") and "&& muse --log-format json publish latest" in council
+    assert council.startswith("30 1 * * * ") and "&& muse publish latest" in council
 
 
 @pytest.mark.parametrize("yaml_text, where", [

@@ -23,11 +23,14 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from muse.errors import MuseError
 from muse.hours import humanize, parse_ts
 from muse.fsutil import atomic_write_text, sync_dir
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 
 STATUS_FILE = "watcher_status.json"
@@ -199,13 +202,13 @@ class GateVerdict:
         return asdict(self)
 
 
-def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> GateVerdict:
+def check_gate(settings: Settings, store: Any, *, now: datetime | None = None) -> GateVerdict:
     """Decide whether the watcher currently vouches for the data. Never raises: any doubt
     (store error included) keeps the gate closed, with the reason."""
     now = now or datetime.now(timezone.utc)
     state_dir = Path(settings.state_dir)
     path = status_path(state_dir)
-    max_age = float(settings["watcher.status_max_age_minutes"]) * 60.0
+    max_age = settings.watcher.status_max_age_minutes * 60.0
     hint = "See `muse watcher status`; run `muse watcher check` once the data is in."
 
     status, problem = read_status(state_dir)

@@ -41,7 +41,9 @@ MAX_KEYS = 20
 
 # Private-use characters: the escaping layer strips them from data, so data cannot forge one.
 _START, _MID, _END = "\ue000", "\ue001", "\ue002"
-_MARKER = re.compile(f"{_START}(E\\d+){_MID}(.*?){_END}", re.DOTALL)
+# A fact's number as a draft carries it (``Fact.marked``): group 1 the fact id, group 2 the
+# display text. The narrator reads drafts with it too.
+MARKER = re.compile(f"{_START}(E\\d+){_MID}(.*?){_END}", re.DOTALL)
 
 NUMBER = re.compile(r"(?<![\w.])[-+−]?\d[\d,]*(?:\.\d+)?%?")
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.DOTALL)
@@ -132,7 +134,7 @@ def strip_markers(text: str) -> tuple[str, list[Occurrence]]:
     occ: list[Occurrence] = []
     pos = 0
     size = 0
-    for m in _MARKER.finditer(text):
+    for m in MARKER.finditer(text):
         chunk = text[pos:m.start()]
         out.append(chunk)
         size += len(chunk)

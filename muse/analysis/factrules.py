@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from muse.analysis import stats
 from muse.hours import parse_ts
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 
 def _match(row: dict[str, Any], where: dict[str, Any] | None) -> bool:
@@ -210,7 +213,7 @@ def apply(rule: dict[str, Any], rows: list[dict[str, Any]]) -> Any:
     return fn(rows, **(rule.get("args") or {}))
 
 
-def rerun(fact: dict[str, Any], *, store: Any, settings: Any, facts: dict[str, dict[str, Any]]) -> Any:
+def rerun(fact: dict[str, Any], *, store: Any, settings: Settings, facts: dict[str, dict[str, Any]]) -> Any:
     """Re-execute one fact from the sidecar and return the value it yields today."""
     kind = fact.get("kind")
     rule = fact.get("rule") or {}
@@ -221,7 +224,7 @@ def rerun(fact: dict[str, Any], *, store: Any, settings: Any, facts: dict[str, d
     if kind == "git":
         from muse import gitrepo
 
-        path = settings.path_of(f"repos.{params['repo']}.path")
+        path = settings.repos.named(params["repo"]).dir
         since, until = parse_ts(params["since"]), parse_ts(params["until"])
         commits = gitrepo.commits_between(path, params["branch"], since, until)
         n = len(commits)
@@ -244,7 +247,7 @@ def days_between(since: datetime, until: datetime) -> list[str]:
     return out
 
 
-def check(fact: dict[str, Any], *, store: Any, settings: Any, facts: dict[str, dict[str, Any]]) -> tuple[Any, str, bool]:
+def check(fact: dict[str, Any], *, store: Any, settings: Settings, facts: dict[str, dict[str, Any]]) -> tuple[Any, str, bool]:
     """Re-run one sidecar fact: (value now, its display, whether it reproduces the recorded one)."""
     from muse.analysis.evidence import fmt_value
 

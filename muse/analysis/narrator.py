@@ -27,10 +27,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 from muse import escaping as esc
-from muse.analysis.evidence import _END, _MID, _START, Fact, Facts, NUMBER
+from muse.analysis.evidence import MARKER, NUMBER, Fact, Facts
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,6 @@ MAX_CLAIM_CHARS = 1200
 MAX_SECTION_CHARS = 4000
 MAX_CLAIMS = 40
 
-_MARKER = re.compile(f"{_START}(E\\d+){_MID}(.*?){_END}", re.DOTALL)
 _CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 # Words that assert a cause. Allowed only when a cited fact belongs to a before/after
 # comparison whose interval excludes no change (see _supports_cause).
@@ -113,14 +115,14 @@ def parse_prices(raw: Any) -> dict[str, tuple[float, float]]:
     return out
 
 
-def config(settings: Any) -> Config:
+def config(settings: Settings) -> Config:
     return Config(
-        base_url=str(settings["narrator.base_url"]).rstrip("/"), api_key=str(settings["narrator.api_key"]),
-        analysts=[m.strip() for m in str(settings["narrator.analysts"]).split(",") if m.strip()],
-        judge=str(settings["narrator.judge"]).strip(), timeout=float(settings["narrator.timeout_seconds"]),
-        max_retries=int(settings["narrator.max_retries"]), budget_usd=float(settings["narrator.daily_budget_usd"]),
-        budget_tokens=int(settings["narrator.daily_budget_tokens"]),
-        prices=parse_prices(settings["narrator.prices"]))
+        base_url=settings.narrator.base_url.rstrip("/"), api_key=settings.narrator.api_key,
+        analysts=[m.strip() for m in settings.narrator.analysts.split(",") if m.strip()],
+        judge=settings.narrator.judge.strip(), timeout=settings.narrator.timeout_seconds,
+        max_retries=settings.narrator.max_retries, budget_usd=settings.narrator.daily_budget_usd,
+        budget_tokens=settings.narrator.daily_budget_tokens,
+        prices=parse_prices(settings.narrator.prices))
 
 
 def cost_of(cfg: Config, model: str, tokens_in: int, tokens_out: int) -> float:
@@ -393,7 +395,7 @@ def split_sections(marked: str) -> list[tuple[str, int, int]]:
 
 
 def _plain(marked: str) -> str:
-    return _MARKER.sub(lambda m: m.group(2), marked)
+    return MARKER.sub(lambda m: m.group(2), marked)
 
 
 def _skeleton(marked: str, facts: dict[str, Fact]) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -404,7 +406,7 @@ def _skeleton(marked: str, facts: dict[str, Fact]) -> tuple[list[dict[str, Any]]
             continue
         body = marked[s:e]
         bodies[title] = body
-        ids = list(dict.fromkeys(m.group(1) for m in _MARKER.finditer(body)))
+        ids = list(dict.fromkeys(m.group(1) for m in MARKER.finditer(body)))
         idents = sorted({m.group(0) for m in _CODE.finditer(_plain(body))})
         sections.append({"section": title, "facts": ids, "identifiers": idents})
     return sections, bodies
@@ -595,7 +597,7 @@ def spent_today(store: Any) -> tuple[float, int]:
 
 # --- narration -----------------------------------------------------------------------------
 
-def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Any, store: Any, telemetry: Any = None,
+def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Settings, store: Any, telemetry: Any = None,
                    run_id: str = "") -> tuple[str, Narration]:
     """Narrate the NARRATED sections of a marked body (fact markers in place); return the
     new marked body, with the Data quality section saying what the narrator did."""
@@ -649,15 +651,34 @@ def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Any, sto
 
 def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id: dict[str, Fact],
              skeleton: list[dict[str, Any]], bodies: dict[str, str], nar: Narration) -> str:
+    """The analysts' claims, each verified against the facts; the judge's merge of the kept
+    ones; per section the first text that keeps the template's caveats, spliced into ``marked``."""
     if not skeleton:
         return marked
-    offered = list(dict.fromkeys(i for s in skeleton for i in s["facts"]))
-    offered_facts = [by_id[i] for i in offered if i in by_id]
     code = {c for s in skeleton for c in s["identifiers"]}
     supported = _supports_cause(items)
+    names = {s["section"] for s in skeleton}
+    _analyst_claims(client, cfg, skeleton, by_id, names, code=code, supported=supported, nar=nar)
+    kept = {s: [c for c in nar.claims if c.kept and c.section == s] for s in names}
+    merged = _judge(client, cfg, kept, by_id, supported=supported, nar=nar)
+    results = _choose(names, bodies, kept, merged, nar)
+    out, pos = [], 0
+    for title, start, end in split_sections(marked):
+        if title in results:
+            out.append(marked[pos:start])
+            out.append("\n" + results[title][1].strip() + "\n\n")
+            pos = end
+    out.append(marked[pos:])
+    return "".join(out)
+
+
+def _analyst_claims(client: Client, cfg: Config, skeleton: list[dict[str, Any]], by_id: dict[str, Fact],
+                    names: set[str], *, code: set[str], supported: set[str], nar: Narration) -> None:
+    """Ask each analyst for claims over the offered facts; record each, kept only when verified."""
+    offered = list(dict.fromkeys(i for s in skeleton for i in s["facts"]))
+    offered_facts = [by_id[i] for i in offered if i in by_id]
     payload = json.dumps({"sections": skeleton, "facts": [fact_input(f) for f in offered_facts]},
                          ensure_ascii=False, default=str)
-    names = {s["section"] for s in skeleton}
     for model in cfg.analysts:
         doc, why = client.chat(model, "analyst", ANALYST_PROMPT, payload)
         if doc is None:
@@ -679,32 +700,44 @@ def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id:
                 continue
             text, reason = verify(str(item.get("text", "")), claim.facts, by_id, code=code, supported=supported)
             claim.kept, claim.reason, claim.marked = text is not None, reason, text or ""
-    kept = {s: [c for c in nar.claims if c.kept and c.section == s] for s in names}
-    results: dict[str, tuple[str, str]] = {}
+
+
+def _judge(client: Client, cfg: Config, kept: dict[str, list[Claim]], by_id: dict[str, Fact], *, supported: set[str],
+           nar: Narration) -> dict[str, tuple[str | None, str]]:
+    """The judge's merged paragraph per section, verified like a claim (None text: dropped)."""
     merged: dict[str, tuple[str | None, str]] = {}
-    if cfg.judge and any(kept.values()):
-        nar.judge = cfg.judge
-        jpayload = json.dumps({"sections": [
-            {"section": s, "claims": [{"text": _plain(c.marked), "facts": c.facts} for c in kept[s]]}
-            for s in NARRATED if kept.get(s)]}, ensure_ascii=False)
-        doc, why = client.chat(cfg.judge, "judge", JUDGE_PROMPT, jpayload)
-        raw = doc.get("sections") if doc is not None else None
-        for item in raw if isinstance(raw, list) else []:
-            if not isinstance(item, dict) or not isinstance(item.get("section"), str) or not kept.get(
-                    item["section"]):
-                continue
-            s = item["section"]
-            allowed = {i for c in kept[s] for i in c.facts}
-            allowed_code = {m.group(0) for c in kept[s] for m in _CODE.finditer(c.marked)}
-            cited = [str(x) for x in (item.get("facts") if isinstance(item.get("facts"), list) else [])
-                     if isinstance(x, (str, int))]
-            text, reason = verify(str(item.get("text", "")), cited, by_id, allowed=allowed, code=allowed_code,
-                                  supported=supported, paragraphs=True)
-            merged[s] = (text, reason)
-            if text is None:
-                log.warning("narrator judge %s: section %s dropped: %s", cfg.judge, s, reason)
-        if doc is None:
-            log.warning("narrator judge %s failed: %s", cfg.judge, why)
+    if not (cfg.judge and any(kept.values())):
+        return merged
+    nar.judge = cfg.judge
+    jpayload = json.dumps({"sections": [
+        {"section": s, "claims": [{"text": _plain(c.marked), "facts": c.facts} for c in kept[s]]}
+        for s in NARRATED if kept.get(s)]}, ensure_ascii=False)
+    doc, why = client.chat(cfg.judge, "judge", JUDGE_PROMPT, jpayload)
+    raw = doc.get("sections") if doc is not None else None
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("section"), str) or not kept.get(
+                item["section"]):
+            continue
+        s = item["section"]
+        allowed = {i for c in kept[s] for i in c.facts}
+        allowed_code = {m.group(0) for c in kept[s] for m in _CODE.finditer(c.marked)}
+        cited = [str(x) for x in (item.get("facts") if isinstance(item.get("facts"), list) else [])
+                 if isinstance(x, (str, int))]
+        text, reason = verify(str(item.get("text", "")), cited, by_id, allowed=allowed, code=allowed_code,
+                              supported=supported, paragraphs=True)
+        merged[s] = (text, reason)
+        if text is None:
+            log.warning("narrator judge %s: section %s dropped: %s", cfg.judge, s, reason)
+    if doc is None:
+        log.warning("narrator judge %s failed: %s", cfg.judge, why)
+    return merged
+
+
+def _choose(names: set[str], bodies: dict[str, str], kept: dict[str, list[Claim]],
+            merged: dict[str, tuple[str | None, str]], nar: Narration) -> dict[str, tuple[str, str]]:
+    """Per section: the judge's text, else the kept claims as bullets, whichever keeps every
+    caveat of the template's text; a section with neither keeps the template."""
+    results: dict[str, tuple[str, str]] = {}
     for s in names:
         template = _plain(bodies[s])
         options = []
@@ -727,14 +760,7 @@ def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id:
         else:
             nar.sections[s] = chosen[0]
             results[s] = chosen
-    out, pos = [], 0
-    for title, start, end in split_sections(marked):
-        if title in results:
-            out.append(marked[pos:start])
-            out.append("\n" + results[title][1].strip() + "\n\n")
-            pos = end
-    out.append(marked[pos:])
-    return "".join(out)
+    return results
 
 
 _NOTE = re.compile(r"(?m)^- Narrator: .*\n")
@@ -806,7 +832,7 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
     if not dry_run and row["status"] in ("published", "rolled_back"):
         raise InputError(f"episode {episode} is {row['status']}; only an unpublished episode is re-rendered "
                          "(use --dry-run to see the narration)")
-    blog = ctx.settings.path_of("repos.banterblogs.path")
+    blog = ctx.settings.repos.banterblogs.dir
     post = (blog / row["path"]) if blog else None
     if post is None or not post.is_file():
         raise InputError(f"episode {episode}: file {row['path']} is missing from the blog repo {blog}")
@@ -845,12 +871,12 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
                        rows_written=1, details=details)
 
 
-def probe(settings: Any, timeout: float) -> tuple[Literal["ok", "fail", "info"], str]:
+def probe(settings: Settings, timeout: float) -> tuple[Literal["ok", "fail", "info"], str]:
     """`muse health`: the endpoint lists the configured models and answers one tiny call.
 
     Returns ``(level, detail)``; :func:`muse.ops.probes.probe_narrator` times it and makes it a
     probe result (the analysis layer never imports the ops layer)."""
-    if not settings["narrator.enabled"]:
+    if not settings.narrator.enabled:
         return "info", "disabled (narrator.enabled is false)"
     try:
         cfg = config(settings)

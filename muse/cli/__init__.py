@@ -138,23 +138,20 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Debug logs and tracebacks (or MUSE_DEBUG=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
     log_format: Annotated[Optional[str], typer.Option("--log-format", help="auto | rich | plain | json "
-                                                      "(auto: rich on a TTY, plain otherwise).")] = None,
+                                                      "(auto: rich on a TTY, plain otherwise). Overrides "
+                                                      "MUSE_LOG_FORMAT and log.format in the config file.")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Chimera Muse."""
-    import os
-
     from muse import locks
     from muse.logs import configure
 
     locks.set_command(_subcommand(ctx))
-    common.OPTIONS.__init__(config=config, state_dir=state_dir, store_url=store_url, debug=debug,  # type: ignore[misc]
-                            quiet=quiet, log_format=log_format)
-    fmt = log_format or os.environ.get("MUSE_LOG_FORMAT") or "auto"
-    if fmt not in ("auto", "rich", "plain", "json"):
-        raise typer.BadParameter(f"--log-format must be auto, rich, plain or json, not {fmt!r}")
-    configure(fmt, debug=common.debug_enabled(), quiet=quiet)
+    opts = common.GlobalOptions(config=config, state_dir=state_dir, store_url=store_url, debug=debug, quiet=quiet,
+                                log_format=log_format)
+    ctx.obj = opts
+    configure(common.log_format(opts), debug=common.debug_enabled(), quiet=quiet)
 
 
 def _register() -> None:

@@ -185,7 +185,7 @@ def _store(*, readonly: bool) -> Iterator[Any]:
 
     settings = common.settings()
     with open_store(settings, readonly=readonly, on_wait=common.on_wait) as store:
-        migrations.require_current(store, cluster=settings["store.cluster"])
+        migrations.require_current(store, cluster=settings.store.cluster)
         yield store
 
 

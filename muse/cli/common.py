@@ -4,53 +4,78 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import typer
 
 from muse.errors import ExitCode
-from muse.cli.output import echo, err, print_json, print_table
+from muse.cli.output import echo, print_json, print_table
+
+if TYPE_CHECKING:
+    from muse.config import Settings
+
+LOG_FORMATS = ("auto", "rich", "plain", "json")
 
 
 @dataclass
 class GlobalOptions:
+    """The root options of one `muse` invocation; the root callback puts it on ``ctx.obj``."""
+
     config: str | None = None
     state_dir: str | None = None
     store_url: str | None = None
     debug: bool = False
     quiet: bool = False
     log_format: str | None = None
-    _settings: Any = field(default=None, repr=False)
+    settings: Settings | None = field(default=None, repr=False)  # loaded on first use
+
+    def overrides(self) -> dict[str, Any]:
+        return {"state_dir": self.state_dir, "store.url": self.store_url}
 
 
-OPTIONS = GlobalOptions()
+def options() -> GlobalOptions:
+    """This invocation's root options (``ctx.obj``); the defaults outside a `muse` invocation."""
+    # typer re-exports click's Context but not get_current_context; typer is pinned (<0.30).
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    found = ctx.find_object(GlobalOptions) if ctx is not None else None
+    return found if found is not None else GlobalOptions()
 
 
-def settings(strict: bool = True) -> Any:
+def settings(strict: bool = True) -> Settings:
     """Effective settings (loaded once per invocation, on first use)."""
     from muse.config import load_settings
     from muse.logs import register_secrets
 
-    if OPTIONS._settings is None or not strict:
-        loaded = load_settings(config_file=OPTIONS.config, strict=strict,
-                               overrides={"state_dir": OPTIONS.state_dir, "store.url": OPTIONS.store_url})
+    opts = options()
+    if opts.settings is None or not strict:
+        loaded = load_settings(config_file=opts.config, strict=strict, overrides=opts.overrides())
         register_secrets(loaded.secrets())
         if not strict:
             return loaded
-        OPTIONS._settings = loaded
-        _honour_log_format(loaded)
-    return OPTIONS._settings
+        opts.settings = loaded
+    return opts.settings
 
 
-def _honour_log_format(loaded: Any) -> None:
-    """log.format from the config file (the flag and MUSE_LOG_FORMAT were applied at start)."""
-    from muse.logs import configure, current_format
+def log_format(opts: GlobalOptions, env: dict[str, str] | None = None) -> str:
+    """The log format in effect: --log-format, else MUSE_LOG_FORMAT, else the config file's
+    log.format, else auto. A config file that cannot be read leaves auto: the command that
+    loads the settings reports it."""
+    from muse.config import load_settings
+    from muse.errors import ConfigError
 
-    if OPTIONS.log_format or os.environ.get("MUSE_LOG_FORMAT"):
-        return
-    fmt = loaded["log.format"]
-    if fmt != "auto" and fmt != current_format():
-        configure(fmt, debug=debug_enabled(), quiet=OPTIONS.quiet)
+    env = dict(os.environ if env is None else env)
+    fmt = opts.log_format or env.get("MUSE_LOG_FORMAT")
+    if fmt:
+        if fmt not in LOG_FORMATS:
+            raise typer.BadParameter(f"--log-format must be auto, rich, plain or json, not {fmt!r}")
+        return fmt
+    try:
+        loaded = load_settings(config_file=opts.config, env=env, strict=False, overrides=opts.overrides())
+    except ConfigError:
+        return "auto"
+    return loaded.log.format
 
 
 def on_wait(message: str) -> None:
@@ -96,4 +121,4 @@ def render_outcome(outcome: Any, *, as_json: bool = False, extra: Callable[[], N
 
 
 def debug_enabled() -> bool:
-    return OPTIONS.debug or os.environ.get("MUSE_DEBUG", "") in ("1", "true", "yes")
+    return options().debug or os.environ.get("MUSE_DEBUG", "") in ("1", "true", "yes")

@@ -41,7 +41,6 @@ def generate_cmd(
 
 
 def _episode_path(episode: str) -> tuple[int, "Path"]:
-    from muse import episode as epfmt
     from muse.store import open_store
 
     s = common.settings()
@@ -57,7 +56,7 @@ def _episode_path(episode: str) -> tuple[int, "Path"]:
         row = store.named("council_episode", {"episode": number, "lang": "en"}).first()
     if row is None:
         raise InputError(f"episode {number} does not exist")
-    blog = s.path_of("repos.banterblogs.path")
+    blog = s.repos.banterblogs.dir
     path = (blog / row["path"]) if blog else None
     if path is None or not path.is_file():
         raise InputError(f"episode {number}: file {row['path']} is missing from the blog repo {blog}")

@@ -34,7 +34,7 @@ def print_cmd(
     from muse.schedule import crontab_text, host_zone_name
 
     s = common.settings()
-    tz = s["schedule.timezone"] or "UTC"
+    tz = s.schedule.timezone or "UTC"
     host = host_zone_name()
     text = crontab_text(s, log_dir=log_dir.rstrip("/"), env_file=env_file, path=path)
     if _same_zone(host, tz):

@@ -23,7 +23,7 @@ def migrate_cmd(as_json: JsonOpt = False) -> None:
 
     s = common.settings()
     with open_store(s, on_wait=common.on_wait) as store:
-        done = migrations.migrate(store, cluster=s["store.cluster"])
+        done = migrations.migrate(store, cluster=s.store.cluster)
         store.maintain(wait=0)  # gives new tables the embedded store's cleanup settings
     if as_json:
         print_json({"applied": [f"{m.version:03d}_{m.name}" for m in done]})
@@ -45,7 +45,7 @@ def status_cmd(as_json: JsonOpt = False) -> None:
 
     s = common.settings()
     with open_store(s, on_wait=common.on_wait) as store:
-        rows = migrations.status(store, cluster=s["store.cluster"])
+        rows = migrations.status(store, cluster=s.store.cluster)
     pending = [r for r in rows if not r.applied]
     if as_json:
         print_json({"current": not pending, "migrations": [

@@ -37,14 +37,21 @@ def register(app: typer.Typer) -> None:
 
 
 def _render_rich(d: dict[str, Any]) -> None:
-    from rich.console import Console, Group
-    from rich.markup import escape
-    from rich.panel import Panel
-    from rich.table import Table
-
-    from muse.ops.digest import SEVERITY_ORDER, _money, _pct
+    from rich.console import Console
 
     console = Console(highlight=False)
+    console.print(_trend_table(d))
+    console.print(_per_day_table(d))
+    console.print(_status_panel(d))
+    _detail_tables(console, d)
+
+
+def _trend_table(d: dict[str, Any]) -> Any:
+    """Each figure's sparkline, latest day and total."""
+    from rich.table import Table
+
+    from muse.ops.digest import format_money, format_pct
+
     daily = d["daily"]
     s = d["sparklines"]
     trend = Table(title=f"muse digest {d['since']} .. {d['until']} (UTC)", title_justify="left")
@@ -56,23 +63,39 @@ def _render_rich(d: dict[str, Any]) -> None:
     trend.add_row("user sessions", f"[cyan]{s['sessions']}[/]", str(daily[-1]["sessions"]), str(d["totals"]["sessions"]))
     trend.add_row("user avg latency ms", f"[cyan]{s['user_avg_latency_ms']}[/]",
                   str(daily[-1]["user_avg_latency_ms"] or "-"), "")
-    trend.add_row("user error rate", f"[cyan]{s['user_error_rate']}[/]", _pct(daily[-1]["user_error_rate"]), "")
-    trend.add_row("LLM cost USD", f"[cyan]{s['llm_cost_usd']}[/]", _money(daily[-1]["llm_cost_usd"]),
-                  _money(d["totals"]["llm_cost_usd"]))
+    trend.add_row("user error rate", f"[cyan]{s['user_error_rate']}[/]", format_pct(daily[-1]["user_error_rate"]), "")
+    trend.add_row("LLM cost USD", f"[cyan]{s['llm_cost_usd']}[/]", format_money(daily[-1]["llm_cost_usd"]),
+                  format_money(d["totals"]["llm_cost_usd"]))
     trend.add_row("failing watcher checks", f"[red]{s['watcher_failing']}[/]", str(daily[-1]["watcher_failing"]),
                   str(sum(r["watcher_failing"] for r in daily)))
-    console.print(trend)
+    return trend
+
+
+def _per_day_table(d: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    from muse.ops.digest import format_money, format_pct
 
     per_day = Table(title="per day (watcher: ok/checks)", title_justify="left", pad_edge=False)
     for col in ("day", "bench", "p95 ms", "sessions", "user ms", "errors", "LLM $", "watcher"):
         per_day.add_column(col, justify="right" if col != "day" else "left", no_wrap=col == "day",
-                          min_width=len(col))
-    for r in daily:
+                           min_width=len(col))
+    for r in d["daily"]:
         bad = r["watcher_failing"]
         per_day.add_row(r["day"], str(r["bench_results"]), str(r["bench_avg_p95_ms"] or "-"), str(r["sessions"]),
-                        str(r["user_avg_latency_ms"] or "-"), _pct(r["user_error_rate"]), _money(r["llm_cost_usd"]),
+                        str(r["user_avg_latency_ms"] or "-"), format_pct(r["user_error_rate"]),
+                        format_money(r["llm_cost_usd"]),
                         f"{'[red]' if bad else ''}{r['watcher_checks'] - bad}/{r['watcher_checks']}{'[/]' if bad else ''}")
-    console.print(per_day)
+    return per_day
+
+
+def _status_panel(d: dict[str, Any]) -> Any:
+    """The watcher's last check and the open insights."""
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.panel import Panel
+
+    from muse.ops.digest import SEVERITY_ORDER
 
     last = d["watcher"]["last"]
     lines = [f"watcher: last check [bold]{escape(last['status'])}[/] at {last['at']} UTC"
@@ -88,7 +111,15 @@ def _render_rich(d: dict[str, Any]) -> None:
         for i in ins["open"][:10]:
             c = colour.get(i["severity"], "white")
             lines.append(f"  [{c}]{escape(i['severity'])}[/] {escape(i['type'])}: {escape(i['title'][:100])}")
-    console.print(Panel(Group(*lines), title="status", title_align="left"))
+    return Panel(Group(*lines), title="status", title_align="left")
+
+
+def _detail_tables(console: Any, d: dict[str, Any]) -> None:
+    """Episodes, deployments, failed runs and LLM cost: small tables of data-derived (escaped) text."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from muse.ops.digest import format_money
 
     def small(title: str, cols: list[str], rows: list[list[Any]]) -> None:
         t = Table(title=title, title_justify="left")
@@ -119,7 +150,7 @@ def _render_rich(d: dict[str, Any]) -> None:
 
         console.print(escape(run_outcomes_line(d["run_outcomes"])))
     if d["llm_cost"]:
-        small(f"LLM cost by source and model ({_money(d['totals']['llm_cost_usd'])} USD)",
+        small(f"LLM cost by source and model ({format_money(d['totals']['llm_cost_usd'])} USD)",
               ["source", "model", "calls", "tokens in", "tokens out", "USD"],
-              [[r["source"], r["model"], r["calls"], r["tokens_in"], r["tokens_out"], _money(r["cost_usd"])]
+              [[r["source"], r["model"], r["calls"], r["tokens_in"], r["tokens_out"], format_money(r["cost_usd"])]
                for r in d["llm_cost"]])

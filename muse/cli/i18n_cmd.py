@@ -18,10 +18,10 @@ LangsOpt = Annotated[Optional[str], typer.Option(
 
 
 def _langs(value: str | None) -> list[str]:
-    from muse.translation.translate import resolve_langs
+    from muse.translation.languages import resolve_langs
 
     s = common.settings()
-    return [spec.code for spec in resolve_langs(value if value else s["deepl.langs"])]
+    return [spec.code for spec in resolve_langs(value if value else s.deepl.langs)]
 
 
 @app.command("sync")
@@ -74,12 +74,12 @@ def verify_cmd(
 
     s = common.settings()
     codes = _langs(langs)
-    repo = s.path_of("repos.banterblogs.path")
+    repo = s.repos.banterblogs.dir
     if repo is None:
         raise ConfigError("repos.banterblogs.path is not set (the blog checkout to verify)",
                           hint="set it in the config file or MUSE_REPOS_BANTERBLOGS_PATH")
     terms = glossary.from_settings(s).terms
-    results = verify_files(repo, s["repos.banterblogs.posts_dir"], episode, codes, terms=terms)
+    results = verify_files(repo, s.repos.banterblogs.posts_dir, episode, codes, terms=terms)
     ok = all(c.ok for checks in results.values() for c in checks)
     if as_json:
         print_json({"episode": episode, "ok": ok, "langs": {

@@ -67,7 +67,7 @@ def status_cmd(
 
     s = common.settings()
     with open_store(s, readonly=True, on_wait=common.on_wait) as store:
-        migrations.require_current(store, cluster=s["store.cluster"])
+        migrations.require_current(store, cluster=s.store.cluster)
         info = watcher.describe(s, store, recent=recent)
     if as_json:
         print_json(info)

@@ -355,23 +355,44 @@ def generate(demo_dir: Path, *, now: datetime, days: int = 14, scale: float = 1.
     paths = DemoPaths(Path(demo_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
     current = floor_hour(now)
-    manifest = _load_manifest(paths)
-    if manifest is None:
-        start = current - timedelta(days=days)
-        if (paths.hearts / ".git").is_dir():  # manifest lost: the repos remember the start
-            first = _commits(_open_repo(paths.hearts))
-            start = first[0][0] if first else start
-        manifest = {"version": MANIFEST_VERSION, "seed": SEED, "start": iso_hour(start), "span_days": days,
-                    "scale": scale}
+    manifest = _load_manifest(paths) or _new_manifest(paths, current, days=days, scale=scale)
     start = parse_ts(manifest["start"])
     plan = Plan(start, int(manifest["span_days"]))
     scale = float(manifest.get("scale", 1.0))
 
-    # banterhearts: initial commit at start, then the schedule up to the current hour. The
-    # benchmark runs after each commit and writes its reports into the working tree
-    # (reports/ is git-ignored, as in a CI checkout), stamped with that commit's sha: so the
-    # newest commit has its reports, which is what the watcher checks.
     hearts = _open_repo(paths.hearts)
+    new_hearts = _extend_hearts(hearts, start, current, plan)
+    packs = _open_repo(paths.packs)
+    new_packs = _extend_packs(packs, start, current)
+    new_hours, new_events = _extend_telemetry(paths, _commits(packs), start, current, plan, scale)
+    regression_sha = next((sha for t, sha in _commits(hearts) if t == plan.regression_time), None)
+    manifest.update({
+        "generated_until": iso_hour(current),
+        "repos": {"banterhearts": str(paths.hearts), "banterpacks": str(paths.packs)},
+        "telemetry_dir": str(paths.telemetry),
+        "planted": _planted(paths, plan, current, regression_sha),
+    })
+    _write_atomic(paths.manifest, json.dumps(manifest, indent=2) + "\n")
+    return GenerateResult(manifest, new_hearts, new_packs, new_hours, new_events)
+
+
+def _new_manifest(paths: DemoPaths, current: datetime, *, days: int, scale: float) -> dict[str, Any]:
+    """The manifest of a demo created now (or whose manifest was lost: the repos remember the start)."""
+    start = current - timedelta(days=days)
+    if (paths.hearts / ".git").is_dir():
+        first = _commits(_open_repo(paths.hearts))
+        start = first[0][0] if first else start
+    return {"version": MANIFEST_VERSION, "seed": SEED, "start": iso_hour(start), "span_days": days, "scale": scale}
+
+
+def _extend_hearts(hearts: Any, start: datetime, current: datetime, plan: Plan) -> int:
+    """banterhearts: initial commit at start, then the schedule up to the current hour; returns
+    the commits made.
+
+    The benchmark runs after each commit and writes its reports into the working tree
+    (reports/ is git-ignored, as in a CI checkout), stamped with that commit's sha: so the
+    newest commit has its reports, which is what the watcher checks.
+    """
     existing = _commits(hearts)
     new_hearts = 0
     if not existing:
@@ -398,9 +419,12 @@ def generate(demo_dir: Path, *, now: datetime, days: int = 14, scale: float = 1.
             target = reports_dir / f"{rid}.json"
             if not target.exists():
                 _write_atomic(target, json.dumps(doc, indent=2) + "\n")
+    return new_hearts
 
-    # banterpacks: deploys up to an hour before the current hour, so the newest has telemetry.
-    packs = _open_repo(paths.packs)
+
+def _extend_packs(packs: Any, start: datetime, current: datetime) -> int:
+    """banterpacks: deploys up to an hour before the current hour, so the newest has telemetry;
+    returns the commits made."""
     pcommits = _commits(packs)
     new_packs = 0
     if not pcommits:
@@ -420,9 +444,13 @@ def generate(demo_dir: Path, *, now: datetime, days: int = 14, scale: float = 1.
                      "CHANGELOG.md": _append(proot, "CHANGELOG.md", f"- {t.date()} {subject}")}
             _commit(packs, files, subject, t, _PACKS_AUTHOR)
             new_packs += 1
-    pcommits = _commits(packs)
+    return new_packs
 
-    # Telemetry: one file per complete hour, named by the hour; never rewritten.
+
+def _extend_telemetry(paths: DemoPaths, pcommits: list[tuple[datetime, str]], start: datetime,
+                      current: datetime, plan: Plan, scale: float) -> tuple[int, int]:
+    """One telemetry file per complete hour, named by the hour; never rewritten. Returns
+    (files written, events in them)."""
     new_hours = new_events = 0
     hour = start
     while hour < current:
@@ -440,42 +468,38 @@ def generate(demo_dir: Path, *, now: datetime, days: int = 14, scale: float = 1.
             new_hours += 1
             new_events += len(events)
         hour += HOUR
+    return new_hours, new_events
 
-    regression_sha = next((sha for t, sha in _commits(hearts) if t == plan.regression_time), None)
+
+def _planted(paths: DemoPaths, plan: Plan, current: datetime, regression_sha: str | None) -> dict[str, Any]:
+    """What the demo planted for the agents to find, and whether each was reached by now."""
     bad_file = paths.telemetry_file(plan.bad_line_hour)
-    manifest.update({
-        "generated_until": iso_hour(current),
-        "repos": {"banterhearts": str(paths.hearts), "banterpacks": str(paths.packs)},
-        "telemetry_dir": str(paths.telemetry),
-        "planted": {
-            "latency_regression": {
-                "commit": regression_sha, "commit_time": iso_hour(plan.regression_time) if regression_sha else None,
-                "at": plan.regression_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "model": REGRESSION_MODEL, "quant": REGRESSION_QUANT, "datasets": list(DATASETS),
-                "metric": "latency_p95_ms", "factor": REGRESSION_FACTOR,
-                "note": "p50/p95/p99 x1.55 on this series from this commit on (every later commit too)"},
-            "throughput_drop": {
-                "commit": regression_sha, "model": REGRESSION_MODEL, "quant": REGRESSION_QUANT,
-                "datasets": list(DATASETS), "metric": "tokens_per_sec", "factor": round(1 / THROUGHPUT_DIVISOR, 4),
-                "note": f"tokens_per_sec / {THROUGHPUT_DIVISOR:g} on this series from this commit on"},
-            "llm_latency_shift": {
-                "model": REGRESSION_MODEL, "sources": ["banterpacks", "banterhearts"], "metric": "latency_ms",
-                "factor": REGRESSION_FACTOR, "start_hour": iso_hour(floor_hour(plan.regression_time) + HOUR)
-                if floor_hour(plan.regression_time) != plan.regression_time else iso_hour(plan.regression_time),
-                "commit": regression_sha,
-                "note": "every LLM call of this model x1.55 slower from the regressing commit on: the app's "
-                        "(user side, from the first hour starting after the commit) and the reports' own calls"},
-            "cost_spike": {"hour": iso_hour(plan.cost_spike_hour), "factor": COST_SPIKE_FACTOR,
-                           "source": "banterpacks", "reached": plan.cost_spike_hour < current,
-                           "note": "llm_call cost_usd and tokens_in x5 for every call in this hour"},
-            "telemetry_gap": {"hour": iso_hour(plan.gap_hour), "kind": "no_telemetry",
-                              "reached": plan.gap_hour < current, "note": "no telemetry file for this hour"},
-            "quarantined_line": {"file": str(bad_file), "line": 7, "reason": "invalid JSON",
-                                 "reached": bad_file.exists()},
-        },
-    })
-    _write_atomic(paths.manifest, json.dumps(manifest, indent=2) + "\n")
-    return GenerateResult(manifest, new_hearts, new_packs, new_hours, new_events)
+    return {
+        "latency_regression": {
+            "commit": regression_sha, "commit_time": iso_hour(plan.regression_time) if regression_sha else None,
+            "at": plan.regression_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "model": REGRESSION_MODEL, "quant": REGRESSION_QUANT, "datasets": list(DATASETS),
+            "metric": "latency_p95_ms", "factor": REGRESSION_FACTOR,
+            "note": "p50/p95/p99 x1.55 on this series from this commit on (every later commit too)"},
+        "throughput_drop": {
+            "commit": regression_sha, "model": REGRESSION_MODEL, "quant": REGRESSION_QUANT,
+            "datasets": list(DATASETS), "metric": "tokens_per_sec", "factor": round(1 / THROUGHPUT_DIVISOR, 4),
+            "note": f"tokens_per_sec / {THROUGHPUT_DIVISOR:g} on this series from this commit on"},
+        "llm_latency_shift": {
+            "model": REGRESSION_MODEL, "sources": ["banterpacks", "banterhearts"], "metric": "latency_ms",
+            "factor": REGRESSION_FACTOR, "start_hour": iso_hour(floor_hour(plan.regression_time) + HOUR)
+            if floor_hour(plan.regression_time) != plan.regression_time else iso_hour(plan.regression_time),
+            "commit": regression_sha,
+            "note": "every LLM call of this model x1.55 slower from the regressing commit on: the app's "
+                    "(user side, from the first hour starting after the commit) and the reports' own calls"},
+        "cost_spike": {"hour": iso_hour(plan.cost_spike_hour), "factor": COST_SPIKE_FACTOR,
+                       "source": "banterpacks", "reached": plan.cost_spike_hour < current,
+                       "note": "llm_call cost_usd and tokens_in x5 for every call in this hour"},
+        "telemetry_gap": {"hour": iso_hour(plan.gap_hour), "kind": "no_telemetry",
+                          "reached": plan.gap_hour < current, "note": "no telemetry file for this hour"},
+        "quarantined_line": {"file": str(bad_file), "line": 7, "reason": "invalid JSON",
+                             "reached": bad_file.exists()},
+    }
 
 
 def _load_manifest(paths: DemoPaths) -> dict[str, Any] | None:

@@ -110,7 +110,7 @@ def step_store(ctx: DemoContext) -> str:
     from muse.store import open_store
 
     with open_store(ctx.settings) as store:
-        done = migrations.migrate(store, cluster=ctx.settings["store.cluster"])
+        done = migrations.migrate(store, cluster=ctx.settings.store.cluster)
         marker = store.query("SELECT value FROM store_meta FINAL WHERE key = {k:String}",
                              {"k": DEMO_MARKER_KEY}).scalar()
         if marker is None:

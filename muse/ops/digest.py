@@ -100,38 +100,11 @@ def build_digest(store: Store, days: int = 7, *, now: datetime | None = None,
     since = parse_ts(day_list[0])
     params = {"since": ts_str(since)}
 
-    bench = store.named("digest_bench_daily", params).dicts()
-    users = store.named("digest_users_daily", params).dicts()
-    watcher_daily = store.named("digest_watcher_daily", params).dicts()
+    watcher_by_day = _watcher_by_day(store, params, day_list)
+    statuses = sorted({s for v in watcher_by_day.values() for s in v})
     watcher_last = store.named("digest_watcher_last").first()
     llm = store.named("digest_llm_cost", params).dicts()
-    llm_daily = store.named("digest_llm_cost_daily", params).dicts()
-
-    watcher_by_day: dict[str, dict[str, int]] = {d: {} for d in day_list}
-    for r in watcher_daily:
-        watcher_by_day.setdefault(r["day"], {})[r["status"]] = int(r["checks"])
-    statuses = sorted({s for v in watcher_by_day.values() for s in v})
-    failing = [sum(n for s, n in watcher_by_day[d].items() if s not in PASSING_WATCHER)
-               for d in day_list]
-
-    def col(rows: list[dict[str, Any]], key: str) -> list[Any]:
-        return _series(rows, day_list, key)
-
-    daily = [{
-        "day": d,
-        "bench_results": _int(col(bench, "results")[i]),
-        "bench_avg_p95_ms": _round(col(bench, "avg_p95_ms")[i], 1),
-        "bench_max_p95_ms": _int_or_none(col(bench, "max_p95_ms")[i]),
-        "sessions": _int(col(users, "sessions")[i]),
-        "user_avg_latency_ms": _round(col(users, "avg_latency_ms")[i], 1),
-        "user_error_rate": _round(col(users, "error_rate")[i], 4),
-        "llm_cost_usd": _round(col(llm_daily, "cost_usd")[i], 6),
-        "watcher_checks": sum(watcher_by_day[d].values()),
-        "watcher_failing": failing[i],
-    } for i, d in enumerate(day_list)]
-
-    def spark(key: str) -> str:
-        return sparkline([row[key] for row in daily])
+    daily = _daily(store, params, day_list, watcher_by_day)
 
     total_cost = sum(float(r["cost_usd"] or 0) for r in llm)
     run_counts, pending_fails = _run_outcomes(store, params, since, ledger or [])
@@ -143,15 +116,7 @@ def build_digest(store: Store, days: int = 7, *, now: datetime | None = None,
         "since": day_list[0],
         "until": day_list[-1],
         "daily": daily,
-        "sparklines": {
-            "bench_results": spark("bench_results"),
-            "bench_avg_p95_ms": spark("bench_avg_p95_ms"),
-            "sessions": spark("sessions"),
-            "user_avg_latency_ms": spark("user_avg_latency_ms"),
-            "user_error_rate": spark("user_error_rate"),
-            "llm_cost_usd": spark("llm_cost_usd"),
-            "watcher_failing": spark("watcher_failing"),
-        },
+        "sparklines": {key: sparkline([row[key] for row in daily]) for key in SPARKLINES},
         "totals": {
             "bench_results": sum(r["bench_results"] for r in daily),
             "sessions": sum(r["sessions"] for r in daily),
@@ -171,6 +136,45 @@ def build_digest(store: Store, days: int = 7, *, now: datetime | None = None,
         "llm_cost": [{**r, "cost_usd": round(float(r["cost_usd"] or 0), 6)} for r in llm],
         "agents": store.named("agent_last_runs").dicts(),
     }
+
+
+# The figures with a sparkline, in the order the digest lists them.
+SPARKLINES = ("bench_results", "bench_avg_p95_ms", "sessions", "user_avg_latency_ms", "user_error_rate",
+              "llm_cost_usd", "watcher_failing")
+
+
+def _watcher_by_day(store: Store, params: dict[str, str], day_list: list[str]) -> dict[str, dict[str, int]]:
+    """Watcher checks per day and status."""
+    watcher_by_day: dict[str, dict[str, int]] = {d: {} for d in day_list}
+    for r in store.named("digest_watcher_daily", params).dicts():
+        watcher_by_day.setdefault(r["day"], {})[r["status"]] = int(r["checks"])
+    return watcher_by_day
+
+
+def _daily(store: Store, params: dict[str, str], day_list: list[str],
+           watcher_by_day: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """One row per day: benchmarks, users, LLM cost and watcher checks (zero or None when absent)."""
+    bench = store.named("digest_bench_daily", params).dicts()
+    users = store.named("digest_users_daily", params).dicts()
+    llm_daily = store.named("digest_llm_cost_daily", params).dicts()
+    failing = [sum(n for s, n in watcher_by_day[d].items() if s not in PASSING_WATCHER)
+               for d in day_list]
+
+    def col(rows: list[dict[str, Any]], key: str) -> list[Any]:
+        return _series(rows, day_list, key)
+
+    return [{
+        "day": d,
+        "bench_results": _int(col(bench, "results")[i]),
+        "bench_avg_p95_ms": _round(col(bench, "avg_p95_ms")[i], 1),
+        "bench_max_p95_ms": _int_or_none(col(bench, "max_p95_ms")[i]),
+        "sessions": _int(col(users, "sessions")[i]),
+        "user_avg_latency_ms": _round(col(users, "avg_latency_ms")[i], 1),
+        "user_error_rate": _round(col(users, "error_rate")[i], 4),
+        "llm_cost_usd": _round(col(llm_daily, "cost_usd")[i], 6),
+        "watcher_checks": sum(watcher_by_day[d].values()),
+        "watcher_failing": failing[i],
+    } for i, d in enumerate(day_list)]
 
 
 def _int(v: Any) -> int:
@@ -214,9 +218,9 @@ def render_digest_text(d: dict[str, Any]) -> str:
         ("user sessions", s["sessions"], daily[-1]["sessions"], d["totals"]["sessions"]),
         ("user avg latency ms", s["user_avg_latency_ms"], _fmt(daily[-1]["user_avg_latency_ms"]),
          _range([r["user_avg_latency_ms"] for r in daily])),
-        ("user error rate", s["user_error_rate"], _pct(daily[-1]["user_error_rate"]),
+        ("user error rate", s["user_error_rate"], format_pct(daily[-1]["user_error_rate"]),
          _range([r["user_error_rate"] for r in daily], pct=True)),
-        ("LLM cost USD", s["llm_cost_usd"], _money(daily[-1]["llm_cost_usd"]), _money(d["totals"]["llm_cost_usd"])),
+        ("LLM cost USD", s["llm_cost_usd"], format_money(daily[-1]["llm_cost_usd"]), format_money(d["totals"]["llm_cost_usd"])),
         ("failing watcher checks", s["watcher_failing"], daily[-1]["watcher_failing"],
          sum(r["watcher_failing"] for r in daily)),
     ]))
@@ -225,7 +229,7 @@ def render_digest_text(d: dict[str, Any]) -> str:
     out.extend("  " + line for line in _table(
         ["day", "bench", "avg p95 ms", "sessions", "user lat ms", "errors", "LLM USD", "watcher ok/all"],
         [(r["day"], r["bench_results"], _fmt(r["bench_avg_p95_ms"]), r["sessions"], _fmt(r["user_avg_latency_ms"]),
-          _pct(r["user_error_rate"]), _money(r["llm_cost_usd"]),
+          format_pct(r["user_error_rate"]), format_money(r["llm_cost_usd"]),
           f"{r['watcher_checks'] - r['watcher_failing']}/{r['watcher_checks']}") for r in daily]))
     out.append("")
     w = d["watcher"]
@@ -271,12 +275,12 @@ def render_digest_text(d: dict[str, Any]) -> str:
     if d.get("run_outcomes"):
         out.append(run_outcomes_line(d["run_outcomes"]))
     out.append("")
-    out.append(f"LLM cost by source and model: {_money(d['totals']['llm_cost_usd'])} USD, "
+    out.append(f"LLM cost by source and model: {format_money(d['totals']['llm_cost_usd'])} USD, "
                f"{d['totals']['llm_calls']} calls" if d["llm_cost"] else "LLM cost: no LLM events in this period")
     if d["llm_cost"]:
         out.extend("  " + line for line in _table(["source", "model", "calls", "tokens in", "tokens out", "USD"],
                                                    [(r["source"], r["model"], r["calls"], r["tokens_in"],
-                                                     r["tokens_out"], _money(r["cost_usd"])) for r in d["llm_cost"]]))
+                                                     r["tokens_out"], format_money(r["cost_usd"])) for r in d["llm_cost"]]))
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -286,11 +290,13 @@ def run_outcomes_line(counts: dict[str, int]) -> str:
     return "Agent runs: " + ", ".join(f"{counts[k]} {EXIT_LABELS.get(k, k)}" for k in keys)
 
 
-def _pct(v: Any) -> str:
+def format_pct(v: Any) -> str:
+    """A share as a percent with two decimals ("1.25%"), or "-" when unknown."""
     return "-" if v is None else f"{float(v) * 100:.2f}%"
 
 
-def _money(v: Any) -> str:
+def format_money(v: Any) -> str:
+    """A USD amount with four decimals ("0.0125"), or "-" when unknown."""
     return "-" if v is None else f"{float(v):.4f}"
 
 
@@ -299,4 +305,4 @@ def _range(values: Sequence[Any], pct: bool = False) -> str:
     if not present:
         return "-"
     lo, hi = min(present), max(present)
-    return f"{_pct(lo)}..{_pct(hi)}" if pct else f"{lo:g}..{hi:g}"
+    return f"{format_pct(lo)}..{format_pct(hi)}" if pct else f"{lo:g}..{hi:g}"

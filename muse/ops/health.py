@@ -150,7 +150,7 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
     now = now or datetime.now(timezone.utc)
     scheds = schedules(settings)
     stuck: list[Check] = []
-    timeout = timeout if timeout is not None else settings["health.probe_timeout_seconds"]
+    timeout = timeout if timeout is not None else settings.health.probe_timeout_seconds
     checks: list[Check] = []
     extra: dict[str, Any] = {"agents": [], "metrics": {}, "probes": []}
     pool = None
@@ -179,7 +179,7 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
                 checks.append(Check("store", "ok", store.describe()))
                 if store.backend == "server":
                     checks.append(grants_check(store))
-                pending_migrations = migrations.pending(store, cluster=settings["store.cluster"])
+                pending_migrations = migrations.pending(store, cluster=settings.store.cluster)
                 if pending_migrations:
                     checks.append(Check("schema", "fail", f"{len(pending_migrations)} pending migration(s); "
                                                           "run `muse db migrate`"))
@@ -191,7 +191,7 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
         except MuseError as exc:
             checks.append(Check("store", "fail", exc.message))
         for repo in ("banterhearts", "banterpacks", "banterblogs"):
-            path = settings.path_of(f"repos.{repo}.path")
+            path = settings.repos.named(repo).dir
             if path is None:
                 checks.append(Check(f"repo {repo}", "info", "not configured"))
             else:
@@ -249,7 +249,7 @@ def dogstatsd_checks(settings: Settings) -> list[Check]:
     """DogStatsD is UDP: a send never fails, so check at least that the host resolves."""
     import socket
 
-    host, port = settings["datadog.agent_host"], settings["datadog.dogstatsd_port"]
+    host, port = settings.datadog.agent_host, settings.datadog.dogstatsd_port
     if not host:
         return []
     try:

@@ -21,10 +21,13 @@ import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from muse.errors import ConfigError, IntegrationError
 from muse.resources import resource_path
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +99,8 @@ class SyncReport:
 
 
 # -- definitions ----------------------------------------------------------------------
-def definitions_path(settings: Any | None = None) -> Path:
-    configured = settings["monitors.file"] if settings is not None else ""
+def definitions_path(settings: Settings | None = None) -> Path:
+    configured = settings.monitors.file if settings is not None else ""
     return Path(configured).expanduser() if configured else resource_path("config") / "monitors.yaml"
 
 
@@ -384,20 +387,20 @@ def plan(defs: Iterable[MonitorDef], managed: list[dict[str, Any]], same_name: d
     return changes
 
 
-def sync(settings: Any, *, dry_run: bool = False, adopt: bool = False, prune: bool = False,
+def sync(settings: Settings, *, dry_run: bool = False, adopt: bool = False, prune: bool = False,
          path: Path | None = None) -> SyncReport:
     """Create or update the monitors of the file by name; see the module docstring."""
     source = path or definitions_path(settings)
     defs = load_definitions(source)
-    api_key, app_key = settings["datadog.api_key"], settings["datadog.app_key"]
+    api_key, app_key = settings.datadog.api_key, settings.datadog.app_key
     missing = [name for name, value in (("datadog.api_key (DD_API_KEY)", api_key),
                                         ("datadog.app_key (DD_APP_KEY)", app_key)) if not value]
     if missing:
         raise ConfigError(f"muse monitors sync needs {' and '.join(missing)}",
                           hint="set them in the environment (preferred for secrets) or the config file")
-    api_url = settings["datadog.api_url"]
-    with DatadogMonitorsAPI(api_url, api_key, app_key, timeout=settings["http.timeout_seconds"],
-                            retries=settings["http.retries"], backoff=settings["http.retry_backoff_seconds"]) as api:
+    api_url = settings.datadog.api_url
+    with DatadogMonitorsAPI(api_url, api_key, app_key, timeout=settings.http.timeout_seconds,
+                            retries=settings.http.retries, backoff=settings.http.retry_backoff_seconds) as api:
         managed = api.list(monitor_tags=MANAGED_TAG)
         managed_names = {m.get("name") for m in managed}
         same_name = {d.name: api.list(name=d.name) for d in defs if d.name not in managed_names}

@@ -19,8 +19,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 from urllib.parse import quote, urlparse
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +95,11 @@ def _timed(name: str, timeout: float, fn: Callable[[Any], tuple[Level, str]]) ->
     return ProbeResult(name, level, detail, int((time.monotonic() - t0) * 1000))
 
 
-def probe_datadog(settings: Any, timeout: float) -> ProbeResult:
-    api_key, app_key = settings["datadog.api_key"], settings["datadog.app_key"]
-    base = settings["datadog.api_url"].rstrip("/")
+def probe_datadog(settings: Settings, timeout: float) -> ProbeResult:
+    api_key, app_key = settings.datadog.api_key, settings.datadog.app_key
+    base = settings.datadog.api_url.rstrip("/")
     if not api_key:
-        agent = settings["datadog.agent_host"]
+        agent = settings.datadog.agent_host
         return ProbeResult("datadog", "info", f"no API key; metrics via DogStatsD {agent}" if agent
                            else "not configured (metrics recorded locally only)")
 
@@ -121,11 +124,11 @@ def probe_datadog(settings: Any, timeout: float) -> ProbeResult:
     return _timed("datadog", timeout, call)
 
 
-def probe_deepl(settings: Any, timeout: float) -> ProbeResult:
-    key = settings["deepl.auth_key"]
+def probe_deepl(settings: Settings, timeout: float) -> ProbeResult:
+    key = settings.deepl.auth_key
     if not key:
         return ProbeResult("deepl", "info", "not configured (i18n is skipped)")
-    base = deepl_server_url(key, settings["deepl.server_url"])
+    base = deepl_server_url(key, settings.deepl.server_url)
 
     def call(client: Any) -> tuple[Level, str]:
         resp = client.get(f"{base}/v2/usage", headers={"Authorization": f"DeepL-Auth-Key {key}"})
@@ -146,11 +149,11 @@ def probe_deepl(settings: Any, timeout: float) -> ProbeResult:
     return _timed("deepl", timeout, call)
 
 
-def probe_vercel(settings: Any, timeout: float) -> ProbeResult:
-    token, project, team = settings["vercel.token"], settings["vercel.project"], settings["vercel.team_id"]
-    base = settings["vercel.api_url"].rstrip("/")
+def probe_vercel(settings: Settings, timeout: float) -> ProbeResult:
+    token, project, team = settings.vercel.token, settings.vercel.project, settings.vercel.team_id
+    base = settings.vercel.api_url.rstrip("/")
     if not token:
-        if settings["vercel.deploy_hook_url"]:
+        if settings.vercel.deploy_hook_url:
             return ProbeResult("vercel", "info", "deploy hook configured (not probed: calling it starts a deploy)")
         return ProbeResult("vercel", "info", "not configured (deploys are skipped)")
 
@@ -171,8 +174,8 @@ def probe_vercel(settings: Any, timeout: float) -> ProbeResult:
     return _timed("vercel", timeout, call)
 
 
-def probe_slack(settings: Any, timeout: float, *, send_test: bool) -> ProbeResult:
-    url = settings["slack.webhook_url"]
+def probe_slack(settings: Settings, timeout: float, *, send_test: bool) -> ProbeResult:
+    url = settings.slack.webhook_url
     if not url:
         return ProbeResult("slack", "info", "not configured (warning alerts go to Datadog only)")
     if not send_test:
@@ -189,8 +192,8 @@ def probe_slack(settings: Any, timeout: float, *, send_test: bool) -> ProbeResul
     return _timed("slack", timeout, call)
 
 
-def probe_pagerduty(settings: Any, timeout: float, *, send_test: bool) -> ProbeResult:
-    key, url = settings["pagerduty.routing_key"], settings["pagerduty.events_url"]
+def probe_pagerduty(settings: Settings, timeout: float, *, send_test: bool) -> ProbeResult:
+    key, url = settings.pagerduty.routing_key, settings.pagerduty.events_url
     if not key:
         return ProbeResult("pagerduty", "info", "not configured (critical alerts do not page)")
     if not send_test:
@@ -214,7 +217,7 @@ def probe_pagerduty(settings: Any, timeout: float, *, send_test: bool) -> ProbeR
     return _timed("pagerduty", timeout, call)
 
 
-def probe_narrator(settings: Any, timeout: float) -> ProbeResult:
+def probe_narrator(settings: Settings, timeout: float) -> ProbeResult:
     """The narrator's endpoint (:func:`muse.analysis.narrator.probe`), timed."""
     from muse.analysis import narrator
 
@@ -223,7 +226,7 @@ def probe_narrator(settings: Any, timeout: float) -> ProbeResult:
     return ProbeResult("narrator", level, detail, int((time.monotonic() - t0) * 1000))
 
 
-def run_probes(settings: Any, *, send_test: bool = False, timeout: float = 5.0) -> list[ProbeResult]:
+def run_probes(settings: Settings, *, send_test: bool = False, timeout: float = 5.0) -> list[ProbeResult]:
     """Probe every integration concurrently; each is bounded by ``timeout`` per request."""
     jobs: list[Callable[[], ProbeResult]] = [
         lambda: probe_datadog(settings, timeout),
@@ -232,14 +235,14 @@ def run_probes(settings: Any, *, send_test: bool = False, timeout: float = 5.0) 
         lambda: probe_slack(settings, timeout, send_test=send_test),
         lambda: probe_pagerduty(settings, timeout, send_test=send_test),
     ]
-    if settings["narrator.enabled"]:  # issue 21: models listed, one tiny call (muse/analysis/narrator.py)
+    if settings.narrator.enabled:  # issue 21: models listed, one tiny call (muse/analysis/narrator.py)
         jobs.append(lambda: probe_narrator(settings, timeout))
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="muse-probe") as pool:
         futures = [pool.submit(job) for job in jobs]
         return [f.result() for f in futures]
 
 
-def offline_results(settings: Any) -> list[ProbeResult]:
+def offline_results(settings: Settings) -> list[ProbeResult]:
     """What `--offline` shows: which integrations are configured, without calling them."""
     keys = (("datadog", ("datadog.api_key", "datadog.agent_host")), ("deepl", ("deepl.auth_key",)),
             ("vercel", ("vercel.token", "vercel.deploy_hook_url")), ("slack", ("slack.webhook_url",)),

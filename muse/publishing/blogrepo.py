@@ -31,10 +31,13 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from muse.errors import ConfigError, MuseError, StoreLockTimeout
 from muse.locks import FileLock
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +86,15 @@ class BlogRepo:
     _repo: Any = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "BlogRepo":
-        path = settings.path_of("repos.banterblogs.path")
+    def from_settings(cls, settings: Settings) -> "BlogRepo":
+        path = settings.repos.banterblogs.dir
         if path is None:
             raise ConfigError("repos.banterblogs.path is not set (the blog repo's working clone)",
                               hint="set it in the config file or MUSE_REPOS_BANTERBLOGS_PATH")
-        return cls(path=path, remote=settings["repos.banterblogs.remote"], main=settings["repos.banterblogs.branch"],
-                   drafts=settings["repos.banterblogs.drafts_branch"],
+        return cls(path=path, remote=settings.repos.banterblogs.remote, main=settings.repos.banterblogs.branch,
+                   drafts=settings.repos.banterblogs.drafts_branch,
                    lock_path=settings.state_dir / "locks" / "blogrepo.lock",
-                   lock_timeout=settings["repos.banterblogs.lock_timeout_seconds"])
+                   lock_timeout=settings.repos.banterblogs.lock_timeout_seconds)
 
     @property
     def repo(self) -> Any:
@@ -284,7 +287,7 @@ def _read_contents(blog: BlogRepo, paths: Sequence[Path | str]) -> dict[str, byt
     return contents
 
 
-def push_files(settings: Any, *, paths: Sequence[Path | str], message: str, branch: str | None = None,
+def push_files(settings: Settings, *, paths: Sequence[Path | str], message: str, branch: str | None = None,
                tag: str | None = None) -> PushResult:
     """Commit ``paths`` (as they are in the working clone now) on ``branch`` and push it.
 
@@ -339,7 +342,7 @@ def _remote_has(blog: BlogRepo, branch: str, tag: str | None, sha: str) -> bool:
     return not tag or refs.get(f"refs/tags/{tag}") == sha
 
 
-def commit_and_push(settings: Any, *, paths: Sequence[Path | str], message: str, branch: str = "main",
+def commit_and_push(settings: Settings, *, paths: Sequence[Path | str], message: str, branch: str = "main",
                     tag: str | None = None) -> str:
     """Commit ``paths`` on ``branch`` (created from the remote main if missing), optionally
     tag the commit, push both, and return the sha that holds the content on the remote.
@@ -363,7 +366,7 @@ def _drop_tag(blog: BlogRepo, tag: str | None, sha: str) -> None:
         blog.git("tag", "--delete", tag, check=False)
 
 
-def revert_and_push(settings: Any, *, sha: str, message: str | None = None, branch: str | None = None,
+def revert_and_push(settings: Settings, *, sha: str, message: str | None = None, branch: str | None = None,
                     drop_tag: str | None = None) -> str:
     """Revert commit ``sha`` on ``branch`` (default: the main branch), push, and return the
     revert commit; ``drop_tag`` (``episode-N``) is deleted when it names ``sha``.
@@ -396,7 +399,7 @@ def revert_and_push(settings: Any, *, sha: str, message: str | None = None, bran
         return head
 
 
-def remove_and_push(settings: Any, *, rels: Sequence[str], message: str, branch: str | None = None) -> str | None:
+def remove_and_push(settings: Settings, *, rels: Sequence[str], message: str, branch: str | None = None) -> str | None:
     """Delete ``rels`` (paths relative to the clone) on ``branch`` (default: the main
     branch) in one commit and push it. Returns the commit, or None when none of them is on
     the branch any more (idempotent: a re-run after a crash makes no second commit).
@@ -420,7 +423,7 @@ def remove_and_push(settings: Any, *, rels: Sequence[str], message: str, branch:
         return head
 
 
-def read_file_at(settings: Any, ref: str, rel: str) -> bytes | None:
+def read_file_at(settings: Settings, ref: str, rel: str) -> bytes | None:
     """The content of ``rel`` at ``ref`` (e.g. ``origin/drafts``), or None."""
     blog = BlogRepo.from_settings(settings)
     status, out, _ = blog.repo.git.execute(["git", "show", f"{ref}:{rel}"], with_extended_output=True,
@@ -429,7 +432,7 @@ def read_file_at(settings: Any, ref: str, rel: str) -> bytes | None:
     return out if status == 0 else None
 
 
-def restore_missing(settings: Any, *, paths: Sequence[str], sources: Sequence[str]) -> list[str]:
+def restore_missing(settings: Settings, *, paths: Sequence[str], sources: Sequence[str]) -> list[str]:
     """Write files missing from the working tree from the first source that has them.
 
     A source is a remote branch name (``drafts``: a draft awaiting approval after the clone
@@ -457,7 +460,7 @@ def restore_missing(settings: Any, *, paths: Sequence[str], sources: Sequence[st
     return restored
 
 
-def remote_tip(settings: Any, branch: str | None = None) -> str | None:
+def remote_tip(settings: Settings, branch: str | None = None) -> str | None:
     """The commit ``branch`` (default: the main branch) has on the remote now."""
     blog = BlogRepo.from_settings(settings)
     with blog.locked():
@@ -465,7 +468,7 @@ def remote_tip(settings: Any, branch: str | None = None) -> str | None:
         return blog.rev(blog.remote_ref(branch or blog.main))
 
 
-def descends(settings: Any, ancestor: str, shas: Sequence[str]) -> dict[str, bool | None]:
+def descends(settings: Settings, ancestor: str, shas: Sequence[str]) -> dict[str, bool | None]:
     """For each commit of ``shas``: does it contain ``ancestor`` (descend from it, or be it)?
     None when the blog clone does not know one of the two commits (after a fetch)."""
     blog = BlogRepo.from_settings(settings)
@@ -477,13 +480,6 @@ def descends(settings: Any, ancestor: str, shas: Sequence[str]) -> dict[str, boo
             full = blog.rev(sha) if sha and re.fullmatch(r"[0-9a-f]{7,40}", sha) else None
             out[sha] = None if base is None or full is None else blog.is_ancestor(base, full)
     return out
-
-
-def is_on_remote_branch(settings: Any, sha: str, branch: str | None = None) -> bool:
-    blog = BlogRepo.from_settings(settings)
-    with blog.locked():
-        blog.fetch()
-        return bool(sha) and blog.rev(sha) is not None and blog.is_ancestor(sha, blog.remote_ref(branch or blog.main))
 
 
 def create_local_blog(root: Path, *, name: str = "banterblogs", posts_dir: str = "posts") -> Path:

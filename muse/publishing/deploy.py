@@ -37,9 +37,12 @@ import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from muse.errors import ConfigError, MuseError
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +117,10 @@ class VercelClient:
                                   headers={"Authorization": f"Bearer {token}", "User-Agent": "muse-publisher"})
 
     @classmethod
-    def from_settings(cls, settings: Any, *, deadline: float | None = None) -> "VercelClient":
-        return cls(api_url=settings["vercel.api_url"], token=settings["vercel.token"],
-                   team_id=settings["vercel.team_id"], timeout=settings["http.timeout_seconds"], deadline=deadline,
-                   backoff=settings["vercel.retry_backoff_seconds"])
+    def from_settings(cls, settings: Settings, *, deadline: float | None = None) -> "VercelClient":
+        return cls(api_url=settings.vercel.api_url, token=settings.vercel.token,
+                   team_id=settings.vercel.team_id, timeout=settings.http.timeout_seconds, deadline=deadline,
+                   backoff=settings.vercel.retry_backoff_seconds)
 
     def close(self) -> None:
         self._http.close()
@@ -254,9 +257,9 @@ def _build_time_ms(dep: dict[str, Any], started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def github_repo(settings: Any) -> tuple[str, str]:
+def github_repo(settings: Settings) -> tuple[str, str]:
     """(org, repo) of the blog on GitHub: ``vercel.git_repo``, else the blog clone's remote URL."""
-    configured = settings["vercel.git_repo"].strip()
+    configured = settings.vercel.git_repo.strip()
     if configured:
         org, _, repo = configured.partition("/")
         if not org or not repo or "/" in repo:
@@ -274,9 +277,9 @@ def github_repo(settings: Any) -> tuple[str, str]:
 
 
 # -- deploy -------------------------------------------------------------------------------
-def new_deadline(settings: Any) -> float:
+def new_deadline(settings: Settings) -> float:
     """The one deadline of a publish, a translation deploy or a rollback (monotonic time)."""
-    return time.monotonic() + float(settings["vercel.deploy_timeout_seconds"])
+    return time.monotonic() + settings.vercel.deploy_timeout_seconds
 
 
 def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None,
@@ -289,7 +292,7 @@ def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None
     ``deadline`` (monotonic) bounds every wait; default ``vercel.deploy_timeout_seconds``.
     """
     s = ctx.settings
-    token, hook = s["vercel.token"], s["vercel.deploy_hook_url"]
+    token, hook = s.vercel.token, s.vercel.deploy_hook_url
     if not token and not hook:
         msg = "no VERCEL_TOKEN and no deploy hook configured, so nothing was deployed"
         _record(ctx, episode, "", sha, "skipped", message=msg)
@@ -297,12 +300,12 @@ def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None
         return DeployResult("skipped", message=msg)
     if not token:
         return _trigger_hook(ctx, episode, sha, hook)
-    branch = branch or s["repos.banterblogs.branch"]
+    branch = branch or s.repos.banterblogs.branch
     deadline = new_deadline(s) if deadline is None else deadline
     started = time.monotonic()
     client = VercelClient.from_settings(s, deadline=deadline)
     try:
-        dep = _adoptable(client, s["vercel.project"], sha)
+        dep = _adoptable(client, s.vercel.project, sha)
         adopted = dep is not None
         if dep is None:
             dep, adopted = _create(client, s, sha, branch)
@@ -323,12 +326,12 @@ def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None
         client.close()
 
 
-def _create(client: VercelClient, s: Any, sha: str, branch: str) -> tuple[dict[str, Any], bool]:
+def _create(client: VercelClient, s: Settings, sha: str, branch: str) -> tuple[dict[str, Any], bool]:
     """POST the deployment; before every retry, look for a deployment of the commit: a 5xx
     or a dropped connection can lose the reply of a create that did happen, and a blind
     retry would start a second build that goes live in its turn. (deployment, adopted)."""
     org, repo = github_repo(s)
-    body = {"name": s["vercel.project"], "project": s["vercel.project"], "target": "production",
+    body = {"name": s.vercel.project, "project": s.vercel.project, "target": "production",
             "gitSource": {"type": "github", "org": org, "repo": repo, "ref": branch, "sha": sha}}
     from muse import retry as policy
 
@@ -341,7 +344,7 @@ def _create(client: VercelClient, s: Any, sha: str, branch: str) -> tuple[dict[s
         return client.request("POST", "/v13/deployments", json=body, retry=False)
 
     def look_first() -> bool:
-        found = _adoptable(client, s["vercel.project"], sha)
+        found = _adoptable(client, s.vercel.project, sha)
         if found is not None:
             adopted.append(found)
         return found is not None
@@ -364,11 +367,11 @@ def _create(client: VercelClient, s: Any, sha: str, branch: str) -> tuple[dict[s
     return (adopted[0], True) if adopted else (dep, False)
 
 
-def _cancel_strays(client: VercelClient, s: Any, sha: str) -> bool:
+def _cancel_strays(client: VercelClient, s: Settings, sha: str) -> bool:
     """Cancel any production deployment of ``sha`` still building. True when none can go live."""
     try:
         listing = client.request("GET", "/v6/deployments", params={
-            "projectId": s["vercel.project"], "target": "production", "sha": sha, "limit": 10})
+            "projectId": s.vercel.project, "target": "production", "sha": sha, "limit": 10})
         for d in listing.get("deployments") or []:
             if _state(d) == "READY":
                 return False
@@ -396,7 +399,7 @@ def _adoptable(client: VercelClient, project: str, sha: str) -> dict[str, Any] |
 
 def _follow(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict[str, Any], deadline: float, *,
             adopted: bool) -> DeployResult:
-    poll = ctx.settings["vercel.poll_interval_seconds"]
+    poll = ctx.settings.vercel.poll_interval_seconds
     dep_id, url = _dep_id(dep), _url(dep)
     state = _state(dep)
     started = time.monotonic()
@@ -440,7 +443,7 @@ def _timed_out(ctx: Any, client: VercelClient, episode: int, sha: str, dep_id: s
                adopted: bool, started: float, *, why: str) -> DeployResult:
     """Out of time (or rate limited past the deadline): cancel the deployment so it cannot go
     live later, then say what really happened. The cancel is one call, no waiting."""
-    timeout = ctx.settings["vercel.deploy_timeout_seconds"]
+    timeout = ctx.settings.vercel.deploy_timeout_seconds
     waited = time.monotonic() - started
     final = state
     try:
@@ -477,13 +480,13 @@ def _trigger_hook(ctx: Any, episode: int, sha: str, hook_url: str) -> DeployResu
     from muse import retry as policy
 
     def post() -> Any:
-        return policy.check_response(httpx.post(hook_url, timeout=ctx.settings["http.timeout_seconds"]),
+        return policy.check_response(httpx.post(hook_url, timeout=ctx.settings.http.timeout_seconds),
                                      "Vercel deploy hook")
 
     # The hook's URL is its secret: only "Vercel deploy hook" is ever logged.
     try:
         resp = policy.call(post, what="Vercel deploy hook", attempts=3,
-                           backoff=ctx.settings["vercel.retry_backoff_seconds"],
+                           backoff=ctx.settings.vercel.retry_backoff_seconds,
                            transient=lambda e: isinstance(e, (httpx.HTTPError, policy.TransientHTTPError)))
     except policy.TransientHTTPError as exc:
         last = f"HTTP {exc.status}"
@@ -504,8 +507,8 @@ def _trigger_hook(ctx: Any, episode: int, sha: str, hook_url: str) -> DeployResu
 
 
 # -- Vercel's production state --------------------------------------------------------------
-def _project(client: VercelClient, s: Any) -> dict[str, Any]:
-    return client.request("GET", f"/v9/projects/{s['vercel.project']}") or {}
+def _project(client: VercelClient, s: Settings) -> dict[str, Any]:
+    return client.request("GET", f"/v9/projects/{s.vercel.project}") or {}
 
 
 def _production_id(project: dict[str, Any]) -> str:
@@ -513,10 +516,10 @@ def _production_id(project: dict[str, Any]) -> str:
     return _dep_id(prod) if isinstance(prod, dict) else ""
 
 
-def _await_production(client: VercelClient, s: Any, dep_id: str, deadline: float) -> tuple[bool, str]:
+def _await_production(client: VercelClient, s: Settings, dep_id: str, deadline: float) -> tuple[bool, str]:
     """Rollback and promote complete asynchronously: wait (within the deadline) until the
     project's production deployment is ``dep_id``. (confirmed, what production serves)."""
-    poll = min(float(s["vercel.poll_interval_seconds"]), 1.0)
+    poll = min(s.vercel.poll_interval_seconds, 1.0)
     current = ""
     while True:
         try:
@@ -558,7 +561,7 @@ def _make_live(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict
     deadline = client.deadline if client.deadline is not None else new_deadline(s)
     pinned = f"production is pinned to {production or 'another deployment'} (a rollback)"
     try:
-        client.request("POST", f"/v10/projects/{dep.get('projectId') or s['vercel.project']}/promote/{dep_id}")
+        client.request("POST", f"/v10/projects/{dep.get('projectId') or s.vercel.project}/promote/{dep_id}")
     except VercelAPIError as exc:
         msg = f"{ready} but STAGED: {pinned} and promoting it failed: {exc.message}; it is not live"
         _record(ctx, episode, dep_id, sha, "promote_failed", url=url, message=msg)
@@ -589,7 +592,7 @@ def withdraw(ctx: Any, *, episode: int, sha: str, reverted_by: str = "", redeplo
     created after a deployment known to contain it. Records a ``deployments`` row.
     """
     s = ctx.settings
-    if not s["vercel.token"]:
+    if not s.vercel.token:
         msg = "production was not rolled back on Vercel: no VERCEL_TOKEN"
         _record(ctx, episode, "", sha, "rollback_skipped", message=msg)
         return RollbackResult("skipped", message=msg)
@@ -599,7 +602,7 @@ def withdraw(ctx: Any, *, episode: int, sha: str, reverted_by: str = "", redeplo
         # A deployment of it still building must not go live later.
         _cancel_strays(client, s, sha)
         listing = client.request("GET", "/v6/deployments", params={
-            "projectId": s["vercel.project"], "target": "production", "state": "READY", "limit": 100})
+            "projectId": s.vercel.project, "target": "production", "state": "READY", "limit": 100})
         deps = [d for d in listing.get("deployments") or [] if _state(d) == "READY"]
         production = _production_id(_project(client, s))
         contains = _containment(s, deps, sha, reverted_by)
@@ -614,7 +617,7 @@ def withdraw(ctx: Any, *, episode: int, sha: str, reverted_by: str = "", redeplo
         if candidates:
             target = max(candidates, key=lambda d: d.get("created") or 0)
             target_id = _dep_id(target)
-            client.request("POST", f"/v1/projects/{target.get('projectId') or s['vercel.project']}/rollback/"
+            client.request("POST", f"/v1/projects/{target.get('projectId') or s.vercel.project}/rollback/"
                                    f"{target_id}", params={"description": f"muse: withdraw episode {episode}"})
             confirmed, serving = _await_production(client, s, target_id, deadline)
             if not confirmed:
@@ -649,7 +652,7 @@ def _sha_of(dep: dict[str, Any]) -> str:
     return str((dep.get("meta") or {}).get("githubCommitSha") or "")
 
 
-def _containment(s: Any, deps: list[dict[str, Any]], sha: str, reverted_by: str) -> Callable[[dict[str, Any]], bool]:
+def _containment(s: Settings, deps: list[dict[str, Any]], sha: str, reverted_by: str) -> Callable[[dict[str, Any]], bool]:
     from muse.publishing.blogrepo import descends
 
     known = descends(s, sha, [_sha_of(d) for d in deps])

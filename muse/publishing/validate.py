@@ -145,8 +145,32 @@ def validate_text(
     body = doc.body
     offset = text[: len(text) - len(body)].count("\n")  # lines before the body starts
 
-    # Front-matter -----------------------------------------------------------------
-    for key in required_front_matter:
+    _check_front_matter(fm, episode, required_front_matter, add)
+    _check_sections(body, [*sections, *trailing], add)
+
+    # Template markers (front-matter text and body, outside code) -----------------------
+    from muse.markdown import without_code
+
+    lines = [*text[: len(text) - len(body)].split("\n")[:offset], *without_code(body).split("\n")]
+    for i, line in enumerate(lines):
+        m = _TEMPLATE_MARKER.search(line)
+        if m:
+            add(i + 1, f"unrendered template marker {m.group(0)!r}")
+
+    _check_raw_html(body, offset, add)
+    # Numbers bound to facts (episodes the council wrote carry front-matter `evidence`) ------
+    if isinstance(fm.get("evidence"), str):
+        _check_evidence(fm["evidence"], body, path=path, offset=offset, add=add)
+    _check_links(report, body, path=path, repo_root=repo_root, offset=offset,
+                 chart=chart_name(episode) if episode is not None and require_chart else None, add=add)
+    # Whole-file findings first, then by line: the order a reader fixes them in.
+    report.findings.sort(key=lambda f: f.line)
+    return report
+
+
+def _check_front_matter(fm: dict[str, Any], episode: int | None, required: Sequence[str], add: Any) -> None:
+    """Required fields present, and title, episode, confidence and status well-formed."""
+    for key in required:
         if key not in fm:
             add(1, f"front-matter lacks required field {key!r}")
     if "title" in fm and (not isinstance(fm["title"], str) or not fm["title"].strip()):
@@ -163,9 +187,10 @@ def validate_text(
     if "status" in fm and fm["status"] not in STATUSES:
         add(1, f"front-matter field 'status' must be one of {', '.join(STATUSES)}, got {fm['status']!r}")
 
-    # Sections ---------------------------------------------------------------------
+
+def _check_sections(body: str, expected: Sequence[str], add: Any) -> None:
+    """Every expected section once, in order."""
     titles = section_titles(body)
-    expected = [*sections, *trailing]
     for title in expected:
         count = titles.count(title)
         if count == 0:
@@ -177,17 +202,10 @@ def validate_text(
     if firsts != [t for t in expected if t in firsts]:
         add(0, f"sections out of order: expected {' / '.join(expected)}; found {' / '.join(firsts)}")
 
-    # Template markers (front-matter text and body, outside code) -----------------------
-    from muse.markdown import without_code
 
-    lines = [*text[: len(text) - len(body)].split("\n")[:offset], *without_code(body).split("\n")]
-    for i, line in enumerate(lines):
-        m = _TEMPLATE_MARKER.search(line)
-        if m:
-            add(i + 1, f"unrendered template marker {m.group(0)!r}")
-
-    # Raw HTML: muse's episode template writes none, so any tag the blog's parser finds
-    # came from a data- or provider-derived string that reached the markdown unescaped.
+def _check_raw_html(body: str, offset: int, add: Any) -> None:
+    """Raw HTML: muse's episode template writes none, so any tag the blog's parser finds
+    came from a data- or provider-derived string that reached the markdown unescaped."""
     from muse.publishing.htmlcheck import raw_html
 
     for m in raw_html(body):
@@ -196,14 +214,13 @@ def validate_text(
         add(offset + m.line + 1, f"raw HTML {m.tag} in the body: muse writes no HTML, so a string from the data or a "
                                  f"provider reached the markdown unescaped")
 
-    # Numbers bound to facts (episodes the council wrote carry front-matter `evidence`) ------
-    if isinstance(fm.get("evidence"), str):
-        _check_evidence(fm["evidence"], body, path=path, offset=offset, add=add)
 
-    # Links and images -------------------------------------------------------------
+def _check_links(report: ValidationReport, body: str, *, path: Path, repo_root: Path | None, offset: int,
+                 chart: str | None, add: Any) -> None:
+    """Relative links and images resolve to files inside the blog repo (collected as the
+    post's assets); ``chart``, when given, is referenced by an image."""
     base = path.parent
     root = repo_root.resolve() if repo_root is not None else None
-    chart = chart_name(episode) if episode is not None else None
     chart_referenced = False
     seen: set[Path] = set()
     for kind, target, body_line in _link_targets(body):
@@ -225,11 +242,8 @@ def validate_text(
         if resolved.is_file() and resolved not in seen:
             seen.add(resolved)
             report.assets.append(resolved)
-    if require_chart and chart and not chart_referenced:
+    if chart and not chart_referenced:
         add(0, f"the chart {chart} is not referenced by an image link")
-    # Whole-file findings first, then by line: the order a reader fixes them in.
-    report.findings.sort(key=lambda f: f.line)
-    return report
 
 
 def _check_evidence(name: str, body: str, *, path: Path, offset: int, add: Any) -> None:

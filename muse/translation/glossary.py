@@ -13,6 +13,8 @@ wrong; the good entries beside it are kept.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -20,6 +22,9 @@ from pathlib import Path
 
 from muse.errors import ConfigError
 from muse.translation.languages import LANGS
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +137,6 @@ def default_path() -> Path:
     return resource_path("config") / "glossary.yaml"
 
 
-def from_settings(settings: object) -> Glossary:
-    raw = settings["i18n.glossary_file"]  # type: ignore[index]
+def from_settings(settings: Settings) -> Glossary:
+    raw = settings.i18n.glossary_file
     return load(Path(raw).expanduser() if raw else default_path())

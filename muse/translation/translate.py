@@ -37,11 +37,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from muse.translation import mdprotect
 from muse.translation.glossary import Glossary, name_prefix
-from muse.translation.languages import LANGS, LangSpec, resolve_langs
+from muse.translation.languages import LANGS, LangSpec
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +55,16 @@ MAX_BYTES_PER_REQUEST = 96 * 1024
 GLOSSARY_READY_WAIT_S = 10.0
 
 
-def make_client(settings: Any) -> Any:
+def make_client(settings: Settings) -> Any:
     """A deepl.DeepLClient for the configured key and server URL."""
     import deepl
 
     from muse import __version__
 
     # Module-level knobs of the library (documented in its README).
-    deepl.http_client.max_network_retries = int(settings["deepl.max_retries"])
-    deepl.http_client.min_connection_timeout = float(settings["http.timeout_seconds"])
-    client = deepl.DeepLClient(settings["deepl.auth_key"], server_url=settings["deepl.server_url"] or None,
+    deepl.http_client.max_network_retries = settings.deepl.max_retries
+    deepl.http_client.min_connection_timeout = settings.http.timeout_seconds
+    client = deepl.DeepLClient(settings.deepl.auth_key, server_url=settings.deepl.server_url or None,
                                send_platform_info=False)
     client.set_app_info("chimera-muse", __version__)
     return client
