@@ -296,9 +296,10 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
     if ctx.progress:
         ctx.progress("llm_events", 0, int(span["n"]))
     h_lo, h_hi = _parse_ts(span["lo"]), _parse_ts(span["hi"]) + timedelta(hours=1)
-    store.named("analytics_llm_baselines", {
-        "full": int(full), "win_h": p.window_days * 24, "floor": LOG_SCALE_FLOOR,
-        "hist_lo": h_lo - timedelta(days=p.window_days), "hist_hi": h_hi})
+    # The stored buckets the windows need (and the level-shift series), read once; none in a full run.
+    store.named("analytics_llm_history", {
+        "full": int(full), "hist_lo": h_lo - timedelta(days=max(p.window_days, p.shift_days)), "hist_hi": h_hi})
+    store.named("analytics_llm_baselines", {"win_h": p.window_days * 24, "floor": LOG_SCALE_FLOOR})
     store.named("analytics_llm_score", {"full": int(full), "min_n": p.min_n, "extreme_z": EXTREME_Z})
     found.hours = [_parse_ts(r[0]) for r in store.query("SELECT DISTINCT hour FROM _an_buckets ORDER BY hour").rows]
     stats = store.query(
@@ -565,7 +566,9 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     hours = found.hours
     params = {"from": hours[0] - timedelta(days=p.cost_days), "to": hours[-1] + timedelta(hours=1),
               "days_s": p.cost_days * 86400, "hours": [ts_str(h)[:19] for h in hours]}
-    rows = ctx.store.named("analytics_cost_hours", params).dicts()
+    # The hours just analysed come from this run's buckets (analytics_cost_hours_run gives the
+    # result of analytics_cost_hours, the form the insight's evidence names, without a re-read).
+    rows = ctx.store.named("analytics_cost_hours_run", {**params, "full": int(found.llm_full)}).dicts()
     hot = [r for r in rows if r["base_days"] >= p.cost_min_days and r["baseline"] > 0
            and r["cost"] > p.cost_factor * r["baseline"]
            and r["cost"] - r["baseline"] >= p.cost_min_excess * r["typical"]]

@@ -551,6 +551,36 @@ def test_old_cost_anomaly_is_recorded_without_alerting(store, alerting) -> None:
     assert fake.requests == []
 
 
+@pytest.mark.parametrize("full", [1, 0])
+def test_the_runs_cost_hours_from_its_buckets_equal_the_evidence_query(store, full: int) -> None:
+    # The run adds up hourly spend from its buckets (analytics_cost_hours_run); an insight's
+    # evidence names analytics_cost_hours, which reads llm_events: both give the same rows, in a
+    # full run (every hour a bucket) and an incremental one (earlier hours from llm_events).
+    last = T0 + timedelta(days=6, hours=5)
+    _traffic(store, T0 + timedelta(hours=15), last, spike=last - timedelta(hours=3))
+    store.insert("llm_events", [llm(last - timedelta(days=2, minutes=-7), cost=0.3)])  # a second call in an hour
+    store.execute("CREATE TEMPORARY TABLE _an_hours (hour DateTime('UTC')) ENGINE = Memory")
+    checked = [last - timedelta(hours=h) for h in range(30, -1, -1)]
+    if not full:  # an incremental run re-analyses the last 30 hours only
+        store.insert("_an_hours", [{"hour": ts(h)[:19]} for h in checked])
+    store.named("analytics_llm_buckets", {"full": full})
+    try:
+        params = {"from": checked[0] - timedelta(days=7), "to": last + timedelta(hours=1), "days_s": 7 * 86400,
+                  "hours": [ts(h)[:19] for h in checked]}
+        evidence = store.named("analytics_cost_hours", params).dicts()
+        run = store.named("analytics_cost_hours_run", {**params, "full": full}).dicts()
+        assert len(run) == len(checked) and run[-1]["base_days"] == 5
+        assert [(r["hour"], r["events"], r["base_days"]) for r in run] == \
+            [(r["hour"], r["events"], r["base_days"]) for r in evidence]
+        for a, b in zip(run, evidence):
+            assert a["cost"] == pytest.approx(b["cost"], rel=1e-12)
+            assert a["baseline"] == pytest.approx(b["baseline"], rel=1e-12)
+            assert a["typical"] == pytest.approx(b["typical"], rel=1e-12)
+    finally:
+        store.execute("DROP TEMPORARY TABLE IF EXISTS _an_hours")
+        store.execute("DROP TEMPORARY TABLE IF EXISTS _an_buckets")
+
+
 def test_cost_below_factor_or_without_enough_days_is_no_anomaly(store) -> None:
     last = T0 + timedelta(days=2)
     _traffic(store, T0, last, spike=last, factor=1.9)  # 1.9x < 2x, and only 2 earlier days

@@ -17,7 +17,7 @@ from muse.store import open_store
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def demo_state(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from muse.config import load_settings
 
     state = tmp_path_factory.mktemp("demo-analytics")
@@ -26,6 +26,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # The watcher ahead of analytics reads the wall clock: the demo runs at the current time.
     result = run_demo(settings, lines.append, now=datetime.now(timezone.utc), days=14, scale=1.0, until="analytics")
     assert result.exit_code == ExitCode.OK, (result.steps, lines)
+    return state, settings
+
+
+@pytest.fixture(scope="module")
+def demo(demo_state: Any) -> Any:
+    state, settings = demo_state
     planted = json.loads((state / "demo" / "manifest.json").read_text())["planted"]
     with open_store(settings, readonly=True) as store:
         found = insights.list_insights(store, limit=500)
@@ -92,3 +98,26 @@ def test_long_answers_are_not_latency_outliers(demo) -> None:
     assert abs(long_answers["rz_all"]) < 0.1  # ... its z-score does not
     assert abs(long_answers["z_mean"]) < 1
     assert long_answers["flagged"] / long_answers["n"] < 0.01
+
+
+def test_insights_list_prints_the_precision_of_every_type_found_on_the_demo(demo, demo_state, cli) -> None:
+    _, live, _ = demo
+    state = str(demo_state[0])
+    r = cli("--state-dir", state, "insights", "list")
+    assert r.exit_code == 0, r.stderr
+    assert "precision per type" in r.stdout
+    doc = json.loads(cli("--state-dir", state, "insights", "list", "--json").stdout)
+    found = {i.type for i in live}
+    assert {p["type"] for p in doc["precision"]} >= found
+    assert all(p["precision"] is None for p in doc["precision"])  # no verdict yet: "-", not 0%
+    # A verdict on the level shift (right) and the gap (call it wrong) gives their precision.
+    shift = next(i for i in live if i.type == "level_shift")
+    gap = next(i for i in live if i.type == "ingestion_gap")
+    assert cli("--state-dir", state, "insights", "ack", shift.insight_id, "--verdict", "true-positive").exit_code == 0
+    assert cli("--state-dir", state, "insights", "ack", gap.insight_id, "--verdict", "false-positive").exit_code == 0
+    doc = json.loads(cli("--state-dir", state, "insights", "list", "--json").stdout)
+    precision = {p["type"]: p["precision"] for p in doc["precision"]}
+    assert precision["level_shift"] == 1.0 and precision["ingestion_gap"] == 0.0
+    assert precision["latency_regression"] is None
+    text = cli("--state-dir", state, "insights", "list").stdout
+    assert "100%" in text and text.count("0%") >= 2  # level_shift 100%, ingestion_gap 0%

@@ -1,6 +1,6 @@
 -- The baseline of each bucket being (re)computed: its group's rows in the trailing window
 -- [hour - window, hour) (no look-ahead), from the new buckets' sums and the stored sums of the
--- group's other buckets. Window sums are incremental in ClickHouse: one pass over the buckets
+-- group's other buckets (_an_hist, analytics_llm_history). Window sums are incremental in ClickHouse: one pass over the buckets
 -- sorted by key and hour. On the log scale:
 --   latency: least squares ln(latency) = center + slope * x + curve * x^2, x = ln(1 + tokens_out);
 --            scale = the residual standard deviation (latency is compared at the call's own
@@ -42,13 +42,9 @@ FROM (
                sx, sy, sxx, sxy, syy, sx3, sx4, sxxy, su, sv, suu, suv, svv
         FROM _an_buckets
         UNION ALL
-        SELECT 0, key, toDateTime(baseline_at, 'UTC'), source, operation, model, bucket_rows, digest, max_ingested,
+        SELECT 0, key, hour, source, operation, model, bucket_rows, digest, max_ingested,
                sx, sy, sxx, sxy, syy, sx3, sx4, sxxy, su, sv, suu, suv, svv
-        FROM analytics_baselines FINAL
-        WHERE {full:UInt8} = 0 AND kind = 'llm'
-          AND baseline_at >= {hist_lo:DateTime64(3)} AND baseline_at < {hist_hi:DateTime64(3)}
-          AND key IN (SELECT key FROM _an_buckets)
-          AND (key, toDateTime(baseline_at, 'UTC')) NOT IN (SELECT key, hour FROM _an_buckets)
+        FROM _an_hist
     )
     WINDOW w AS (PARTITION BY key ORDER BY toRelativeHourNum(hour)
                  RANGE BETWEEN {win_h:UInt32} PRECEDING AND 1 PRECEDING)
