@@ -196,6 +196,10 @@ class Store:
     def _is_transient(self, exc: BaseException, code: int | None) -> bool:
         if isinstance(exc, (ConnectionError, TimeoutError, OSError, EOFError)):
             return True
+        # Code 252 is also "Too many partitions for single INSERT block": the same insert
+        # fails the same way every time (it was retried, then reported as store unavailable).
+        if code == 252 and "too many partitions" in str(exc).lower():
+            return False
         return code in TRANSIENT_CODES
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
