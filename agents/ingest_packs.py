@@ -189,6 +189,7 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
     unreadable: dict[datetime, str] = {}  # hour -> why its file could not be read (for gaps)
     ingested_at = ts_str(utcnow())
     steps, done = len(groups) + len(weeks), 0
+    stale: list[datetime] = []  # hours whose rollup is out of date
     loader.prepare()
     try:
         read_before = loader.read_before(groups, window)
@@ -233,9 +234,11 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         # died before its rollup), ROLLUP_DAYS at a time (one query per day or week cost more
         # in per-query overhead than the work; the chunk bounds memory). A run that added
         # nothing rolls up nothing, so it writes no row.
-        stale = [datetime.fromisoformat(r["hour_text"]).replace(tzinfo=window.since.tzinfo)
-                 for r in ctx.store.named("ingest_packs_stale_hours", {"since": ts_str(window.since),
-                                                                       "until": ts_str(window.until)}).dicts()]
+        bounds = {"since": ts_str(window.since), "until": ts_str(window.until)}
+        check = ctx.store.named("ingest_packs_rollup_in_step", bounds).first() or {}
+        in_step = int(check.get("stored") or 0) == int(check.get("rolled") or 0)
+        stale = [] if in_step else [datetime.fromisoformat(r["hour_text"]).replace(tzinfo=window.since.tzinfo)
+                                    for r in ctx.store.named("ingest_packs_stale_hours", bounds).dicts()]
         for week in weeks:
             hours = [h for h in stale if week.since <= h < week.until]
             if not hours:
@@ -259,7 +262,8 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
                 ctx.progress("ingest packs", done, steps)
     finally:
         loader.finish()
-    new = _new_rows(ctx, window, ingested_at)
+    # A run that read no file cannot have added a row: the queries for new rows are skipped.
+    new = _new_rows(ctx, window, ingested_at) if totals["files"] or stale else _NOTHING_NEW
     for item in items:
         if item.status == "ok" and not item.item.endswith("files"):
             first, _, last = item.item.partition("..")
@@ -564,6 +568,10 @@ def _line_batches(files: list[TelemetryFile], size: int, bad: dict[str, str]) ->
             log.warning("ingest packs: cannot read %s: %s", f.path, bad[f.path])
     if batch:
         yield batch
+
+
+_NOTHING_NEW: dict[str, Any] = {"events": 0, "per_commit": {}, "per_day": {}, "llm": [], "llm_events": 0,
+                                "rollup_rows": 0}
 
 
 def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, Any]:
