@@ -27,9 +27,9 @@ How a run works:
 
 See docs/ingest.md for the guarantees.
 
-Then gaps: every complete hour of the window with no events, or with fewer than
-``ingest.gap_drop_factor`` x the same hour's trailing baseline, is recorded in ingest_gaps
-and alerted once.
+Then gaps: every complete hour of the window (after telemetry began) with no events, or with
+fewer than ``ingest.gap_drop_factor`` x the same hour's trailing baseline, is recorded in
+ingest_gaps; consecutive gap hours of one kind are one gap, alerted once when it starts.
 """
 
 from __future__ import annotations
