@@ -405,8 +405,8 @@ class EmbeddedStore(Store):
 
 def _import_chdb_session() -> Any:
     """chdb.session, without the pyarrow (and numpy) it imports eagerly when installed: muse
-    reads results as JSON, never Arrow, and the import was half a second of every embedded
-    command (0.5 of 1.1 s of a no-new-data `muse ingest packs`, measured with -X importtime).
+    reads results as JSON, never Arrow, and that import cost every embedded command 0.2-0.6 s
+    (importing chdb.session: 0.58-0.95 s with it, 0.31-0.56 s without, on a busy machine).
     chdb makes pyarrow optional (it sets it to None when the import fails); a later
     ``import pyarrow`` elsewhere in the process still works."""
     import sys

@@ -61,7 +61,7 @@ def test_a_rerun_that_reads_every_file_again_writes_and_counts_nothing(settings,
 
 
 def test_opening_the_store_does_not_import_pyarrow_and_pyarrow_still_imports(settings, store) -> None:
-    """chdb imports pyarrow (and numpy) eagerly, half a second of every embedded command; muse
+    """chdb imports pyarrow (and numpy) eagerly, 0.2-0.6 s of every embedded command; muse
     reads JSON, never Arrow. A later import of pyarrow in the same process still works."""
     store.close()
     code = ("import sys\n"
