@@ -811,13 +811,18 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
         "recency": comp.confidence.recency, "tokens_total": comp.tokens_total, "cost_total": round(comp.cost_total, 6),
         "status": comp.status, "forced": forced_flag, "approved_by": "", "published_commit": "",
     }
+    details = {
+        "episode": comp.episode, "status": comp.status, "path": str(post), "title": comp.title,
+        "confidence": comp.confidence.final, "components": dict(comp.confidence.components),
+        "correlation_r": comp.correlation_r, "forced": forced_flag, "facts": len(comp.facts.items),
+        **({"narration": comp.narration.summary()} if comp.narration is not None else {})}
     if existing and _same_episode_row(existing, row):
-        # A re-run that computed the same episode writes no new row version (issue 17: two
-        # demo runs leave every table's raw count() unchanged) and does not alert again.
+        # A re-run that computed the same episode (its files are rewritten above) writes no new
+        # row version (issue 17: two demo runs leave every table's raw count() unchanged) and
+        # does not alert again.
         return AgentResult(message=f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) "
-                                   f"unchanged at {post}; no new row version", details={
-                               "episode": comp.episode, "status": comp.status, "path": str(post), "title": comp.title,
-                               "confidence": comp.confidence.final, "unchanged": True})
+                                   f"unchanged at {post}; no new row version" + (" [FORCED]" if forced_flag else ""),
+                           forced=forced_flag, details={**details, "unchanged": True})
     ctx.store.insert("episodes", [row])
     t = ctx.telemetry
     t.count("episodes.generated", 1, confidence_score=f"{comp.confidence.final:.1f}")
@@ -833,8 +838,4 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
                   dedup_key=f"muse-episode-{comp.episode}-draft")
     message = (f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) at {post}"
                + (" [FORCED]" if forced_flag else ""))
-    return AgentResult(message=message, rows_written=1, forced=forced_flag, details={
-        "episode": comp.episode, "status": comp.status, "path": str(post), "title": comp.title,
-        "confidence": comp.confidence.final, "components": dict(comp.confidence.components),
-        "correlation_r": comp.correlation_r, "forced": forced_flag, "facts": len(comp.facts.items),
-        **({"narration": comp.narration.summary()} if comp.narration is not None else {})})
+    return AgentResult(message=message, rows_written=1, forced=forced_flag, details=details)
