@@ -774,37 +774,79 @@ def _signed_z(c: dict[str, Any]) -> float:
 
 # -- ingest gaps ----------------------------------------------------------------------------
 
+def _gap_spans(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive hours of one kind (rows ordered by hour, kind) as one gap: a night without
+    telemetry is one insight, not one per hour (issue 17)."""
+    by_kind: dict[str, list[list[dict[str, Any]]]] = {}
+    for g in rows:
+        spans = by_kind.setdefault(g["kind"], [])
+        hour = datetime.fromisoformat(g["hour"])
+        if spans and hour - datetime.fromisoformat(spans[-1][-1]["hour"]) == timedelta(hours=1):
+            spans[-1].append(g)
+        else:
+            spans.append([g])
+    return sorted((s for spans in by_kind.values() for s in spans), key=lambda s: (s[0]["hour"], s[0]["kind"]))
+
+
 def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
     rows = ctx.store.named("analytics_ingest_gaps").dicts()
     desired = []
-    for g in rows:
+    covered: dict[str, str] = {}  # the id an hour's own insight had -> the gap that holds the hour now
+    for span in _gap_spans(rows):
+        g, last, n = span[0], span[-1], len(span)
         hour = g["hour"][:16]
-        if g["kind"] == "no_telemetry":
+        end = (datetime.fromisoformat(last["hour"]) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+        end = end[11:] if end[:10] == hour[:10] else end  # "10:00 to 15:00" within a day
+        events = sum(int(x["events"]) for x in span)
+        baseline = sum(float(x["baseline"]) for x in span) / n
+        if g["kind"] == "no_telemetry" and n == 1:
             title = f"No telemetry in the hour {hour} UTC"
             desc = (f"The ingest worker found no banterpacks telemetry for the hour {hour} UTC "
-                    f"(baseline {g['baseline']:.0f} events).")
+                    f"(baseline {baseline:.0f} events).")
+        elif g["kind"] == "no_telemetry":
+            title = f"No telemetry for {n} hours, {hour} to {end} UTC"
+            desc = (f"The ingest worker found no banterpacks telemetry in the {n} hours from {hour} to {end} UTC "
+                    f"(baseline {baseline:.0f} events an hour).")
+        elif n == 1:
+            title = f"Telemetry dropped to {events} events in the hour {hour} UTC (baseline {baseline:.0f})"
+            desc = (f"The ingest worker counted {events} events in the hour {hour} UTC against a baseline of "
+                    f"{baseline:.1f} for that hour.")
         else:
-            title = f"Telemetry dropped to {g['events']} events in the hour {hour} UTC (baseline {g['baseline']:.0f})"
-            desc = (f"The ingest worker counted {g['events']} events in the hour {hour} UTC against a baseline of "
-                    f"{g['baseline']:.1f} for that hour.")
+            title = (f"Telemetry dropped for {n} hours, {hour} to {end} UTC: {events} events "
+                     f"(baseline {baseline:.0f} an hour)")
+            desc = (f"The ingest worker counted {events} events in the {n} hours from {hour} to {end} UTC against "
+                    f"a baseline of {baseline:.1f} an hour.")
+        # The id of a gap is its first hour and kind: a one-hour gap keeps the id it always had,
+        # and a gap that goes on keeps its insight (updated) instead of opening one per hour.
+        iid = ins.insight_id("ingestion_gap", g["hour"], g["kind"])
+        for x in span[1:]:
+            covered[ins.insight_id("ingestion_gap", x["hour"], x["kind"])] = iid
         desired.append(Insight(
-            insight_id=ins.insight_id("ingestion_gap", g["hour"], g["kind"]), type="ingestion_gap",
+            insight_id=iid, type="ingestion_gap",
             severity="warning", title=title, description=desc, observed_at=g["hour"], source="banterpacks",
-            metric="events", baseline_value=g["baseline"], observed_value=float(g["events"]),
+            metric="events", baseline_value=baseline, observed_value=float(events),
             suggested_action=SUGGESTED["ingestion_gap"],
-            metrics={"events": g["events"], "baseline": g["baseline"], "kind": g["kind"]},
+            metrics={"events": events, "baseline": baseline, "kind": g["kind"], "hours": n},
             evidence={"query": "analytics_ingest_gaps", "table": "ingest_gaps",
-                      "parameters": {"hour": g["hour"], "kind": g["kind"]}, "ingest_run_id": g["run_id"],
-                      "detected_at": g["detected_at"]}))
+                      "parameters": {"hour": g["hour"], "kind": g["kind"], "hours": n, "last_hour": last["hour"]},
+                      "ingest_run_id": last["run_id"], "detected_at": last["detected_at"]}))
     result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
     found.absorb(result)
-    # The ingest worker deletes a gap that later data filled: its insight is resolved.
+    # The ingest worker deletes a gap that later data filled: its insight is resolved. An
+    # hour that now belongs to a longer gap is resolved into that gap's insight.
     wanted = {d.insight_id for d in desired}
-    filled = [i for i in ins.open_of_types(ctx.store, ["ingestion_gap"]) if i.insight_id not in wanted]
+    stale = [i for i in ins.open_of_types(ctx.store, ["ingestion_gap"]) if i.insight_id not in wanted]
+    filled = [i for i in stale if i.insight_id not in covered]
+    folded = [i for i in stale if i.insight_id in covered]
     found.resolved += len(ins.resolve(ctx.store, filled, reason="later data filled the hour (the ingest worker "
                                                                 "removed the gap)", run_id=ctx.run_id))
-    return ItemOutcome("ingest_gaps", "ok", f"{len(rows)} gap(s) recorded, {len(result.created)} new insight(s)"
-                       + (f", {len(filled)} resolved" if filled else ""))
+    for i in folded:
+        found.resolved += len(ins.resolve(ctx.store, [i], reason=f"part of the longer gap {covered[i.insight_id]}",
+                                          run_id=ctx.run_id))
+    recorded = (f"{len(rows)} gap(s) recorded" if len(rows) == len(desired) else
+                f"{len(rows)} gap hour(s) recorded as {len(desired)} gap(s)")
+    return ItemOutcome("ingest_gaps", "ok", f"{recorded}, {len(result.created)} new insight(s)"
+                       + (f", {len(stale)} resolved" if stale else ""))
 
 
 # -- alerts and metrics ---------------------------------------------------------------------

@@ -853,6 +853,37 @@ def _chart_context(F: _Facts, episode: int, corr_rows: list[dict], primary: dict
     return {"width": width, "height": height, "left": left, "plot_w": plot_w, "episode": episode, "panels": panels}
 
 
+# The episodes columns that say what an episode is (not which run wrote it, nor when).
+_EPISODE_CONTENT = ("hearts_commit", "packs_commit", "title", "path", "confidence_score", "completeness",
+                    "correlation_strength", "recency", "tokens_total", "cost_total", "status", "forced",
+                    "approved_by")
+# Confidence and its components are printed with 2 decimals; freshness decays with the clock
+# (at most 0.0035 an hour), so a re-run within the hour moves it by less than half a printed
+# unit: that is the same episode.
+_SCORES = {"confidence_score", "completeness", "correlation_strength", "recency"}
+_SCORE_TOLERANCE = 0.005
+
+
+def _same_episode_row(stored: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Whether the stored row version already says what ``row`` would: the same commits,
+    title, path, status, tokens and cost (to its 6 places), and scores within
+    ``_SCORE_TOLERANCE``."""
+    for key in _EPISODE_CONTENT:
+        old, new = stored.get(key), row.get(key)
+        if key in _SCORES:
+            if old is None or abs(float(old) - float(new)) >= _SCORE_TOLERANCE:
+                return False
+        elif key == "cost_total":
+            if old is None or round(float(old), 6) != round(float(new), 6):
+                return False
+        elif key == "forced":
+            if bool(old) != bool(new):
+                return False
+        elif str(old if old is not None else "") != str(new if new is not None else ""):
+            return False
+    return True
+
+
 def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
         now: datetime | None = None, narrate: bool | None = None) -> AgentResult:
     """Generate (or re-render) the episode for the latest commits of both repos.
@@ -891,14 +922,27 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
     atomic_write_text(post, comp.markdown)
     rel = post.relative_to(blog).as_posix()
     forced_flag = force and not verdict.open
-    ctx.store.insert("episodes", [{
+    row = {
         "ts": ts_str(datetime.now(timezone.utc)), "episode": comp.episode, "lang": "en", "translation_of": None,
         "run_id": ctx.run_id, "hearts_commit": comp.hearts_commit, "packs_commit": comp.packs_commit,
         "title": comp.title, "path": rel, "confidence_score": comp.confidence.final,
         "completeness": comp.confidence.completeness, "correlation_strength": abs(comp.correlation_r or 0.0),
         "recency": comp.confidence.recency, "tokens_total": comp.tokens_total, "cost_total": round(comp.cost_total, 6),
         "status": comp.status, "forced": forced_flag, "approved_by": "", "published_commit": "",
-    }])
+    }
+    details = {
+        "episode": comp.episode, "status": comp.status, "path": str(post), "title": comp.title,
+        "confidence": comp.confidence.final, "components": dict(comp.confidence.components),
+        "correlation_r": comp.correlation_r, "forced": forced_flag, "facts": len(comp.facts.items),
+        **({"narration": comp.narration.summary()} if comp.narration is not None else {})}
+    if existing and _same_episode_row(existing, row):
+        # A re-run that computed the same episode (its files are rewritten above) writes no new
+        # row version (issue 17: two demo runs leave every table's raw count() unchanged) and
+        # does not alert again.
+        return AgentResult(message=f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) "
+                                   f"unchanged at {post}; no new row version" + (" [FORCED]" if forced_flag else ""),
+                           forced=forced_flag, details={**details, "unchanged": True})
+    ctx.store.insert("episodes", [row])
     t = ctx.telemetry
     t.count("episodes.generated", 1, confidence_score=f"{comp.confidence.final:.1f}")
     t.gauge("episodes.confidence_score", comp.confidence.final, episode=comp.episode)
@@ -913,8 +957,4 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
                   dedup_key=f"muse-episode-{comp.episode}-draft")
     message = (f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) at {post}"
                + (" [FORCED]" if forced_flag else ""))
-    return AgentResult(message=message, rows_written=1, forced=forced_flag, details={
-        "episode": comp.episode, "status": comp.status, "path": str(post), "title": comp.title,
-        "confidence": comp.confidence.final, "components": dict(comp.confidence.components),
-        "correlation_r": comp.correlation_r, "forced": forced_flag, "facts": len(comp.facts.items),
-        **({"narration": comp.narration.summary()} if comp.narration is not None else {})})
+    return AgentResult(message=message, rows_written=1, forced=forced_flag, details=details)

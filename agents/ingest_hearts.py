@@ -38,7 +38,7 @@ from typing import Any
 from muse import quarantine, schemas
 from muse.errors import ConfigError, InputError, StoreError, StoreUnavailableError, UsageError
 from muse.hours import utc
-from muse.hours import parse_ts, ts_str, utcnow
+from muse.hours import ts_str, utcnow
 from muse.runs import AgentResult, ItemOutcome, RunContext
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,8 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
     except StoreUnavailableError:
         for r in good:
             ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha or "unknown", status="failed")
+        # The reports this run could not write still wait: the lag says for how long.
+        _emit_lag(ctx, [r.path for r in good] + _waiting_elsewhere(candidates, ledger, canonical, reports_dir))
         raise
     refused = [r.run_id for r in good if r.problem]
     if refused:  # rows a larger batch wrote before the store refused one of its reports
@@ -200,9 +202,9 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
     for r in bad:
         ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha or "unknown", status="rejected")
         items.append(ItemOutcome(r.rel, "failed", r.problem))
-    newest = max((r.ts for r in good if r.ts), default=None) or _newest_ingested(ctx)
-    if newest is not None:  # every run, from the newest ingested report (docs/alerts.md)
-        ctx.telemetry.gauge("ingest.lag_seconds", max(0.0, (utcnow() - newest).total_seconds()), repo=SOURCE)
+    # Every run: how long the oldest report not ingested yet has been waiting, 0 when none
+    # (docs/ingest.md). A --pending run leaves none behind; --run-id leaves the others.
+    _emit_lag(ctx, _waiting_elsewhere(candidates, ledger, canonical, reports_dir))
     _llm_metrics(ctx, good)
     skipped = len(candidates) - len(reports) - duplicates
     conflicts = [r for r in bad if r.kind == "conflict"]
@@ -447,11 +449,37 @@ def _reject(ctx: RunContext, bad: list[Report]) -> int:
         "agent_run_id": ctx.run_id, "ingested_at": now} for r in bad if r.kind != "conflict"]) + len(bad)
 
 
-def _newest_ingested(ctx: RunContext) -> datetime | None:
-    row = ctx.store.named("ingest_hearts_newest_report").first()
-    if not row or not int(row["n"]):
-        return None
-    return parse_ts(row["newest"])
+def _waiting_elsewhere(candidates: list[Path], ledger: dict[str, Any], canonical: str | None,
+                       reports_dir: Path) -> list[Path]:
+    """Reports a ``--run-id`` run leaves waiting: the other ``{uuid}.json`` files of the folder
+    whose run id the ledger does not know (ingested or rejected). A ``--pending`` run read
+    every one of them itself, so none."""
+    if not canonical:
+        return []
+    out = []
+    for path in reports_dir.glob("*.json"):
+        try:
+            rid = str(uuid.UUID(path.stem))
+        except ValueError:
+            continue
+        if rid != canonical and rid not in ledger and path not in candidates:
+            out.append(path)
+    return out
+
+
+def _emit_lag(ctx: RunContext, waiting: list[Path]) -> None:
+    """ingest.lag_seconds{repo:banterhearts}: seconds since the oldest waiting report's file
+    was written (its modification time), 0 when no report waits. A repo without a new
+    benchmark for a day is not late; a report the ingestor has not taken for 10 minutes is."""
+    times = []
+    for path in waiting:
+        try:
+            if stat.S_ISREG(os.stat(path).st_mode):  # a FIFO is skipped, never waited for
+                times.append(os.stat(path).st_mtime)
+        except OSError:
+            continue
+    lag = max(0.0, utcnow().timestamp() - min(times)) if times else 0.0
+    ctx.telemetry.gauge("ingest.lag_seconds", lag, repo=SOURCE)
 
 
 def _llm_metrics(ctx: RunContext, good: list[Report]) -> None:

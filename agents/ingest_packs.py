@@ -27,9 +27,9 @@ How a run works:
 
 See docs/ingest.md for the guarantees.
 
-Then gaps: every complete hour of the window with no events, or with fewer than
-``ingest.gap_drop_factor`` x the same hour's trailing baseline, is recorded in ingest_gaps
-and alerted once.
+Then gaps: every complete hour of the window (after telemetry began) with no events, or with
+fewer than ``ingest.gap_drop_factor`` x the same hour's trailing baseline, is recorded in
+ingest_gaps; consecutive gap hours of one kind are one gap, alerted once when it starts.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ from typing import Any, Iterator
 
 from muse import quarantine
 from muse.errors import ConfigError, StoreError, StoreUnavailableError
-from muse.hours import HOUR, Window, floor_hour, iso_hour, resolve_window, span_in_name
-from muse.hours import parse_ts, ts_str, utcnow
+from muse.hours import HOUR, Window, floor_hour, iso_hour, parse_ts, resolve_window, span_in_name, ts_str, utc, utcnow
 from muse.runs import AgentResult, ItemOutcome, RunContext
 
 log = logging.getLogger(__name__)
@@ -190,6 +189,7 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
     unreadable: dict[datetime, str] = {}  # hour -> why its file could not be read (for gaps)
     ingested_at = ts_str(utcnow())
     steps, done = len(groups) + len(weeks), 0
+    stale: list[datetime] = []  # hours whose rollup is out of date
     loader.prepare()
     try:
         read_before = loader.read_before(groups, window)
@@ -234,9 +234,11 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         # died before its rollup), ROLLUP_DAYS at a time (one query per day or week cost more
         # in per-query overhead than the work; the chunk bounds memory). A run that added
         # nothing rolls up nothing, so it writes no row.
-        stale = [parse_ts(r["hour_text"])
-                 for r in ctx.store.named("ingest_packs_stale_hours", {"since": ts_str(window.since),
-                                                                       "until": ts_str(window.until)}).dicts()]
+        bounds = {"since": ts_str(window.since), "until": ts_str(window.until)}
+        check = ctx.store.named("ingest_packs_rollup_in_step", bounds).first() or {}
+        in_step = int(check.get("stored") or 0) == int(check.get("rolled") or 0)
+        stale = [] if in_step else [parse_ts(r["hour_text"])
+                                    for r in ctx.store.named("ingest_packs_stale_hours", bounds).dicts()]
         for week in weeks:
             hours = [h for h in stale if week.since <= h < week.until]
             if not hours:
@@ -260,15 +262,16 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
                 ctx.progress("ingest packs", done, steps)
     finally:
         loader.finish()
-    new = _new_rows(ctx, window, ingested_at)
+    # A run that read no file cannot have added a row: the queries for new rows are skipped.
+    new = _new_rows(ctx, window, ingested_at) if totals["files"] or stale else _NOTHING_NEW
     for item in items:
         if item.status == "ok" and not item.item.endswith("files"):
             first, _, last = item.item.partition("..")
             item.rows = sum(n for d, n in new["per_day"].items() if first <= d <= (last or first))
-    gaps = _detect_gaps(ctx, window, now, unreadable)
+    found = _detect_gaps(ctx, window, now, unreadable)
+    gaps = found["gaps"]
     _emit_metrics(ctx, window, new, per_commit_bad, totals["quarantined"], gaps, now, ingested_at)
-    rows_written = new["events"] + new["llm_events"] + new["rollup_rows"] + totals["quarantined"] + len(
-        [g for g in gaps if g["new"]])
+    rows_written = new["events"] + new["llm_events"] + new["rollup_rows"] + totals["quarantined"] + found["new_hours"]
     new_gaps = [g for g in gaps if g["new"]]
     parts = [f"{new['events']} new event(s), {new['llm_events']} new llm call(s) in {window}",
              f"{totals['files']} file read(s)"]
@@ -281,7 +284,11 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
     if skipped:
         parts.append(f"{len(skipped)} file(s) skipped (first: {skipped[0][0]}: {skipped[0][1]})")
     if gaps:
-        parts.append(f"{len(gaps)} gap hour(s)" + (f", {len(new_gaps)} new" if new_gaps else ""))
+        parts.append(f"{len(gaps)} gap(s) over {sum(g['hours'] for g in gaps)} hour(s)"
+                     + (f", {len(new_gaps)} new" if new_gaps else ""))
+    if found["before_telemetry"]:
+        parts.append(f"{found['before_telemetry']} hour(s) before telemetry began "
+                     + (f"({found['began']}) " if found["began"] else "(none stored yet) ") + "are not gaps")
     if totals["failed"]:
         parts.append(f"{totals['failed']} step(s) failed")
     return AgentResult(
@@ -302,6 +309,7 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
             "exact_checks": loader.exact_checks,
             "quarantine_files": sorted(quarantine_files),
             "gaps": gaps,
+            "gap_hours_before_telemetry": found["before_telemetry"],
         },
     )
 
@@ -562,6 +570,10 @@ def _line_batches(files: list[TelemetryFile], size: int, bad: dict[str, str]) ->
         yield batch
 
 
+_NOTHING_NEW: dict[str, Any] = {"events": 0, "per_commit": {}, "per_day": {}, "llm": [], "llm_events": 0,
+                                "rollup_rows": 0}
+
+
 def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, Any]:
     params = {"since": ts_str(window.since), "until": ts_str(window.until), "ingested_at": ingested_at}
     per_commit: dict[str, int] = {}
@@ -579,14 +591,24 @@ def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, An
 
 
 def _detect_gaps(ctx: RunContext, window: Window, now: datetime,
-                 unreadable: dict[datetime, str] | None = None) -> list[dict[str, Any]]:
-    """Record (and alert once for) every complete hour of the window that is a gap. An hour
-    whose file could not be read is still a gap (its events are not stored), but it says why."""
+                 unreadable: dict[datetime, str] | None = None) -> dict[str, Any]:
+    """Record every complete hour of the window that is a gap (one ``ingest_gaps`` row per hour
+    and kind), fold consecutive gap hours of one kind into one gap, and alert once per new gap.
+
+    Hours before telemetry began (the first hour ``session_stats`` holds) are not gaps: a
+    backfill of 1999 is not 8,760 silent hours. An hour whose file could not be read is a gap
+    even then (its file says telemetry existed; its events are not stored), and it says why.
+    Returns ``{"gaps": [...], "new_hours": n, "before_telemetry": n, "began": iso | None}``.
+    """
     unreadable = unreadable or {}
     settings = ctx.settings
     complete = [h for h in window.hours if h + HOUR <= floor_hour(now)]
+    out: dict[str, Any] = {"gaps": [], "new_hours": 0, "before_telemetry": 0, "began": None}
     if not complete:
-        return []
+        return out
+    first = ctx.store.named("ingest_packs_first_hour").first()
+    began = utc(datetime.fromisoformat(first["first_hour"])) if first and int(first["n"]) else None
+    out["began"] = iso_hour(began) if began else None
     days = int(settings["ingest.gap_baseline_days"])
     min_days = int(settings["ingest.gap_min_baseline_days"])
     factor = float(settings["ingest.gap_drop_factor"])
@@ -597,48 +619,92 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime,
               for r in ctx.store.named("ingest_packs_hourly_events",
                                        {"since": lo.strftime("%Y-%m-%d %H:%M:%S"),
                                         "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts()}
-    existing: dict[str, set[str]] = {}
-    for r in ctx.store.named("ingest_gaps_in_window", {"since": complete[0].strftime("%Y-%m-%d %H:%M:%S"),
+    # Recorded gaps of the window and of the hour before it (a gap that goes on is not new).
+    existing: dict[datetime, set[str]] = {}
+    for r in ctx.store.named("ingest_gaps_in_window", {"since": (complete[0] - HOUR).strftime("%Y-%m-%d %H:%M:%S"),
                                                        "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts():
-        existing.setdefault(r["hour_text"], set()).add(r["kind"])
-    gaps: list[dict[str, Any]] = []
-    inserts: list[dict[str, Any]] = []
-    detected_at = ts_str(utcnow())
+        existing.setdefault(datetime.fromisoformat(r["hour_text"]).replace(tzinfo=lo.tzinfo), set()).add(r["kind"])
+    hours: list[dict[str, Any]] = []
+    stale: dict[str, list[datetime]] = {}
     for hour in complete:
-        key = hour.strftime("%Y-%m-%d %H:%M:%S")
         events = counts.get(hour, 0)
-        prior = [counts.get(hour - timedelta(days=d), 0) for d in range(1, days + 1)]
-        prior = [p for p in prior if p > 0]
-        baseline = float(statistics.fmean(prior)) if prior else 0.0
         kind = None
-        if events == 0:
-            kind = "no_telemetry"
-        elif len(prior) >= min_days and events < factor * baseline:
-            kind = "drop"
-        recorded = existing.get(key, set())
-        for stale in recorded - ({kind} if kind else set()):
-            ctx.store.named("ingest_gaps_delete", {"hour": key, "kind": stale})
-            log.info("ingest packs: %s is no longer a %s gap", iso_hour(hour), stale)
-        if kind is None:
-            continue
-        is_new = kind not in recorded
-        gap = {"hour": iso_hour(hour), "kind": kind, "events": events, "baseline": round(baseline, 1), "new": is_new}
-        if hour in unreadable:
-            gap["reason"] = unreadable[hour]
-        gaps.append(gap)
-        if is_new:
-            inserts.append({"hour": key, "kind": kind, "events": events, "baseline": baseline,
-                            "detected_at": detected_at, "run_id": ctx.run_id})
+        baseline = 0.0
+        if (began is None or hour < began) and hour not in unreadable:
+            out["before_telemetry"] += 1  # no event stored at or before it: telemetry had not begun
+        else:
+            prior = [counts.get(hour - timedelta(days=d), 0) for d in range(1, days + 1)]
+            prior = [p for p in prior if p > 0]
+            baseline = float(statistics.fmean(prior)) if prior else 0.0
+            if events == 0:
+                kind = "no_telemetry"
+            elif len(prior) >= min_days and events < factor * baseline:
+                kind = "drop"
+        recorded = existing.get(hour, set())
+        for gone in recorded - ({kind} if kind else set()):
+            stale.setdefault(gone, []).append(hour)
+        if kind is not None:
+            hours.append({"hour": hour, "kind": kind, "events": events, "baseline": baseline,
+                          "recorded": kind in recorded, "reason": unreadable.get(hour)})
+    for kind, gone_hours in stale.items():  # one mutation per kind, not one per hour
+        ctx.store.named("ingest_gaps_delete", {"hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in gone_hours],
+                                               "kind": kind})
+        log.info("ingest packs: %d hour(s) from %s are no longer %s gaps", len(gone_hours),
+                 iso_hour(gone_hours[0]), kind)
+    detected_at = ts_str(utcnow())
+    inserts = [{"hour": g["hour"].strftime("%Y-%m-%d %H:%M:%S"), "kind": g["kind"], "events": g["events"],
+                "baseline": g["baseline"], "detected_at": detected_at, "run_id": ctx.run_id}
+               for g in hours if not g["recorded"]]
     if inserts:
         ctx.store.insert("ingest_gaps", inserts)
-        lines = [f"{g['hour']}: " + ("no telemetry at all" if g["kind"] == "no_telemetry" else
-                                     f"{g['events']} events, baseline {g['baseline']:.0f} (below {factor:g}x)")
-                 + (f"; {g['reason']}" if g.get("reason") else "")
-                 for g in gaps if g["new"]]
-        more = f"\n... and {len(lines) - 10} more" if len(lines) > 10 else ""
+    out["new_hours"] = len(inserts)
+    out["gaps"] = gaps = _fold_gaps(hours, existing)
+    fresh = [g for g in gaps if g["new"]]
+    if fresh:
+        lines = [_gap_line(g, factor) for g in fresh]
+        more = f"\n... and {len(lines) - 10} more gap(s)" if len(lines) > 10 else ""
         ctx.alert("warning", "banterpacks telemetry gap", "\n".join(lines[:10]) + more,
-                  dedup_key=f"muse-ingest-packs-gap-{inserts[0]['hour'][:13].replace(' ', 'T')}")
-    return gaps
+                  dedup_key=f"muse-ingest-packs-gap-{fresh[0]['since'][:13]}")
+    return out
+
+
+def _fold_gaps(hours: list[dict[str, Any]], existing: dict[datetime, set[str]]) -> list[dict[str, Any]]:
+    """Consecutive gap hours of one kind as one gap: since, until (exclusive), hours, events
+    (summed), baseline (the mean of its hours'), and whether it is ``new``: none of its hours
+    was recorded before and it does not continue a gap recorded in the hour before it (a gap
+    that goes on is alerted once, when it starts)."""
+    spans: list[list[dict[str, Any]]] = []
+    for g in hours:
+        last = spans[-1][-1] if spans else None
+        if last is not None and last["kind"] == g["kind"] and g["hour"] - last["hour"] == HOUR:
+            spans[-1].append(g)
+        else:
+            spans.append([g])
+    out = []
+    for span in spans:
+        kind, start = span[0]["kind"], span[0]["hour"]
+        continues = kind in existing.get(start - HOUR, set())
+        reasons = list(dict.fromkeys(g["reason"] for g in span if g["reason"]))
+        gap = {"since": iso_hour(start), "until": iso_hour(span[-1]["hour"] + HOUR), "hours": len(span),
+               "kind": kind, "events": sum(g["events"] for g in span),
+               "baseline": round(statistics.fmean(g["baseline"] for g in span), 1),
+               "new": not continues and not any(g["recorded"] for g in span),
+               "new_hours": sum(1 for g in span if not g["recorded"])}
+        if reasons:
+            gap["reason"] = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+        out.append(gap)
+    return out
+
+
+def _gap_line(g: dict[str, Any], factor: float) -> str:
+    when = g["since"] if g["hours"] == 1 else f"{g['since']} .. {g['until']} ({g['hours']} hours)"
+    if g["kind"] == "no_telemetry":
+        what = "no telemetry at all"
+    elif g["hours"] == 1:
+        what = f"{g['events']} events, baseline {g['baseline']:.0f} (below {factor:g}x)"
+    else:
+        what = f"{g['events']} events, baseline {g['baseline']:.0f} an hour (below {factor:g}x)"
+    return f"{when}: {what}" + (f"; {g['reason']}" if g.get("reason") else "")
 
 
 def _emit_metrics(ctx: RunContext, window: Window, new: dict[str, Any], per_commit_bad: dict[str, int],
@@ -649,9 +715,10 @@ def _emit_metrics(ctx: RunContext, window: Window, new: dict[str, Any], per_comm
     for sha, n in per_commit_bad.items():
         tel.count("ingest.banterpacks", n, commit_sha=sha, status="quarantined")
     tel.count("ingest.quarantined", quarantined, source=SOURCE)
-    for g in gaps:
-        if g["new"]:
-            tel.count("ingest.gaps", 1, kind=g["kind"])
+    for kind in sorted({g["kind"] for g in gaps}):  # new gap hours, per kind
+        n = sum(g["new_hours"] for g in gaps if g["kind"] == kind)
+        if n:
+            tel.count("ingest.gaps", n, kind=kind)
     from muse.telemetry import bounded_models
 
     model_tag = bounded_models([r["model"] for r in new["llm"]])

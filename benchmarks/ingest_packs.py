@@ -13,9 +13,10 @@ Then the re-run: the same `muse ingest packs` again right after each first load,
 data, over the 1M stored events (the file ledger skips the unchanged file, the rollup finds no
 changed hour, nothing is written; the benchmark checks every raw count() is unchanged).
 Target: the re-run's time <= 0.1x the first load's, both timed around the agent run in one
-process with the store already open (the work of the run, without the interpreter and store
-start-up every muse command pays, about a second on a busy 2-core machine); the ratio of the
-two whole `muse ingest packs` processes is printed beside it.
+process with the store already open (the work of the run), and as whole `muse ingest packs`
+processes. Beside them the floor: a process that only imports chdb and opens the store's path
+(what any command on the embedded store pays); when the floor alone is near or above 0.1x, the
+process target is read as "the re-run adds at most 0.1x to the floor".
 
 Usage: python benchmarks/ingest_packs.py [--events 1000000] [--repeats 3] [--workdir DIR]
 
@@ -40,8 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import BIN, report  # noqa: E402
 
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)
-BASELINE = """
-import sys
+# Both the baseline and the floor skip chdb's eager pyarrow import as muse's store does
+# (muse.store._import_chdb_session), so the ratios compare the work, not an import muse avoids.
+NO_ARROW = "import sys; sys.modules['pyarrow'] = None\n"
+BASELINE = NO_ARROW + """
 from chdb import session
 s = session.Session(sys.argv[1])
 s.query('''INSERT INTO ui_events (ts, event_id, session_id, commit_sha, event_type, latency_ms, user_agent, metadata)
@@ -49,6 +52,14 @@ SELECT ts, cityHash64(ts, session_id, commit_sha, event_type, latency_ms, user_a
        commit_sha, event_type, latency_ms, user_agent, metadata
 FROM file(''' + repr(sys.argv[2]) + ''', JSONEachRow, 'ts DateTime64(3, \\\\'UTC\\\\'), session_id UUID,
      commit_sha String, event_type String, latency_ms UInt32, user_agent String, metadata String')''')
+s.close()
+"""
+# The floor of any process on the embedded store: the interpreter, chdb, opening the store's
+# path (chDB loads every table's metadata) and closing it. No muse command can take less.
+FLOOR = NO_ARROW + """
+from chdb import session
+s = session.Session(sys.argv[1])
+s.query("SELECT 1")
 s.close()
 """
 RESET = """
@@ -120,8 +131,9 @@ def main(events: int, repeats: int, workdir: str | None) -> dict:
     store = str(state / "clickhouse")
     muse = [str(BIN / "muse"), "ingest", "packs", "--since", since.isoformat(), "--until", until.isoformat()]
     base = [sys.executable, "-c", BASELINE, store, str(data)]
-    walls: dict[str, list[float]] = {"muse": [], "base": [], "rerun": []}
-    rss: dict[str, list[float]] = {"muse": [], "base": [], "rerun": []}
+    floor = [sys.executable, "-c", FLOOR, store]
+    walls: dict[str, list[float]] = {"muse": [], "base": [], "rerun": [], "floor": []}
+    rss: dict[str, list[float]] = {"muse": [], "base": [], "rerun": [], "floor": []}
     agent: dict[str, list[float]] = {"first": [], "rerun": []}
     for i in range(repeats):
         for name, cmd in (("muse", muse), ("base", base)):
@@ -139,6 +151,10 @@ def main(events: int, repeats: int, workdir: str | None) -> dict:
                 after = _counts(store)
                 if after != counts:
                     raise SystemExit(f"the re-run changed raw counts: {counts} -> {after}")
+                wall, peak = run(floor, env)
+                walls["floor"].append(wall)
+                rss["floor"].append(peak)
+                print(f"  run {i + 1} floor (python + chdb + open the store, {events:,} events stored): {wall:.2f}s")
         # The same pair in one process, store open: the agent's own work.
         subprocess.run([sys.executable, "-c", RESET, store], env=env, check=True, stdout=subprocess.DEVNULL)
         out = subprocess.run([sys.executable, "-c", IN_PROCESS, since.isoformat(), until.isoformat()], env=env,
@@ -150,12 +166,20 @@ def main(events: int, repeats: int, workdir: str | None) -> dict:
     mem = report("peak RSS", rss["muse"], rss["base"], 2.0, unit=" MiB")
     again = report(f"re-run with no new data over {events:,} stored events vs the first load (agent run, "
                    "store open)", agent["rerun"], agent["first"], 0.1)
-    ratio = statistics.median(walls["rerun"]) / statistics.median(walls["muse"])
-    print(f"  the same as whole `muse ingest packs` processes (start-up included): ratio {ratio:.2f}")
+    first, rerun, low = (statistics.median(walls[k]) for k in ("muse", "rerun", "floor"))
+    process = report(f"re-run with no new data vs the first load, whole `muse ingest packs` processes",
+                     walls["rerun"], walls["muse"], 0.1)
+    print(f"  floor, a process that only opens the store: {low:.2f}s = {low / first:.2f}x the first load; "
+          f"the re-run above the floor: {rerun - low:.2f}s = {(rerun - low) / first:.2f}x")
     print(f"muse: {events / statistics.median(walls['muse']):,.0f} events/s")
     if not workdir:
         shutil.rmtree(work, ignore_errors=True)
-    return {"wall": result, "rss": mem, "rerun": again, "pass": result["pass"] and mem["pass"] and again["pass"]}
+    # The process ratio passes when met, or when what the re-run adds to the floor is within it.
+    process["floor_ratio"] = low / first
+    process["above_floor_ratio"] = (rerun - low) / first
+    process_ok = process["pass"] or process["above_floor_ratio"] <= 0.1
+    return {"wall": result, "rss": mem, "rerun": again, "rerun_process": process,
+            "pass": result["pass"] and mem["pass"] and again["pass"] and process_ok}
 
 
 COUNTS = """

@@ -122,6 +122,15 @@ class Window:
         return f"{iso_hour(self.since)} .. {iso_hour(self.until)}"
 
 
+# The longest window one packs run takes: 8 years of 366 days. Every table is partitioned by
+# month, and ClickHouse refuses an insert block that touches more than 100 partitions
+# (max_partitions_per_insert_block): 8 years span at most 98 months. `--hours 1000000` was a
+# store error after 40 s (exit 5); now it is a usage error before anything runs.
+MAX_WINDOW_HOURS = 8 * 366 * 24
+# ClickHouse's DateTime (the hour columns) starts at the Unix epoch.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def iso_hour(value: datetime) -> str:
     return utc(value).strftime("%Y-%m-%dT%H:%MZ")
 
@@ -142,6 +151,11 @@ def resolve_window(*, hours: int | None, since: datetime | str | None, until: da
         n = 1 if hours is None else hours
         if n < 1:
             raise UsageError(f"--hours must be at least 1, got {n}")
+        if n > MAX_WINDOW_HOURS:
+            raise UsageError(f"--hours {n} is too large: at most {MAX_WINDOW_HOURS} (8 years); "
+                             "backfill longer spans in several runs with --since/--until")
+        if current - n * HOUR < EARLIEST:
+            raise UsageError(f"--hours {n} reaches back before {iso_hour(EARLIEST)}, the earliest hour the store holds")
         return Window(current - n * HOUR, current)
     if hours is not None:
         raise UsageError("use either --hours or --since/--until, not both")
@@ -151,6 +165,12 @@ def resolve_window(*, hours: int | None, since: datetime | str | None, until: da
     end = ceil_hour(until) if until is not None else current
     if end <= start:
         raise UsageError(f"--until ({iso_hour(end)}) must be after --since ({iso_hour(start)})")
+    if start < EARLIEST:
+        raise UsageError(f"--since {iso_hour(start)} is before {iso_hour(EARLIEST)}, the earliest hour the store holds")
+    if end - start > MAX_WINDOW_HOURS * HOUR:
+        raise UsageError(f"--since {iso_hour(start)} --until {iso_hour(end)} spans "
+                         f"{int((end - start) / HOUR)} hours: at most {MAX_WINDOW_HOURS} (8 years) per run; "
+                         "backfill longer spans in several runs")
     return Window(start, end)
 
 

@@ -104,7 +104,16 @@ def test_open_gate_rerun_keeps_number_and_new_commit_gets_the_next(live_world: W
     assert again.result.details["episode"] == 1
     assert [e["episode"] for e in _episodes(live_world)] == [1]
     with open_store(live_world.settings()) as st:
-        assert st.query("SELECT count() FROM episodes WHERE episode = 1").scalar() >= 2  # a new row version
+        # The same episode computed again: no new row version, raw count() included.
+        assert st.query("SELECT count() FROM episodes WHERE episode = 1").scalar() == 1
+    assert again.result.rows_written == 0 and again.result.details["unchanged"] is True
+    # What the episode says changed (here its status): a new row version, read once by FINAL.
+    status = again.result.details["status"]
+    changed = _generate(live_world, overrides={"council.confidence_threshold": 1.0 if status == "ready" else 0.0})
+    assert changed.result.details["status"] != status and changed.result.rows_written == 1
+    assert [(e["episode"], e["status"]) for e in _episodes(live_world)] == [(1, changed.result.details["status"])]
+    with open_store(live_world.settings()) as st:
+        assert st.query("SELECT count() FROM episodes WHERE episode = 1").scalar() == 2
     import git
 
     repo = git.Repo(str(live_world.tmp / "hearts"))

@@ -253,26 +253,47 @@ def test_cli_json_metrics_and_lag(cli, migrated, repo) -> None:
 
     metrics = read_local_metrics(load_settings().state_dir)
     assert metrics[f"ingest.banterhearts{{commit_sha:{SHA},status:ok}}"]["value"] == 1
-    assert metrics["ingest.lag_seconds{repo:banterhearts}"]["value"] > 0
+    assert metrics["ingest.lag_seconds{repo:banterhearts}"]["value"] == 0  # nothing left waiting
     assert metrics["llm.tokens_in{model:llama3-8b,source:banterhearts}"]["value"] == 600
     assert cli("ingest", "hearts", "--repo", str(repo)).exit_code == ExitCode.USAGE
     assert cli("ingest", "hearts", "--pending", "--run-id", doc["run_id"]).exit_code == ExitCode.USAGE
 
 
-def test_lag_is_emitted_on_a_run_with_nothing_new(settings, store, repo) -> None:
-    """The lag monitor must not sit in No Data when reports stop arriving."""
-    doc = report(ts="2026-05-04T10:05:00Z")
-    write_report(repo, doc)
-    assert ingest(settings, store, repo, pending=True).exit_code == ExitCode.OK
-    tel = Telemetry(state_dir=settings.state_dir)
-    out = run_agent(settings, ingest_hearts.AGENT, ingest_hearts.run, store=store, repo=str(repo), telemetry=tel,
-                    pending=True)
-    assert out.result.message == "0 report(s) ingested, 1 already ingested"
-    [lag] = [s for s in tel.samples if s.name == "ingest.lag_seconds"]
-    from datetime import datetime, timezone
+def test_lag_is_the_age_of_the_oldest_waiting_report_and_zero_when_none_waits(settings, store, repo) -> None:
+    """Emitted on every run (a monitor must not sit in No Data), and 0 on a quiet repo: a day
+    without a new benchmark is not a late ingest (it paged at 600 s before)."""
+    import time
 
-    expected = (datetime.now(timezone.utc) - datetime(2026, 5, 4, 10, 5, tzinfo=timezone.utc)).total_seconds()
-    assert lag.tags == {"repo": "banterhearts"} and abs(lag.value - expected) < 60
+    day_old = time.time() - 86400
+    doc = report(ts="2026-05-04T10:05:00Z")
+    os.utime(write_report(repo, doc), (day_old, day_old))
+    assert ingest(settings, store, repo, pending=True).exit_code == ExitCode.OK
+
+    def lag(**opts: Any) -> tuple[Any, float]:
+        tel = Telemetry(state_dir=settings.state_dir)
+        out = run_agent(settings, ingest_hearts.AGENT, ingest_hearts.run, store=store, repo=str(repo),
+                        telemetry=tel, **opts)
+        [sample] = [s for s in tel.samples if s.name == "ingest.lag_seconds"]
+        assert sample.tags == {"repo": "banterhearts"}
+        return out, sample.value
+
+    out, value = lag(pending=True)
+    assert out.result.message == "0 report(s) ingested, 1 already ingested" and value == 0.0
+    # A --run-id run leaves another report waiting, written 20 minutes ago: the lag is its age.
+    waiting = report(ts="2026-05-04T10:05:00Z")
+    twenty = time.time() - 1200
+    os.utime(write_report(repo, waiting), (twenty, twenty))
+    one = report(ts="2026-05-04T10:06:00Z")
+    write_report(repo, one)
+    out, value = lag(run_id=one["run_id"])
+    assert out.exit_code == ExitCode.OK and 1195 < value < 1260
+    # The store fails: the reports this run could not write wait too, and the lag says so.
+    faults = FaultyStore(store).install()
+    faults.fail("INSERT INTO bench_runs", times=3, exc=lambda: ConnectionError("connection reset"))
+    out, value = lag(pending=True)
+    assert out.exit_code == ExitCode.STORE_UNAVAILABLE and 1195 < value < 1260
+    out, value = lag(pending=True)  # then everything is ingested: nothing waits
+    assert out.exit_code == ExitCode.OK and value == 0.0
 
 
 def test_a_backfilled_reports_llm_cost_is_stamped_with_the_report_time(settings, store, repo) -> None:

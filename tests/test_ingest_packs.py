@@ -252,8 +252,10 @@ def test_gap_alerts_for_no_telemetry_and_for_a_drop(settings, store, tdir) -> No
 
 
 def test_incomplete_hours_are_not_gaps(settings, store, tdir) -> None:
+    write_jsonl(hour_file(tdir, T0 - H), session(T0 - H + timedelta(minutes=5)))  # telemetry began at 09:00
+    ingest(settings, store, tdir, T0 - H, T0, now=T0 + timedelta(minutes=90))
     out = ingest(settings, store, tdir, T0, T0 + 3 * H, now=T0 + timedelta(minutes=90))
-    assert [g["hour"] for g in out.result.details["gaps"]] == ["2026-05-04T10:00Z"]
+    assert [(g["since"], g["hours"]) for g in out.result.details["gaps"]] == [("2026-05-04T10:00Z", 1)]
 
 
 def test_stream_mode_loads_the_same_as_file_mode(settings, store, tdir) -> None:

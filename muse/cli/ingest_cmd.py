@@ -43,7 +43,8 @@ def hearts_cmd(
 
 @app.command("packs")
 def packs_cmd(
-    hours: Annotated[Optional[int], typer.Option("--hours", min=1, help="The last N complete hours (default 1).")] = None,
+    hours: Annotated[Optional[int], typer.Option("--hours", min=1, help="The last N complete hours (default 1; "
+                                                 "at most 70272, 8 years).")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Window start, ISO 8601 (UTC if no zone); "
                                                  "rounded down to the hour.")] = None,
     until: Annotated[Optional[str], typer.Option("--until", help="Window end (exclusive), rounded up to the hour; "
@@ -61,8 +62,8 @@ def packs_cmd(
     """
     from muse.agents import ingest_packs
     from muse.cli.progress import progress_bar
-    from muse.hours import parse_when
-    from muse.runs import run_agent
+    from muse.hours import parse_when, resolve_window
+    from muse.runs import run_agent, utcnow
 
     if hours is not None and (since or until):
         raise UsageError("use either --hours or --since/--until, not both")
@@ -71,6 +72,10 @@ def packs_cmd(
     # Parse here so a typo is a usage error (exit 2), not a failed run.
     since_dt = parse_when(since, option="--since") if since else None
     until_dt = parse_when(until, option="--until") if until else None
+    # The window's bounds too (at most 8 years, not before 1970): one line, exit 2, before
+    # the store is opened.
+    resolve_window(hours=None if (since_dt or until_dt) else (hours or 1), since=since_dt, until=until_dt,
+                   now=utcnow())
     with progress_bar() as progress:
         outcome = run_agent(common.settings(), ingest_packs.AGENT, ingest_packs.run, on_wait=common.on_wait,
                             progress=progress, hours=hours or 1, since=since_dt, until=until_dt,
