@@ -43,7 +43,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from muse.analysis import insights as ins
 from muse.analysis import stats as stats_mod
@@ -52,6 +52,9 @@ from muse.analysis.insights import Insight
 from muse.hours import parse_ts as _parse_ts  # the one timestamp parser
 from muse.hours import ts_str
 from muse.runs import AgentResult, ItemOutcome, RunContext
+
+if TYPE_CHECKING:
+    from muse.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,6 @@ BENCH_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 0.01}  # ... nor below o
 # over every call of the run when it scored enough calls to measure it and it is higher.
 FALSE_ALARM_RATE = {"latency": 0.005, "cost": 0.01}
 RATE_MIN_CALLS = 2000
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-FAR = datetime(2200, 1, 1, tzinfo=timezone.utc)
 TEMP_PREFIX = "_an_"  # the session-scoped temporary tables of one run
 LEVEL_SHIFT_MIN_CALLS = 3  # hours with fewer calls of a group are left out of its level series
 
@@ -117,8 +118,8 @@ class Params:
     shift_min_change: float
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "Params":
-        raw = settings["analytics.category_tokens"]
+    def from_settings(cls, settings: Settings) -> "Params":
+        raw = settings.analytics.category_tokens
         try:
             thresholds = tuple(int(x) for x in str(raw).split(","))
         except ValueError:
@@ -127,24 +128,24 @@ class Params:
             raise ConfigError(f"invalid setting analytics.category_tokens: expected 4 increasing positive integers "
                               f"(tiny<small<medium<large<huge bands), got {raw!r}")
         return cls(
-            window_days=settings["analytics.baseline_window_days"],
-            min_n=settings["analytics.min_baseline_samples"],
-            cost_factor=settings["analytics.cost_anomaly_factor"],
-            cost_days=settings["analytics.cost_anomaly_baseline_days"],
-            cost_min_days=settings["analytics.cost_anomaly_min_days"],
-            cost_min_excess=settings["analytics.cost_anomaly_min_excess"],
+            window_days=settings.analytics.baseline_window_days,
+            min_n=settings.analytics.min_baseline_samples,
+            cost_factor=settings.analytics.cost_anomaly_factor,
+            cost_days=settings.analytics.cost_anomaly_baseline_days,
+            cost_min_days=settings.analytics.cost_anomaly_min_days,
+            cost_min_excess=settings.analytics.cost_anomaly_min_excess,
             thresholds=thresholds,  # type: ignore[arg-type]
-            outlier_min_rows=settings["analytics.outlier_min_rows"],
-            outlier_min_share=settings["analytics.outlier_min_share"],
-            min_change_pct=settings["analytics.regression_min_change_pct"],
-            overlap_s=settings["analytics.watermark_overlap_seconds"],
-            alert_max_age_h=settings["analytics.alert_max_age_hours"],
-            bench_min_n=settings["analytics.bench_min_baseline_runs"],
-            bench_z=settings["analytics.bench_z_threshold"],
-            fdr_q=settings["analytics.fdr_q"],
-            shift_days=settings["analytics.level_shift_days"],
-            shift_min_hours=settings["analytics.level_shift_min_hours"],
-            shift_min_change=settings["analytics.level_shift_min_change_pct"] / 100,
+            outlier_min_rows=settings.analytics.outlier_min_rows,
+            outlier_min_share=settings.analytics.outlier_min_share,
+            min_change_pct=settings.analytics.regression_min_change_pct,
+            overlap_s=settings.analytics.watermark_overlap_seconds,
+            alert_max_age_h=settings.analytics.alert_max_age_hours,
+            bench_min_n=settings.analytics.bench_min_baseline_runs,
+            bench_z=settings.analytics.bench_z_threshold,
+            fdr_q=settings.analytics.fdr_q,
+            shift_days=settings.analytics.level_shift_days,
+            shift_min_hours=settings.analytics.level_shift_min_hours,
+            shift_min_change=settings.analytics.level_shift_min_change_pct / 100,
         )
 
     def scale_params(self, floors: dict[str, float]) -> dict[str, Any]:
@@ -183,7 +184,6 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
     Example: run_agent(settings, "analytics", run, full=False)
     """
     params = Params.from_settings(ctx.settings)
-    store = ctx.store
     found = Findings()
     items: list[ItemOutcome] = []
     _drop_temp(ctx)

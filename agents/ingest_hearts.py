@@ -105,7 +105,7 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
     if bool(run_id) == bool(pending):
         raise UsageError("pass exactly one of --run-id UUID or --pending")
     now = now or utcnow()
-    tolerance = float(ctx.settings["ingest.clock_skew_tolerance_seconds"])
+    tolerance = float(ctx.settings.ingest.clock_skew_tolerance_seconds)
     canonical = parse_run_id(run_id) if run_id else None
     root = Path(repo).expanduser() if repo else ctx.settings.path_of("repos.banterhearts.path")
     if root is None:

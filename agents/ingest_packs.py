@@ -174,7 +174,7 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
     if mode == "auto":
         # file() takes a glob; a directory name with glob characters would be misread.
         mode = "file" if ctx.store.backend == "embedded" and not (_GLOB_CHARS & set(root)) else "stream"
-    tolerance = float(ctx.settings["ingest.clock_skew_tolerance_seconds"])
+    tolerance = float(ctx.settings.ingest.clock_skew_tolerance_seconds)
     loader = _Loader(ctx, root, mode, future=now + timedelta(seconds=tolerance), tolerance=tolerance,
                      linked_dirs=linked_dirs)
     groups = _groups(files, window)
@@ -345,7 +345,7 @@ class _Loader:
         self.root = root
         self.linked_dirs = linked_dirs
         self.mode = mode
-        self.batch_lines = int(ctx.settings["ingest.stream_batch_lines"])
+        self.batch_lines = int(ctx.settings.ingest.stream_batch_lines)
         # Events dated at or after this are quarantined as in the future (clock skew).
         self.future = ts_str(future)
         self.tolerance = f"{tolerance:g} s"
@@ -609,9 +609,9 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime,
     first = ctx.store.named("ingest_packs_first_hour").first()
     began = utc(datetime.fromisoformat(first["first_hour"])) if first and int(first["n"]) else None
     out["began"] = iso_hour(began) if began else None
-    days = int(settings["ingest.gap_baseline_days"])
-    min_days = int(settings["ingest.gap_min_baseline_days"])
-    factor = float(settings["ingest.gap_drop_factor"])
+    days = int(settings.ingest.gap_baseline_days)
+    min_days = int(settings.ingest.gap_min_baseline_days)
+    factor = float(settings.ingest.gap_drop_factor)
     lo, hi = complete[0] - timedelta(days=days), complete[-1] + HOUR
     # Keyed by the hour itself: the baseline looks up `days` earlier hours for every hour, and
     # formatting each of them as text cost more than the queries (1,380 hours: 11K strftime).
