@@ -262,7 +262,7 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
     # --- findings of the analytics worker ---------------------------------------------------
     ip = {"since": wp["since"]}
     insights = F.rows("council_insights", ip)
-    findings = []
+    findings: list[dict[str, Any]] = []
     for ins in insights:
         where = {"insight_id": ins["insight_id"]}
         metric = str(ins.get("metric") or "")
@@ -309,11 +309,11 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
         key = (raw.get("model") or "", raw.get("quant") or "", raw.get("dataset") or "")
         if c is not None and key in groups and key not in change_at:
             change_at[key] = (c.time, c.sha)
-    model_rows = []
+    model_rows: list[dict[str, Any]] = []
     for key, series in groups.items():
         at, sha = change_at.get(key, (window.since, ""))
         where = {"model": key[0], "quant": key[1], "dataset": key[2]}
-        args = {"where": where, "at": ts_str(at), "lookback_from": ts_str(at - lookback)}
+        args: dict[str, Any] = {"where": where, "at": ts_str(at), "lookback_from": ts_str(at - lookback)}
         change = factrules.step(runs, part="change", **args)
         n_after = factrules.step(runs, part="n_after", **args)
         if not n_after:
@@ -440,9 +440,9 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
 
     # --- the day-by-day correlation: a finding, never a proof ---------------------------------
     corr_rows = F.rows("council_correlation", fp)
-    cargs = {"x": "bench_p95_ms", "y": "user_latency_ms"}
+    cargs: dict[str, Any] = {"x": "bench_p95_ms", "y": "user_latency_ms"}
     ckeys = [d["day"] for d in corr_rows]
-    corr = {"n": F.sql("council_correlation", fp, "correlation", "{:,}", label="full days with both benchmark and "
+    corr: dict[str, Any] = {"n": F.sql("council_correlation", fp, "correlation", "{:,}", label="full days with both benchmark and "
                        "user data", keys=ckeys, part="n", **cargs)}
     r_value = factrules.correlation(corr_rows, part="r", **cargs)
     corr.update({"r_value": r_value, "r": None, "small": True, "negative": False, "strong": False})
@@ -479,15 +479,15 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
     }
 
     regressions = [x for x in changes if "regression" in x["type"]]
-    primary = None
+    primary: dict[str, Any] | None = None
     if regressions:
         raw = regressions[0]["raw"]
         key = (raw.get("model") or "", raw.get("quant") or "", raw.get("dataset") or "")
         # The latency finding with the biggest step leads (the worker orders by severity, then time).
         lat = [x for x in regressions if "latency" in x["type"]]
-        stepped = [(by_key.get((x["raw"].get("model") or "", x["raw"].get("quant") or "",
-                                x["raw"].get("dataset") or "")), x) for x in (lat or regressions)]
-        stepped = [(m, x) for m, x in stepped if m is not None]
+        found = [(by_key.get((x["raw"].get("model") or "", x["raw"].get("quant") or "",
+                              x["raw"].get("dataset") or "")), x) for x in (lat or regressions)]
+        stepped = [(m, x) for m, x in found if m is not None]
         if stepped:
             m, x = max(stepped, key=lambda mx: abs(mx[0]["change_value"] or 0))
             primary = {"finding": x, "model": m}
@@ -606,13 +606,13 @@ def _user_link(F: _Facts, *, model: str, commit: Any, window: Window, oldest: da
         tag = esc.clean(f"{m}, {op}")
         n_b = factrules.ratio_of_medians(rows, where=where, part="n_before", min_n=min_calls)
         n_a = factrules.ratio_of_medians(rows, where=where, part="n_after", min_n=min_calls)
-        a = {"where": where, "min_n": min_calls}
-        out = {"model": m,
+        a: dict[str, Any] = {"where": where, "min_n": min_calls}
+        out: dict[str, Any] = {"model": m,
                "n_before": F.sql("council_user_link", params, "ratio_of_medians", "{:,}", part="n_before",
                                  label=f"user calls before the commit ({tag})", **a),
                "n_after": F.sql("council_user_link", params, "ratio_of_medians", "{:,}", part="n_after",
                                 label=f"user calls after the commit ({tag})", **a),
-               "enough": n_b >= min_calls and n_a >= min_calls}
+               "enough": (n_b or 0) >= min_calls and (n_a or 0) >= min_calls}
         if out["enough"]:
             out["change"] = F.pct("council_user_link", params, "ratio_of_medians", part="change",
                                   label=f"user latency change, median after / before - 1 ({tag})", **a)

@@ -363,7 +363,7 @@ def _run_agent(settings: Settings, agent: str, fn: Callable[..., AgentResult], r
                 error = exc.message
                 result = AgentResult(status="failed", message=exc.message)
                 exit_code = exc.exit_code
-            except Exception as exc:  # noqa: BLE001 - a crash is recorded, alerted, and reported
+            except Exception as exc:  # a crash is recorded, alerted, and reported
                 error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 log.debug("agent %s crashed", agent, exc_info=True)
                 result = AgentResult(status="failed", message=f"crashed: {error}")
@@ -399,7 +399,7 @@ def _run_agent(settings: Settings, agent: str, fn: Callable[..., AgentResult], r
                 # outage. A distinct warning in the log; no page, nothing to resolve later.
                 log.warning("%s did not run: the embedded store was held by an interactive command "
                             "(%s) for longer than store.lock_timeout_seconds; not paging", agent,
-                            exc.holder_command or "unknown")
+                            getattr(exc, "holder_command", None) or "unknown")
             elif exit_code != ExitCode.USAGE:
                 telemetry.alert("critical", f"muse {agent} could not run", exc.message,
                                 dedup_key=_page_key(agent), source=f"muse {agent}")

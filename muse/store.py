@@ -170,7 +170,7 @@ class Store:
                 return fn()
             except (StoreError, StoreUnavailableError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - classified below
+            except Exception as exc:  # classified below
                 code = _error_code(exc)
                 if self.limits is not None and code in LIMIT_CODES:
                     raise QueryLimitError(self.limits.message(code), code=code) from exc
@@ -291,7 +291,7 @@ class EmbeddedStore(Store):
         try:
             from chdb import session as chdb_session
 
-            self._session = chdb_session.Session(str(self.path))
+            self._session: Any = chdb_session.Session(str(self.path))  # None once closed
             # Numbers as JSON numbers: the default quotes 64-bit integers and decimals.
             self._session.query("SET output_format_json_quote_64bit_integers = 0")
             self._session.query("SET output_format_json_quote_decimals = 0")
@@ -493,7 +493,7 @@ class ServerStore(Store):
         if parsed.scheme not in ("clickhouse", "clickhouses"):
             raise StoreError(f"store URL must start with clickhouse:// (got scheme {parsed.scheme!r})")
         try:
-            parsed.port
+            _ = parsed.port  # reading it validates it
         except ValueError as exc:
             # (the URL itself is not repeated: it may hold a password)
             raise ConfigError(f"store.url: bad port ({exc})",

@@ -235,7 +235,8 @@ def check_gate(settings: Any, store: Any, *, now: datetime | None = None) -> Gat
         return GateVerdict(False, f"Council blocked: the watcher status file {path} {problem}, so it was not "
                                   f"written by the watcher and is ignored. {hint}")
     short = status.run_id[:8]
-    base = {"run_id": status.run_id, "hearts_commit": status.hearts_commit, "packs_commit": status.packs_commit}
+    base: dict[str, Any] = {"run_id": status.run_id, "hearts_commit": status.hearts_commit,
+                            "packs_commit": status.packs_commit}
     try:
         row = store.named("watcher_gate_run", {"run_id": status.run_id}).first()
         if row is None:

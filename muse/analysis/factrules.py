@@ -54,8 +54,8 @@ def count(rows: list[dict[str, Any]], *, where: dict[str, Any] | None = None) ->
 
 def weighted_mean(rows: list[dict[str, Any]], *, column: str, weight: str,
                   where: dict[str, Any] | None = None) -> float | None:
-    pairs = [(_num(r.get(column)), _num(r.get(weight)) or 0.0) for r in _rows(rows, where)]
-    pairs = [(v, w) for v, w in pairs if v is not None and w > 0]
+    raw = [(_num(r.get(column)), _num(r.get(weight)) or 0.0) for r in _rows(rows, where)]
+    pairs = [(v, w) for v, w in raw if v is not None and w > 0]
     wsum = sum(w for _, w in pairs)
     return sum(v * w for v, w in pairs) / wsum if wsum else None
 
@@ -192,13 +192,12 @@ def step(rows: list[dict[str, Any]], *, where: dict[str, Any], at: str, lookback
 def halves(rows: list[dict[str, Any]], *, column: str) -> float | None:
     """Median of the second half of the days against the first half (the middle day in
     neither), as a fraction."""
-    vals = [_num(r.get(column)) for r in rows]
-    vals = [v for v in vals if v is not None]
+    vals = [v for v in (_num(r.get(column)) for r in rows) if v is not None]
     if len(vals) < 2:
         return None
     half = len(vals) // 2
     a, b = stats.median(vals[:half]), stats.median(vals[len(vals) - half:])
-    return b / a - 1.0 if a else None
+    return b / a - 1.0 if a and b is not None else None
 
 
 RULES: dict[str, Callable[..., Any]] = {

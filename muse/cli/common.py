@@ -9,7 +9,7 @@ from typing import Any, Callable
 import typer
 
 from muse.errors import ExitCode
-from muse.cli.output import echo, err, print_json, print_table
+from muse.cli.output import echo, print_json, print_table
 
 
 @dataclass

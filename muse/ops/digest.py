@@ -117,7 +117,7 @@ def build_digest(store: Store, days: int = 7, *, now: datetime | None = None,
     def col(rows: list[dict[str, Any]], key: str) -> list[Any]:
         return _series(rows, day_list, key)
 
-    daily = [{
+    daily: list[dict[str, Any]] = [{
         "day": d,
         "bench_results": _int(col(bench, "results")[i]),
         "bench_avg_p95_ms": _round(col(bench, "avg_p95_ms")[i], 1),
