@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Variables that would let the developer's own setup leak into a test.
 _ISOLATE = re.compile(r"^(MUSE_|DD_|DEEPL_|VERCEL_|SLACK_|PAGERDUTY_|XDG_|OPENAI_)")
@@ -102,9 +99,3 @@ def cli() -> Any:
         return CliResult(result.exit_code, ANSI.sub("", result.stdout), ANSI.sub("", result.stderr))
 
     return invoke
-
-
-def muse_cmd() -> list[str]:
-    """The installed console script when present, else `python -m muse`."""
-    exe = Path(sys.executable).parent / "muse"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "muse"]

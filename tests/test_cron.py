@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import muse_cmd
+from helpers import muse_cmd
 from muse.fsutil import disk_usage
 from muse.demo.runner import run_demo
 from muse.errors import ExitCode

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import muse_cmd
+from helpers import muse_cmd
 from fakes import closed_port
 from muse.errors import ExitCode
 from muse.locks import FileLock

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer._click.exceptions import UsageError
 
-from conftest import ROOT
+from helpers import ROOT
 from muse.schedule import SCHEDULES, SCHEDULES_BY_AGENT, Cron, CronError, check_punctuality, human_age, zone
 
 UTC = timezone.utc
