@@ -230,13 +230,15 @@ def test_full_demo_from_nothing_twice(cli, settings) -> None:
     assert "muse digest:" in r.stdout and "Open insights:" in r.stdout
     assert "skipped: no DeepL key configured" in r.stdout
     publish_line = next(line for line in r.stdout.splitlines() if line.startswith("  publish "))
-    # Confidence decides: main (deploy reported as skipped, never as success) or the drafts branch.
-    assert "deploy SKIPPED" in publish_line or "drafts" in publish_line, publish_line
+    # The demo's data make a ready episode (confidence well above the threshold): it goes to
+    # main with its tag, and the deploy is reported as skipped (no Vercel), never as success.
+    assert "published" in publish_line and "on origin/main, tag episode-1" in publish_line, publish_line
+    assert "deploy SKIPPED" in publish_line and "drafts" not in publish_line, publish_line
     post = settings.state_dir / "demo" / "banterblogs" / "posts" / "ep-1.md"
     assert f"Episode 1 (" in r.stdout and str(post) in r.stdout and post.is_file()
     origin = git.Repo(str(settings.state_dir / "demo" / "banterblogs.git"))
     branches = {h.name for h in origin.heads}
-    assert "episode-1" in {t.name for t in origin.tags} or "drafts" in branches
+    assert "episode-1" in {t.name for t in origin.tags} and "drafts" not in branches
     before = snapshot(settings)
     counts = raw_counts(settings)
     with open_store(settings) as store:
