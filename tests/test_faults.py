@@ -123,6 +123,7 @@ def _wait_for_first_part(store_dir: Path, proc: subprocess.Popen, timeout: float
         time.sleep(0.005)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.0, 0.3])
 def test_sigkill_half_way_through_an_ingest_then_rerun_leaves_no_duplicates_and_no_loss(
         settings: Any, migrated: Any, env: dict[str, str], tmp_path: Path, delay: float) -> None:
