@@ -44,8 +44,10 @@ def test_two_cron_runs_of_one_agent_one_runs_one_skips(settings: Any, migrated: 
         first = _muse(["watcher", "check"], {**env, "MUSE_STORE_LOCK_TIMEOUT_SECONDS": "300"})
         deadline = time.monotonic() + 120  # generous: CI machines are busy
         agent_lock = FileLock(settings.state_dir / "locks" / "watcher.lock", what="agent watcher")
-        while agent_lock.try_acquire():  # wait until the first run holds its agent lock
-            agent_lock.release()
+        # Wait until the first run holds its agent lock, reading the holder it writes into the
+        # lock file (probing with try_acquire would itself hold the lock for a moment, and a
+        # first run starting just then would skip).
+        while agent_lock.holder_info().get("pid") != first.pid:
             assert first.poll() is None and time.monotonic() < deadline, "first run never took its lock"
             time.sleep(0.05)
         second = _muse(["watcher", "check"], env)
