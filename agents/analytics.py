@@ -134,7 +134,7 @@ class Params:
             cost_days=settings.analytics.cost_anomaly_baseline_days,
             cost_min_days=settings.analytics.cost_anomaly_min_days,
             cost_min_excess=settings.analytics.cost_anomaly_min_excess,
-            thresholds=thresholds,  # type: ignore[arg-type]
+            thresholds=thresholds,
             outlier_min_rows=settings.analytics.outlier_min_rows,
             outlier_min_share=settings.analytics.outlier_min_share,
             min_change_pct=settings.analytics.regression_min_change_pct,

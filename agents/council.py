@@ -360,7 +360,7 @@ def _findings(F: _Facts, wp: dict[str, str]) -> list[dict[str, Any]]:
     """The analytics worker's insights in the window, each with its numbers as facts."""
     ip = {"since": wp["since"]}
     insights = F.rows("council_insights", ip)
-    findings = []
+    findings: list[dict[str, Any]] = []
     for ins in insights:
         where = {"insight_id": ins["insight_id"]}
         metric = str(ins.get("metric") or "")
@@ -429,11 +429,11 @@ def _model_performance(F: _Facts, window: Window, changes: list[dict[str, Any]],
         key = _series_key(raw)
         if c is not None and key in groups and key not in change_at:
             change_at[key] = (c.time, c.sha)
-    model_rows = []
+    model_rows: list[dict[str, Any]] = []
     for key, series in groups.items():
         at, sha = change_at.get(key, (window.since, ""))
         where = {"model": key[0], "quant": key[1], "dataset": key[2]}
-        args = {"where": where, "at": ts_str(at), "lookback_from": ts_str(at - lookback)}
+        args: dict[str, Any] = {"where": where, "at": ts_str(at), "lookback_from": ts_str(at - lookback)}
         change = factrules.step(runs, part="change", **args)
         n_after = factrules.step(runs, part="n_after", **args)
         if not n_after:
@@ -578,9 +578,9 @@ def _packs_summary(F: _Facts, fp: dict[str, str]) -> dict[str, Fact] | None:
 def _correlation(F: _Facts, fp: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The day-by-day correlation of benchmark and user latency: a finding, never a proof."""
     corr_rows = F.rows("council_correlation", fp)
-    cargs = {"x": "bench_p95_ms", "y": "user_latency_ms"}
+    cargs: dict[str, Any] = {"x": "bench_p95_ms", "y": "user_latency_ms"}
     ckeys = [d["day"] for d in corr_rows]
-    corr = {"n": F.sql("council_correlation", fp, "correlation", "{:,}", label="full days with both benchmark and "
+    corr: dict[str, Any] = {"n": F.sql("council_correlation", fp, "correlation", "{:,}", label="full days with both benchmark and "
                        "user data", keys=ckeys, part="n", **cargs)}
     r_value = factrules.correlation(corr_rows, part="r", **cargs)
     corr.update({"r_value": r_value, "r": None, "small": True, "negative": False, "strong": False})
@@ -625,8 +625,8 @@ def _primary(changes: list[dict[str, Any]], by_key: dict[tuple[str, str, str], d
         return None
     # The latency finding with the biggest step leads (the worker orders by severity, then time).
     lat = [x for x in regressions if "latency" in x["type"]]
-    stepped = [(by_key.get(_series_key(x["raw"])), x) for x in (lat or regressions)]
-    stepped = [(m, x) for m, x in stepped if m is not None]
+    found = [(by_key.get(_series_key(x["raw"])), x) for x in (lat or regressions)]
+    stepped = [(m, x) for m, x in found if m is not None]
     if stepped:
         m, x = max(stepped, key=lambda mx: abs(mx[0]["change_value"] or 0))
         return {"finding": x, "model": m}
@@ -725,13 +725,13 @@ def _user_link(F: _Facts, *, model: str, commit: Any, window: Window, oldest: da
         tag = esc.clean(f"{m}, {op}")
         n_b = factrules.ratio_of_medians(rows, where=where, part="n_before", min_n=min_calls)
         n_a = factrules.ratio_of_medians(rows, where=where, part="n_after", min_n=min_calls)
-        a = {"where": where, "min_n": min_calls}
-        out = {"model": m,
+        a: dict[str, Any] = {"where": where, "min_n": min_calls}
+        out: dict[str, Any] = {"model": m,
                "n_before": F.sql("council_user_link", params, "ratio_of_medians", "{:,}", part="n_before",
                                  label=f"user calls before the commit ({tag})", **a),
                "n_after": F.sql("council_user_link", params, "ratio_of_medians", "{:,}", part="n_after",
                                 label=f"user calls after the commit ({tag})", **a),
-               "enough": n_b >= min_calls and n_a >= min_calls}
+               "enough": (n_b or 0) >= min_calls and (n_a or 0) >= min_calls}
         if out["enough"]:
             out["change"] = F.pct("council_user_link", params, "ratio_of_medians", part="change",
                                   label=f"user latency change, median after / before - 1 ({tag})", **a)
@@ -871,10 +871,10 @@ def _same_episode_row(stored: dict[str, Any], row: dict[str, Any]) -> bool:
     for key in _EPISODE_CONTENT:
         old, new = stored.get(key), row.get(key)
         if key in _SCORES:
-            if old is None or abs(float(old) - float(new)) >= _SCORE_TOLERANCE:
+            if old is None or new is None or abs(float(old) - float(new)) >= _SCORE_TOLERANCE:
                 return False
         elif key == "cost_total":
-            if old is None or round(float(old), 6) != round(float(new), 6):
+            if old is None or new is None or round(float(old), 6) != round(float(new), 6):
                 return False
         elif key == "forced":
             if bool(old) != bool(new):

@@ -312,7 +312,7 @@ def _check_usage(translator: Translator, details: dict[str, Any]) -> None:
     own 456 stops it if the quota is really gone."""
     try:
         usage = translator.client.get_usage()
-    except Exception as exc:  # noqa: BLE001 - deepl errors and odd bodies alike
+    except Exception as exc:  # deepl errors and odd bodies alike; a rejected key is re-raised
         if _is_deepl(exc) and _classify(exc)[1] and not _is_server_error(exc):
             raise  # the key is rejected or DeepL unreachable: nothing else will work either
         details["usage_error"] = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

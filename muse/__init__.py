@@ -14,4 +14,4 @@ _here = _os.path.dirname(_os.path.abspath(__file__))
 _parent = _os.path.dirname(_here)
 if not _os.path.isdir(_os.path.join(_here, "agents")) and _os.path.isfile(
         _os.path.join(_parent, "agents", "__init__.py")):
-    __path__.append(_parent)  # type: ignore[name-defined]  # noqa: F821
+    __path__.append(_parent)

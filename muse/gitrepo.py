@@ -17,7 +17,7 @@ class Commit:
     author: str
 
 
-def _repo(path: Path):  # noqa: ANN202
+def _repo(path: Path):  # -> git.Repo (gitpython is imported lazily)
     import git
 
     try:
@@ -28,7 +28,7 @@ def _repo(path: Path):  # noqa: ANN202
         raise ConfigError(f"{path} is not a git repository") from None
 
 
-def _commit(c) -> Commit:  # noqa: ANN001
+def _commit(c) -> Commit:  # c: a git.Commit (gitpython is imported lazily)
     return Commit(c.hexsha, datetime.fromtimestamp(c.committed_date, timezone.utc),
                   c.summary if isinstance(c.summary, str) else c.summary.decode("utf-8", "replace"),
                   c.author.name or "")

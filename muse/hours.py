@@ -55,6 +55,15 @@ def parse_ts(value: Any, *, zero_is_none: bool = False) -> datetime | None:
     return out
 
 
+def require_ts(value: Any) -> datetime:
+    """:func:`parse_ts` for a value that must be a time (a stored row's ``ts``, a manifest's
+    start): ValueError names what was there instead of a time."""
+    out = parse_ts(value)
+    if out is None:
+        raise ValueError(f"expected a timestamp, got {value!r}")
+    return out
+
+
 def humanize(duration: float | timedelta) -> str:
     """The one duration humanizer, for messages read at 3 a.m.: '45 s', '12 min', '2 h 5 min',
     '3 d 4 h' (the sign is dropped: callers say "ago" or "in")."""

@@ -30,7 +30,7 @@ def current_format() -> str:
 
 def json_line(level: str, kind: str, message: str, **fields: object) -> str:
     """One JSON object (one line) in the shape of the log lines."""
-    doc = {"ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "level": level, "kind": kind,
+    doc: dict[str, object] = {"ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "level": level, "kind": kind,
            "logger": "muse", "message": scrub(message)}
     doc.update(fields)
     return json.dumps(doc, default=str, ensure_ascii=False)
@@ -117,8 +117,8 @@ class _OneLineFormatter(logging.Formatter):
 def configure(fmt: str = "auto", *, debug: bool = False, quiet: bool = False) -> None:
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     root = logging.getLogger("muse")
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     if fmt == "auto":
         fmt = "rich" if sys.stderr.isatty() else "plain"
     _STATE["format"] = fmt

@@ -403,7 +403,7 @@ class _Run:
             self.error = exc.message
             self.result = AgentResult(status="failed", message=exc.message)
             self.exit_code = exc.exit_code
-        except Exception as exc:  # noqa: BLE001 - a crash is recorded, alerted, and reported
+        except Exception as exc:  # a crash is recorded, alerted, and reported
             self.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             log.debug("agent %s crashed", self.agent, exc_info=True)
             self.result = AgentResult(status="failed", message=f"crashed: {self.error}")

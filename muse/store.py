@@ -197,7 +197,7 @@ class Store:
                               on_retry=on_retry, sleep=lambda s: time.sleep(s))
         except (StoreError, StoreUnavailableError):
             raise
-        except Exception as exc:  # noqa: BLE001 - classified below
+        except Exception as exc:  # classified below
             code = _error_code(exc)
             if self.limits is not None and code in LIMIT_CODES:
                 raise QueryLimitError(self.limits.message(code), code=code) from exc
@@ -318,7 +318,7 @@ class EmbeddedStore(Store):
         self._lock.acquire(timeout=lock_timeout, on_wait=on_wait)
         try:
             chdb_session = _import_chdb_session()
-            self._session = chdb_session.Session(str(self.path))
+            self._session: Any = chdb_session.Session(str(self.path))  # None once closed
             # Numbers as JSON numbers: the default quotes 64-bit integers and decimals.
             self._session.query("SET output_format_json_quote_64bit_integers = 0")
             self._session.query("SET output_format_json_quote_decimals = 0")
@@ -541,7 +541,7 @@ class ServerStore(Store):
         if parsed.scheme not in ("clickhouse", "clickhouses"):
             raise StoreError(f"store URL must start with clickhouse:// (got scheme {parsed.scheme!r})")
         try:
-            parsed.port
+            _ = parsed.port  # reading it validates it
         except ValueError as exc:
             # (the URL itself is not repeated: it may hold a password)
             raise ConfigError(f"store.url: bad port ({exc})",

@@ -21,6 +21,7 @@ otherwise they are recorded locally only.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -273,7 +274,7 @@ class Telemetry:
         tags = dict(tags or {})
         details = {k: tags.pop(k) for k in sorted(tags) if k in UNBOUNDED_TAGS}
         full_text = text + ("\n\n" + "\n".join(f"{k}: {v}" for k, v in details.items()) if details else "")
-        record = {"ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "severity": severity,
+        record: dict[str, Any] = {"ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "severity": severity,
                   "title": title, "text": text, "dedup_key": dedup_key, "action": "trigger", "kind": kind}
         log.log(logging.ERROR if severity == "critical" else logging.WARNING if severity == "warning"
                 else logging.INFO, "alert [%s] %s: %s", severity, title, text)
@@ -387,7 +388,7 @@ class Telemetry:
                 meta = {k: v for k, v in meta.items() if k != "max_age"}
                 msg = Message(id="", sink=sink, created=now, expires=now + expiry_seconds, body=body, **meta)
                 try:
-                    retry.call(lambda: self._send(msg), what=f"{sink} {meta.get('action', '')}",
+                    retry.call(functools.partial(self._send, msg), what=f"{sink} {meta.get('action', '')}",
                                attempts=self.http_retries, backoff=self.http_backoff, deadline=self._drain_deadline())
                     reached.append(sink)
                 except Exception as exc:  # noqa: BLE001

@@ -15,7 +15,7 @@ from muse.escaping import md_cell, md_cell_code, md_code, md_label, md_text, svg
 __all__ = ["environment", "md_code", "md_text", "render"]
 
 
-def environment():  # noqa: ANN201 - jinja2 imported lazily
+def environment():  # -> jinja2.Environment (jinja2 is imported lazily)
     import jinja2
 
     from muse.resources import resource_path

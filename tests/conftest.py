@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import sys
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Variables that would let the developer's own setup leak into a test.
 _ISOLATE = re.compile(r"^(MUSE_|DD_|DEEPL_|VERCEL_|SLACK_|PAGERDUTY_|XDG_|OPENAI_)")
@@ -47,12 +45,38 @@ def settings(isolated_env: dict[str, str]) -> Any:
     return load_settings()
 
 
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated embedded store per test process (per xdist worker), made once and closed;
+    `store` and `migrated` copy it instead of migrating a fresh store for every test."""
+    from muse import migrations
+    from muse.config import load_settings
+    from muse.store import open_store
+
+    base = tmp_path_factory.mktemp("store-template")
+    settings = load_settings(env={"XDG_DATA_HOME": str(base / "data"), "XDG_CONFIG_HOME": str(base / "config")})
+    with open_store(settings) as st:
+        migrations.migrate(st)
+    return settings.embedded_store_path
+
+
+def _from_template(settings: Any, template: Path) -> bool:
+    """Copy the migrated template where these settings keep their embedded store; False (and
+    nothing copied) for a server store or a store that is already there: those get migrated."""
+    if settings.store_url or settings.embedded_store_path.exists():
+        return False
+    settings.ensure_state_dir()
+    shutil.copytree(template, settings.embedded_store_path, symlinks=True)  # relative links into store/
+    return True
+
+
 @pytest.fixture
-def store(settings: Any) -> Iterator[Any]:
+def store(settings: Any, store_template: Path) -> Iterator[Any]:
     """A migrated embedded store, closed at teardown (chDB holds one path per process)."""
     from muse import migrations
     from muse.store import open_store
 
+    _from_template(settings, store_template)
     st = open_store(settings)
     migrations.migrate(st)
     try:
@@ -62,13 +86,14 @@ def store(settings: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def migrated(settings: Any) -> Any:
-    """Migrate the default store and close it, for tests that run the CLI."""
+def migrated(settings: Any, store_template: Path) -> Any:
+    """A migrated default store, closed, for tests that run the CLI."""
     from muse import migrations
     from muse.store import open_store
 
-    with open_store(settings) as st:
-        migrations.migrate(st)
+    if not _from_template(settings, store_template):
+        with open_store(settings) as st:
+            migrations.migrate(st)
     return settings
 
 
@@ -98,9 +123,3 @@ def cli() -> Any:
         return CliResult(result.exit_code, ANSI.sub("", result.stdout), ANSI.sub("", result.stderr))
 
     return invoke
-
-
-def muse_cmd() -> list[str]:
-    """The installed console script when present, else `python -m muse`."""
-    exe = Path(sys.executable).parent / "muse"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "muse"]

@@ -139,4 +139,4 @@ def test_commands_on_an_unmigrated_store_say_to_migrate(cli) -> None:
                  ("analytics", "run")):
         r = cli(*args)
         assert r.exit_code == 2, (args, r)
-        assert "muse db migrate" in r.output or "schema is out of date" in r.output, args
+        assert "schema is out of date" in r.output and "run `muse db migrate`" in r.output, (args, r)

@@ -14,6 +14,7 @@ from muse.demo.runner import run_demo
 from muse.errors import ExitCode
 from muse.store import open_store
 
+pytestmark = pytest.mark.slow  # one whole demo run for the module
 
 
 @pytest.fixture(scope="module")

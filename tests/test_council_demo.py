@@ -7,11 +7,14 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 
 def _section(md: str, title: str) -> str:
     return md.split(f"## {title}\n")[1].split("\n## ")[0]
 
 
+@pytest.mark.slow
 def test_demo_episode_names_the_planted_regression_and_its_users(cli: Any, settings: Any) -> None:
     r = cli("demo")
     assert r.exit_code == 0, r

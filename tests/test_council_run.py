@@ -86,13 +86,13 @@ def test_forced_generation_is_recorded_everywhere(live_world: World) -> None:
     out = _generate(live_world, force=True)
     assert out.exit_code == ExitCode.OK and out.result.forced
     [ep] = _episodes(live_world)
-    assert ep["forced"] is True or ep["forced"] == 1
+    assert ep["forced"] is True
     text = (live_world.tmp / "blog" / "posts" / "ep-1.md").read_text()
     doc = epfmt.parse(text)
     assert doc.front_matter["forced"] is True
     assert "**FORCED:**" in doc.body.split("## TL;DR")[0]
     with open_store(live_world.settings()) as st:
-        assert st.query("SELECT forced FROM agent_runs FINAL WHERE agent = 'council'").scalar() in (True, 1)
+        assert st.query("SELECT forced FROM agent_runs FINAL WHERE agent = 'council'").scalar() is True
 
 
 def test_open_gate_rerun_keeps_number_and_new_commit_gets_the_next(live_world: World) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import muse_cmd
+from helpers import muse_cmd
 from muse.fsutil import disk_usage
 from muse.demo.runner import run_demo
 from muse.errors import ExitCode
@@ -71,6 +71,7 @@ def test_200_short_runs_keep_the_store_the_size_of_its_data(demo_state: Path) ->
     assert {(r["status"], r["exit_code"]): r["n"] for r in rows}.get(("ok", 0), 0) >= 200, rows
 
 
+@pytest.mark.slow
 def test_db_maintain_removes_every_replaced_part(demo_state: Path) -> None:
     for _ in range(3):
         assert run_muse(demo_state, "-q", "ingest", "hearts", "--pending").returncode == 0
@@ -179,6 +180,7 @@ def test_a_bounded_query_yields_to_an_agent_that_starts_meanwhile(migrated: Any)
     assert _alerts(state) == []
 
 
+@pytest.mark.slow
 def test_an_agent_outwaited_by_a_query_warns_is_recorded_and_counted(migrated: Any) -> None:
     state = migrated.state_dir
     query = _start_query(state, {"MUSE_QUERY_TIMEOUT_SECONDS": "60"})
@@ -291,6 +293,7 @@ def test_health_reports_a_run_left_running_past_its_timeout(migrated: Any) -> No
 
 
 # -- logs a shipper can read -----------------------------------------------------------------
+@pytest.mark.slow
 def test_every_line_of_a_cron_style_log_is_json(demo_state: Path, tmp_path: Path) -> None:
     """What crontab.example does: `muse --log-format json <cmd> >> log 2>&1`, for agents
     that succeed, skip, fail, and commands that print tables or fail before running."""
@@ -412,6 +415,7 @@ def test_a_read_only_state_dir_is_one_clear_line(small_disk: Path) -> None:
         assert f"alert [critical] muse {args[0]}" in proc.stderr  # raised (its local record cannot be written)
 
 
+@pytest.mark.slow
 def test_a_full_disk_alerts_instead_of_crashing(small_disk: Path) -> None:
     state = small_disk / "state"
     assert run_muse(state, "db", "migrate").returncode == 0

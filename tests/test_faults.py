@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import muse_cmd
+from helpers import muse_cmd
 from fakes import closed_port
 from muse.errors import ExitCode
 from muse.locks import FileLock
@@ -44,8 +44,10 @@ def test_two_cron_runs_of_one_agent_one_runs_one_skips(settings: Any, migrated: 
         first = _muse(["watcher", "check"], {**env, "MUSE_STORE_LOCK_TIMEOUT_SECONDS": "300"})
         deadline = time.monotonic() + 120  # generous: CI machines are busy
         agent_lock = FileLock(settings.state_dir / "locks" / "watcher.lock", what="agent watcher")
-        while agent_lock.try_acquire():  # wait until the first run holds its agent lock
-            agent_lock.release()
+        # Wait until the first run holds its agent lock, reading the holder it writes into the
+        # lock file (probing with try_acquire would itself hold the lock for a moment, and a
+        # first run starting just then would skip).
+        while agent_lock.holder_info().get("pid") != first.pid:
             assert first.poll() is None and time.monotonic() < deadline, "first run never took its lock"
             time.sleep(0.05)
         second = _muse(["watcher", "check"], env)
@@ -123,6 +125,7 @@ def _wait_for_first_part(store_dir: Path, proc: subprocess.Popen, timeout: float
         time.sleep(0.005)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.0, 0.3])
 def test_sigkill_half_way_through_an_ingest_then_rerun_leaves_no_duplicates_and_no_loss(
         settings: Any, migrated: Any, env: dict[str, str], tmp_path: Path, delay: float) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from conftest import ROOT
+from helpers import ROOT
 
 HEAVY = ("chdb", "clickhouse_driver", "git", "deepl", "datadog", "httpx", "jinja2")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, muse_cmd
+from helpers import ROOT, muse_cmd
 from episode_fixtures import Blog, episode_status, insert_episode, make_blog, write_episode
 from fake_vercel import FakeVercel
 from fakes import FakeHTTP

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import muse_cmd
+from helpers import ROOT, muse_cmd
 from fakes import closed_port
 from muse import migrations
 from muse.errors import ExitCode, ReadOnlyError, StoreError, StoreUnavailableError
@@ -31,7 +31,51 @@ def test_string_parameters_arrive_unchanged(store) -> None:
         assert store.query("SELECT {v:String}", {"v": value}).scalar() == value
 
 
-def test_every_named_query_exists_and_parses(store) -> None:
+# Calls that take a query name (sql/queries/<name>.sql) as their first argument: the store's
+# `named`, `load_query`, and the council's fact builder `F.rows/sql/pct` (it runs store.named).
+_QUERY_LOADERS = {"named", "named_query", "load_query"}
+_FACT_BUILDERS = {"rows", "sql", "pct"}
+
+
+def _query_names_in_code() -> dict[str, str]:
+    """Every literal query name the code passes to a loader, with where it was found."""
+    import ast
+
+    found: dict[str, str] = {}
+    for base in ("muse", "agents"):
+        for path in sorted((ROOT / base).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                f = node.func
+                name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+                facts = (isinstance(f, ast.Attribute) and f.attr in _FACT_BUILDERS
+                         and isinstance(f.value, ast.Name) and f.value.id == "F")
+                first = node.args[0]
+                if (name in _QUERY_LOADERS or facts) and isinstance(first, ast.Constant) \
+                        and isinstance(first.value, str):
+                    found.setdefault(first.value, f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_every_query_the_code_names_exists() -> None:
+    """A mistyped `store.named("...")` fails here, not in production at 2 a.m."""
+    from muse.resources import resource_path
+
+    files = {p.stem for p in (resource_path("sql") / "queries").glob("*.sql")}
+    used = _query_names_in_code()
+    assert len(used) > 50, f"the collector found only {len(used)} query names; is it still looking?"
+    missing = {name: where for name, where in used.items() if name not in files}
+    assert not missing, f"named in code but no sql/queries/<name>.sql: {missing}"
+    # The other way round: a query file nobody names (not even indirectly, as a string in the
+    # code, the benchmarks or the tests) is dead SQL.
+    text = "\n".join(p.read_text(encoding="utf-8") for base in ("muse", "agents", "benchmarks", "tests")
+                     for p in (ROOT / base).rglob("*.py"))
+    unused = sorted(n for n in files - set(used) if f'"{n}"' not in text)
+    assert not unused, f"query files no code names: {unused}"
+
+
+def test_every_query_file_parses(store) -> None:
     from muse.resources import resource_path
 
     names = [p.stem for p in (resource_path("sql") / "queries").glob("*.sql")]

@@ -103,7 +103,7 @@ def test_cron_run_in_a_real_process_sends_its_metrics_to_dogstatsd(settings, mig
     import os
     import subprocess
 
-    from conftest import muse_cmd
+    from helpers import muse_cmd
     from fakes import UDPSink
 
     repos.hearts.commit(ago(minutes=42))

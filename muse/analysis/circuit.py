@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muse.errors import MuseError
-from muse.hours import humanize, parse_ts
+from muse.hours import humanize, require_ts
 from muse.fsutil import atomic_write_text, sync_dir
 
 if TYPE_CHECKING:
@@ -219,14 +219,15 @@ def check_gate(settings: Settings, store: Any, *, now: datetime | None = None) -
         return GateVerdict(False, f"Council blocked: the watcher status file {path} {problem}, so it was not "
                                   f"written by the watcher and is ignored. {hint}")
     short = status.run_id[:8]
-    base = {"run_id": status.run_id, "hearts_commit": status.hearts_commit, "packs_commit": status.packs_commit}
+    base: dict[str, Any] = {"run_id": status.run_id, "hearts_commit": status.hearts_commit,
+                            "packs_commit": status.packs_commit}
     try:
         row = store.named("watcher_gate_run", {"run_id": status.run_id}).first()
         if row is None:
             return GateVerdict(False, f"Council blocked: the status file names watcher run {short}, which is not in "
                                       f"watcher_runs. The file was not written by a watcher check (hand-made, or "
                                       f"from another store) and is ignored. {hint}", **base)
-        ran_at = parse_ts(row["ts"])
+        ran_at = require_ts(row["ts"])
     except MuseError as exc:
         return GateVerdict(False, f"Council blocked: could not verify the watcher status against the store: "
                                   f"{exc.message}", **base)
@@ -253,7 +254,7 @@ def check_gate(settings: Settings, store: Any, *, now: datetime | None = None) -
             newest = store.named("watcher_recent", {"limit": 1}).first()
         except MuseError:
             newest = None
-        if newest and newest["status"] == "valid_pending" and parse_ts(newest["ts"]) > ran_at:
+        if newest and newest["status"] == "valid_pending" and require_ts(newest["ts"]) > ran_at:
             return GateVerdict(False, f"{stale}; the checks since then wait for the data of a new commit "
                                       f"(valid_pending, not a failure): {newest['message']} The council can run "
                                       f"once that data is in and a check passes.", **base)
@@ -265,7 +266,7 @@ def check_gate(settings: Settings, store: Any, *, now: datetime | None = None) -
                                   f"{exc.message}", **base)
     if int(later.get("failures") or 0) > 0:
         return GateVerdict(False, f"Council blocked: a later watcher check (run {str(later['run_id'])[:8]}, "
-                                  f"{humanize((now - parse_ts(later['ts'])).total_seconds())} ago) found "
+                                  f"{humanize((now - require_ts(later['ts'])).total_seconds())} ago) found "
                                   f"{later['status']}. {hint}", **base)
     return open_verdict(run_id=status.run_id, ran_at=ran_at, hearts_commit=status.hearts_commit,
                         packs_commit=status.packs_commit, max_age_seconds=max_age, now=now)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
 from muse.analysis import stats
-from muse.hours import parse_ts
+from muse.hours import parse_ts, require_ts
 
 if TYPE_CHECKING:
     from muse.config import Settings
@@ -58,8 +58,8 @@ def count(rows: list[dict[str, Any]], *, where: dict[str, Any] | None = None) ->
 
 def weighted_mean(rows: list[dict[str, Any]], *, column: str, weight: str,
                   where: dict[str, Any] | None = None) -> float | None:
-    pairs = [(_num(r.get(column)), _num(r.get(weight)) or 0.0) for r in _rows(rows, where)]
-    pairs = [(v, w) for v, w in pairs if v is not None and w > 0]
+    raw = [(_num(r.get(column)), _num(r.get(weight)) or 0.0) for r in _rows(rows, where)]
+    pairs = [(v, w) for v, w in raw if v is not None and w > 0]
     wsum = sum(w for _, w in pairs)
     return sum(v * w for v, w in pairs) / wsum if wsum else None
 
@@ -190,13 +190,12 @@ def step(rows: list[dict[str, Any]], *, where: dict[str, Any], at: str, lookback
 def halves(rows: list[dict[str, Any]], *, column: str) -> float | None:
     """Median of the second half of the days against the first half (the middle day in
     neither), as a fraction."""
-    vals = [_num(r.get(column)) for r in rows]
-    vals = [v for v in vals if v is not None]
+    vals = [v for v in (_num(r.get(column)) for r in rows) if v is not None]
     if len(vals) < 2:
         return None
     half = len(vals) // 2
     a, b = stats.median(vals[:half]), stats.median(vals[len(vals) - half:])
-    return b / a - 1.0 if a else None
+    return b / a - 1.0 if a and b is not None else None
 
 
 RULES: dict[str, Callable[..., Any]] = {
@@ -225,7 +224,9 @@ def rerun(fact: dict[str, Any], *, store: Any, settings: Settings, facts: dict[s
         from muse import gitrepo
 
         path = settings.repos.named(params["repo"]).dir
-        since, until = parse_ts(params["since"]), parse_ts(params["until"])
+        if path is None:
+            raise ValueError(f"repos.{params['repo']}.path is not set")
+        since, until = require_ts(params["since"]), require_ts(params["until"])
         commits = gitrepo.commits_between(path, params["branch"], since, until)
         n = len(commits)
         return max(0, n - int(rule.get("args", {}).get("minus", 0)))

@@ -370,7 +370,7 @@ def _supports_cause(facts: list[Fact]) -> set[str]:
         if args.get("part") != "change":
             continue
 
-        def bound(part: str) -> float | None:
+        def bound(part: str, f: Fact = f, args: dict[str, Any] = args) -> float | None:  # this iteration's f, args
             g = next((x for x in link if x.params == f.params and ((x.rule or {}).get("args") or {}).get("where")
                       == args.get("where") and ((x.rule or {}).get("args") or {}).get("part") == part), None)
             return _numeric(g) if g is not None else None
@@ -512,13 +512,15 @@ class Client:
     def chat(self, model: str, operation: str, system: str, user: str) -> tuple[dict[str, Any] | None, str]:
         """The model's JSON answer, or None and why (never raises for a failed call)."""
         import openai
+        from openai.types.chat import ChatCompletionMessageParam
 
         stop = self.budget.exhausted()
         if stop:
             return None, stop
         call = Call(model, operation)
         t0 = time.monotonic()
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system},
+                                                      {"role": "user", "content": user}]
         try:
             kw: dict[str, Any] = {"response_format": {"type": "json_object"}} if self.json_mode else {}
             try:
@@ -583,7 +585,7 @@ def record(store: Any, telemetry: Any, run_id: str, calls: Iterable[Call]) -> No
     if rows and store is not None:
         try:
             store.insert("llm_events", rows)
-        except Exception:  # noqa: BLE001 - accounting must not take the episode down
+        except Exception:  # accounting must not take the episode down (logged)
             log.warning("narrator: could not record %d call(s) in llm_events", len(rows), exc_info=True)
 
 
@@ -635,7 +637,7 @@ def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Settings
         return _with_note(marked, nar), nar
     try:
         new = _narrate(client, cfg, marked, items, by_id, skeleton, bodies, nar)
-    except Exception:  # noqa: BLE001 - a narrator bug must not cost the episode: every section stays templated
+    except Exception:  # a narrator bug must not cost the episode: every section stays templated
         log.warning("narrator failed; the templates write the episode", exc_info=True)
         new = marked
         nar.sections = {k: "template: narrator error" for k in nar.sections}
@@ -691,7 +693,7 @@ def _analyst_claims(client: Client, cfg: Config, skeleton: list[dict[str, Any]],
         for item in raw[:MAX_CLAIMS]:
             if not isinstance(item, dict):
                 continue
-            cites = item.get("facts") if isinstance(item.get("facts"), list) else []
+            cites = item["facts"] if isinstance(item.get("facts"), list) else []
             claim = Claim(esc.clean(item.get("section", ""), max_len=80), esc.clean(item.get("text", "")),
                           [esc.clean(x, max_len=20) for x in cites if isinstance(x, (str, int))], model)
             nar.claims.append(claim)
@@ -721,7 +723,7 @@ def _judge(client: Client, cfg: Config, kept: dict[str, list[Claim]], by_id: dic
         s = item["section"]
         allowed = {i for c in kept[s] for i in c.facts}
         allowed_code = {m.group(0) for c in kept[s] for m in _CODE.finditer(c.marked)}
-        cited = [str(x) for x in (item.get("facts") if isinstance(item.get("facts"), list) else [])
+        cited = [str(x) for x in (item["facts"] if isinstance(item.get("facts"), list) else [])
                  if isinstance(x, (str, int))]
         text, reason = verify(str(item.get("text", "")), cited, by_id, allowed=allowed, code=allowed_code,
                               supported=supported, paragraphs=True)

@@ -1,7 +1,7 @@
 """`muse council`: generate, preview and trace episodes."""
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -35,8 +35,9 @@ def generate_cmd(
 
     if force:
         err("WARNING: --force overrides the circuit breaker; the episode will say it was forced.")
+    extra: dict[str, Any] = {"narrate": True} if narrate else {}
     outcome = run_agent(common.settings(), "council", council.run, on_wait=common.on_wait,
-                        force=force, window_days=window_days, **({"narrate": True} if narrate else {}))
+                        force=force, window_days=window_days, **extra)
     common.render_outcome(outcome, as_json=as_json)
 
 
@@ -144,12 +145,12 @@ def trace_cmd(
         print_json({"episode": number, "numbers": len(lines), "untraced": [t.number for t in untraced],
                     "trace": [{"number": t.number, "line": t.line, "fact": t.fact} for t in lines]})
     else:
-        rows = []
+        table: list[tuple[Any, ...]] = []
         for t in lines:
             f = t.fact or {}
-            rows.append((t.line, t.number, f.get("id", "UNTRACED"), f.get("label", ""), f.get("query", ""),
+            table.append((t.line, t.number, f.get("id", "UNTRACED"), f.get("label", ""), f.get("query", ""),
                          str(f.get("params", ""))[:100]))
-        print_table(["line", "number", "fact", "what", "query", "parameters"], rows, title=f"episode {number}")
+        print_table(["line", "number", "fact", "what", "query", "parameters"], table, title=f"episode {number}")
         echo(f"{len(lines)} numbers, {len(untraced)} without a fact")
         for t in untraced:
             err(f"untraced: {t.number!r} on line {t.line} of the body was not produced by any fact")

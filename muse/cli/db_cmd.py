@@ -1,6 +1,6 @@
 """`muse db`: schema migrations and store maintenance."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -82,7 +82,7 @@ def maintain_cmd(
         before = store.parts() if hasattr(store, "parts") else None
         after = store.maintain(wait=wait, force=True)
     if after is None or before is None:
-        doc = {"backend": "server", "message": "a ClickHouse server removes replaced parts itself; nothing to do"}
+        doc: dict[str, Any] = {"backend": "server", "message": "a ClickHouse server removes replaced parts itself; nothing to do"}
         print_json(doc) if as_json else echo(doc["message"])
         return
     from muse.fsutil import disk_usage

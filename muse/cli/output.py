@@ -17,7 +17,7 @@ def stdout_is_tty() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
 
-def _console(stderr: bool = False):  # noqa: ANN202 - rich imported lazily
+def _console(stderr: bool = False):  # -> rich.console.Console (rich is imported lazily)
     from rich.console import Console
 
     tty = (sys.stderr if stderr else sys.stdout).isatty()

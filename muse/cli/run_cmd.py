@@ -1,14 +1,17 @@
 """`muse run`: the ordered pipeline."""
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from muse.cli import common
 from muse.cli.output import echo, err, print_json, print_table
 
+if TYPE_CHECKING:  # imported lazily by the command itself: `muse --help` stays fast
+    from muse.pipeline import PipelineResult
 
-def render_pipeline(result, *, as_json: bool) -> None:  # noqa: ANN001
+
+def render_pipeline(result: "PipelineResult", *, as_json: bool) -> None:
     rows = [(o.agent, o.status, o.result.rows_written, f"{o.duration_s:.2f}s", o.result.message)
             for o in result.outcomes]
     if as_json:

@@ -108,9 +108,9 @@ def _render_status(info: dict[str, Any]) -> None:
     if last_valid:
         from datetime import datetime, timezone
 
-        from muse.hours import parse_ts
+        from muse.hours import require_ts
 
-        at = parse_ts(last_valid)
+        at = require_ts(last_valid)
         echo(f"Last valid check: {at:%Y-%m-%d %H:%M:%S} UTC "
              f"({_ago((datetime.now(timezone.utc) - at).total_seconds())}).")
     else:

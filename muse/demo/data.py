@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from muse.hours import HOUR, floor_hour, iso_hour, parse_ts
+from muse.hours import HOUR, floor_hour, iso_hour, require_ts
 
 SEED = 20260501
 MANIFEST_VERSION = 1
@@ -356,7 +356,7 @@ def generate(demo_dir: Path, *, now: datetime, days: int = 14, scale: float = 1.
     paths.root.mkdir(parents=True, exist_ok=True)
     current = floor_hour(now)
     manifest = _load_manifest(paths) or _new_manifest(paths, current, days=days, scale=scale)
-    start = parse_ts(manifest["start"])
+    start = require_ts(manifest["start"])
     plan = Plan(start, int(manifest["span_days"]))
     scale = float(manifest.get("scale", 1.0))
 

@@ -13,7 +13,7 @@ import math
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
-from muse.hours import parse_ts, ts_str
+from muse.hours import require_ts, ts_str
 from muse.store import Store
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -97,7 +97,7 @@ def build_digest(store: Store, days: int = 7, *, now: datetime | None = None,
         raise ValueError("days must be >= 1")
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     day_list = _days(now.date(), days)
-    since = parse_ts(day_list[0])
+    since = require_ts(day_list[0])
     params = {"since": ts_str(since)}
 
     watcher_by_day = _watcher_by_day(store, params, day_list)

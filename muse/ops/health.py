@@ -22,6 +22,7 @@ from muse.telemetry import read_local_metrics
 
 Level = Literal["ok", "warn", "fail", "info"]
 _RANK = {"info": 0, "ok": 1, "warn": 2, "fail": 3}
+_PUNCT_LEVEL: dict[str, Level] = {"ok": "ok", "late": "fail", "never": "warn", "waiting": "info"}
 
 
 @dataclass
@@ -59,7 +60,7 @@ def agent_checks(last_runs: list[dict[str, Any]], now: datetime,
             pred = by_agent.get(sched.after)
             predecessor = (pred["last_status"], parse_ts(pred["last_started"], zero_is_none=True)) if pred else ("never run", None)
         punct = check_punctuality(sched, started, now, predecessor=predecessor)
-        punct_level: Level = {"ok": "ok", "late": "fail", "never": "warn", "waiting": "info"}[punct.state]
+        punct_level = _PUNCT_LEVEL[punct.state]
         if run is None:
             checks.append(Check(f"agent {sched.agent}", punct_level, punct.detail))
             continue

@@ -89,7 +89,7 @@ def _timed(name: str, timeout: float, fn: Callable[[Any], tuple[Level, str]]) ->
         level, detail = "fail", f"no answer within {timeout:g}s"
     except httpx.HTTPError as exc:
         level, detail = "fail", f"unreachable ({type(exc).__name__})"
-    except Exception as exc:  # noqa: BLE001 - a probe never takes health down with it
+    except Exception as exc:  # a probe never takes health down with it
         log.debug("probe %s crashed", name, exc_info=True)
         level, detail = "fail", f"probe error ({type(exc).__name__})"
     return ProbeResult(name, level, detail, int((time.monotonic() - t0) * 1000))

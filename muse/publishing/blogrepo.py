@@ -336,7 +336,7 @@ def _remote_has(blog: BlogRepo, branch: str, tag: str | None, sha: str) -> bool:
                               *([f"refs/tags/{tag}"] if tag else []), check=False)
     if status != 0:
         return False
-    refs = dict(reversed(line.split("\t", 1)) for line in out.splitlines() if "\t" in line)
+    refs = {ref: oid for oid, ref in (line.split("\t", 1) for line in out.splitlines() if "\t" in line)}
     if f"refs/heads/{branch}" not in refs:
         return False
     return not tag or refs.get(f"refs/tags/{tag}") == sha

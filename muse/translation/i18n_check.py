@@ -129,9 +129,9 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
     if so.links == to.links and so.images == to.images:
         checks.append(Check("links", True, f"{len(so.links)} links, {len(so.images)} images identical"))
     else:
-        which = "links" if so.links != to.links else "images"
-        a, b = (so.links, to.links) if which == "links" else (so.images, to.images)
-        checks.append(Check("links", False, f"{which} differ: {_first_diff(a, b)}"))
+        kind = "links" if so.links != to.links else "images"
+        a, b = (so.links, to.links) if kind == "links" else (so.images, to.images)
+        checks.append(Check("links", False, f"{kind} differ: {_first_diff(a, b)}"))
     found = Counter(src_text[a:b].casefold() for a, b in mdprotect.find_terms(src_text, terms))
     tr_fold = tr_text.casefold()
     lost = [t for t, k in found.items() if tr_fold.count(t) < k]
