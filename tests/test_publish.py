@@ -657,3 +657,24 @@ def test_rollback_treats_an_unknown_later_deployment_as_containing_the_episode(p
     out = pub.run(publisher.rollback, episode=44)
     assert out.exit_code == ExitCode.OK, out.result.message
     assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
+
+
+def test_confidence_exactly_at_the_threshold_is_published_not_a_draft(pub: Pub) -> None:
+    """Only an episode *below* council.confidence_threshold (0.6) waits for review; one
+    scored exactly 0.6 (stored as Float32, read back as 0.6000000238) goes to main."""
+    assert pub.settings["council.confidence_threshold"] == 0.6
+    pub.episode(45, confidence=0.6)
+    out = pub.run(episode=45)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert out.result.details["status"] == "published"
+    assert pub.blog.show("main", "posts/ep-45.md") is not None
+    assert pub.status(45)["status"] == "published"
+
+
+def test_a_zero_confidence_episode_is_a_draft(pub: Pub) -> None:
+    """Confidence 0 (nothing could be checked) is the lowest score, not a missing one."""
+    pub.episode(46, confidence=0.0)
+    out = pub.run(episode=46)
+    assert out.exit_code == ExitCode.OK and out.result.details["status"] == "draft", out.result.message
+    assert "confidence 0.00 < 0.60" in out.result.message
+    assert pub.blog.show("main", "posts/ep-46.md") is None and pub.vercel.created_bodies == []
