@@ -678,3 +678,17 @@ def test_a_zero_confidence_episode_is_a_draft(pub: Pub) -> None:
     assert out.exit_code == ExitCode.OK and out.result.details["status"] == "draft", out.result.message
     assert "confidence 0.00 < 0.60" in out.result.message
     assert pub.blog.show("main", "posts/ep-46.md") is None and pub.vercel.created_bodies == []
+
+
+def test_an_api_refusing_every_call_leaves_the_deployment_in_doubt(pub: Pub) -> None:
+    """Vercel rate limits every call past the deadline: muse cannot tell whether a deployment
+    of the commit exists, so it must not report that none went live."""
+    pub.vercel.seed("c" * 40)
+    pub.episode(47)
+    pub.vercel.rate_limit_next, pub.vercel.retry_after = 1000, "30"
+    out = pub.run(episode=47)
+    assert out.exit_code == ExitCode.FAILED
+    assert "a deployment of it may exist and could not be ruled out" in out.result.message
+    assert "never went live" not in out.result.message
+    assert pub.blog.subjects()[0] == "Revert episode 47: api error"
+    assert pub.status(47)["status"] == "failed"
