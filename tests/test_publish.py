@@ -692,3 +692,18 @@ def test_an_api_refusing_every_call_leaves_the_deployment_in_doubt(pub: Pub) -> 
     assert "never went live" not in out.result.message
     assert pub.blog.subjects()[0] == "Revert episode 47: api error"
     assert pub.status(47)["status"] == "failed"
+
+
+def test_a_create_refused_before_anything_was_built_leaves_production_alone(pub: Pub) -> None:
+    """The create is rate limited past the deadline; muse looks, finds no deployment of the
+    commit, and says production was never touched (no rollback, no doubt raised)."""
+    pub.vercel.seed("c" * 40)
+    pub.episode(48)
+    pub.vercel.rate_limit_only, pub.vercel.rate_limit_next, pub.vercel.retry_after = (
+        ("POST", "/v13/deployments"), 1, "30")
+    out = pub.run(episode=48)
+    assert out.exit_code == ExitCode.FAILED
+    assert "production unchanged (the failed deployment never went live)" in out.result.message
+    assert "could not be ruled out" not in out.result.message
+    assert pub.vercel.created_bodies == [] and pub.vercel.rollbacks == [] and pub.vercel.live_sha() == "c" * 40
+    assert pub.blog.subjects()[0] == "Revert episode 48: api error"
