@@ -707,3 +707,19 @@ def test_a_create_refused_before_anything_was_built_leaves_production_alone(pub:
     assert "could not be ruled out" not in out.result.message
     assert pub.vercel.created_bodies == [] and pub.vercel.rollbacks == [] and pub.vercel.live_sha() == "c" * 40
     assert pub.blog.subjects()[0] == "Revert episode 48: api error"
+
+
+def test_a_deployment_that_went_ready_as_muse_gave_up_is_published(pub: Pub) -> None:
+    """The poll is rate limited past the deadline, so muse gives up and cancels; Vercel
+    answers that the deployment is no longer building: it went READY meanwhile. That is a
+    publish, not a failure to revert."""
+    pub.episode(49)
+    pub.vercel.script, pub.vercel.step_seconds = ["QUEUED", "READY"], 0.001
+    pub.vercel.rate_limit_only, pub.vercel.rate_limit_next, pub.vercel.retry_after = (
+        ("GET", "/v13/deployments/"), 1, "30")
+    out = pub.run(episode=49)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    dep = out.result.details["deployment_id"]
+    assert pub.status(49)["status"] == "published" and pub.vercel.cancels == []
+    assert ("ready", dep) in pub.deployments(49) and pub.vercel.live_sha() == pub.blog.tip("main")
+    assert pub.blog.subjects()[0].startswith("Episode 49:")
