@@ -723,3 +723,21 @@ def test_a_deployment_that_went_ready_as_muse_gave_up_is_published(pub: Pub) -> 
     assert pub.status(49)["status"] == "published" and pub.vercel.cancels == []
     assert ("ready", dep) in pub.deployments(49) and pub.vercel.live_sha() == pub.blog.tip("main")
     assert pub.blog.subjects()[0].startswith("Episode 49:")
+
+
+def test_lost_creates_that_went_live_are_rolled_back_not_called_harmless(pub: Pub) -> None:
+    """Every create reply is lost (502) and the look-ups in between are rate limited, so muse
+    gives up on creating; meanwhile those builds went READY and live. The check after the
+    error must see them: production goes back to the deployment before the episode."""
+    previous = pub.vercel.seed("c" * 40, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(50)
+    pub.vercel.script, pub.vercel.step_seconds = ["QUEUED", "READY"], 0.001
+    pub.vercel.lose_creates = 3
+    pub.vercel.rate_limit_only, pub.vercel.rate_limit_next, pub.vercel.retry_after = (
+        ("GET", "/v6/deployments"), 3, "30")
+    out = pub.run(episode=50)
+    assert out.exit_code == ExitCode.FAILED
+    assert len(pub.vercel.created_bodies) == 3
+    assert "a deployment of it may exist and could not be ruled out" in out.result.message
+    assert "never went live" not in out.result.message
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
