@@ -709,10 +709,14 @@ def test_a_create_refused_before_anything_was_built_leaves_production_alone(pub:
     assert pub.blog.subjects()[0] == "Revert episode 48: api error"
 
 
-def test_a_deployment_that_went_ready_as_muse_gave_up_is_published(pub: Pub) -> None:
+def test_a_deployment_that_went_ready_as_muse_gave_up_is_published(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
     """The poll is rate limited past the deadline, so muse gives up and cancels; Vercel
     answers that the deployment is no longer building: it went READY meanwhile. That is a
-    publish, not a failure to revert."""
+    publish, not a failure to revert, and the time reported is the time muse waited."""
+    from muse.config import load_settings
+
+    monkeypatch.setenv("MUSE_VERCEL_POLL_INTERVAL_SECONDS", "0.5")
+    pub.settings = load_settings()
     pub.episode(49)
     pub.vercel.script, pub.vercel.step_seconds = ["QUEUED", "READY"], 0.001
     pub.vercel.rate_limit_only, pub.vercel.rate_limit_next, pub.vercel.retry_after = (
@@ -723,6 +727,7 @@ def test_a_deployment_that_went_ready_as_muse_gave_up_is_published(pub: Pub) -> 
     assert pub.status(49)["status"] == "published" and pub.vercel.cancels == []
     assert ("ready", dep) in pub.deployments(49) and pub.vercel.live_sha() == pub.blog.tip("main")
     assert pub.blog.subjects()[0].startswith("Episode 49:")
+    assert 500 <= out.result.details["build_time_ms"] < 5000  # one poll interval, then the give-up
 
 
 def test_lost_creates_that_went_live_are_rolled_back_not_called_harmless(pub: Pub) -> None:
