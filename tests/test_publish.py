@@ -746,3 +746,22 @@ def test_lost_creates_that_went_live_are_rolled_back_not_called_harmless(pub: Pu
     assert "a deployment of it may exist and could not be ruled out" in out.result.message
     assert "never went live" not in out.result.message
     assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
+
+
+def test_rollback_skips_an_unknown_deployment_made_between_two_of_the_episode(pub: Pub) -> None:
+    """The episode went live, then a commit the clone does not know was deployed, then the
+    episode's commit was redeployed. The unknown one came after the episode first went live,
+    so it may contain it: the rollback goes to the deployment from before the episode."""
+    previous = pub.vercel.seed("c" * 40, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(51)
+    first = pub.run(episode=51)
+    assert first.exit_code == ExitCode.OK, first.result.message
+    sha = first.result.details["sha"]
+    now = int(time.time() * 1000)
+    unknown = pub.vercel.seed("f" * 40, created=now + 1000)
+    pub.vercel.seed(sha, created=now + 2000)
+    assert pub.vercel.live_sha() == sha
+    out = pub.run(publisher.rollback, episode=51)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert unknown not in pub.vercel.rollbacks
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
