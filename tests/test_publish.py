@@ -765,3 +765,16 @@ def test_rollback_skips_an_unknown_deployment_made_between_two_of_the_episode(pu
     assert out.exit_code == ExitCode.OK, out.result.message
     assert unknown not in pub.vercel.rollbacks
     assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
+
+
+def test_rollback_goes_back_to_a_known_commit_from_before_the_episode(pub: Pub) -> None:
+    """Production served the blog's own earlier commit (one the clone knows): that deployment
+    does not contain the episode, so the rollback returns to it rather than redeploying."""
+    before = pub.blog.tip("main")
+    previous = pub.vercel.seed(before, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(52)
+    assert pub.run(episode=52).exit_code == ExitCode.OK
+    out = pub.run(publisher.rollback, episode=52)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == before
+    assert f"production rolled back to {previous}" in out.result.message
