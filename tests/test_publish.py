@@ -608,7 +608,8 @@ def test_a_draft_row_with_high_confidence_stays_a_draft(pub: Pub) -> None:
 
 
 def test_timeout_whose_cancel_is_unconfirmed_says_so_and_checks_production(pub: Pub,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
     """At the deadline the cancel is rate limited: muse must not claim it cancelled, and since
     the deployment may still go live it checks what production serves."""
     from muse.config import load_settings
@@ -628,6 +629,8 @@ def test_timeout_whose_cancel_is_unconfirmed_says_so_and_checks_production(pub: 
     assert "cancelled" not in out.result.message
     assert f"production already serves {previous}" in out.result.message
     assert ("timeout", dep) in pub.deployments(42)
+    assert any(r.levelname == "WARNING" and f"could not cancel deployment {dep}" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_rollback_skips_every_deployment_of_the_episodes_commit(pub: Pub) -> None:
@@ -680,9 +683,9 @@ def test_a_zero_confidence_episode_is_a_draft(pub: Pub) -> None:
     assert pub.blog.show("main", "posts/ep-46.md") is None and pub.vercel.created_bodies == []
 
 
-def test_an_api_refusing_every_call_leaves_the_deployment_in_doubt(pub: Pub) -> None:
+def test_an_api_refusing_every_call_leaves_the_deployment_in_doubt(pub: Pub, caplog: pytest.LogCaptureFixture) -> None:
     """Vercel rate limits every call past the deadline: muse cannot tell whether a deployment
-    of the commit exists, so it must not report that none went live."""
+    of the commit exists, so it must not report that none went live, and the log says why."""
     pub.vercel.seed("c" * 40)
     pub.episode(47)
     pub.vercel.rate_limit_next, pub.vercel.retry_after = 1000, "30"
@@ -691,6 +694,8 @@ def test_an_api_refusing_every_call_leaves_the_deployment_in_doubt(pub: Pub) -> 
     assert "a deployment of it may exist and could not be ruled out" in out.result.message
     assert "never went live" not in out.result.message
     assert pub.blog.subjects()[0] == "Revert episode 47: api error"
+    assert any(r.levelname == "WARNING" and "could not check for a deployment of" in r.getMessage()
+               for r in caplog.records)
     assert pub.status(47)["status"] == "failed"
 
 
