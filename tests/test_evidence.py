@@ -138,3 +138,12 @@ def test_sidecar_numbers_facts_in_order_of_first_use_with_derived_facts_after() 
     assert [o["fact"] for o in doc["occurrences"]] == ["E1", "E2"]
     assert _verdicts(body, doc) == [("-20%", 1, "E1"), ("100", 1, "E2")]
     assert hidden.id == "E5"  # the registry's own ids are unchanged
+
+
+def test_line_numbers_count_a_leading_blank_line() -> None:
+    """A post body usually starts with the blank line after the front-matter; the trace's
+    line numbers must still match the file's lines in an editor."""
+    facts = Facts()
+    f = facts.add(42, label="answer", query="q")
+    body, doc = _render("\nIt is {f}.\n\nAnd 7.\n", facts, f=f)
+    assert _verdicts(body, doc) == [("42", 2, "E1"), ("7", 4, None)]
