@@ -626,7 +626,8 @@ def test_a_draft_row_with_high_confidence_stays_a_draft(pub: Pub) -> None:
 
 
 def test_timeout_whose_cancel_is_unconfirmed_says_so_and_checks_production(pub: Pub,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
     """At the deadline the cancel is rate limited: muse must not claim it cancelled, and since
     the deployment may still go live it checks what production serves."""
     from muse.config import load_settings
@@ -646,6 +647,8 @@ def test_timeout_whose_cancel_is_unconfirmed_says_so_and_checks_production(pub: 
     assert "cancelled" not in out.result.message
     assert f"production already serves {previous}" in out.result.message
     assert ("timeout", dep) in pub.deployments(42)
+    assert any(r.levelname == "WARNING" and f"could not cancel deployment {dep}" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_rollback_skips_every_deployment_of_the_episodes_commit(pub: Pub) -> None:
@@ -675,3 +678,126 @@ def test_rollback_treats_an_unknown_later_deployment_as_containing_the_episode(p
     out = pub.run(publisher.rollback, episode=44)
     assert out.exit_code == ExitCode.OK, out.result.message
     assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
+
+
+def test_confidence_exactly_at_the_threshold_is_published_not_a_draft(pub: Pub) -> None:
+    """Only an episode *below* council.confidence_threshold (0.6) waits for review; one
+    scored exactly 0.6 (stored as Float32, read back as 0.6000000238) goes to main."""
+    assert pub.settings["council.confidence_threshold"] == 0.6
+    pub.episode(45, confidence=0.6)
+    out = pub.run(episode=45)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert out.result.details["status"] == "published"
+    assert pub.blog.show("main", "posts/ep-45.md") is not None
+    assert pub.status(45)["status"] == "published"
+
+
+def test_a_zero_confidence_episode_is_a_draft(pub: Pub) -> None:
+    """Confidence 0 (nothing could be checked) is the lowest score, not a missing one."""
+    pub.episode(46, confidence=0.0)
+    out = pub.run(episode=46)
+    assert out.exit_code == ExitCode.OK and out.result.details["status"] == "draft", out.result.message
+    assert "confidence 0.00 < 0.60" in out.result.message
+    assert pub.blog.show("main", "posts/ep-46.md") is None and pub.vercel.created_bodies == []
+
+
+def test_an_api_refusing_every_call_leaves_the_deployment_in_doubt(pub: Pub, caplog: pytest.LogCaptureFixture) -> None:
+    """Vercel rate limits every call past the deadline: muse cannot tell whether a deployment
+    of the commit exists, so it must not report that none went live, and the log says why."""
+    pub.vercel.seed("c" * 40)
+    pub.episode(47)
+    pub.vercel.rate_limit_next, pub.vercel.retry_after = 1000, "30"
+    out = pub.run(episode=47)
+    assert out.exit_code == ExitCode.FAILED
+    assert "a deployment of it may exist and could not be ruled out" in out.result.message
+    assert "never went live" not in out.result.message
+    assert pub.blog.subjects()[0] == "Revert episode 47: api error"
+    assert any(r.levelname == "WARNING" and "could not check for a deployment of" in r.getMessage()
+               for r in caplog.records)
+    assert pub.status(47)["status"] == "failed"
+
+
+def test_a_create_refused_before_anything_was_built_leaves_production_alone(pub: Pub) -> None:
+    """The create is rate limited past the deadline; muse looks, finds no deployment of the
+    commit, and says production was never touched (no rollback, no doubt raised)."""
+    pub.vercel.seed("c" * 40)
+    pub.episode(48)
+    pub.vercel.rate_limit_only, pub.vercel.rate_limit_next, pub.vercel.retry_after = (
+        ("POST", "/v13/deployments"), 1, "30")
+    out = pub.run(episode=48)
+    assert out.exit_code == ExitCode.FAILED
+    assert "production unchanged (the failed deployment never went live)" in out.result.message
+    assert "could not be ruled out" not in out.result.message
+    assert pub.vercel.created_bodies == [] and pub.vercel.rollbacks == [] and pub.vercel.live_sha() == "c" * 40
+    assert pub.blog.subjects()[0] == "Revert episode 48: api error"
+
+
+def test_a_deployment_that_went_ready_as_muse_gave_up_is_published(pub: Pub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The poll is rate limited past the deadline, so muse gives up and cancels; Vercel
+    answers that the deployment is no longer building: it went READY meanwhile. That is a
+    publish, not a failure to revert, and the time reported is the time muse waited."""
+    from muse.config import load_settings
+
+    monkeypatch.setenv("MUSE_VERCEL_POLL_INTERVAL_SECONDS", "0.5")
+    pub.settings = load_settings()
+    pub.episode(49)
+    pub.vercel.script, pub.vercel.step_seconds = ["QUEUED", "READY"], 0.001
+    pub.vercel.rate_limit_only, pub.vercel.rate_limit_next, pub.vercel.retry_after = (
+        ("GET", "/v13/deployments/"), 1, "30")
+    out = pub.run(episode=49)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    dep = out.result.details["deployment_id"]
+    assert pub.status(49)["status"] == "published" and pub.vercel.cancels == []
+    assert ("ready", dep) in pub.deployments(49) and pub.vercel.live_sha() == pub.blog.tip("main")
+    assert pub.blog.subjects()[0].startswith("Episode 49:")
+    assert 500 <= out.result.details["build_time_ms"] < 5000  # one poll interval, then the give-up
+
+
+def test_lost_creates_that_went_live_are_rolled_back_not_called_harmless(pub: Pub) -> None:
+    """Every create reply is lost (502) and the look-ups in between are rate limited, so muse
+    gives up on creating; meanwhile those builds went READY and live. The check after the
+    error must see them: production goes back to the deployment before the episode."""
+    previous = pub.vercel.seed("c" * 40, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(50)
+    pub.vercel.script, pub.vercel.step_seconds = ["QUEUED", "READY"], 0.001
+    pub.vercel.lose_creates = 3
+    pub.vercel.rate_limit_only, pub.vercel.rate_limit_next, pub.vercel.retry_after = (
+        ("GET", "/v6/deployments"), 3, "30")
+    out = pub.run(episode=50)
+    assert out.exit_code == ExitCode.FAILED
+    assert len(pub.vercel.created_bodies) == 3
+    assert "a deployment of it may exist and could not be ruled out" in out.result.message
+    assert "never went live" not in out.result.message
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
+
+
+def test_rollback_skips_an_unknown_deployment_made_between_two_of_the_episode(pub: Pub) -> None:
+    """The episode went live, then a commit the clone does not know was deployed, then the
+    episode's commit was redeployed. The unknown one came after the episode first went live,
+    so it may contain it: the rollback goes to the deployment from before the episode."""
+    previous = pub.vercel.seed("c" * 40, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(51)
+    first = pub.run(episode=51)
+    assert first.exit_code == ExitCode.OK, first.result.message
+    sha = first.result.details["sha"]
+    now = int(time.time() * 1000)
+    unknown = pub.vercel.seed("f" * 40, created=now + 1000)
+    pub.vercel.seed(sha, created=now + 2000)
+    assert pub.vercel.live_sha() == sha
+    out = pub.run(publisher.rollback, episode=51)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert unknown not in pub.vercel.rollbacks
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
+
+
+def test_rollback_goes_back_to_a_known_commit_from_before_the_episode(pub: Pub) -> None:
+    """Production served the blog's own earlier commit (one the clone knows): that deployment
+    does not contain the episode, so the rollback returns to it rather than redeploying."""
+    before = pub.blog.tip("main")
+    previous = pub.vercel.seed(before, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(52)
+    assert pub.run(episode=52).exit_code == ExitCode.OK
+    out = pub.run(publisher.rollback, episode=52)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == before
+    assert f"production rolled back to {previous}" in out.result.message
