@@ -49,7 +49,7 @@ from muse.analysis import insights as ins
 from muse.analysis import stats as stats_mod
 from muse.errors import ConfigError, MuseError
 from muse.analysis.insights import Insight
-from muse.hours import parse_ts as _parse_ts  # the one timestamp parser
+from muse.hours import parse_ts, require_ts  # the one timestamp parser
 from muse.hours import ts_str
 from muse.runs import AgentResult, ItemOutcome, RunContext
 
@@ -281,9 +281,9 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
     committed by _llm_commit (ItemOutcome = finished early: nothing new)."""
     store = ctx.store
     mark = store.named("analytics_llm_watermark").first() or {}
-    watermark = _parse_ts(mark.get("watermark"))
+    watermark = parse_ts(mark.get("watermark"))
     full = full or watermark is None
-    if not full:
+    if not full and watermark is not None:  # (full is set whenever there is no watermark)
         store.named("analytics_llm_changed_hours", {"lo": watermark - timedelta(seconds=p.overlap_s)})
         if not int(store.query("SELECT count() FROM _an_hours").scalar(0) or 0):
             return ItemOutcome("llm_events", "ok", "nothing new")
@@ -295,13 +295,13 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
         return ItemOutcome("llm_events", "ok", "nothing new")
     if ctx.progress:
         ctx.progress("llm_events", 0, int(span["n"]))
-    h_lo, h_hi = _parse_ts(span["lo"]), _parse_ts(span["hi"]) + timedelta(hours=1)
+    h_lo, h_hi = require_ts(span["lo"]), require_ts(span["hi"]) + timedelta(hours=1)
     # The stored buckets the windows need (and the level-shift series), read once; none in a full run.
     store.named("analytics_llm_history", {
         "full": int(full), "hist_lo": h_lo - timedelta(days=max(p.window_days, p.shift_days)), "hist_hi": h_hi})
     store.named("analytics_llm_baselines", {"win_h": p.window_days * 24, "floor": LOG_SCALE_FLOOR})
     store.named("analytics_llm_score", {"full": int(full), "min_n": p.min_n, "extreme_z": EXTREME_Z})
-    found.hours = [_parse_ts(r[0]) for r in store.query("SELECT DISTINCT hour FROM _an_buckets ORDER BY hour").rows]
+    found.hours = [require_ts(r[0]) for r in store.query("SELECT DISTINCT hour FROM _an_buckets ORDER BY hour").rows]
     stats = store.query(
         "SELECT sum(b.bucket_rows) AS total, sumIf(b.bucket_rows, b.n < {min_n:UInt32}) AS insufficient, "
         "countIf(b.n >= {min_n:UInt32}) AS tested_buckets, sumIf(b.bucket_rows, b.n >= {min_n:UInt32}) AS scored "
@@ -378,7 +378,7 @@ def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
     folded: dict[str, Insight] = {}
     for g in sorted(found.llm_outlier_groups, key=lambda g: str(g["hour"])):
         key = (g["source"], g["operation"], g["model"], g["metric"])
-        hour = ts_str(_parse_ts(g["hour"]))
+        hour = ts_str(require_ts(g["hour"]))
         entry = {"rows": g["rows"], "extreme_rows": g["extreme_rows"], "max_z": g["max_z"],
                  "worst_value": g["worst_value"], "worst_baseline": g["worst_center"],
                  "worst_event_id": g["worst_event_id"], "run_ids": g["run_ids"], "p_value": g["p_value"],
@@ -515,7 +515,7 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
     cp = t["cp"]
     rows, metric, levels = t["rows"], t["metric"], t["levels"]
     source, operation, model = rows[0]["source"], rows[0]["operation"], rows[0]["model"]
-    start = _parse_ts(levels[cp.index][0])
+    start = require_ts(levels[cp.index][0])
     last_before = levels[cp.index - 1][0]
     before, after = math.exp(cp.before_median), math.exp(cp.after_median)
     ratio, lo_r, hi_r = after / before, math.exp(cp.step_low), math.exp(cp.step_high)
@@ -525,7 +525,7 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
             "hi": start + timedelta(hours=1)}).dicts():
         if all(c["commit_sha"] != k["commit_sha"] for k in commits):  # a commit seen by two sources once
             commits.append(c)
-    suspect = next((c for c in reversed(commits) if _parse_ts(c["first_seen"]) < start), commits[0] if commits else None)
+    suspect = next((c for c in reversed(commits) if require_ts(c["first_seen"]) < start), commits[0] if commits else None)
     unit, what = ("ms", "latency at the group's typical answer size") if metric == "latency" else \
         ("USD", "cost per call at the group's typical size")
     direction = "rose" if ratio > 1 else "fell"
@@ -538,7 +538,7 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
             f"p = {cp.p_value:.1e} after Bonferroni over the splits, a discovery at FDR {p.fdr_q:g}). The shift "
             f"holds in both halves of the later hours. Commits first seen in the 12 hours before: {named}.")
     old = next((i for i in live if (i.source, i.operation, i.model, i.metric) == (source, operation, model, metric)
-                and abs((_parse_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600), None)
+                and abs((require_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600), None)
     return Insight(
         insight_id=old.insight_id if old else ins.insight_id("level_shift", source, operation, model, metric,
                                                              ts_str(start)),
@@ -578,7 +578,7 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     live = [i for i in ins.open_of_types(ctx.store, ["cost_anomaly"])]
     episodes: list[tuple[Insight | None, dict[str, dict[str, Any]]]] = []
     for r in hot:
-        hour = _parse_ts(r["hour"])
+        hour = require_ts(r["hour"])
         entry = {"cost_usd": r["cost"], "baseline_usd": r["baseline"], "ratio": r["cost"] / r["baseline"],
                  "typical_hour_usd": r["typical"],
                  "events": r["events"], "baseline_days": r["base_days"], "baseline_costs": r["base_costs"],
@@ -633,7 +633,7 @@ def _cost_insight(p: Params, old: Insight | None, hours: dict[str, dict[str, Any
                     if old and old.metrics.get("folded_outliers") else {})},
         evidence={"query": "analytics_cost_hours", "table": "llm_events",
                   "parameters": {"hours": sorted(hours), "days": p.cost_days, "factor": p.cost_factor},
-                  "baseline_hours": [ts_str(_parse_ts(first) - timedelta(days=d)) for d in range(1, p.cost_days + 1)]})
+                  "baseline_hours": [ts_str(require_ts(first) - timedelta(days=d)) for d in range(1, p.cost_days + 1)]})
 
 
 # -- bench_runs -----------------------------------------------------------------------------
@@ -733,8 +733,8 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
                      "baseline_runs": c["n"], "change_pct": pct if math.isfinite(pct) else None,
                      "run_change_pct": run_pct if math.isfinite(run_pct) else None,
                      "ratio_of_medians": ratio if math.isfinite(ratio) else None,
-                     "ratio_low": r_lo if math.isfinite(r_lo) else None,
-                     "ratio_high": r_hi if math.isfinite(r_hi) else None,
+                     "ratio_low": r_lo if r_lo is not None and math.isfinite(r_lo) else None,
+                     "ratio_high": r_hi if r_hi is not None and math.isfinite(r_hi) else None,
                      "median_after": statistics.median(after) if after else None, "runs_after": len(after),
                      "z_threshold": p.bench_z,
                      "badness": c["badness"], "next_value": c["next_value"] if c["has_next"] else None,
@@ -857,7 +857,7 @@ def _dedup(insight: Insight) -> str:
 
 def _alert(ctx: RunContext, p: Params, found: Findings, insight: Insight, severity: str) -> None:
     """Alert once per insight (callers alert only on creation or escalation), if recent."""
-    observed = _parse_ts(insight.observed_at)
+    observed = require_ts(insight.observed_at)
     if observed is not None and datetime.now(timezone.utc) - observed > timedelta(hours=p.alert_max_age_h):
         log.info("not alerting for %s (%s): older than %g hours", insight.insight_id, insight.title,
                  p.alert_max_age_h)

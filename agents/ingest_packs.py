@@ -49,7 +49,7 @@ from typing import Any, Iterator
 
 from muse import quarantine
 from muse.errors import ConfigError, StoreError, StoreUnavailableError
-from muse.hours import HOUR, Window, floor_hour, iso_hour, parse_ts, resolve_window, span_in_name, ts_str, utc, utcnow
+from muse.hours import HOUR, Window, floor_hour, iso_hour, parse_ts, require_ts, resolve_window, span_in_name, ts_str, utc, utcnow
 from muse.runs import AgentResult, ItemOutcome, RunContext
 
 log = logging.getLogger(__name__)
@@ -217,11 +217,11 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
             totals["broken"] += len(broken)
             file_records = loader.file_records(broken)
             if records or file_records:
-                path = quarantine.record(ctx.store, ctx.settings.state_dir, source="packs", table_source=SOURCE,
-                                         agent_run_id=ctx.run_id,
-                                         records=file_records + _bounded([r for r, _ in records]))
-                if path is not None:
-                    quarantine_files.add(str(path))
+                qpath = quarantine.record(ctx.store, ctx.settings.state_dir, source="packs", table_source=SOURCE,
+                                          agent_run_id=ctx.run_id,
+                                          records=file_records + _bounded([r for r, _ in records]))
+                if qpath is not None:
+                    quarantine_files.add(str(qpath))
                 for _, sha in records:
                     per_commit_bad[sha or "unknown"] = per_commit_bad.get(sha or "unknown", 0) + 1
                 totals["quarantined"] += len(records)
@@ -237,20 +237,20 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         bounds = {"since": ts_str(window.since), "until": ts_str(window.until)}
         check = ctx.store.named("ingest_packs_rollup_in_step", bounds).first() or {}
         in_step = int(check.get("stored") or 0) == int(check.get("rolled") or 0)
-        stale = [] if in_step else [parse_ts(r["hour_text"])
+        stale = [] if in_step else [require_ts(r["hour_text"])
                                     for r in ctx.store.named("ingest_packs_stale_hours", bounds).dicts()]
         for week in weeks:
-            hours = [h for h in stale if week.since <= h < week.until]
-            if not hours:
+            stale_hours = [h for h in stale if week.since <= h < week.until]
+            if not stale_hours:
                 done += 1
                 continue
             label = iso_hour(week.since)[:10] if len(week.days()) == 1 else \
                 f"{iso_hour(week.since)[:10]}..{iso_hour(week.until - HOUR)[:10]}"
             try:
                 ctx.store.named("ingest_packs_rollup", {"since": ts_str(week.since), "until": ts_str(week.until),
-                                                        "hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in hours],
+                                                        "hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in stale_hours],
                                                         "computed_at": ingested_at})
-                items.append(ItemOutcome(label, "ok", f"{len(hours)} hour(s) rolled up"))
+                items.append(ItemOutcome(label, "ok", f"{len(stale_hours)} hour(s) rolled up"))
             except StoreUnavailableError:
                 raise
             except StoreError as exc:
@@ -738,5 +738,5 @@ def _emit_metrics(ctx: RunContext, window: Window, new: dict[str, Any], per_comm
     if not (newest and int(newest["n"])):  # nothing in a week: still report how far behind
         newest = ctx.store.named("ingest_packs_newest_event", {"since": "1970-01-01 00:00:00.000"}).first()
     if newest and int(newest["n"]):
-        newest_ts = parse_ts(newest["newest"])
+        newest_ts = require_ts(newest["newest"])
         tel.gauge("ingest.lag_seconds", max(0.0, (now - newest_ts).total_seconds()), repo=SOURCE)
