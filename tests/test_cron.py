@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import time
 from datetime import datetime, timezone
@@ -42,12 +41,9 @@ def test_200_short_runs_keep_the_store_the_size_of_its_data(demo_state: Path) ->
     """Each cron run lives under a second; ClickHouse's own cleanup of replaced parts waits
     longer than that by default, so without the cleanup settings and the bounded wait at
     the end of a run every run left its merges' inputs behind (issue: +948 files per 30 runs)."""
-    times: list[float] = []
     sizes: list[tuple[int, int]] = []
     for i in range(200):
-        t0 = time.perf_counter()
         proc = run_muse(demo_state, "-q", "ingest", "hearts", "--pending")
-        times.append(time.perf_counter() - t0)
         assert proc.returncode == 0, proc.stderr
         if i in (0, 99, 199):
             sizes.append(disk_usage(demo_state / "clickhouse"))
@@ -61,8 +57,8 @@ def test_200_short_runs_keep_the_store_the_size_of_its_data(demo_state: Path) ->
     for b, f in ((b100, f100), (b200, f200)):
         assert b <= b1 * 1.1 + OUTDATED_BYTES_FLOOR + 1_000_000, sizes
         assert f <= f1 + files_bound, (sizes, files_bound)
-    first, last = statistics.median(times[:20]), statistics.median(times[-20:])
-    assert last <= first * 1.5, (first, last)
+    # Run time staying flat is a speed target: benchmarks/store_growth.py measures it (a ratio
+    # of medians in one run), not this test, which a second test worker's load would decide.
     # Every run is in agent_runs: 200 finished runs, none left running.
     proc = run_muse(demo_state, "query", "--format", "json",
                     "SELECT status, exit_code, count() AS n FROM agent_runs FINAL "
