@@ -80,19 +80,19 @@ BENCH_METRICS = {
 }
 SUGGESTED = {
     "latency_regression": "Diff the commit against the last good one for changes to this model/quant path "
-                          "(batching, kernels, quantization config); re-run the benchmark to rule out a noisy host.",
+    "(batching, kernels, quantization config); re-run the benchmark to rule out a noisy host.",
     "throughput_regression": "Diff the commit against the last good one for changes to generation settings or "
-                             "kernels of this model/quant; re-run the benchmark on an idle host.",
+    "kernels of this model/quant; re-run the benchmark on an idle host.",
     "cost_regression": "Check pricing tables and token accounting changed in this commit for this model.",
     "bench_outlier": "No action unless it recurs: the next run was back to normal (likely a noisy run or host).",
     "llm_outlier": "Open the listed runs: look for prompts or responses far longer than usual, retries, or a "
-                   "slow provider in that hour.",
+    "slow provider in that hour.",
     "cost_anomaly": "Check which source and model drove the spend (see metrics.by_source_model) and whether "
-                    "a loop, retry storm or a new caller started in that hour.",
+    "a loop, retry storm or a new caller started in that hour.",
     "level_shift": "Diff the commits first seen around the start hour (listed in metrics.commits) for changes to "
-                   "this model's serving path; the shift persists, so it is not a noisy hour.",
+    "this model's serving path; the shift persists, so it is not a noisy hour.",
     "ingestion_gap": "Check the banterpacks telemetry exporter and the ingest runs of that hour; re-run "
-                     "`muse ingest packs` for it once the files are there.",
+    "`muse ingest packs` for it once the files are there.",
 }
 
 
@@ -125,8 +125,10 @@ class Params:
         except ValueError:
             thresholds = ()
         if len(thresholds) != 4 or any(t <= 0 for t in thresholds) or list(thresholds) != sorted(set(thresholds)):
-            raise ConfigError(f"invalid setting analytics.category_tokens: expected 4 increasing positive integers "
-                              f"(tiny<small<medium<large<huge bands), got {raw!r}")
+            raise ConfigError(
+                f"invalid setting analytics.category_tokens: expected 4 increasing positive integers "
+                f"(tiny<small<medium<large<huge bands), got {raw!r}"
+            )
         return cls(
             window_days=settings.analytics.baseline_window_days,
             min_n=settings.analytics.min_baseline_samples,
@@ -149,8 +151,12 @@ class Params:
         )
 
     def scale_params(self, floors: dict[str, float]) -> dict[str, Any]:
-        return {"floor_ratio": SCALE_FLOOR_RATIO, "floor_cost": floors["cost"], "floor_latency": floors["latency"],
-                "floor_tokens": floors["tokens"]}
+        return {
+            "floor_ratio": SCALE_FLOOR_RATIO,
+            "floor_cost": floors["cost"],
+            "floor_latency": floors["latency"],
+            "floor_tokens": floors["tokens"],
+        }
 
 
 @dataclass
@@ -202,8 +208,13 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
                     if _step(items, "llm_events", lambda: _llm_commit(ctx, params, found)):
                         _step(items, "level_shifts", lambda: _level_shifts(ctx, params, found))
                 else:
-                    items.append(ItemOutcome("llm_events", "failed", "not committed: the cost anomaly check failed; "
-                                             "the next run redoes these rows"))
+                    items.append(
+                        ItemOutcome(
+                            "llm_events",
+                            "failed",
+                            "not committed: the cost anomaly check failed; the next run redoes these rows",
+                        )
+                    )
         else:
             items.extend(llm)
             items.append(ItemOutcome("cost_anomaly", "skipped", "llm_events failed before its hours were known"))
@@ -217,8 +228,7 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
     _emit(ctx, found)
     failed = [i for i in items if i.status == "failed"]
     regressions = [i for i in found.created if i.type.endswith("_regression")]
-    parts = [f"{found.llm_rows} llm and {found.bench_rows} bench rows analysed",
-             f"{len(found.created)} new insight(s)"]
+    parts = [f"{found.llm_rows} llm and {found.bench_rows} bench rows analysed", f"{len(found.created)} new insight(s)"]
     if regressions:
         parts.append(f"{len(regressions)} regression(s)")
     shifts = [i for i in found.created if i.type == "level_shift"]
@@ -230,16 +240,27 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
     if failed:
         parts.append("failed: " + "; ".join(f"{i.item}: {i.message}" for i in failed))
     details = {
-        "llm_rows": found.llm_rows, "bench_rows": found.bench_rows, "insufficient_baseline": found.insufficient,
-        "outliers": found.outliers, "extremes": found.extremes,
+        "llm_rows": found.llm_rows,
+        "bench_rows": found.bench_rows,
+        "insufficient_baseline": found.insufficient,
+        "outliers": found.outliers,
+        "extremes": found.extremes,
         "hours": [ts_str(h)[:16] for h in found.hours[:50]],
-        "insights_created": [{"id": i.insight_id, "type": i.type, "severity": i.severity, "title": i.title}
-                             for i in found.created[:50]],
-        "insights_updated": found.updated, "insights_resolved": found.resolved, "alerts": found.alerts,
+        "insights_created": [
+            {"id": i.insight_id, "type": i.type, "severity": i.severity, "title": i.title} for i in found.created[:50]
+        ],
+        "insights_updated": found.updated,
+        "insights_resolved": found.resolved,
+        "alerts": found.alerts,
         "summary": summary_lines(found),
     }
-    return AgentResult(status="failed" if failed else "ok", message=", ".join(parts),
-                       rows_written=found.rows_written, items=items, details=details)
+    return AgentResult(
+        status="failed" if failed else "ok",
+        message=", ".join(parts),
+        rows_written=found.rows_written,
+        items=items,
+        details=details,
+    )
 
 
 def summary_lines(found: Findings, limit: int = 8) -> list[str]:
@@ -267,14 +288,16 @@ def _step(items: list[ItemOutcome], name: str, fn: Callable[[], ItemOutcome | No
 
 def _drop_temp(ctx: RunContext) -> None:
     """Drop this run's temporary tables (a previous run in the same session may have left some)."""
-    rows = ctx.store.query("SELECT name FROM system.tables WHERE is_temporary AND startsWith(name, {p:String})",
-                           {"p": TEMP_PREFIX}).rows
+    rows = ctx.store.query(
+        "SELECT name FROM system.tables WHERE is_temporary AND startsWith(name, {p:String})", {"p": TEMP_PREFIX}
+    ).rows
     names = [name for (name,) in rows if name.startswith(TEMP_PREFIX) and name.replace("_", "").isalnum()]
     if names:
         ctx.store.execute("DROP TEMPORARY TABLE IF EXISTS " + ", ".join(names))
 
 
 # -- llm_events -----------------------------------------------------------------------------
+
 
 def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutcome | None:
     """Baselines and extreme calls of the changed hours into temp tables; None = computed, to be
@@ -297,21 +320,32 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
         ctx.progress("llm_events", 0, int(span["n"]))
     h_lo, h_hi = require_ts(span["lo"]), require_ts(span["hi"]) + timedelta(hours=1)
     # The stored buckets the windows need (and the level-shift series), read once; none in a full run.
-    store.named("analytics_llm_history", {
-        "full": int(full), "hist_lo": h_lo - timedelta(days=max(p.window_days, p.shift_days)), "hist_hi": h_hi})
+    store.named(
+        "analytics_llm_history",
+        {"full": int(full), "hist_lo": h_lo - timedelta(days=max(p.window_days, p.shift_days)), "hist_hi": h_hi},
+    )
     store.named("analytics_llm_baselines", {"win_h": p.window_days * 24, "floor": LOG_SCALE_FLOOR})
     store.named("analytics_llm_score", {"full": int(full), "min_n": p.min_n, "extreme_z": EXTREME_Z})
     found.hours = [require_ts(r[0]) for r in store.query("SELECT DISTINCT hour FROM _an_buckets ORDER BY hour").rows]
-    stats = store.query(
-        "SELECT sum(b.bucket_rows) AS total, sumIf(b.bucket_rows, b.n < {min_n:UInt32}) AS insufficient, "
-        "countIf(b.n >= {min_n:UInt32}) AS tested_buckets, sumIf(b.bucket_rows, b.n >= {min_n:UInt32}) AS scored "
-        "FROM _an_base AS b", {"min_n": p.min_n}).first() or {}
+    stats = (
+        store.query(
+            "SELECT sum(b.bucket_rows) AS total, sumIf(b.bucket_rows, b.n < {min_n:UInt32}) AS insufficient, "
+            "countIf(b.n >= {min_n:UInt32}) AS tested_buckets, sumIf(b.bucket_rows, b.n >= {min_n:UInt32}) AS scored "
+            "FROM _an_base AS b",
+            {"min_n": p.min_n},
+        ).first()
+        or {}
+    )
     stats["n"] = stats.pop("total", 0)
-    extremes = store.query(
-        "SELECT countIf(abs(cost_z) > 3) AS cost_o, countIf(abs(latency_z) > 3) AS latency_o, "
-        "countIf(abs(tokens_z) > 3) AS tokens_o, countIf(abs(cost_z) > 5) AS cost_x, "
-        "countIf(abs(latency_z) > 5) AS latency_x, countIf(abs(tokens_z) > 5) AS tokens_x, "
-        "countIf(cost_z > 3) AS cost_up, countIf(latency_z > 3) AS latency_up FROM _an_out").first() or {}
+    extremes = (
+        store.query(
+            "SELECT countIf(abs(cost_z) > 3) AS cost_o, countIf(abs(latency_z) > 3) AS latency_o, "
+            "countIf(abs(tokens_z) > 3) AS tokens_o, countIf(abs(cost_z) > 5) AS cost_x, "
+            "countIf(abs(latency_z) > 5) AS latency_x, countIf(abs(tokens_z) > 5) AS tokens_x, "
+            "countIf(cost_z > 3) AS cost_up, countIf(latency_z > 3) AS latency_up FROM _an_out"
+        ).first()
+        or {}
+    )
     stats.update(extremes)
     groups = store.named("analytics_llm_outlier_groups").dicts()
     found.llm_outlier_groups = _significant_groups(p, groups, stats)
@@ -329,13 +363,20 @@ def _significant_groups(p: Params, groups: list[dict[str, Any]], stats: dict[str
     m = 2 * int(stats.get("tested_buckets") or 0)
     if not groups or not scored:
         return []
-    rate = {metric: max(FALSE_ALARM_RATE[metric],
-                        int(stats.get(f"{metric}_up") or 0) / scored if scored >= RATE_MIN_CALLS else 0.0)
-            for metric in ("cost", "latency")}
+    rate = {
+        metric: max(
+            FALSE_ALARM_RATE[metric], int(stats.get(f"{metric}_up") or 0) / scored if scored >= RATE_MIN_CALLS else 0.0
+        )
+        for metric in ("cost", "latency")
+    }
     # Every scored (group, hour, metric) is a test (m); a count under outlier_min_rows can never
     # become an insight, so its p-value is not worth computing (1 is conservative for BH).
-    pvals = [stats_mod.binom_sf(int(g["extreme_rows"]), int(g["rows"]), rate[g["metric"]])
-             if g["extreme_rows"] >= p.outlier_min_rows else 1.0 for g in groups]
+    pvals = [
+        stats_mod.binom_sf(int(g["extreme_rows"]), int(g["rows"]), rate[g["metric"]])
+        if g["extreme_rows"] >= p.outlier_min_rows
+        else 1.0
+        for g in groups
+    ]
     keep = stats_mod.bh_reject(pvals, p.fdr_q, m=m)
     out = []
     for g, pv, k in zip(groups, pvals, keep):
@@ -362,36 +403,69 @@ def _llm_commit(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     for m in ("cost", "latency", "tokens"):  # the view's flags: outlier |z| > 3, extreme |z| > 5
         found.outliers[f"llm.{m}"] = int(stats.get(f"{m}_o") or 0)
         found.extremes[f"llm.{m}"] = int(stats.get(f"{m}_x") or 0)
-    return ItemOutcome("llm_events", "ok", f"{n} rows analysed over {len(found.hours)} hour(s)"
-                       f"{' (full)' if found.llm_full else ''}, {stats.get('insufficient', 0)} with insufficient "
-                       f"baseline; {buckets} baseline bucket(s) stored", rows=n)
+    return ItemOutcome(
+        "llm_events",
+        "ok",
+        f"{n} rows analysed over {len(found.hours)} hour(s)"
+        f"{' (full)' if found.llm_full else ''}, {stats.get('insufficient', 0)} with insufficient "
+        f"baseline; {buckets} baseline bucket(s) stored",
+        rows=n,
+    )
 
 
 def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
     """One open insight per (source, operation, model, metric): later extreme hours extend
     it instead of opening another. A group-hour that coincides with a cost anomaly of the same
     source is folded into that anomaly (listed in its metrics.folded_outliers) instead."""
-    live = {(i.source, i.operation, i.model, i.metric): i for i in ins.open_of_types(ctx.store, ["outlier"])
-            if i.status == "open" and i.evidence.get("kind") == "llm"}
+    live = {
+        (i.source, i.operation, i.model, i.metric): i
+        for i in ins.open_of_types(ctx.store, ["outlier"])
+        if i.status == "open" and i.evidence.get("kind") == "llm"
+    }
     anomalies = ins.open_of_types(ctx.store, ["cost_anomaly"])
     merged: dict[tuple[str, str, str, str], Insight] = {}
     folded: dict[str, Insight] = {}
     for g in sorted(found.llm_outlier_groups, key=lambda g: str(g["hour"])):
         key = (g["source"], g["operation"], g["model"], g["metric"])
         hour = ts_str(require_ts(g["hour"]))
-        entry = {"rows": g["rows"], "extreme_rows": g["extreme_rows"], "max_z": g["max_z"],
-                 "worst_value": g["worst_value"], "worst_baseline": g["worst_center"],
-                 "worst_event_id": g["worst_event_id"], "run_ids": g["run_ids"], "p_value": g["p_value"],
-                 "false_alarm_rate": g["false_alarm_rate"], "tests": g["tests"]}
-        anomaly = next((a for a in anomalies if hour in a.metrics.get("hours", {})
-                        and any(b.get("source") == g["source"]
-                                for b in a.metrics["hours"][hour].get("by_source_model", []))), None)
+        entry = {
+            "rows": g["rows"],
+            "extreme_rows": g["extreme_rows"],
+            "max_z": g["max_z"],
+            "worst_value": g["worst_value"],
+            "worst_baseline": g["worst_center"],
+            "worst_event_id": g["worst_event_id"],
+            "run_ids": g["run_ids"],
+            "p_value": g["p_value"],
+            "false_alarm_rate": g["false_alarm_rate"],
+            "tests": g["tests"],
+        }
+        anomaly = next(
+            (
+                a
+                for a in anomalies
+                if hour in a.metrics.get("hours", {})
+                and any(b.get("source") == g["source"] for b in a.metrics["hours"][hour].get("by_source_model", []))
+            ),
+            None,
+        )
         if anomaly is not None:
             target = folded.setdefault(anomaly.insight_id, anomaly)
-            fold = [f for f in target.metrics.get("folded_outliers", [])
-                    if (f["source"], f["operation"], f["model"], f["metric"], f["hour"]) != (*key, hour)]
-            fold.append({"source": g["source"], "operation": g["operation"], "model": g["model"],
-                         "metric": g["metric"], "hour": hour, **entry})
+            fold = [
+                f
+                for f in target.metrics.get("folded_outliers", [])
+                if (f["source"], f["operation"], f["model"], f["metric"], f["hour"]) != (*key, hour)
+            ]
+            fold.append(
+                {
+                    "source": g["source"],
+                    "operation": g["operation"],
+                    "model": g["model"],
+                    "metric": g["metric"],
+                    "hour": hour,
+                    **entry,
+                }
+            )
             target.metrics["folded_outliers"] = fold
             continue
         base = merged.get(key) or live.get(key)
@@ -401,8 +475,9 @@ def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
     found.absorb(ins.upsert(ctx.store, list(merged.values()) + list(folded.values()), run_id=ctx.run_id))
 
 
-def _llm_outlier_insight(key: tuple[str, str, str, str], hours: dict[str, dict[str, Any]],
-                         base: Insight | None) -> Insight:
+def _llm_outlier_insight(
+    key: tuple[str, str, str, str], hours: dict[str, dict[str, Any]], base: Insight | None
+) -> Insight:
     source, operation, model, metric = key
     unit = "USD" if metric == "cost" else "ms"
     context = "the call's answer size (tokens_out)" if metric == "latency" else "the call's total tokens"
@@ -411,32 +486,67 @@ def _llm_outlier_insight(key: tuple[str, str, str, str], hours: dict[str, dict[s
     worst = hours[worst_hour]
     extreme = sum(h["extreme_rows"] for h in hours.values())
     rows = sum(h["rows"] for h in hours.values())
-    span = f"in the hour {first[:13]}:00 UTC" if len(hours) == 1 else \
-        f"in {len(hours)} hours between {first[:13]}:00 and {last[:13]}:00 UTC"
+    span = (
+        f"in the hour {first[:13]}:00 UTC"
+        if len(hours) == 1
+        else f"in {len(hours)} hours between {first[:13]}:00 and {last[:13]}:00 UTC"
+    )
     title = f"{extreme} extreme {metric} calls: {source}/{operation} on {model} {span}"
     rate = worst.get("false_alarm_rate", FALSE_ALARM_RATE[metric])
-    desc = (f"{extreme} of {rows} {operation} calls of {model} ({source}) {span} scored z > {EXTREME_Z:g} on "
-            f"log {metric} against their model's baseline at {context}; at a false-alarm rate of "
-            f"{rate:.2%} per call that many is a discovery at the run's false-discovery rate "
-            f"(Benjamini-Hochberg over {worst.get('tests', 0)} group-hour tests, p = {worst.get('p_value', 0):.1e} in "
-            f"the worst hour). The worst was {_num(worst['worst_value'])} {unit} against "
-            f"{_num(worst['worst_baseline'])} {unit} expected (z {worst['max_z']:.1f}, hour {worst_hour[:13]}:00). "
-            f"A shift that persists is reported as a level_shift insight.")
+    desc = (
+        f"{extreme} of {rows} {operation} calls of {model} ({source}) {span} scored z > {EXTREME_Z:g} on "
+        f"log {metric} against their model's baseline at {context}; at a false-alarm rate of "
+        f"{rate:.2%} per call that many is a discovery at the run's false-discovery rate "
+        f"(Benjamini-Hochberg over {worst.get('tests', 0)} group-hour tests, p = {worst.get('p_value', 0):.1e} in "
+        f"the worst hour). The worst was {_num(worst['worst_value'])} {unit} against "
+        f"{_num(worst['worst_baseline'])} {unit} expected (z {worst['max_z']:.1f}, hour {worst_hour[:13]}:00). "
+        f"A shift that persists is reported as a level_shift insight."
+    )
     run_ids = sorted({r for h in hours.values() for r in h["run_ids"]})[:10]
     return Insight(
         insight_id=base.insight_id if base else ins.insight_id("llm_outlier", *key, first),
-        type="outlier", severity="info", title=title, description=desc, observed_at=first, source=source,
-        model=model, operation=operation, metric=metric, baseline_value=worst["worst_baseline"],
-        observed_value=worst["worst_value"], z_score=worst["max_z"], suggested_action=SUGGESTED["llm_outlier"],
-        metrics={"extreme_rows": extreme, "rows": rows, "hours_count": len(hours), "first_hour": first,
-                 "last_hour": last, "max_z": worst["max_z"], "hours": hours},
-        evidence={"kind": "llm", "query": "analytics_llm_outlier_groups", "table": "analytics_outliers",
-                  "parameters": {"source": source, "operation": operation, "model": model, "metric": metric,
-                                 "z_above": EXTREME_Z, "hours": sorted(hours)[-24:]},
-                  "run_ids": run_ids, "worst_event_id": worst["worst_event_id"]})
+        type="outlier",
+        severity="info",
+        title=title,
+        description=desc,
+        observed_at=first,
+        source=source,
+        model=model,
+        operation=operation,
+        metric=metric,
+        baseline_value=worst["worst_baseline"],
+        observed_value=worst["worst_value"],
+        z_score=worst["max_z"],
+        suggested_action=SUGGESTED["llm_outlier"],
+        metrics={
+            "extreme_rows": extreme,
+            "rows": rows,
+            "hours_count": len(hours),
+            "first_hour": first,
+            "last_hour": last,
+            "max_z": worst["max_z"],
+            "hours": hours,
+        },
+        evidence={
+            "kind": "llm",
+            "query": "analytics_llm_outlier_groups",
+            "table": "analytics_outliers",
+            "parameters": {
+                "source": source,
+                "operation": operation,
+                "model": model,
+                "metric": metric,
+                "z_above": EXTREME_Z,
+                "hours": sorted(hours)[-24:],
+            },
+            "run_ids": run_ids,
+            "worst_event_id": worst["worst_event_id"],
+        },
+    )
 
 
 # -- level shifts ---------------------------------------------------------------------------
+
 
 def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     """One level_shift insight per (group, metric) with a sustained step in its hourly levels."""
@@ -472,22 +582,30 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     fold: list[tuple[Insight, Insight]] = []
     for shift in desired:
         start = shift.metrics["start_hour"]
-        mine = [o for o in outliers if (o.source, o.operation, o.model, o.metric)
-                == (shift.source, shift.operation, shift.model, shift.metric)
-                and str(o.metrics.get("last_hour", o.observed_at)) >= start]
+        mine = [
+            o
+            for o in outliers
+            if (o.source, o.operation, o.model, o.metric) == (shift.source, shift.operation, shift.model, shift.metric)
+            and str(o.metrics.get("last_hour", o.observed_at)) >= start
+        ]
         old = ins.load(store, [shift.insight_id]).get(shift.insight_id)
-        shift.metrics["folded_outliers"] = sorted(set((old.metrics.get("folded_outliers", []) if old else [])
-                                                      + [o.insight_id for o in mine]))
+        shift.metrics["folded_outliers"] = sorted(
+            set((old.metrics.get("folded_outliers", []) if old else []) + [o.insight_id for o in mine])
+        )
         fold += [(o, shift) for o in mine]
     result = ins.upsert(store, desired, run_id=ctx.run_id)
     found.absorb(result)
     for o, shift in fold:
-        found.resolved += len(ins.resolve(store, [o], reason=f"part of the level shift {shift.insight_id} "
-                                                             f"({shift.title})", run_id=ctx.run_id))
+        found.resolved += len(
+            ins.resolve(
+                store, [o], reason=f"part of the level shift {shift.insight_id} ({shift.title})", run_id=ctx.run_id
+            )
+        )
     for new in result.created:
         _alert(ctx, p, found, new, "warning")
-    return ItemOutcome("level_shifts", "ok", f"{len(tests)} series tested, {len(desired)} level shift(s) "
-                       f"({len(result.created)} new)")
+    return ItemOutcome(
+        "level_shifts", "ok", f"{len(tests)} series tested, {len(desired)} level shift(s) ({len(result.created)} new)"
+    )
 
 
 def _pooled_slope(rows: list[dict[str, Any]], x: str, y: str, xx: str, xy: str) -> float:
@@ -520,43 +638,95 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
     before, after = math.exp(cp.before_median), math.exp(cp.after_median)
     ratio, lo_r, hi_r = after / before, math.exp(cp.step_low), math.exp(cp.step_high)
     commits: list[dict[str, Any]] = []
-    for c in ctx.store.named("analytics_level_shift_commits", {
-            "scan_lo": start - timedelta(days=7), "lo": start - timedelta(hours=12),
-            "hi": start + timedelta(hours=1)}).dicts():
+    for c in ctx.store.named(
+        "analytics_level_shift_commits",
+        {"scan_lo": start - timedelta(days=7), "lo": start - timedelta(hours=12), "hi": start + timedelta(hours=1)},
+    ).dicts():
         if all(c["commit_sha"] != k["commit_sha"] for k in commits):  # a commit seen by two sources once
             commits.append(c)
-    suspect = next((c for c in reversed(commits) if require_ts(c["first_seen"]) < start), commits[0] if commits else None)
-    unit, what = ("ms", "latency at the group's typical answer size") if metric == "latency" else \
-        ("USD", "cost per call at the group's typical size")
+    suspect = next(
+        (c for c in reversed(commits) if require_ts(c["first_seen"]) < start), commits[0] if commits else None
+    )
+    unit, what = (
+        ("ms", "latency at the group's typical answer size")
+        if metric == "latency"
+        else ("USD", "cost per call at the group's typical size")
+    )
     direction = "rose" if ratio > 1 else "fell"
-    title = (f"Level shift: {source}/{operation} {model} {metric} {direction} x{ratio:.2f} from "
-             f"{ts_str(start)[:13]}:00 UTC")
+    title = (
+        f"Level shift: {source}/{operation} {model} {metric} {direction} x{ratio:.2f} from {ts_str(start)[:13]}:00 UTC"
+    )
     named = ", ".join(f"{c['repo']} {c['commit_sha'][:8]} ({c['first_seen'][:16]})" for c in commits[:5]) or "none"
-    desc = (f"The hourly {what} of {model} ({source}/{operation}) {direction} from a median of {_num(before)} {unit} "
-            f"over {cp.n_before} hours to {_num(after)} {unit} over {cp.n_after} hours from {ts_str(start)[:13]}:00 "
-            f"UTC (ratio {ratio:.2f}, 95% interval {lo_r:.2f}-{hi_r:.2f}; change point t = {cp.t:.1f}, "
-            f"p = {cp.p_value:.1e} after Bonferroni over the splits, a discovery at FDR {p.fdr_q:g}). The shift "
-            f"holds in both halves of the later hours. Commits first seen in the 12 hours before: {named}.")
-    old = next((i for i in live if (i.source, i.operation, i.model, i.metric) == (source, operation, model, metric)
-                and abs((require_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600), None)
+    desc = (
+        f"The hourly {what} of {model} ({source}/{operation}) {direction} from a median of {_num(before)} {unit} "
+        f"over {cp.n_before} hours to {_num(after)} {unit} over {cp.n_after} hours from {ts_str(start)[:13]}:00 "
+        f"UTC (ratio {ratio:.2f}, 95% interval {lo_r:.2f}-{hi_r:.2f}; change point t = {cp.t:.1f}, "
+        f"p = {cp.p_value:.1e} after Bonferroni over the splits, a discovery at FDR {p.fdr_q:g}). The shift "
+        f"holds in both halves of the later hours. Commits first seen in the 12 hours before: {named}."
+    )
+    old = next(
+        (
+            i
+            for i in live
+            if (i.source, i.operation, i.model, i.metric) == (source, operation, model, metric)
+            and abs((require_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600
+        ),
+        None,
+    )
     return Insight(
-        insight_id=old.insight_id if old else ins.insight_id("level_shift", source, operation, model, metric,
-                                                             ts_str(start)),
-        type="level_shift", severity="warning", title=title, description=desc, observed_at=ts_str(start),
-        source=source, model=model, operation=operation, metric=metric,
-        commit_sha=suspect["commit_sha"] if suspect else "", baseline_value=before, observed_value=after,
-        z_score=cp.t, suggested_action=SUGGESTED["level_shift"],
-        metrics={"start_hour": ts_str(start), "last_hour_before": last_before, "before_median": before,
-                 "after_median": after, "ratio": ratio, "ratio_low": lo_r, "ratio_high": hi_r,
-                 "change_pct": (ratio - 1) * 100, "hours_before": cp.n_before, "hours_after": cp.n_after,
-                 "t": cp.t, "p_value": cp.p_value, "fdr_q": p.fdr_q, "unit": unit, "commits": commits},
-        evidence={"kind": "llm", "query": "analytics_level_shift_series", "table": "analytics_baselines",
-                  "parameters": {"source": source, "operation": operation, "model": model, "metric": metric,
-                                 "days": p.shift_days, "min_hours": p.shift_min_hours},
-                  "commits_query": "analytics_level_shift_commits"})
+        insight_id=old.insight_id
+        if old
+        else ins.insight_id("level_shift", source, operation, model, metric, ts_str(start)),
+        type="level_shift",
+        severity="warning",
+        title=title,
+        description=desc,
+        observed_at=ts_str(start),
+        source=source,
+        model=model,
+        operation=operation,
+        metric=metric,
+        commit_sha=suspect["commit_sha"] if suspect else "",
+        baseline_value=before,
+        observed_value=after,
+        z_score=cp.t,
+        suggested_action=SUGGESTED["level_shift"],
+        metrics={
+            "start_hour": ts_str(start),
+            "last_hour_before": last_before,
+            "before_median": before,
+            "after_median": after,
+            "ratio": ratio,
+            "ratio_low": lo_r,
+            "ratio_high": hi_r,
+            "change_pct": (ratio - 1) * 100,
+            "hours_before": cp.n_before,
+            "hours_after": cp.n_after,
+            "t": cp.t,
+            "p_value": cp.p_value,
+            "fdr_q": p.fdr_q,
+            "unit": unit,
+            "commits": commits,
+        },
+        evidence={
+            "kind": "llm",
+            "query": "analytics_level_shift_series",
+            "table": "analytics_baselines",
+            "parameters": {
+                "source": source,
+                "operation": operation,
+                "model": model,
+                "metric": metric,
+                "days": p.shift_days,
+                "min_hours": p.shift_min_hours,
+            },
+            "commits_query": "analytics_level_shift_commits",
+        },
+    )
 
 
 # -- cost anomaly ---------------------------------------------------------------------------
+
 
 def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     """Hours of new events whose cost exceeds factor x the same-hour median. Consecutive
@@ -564,14 +734,23 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     if not found.hours:
         return ItemOutcome("cost_anomaly", "ok", "no new hours")
     hours = found.hours
-    params = {"from": hours[0] - timedelta(days=p.cost_days), "to": hours[-1] + timedelta(hours=1),
-              "days_s": p.cost_days * 86400, "hours": [ts_str(h)[:19] for h in hours]}
+    params = {
+        "from": hours[0] - timedelta(days=p.cost_days),
+        "to": hours[-1] + timedelta(hours=1),
+        "days_s": p.cost_days * 86400,
+        "hours": [ts_str(h)[:19] for h in hours],
+    }
     # The hours just analysed come from this run's buckets (analytics_cost_hours_run gives the
     # result of analytics_cost_hours, the form the insight's evidence names, without a re-read).
     rows = ctx.store.named("analytics_cost_hours_run", {**params, "full": int(found.llm_full)}).dicts()
-    hot = [r for r in rows if r["base_days"] >= p.cost_min_days and r["baseline"] > 0
-           and r["cost"] > p.cost_factor * r["baseline"]
-           and r["cost"] - r["baseline"] >= p.cost_min_excess * r["typical"]]
+    hot = [
+        r
+        for r in rows
+        if r["base_days"] >= p.cost_min_days
+        and r["baseline"] > 0
+        and r["cost"] > p.cost_factor * r["baseline"]
+        and r["cost"] - r["baseline"] >= p.cost_min_excess * r["typical"]
+    ]
     if rows:
         ctx.telemetry.gauge("analytics.cost_last_hour_usd", rows[-1]["cost"])
         ctx.telemetry.gauge("analytics.cost_baseline_usd", rows[-1]["baseline"])
@@ -579,10 +758,16 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     episodes: list[tuple[Insight | None, dict[str, dict[str, Any]]]] = []
     for r in hot:
         hour = require_ts(r["hour"])
-        entry = {"cost_usd": r["cost"], "baseline_usd": r["baseline"], "ratio": r["cost"] / r["baseline"],
-                 "typical_hour_usd": r["typical"],
-                 "events": r["events"], "baseline_days": r["base_days"], "baseline_costs": r["base_costs"],
-                 "by_source_model": ctx.store.named("analytics_cost_breakdown", {"hour": hour}).dicts()}
+        entry = {
+            "cost_usd": r["cost"],
+            "baseline_usd": r["baseline"],
+            "ratio": r["cost"] / r["baseline"],
+            "typical_hour_usd": r["typical"],
+            "events": r["events"],
+            "baseline_days": r["base_days"],
+            "baseline_costs": r["base_costs"],
+            "by_source_model": ctx.store.named("analytics_cost_breakdown", {"hour": hour}).dicts(),
+        }
         near = {ts_str(hour), ts_str(hour - timedelta(hours=1))}
         target = next((e for e in episodes if near & set(e[1])), None)
         if target is None:
@@ -595,9 +780,13 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     found.absorb(result)
     for new in result.created:
         _alert(ctx, p, found, new, "warning")
-    return ItemOutcome("cost_anomaly", "ok", f"{len(rows)} hour(s) checked, {len(hot)} above "
-                       f"{p.cost_factor:g}x baseline ({len(result.created)} new anomal"
-                       f"{'y' if len(result.created) == 1 else 'ies'})")
+    return ItemOutcome(
+        "cost_anomaly",
+        "ok",
+        f"{len(rows)} hour(s) checked, {len(hot)} above "
+        f"{p.cost_factor:g}x baseline ({len(result.created)} new anomal"
+        f"{'y' if len(result.created) == 1 else 'ies'})",
+    )
 
 
 def _cost_insight(p: Params, old: Insight | None, hours: dict[str, dict[str, Any]]) -> Insight:
@@ -609,52 +798,93 @@ def _cost_insight(p: Params, old: Insight | None, hours: dict[str, dict[str, Any
     events = sum(h["events"] for h in hours.values())
     top = ", ".join(f"{b['source']}/{b['model']} ${b['cost']:.2f}" for b in peak["by_source_model"][:3])
     if len(hours) == 1:
-        title = (f"LLM cost spike: ${cost:.2f} in the hour {first[:13]}:00 UTC, {peak['ratio']:.1f}x its "
-                 f"baseline ${baseline:.2f}")
+        title = (
+            f"LLM cost spike: ${cost:.2f} in the hour {first[:13]}:00 UTC, {peak['ratio']:.1f}x its "
+            f"baseline ${baseline:.2f}"
+        )
         when = f"the hour {first[:13]}:00 UTC"
     else:
-        title = (f"LLM cost spike: ${cost:.2f} over {len(hours)} hours from {first[:13]}:00 UTC, peak "
-                 f"{peak['ratio']:.1f}x baseline")
+        title = (
+            f"LLM cost spike: ${cost:.2f} over {len(hours)} hours from {first[:13]}:00 UTC, peak "
+            f"{peak['ratio']:.1f}x baseline"
+        )
         when = f"the {len(hours)} hours from {first[:13]}:00 to {last[:13]}:00 UTC"
-    desc = (f"LLM cost of {when} was ${cost:.4f} over {events} events against ${baseline:.4f} expected: each "
-            f"hour's baseline is the median cost of the same hour on the previous {p.cost_days} days with data "
-            f"(alert above {p.cost_factor:g}x, and at least {p.cost_min_excess:g}x the median hourly cost of those "
-            f"days above it). Peak {peak['ratio']:.1f}x at {peak_hour[:13]}:00; largest there: "
-            f"{top}.")
+    desc = (
+        f"LLM cost of {when} was ${cost:.4f} over {events} events against ${baseline:.4f} expected: each "
+        f"hour's baseline is the median cost of the same hour on the previous {p.cost_days} days with data "
+        f"(alert above {p.cost_factor:g}x, and at least {p.cost_min_excess:g}x the median hourly cost of those "
+        f"days above it). Peak {peak['ratio']:.1f}x at {peak_hour[:13]}:00; largest there: "
+        f"{top}."
+    )
     return Insight(
-        insight_id=old.insight_id if old else ins.insight_id("cost_anomaly", first), type="cost_anomaly",
-        severity="warning", title=title, description=desc, observed_at=first, metric="cost_usd",
-        baseline_value=baseline, observed_value=cost, suggested_action=SUGGESTED["cost_anomaly"],
-        metrics={"cost_usd": cost, "baseline_usd": baseline, "ratio": cost / baseline, "peak_ratio": peak["ratio"],
-                 "events": events, "factor": p.cost_factor, "min_excess": p.cost_min_excess,
-                 "baseline_days": peak["baseline_days"],
-                 "by_source_model": peak["by_source_model"], "hours": hours,
-                 **({"folded_outliers": old.metrics["folded_outliers"]}
-                    if old and old.metrics.get("folded_outliers") else {})},
-        evidence={"query": "analytics_cost_hours", "table": "llm_events",
-                  "parameters": {"hours": sorted(hours), "days": p.cost_days, "factor": p.cost_factor},
-                  "baseline_hours": [ts_str(require_ts(first) - timedelta(days=d)) for d in range(1, p.cost_days + 1)]})
+        insight_id=old.insight_id if old else ins.insight_id("cost_anomaly", first),
+        type="cost_anomaly",
+        severity="warning",
+        title=title,
+        description=desc,
+        observed_at=first,
+        metric="cost_usd",
+        baseline_value=baseline,
+        observed_value=cost,
+        suggested_action=SUGGESTED["cost_anomaly"],
+        metrics={
+            "cost_usd": cost,
+            "baseline_usd": baseline,
+            "ratio": cost / baseline,
+            "peak_ratio": peak["ratio"],
+            "events": events,
+            "factor": p.cost_factor,
+            "min_excess": p.cost_min_excess,
+            "baseline_days": peak["baseline_days"],
+            "by_source_model": peak["by_source_model"],
+            "hours": hours,
+            **(
+                {"folded_outliers": old.metrics["folded_outliers"]}
+                if old and old.metrics.get("folded_outliers")
+                else {}
+            ),
+        },
+        evidence={
+            "query": "analytics_cost_hours",
+            "table": "llm_events",
+            "parameters": {"hours": sorted(hours), "days": p.cost_days, "factor": p.cost_factor},
+            "baseline_hours": [ts_str(require_ts(first) - timedelta(days=d)) for d in range(1, p.cost_days + 1)],
+        },
+    )
 
 
 # -- bench_runs -----------------------------------------------------------------------------
+
 
 def _bench(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutcome:
     store = ctx.store
     pending = int(store.named("analytics_bench_pending").scalar(0) or 0)
     if not pending and not full:
         return ItemOutcome("bench_runs", "ok", "nothing new")
-    base = {"full": int(full), "min_n": p.bench_min_n, "run_id": ctx.run_id, "window_days": p.window_days,
-            "win_s": p.window_days * 86400, **p.scale_params(BENCH_FLOORS)}
+    base = {
+        "full": int(full),
+        "min_n": p.bench_min_n,
+        "run_id": ctx.run_id,
+        "window_days": p.window_days,
+        "win_s": p.window_days * 86400,
+        **p.scale_params(BENCH_FLOORS),
+    }
     for name in ("analytics_bench_long", "analytics_bench_scores"):
         store.named(name, _only(name, base))
-    changes = store.named("analytics_bench_changes", {"min_n": p.bench_min_n, "z_thr": p.bench_z,
-                                                      "min_change": p.min_change_pct / 100}).dicts()
+    changes = store.named(
+        "analytics_bench_changes", {"min_n": p.bench_min_n, "z_thr": p.bench_z, "min_change": p.min_change_pct / 100}
+    ).dicts()
     _write_bench_insights(ctx, p, found, changes)
-    stats = store.query(
-        "SELECT count() AS n, countIf(lvl = '') AS insufficient, countIf(abs(cost_z) > 3) AS cost_o, "
-        "countIf(abs(latency_z) > 3) AS latency_o, countIf(abs(tokens_z) > 3) AS tokens_o, "
-        "countIf(abs(cost_z) >= {z:Float64}) AS cost_x, countIf(abs(latency_z) >= {z:Float64}) AS latency_x, "
-        "countIf(abs(tokens_z) >= {z:Float64}) AS tokens_x FROM _an_bench WHERE is_cand", {"z": p.bench_z}).first() or {}
+    stats = (
+        store.query(
+            "SELECT count() AS n, countIf(lvl = '') AS insufficient, countIf(abs(cost_z) > 3) AS cost_o, "
+            "countIf(abs(latency_z) > 3) AS latency_o, countIf(abs(tokens_z) > 3) AS tokens_o, "
+            "countIf(abs(cost_z) >= {z:Float64}) AS cost_x, countIf(abs(latency_z) >= {z:Float64}) AS latency_x, "
+            "countIf(abs(tokens_z) >= {z:Float64}) AS tokens_x FROM _an_bench WHERE is_cand",
+            {"z": p.bench_z},
+        ).first()
+        or {}
+    )
     store.named("analytics_bench_save_baselines", _only("analytics_bench_save_baselines", base))
     n = int(stats.get("n") or 0)
     found.bench_rows += n
@@ -664,8 +894,12 @@ def _bench(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOu
         found.outliers[f"bench.{m}"] = int(stats.get(f"{m}_o") or 0)
         found.extremes[f"bench.{m}"] = int(stats.get(f"{m}_x") or 0)
     kinds = {c["kind"] for c in found.bench_changes}
-    return ItemOutcome("bench_runs", "ok", f"{n} rows analysed; {len(changes)} change point(s)"
-                       + (f" ({', '.join(sorted(kinds))})" if kinds else ""), rows=n)
+    return ItemOutcome(
+        "bench_runs",
+        "ok",
+        f"{n} rows analysed; {len(changes)} change point(s)" + (f" ({', '.join(sorted(kinds))})" if kinds else ""),
+        rows=n,
+    )
 
 
 def classify_change(c: dict[str, Any], z_thr: float = 5.0) -> tuple[str, str]:
@@ -693,26 +927,35 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
         run_pct = (c["value"] - c["center"]) / c["center"] * 100 if c["center"] else float("inf")
         before, after = [float(v) for v in c["before"]], [float(v) for v in c["after"]]
         rom = stats_mod.ratio_of_medians(before, after, min_n=1) if before and after else None
-        ratio, r_lo, r_hi = (rom.ratio, rom.low, rom.high) if rom and rom.ratio is not None \
-            else (math.inf, math.inf, math.inf)
+        ratio, r_lo, r_hi = (
+            (rom.ratio, rom.low, rom.high) if rom and rom.ratio is not None else (math.inf, math.inf, math.inf)
+        )
         pct = (ratio - 1) * 100 if math.isfinite(ratio) else run_pct
-        size = (f"ratio of medians after/before {ratio:.2f} (95% bootstrap interval {r_lo:.2f}-{r_hi:.2f}; "
-                f"{len(after)} run(s) from this commit on against the {len(before)} before)")
+        size = (
+            f"ratio of medians after/before {ratio:.2f} (95% bootstrap interval {r_lo:.2f}-{r_hi:.2f}; "
+            f"{len(after)} run(s) from this commit on against the {len(before)} before)"
+        )
         if kind == "outlier":
             itype = "outlier"
             iid = ins.insight_id("bench_outlier", c["model"], c["quant"], c["dataset"], c["metric"], sha)
-            title = (f"One-run {what} outlier: {series} {run_pct:+.0f}% at commit {sha[:8]}, back to normal at "
-                     f"{c['next_commit'][:8]}")
-            state = (f"The next run (commit {c['next_commit'][:8]}) was not worse by both {p.bench_z:g} scale units "
-                     f"and {p.min_change_pct:g}%, so this is a one-run blip, not a regression.")
+            title = (
+                f"One-run {what} outlier: {series} {run_pct:+.0f}% at commit {sha[:8]}, back to normal at "
+                f"{c['next_commit'][:8]}"
+            )
+            state = (
+                f"The next run (commit {c['next_commit'][:8]}) was not worse by both {p.bench_z:g} scale units "
+                f"and {p.min_change_pct:g}%, so this is a one-run blip, not a regression."
+            )
             action = SUGGESTED["bench_outlier"]
         else:
             itype = rtype
             iid = ins.insight_id("bench_regression", c["model"], c["quant"], c["dataset"], c["metric"], sha)
             title = f"{what[0].upper()}{what[1:]} regression: {series} {pct:+.0f}% at commit {sha[:8]}"
             if c["has_next"]:
-                state = (f"Confirmed by the next run (commit {c['next_commit'][:8]}, {_num(c['next_value'])} {unit}, "
-                         f"{c['next_badness']:.1f} scale units worse than the pre-change baseline).")
+                state = (
+                    f"Confirmed by the next run (commit {c['next_commit'][:8]}, {_num(c['next_value'])} {unit}, "
+                    f"{c['next_badness']:.1f} scale units worse than the pre-change baseline)."
+                )
             elif severity == "critical":
                 state = f"Extreme score (>= {2 * p.bench_z:g}); not yet confirmed by a later run."
             else:
@@ -720,42 +963,85 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
             state += f" Size: {size}."
             action = SUGGESTED[rtype]
         found.bench_changes.append({"kind": kind, "severity": severity})
-        desc = (f"{what[0].upper()}{what[1:]} of {series} was {_num(c['value'])} {unit} at commit {sha[:8]} against a "
-                f"median of {_num(c['center'])} {unit} over the {c['n']} earlier run(s) of the series in "
-                f"{p.window_days} days (scale 1.4826 x MAD = {_num(c['scale'])}, {c['badness']:.1f} units worse; "
-                f"threshold {p.bench_z:g} and {p.min_change_pct:g}%). {state}")
-        desired.append(Insight(
-            insight_id=iid, type=itype, severity=severity, title=title, description=desc,
-            observed_at=str(c["ts"]), source="banterhearts", model=c["model"], quant=c["quant"],
-            dataset=c["dataset"], commit_sha=sha, metric=c["metric"], baseline_value=c["center"],
-            observed_value=c["value"], z_score=_signed_z(c), suggested_action=action,
-            metrics={"value": c["value"], "baseline_median": c["center"], "baseline_scale": c["scale"],
-                     "baseline_runs": c["n"], "change_pct": pct if math.isfinite(pct) else None,
-                     "run_change_pct": run_pct if math.isfinite(run_pct) else None,
-                     "ratio_of_medians": ratio if math.isfinite(ratio) else None,
-                     "ratio_low": r_lo if r_lo is not None and math.isfinite(r_lo) else None,
-                     "ratio_high": r_hi if r_hi is not None and math.isfinite(r_hi) else None,
-                     "median_after": statistics.median(after) if after else None, "runs_after": len(after),
-                     "z_threshold": p.bench_z,
-                     "badness": c["badness"], "next_value": c["next_value"] if c["has_next"] else None,
-                     "next_badness": c["next_badness"], "confirmed": bool(c["has_next"] and kind != "outlier")},
-            evidence={"kind": "bench", "query": "analytics_bench_changes", "table": "bench_runs",
-                      "parameters": {"model": c["model"], "quant": c["quant"], "dataset": c["dataset"],
-                                     "metric": c["metric"], "window_days": p.window_days, "min_n": p.bench_min_n,
-                                     "z_threshold": p.bench_z},
-                      "run_id": str(c["run_id"]), "commit_sha": sha, "previous_commit": c["prev_commit"],
-                      "next_run_id": c["next_run_id"] or None, "next_commit": c["next_commit"] or None,
-                      "baseline_commits": c["baseline_commits"]}))
+        desc = (
+            f"{what[0].upper()}{what[1:]} of {series} was {_num(c['value'])} {unit} at commit {sha[:8]} against a "
+            f"median of {_num(c['center'])} {unit} over the {c['n']} earlier run(s) of the series in "
+            f"{p.window_days} days (scale 1.4826 x MAD = {_num(c['scale'])}, {c['badness']:.1f} units worse; "
+            f"threshold {p.bench_z:g} and {p.min_change_pct:g}%). {state}"
+        )
+        desired.append(
+            Insight(
+                insight_id=iid,
+                type=itype,
+                severity=severity,
+                title=title,
+                description=desc,
+                observed_at=str(c["ts"]),
+                source="banterhearts",
+                model=c["model"],
+                quant=c["quant"],
+                dataset=c["dataset"],
+                commit_sha=sha,
+                metric=c["metric"],
+                baseline_value=c["center"],
+                observed_value=c["value"],
+                z_score=_signed_z(c),
+                suggested_action=action,
+                metrics={
+                    "value": c["value"],
+                    "baseline_median": c["center"],
+                    "baseline_scale": c["scale"],
+                    "baseline_runs": c["n"],
+                    "change_pct": pct if math.isfinite(pct) else None,
+                    "run_change_pct": run_pct if math.isfinite(run_pct) else None,
+                    "ratio_of_medians": ratio if math.isfinite(ratio) else None,
+                    "ratio_low": r_lo if r_lo is not None and math.isfinite(r_lo) else None,
+                    "ratio_high": r_hi if r_hi is not None and math.isfinite(r_hi) else None,
+                    "median_after": statistics.median(after) if after else None,
+                    "runs_after": len(after),
+                    "z_threshold": p.bench_z,
+                    "badness": c["badness"],
+                    "next_value": c["next_value"] if c["has_next"] else None,
+                    "next_badness": c["next_badness"],
+                    "confirmed": bool(c["has_next"] and kind != "outlier"),
+                },
+                evidence={
+                    "kind": "bench",
+                    "query": "analytics_bench_changes",
+                    "table": "bench_runs",
+                    "parameters": {
+                        "model": c["model"],
+                        "quant": c["quant"],
+                        "dataset": c["dataset"],
+                        "metric": c["metric"],
+                        "window_days": p.window_days,
+                        "min_n": p.bench_min_n,
+                        "z_threshold": p.bench_z,
+                    },
+                    "run_id": str(c["run_id"]),
+                    "commit_sha": sha,
+                    "previous_commit": c["prev_commit"],
+                    "next_run_id": c["next_run_id"] or None,
+                    "next_commit": c["next_commit"] or None,
+                    "baseline_commits": c["baseline_commits"],
+                },
+            )
+        )
     # Regressions stored before that are no longer change points (a blip now known, or
     # data replaced) are resolved; their pages, if any, are resolved too.
     wanted = {d.insight_id for d in desired}
-    stale = [i for i in ins.open_of_types(ctx.store, [t for t, _, _ in BENCH_METRICS.values()])
-             if i.insight_id not in wanted]
+    stale = [
+        i for i in ins.open_of_types(ctx.store, [t for t, _, _ in BENCH_METRICS.values()]) if i.insight_id not in wanted
+    ]
     existing = ins.load(ctx.store, wanted)
     result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
     found.absorb(result)
-    for done in ins.resolve(ctx.store, stale, reason="the next run reverted it (reported as an outlier) or the "
-                                                     "data changed", run_id=ctx.run_id):
+    for done in ins.resolve(
+        ctx.store,
+        stale,
+        reason="the next run reverted it (reported as an outlier) or the data changed",
+        run_id=ctx.run_id,
+    ):
         found.resolved += 1
         if done.severity == "critical":  # only a critical one paged
             ctx.telemetry.resolve(dedup_key=_dedup(done), title=done.title)
@@ -773,6 +1059,7 @@ def _signed_z(c: dict[str, Any]) -> float:
 
 
 # -- ingest gaps ----------------------------------------------------------------------------
+
 
 def _gap_spans(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Consecutive hours of one kind (rows ordered by hour, kind) as one gap: a night without
@@ -801,35 +1088,59 @@ def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
         baseline = sum(float(x["baseline"]) for x in span) / n
         if g["kind"] == "no_telemetry" and n == 1:
             title = f"No telemetry in the hour {hour} UTC"
-            desc = (f"The ingest worker found no banterpacks telemetry for the hour {hour} UTC "
-                    f"(baseline {baseline:.0f} events).")
+            desc = (
+                f"The ingest worker found no banterpacks telemetry for the hour {hour} UTC "
+                f"(baseline {baseline:.0f} events)."
+            )
         elif g["kind"] == "no_telemetry":
             title = f"No telemetry for {n} hours, {hour} to {end} UTC"
-            desc = (f"The ingest worker found no banterpacks telemetry in the {n} hours from {hour} to {end} UTC "
-                    f"(baseline {baseline:.0f} events an hour).")
+            desc = (
+                f"The ingest worker found no banterpacks telemetry in the {n} hours from {hour} to {end} UTC "
+                f"(baseline {baseline:.0f} events an hour)."
+            )
         elif n == 1:
             title = f"Telemetry dropped to {events} events in the hour {hour} UTC (baseline {baseline:.0f})"
-            desc = (f"The ingest worker counted {events} events in the hour {hour} UTC against a baseline of "
-                    f"{baseline:.1f} for that hour.")
+            desc = (
+                f"The ingest worker counted {events} events in the hour {hour} UTC against a baseline of "
+                f"{baseline:.1f} for that hour."
+            )
         else:
-            title = (f"Telemetry dropped for {n} hours, {hour} to {end} UTC: {events} events "
-                     f"(baseline {baseline:.0f} an hour)")
-            desc = (f"The ingest worker counted {events} events in the {n} hours from {hour} to {end} UTC against "
-                    f"a baseline of {baseline:.1f} an hour.")
+            title = (
+                f"Telemetry dropped for {n} hours, {hour} to {end} UTC: {events} events "
+                f"(baseline {baseline:.0f} an hour)"
+            )
+            desc = (
+                f"The ingest worker counted {events} events in the {n} hours from {hour} to {end} UTC against "
+                f"a baseline of {baseline:.1f} an hour."
+            )
         # The id of a gap is its first hour and kind: a one-hour gap keeps the id it always had,
         # and a gap that goes on keeps its insight (updated) instead of opening one per hour.
         iid = ins.insight_id("ingestion_gap", g["hour"], g["kind"])
         for x in span[1:]:
             covered[ins.insight_id("ingestion_gap", x["hour"], x["kind"])] = iid
-        desired.append(Insight(
-            insight_id=iid, type="ingestion_gap",
-            severity="warning", title=title, description=desc, observed_at=g["hour"], source="banterpacks",
-            metric="events", baseline_value=baseline, observed_value=float(events),
-            suggested_action=SUGGESTED["ingestion_gap"],
-            metrics={"events": events, "baseline": baseline, "kind": g["kind"], "hours": n},
-            evidence={"query": "analytics_ingest_gaps", "table": "ingest_gaps",
-                      "parameters": {"hour": g["hour"], "kind": g["kind"], "hours": n, "last_hour": last["hour"]},
-                      "ingest_run_id": last["run_id"], "detected_at": last["detected_at"]}))
+        desired.append(
+            Insight(
+                insight_id=iid,
+                type="ingestion_gap",
+                severity="warning",
+                title=title,
+                description=desc,
+                observed_at=g["hour"],
+                source="banterpacks",
+                metric="events",
+                baseline_value=baseline,
+                observed_value=float(events),
+                suggested_action=SUGGESTED["ingestion_gap"],
+                metrics={"events": events, "baseline": baseline, "kind": g["kind"], "hours": n},
+                evidence={
+                    "query": "analytics_ingest_gaps",
+                    "table": "ingest_gaps",
+                    "parameters": {"hour": g["hour"], "kind": g["kind"], "hours": n, "last_hour": last["hour"]},
+                    "ingest_run_id": last["run_id"],
+                    "detected_at": last["detected_at"],
+                },
+            )
+        )
     result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
     found.absorb(result)
     # The ingest worker deletes a gap that later data filled: its insight is resolved. An
@@ -838,18 +1149,32 @@ def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
     stale = [i for i in ins.open_of_types(ctx.store, ["ingestion_gap"]) if i.insight_id not in wanted]
     filled = [i for i in stale if i.insight_id not in covered]
     folded = [i for i in stale if i.insight_id in covered]
-    found.resolved += len(ins.resolve(ctx.store, filled, reason="later data filled the hour (the ingest worker "
-                                                                "removed the gap)", run_id=ctx.run_id))
+    found.resolved += len(
+        ins.resolve(
+            ctx.store,
+            filled,
+            reason="later data filled the hour (the ingest worker removed the gap)",
+            run_id=ctx.run_id,
+        )
+    )
     for i in folded:
-        found.resolved += len(ins.resolve(ctx.store, [i], reason=f"part of the longer gap {covered[i.insight_id]}",
-                                          run_id=ctx.run_id))
-    recorded = (f"{len(rows)} gap(s) recorded" if len(rows) == len(desired) else
-                f"{len(rows)} gap hour(s) recorded as {len(desired)} gap(s)")
-    return ItemOutcome("ingest_gaps", "ok", f"{recorded}, {len(result.created)} new insight(s)"
-                       + (f", {len(stale)} resolved" if stale else ""))
+        found.resolved += len(
+            ins.resolve(ctx.store, [i], reason=f"part of the longer gap {covered[i.insight_id]}", run_id=ctx.run_id)
+        )
+    recorded = (
+        f"{len(rows)} gap(s) recorded"
+        if len(rows) == len(desired)
+        else f"{len(rows)} gap hour(s) recorded as {len(desired)} gap(s)"
+    )
+    return ItemOutcome(
+        "ingest_gaps",
+        "ok",
+        f"{recorded}, {len(result.created)} new insight(s)" + (f", {len(stale)} resolved" if stale else ""),
+    )
 
 
 # -- alerts and metrics ---------------------------------------------------------------------
+
 
 def _dedup(insight: Insight) -> str:
     return f"muse-analytics-{insight.insight_id}"
@@ -859,12 +1184,12 @@ def _alert(ctx: RunContext, p: Params, found: Findings, insight: Insight, severi
     """Alert once per insight (callers alert only on creation or escalation), if recent."""
     observed = require_ts(insight.observed_at)
     if observed is not None and datetime.now(timezone.utc) - observed > timedelta(hours=p.alert_max_age_h):
-        log.info("not alerting for %s (%s): older than %g hours", insight.insight_id, insight.title,
-                 p.alert_max_age_h)
+        log.info("not alerting for %s (%s): older than %g hours", insight.insight_id, insight.title, p.alert_max_age_h)
         return
-    text = f"{insight.description}\nSuggested: {insight.suggested_action}\nInsight: muse insights ack {insight.insight_id}"
-    ctx.alert(severity, insight.title, text, dedup_key=_dedup(insight), insight=insight.insight_id,
-              type=insight.type)
+    text = (
+        f"{insight.description}\nSuggested: {insight.suggested_action}\nInsight: muse insights ack {insight.insight_id}"
+    )
+    ctx.alert(severity, insight.title, text, dedup_key=_dedup(insight), insight=insight.insight_id, type=insight.type)
     found.alerts.append(insight.insight_id)
 
 
@@ -887,6 +1212,7 @@ def _emit(ctx: RunContext, found: Findings) -> None:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
 
 def _only(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """The parameters a named query declares (chDB rejects unknown ones)."""

@@ -119,7 +119,9 @@ class Composition:
 def _repo_path(ctx: RunContext, repo: str) -> Path:
     path = ctx.settings.repos.named(repo).dir
     if path is None:
-        raise ConfigError(f"repos.{repo}.path is not set", hint=f"set it in the config file or MUSE_REPOS_{repo.upper()}_PATH")
+        raise ConfigError(
+            f"repos.{repo}.path is not set", hint=f"set it in the config file or MUSE_REPOS_{repo.upper()}_PATH"
+        )
     return path
 
 
@@ -137,20 +139,45 @@ class _Facts:
             self._cache[key] = self.store.named(query, params).dicts()
         return self._cache[key]
 
-    def sql(self, query: str, params: dict[str, Any], rule: str, fmt: str = "{:,.0f}", *, label: str,
-            unit: str = "", keys: Any = (), scale: float = 1.0, **args: Any) -> Fact:
+    def sql(
+        self,
+        query: str,
+        params: dict[str, Any],
+        rule: str,
+        fmt: str = "{:,.0f}",
+        *,
+        label: str,
+        unit: str = "",
+        keys: Any = (),
+        scale: float = 1.0,
+        **args: Any,
+    ) -> Fact:
         r = {"name": rule, "args": args}
         value = factrules.apply(r, self.rows(query, params))
-        return self.facts.add(value, fmt, label=label, query=query, params=params, rule=r, keys=keys, unit=unit,
-                              scale=scale)
+        return self.facts.add(
+            value, fmt, label=label, query=query, params=params, rule=r, keys=keys, unit=unit, scale=scale
+        )
 
     def pct(self, query: str, params: dict[str, Any], rule: str, *, label: str, keys: Any = (), **args: Any) -> Fact:
         return self.sql(query, params, rule, "{:+.1f}", label=label, unit="%", keys=keys, scale=100.0, **args)
 
-    def other(self, value: Any, fmt: str, *, kind: str, label: str, query: str, params: dict[str, Any] | None = None,
-              rule: dict[str, Any] | None = None, unit: str = "", keys: Any = (), scale: float = 1.0) -> Fact:
-        return self.facts.add(value, fmt, label=label, query=query, params=params, rule=rule, unit=unit, keys=keys,
-                              kind=kind, scale=scale)
+    def other(
+        self,
+        value: Any,
+        fmt: str,
+        *,
+        kind: str,
+        label: str,
+        query: str,
+        params: dict[str, Any] | None = None,
+        rule: dict[str, Any] | None = None,
+        unit: str = "",
+        keys: Any = (),
+        scale: float = 1.0,
+    ) -> Fact:
+        return self.facts.add(
+            value, fmt, label=label, query=query, params=params, rule=rule, unit=unit, keys=keys, kind=kind, scale=scale
+        )
 
 
 def _is_change_finding(ins: dict[str, Any]) -> bool:
@@ -162,9 +189,19 @@ def _day(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d")
 
 
-def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forced: bool = False,
-            gate_reason: str = "", verdict: Any = None, hearts_commit: str | None = None,
-            packs_commit: str | None = None, run_id: str | None = None, narrate: bool = False) -> Composition:
+def compose(
+    ctx: RunContext,
+    *,
+    window: Window,
+    episode: int | None = None,
+    forced: bool = False,
+    gate_reason: str = "",
+    verdict: Any = None,
+    hearts_commit: str | None = None,
+    packs_commit: str | None = None,
+    run_id: str | None = None,
+    narrate: bool = False,
+) -> Composition:
     """Compute every fact of the window, score confidence, render the episode and its evidence.
 
     The steps run in the order the facts are numbered (E1, E2, ...): the window, the
@@ -192,66 +229,159 @@ def compose(ctx: RunContext, *, window: Window, episode: int | None = None, forc
         episode = _next_episode(ctx.store, hearts_commit, packs_commit)
 
     win = _window_facts(F, window, fp, full_days)
-    quality = _confidence(F, ctx, window, fp, full_days, verdict=verdict, hearts_commit=hearts_commit,
-                          packs_commit=packs_commit)
+    quality = _confidence(
+        F, ctx, window, fp, full_days, verdict=verdict, hearts_commit=hearts_commit, packs_commit=packs_commit
+    )
     findings = _findings(F, wp)
     changes = [x for x in findings if _is_change_finding(x["raw"])]
     commit_times = _commit_times(hearts_repo, changes)
     perf = _model_performance(F, window, changes, commit_times, span_days)
-    lookback_fact = F.other(span_days, "{:g}", kind="config",
-                            label="days either side of a change point", query="config council.link_span_days",
-                            params={"key": "council.link_span_days"})
-    links = _links(F, ctx.store, window, changes, commit_times, perf.by_key, span_days=span_days,
-                   min_calls=s.council.link_min_calls, material=material)
-    shipped = _shipped(F, window, commit_times, (("banterhearts", hearts_repo, h_branch),
-                                                 ("banterpacks", packs_repo, p_branch)))
+    lookback_fact = F.other(
+        span_days,
+        "{:g}",
+        kind="config",
+        label="days either side of a change point",
+        query="config council.link_span_days",
+        params={"key": "council.link_span_days"},
+    )
+    links = _links(
+        F,
+        ctx.store,
+        window,
+        changes,
+        commit_times,
+        perf.by_key,
+        span_days=span_days,
+        min_calls=s.council.link_min_calls,
+        material=material,
+    )
+    shipped = _shipped(
+        F, window, commit_times, (("banterhearts", hearts_repo, h_branch), ("banterpacks", packs_repo, p_branch))
+    )
     hearts = _hearts_summary(F, fp, quality.hearts_daily_full)
     packs = _packs_summary(F, fp)
     corr_rows, corr = _correlation(F, fp)
     moves = _moves(hearts["trend"].value if hearts else None, packs["trend"].value if packs else None, material)
-    material_fact = F.other(material, "{:.0f}", kind="config", label="material change",
-                            query="config council.material_change", params={"key": "council.material_change"},
-                            unit="%", scale=100.0)
+    material_fact = F.other(
+        material,
+        "{:.0f}",
+        kind="config",
+        label="material change",
+        query="config council.material_change",
+        params={"key": "council.material_change"},
+        unit="%",
+        scale=100.0,
+    )
     llm_ctx, tokens_total, cost_total = _llm_spend(F, wp)
     primary = _primary(changes, perf.by_key)
 
-    headline = (f"{primary['finding']['metric'] or 'latency'} regression in {primary['finding']['raw'].get('model')}"
-                if primary else "the week in benchmarks and user experience")
+    headline = (
+        f"{primary['finding']['metric'] or 'latency'} regression in {primary['finding']['raw'].get('model')}"
+        if primary
+        else "the week in benchmarks and user experience"
+    )
     title = esc.yaml_text(f"Episode {episode}: {headline}")
     chart = epfmt.chart_name(episode)
     evidence_name = epfmt.evidence_name(episode)
     context = {
-        "episode_number": episode, "title": title, "draft": quality.conf.is_draft, "forced": forced,
-        "gate_reason": gate_reason, "window": win, "shipped": shipped, "hearts": hearts, "packs": packs,
-        "models": perf.models, "findings": findings, "primary": primary, "links": links, "llm": llm_ctx,
-        "corr": corr, "moves": moves, "material": material_fact, "conf": quality.context, "chart": chart,
-        "lookback": lookback_fact, "evidence_name": evidence_name, "fact_ids": _FACT_IDS,
-        "ci_level": F.other(0.95, "{:.0f}", kind="config", unit="%", scale=100.0, label="interval level",
-                            query="council rule", params={"interval": "95%"}),
+        "episode_number": episode,
+        "title": title,
+        "draft": quality.conf.is_draft,
+        "forced": forced,
+        "gate_reason": gate_reason,
+        "window": win,
+        "shipped": shipped,
+        "hearts": hearts,
+        "packs": packs,
+        "models": perf.models,
+        "findings": findings,
+        "primary": primary,
+        "links": links,
+        "llm": llm_ctx,
+        "corr": corr,
+        "moves": moves,
+        "material": material_fact,
+        "conf": quality.context,
+        "chart": chart,
+        "lookback": lookback_fact,
+        "evidence_name": evidence_name,
+        "fact_ids": _FACT_IDS,
+        "ci_level": F.other(
+            0.95,
+            "{:.0f}",
+            kind="config",
+            unit="%",
+            scale=100.0,
+            label="interval level",
+            query="council rule",
+            params={"interval": "95%"},
+        ),
     }
     marked = render("episode.md.j2", **context)
     narration = None
     if narrate:
         marked, narration = _narrate_unpublished(ctx, F, episode, marked, run_id=run_id or ctx.run_id)
-    fm = _front_matter(episode, title, window, quality.conf, esc.yaml_text(_summary(primary, links, hearts, packs)),
-                       hearts_commit=hearts_commit, packs_commit=packs_commit, run_id=run_id or ctx.run_id,
-                       forced=forced)
+    fm = _front_matter(
+        episode,
+        title,
+        window,
+        quality.conf,
+        esc.yaml_text(_summary(primary, links, hearts, packs)),
+        hearts_commit=hearts_commit,
+        packs_commit=packs_commit,
+        run_id=run_id or ctx.run_id,
+        forced=forced,
+    )
     markdown, evidence = _traced_markdown(F, episode, fm, marked)
     svg = render("chart.svg.j2", **_chart_context(F, episode, corr_rows, primary, links, perf.params, perf.runs))
-    return Composition(episode, title, fm["status"], fm, markdown, svg, evidence, quality.conf, corr["r_value"],
-                       tokens_total, cost_total, F.facts, hearts_commit, packs_commit, narration)
+    return Composition(
+        episode,
+        title,
+        fm["status"],
+        fm,
+        markdown,
+        svg,
+        evidence,
+        quality.conf,
+        corr["r_value"],
+        tokens_total,
+        cost_total,
+        F.facts,
+        hearts_commit,
+        packs_commit,
+        narration,
+    )
 
 
-def _front_matter(episode: int, title: str, window: Window, conf: Confidence, summary: str, *, hearts_commit: str,
-                  packs_commit: str, run_id: str, forced: bool) -> dict[str, Any]:
+def _front_matter(
+    episode: int,
+    title: str,
+    window: Window,
+    conf: Confidence,
+    summary: str,
+    *,
+    hearts_commit: str,
+    packs_commit: str,
+    run_id: str,
+    forced: bool,
+) -> dict[str, Any]:
     """The post's front matter: what it is, how confident, and which commits and window it covers."""
     return {
-        "title": title, "episode": episode, "date": window.until.strftime("%Y-%m-%d"), "lang": "en",
-        "status": "draft" if conf.is_draft else "ready", "summary": summary, "confidence": round(conf.final, 4),
+        "title": title,
+        "episode": episode,
+        "date": window.until.strftime("%Y-%m-%d"),
+        "lang": "en",
+        "status": "draft" if conf.is_draft else "ready",
+        "summary": summary,
+        "confidence": round(conf.final, 4),
         "confidence_components": {k: round(v, 4) for k, v in conf.components.items()},
-        "hearts_commit": hearts_commit, "packs_commit": packs_commit, "run_id": run_id,
-        "forced": forced, "window": {"since": window.since.isoformat(), "until": window.until.isoformat()},
-        "chart": epfmt.chart_name(episode), "evidence": epfmt.evidence_name(episode),
+        "hearts_commit": hearts_commit,
+        "packs_commit": packs_commit,
+        "run_id": run_id,
+        "forced": forced,
+        "window": {"since": window.since.isoformat(), "until": window.until.isoformat()},
+        "chart": epfmt.chart_name(episode),
+        "evidence": epfmt.evidence_name(episode),
     }
 
 
@@ -265,16 +395,41 @@ def _window_facts(F: _Facts, window: Window, fp: dict[str, str], full_days: list
     """The window's bounds and full days, as facts."""
     wp = window.params
     return {
-        "since": F.other(window.since.strftime("%Y-%m-%d %H:%M"), "{}", kind="window", label="window start (UTC)",
-                         query="council window", params=wp),
-        "until": F.other(window.until.strftime("%Y-%m-%d %H:%M"), "{}", kind="window", label="window end (UTC)",
-                         query="council window", params=wp),
-        "first_full": F.other(full_days[0] if full_days else _day(window.since), "{}", kind="window",
-                              label="first full day of the window", query="council window", params=fp),
-        "last_full": F.other(full_days[-1] if full_days else _day(window.until), "{}", kind="window",
-                             label="last full day of the window", query="council window", params=fp),
-        "full_days": F.other(len(full_days), "{:,}", kind="window", label="full days in the window",
-                             query="council window", params=fp),
+        "since": F.other(
+            window.since.strftime("%Y-%m-%d %H:%M"),
+            "{}",
+            kind="window",
+            label="window start (UTC)",
+            query="council window",
+            params=wp,
+        ),
+        "until": F.other(
+            window.until.strftime("%Y-%m-%d %H:%M"),
+            "{}",
+            kind="window",
+            label="window end (UTC)",
+            query="council window",
+            params=wp,
+        ),
+        "first_full": F.other(
+            full_days[0] if full_days else _day(window.since),
+            "{}",
+            kind="window",
+            label="first full day of the window",
+            query="council window",
+            params=fp,
+        ),
+        "last_full": F.other(
+            full_days[-1] if full_days else _day(window.until),
+            "{}",
+            kind="window",
+            label="last full day of the window",
+            query="council window",
+            params=fp,
+        ),
+        "full_days": F.other(
+            len(full_days), "{:,}", kind="window", label="full days in the window", query="council window", params=fp
+        ),
     }
 
 
@@ -301,58 +456,136 @@ def _complete_hours(window: Window) -> tuple[datetime, datetime, dict[str, float
     return first_hour, last_hour, hours_expected
 
 
-def _confidence(F: _Facts, ctx: RunContext, window: Window, fp: dict[str, str], full_days: list[str], *,
-                verdict: Any, hearts_commit: str, packs_commit: str) -> _Quality:
+def _confidence(
+    F: _Facts,
+    ctx: RunContext,
+    window: Window,
+    fp: dict[str, str],
+    full_days: list[str],
+    *,
+    verdict: Any,
+    hearts_commit: str,
+    packs_commit: str,
+) -> _Quality:
     """Confidence is data quality only: completeness of both sources, freshness, the watcher."""
     s = ctx.settings
     wp = window.params
     hearts_daily_full = F.rows("council_hearts_daily", fp)
     expected_bench = float(s.council.expected_bench_results_per_day)
     bench_expected = {d: expected_bench for d in full_days}
-    c_bench = F.sql("council_hearts_daily", fp, "day_completeness", "{:.2f}",
-                    label="benchmark completeness (worst full day: results / expected)",
-                    keys=[d["day"] for d in hearts_daily_full], present="result_rows", expected=bench_expected)
+    c_bench = F.sql(
+        "council_hearts_daily",
+        fp,
+        "day_completeness",
+        "{:.2f}",
+        label="benchmark completeness (worst full day: results / expected)",
+        keys=[d["day"] for d in hearts_daily_full],
+        present="result_rows",
+        expected=bench_expected,
+    )
     first_hour, last_hour, hours_expected = _complete_hours(window)
     hp = {"since": ts_str(first_hour), "until": ts_str(last_hour)}
     packs_hours_rows = F.rows("council_packs_daily", hp)
-    c_packs = F.sql("council_packs_daily", hp, "day_completeness", "{:.2f}",
-                    label="telemetry completeness (worst day: complete hours with data / complete hours)",
-                    keys=[d["day"] for d in packs_hours_rows], present="hours", expected=hours_expected)
-    hours_present = F.sql("council_packs_daily", hp, "sum", "{:,.0f}", label="complete hours with telemetry",
-                          column="hours")
-    hours_total = F.other(int(sum(hours_expected.values())), "{:,}", kind="window",
-                          label="complete hours in the window", query="council window", params=hp)
-    fresh = F.sql("council_freshness", wp, "freshness", "{:.2f}", label="freshness (staler source)",
-                  until=wp["until"])
-    age = F.sql("council_freshness", wp, "freshness", "{:,.1f}", unit="h",
-                label="age of the staler source's newest data", until=wp["until"], part="age_hours")
+    c_packs = F.sql(
+        "council_packs_daily",
+        hp,
+        "day_completeness",
+        "{:.2f}",
+        label="telemetry completeness (worst day: complete hours with data / complete hours)",
+        keys=[d["day"] for d in packs_hours_rows],
+        present="hours",
+        expected=hours_expected,
+    )
+    hours_present = F.sql(
+        "council_packs_daily", hp, "sum", "{:,.0f}", label="complete hours with telemetry", column="hours"
+    )
+    hours_total = F.other(
+        int(sum(hours_expected.values())),
+        "{:,}",
+        kind="window",
+        label="complete hours in the window",
+        query="council window",
+        params=hp,
+    )
+    fresh = F.sql("council_freshness", wp, "freshness", "{:.2f}", label="freshness (staler source)", until=wp["until"])
+    age = F.sql(
+        "council_freshness",
+        wp,
+        "freshness",
+        "{:,.1f}",
+        unit="h",
+        label="age of the staler source's newest data",
+        until=wp["until"],
+        part="age_hours",
+    )
     max_age = s.watcher.status_max_age_minutes * 60
     vrun = getattr(verdict, "run_id", None) if verdict is not None and getattr(verdict, "open", False) else None
     if vrun:
-        watch = F.sql("watcher_gate_run", {"run_id": vrun}, "watcher_covers", "{:.2f}",
-                      label="watcher verdict covers the window (1 yes, 0 no)", keys=[vrun],
-                      hearts_commit=hearts_commit, packs_commit=packs_commit, until=wp["until"],
-                      max_age_seconds=max_age)
+        watch = F.sql(
+            "watcher_gate_run",
+            {"run_id": vrun},
+            "watcher_covers",
+            "{:.2f}",
+            label="watcher verdict covers the window (1 yes, 0 no)",
+            keys=[vrun],
+            hearts_commit=hearts_commit,
+            packs_commit=packs_commit,
+            until=wp["until"],
+            max_age_seconds=max_age,
+        )
     else:
         # No open verdict (forced, or composed without the gate): recorded as such, not re-runnable.
-        watch = F.other(0.0, "{:.2f}", kind="window", label="watcher verdict covers the window (none: forced "
-                        "or not checked)", query="council gate", params={"verdict": "none"})
-    components = {"bench_completeness": float(c_bench.value), "telemetry_completeness": float(c_packs.value),
-                  "freshness": float(fresh.value), "watcher": float(watch.value)}
+        watch = F.other(
+            0.0,
+            "{:.2f}",
+            kind="window",
+            label="watcher verdict covers the window (none: forced or not checked)",
+            query="council gate",
+            params={"verdict": "none"},
+        )
+    components = {
+        "bench_completeness": float(c_bench.value),
+        "telemetry_completeness": float(c_packs.value),
+        "freshness": float(fresh.value),
+        "watcher": float(watch.value),
+    }
     conf = Confidence(components, s.council.confidence_threshold)
-    final_fact = F.facts.add(conf.final, "{:.2f}", label="confidence (minimum of the data-quality components)",
-                             query="council confidence", kind="derived",
-                             rule={"name": "min", "args": {"facts": [c_bench.id, c_packs.id, fresh.id, watch.id]}})
-    conf_ctx = {"final": final_fact, "bench": c_bench, "packs": c_packs, "fresh": fresh, "age": age,
-                "watch": watch, "watch_ok": bool(watch.value), "watcher_run": (vrun or "")[:8],
-                "threshold": F.other(conf.threshold, "{:.2f}", kind="config", label="confidence threshold",
-                                     query="config council.confidence_threshold",
-                                     params={"key": "council.confidence_threshold"}),
-                "expected_bench": F.other(int(expected_bench), "{:,}", kind="config",
-                                          label="benchmark results expected per full day",
-                                          query="config council.expected_bench_results_per_day",
-                                          params={"key": "council.expected_bench_results_per_day"}),
-                "hours_present": hours_present, "hours_total": hours_total}
+    final_fact = F.facts.add(
+        conf.final,
+        "{:.2f}",
+        label="confidence (minimum of the data-quality components)",
+        query="council confidence",
+        kind="derived",
+        rule={"name": "min", "args": {"facts": [c_bench.id, c_packs.id, fresh.id, watch.id]}},
+    )
+    conf_ctx = {
+        "final": final_fact,
+        "bench": c_bench,
+        "packs": c_packs,
+        "fresh": fresh,
+        "age": age,
+        "watch": watch,
+        "watch_ok": bool(watch.value),
+        "watcher_run": (vrun or "")[:8],
+        "threshold": F.other(
+            conf.threshold,
+            "{:.2f}",
+            kind="config",
+            label="confidence threshold",
+            query="config council.confidence_threshold",
+            params={"key": "council.confidence_threshold"},
+        ),
+        "expected_bench": F.other(
+            int(expected_bench),
+            "{:,}",
+            kind="config",
+            label="benchmark results expected per full day",
+            query="config council.expected_bench_results_per_day",
+            params={"key": "council.expected_bench_results_per_day"},
+        ),
+        "hours_present": hours_present,
+        "hours_total": hours_total,
+    }
     return _Quality(conf, conf_ctx, hearts_daily_full)
 
 
@@ -370,19 +603,43 @@ def _findings(F: _Facts, wp: dict[str, str]) -> list[dict[str, Any]]:
         def val(column: str, label: str, fmt: str = fmt, unit: str = unit) -> Fact | None:
             if factrules.value(insights, column=column, where=where) is None:
                 return None
-            return F.sql("council_insights", ip, "value", fmt, label=esc.clean(f"{label} ({metric})"), unit=unit, keys=keys,
-                         column=column, where=where)
+            return F.sql(
+                "council_insights",
+                ip,
+                "value",
+                fmt,
+                label=esc.clean(f"{label} ({metric})"),
+                unit=unit,
+                keys=keys,
+                column=column,
+                where=where,
+            )
 
-        findings.append({
-            "type": str(ins.get("type") or "").replace("_", " "), "severity": ins.get("severity") or "",
-            "source": ins.get("source") or "", "operation": ins.get("operation") or "",
-            "hour": F.sql("council_insights", ip, "value", "{}", label="hour of the finding (UTC)", keys=keys,
-                          column="observed_hour", where=where),
-            "ids": [x for x in (ins.get("model"), ins.get("quant"), ins.get("dataset")) if x],
-            "commit": (ins.get("commit_sha") or "")[:10], "metric": metric.removesuffix("_usd").replace("_", " "),
-            "baseline": val("baseline_value", "baseline"), "observed": val("observed_value", "observed"),
-            "z": val("z_score", "z-score", "{:+.1f}", ""), "raw": ins,
-        })
+        findings.append(
+            {
+                "type": str(ins.get("type") or "").replace("_", " "),
+                "severity": ins.get("severity") or "",
+                "source": ins.get("source") or "",
+                "operation": ins.get("operation") or "",
+                "hour": F.sql(
+                    "council_insights",
+                    ip,
+                    "value",
+                    "{}",
+                    label="hour of the finding (UTC)",
+                    keys=keys,
+                    column="observed_hour",
+                    where=where,
+                ),
+                "ids": [x for x in (ins.get("model"), ins.get("quant"), ins.get("dataset")) if x],
+                "commit": (ins.get("commit_sha") or "")[:10],
+                "metric": metric.removesuffix("_usd").replace("_", " "),
+                "baseline": val("baseline_value", "baseline"),
+                "observed": val("observed_value", "observed"),
+                "z": val("z_score", "z-score", "{:+.1f}", ""),
+                "raw": ins,
+            }
+        )
     return findings
 
 
@@ -412,8 +669,9 @@ class _Performance:
     params: dict[str, str]
 
 
-def _model_performance(F: _Facts, window: Window, changes: list[dict[str, Any]], commit_times: dict[str, Any],
-                       span_days: float) -> _Performance:
+def _model_performance(
+    F: _Facts, window: Window, changes: list[dict[str, Any]], commit_times: dict[str, Any], span_days: float
+) -> _Performance:
     """Each benchmark series split at its change point (a finding's commit, else the window start)."""
     lookback = timedelta(days=span_days)
     points = [c.time for c in commit_times.values() if c is not None] + [window.since]
@@ -438,39 +696,102 @@ def _model_performance(F: _Facts, window: Window, changes: list[dict[str, Any]],
         n_after = factrules.step(runs, part="n_after", **args)
         if not n_after:
             continue
-        model_rows.append({"key": key, "args": args, "change_value": change, "finding": key in change_at,
-                           "sha": sha[:10], "at": at})
+        model_rows.append(
+            {"key": key, "args": args, "change_value": change, "finding": key in change_at, "sha": sha[:10], "at": at}
+        )
     model_rows.sort(key=lambda m: (not m["finding"], -abs(m["change_value"] or 0), m["key"]))
     model_rows = [m for i, m in enumerate(model_rows) if m["finding"] or i < MODEL_ROWS + len(change_at)][
-        : max(MODEL_ROWS, len(change_at))]
+        : max(MODEL_ROWS, len(change_at))
+    ]
     models = []
     for m in model_rows:
         a = m["args"]
         keys = sorted({r["run_id"] for r in groups[m["key"]] if r["run_ts"] >= a["lookback_from"]})
         label = esc.clean("/".join(m["key"]))
-        models.append({
-            "model": m["key"][0], "quant": m["key"][1], "dataset": m["key"][2], "sha": m["sha"],
-            "before": F.sql("council_model_runs", mp, "step", "{:,.0f}", unit="ms", keys=keys, part="before",
-                            label=f"median p95 before the change point ({label})", **a),
-            "n_before": F.sql("council_model_runs", mp, "step", "{:,}", keys=keys, part="n_before",
-                              label=f"runs before the change point ({label})", **a),
-            "after": F.sql("council_model_runs", mp, "step", "{:,.0f}", unit="ms", keys=keys, part="after",
-                           label=f"median p95 after the change point ({label})", **a),
-            "n_after": F.sql("council_model_runs", mp, "step", "{:,}", keys=keys, part="n_after",
-                             label=f"runs after the change point ({label})", **a),
-            "change": F.pct("council_model_runs", mp, "step", keys=keys, part="change",
-                            label=f"p95 change, median after vs before ({label})", **a),
-            "change_value": m["change_value"],
-            "since": F.other(m["at"].strftime("%Y-%m-%d %H:%M"), "{}", kind="window",
-                             label=f"change point ({label})", query="council_model_runs", params=mp),
-        })
+        models.append(
+            {
+                "model": m["key"][0],
+                "quant": m["key"][1],
+                "dataset": m["key"][2],
+                "sha": m["sha"],
+                "before": F.sql(
+                    "council_model_runs",
+                    mp,
+                    "step",
+                    "{:,.0f}",
+                    unit="ms",
+                    keys=keys,
+                    part="before",
+                    label=f"median p95 before the change point ({label})",
+                    **a,
+                ),
+                "n_before": F.sql(
+                    "council_model_runs",
+                    mp,
+                    "step",
+                    "{:,}",
+                    keys=keys,
+                    part="n_before",
+                    label=f"runs before the change point ({label})",
+                    **a,
+                ),
+                "after": F.sql(
+                    "council_model_runs",
+                    mp,
+                    "step",
+                    "{:,.0f}",
+                    unit="ms",
+                    keys=keys,
+                    part="after",
+                    label=f"median p95 after the change point ({label})",
+                    **a,
+                ),
+                "n_after": F.sql(
+                    "council_model_runs",
+                    mp,
+                    "step",
+                    "{:,}",
+                    keys=keys,
+                    part="n_after",
+                    label=f"runs after the change point ({label})",
+                    **a,
+                ),
+                "change": F.pct(
+                    "council_model_runs",
+                    mp,
+                    "step",
+                    keys=keys,
+                    part="change",
+                    label=f"p95 change, median after vs before ({label})",
+                    **a,
+                ),
+                "change_value": m["change_value"],
+                "since": F.other(
+                    m["at"].strftime("%Y-%m-%d %H:%M"),
+                    "{}",
+                    kind="window",
+                    label=f"change point ({label})",
+                    query="council_model_runs",
+                    params=mp,
+                ),
+            }
+        )
     by_key = {(m["model"], m["quant"], m["dataset"]): m for m in models}
     return _Performance(models, by_key, runs, mp)
 
 
-def _links(F: _Facts, store: Any, window: Window, changes: list[dict[str, Any]], commit_times: dict[str, Any],
-           by_key: dict[tuple[str, str, str], dict[str, Any]], *, span_days: float, min_calls: int,
-           material: float) -> list[dict[str, Any]]:
+def _links(
+    F: _Facts,
+    store: Any,
+    window: Window,
+    changes: list[dict[str, Any]],
+    commit_times: dict[str, Any],
+    by_key: dict[tuple[str, str, str], dict[str, Any]],
+    *,
+    span_days: float,
+    min_calls: int,
+    material: float,
+) -> list[dict[str, Any]]:
     """The benchmark -> user link, once per regressed model."""
     links = []
     urange = store.named("council_user_range", {"until": window.params["until"]}).first() or {}
@@ -483,13 +804,25 @@ def _links(F: _Facts, store: Any, window: Window, changes: list[dict[str, Any]],
         if not model or c is None or model in seen_models:
             continue
         seen_models.add(model)
-        links.append(_user_link(F, model=model, commit=c, window=window, oldest=oldest, span_days=span_days,
-                                min_calls=min_calls, material=material, bench=by_key.get(_series_key(raw))))
+        links.append(
+            _user_link(
+                F,
+                model=model,
+                commit=c,
+                window=window,
+                oldest=oldest,
+                span_days=span_days,
+                min_calls=min_calls,
+                material=material,
+                bench=by_key.get(_series_key(raw)),
+            )
+        )
     return links
 
 
-def _shipped(F: _Facts, window: Window, commit_times: dict[str, Any],
-             repos: tuple[tuple[str, Path, str], ...]) -> dict[str, Any]:
+def _shipped(
+    F: _Facts, window: Window, commit_times: dict[str, Any], repos: tuple[tuple[str, Path, str], ...]
+) -> dict[str, Any]:
     """What shipped in each repo: every commit a finding names is listed, then the newest others."""
     from muse import gitrepo
 
@@ -501,24 +834,51 @@ def _shipped(F: _Facts, window: Window, commit_times: dict[str, Any],
         gparams = {"repo": name, "branch": branch, **wp}
         flagged = [c for c in commits if c.sha in named]
         rest = [c for c in commits if c.sha not in named][:SHIPPED_LIMIT]
-        extra = [commit_times[sha] for sha in named if name == "banterhearts" and commit_times[sha] is not None
-                 and commit_times[sha] not in commits]
+        extra = [
+            commit_times[sha]
+            for sha in named
+            if name == "banterhearts" and commit_times[sha] is not None and commit_times[sha] not in commits
+        ]
         listed = flagged + [c for c in extra if c is not None] + rest
         more = max(0, len(commits) - len(flagged) - len(rest))
         shipped[name] = {
-            "count": F.other(len(commits), "{:,}", kind="git", label=f"{name} commits in window",
-                             query=f"git log {name}", params=gparams, keys=[c.sha for c in commits],
-                             rule={"name": "count", "args": {}}),
-            "commits": [{"sha": c.sha[:10], "subject": c.subject, "finding": c.sha in named,
-                         "outside": c not in commits,
-                         "date": F.other(c.time.strftime("%Y-%m-%d %H:%M"), "{}", kind="window",
-                                         label="commit time (UTC)", query=f"git log {name}",
-                                         params={"repo": name, "sha": c.sha})}
-                        for c in listed],
+            "count": F.other(
+                len(commits),
+                "{:,}",
+                kind="git",
+                label=f"{name} commits in window",
+                query=f"git log {name}",
+                params=gparams,
+                keys=[c.sha for c in commits],
+                rule={"name": "count", "args": {}},
+            ),
+            "commits": [
+                {
+                    "sha": c.sha[:10],
+                    "subject": c.subject,
+                    "finding": c.sha in named,
+                    "outside": c not in commits,
+                    "date": F.other(
+                        c.time.strftime("%Y-%m-%d %H:%M"),
+                        "{}",
+                        kind="window",
+                        label="commit time (UTC)",
+                        query=f"git log {name}",
+                        params={"repo": name, "sha": c.sha},
+                    ),
+                }
+                for c in listed
+            ],
             "more": more,
-            "more_text": F.other(more, "{:,}", kind="git", label=f"{name} commits not listed",
-                                 query=f"git log {name}", params=gparams,
-                                 rule={"name": "count", "args": {"minus": len(flagged) + len(rest)}}),
+            "more_text": F.other(
+                more,
+                "{:,}",
+                kind="git",
+                label=f"{name} commits not listed",
+                query=f"git log {name}",
+                params=gparams,
+                rule={"name": "count", "args": {"minus": len(flagged) + len(rest)}},
+            ),
         }
     return shipped
 
@@ -529,16 +889,41 @@ def _hearts_summary(F: _Facts, fp: dict[str, str], hearts_daily_full: list[dict[
         return None
     run_keys = sorted({r for d in hearts_daily_full for r in d["run_ids"]})
     return {
-        "avg_p95": F.sql("council_hearts_daily", fp, "weighted_mean", "{:,.0f}", unit="ms", keys=run_keys,
-                         label="mean benchmark p95 over the full days (per result)", column="avg_p95_ms",
-                         weight="result_rows"),
-        "results": F.sql("council_hearts_daily", fp, "sum", "{:,.0f}", keys=run_keys,
-                         label="benchmark results on the full days", column="result_rows"),
-        "days": F.sql("council_hearts_daily", fp, "count", "{:,}", label="full days with benchmark results",
-                      keys=[d["day"] for d in hearts_daily_full]),
-        "trend": F.pct("council_hearts_daily", fp, "halves",
-                       label="benchmark daily mean p95, median of later half of full days vs earlier half",
-                       column="avg_p95_ms"),
+        "avg_p95": F.sql(
+            "council_hearts_daily",
+            fp,
+            "weighted_mean",
+            "{:,.0f}",
+            unit="ms",
+            keys=run_keys,
+            label="mean benchmark p95 over the full days (per result)",
+            column="avg_p95_ms",
+            weight="result_rows",
+        ),
+        "results": F.sql(
+            "council_hearts_daily",
+            fp,
+            "sum",
+            "{:,.0f}",
+            keys=run_keys,
+            label="benchmark results on the full days",
+            column="result_rows",
+        ),
+        "days": F.sql(
+            "council_hearts_daily",
+            fp,
+            "count",
+            "{:,}",
+            label="full days with benchmark results",
+            keys=[d["day"] for d in hearts_daily_full],
+        ),
+        "trend": F.pct(
+            "council_hearts_daily",
+            fp,
+            "halves",
+            label="benchmark daily mean p95, median of later half of full days vs earlier half",
+            column="avg_p95_ms",
+        ),
     }
 
 
@@ -549,29 +934,87 @@ def _packs_summary(F: _Facts, fp: dict[str, str]) -> dict[str, Fact] | None:
         return None
     hour_keys = sorted({h_ for d in packs_full for h_ in d["hour_keys"]})
     packs = {
-        "sessions": F.sql("council_packs_daily", fp, "sum", "{:,.0f}", label="sessions on the full days",
-                          keys=hour_keys, column="sessions"),
-        "events": F.sql("council_packs_daily", fp, "sum", "{:,.0f}", label="events on the full days",
-                        keys=hour_keys, column="events"),
-        "user_latency": F.sql("council_packs_daily", fp, "weighted_mean", "{:,.0f}", unit="ms", keys=hour_keys,
-                              label="event-weighted mean user latency over the full days",
-                              column="user_latency_ms", weight="events"),
-        "error_rate": F.sql("council_packs_daily", fp, "weighted_mean", "{:.2f}", unit="%", scale=100.0,
-                            keys=hour_keys, label="session-weighted error rate over the full days",
-                            column="error_rate", weight="sessions"),
-        "abandonment": F.sql("council_packs_daily", fp, "weighted_mean", "{:.1f}", unit="%", scale=100.0,
-                             keys=hour_keys, label="session-weighted abandonment rate over the full days",
-                             column="abandonment_rate", weight="sessions"),
-        "trend": F.pct("council_packs_daily", fp, "halves",
-                       label="user daily latency, median of later half of full days vs earlier half",
-                       column="user_latency_ms"),
-        "worst_day": F.sql("council_packs_daily", fp, "argmax", "{}", label="full day with the highest user "
-                           "latency", by="user_latency_ms", column="day"),
+        "sessions": F.sql(
+            "council_packs_daily",
+            fp,
+            "sum",
+            "{:,.0f}",
+            label="sessions on the full days",
+            keys=hour_keys,
+            column="sessions",
+        ),
+        "events": F.sql(
+            "council_packs_daily",
+            fp,
+            "sum",
+            "{:,.0f}",
+            label="events on the full days",
+            keys=hour_keys,
+            column="events",
+        ),
+        "user_latency": F.sql(
+            "council_packs_daily",
+            fp,
+            "weighted_mean",
+            "{:,.0f}",
+            unit="ms",
+            keys=hour_keys,
+            label="event-weighted mean user latency over the full days",
+            column="user_latency_ms",
+            weight="events",
+        ),
+        "error_rate": F.sql(
+            "council_packs_daily",
+            fp,
+            "weighted_mean",
+            "{:.2f}",
+            unit="%",
+            scale=100.0,
+            keys=hour_keys,
+            label="session-weighted error rate over the full days",
+            column="error_rate",
+            weight="sessions",
+        ),
+        "abandonment": F.sql(
+            "council_packs_daily",
+            fp,
+            "weighted_mean",
+            "{:.1f}",
+            unit="%",
+            scale=100.0,
+            keys=hour_keys,
+            label="session-weighted abandonment rate over the full days",
+            column="abandonment_rate",
+            weight="sessions",
+        ),
+        "trend": F.pct(
+            "council_packs_daily",
+            fp,
+            "halves",
+            label="user daily latency, median of later half of full days vs earlier half",
+            column="user_latency_ms",
+        ),
+        "worst_day": F.sql(
+            "council_packs_daily",
+            fp,
+            "argmax",
+            "{}",
+            label="full day with the highest user latency",
+            by="user_latency_ms",
+            column="day",
+        ),
     }
     worst = packs["worst_day"].value
-    packs["worst_latency"] = F.sql("council_packs_daily", fp, "value", "{:,.0f}", unit="ms",
-                                   label="user latency on that day", column="user_latency_ms",
-                                   where={"day": worst})
+    packs["worst_latency"] = F.sql(
+        "council_packs_daily",
+        fp,
+        "value",
+        "{:,.0f}",
+        unit="ms",
+        label="user latency on that day",
+        column="user_latency_ms",
+        where={"day": worst},
+    )
     return packs
 
 
@@ -580,28 +1023,82 @@ def _correlation(F: _Facts, fp: dict[str, str]) -> tuple[list[dict[str, Any]], d
     corr_rows = F.rows("council_correlation", fp)
     cargs: dict[str, Any] = {"x": "bench_p95_ms", "y": "user_latency_ms"}
     ckeys = [d["day"] for d in corr_rows]
-    corr: dict[str, Any] = {"n": F.sql("council_correlation", fp, "correlation", "{:,}", label="full days with both benchmark and "
-                       "user data", keys=ckeys, part="n", **cargs)}
+    corr: dict[str, Any] = {
+        "n": F.sql(
+            "council_correlation",
+            fp,
+            "correlation",
+            "{:,}",
+            label="full days with both benchmark and user data",
+            keys=ckeys,
+            part="n",
+            **cargs,
+        )
+    }
     r_value = factrules.correlation(corr_rows, part="r", **cargs)
     corr.update({"r_value": r_value, "r": None, "small": True, "negative": False, "strong": False})
     if r_value is not None:
-        corr["r"] = F.sql("council_correlation", fp, "correlation", "{:+.2f}", keys=ckeys,
-                          label="Pearson r, daily benchmark mean p95 vs daily user latency", part="r", **cargs)
-        corr["low"] = F.sql("council_correlation", fp, "correlation", "{:+.2f}", keys=ckeys,
-                            label="r, 95% interval low (Fisher z)", part="ci_low", **cargs)
-        corr["high"] = F.sql("council_correlation", fp, "correlation", "{:+.2f}", keys=ckeys,
-                             label="r, 95% interval high (Fisher z)", part="ci_high", **cargs)
-        corr["p"] = F.sql("council_correlation", fp, "correlation", "{:.3f}", keys=ckeys,
-                          label="permutation p-value of r (two-sided)", part="p", **cargs)
+        corr["r"] = F.sql(
+            "council_correlation",
+            fp,
+            "correlation",
+            "{:+.2f}",
+            keys=ckeys,
+            label="Pearson r, daily benchmark mean p95 vs daily user latency",
+            part="r",
+            **cargs,
+        )
+        corr["low"] = F.sql(
+            "council_correlation",
+            fp,
+            "correlation",
+            "{:+.2f}",
+            keys=ckeys,
+            label="r, 95% interval low (Fisher z)",
+            part="ci_low",
+            **cargs,
+        )
+        corr["high"] = F.sql(
+            "council_correlation",
+            fp,
+            "correlation",
+            "{:+.2f}",
+            keys=ckeys,
+            label="r, 95% interval high (Fisher z)",
+            part="ci_high",
+            **cargs,
+        )
+        corr["p"] = F.sql(
+            "council_correlation",
+            fp,
+            "correlation",
+            "{:.3f}",
+            keys=ckeys,
+            label="permutation p-value of r (two-sided)",
+            part="p",
+            **cargs,
+        )
         n = int(corr["n"].value)
         p = corr["p"].value
         corr["small"] = n < STRONG_MIN_N
         corr["negative"] = r_value < 0
         corr["strong"] = (not corr["small"]) and p is not None and p < STRONG_MAX_P and r_value > 0
-        corr["min_n"] = F.other(STRONG_MIN_N, "{}", kind="config", label="days needed before a correlation can be "
-                                "called strong", query="council rule", params={"min_n": STRONG_MIN_N, "max_p": 0.05})
-        corr["max_p"] = F.other(STRONG_MAX_P, "{:.2f}", kind="config", label="p-value a strong correlation needs",
-                                query="council rule", params={"min_n": STRONG_MIN_N, "max_p": 0.05})
+        corr["min_n"] = F.other(
+            STRONG_MIN_N,
+            "{}",
+            kind="config",
+            label="days needed before a correlation can be called strong",
+            query="council rule",
+            params={"min_n": STRONG_MIN_N, "max_p": 0.05},
+        )
+        corr["max_p"] = F.other(
+            STRONG_MAX_P,
+            "{:.2f}",
+            kind="config",
+            label="p-value a strong correlation needs",
+            query="council rule",
+            params={"min_n": STRONG_MIN_N, "max_p": 0.05},
+        )
     return corr_rows, corr
 
 
@@ -612,8 +1109,7 @@ def _llm_spend(F: _Facts, wp: dict[str, str]) -> tuple[dict[str, Fact], int, flo
     cost_total = float(sum(float(x["cost_usd"]) for x in llm))
     llm_ctx = {
         "tokens": F.sql("council_llm_totals", wp, "sum", "{:,.0f}", label="LLM tokens in window", column="tokens"),
-        "cost": F.sql("council_llm_totals", wp, "sum", "${:,.2f}", label="LLM cost in window (USD)",
-                      column="cost_usd"),
+        "cost": F.sql("council_llm_totals", wp, "sum", "${:,.2f}", label="LLM cost in window (USD)", column="cost_usd"),
     }
     return llm_ctx, tokens_total, cost_total
 
@@ -633,8 +1129,7 @@ def _primary(changes: list[dict[str, Any]], by_key: dict[tuple[str, str, str], d
     return {"finding": regressions[0], "model": by_key.get(_series_key(regressions[0]["raw"]))}
 
 
-def _narrate_unpublished(ctx: RunContext, F: _Facts, episode: int, marked: str, *,
-                         run_id: str) -> tuple[str, Any]:
+def _narrate_unpublished(ctx: RunContext, F: _Facts, episode: int, marked: str, *, run_id: str) -> tuple[str, Any]:
     """Issue 21: LLM prose over the facts, verified number by number (muse/analysis/narrator.py);
     never spent on an episode that run() will not rewrite (published or rolled back)."""
     prior = ctx.store.named("council_episode", {"episode": episode, "lang": "en"}).first()
@@ -642,8 +1137,9 @@ def _narrate_unpublished(ctx: RunContext, F: _Facts, episode: int, marked: str, 
         return marked, None
     from muse.analysis import narrator
 
-    return narrator.narrate_marked(marked, F.facts, settings=ctx.settings, store=ctx.store,
-                                   telemetry=ctx.telemetry, run_id=run_id)
+    return narrator.narrate_marked(
+        marked, F.facts, settings=ctx.settings, store=ctx.store, telemetry=ctx.telemetry, run_id=run_id
+    )
 
 
 def _traced_markdown(F: _Facts, episode: int, fm: dict[str, Any], marked: str) -> tuple[str, dict[str, Any]]:
@@ -659,8 +1155,10 @@ def _traced_markdown(F: _Facts, episode: int, fm: dict[str, Any], marked: str) -
     evidence["body_sha256"] = sha256(body)
     untraced = [t for t in trace(body, evidence) if not t.traced]
     if untraced:  # a template printed a number that is not a fact: a bug, never published
-        raise RuntimeError(f"episode {episode}: untraced numbers in the rendered text: "
-                           + ", ".join(f"{t.number!r} at line {t.line}" for t in untraced[:5]))
+        raise RuntimeError(
+            f"episode {episode}: untraced numbers in the rendered text: "
+            + ", ".join(f"{t.number!r} at line {t.line}" for t in untraced[:5])
+        )
     return markdown, evidence
 
 
@@ -682,34 +1180,67 @@ def _moves(bench: float | None, users: float | None, material: float) -> dict[st
         return {"kind": "unknown"}
     b, u = abs(bench) >= material, abs(users) >= material
     if b and u:
-        return {"kind": "agree" if (bench > 0) == (users > 0) else "contradict", "bench_up": bench > 0,
-                "users_up": users > 0}
+        return {
+            "kind": "agree" if (bench > 0) == (users > 0) else "contradict",
+            "bench_up": bench > 0,
+            "users_up": users > 0,
+        }
     if not b and not u:
         return {"kind": "neither"}
     return {"kind": "bench_only" if b else "users_only", "bench_up": bench > 0, "users_up": users > 0}
 
 
-def _user_link(F: _Facts, *, model: str, commit: Any, window: Window, oldest: datetime | None, span_days: float,
-               min_calls: int, material: float, bench: dict[str, Any] | None) -> dict[str, Any]:
+def _user_link(
+    F: _Facts,
+    *,
+    model: str,
+    commit: Any,
+    window: Window,
+    oldest: datetime | None,
+    span_days: float,
+    min_calls: int,
+    material: float,
+    bench: dict[str, Any] | None,
+) -> dict[str, Any]:
     """Users' latency on ``model`` before vs after the commit, equal spans clipped to the data."""
     at = commit.time
     span = timedelta(days=span_days)
     after_room = window.until - at
     before_room = (at - oldest) if oldest else timedelta(0)
     used = min(span, after_room, before_room)
-    link: dict[str, Any] = {"model": model, "sha": commit.sha[:10], "cannot": "", "user": None, "controls": [],
-                            "moves": None, "bench": None, "clipped": False, "operation": ""}
+    link: dict[str, Any] = {
+        "model": model,
+        "sha": commit.sha[:10],
+        "cannot": "",
+        "user": None,
+        "controls": [],
+        "moves": None,
+        "bench": None,
+        "clipped": False,
+        "operation": "",
+    }
     if used <= timedelta(0):
         link["cannot"] = "no_span"
         return link
     params = {"before_since": ts_str(at - used), "at": ts_str(at), "after_until": ts_str(at + used)}
     rows = F.rows("council_user_link", params)
-    link["span"] = F.other(round(used.total_seconds() / 86400, 1), "{:.1f}", kind="window",
-                           label="days compared either side of the commit (clipped to the data)",
-                           query="council_user_link", params=params)
+    link["span"] = F.other(
+        round(used.total_seconds() / 86400, 1),
+        "{:.1f}",
+        kind="window",
+        label="days compared either side of the commit (clipped to the data)",
+        query="council_user_link",
+        params=params,
+    )
     link["clipped"] = used < span
-    link["at"] = F.other(at.strftime("%Y-%m-%d %H:%M"), "{}", kind="window", label="commit time (UTC)",
-                         query="council_user_link", params=params)
+    link["at"] = F.other(
+        at.strftime("%Y-%m-%d %H:%M"),
+        "{}",
+        kind="window",
+        label="commit time (UTC)",
+        query="council_user_link",
+        params=params,
+    )
     ops = sorted({(r["model"], r["operation"]) for r in rows})
     mine = [o for m, o in ops if m == model]
     if not mine:
@@ -726,23 +1257,73 @@ def _user_link(F: _Facts, *, model: str, commit: Any, window: Window, oldest: da
         n_b = factrules.ratio_of_medians(rows, where=where, part="n_before", min_n=min_calls)
         n_a = factrules.ratio_of_medians(rows, where=where, part="n_after", min_n=min_calls)
         a: dict[str, Any] = {"where": where, "min_n": min_calls}
-        out: dict[str, Any] = {"model": m,
-               "n_before": F.sql("council_user_link", params, "ratio_of_medians", "{:,}", part="n_before",
-                                 label=f"user calls before the commit ({tag})", **a),
-               "n_after": F.sql("council_user_link", params, "ratio_of_medians", "{:,}", part="n_after",
-                                label=f"user calls after the commit ({tag})", **a),
-               "enough": (n_b or 0) >= min_calls and (n_a or 0) >= min_calls}
+        out: dict[str, Any] = {
+            "model": m,
+            "n_before": F.sql(
+                "council_user_link",
+                params,
+                "ratio_of_medians",
+                "{:,}",
+                part="n_before",
+                label=f"user calls before the commit ({tag})",
+                **a,
+            ),
+            "n_after": F.sql(
+                "council_user_link",
+                params,
+                "ratio_of_medians",
+                "{:,}",
+                part="n_after",
+                label=f"user calls after the commit ({tag})",
+                **a,
+            ),
+            "enough": (n_b or 0) >= min_calls and (n_a or 0) >= min_calls,
+        }
         if out["enough"]:
-            out["change"] = F.pct("council_user_link", params, "ratio_of_medians", part="change",
-                                  label=f"user latency change, median after / before - 1 ({tag})", **a)
-            out["low"] = F.pct("council_user_link", params, "ratio_of_medians", part="low",
-                               label=f"95% interval low, bootstrap ({tag})", **a)
-            out["high"] = F.pct("council_user_link", params, "ratio_of_medians", part="high",
-                                label=f"95% interval high, bootstrap ({tag})", **a)
-            out["median_before"] = F.sql("council_user_link", params, "ratio_of_medians", "{:,.0f}", unit="ms",
-                                         part="median_before", label=f"median user latency before ({tag})", **a)
-            out["median_after"] = F.sql("council_user_link", params, "ratio_of_medians", "{:,.0f}", unit="ms",
-                                        part="median_after", label=f"median user latency after ({tag})", **a)
+            out["change"] = F.pct(
+                "council_user_link",
+                params,
+                "ratio_of_medians",
+                part="change",
+                label=f"user latency change, median after / before - 1 ({tag})",
+                **a,
+            )
+            out["low"] = F.pct(
+                "council_user_link",
+                params,
+                "ratio_of_medians",
+                part="low",
+                label=f"95% interval low, bootstrap ({tag})",
+                **a,
+            )
+            out["high"] = F.pct(
+                "council_user_link",
+                params,
+                "ratio_of_medians",
+                part="high",
+                label=f"95% interval high, bootstrap ({tag})",
+                **a,
+            )
+            out["median_before"] = F.sql(
+                "council_user_link",
+                params,
+                "ratio_of_medians",
+                "{:,.0f}",
+                unit="ms",
+                part="median_before",
+                label=f"median user latency before ({tag})",
+                **a,
+            )
+            out["median_after"] = F.sql(
+                "council_user_link",
+                params,
+                "ratio_of_medians",
+                "{:,.0f}",
+                unit="ms",
+                part="median_after",
+                label=f"median user latency after ({tag})",
+                **a,
+            )
             v, lo, hi = out["change"].value, out["low"].value, out["high"].value
             out["up"] = v is not None and v > 0
             out["significant"] = lo is not None and hi is not None and (lo > 0 or hi < 0)
@@ -751,8 +1332,14 @@ def _user_link(F: _Facts, *, model: str, commit: Any, window: Window, oldest: da
 
     link["user"] = side(model)
     link["controls"] = [side(m) for m in sorted({m for m, o in ops if o == op and m != model})]
-    link["min_calls"] = F.other(min_calls, "{:,}", kind="config", label="user calls needed on each side",
-                                query="config council.link_min_calls", params={"key": "council.link_min_calls"})
+    link["min_calls"] = F.other(
+        min_calls,
+        "{:,}",
+        kind="config",
+        label="user calls needed on each side",
+        query="config council.link_min_calls",
+        params={"key": "council.link_min_calls"},
+    )
     if not link["user"]["enough"]:
         link["cannot"] = "too_few"
         return link
@@ -766,8 +1353,10 @@ def _summary(primary: dict | None, links: list[dict], hearts: dict | None, packs
     parts = []
     if primary:
         raw = primary["finding"]["raw"]
-        parts.append(f"A {primary['finding']['metric'] or 'latency'} regression in {raw.get('model')} "
-                     f"{raw.get('quant')} at commit {(raw.get('commit_sha') or '')[:10]}.")
+        parts.append(
+            f"A {primary['finding']['metric'] or 'latency'} regression in {raw.get('model')} "
+            f"{raw.get('quant')} at commit {(raw.get('commit_sha') or '')[:10]}."
+        )
     for link in links[:1]:
         user = link.get("user") or {}
         if user.get("enough") and user.get("change") is not None:
@@ -779,16 +1368,27 @@ def _summary(primary: dict | None, links: list[dict], hearts: dict | None, packs
     return " ".join(parts) or "Not enough data for a summary."
 
 
-def _chart_context(F: _Facts, episode: int, corr_rows: list[dict], primary: dict | None, links: list[dict],
-                   mp: dict[str, str], runs: list[dict]) -> dict[str, Any]:
+def _chart_context(
+    F: _Facts,
+    episode: int,
+    corr_rows: list[dict],
+    primary: dict | None,
+    links: list[dict],
+    mp: dict[str, str],
+    runs: list[dict],
+) -> dict[str, Any]:
     """Percent change from a stated baseline on one shared axis per panel."""
     from muse.analysis import stats
 
     width, panel_h, left, right, top, gap = 720, 240, 70, 30, 50, 70
     plot_w = width - left - right
 
-    def panel(series: list[tuple[str, str, list[tuple[str, float]]]], days: list[str], y0: float,
-              marker_day: str | None = None) -> dict[str, Any]:
+    def panel(
+        series: list[tuple[str, str, list[tuple[str, float]]]],
+        days: list[str],
+        y0: float,
+        marker_day: str | None = None,
+    ) -> dict[str, Any]:
         vals = [v for _, _, pts in series for _, v in pts]
         lim = max([5.0] + [abs(v) for v in vals])
         lim = float(int(lim / 5 + 1) * 5)
@@ -804,13 +1404,13 @@ def _chart_context(F: _Facts, episode: int, corr_rows: list[dict], primary: dict
         lines = []
         for name, color, pts in series:
             xy = [(x(idx[d]), y(v)) for d, v in pts if d in idx]
-            lines.append({"name": esc.svg_text(name), "color": color, "points": " ".join(f"{a},{b}" for a, b in xy),
-                          "dots": xy})
+            lines.append(
+                {"name": esc.svg_text(name), "color": color, "points": " ".join(f"{a},{b}" for a, b in xy), "dots": xy}
+            )
         ticks = [{"y": y(t), "text": f"{t:+.0f}%"} for t in (-lim, -lim / 2, 0.0, lim / 2, lim)]
         labels = [{"x": x(i), "text": d[5:]} for i, d in enumerate(days)]
         mark = {"x": x(idx[marker_day])} if marker_day in idx else None
-        return {"y0": y0, "h": plot_h, "ticks": ticks, "labels": labels, "lines": lines, "zero": y(0.0),
-                "mark": mark}
+        return {"y0": y0, "h": plot_h, "ticks": ticks, "labels": labels, "lines": lines, "zero": y(0.0), "mark": mark}
 
     def pct_series(pts: list[tuple[str, float]], base: float | None) -> list[tuple[str, float]]:
         return [(d, (v / base - 1) * 100) for d, v in pts if base]
@@ -818,10 +1418,20 @@ def _chart_context(F: _Facts, episode: int, corr_rows: list[dict], primary: dict
     days = [d["day"] for d in corr_rows]
     bench = [(d["day"], float(d["bench_p95_ms"])) for d in corr_rows]
     user = [(d["day"], float(d["user_latency_ms"])) for d in corr_rows]
-    panels = [{"title": f"Daily benchmark mean p95 and user latency, % change from the first full day"
-                        f"{' (' + days[0] + ')' if days else ''}",
-               **panel([("benchmark p95", "#c0392b", pct_series(bench, bench[0][1] if bench else None)),
-                        ("user latency", "#2471a3", pct_series(user, user[0][1] if user else None))], days, top)}]
+    panels = [
+        {
+            "title": f"Daily benchmark mean p95 and user latency, % change from the first full day"
+            f"{' (' + days[0] + ')' if days else ''}",
+            **panel(
+                [
+                    ("benchmark p95", "#c0392b", pct_series(bench, bench[0][1] if bench else None)),
+                    ("user latency", "#2471a3", pct_series(user, user[0][1] if user else None)),
+                ],
+                days,
+                top,
+            ),
+        }
+    ]
     if primary and primary.get("model"):
         m = primary["model"]
         key = (m["model"], m["quant"], m["dataset"])
@@ -837,16 +1447,27 @@ def _chart_context(F: _Facts, episode: int, corr_rows: list[dict], primary: dict
         u_pts: list[tuple[str, float]] = []
         u_base = None
         if link and (link.get("user") or {}).get("enough"):
-            rows = F.store.named("council_user_daily", {"model": m["model"], "since": mp["since"],
-                                                        "until": mp["until"]}).dicts()
+            rows = F.store.named(
+                "council_user_daily", {"model": m["model"], "since": mp["since"], "until": mp["until"]}
+            ).dicts()
             u_pts = [(r["day"], float(r["median_ms"])) for r in rows]
             u_base = link["user"]["median_before"].value
         all_days = sorted(set(bdays) | {d for d, _ in u_pts})
-        panels.append({"title": f"{m['model']} {m['quant']} {m['dataset']}: % change from the median before "
-                                f"the commit ({at} UTC, dashed line)",
-                       **panel([("benchmark p95 (daily median)", "#c0392b", pct_series(b_pts, b_base)),
-                                (f"users' {m['model']} calls (daily median)", "#2471a3", pct_series(u_pts, u_base))],
-                               all_days, top + panel_h + gap, marker_day=at[:10])})
+        panels.append(
+            {
+                "title": f"{m['model']} {m['quant']} {m['dataset']}: % change from the median before "
+                f"the commit ({at} UTC, dashed line)",
+                **panel(
+                    [
+                        ("benchmark p95 (daily median)", "#c0392b", pct_series(b_pts, b_base)),
+                        (f"users' {m['model']} calls (daily median)", "#2471a3", pct_series(u_pts, u_base)),
+                    ],
+                    all_days,
+                    top + panel_h + gap,
+                    marker_day=at[:10],
+                ),
+            }
+        )
     for p in panels:
         p["title"] = esc.svg_text(p["title"], max_len=140)
     height = top + len(panels) * (panel_h + gap)
@@ -854,9 +1475,21 @@ def _chart_context(F: _Facts, episode: int, corr_rows: list[dict], primary: dict
 
 
 # The episodes columns that say what an episode is (not which run wrote it, nor when).
-_EPISODE_CONTENT = ("hearts_commit", "packs_commit", "title", "path", "confidence_score", "completeness",
-                    "correlation_strength", "recency", "tokens_total", "cost_total", "status", "forced",
-                    "approved_by")
+_EPISODE_CONTENT = (
+    "hearts_commit",
+    "packs_commit",
+    "title",
+    "path",
+    "confidence_score",
+    "completeness",
+    "correlation_strength",
+    "recency",
+    "tokens_total",
+    "cost_total",
+    "status",
+    "forced",
+    "approved_by",
+)
 # Confidence and its components are printed with 2 decimals; freshness decays with the clock
 # (at most 0.0035 an hour), so a re-run within the hour moves it by less than half a printed
 # unit: that is the same episode.
@@ -884,8 +1517,14 @@ def _same_episode_row(stored: dict[str, Any], row: dict[str, Any]) -> bool:
     return True
 
 
-def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
-        now: datetime | None = None, narrate: bool | None = None) -> AgentResult:
+def run(
+    ctx: RunContext,
+    *,
+    force: bool = False,
+    window_days: int | None = None,
+    now: datetime | None = None,
+    narrate: bool | None = None,
+) -> AgentResult:
     """Generate (or re-render) the episode for the latest commits of both repos.
 
     Blocked unless the watcher's status file is valid; ``force`` overrides, loudly.
@@ -906,15 +1545,23 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
 
     blog = _repo_path(ctx, "banterblogs")
     posts_dir = blog / s.repos.banterblogs.posts_dir
-    comp = compose(ctx, window=window, forced=force and not verdict.open, gate_reason=gate_reason, verdict=verdict,
-                   hearts_commit=verdict.hearts_commit if verdict.open else None,
-                   packs_commit=verdict.packs_commit if verdict.open else None,
-                   narrate=s.narrator.enabled if narrate is None else narrate)
+    comp = compose(
+        ctx,
+        window=window,
+        forced=force and not verdict.open,
+        gate_reason=gate_reason,
+        verdict=verdict,
+        hearts_commit=verdict.hearts_commit if verdict.open else None,
+        packs_commit=verdict.packs_commit if verdict.open else None,
+        narrate=s.narrator.enabled if narrate is None else narrate,
+    )
 
     existing = ctx.store.named("council_episode", {"episode": comp.episode, "lang": "en"}).first()
     if existing and existing["status"] in ("published", "rolled_back"):
-        return AgentResult(message=f"episode {comp.episode} for these commits is already {existing['status']}; "
-                                   "not re-rendering it", details={"episode": comp.episode, "status": existing["status"]})
+        return AgentResult(
+            message=f"episode {comp.episode} for these commits is already {existing['status']}; not re-rendering it",
+            details={"episode": comp.episode, "status": existing["status"]},
+        )
 
     post = posts_dir / epfmt.post_name(comp.episode)
     atomic_write_text(posts_dir / epfmt.chart_name(comp.episode), comp.svg)
@@ -923,25 +1570,48 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
     rel = post.relative_to(blog).as_posix()
     forced_flag = force and not verdict.open
     row = {
-        "ts": ts_str(datetime.now(timezone.utc)), "episode": comp.episode, "lang": "en", "translation_of": None,
-        "run_id": ctx.run_id, "hearts_commit": comp.hearts_commit, "packs_commit": comp.packs_commit,
-        "title": comp.title, "path": rel, "confidence_score": comp.confidence.final,
-        "completeness": comp.confidence.completeness, "correlation_strength": abs(comp.correlation_r or 0.0),
-        "recency": comp.confidence.recency, "tokens_total": comp.tokens_total, "cost_total": round(comp.cost_total, 6),
-        "status": comp.status, "forced": forced_flag, "approved_by": "", "published_commit": "",
+        "ts": ts_str(datetime.now(timezone.utc)),
+        "episode": comp.episode,
+        "lang": "en",
+        "translation_of": None,
+        "run_id": ctx.run_id,
+        "hearts_commit": comp.hearts_commit,
+        "packs_commit": comp.packs_commit,
+        "title": comp.title,
+        "path": rel,
+        "confidence_score": comp.confidence.final,
+        "completeness": comp.confidence.completeness,
+        "correlation_strength": abs(comp.correlation_r or 0.0),
+        "recency": comp.confidence.recency,
+        "tokens_total": comp.tokens_total,
+        "cost_total": round(comp.cost_total, 6),
+        "status": comp.status,
+        "forced": forced_flag,
+        "approved_by": "",
+        "published_commit": "",
     }
     details = {
-        "episode": comp.episode, "status": comp.status, "path": str(post), "title": comp.title,
-        "confidence": comp.confidence.final, "components": dict(comp.confidence.components),
-        "correlation_r": comp.correlation_r, "forced": forced_flag, "facts": len(comp.facts.items),
-        **({"narration": comp.narration.summary()} if comp.narration is not None else {})}
+        "episode": comp.episode,
+        "status": comp.status,
+        "path": str(post),
+        "title": comp.title,
+        "confidence": comp.confidence.final,
+        "components": dict(comp.confidence.components),
+        "correlation_r": comp.correlation_r,
+        "forced": forced_flag,
+        "facts": len(comp.facts.items),
+        **({"narration": comp.narration.summary()} if comp.narration is not None else {}),
+    }
     if existing and _same_episode_row(existing, row):
         # A re-run that computed the same episode (its files are rewritten above) writes no new
         # row version (issue 17: two demo runs leave every table's raw count() unchanged) and
         # does not alert again.
-        return AgentResult(message=f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) "
-                                   f"unchanged at {post}; no new row version" + (" [FORCED]" if forced_flag else ""),
-                           forced=forced_flag, details={**details, "unchanged": True})
+        return AgentResult(
+            message=f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) "
+            f"unchanged at {post}; no new row version" + (" [FORCED]" if forced_flag else ""),
+            forced=forced_flag,
+            details={**details, "unchanged": True},
+        )
     ctx.store.insert("episodes", [row])
     t = ctx.telemetry
     t.count("episodes.generated", 1, confidence_score=f"{comp.confidence.final:.1f}")
@@ -950,11 +1620,15 @@ def run(ctx: RunContext, *, force: bool = False, window_days: int | None = None,
     t.gauge("episodes.tokens_total", comp.tokens_total)
     t.gauge("episodes.cost_total", comp.cost_total)
     if comp.status == "draft":
-        ctx.alert("warning", "Low confidence episode, review needed",
-                  f"Episode {comp.episode} has confidence {comp.confidence.final:.2f} "
-                  f"(< {comp.confidence.threshold:.2f}); draft at {rel}. "
-                  f"Review it, then `muse publish {comp.episode} --approve`.",
-                  dedup_key=f"muse-episode-{comp.episode}-draft")
-    message = (f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) at {post}"
-               + (" [FORCED]" if forced_flag else ""))
+        ctx.alert(
+            "warning",
+            "Low confidence episode, review needed",
+            f"Episode {comp.episode} has confidence {comp.confidence.final:.2f} "
+            f"(< {comp.confidence.threshold:.2f}); draft at {rel}. "
+            f"Review it, then `muse publish {comp.episode} --approve`.",
+            dedup_key=f"muse-episode-{comp.episode}-draft",
+        )
+    message = f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) at {post}" + (
+        " [FORCED]" if forced_flag else ""
+    )
     return AgentResult(message=message, rows_written=1, forced=forced_flag, details=details)

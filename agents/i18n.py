@@ -77,8 +77,10 @@ def _classify(exc: Exception) -> tuple[str, bool]:
     if isinstance(exc, deepl.QuotaExceededException):
         return "DeepL quota exceeded (HTTP 456); the rest is translated on a later run", True
     if isinstance(exc, deepl.AuthorizationException):
-        return ("DeepL rejected the key (HTTP 403): check DEEPL_AUTH_KEY / deepl.auth_key "
-                "(free keys end in ':fx') and deepl.server_url"), True
+        return (
+            "DeepL rejected the key (HTTP 403): check DEEPL_AUTH_KEY / deepl.auth_key "
+            "(free keys end in ':fx') and deepl.server_url"
+        ), True
     if isinstance(exc, deepl.TooManyRequestsException):
         return "DeepL kept answering 429 (too many requests) after the library's retries", False
     if isinstance(exc, deepl.ConnectionException):
@@ -88,8 +90,9 @@ def _classify(exc: Exception) -> tuple[str, bool]:
 
 
 def _sources(ctx: RunContext, episode: int | None) -> tuple[list[dict[str, Any]], str]:
-    rows = ctx.store.named("i18n_sources", {"episode": -1 if episode is None else int(episode),
-                                            "days": ctx.settings.i18n.window_days}).dicts()
+    rows = ctx.store.named(
+        "i18n_sources", {"episode": -1 if episode is None else int(episode), "days": ctx.settings.i18n.window_days}
+    ).dicts()
     if episode is None:
         return rows, ""
     if not rows:
@@ -155,24 +158,41 @@ def _run(ctx: RunContext, *, langs: list[str] | None, episode: int | None) -> Ag
     codes = [sp.code for sp in specs]
     if not s.deepl.auth_key:
         ctx.telemetry.count("i18n.skipped", 1, reason="no_key")
-        return AgentResult(status="ok", details={"skipped": True, "reason": "no_key", "langs": codes},
-                           message="skipped: no DeepL key configured (set DEEPL_AUTH_KEY or deepl.auth_key); "
-                                   "nothing was translated")
+        return AgentResult(
+            status="ok",
+            details={"skipped": True, "reason": "no_key", "langs": codes},
+            message="skipped: no DeepL key configured (set DEEPL_AUTH_KEY or deepl.auth_key); nothing was translated",
+        )
     blog = BlogRepo.from_settings(s)
     rows, refusal = _sources(ctx, episode)
     if refusal:
         return AgentResult(status="failed", message=refusal)
     if not rows:
-        return AgentResult(message=f"no English episode published in the last {s.i18n.window_days} day(s)",
-                           details={"langs": codes})
-    published = {(int(r["episode"]), r["lang"]) for r in ctx.store.named(
-        "i18n_translations", {"episodes": [int(r["episode"]) for r in rows], "langs": codes}).dicts()
-        if r["status"] == "published"}
+        return AgentResult(
+            message=f"no English episode published in the last {s.i18n.window_days} day(s)", details={"langs": codes}
+        )
+    published = {
+        (int(r["episode"]), r["lang"])
+        for r in ctx.store.named(
+            "i18n_translations", {"episodes": [int(r["episode"]) for r in rows], "langs": codes}
+        ).dicts()
+        if r["status"] == "published"
+    }
     glossary = glossary_mod.from_settings(s)
     sources = _read_sources(blog, rows, specs, s.repos.banterblogs.posts_dir)
-    batch = _Batch(ctx, blog.root, glossary, published,
-                   details={"langs": codes, "billed_characters": {}, "segment_fallbacks": {},
-                            "kept_verbatim": {}, "glossary_rejected": list(glossary.rejected)})
+    batch = _Batch(
+        ctx,
+        blog.root,
+        glossary,
+        published,
+        details={
+            "langs": codes,
+            "billed_characters": {},
+            "segment_fallbacks": {},
+            "kept_verbatim": {},
+            "glossary_rejected": list(glossary.rejected),
+        },
+    )
     for src in sources:
         n = int(src.row["episode"])
         if src.problem:
@@ -203,8 +223,9 @@ class _Batch:
         if current is not None and (n, spec.code) in self.published:
             self.items.append(ItemOutcome(item, "skipped", "already translated"))
             return
-        if current is not None and all(c.ok for c in check_translation(src.text, current, lang=spec.code,
-                                                                        terms=self.glossary.terms)):
+        if current is not None and all(
+            c.ok for c in check_translation(src.text, current, lang=spec.code, terms=self.glossary.terms)
+        ):
             # Left by a run that died before it pushed or recorded it: no need to pay twice.
             self.written.append(Written(n, spec, path, rel, _title(current), src.row, adopted=True))
             self.items.append(ItemOutcome(item, "ok", f"adopted {rel} left by an earlier run"))
@@ -221,8 +242,9 @@ class _Batch:
         s = self.ctx.settings
         try:
             if self.translator is None:
-                self.translator = Translator(make_client(s), self.glossary,
-                                             cache=UnitCache(s.state_dir / "i18n" / "cache"))
+                self.translator = Translator(
+                    make_client(s), self.glossary, cache=UnitCache(s.state_dir / "i18n" / "cache")
+                )
                 _check_usage(self.translator, self.details)
             return self.translator.translate(src.text, spec)
         except Exception as exc:  # noqa: BLE001 - classified; one language never stops the others
@@ -243,11 +265,11 @@ class _Batch:
         if result.kept_verbatim:
             details["kept_verbatim"][item] = result.kept_verbatim
         tel.count("i18n.characters", result.billed_characters, lang=spec.code)
-        bad = [c for c in check_translation(src.text, result.text, lang=spec.code, terms=self.glossary.terms)
-               if not c.ok]
+        bad = [
+            c for c in check_translation(src.text, result.text, lang=spec.code, terms=self.glossary.terms) if not c.ok
+        ]
         if bad:
-            reason = "translation failed its checks, not written: " + "; ".join(
-                f"{c.name}: {c.detail}" for c in bad)
+            reason = "translation failed its checks, not written: " + "; ".join(f"{c.name}: {c.detail}" for c in bad)
             self.items.append(ItemOutcome(item, "failed", reason))
             tel.count("i18n.failed", 1, lang=spec.code, reason="check")
             return
@@ -266,12 +288,12 @@ class _Batch:
 def _note(result: DocResult, details: dict[str, Any], item: str) -> str:
     """How a language was translated, for its item message (glossary fallbacks also in details)."""
     note = f"{result.sent} units, terms protected in the text" + (
-        f", glossary {result.glossary_id}" if result.glossary_id else "")
+        f", glossary {result.glossary_id}" if result.glossary_id else ""
+    )
     if result.cached:
         note += f", {result.cached} from the cache (not billed)"
     if result.glossary_fallback:
-        note += (f", translated again without the glossary ({', '.join(result.glossary_fallback)} "
-                 "kept verbatim)")
+        note += f", translated again without the glossary ({', '.join(result.glossary_fallback)} kept verbatim)"
         details.setdefault("glossary_fallbacks", {})[item] = result.glossary_fallback
     if result.segment_fallbacks:
         note += f", {len(result.segment_fallbacks)} unit(s) re-sent as segments"
@@ -293,8 +315,12 @@ def _failure(exc: Exception) -> tuple[str, bool, str]:
 def _deepl_kind(exc: Exception) -> str:
     import deepl
 
-    for cls, name in ((deepl.QuotaExceededException, "quota"), (deepl.AuthorizationException, "auth"),
-                      (deepl.TooManyRequestsException, "rate_limited"), (deepl.ConnectionException, "unreachable")):
+    for cls, name in (
+        (deepl.QuotaExceededException, "quota"),
+        (deepl.AuthorizationException, "auth"),
+        (deepl.TooManyRequestsException, "rate_limited"),
+        (deepl.ConnectionException, "unreachable"),
+    ):
         if isinstance(exc, cls):
             return name
     return "deepl"
@@ -336,8 +362,9 @@ def _title(text: str) -> str:
         return ""
 
 
-def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[Written],
-            details: dict[str, Any], stop: str) -> AgentResult:
+def _finish(
+    ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[Written], details: dict[str, Any], stop: str
+) -> AgentResult:
     from muse.publishing import blogrepo
     from muse.publishing import deploy
 
@@ -347,28 +374,40 @@ def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[
     head = "no translation written" if failed or stop else "nothing new to translate"
     if written:
         episodes = sorted({w.episode for w in written})
-        message = (f"i18n: translate episode{'s' if len(episodes) > 1 else ''} "
-                   f"{', '.join(map(str, episodes))} into {', '.join(done_langs)}\n\nmuse i18n run {ctx.run_id}")
+        message = (
+            f"i18n: translate episode{'s' if len(episodes) > 1 else ''} "
+            f"{', '.join(map(str, episodes))} into {', '.join(done_langs)}\n\nmuse i18n run {ctx.run_id}"
+        )
         try:
             sha = blogrepo.commit_and_push(s, paths=[w.path for w in written], message=message, branch=blog.main)
         except MuseError as exc:
             # commit_and_push left the files in the working tree: the next run adopts them.
             details["commit_error"] = exc.message
-            return AgentResult(status="failed", items=items, details=details,
-                               message=f"{len(written)} translation(s) written but not pushed: {exc.message}; "
-                                       "the next run commits them")
+            return AgentResult(
+                status="failed",
+                items=items,
+                details=details,
+                message=f"{len(written)} translation(s) written but not pushed: {exc.message}; "
+                "the next run commits them",
+            )
         details["commit"] = sha
         deadline = deploy.new_deadline(s)  # one deadline for the deploy and, if it fails, the rollback
         result = deploy.deploy_commit(ctx, episode=max(episodes), sha=sha, branch=blog.main, deadline=deadline)
-        details["deploy"] = {"status": result.status, "deployment_id": result.deployment_id, "url": result.url,
-                             "message": result.message}
+        details["deploy"] = {
+            "status": result.status,
+            "deployment_id": result.deployment_id,
+            "url": result.url,
+            "message": result.message,
+        }
         if result.status in DEPLOY_OK:
             ctx.store.insert("episodes", [_row(ctx, w, sha, "published") for w in written])
             for w in written:
                 ctx.telemetry.count("i18n.translated", 1, lang=w.spec.code)
             ctx.telemetry.count("i18n.complete", 1, langs="/".join(done_langs))
-            head = (f"{len(written)} translation(s) into {', '.join(done_langs)} pushed as {sha[:8]}, "
-                    f"deploy {result.status}")
+            head = (
+                f"{len(written)} translation(s) into {', '.join(done_langs)} pushed as {sha[:8]}, "
+                f"deploy {result.status}"
+            )
         else:
             head = _undo(ctx, written, sha, result, details, deadline)
             ctx.store.insert("episodes", [_row(ctx, w, sha, "failed") for w in written])
@@ -385,8 +424,14 @@ def _finish(ctx: RunContext, blog: Any, items: list[ItemOutcome], written: list[
     return AgentResult(status="failed" if failed or stop else "ok", message=summary, items=items, details=details)
 
 
-def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, details: dict[str, Any],
-          deadline: float | None = None) -> str:
+def _undo(
+    ctx: RunContext,
+    written: list[Written],
+    sha: str,
+    result: Any,
+    details: dict[str, Any],
+    deadline: float | None = None,
+) -> str:
     """The deploy of the translations failed: revert their commit so main builds again,
     and roll production back when the failed deployment may be live (as the publisher does)."""
     from muse.publishing import blogrepo
@@ -395,8 +440,9 @@ def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, detail
     episode = max(w.episode for w in written)
     head = f"deploy of translations {sha[:8]} {result.status}: {result.message or 'no detail'}"
     try:
-        revert = blogrepo.revert_and_push(ctx.settings, sha=sha,
-                                          message=f"Revert i18n translations: deploy {result.status}")
+        revert = blogrepo.revert_and_push(
+            ctx.settings, sha=sha, message=f"Revert i18n translations: deploy {result.status}"
+        )
         details["revert"] = revert
         head += f"; reverted by {revert[:8]}"
     except MuseError as exc:
@@ -412,12 +458,24 @@ def _undo(ctx: RunContext, written: list[Written], sha: str, result: Any, detail
 def _row(ctx: RunContext, w: Written, sha: str, status: str) -> dict[str, Any]:
     src = w.source_row
     return {
-        "ts": ts_str(utcnow()), "episode": w.episode, "lang": w.spec.code, "translation_of": w.episode, "run_id": ctx.run_id,
-        "hearts_commit": src["hearts_commit"], "packs_commit": src["packs_commit"], "title": w.title,
-        "path": w.rel, "confidence_score": src["confidence_score"], "completeness": src["completeness"],
-        "correlation_strength": src["correlation_strength"], "recency": src["recency"],
+        "ts": ts_str(utcnow()),
+        "episode": w.episode,
+        "lang": w.spec.code,
+        "translation_of": w.episode,
+        "run_id": ctx.run_id,
+        "hearts_commit": src["hearts_commit"],
+        "packs_commit": src["packs_commit"],
+        "title": w.title,
+        "path": w.rel,
+        "confidence_score": src["confidence_score"],
+        "completeness": src["completeness"],
+        "correlation_strength": src["correlation_strength"],
+        "recency": src["recency"],
         # The LLM spend belongs to the English episode; a translation adds none.
-        "tokens_total": 0, "cost_total": 0, "status": status, "forced": bool(src["forced"]),
+        "tokens_total": 0,
+        "cost_total": 0,
+        "status": status,
+        "forced": bool(src["forced"]),
         "published_commit": sha,
     }
 

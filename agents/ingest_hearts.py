@@ -81,8 +81,9 @@ def parse_run_id(text: str) -> str:
         value = uuid.UUID(text.strip())
     except (ValueError, AttributeError, TypeError):
         shown = text if len(text) <= 80 else text[:77] + "..."
-        raise UsageError(f"--run-id must be a UUID such as 123e4567-e89b-42d3-a456-426614174000, got {shown!r}") \
-            from None
+        raise UsageError(
+            f"--run-id must be a UUID such as 123e4567-e89b-42d3-a456-426614174000, got {shown!r}"
+        ) from None
     return str(value)
 
 
@@ -92,8 +93,14 @@ def event_id(run_id: str, index: int) -> int:
     return int.from_bytes(digest, "big")
 
 
-def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
-        repo: str | Path | None = None, now: datetime | None = None) -> AgentResult:
+def run(
+    ctx: RunContext,
+    *,
+    run_id: str | None = None,
+    pending: bool = False,
+    repo: str | Path | None = None,
+    now: datetime | None = None,
+) -> AgentResult:
     """Ingest one report (``run_id``) or every report not ingested yet (``pending``).
 
     ``repo`` overrides ``repos.banterhearts.path``. A report counts as ingested when the
@@ -109,14 +116,18 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
     canonical = parse_run_id(run_id) if run_id else None
     root = Path(repo).expanduser() if repo else ctx.settings.path_of("repos.banterhearts.path")
     if root is None:
-        raise ConfigError("repos.banterhearts.path is not set",
-                          hint="point it at the banterhearts checkout in the config, or MUSE_REPOS_BANTERHEARTS_PATH")
+        raise ConfigError(
+            "repos.banterhearts.path is not set",
+            hint="point it at the banterhearts checkout in the config, or MUSE_REPOS_BANTERHEARTS_PATH",
+        )
     reports_dir = root / REPORTS_DIR
     if not reports_dir.is_dir():
         raise ConfigError(f"{reports_dir} does not exist (is {root} a banterhearts checkout?)")
     items: list[ItemOutcome] = []
-    ledger = {r["run_id"]: (r["content_sha256"], r["status"], r["path"])
-              for r in ctx.store.named("ingest_hearts_ledger").dicts()}
+    ledger = {
+        r["run_id"]: (r["content_sha256"], r["status"], r["path"])
+        for r in ctx.store.named("ingest_hearts_ledger").dicts()
+    }
     if canonical:
         path = reports_dir / f"{canonical}.json"
         if not path.is_file():
@@ -147,8 +158,9 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
         for path in paths:
             rel = str(REPORTS_DIR / path.name)
             if owner_rel is None or rel == owner_rel:
-                report = _read(path, resolved_dir, skip_if=None if canonical else versions, now=now,
-                               tolerance=tolerance)
+                report = _read(
+                    path, resolved_dir, skip_if=None if canonical else versions, now=now, tolerance=tolerance
+                )
                 if report is not None and report.kind != "skip":
                     owner_rel, owner_sha = rel, report.sha256
                 elif report is None:
@@ -164,8 +176,10 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
                         duplicates += 1
                         continue  # reported before; still not written
                     report.kind = "conflict"
-                    report.problem = (f"run_id: {rid} is already taken by {owner_rel}, with other content; "
-                                      "not ingested (rename or remove one of the two)")
+                    report.problem = (
+                        f"run_id: {rid} is already taken by {owner_rel}, with other content; "
+                        "not ingested (rename or remove one of the two)"
+                    )
             if report is not None:
                 reports.append(report)
     for r in reports:
@@ -179,7 +193,7 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
     rows_written = 0
     try:
         for start in range(0, len(good), BATCH):
-            rows_written += _write(ctx, good[start:start + BATCH])
+            rows_written += _write(ctx, good[start : start + BATCH])
     except StoreUnavailableError:
         for r in good:
             ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha or "unknown", status="failed")
@@ -196,9 +210,14 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
         rows_written += _reject(ctx, bad)
     for r in good:
         ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha, status="ok")
-        items.append(ItemOutcome(r.rel, "ok", f"commit {r.commit_sha[:12]}, {len(r.doc['results'])} result(s), "
-                                              f"{len(r.doc['llm_calls'])} llm call(s)",
-                                 rows=len(r.doc["results"]) + len(r.doc["llm_calls"])))
+        items.append(
+            ItemOutcome(
+                r.rel,
+                "ok",
+                f"commit {r.commit_sha[:12]}, {len(r.doc['results'])} result(s), {len(r.doc['llm_calls'])} llm call(s)",
+                rows=len(r.doc["results"]) + len(r.doc["llm_calls"]),
+            )
+        )
     for r in bad:
         ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha or "unknown", status="rejected")
         items.append(ItemOutcome(r.rel, "failed", r.problem))
@@ -220,10 +239,13 @@ def run(ctx: RunContext, *, run_id: str | None = None, pending: bool = False,
         message=", ".join(parts) + (f" (first: {bad[0].rel}: {bad[0].problem})" if bad else ""),
         rows_written=rows_written,
         items=items,
-        details={"ingested": [r.run_id for r in good], "rejected": {r.rel: r.problem for r in bad},
-                 "conflicts": [r.rel for r in conflicts],
-                 "already_ingested": skipped,
-                 "commits": sorted({r.commit_sha for r in good})},
+        details={
+            "ingested": [r.run_id for r in good],
+            "rejected": {r.rel: r.problem for r in bad},
+            "conflicts": [r.rel for r in conflicts],
+            "already_ingested": skipped,
+            "commits": sorted({r.commit_sha for r in good}),
+        },
     )
 
 
@@ -233,13 +255,22 @@ def _raw_hash(sha256: str) -> int:
 
 def _known_conflicts(ctx: RunContext) -> set[tuple[str, int]]:
     """(file, content hash) of conflicts already quarantined: reported once, not every run."""
-    return {(r["file"], int(r["raw_hash"])) for r in ctx.store.named("ingest_quarantine_whole_files",
-                                                                       {"source": SOURCE}).dicts()
-            if r["reason"].startswith("run_id: ")}
+    return {
+        (r["file"], int(r["raw_hash"]))
+        for r in ctx.store.named("ingest_quarantine_whole_files", {"source": SOURCE}).dicts()
+        if r["reason"].startswith("run_id: ")
+    }
 
 
-def _read(path: Path, reports_dir: Path, *, skip_if: dict[str, tuple[str, str]] | None = None,
-          now: datetime | None = None, tolerance: float = 3600.0, validate_doc: bool = True) -> Report | None:
+def _read(
+    path: Path,
+    reports_dir: Path,
+    *,
+    skip_if: dict[str, tuple[str, str]] | None = None,
+    now: datetime | None = None,
+    tolerance: float = 3600.0,
+    validate_doc: bool = True,
+) -> Report | None:
     """Read and validate one report; None when ``skip_if`` (the ledger) has this exact version."""
     rel = str(REPORTS_DIR / path.name)
     report = Report(path=path, rel=rel, run_id=str(uuid.UUID(path.stem)), sha256="")
@@ -278,8 +309,9 @@ def _read(path: Path, reports_dir: Path, *, skip_if: dict[str, tuple[str, str]] 
     return report
 
 
-def validate(doc: Any, *, expected_run_id: str | None = None, now: datetime | None = None,
-             tolerance: float = 3600.0) -> str:
+def validate(
+    doc: Any, *, expected_run_id: str | None = None, now: datetime | None = None, tolerance: float = 3600.0
+) -> str:
     """'' for a good report, else its first problem as 'field: what is wrong'.
 
     Besides the schema: no NaN or Infinity anywhere (Python's json reads them), integers
@@ -305,13 +337,15 @@ def validate(doc: Any, *, expected_run_id: str | None = None, now: datetime | No
     if when is None:
         return f"ts: {json.dumps(doc['ts'])[:60]} is not ISO 8601 with a zone (e.g. 2026-05-01T13:40:00Z)"
     if now is not None and (when - now).total_seconds() > tolerance:
-        return (f"ts: {doc['ts'][:40]} is in the future, beyond the clock-skew tolerance of {tolerance:g} s "
-                f"(ingest.clock_skew_tolerance_seconds)")
+        return (
+            f"ts: {doc['ts'][:40]} is in the future, beyond the clock-skew tolerance of {tolerance:g} s "
+            f"(ingest.clock_skew_tolerance_seconds)"
+        )
     seen: dict[tuple[str, str, str], int] = {}
     for i, res in enumerate(doc["results"]):
         p50, p95, p99 = res["latency_p50_ms"], res["latency_p95_ms"], res["latency_p99_ms"]
         if not p50 <= p95 <= p99:
-            return (f"results[{i}]: latencies must satisfy p50 <= p95 <= p99, got {p50:g} / {p95:g} / {p99:g}")
+            return f"results[{i}]: latencies must satisfy p50 <= p95 <= p99, got {p50:g} / {p95:g} / {p99:g}"
         key = (res["model"], res["quant"], res["dataset"])
         if key in seen:
             return f"results[{i}]: duplicate of results[{seen[key]}] ({', '.join(key)})"
@@ -345,9 +379,15 @@ def _convert(r: Report) -> None:
     try:
         bench = []
         for i, res in enumerate(r.doc["results"]):
-            row: dict[str, Any] = {"ts": ts, "run_id": r.run_id, "commit_sha": r.commit_sha, "model": res["model"],
-                                   "quant": res["quant"], "dataset": res["dataset"],
-                                   "schema_version": int(r.doc["schema_version"])}
+            row: dict[str, Any] = {
+                "ts": ts,
+                "run_id": r.run_id,
+                "commit_sha": r.commit_sha,
+                "model": res["model"],
+                "quant": res["quant"],
+                "dataset": res["dataset"],
+                "schema_version": int(r.doc["schema_version"]),
+            }
             for name in ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "memory_peak_mb"):
                 where = f"results[{i}].{name}"
                 row[name] = int(round(res[name]))
@@ -362,12 +402,24 @@ def _convert(r: Report) -> None:
             latency = int(round(call["latency_ms"]))
             where = f"llm_calls[{i}].cost_usd"
             cost = _decimal(call["cost_usd"])
-            llm.append({
-                "ts": ts, "event_id": event_id(r.run_id, i), "run_id": r.run_id, "source": SOURCE,
-                "commit_sha": r.commit_sha, "model": call["model"], "operation": call["operation"],
-                "tokens_in": int(call["tokens_in"]), "tokens_out": int(call["tokens_out"]), "latency_ms": latency,
-                "cost_usd": cost, "status": call["status"], "error_msg": call.get("error_msg") or "",
-                "schema_version": int(r.doc["schema_version"])})
+            llm.append(
+                {
+                    "ts": ts,
+                    "event_id": event_id(r.run_id, i),
+                    "run_id": r.run_id,
+                    "source": SOURCE,
+                    "commit_sha": r.commit_sha,
+                    "model": call["model"],
+                    "operation": call["operation"],
+                    "tokens_in": int(call["tokens_in"]),
+                    "tokens_out": int(call["tokens_out"]),
+                    "latency_ms": latency,
+                    "cost_usd": cost,
+                    "status": call["status"],
+                    "error_msg": call.get("error_msg") or "",
+                    "schema_version": int(r.doc["schema_version"]),
+                }
+            )
     except (ValueError, TypeError, OverflowError, KeyError, ArithmeticError) as exc:
         r.problem = f"{where or 'report'}: cannot be stored: {exc}"[:300]
         return
@@ -378,8 +430,9 @@ def _decimal(value: Any) -> Decimal:
     """A cost as the exact decimal its JSON text said (``0.000251``, not the float nearest to
     it), rounded half away from zero to the 6 places stored. Python's json hands over a
     float, whose repr is the shortest text that reads back to it: the text in the report."""
-    return Decimal(repr(value) if isinstance(value, float) else str(value)).quantize(Decimal("0.000001"),
-                                                                                     rounding=ROUND_HALF_UP)
+    return Decimal(repr(value) if isinstance(value, float) else str(value)).quantize(
+        Decimal("0.000001"), rounding=ROUND_HALF_UP
+    )
 
 
 def _write(ctx: RunContext, batch: list[Report], done: frozenset[str] = frozenset()) -> int:
@@ -398,8 +451,9 @@ def _write(ctx: RunContext, batch: list[Report], done: frozenset[str] = frozense
         if len(batch) == 1:
             batch[0].problem = f"the store refused it: {exc.message}"[:300]
             return 0
-        log.warning("ingest hearts: a batch of %d report(s) failed (%s); writing them in halves",
-                    len(batch), exc.message)
+        log.warning(
+            "ingest hearts: a batch of %d report(s) failed (%s); writing them in halves", len(batch), exc.message
+        )
         first_error = exc
     half = len(batch) // 2
     n = _write(ctx, batch[:half], frozenset(written)) + _write(ctx, batch[half:], frozenset(written))
@@ -425,11 +479,25 @@ def _write_batch(ctx: RunContext, batch: list[Report], written: set[str]) -> int
         n += ctx.store.insert("llm_events", llm, dedup_token=f"hearts-llm-{token}")
         written.add("llm_events")
     now = ts_str(utcnow())
-    n += ctx.store.insert("ingest_reports", [{
-        "run_id": r.run_id, "path": r.rel, "content_sha256": r.sha256, "commit_sha": r.commit_sha,
-        "report_ts": ts_str(r.ts) if r.ts else None, "status": "ok", "message": "",
-        "results": len(r.doc["results"]), "llm_calls": len(r.doc["llm_calls"]), "agent_run_id": ctx.run_id,
-        "ingested_at": now} for r in batch])
+    n += ctx.store.insert(
+        "ingest_reports",
+        [
+            {
+                "run_id": r.run_id,
+                "path": r.rel,
+                "content_sha256": r.sha256,
+                "commit_sha": r.commit_sha,
+                "report_ts": ts_str(r.ts) if r.ts else None,
+                "status": "ok",
+                "message": "",
+                "results": len(r.doc["results"]),
+                "llm_calls": len(r.doc["llm_calls"]),
+                "agent_run_id": ctx.run_id,
+                "ingested_at": now,
+            }
+            for r in batch
+        ],
+    )
     written.add("ingest_reports")
     return n
 
@@ -437,20 +505,41 @@ def _write_batch(ctx: RunContext, batch: list[Report], written: set[str]) -> int
 def _reject(ctx: RunContext, bad: list[Report]) -> int:
     for r in bad:
         log.warning("ingest hearts: rejected %s: %s", r.rel, r.problem)
-    quarantine.record(ctx.store, ctx.settings.state_dir, source="hearts", table_source=SOURCE,
-                      agent_run_id=ctx.run_id,
-                      records=[quarantine.Record(file=r.rel, line=0, reason=r.problem,
-                                                 raw_hash=int(r.sha256[:16], 16)) for r in bad])
+    quarantine.record(
+        ctx.store,
+        ctx.settings.state_dir,
+        source="hearts",
+        table_source=SOURCE,
+        agent_run_id=ctx.run_id,
+        records=[quarantine.Record(file=r.rel, line=0, reason=r.problem, raw_hash=int(r.sha256[:16], 16)) for r in bad],
+    )
     now = ts_str(utcnow())
     # A conflict is not ledgered: the ledger row of its run id belongs to the first file.
-    return ctx.store.insert("ingest_reports", [{
-        "run_id": r.run_id, "path": r.rel, "content_sha256": r.sha256, "commit_sha": r.commit_sha[:40],
-        "report_ts": None, "status": "rejected", "message": r.problem[:2000], "results": 0, "llm_calls": 0,
-        "agent_run_id": ctx.run_id, "ingested_at": now} for r in bad if r.kind != "conflict"]) + len(bad)
+    return ctx.store.insert(
+        "ingest_reports",
+        [
+            {
+                "run_id": r.run_id,
+                "path": r.rel,
+                "content_sha256": r.sha256,
+                "commit_sha": r.commit_sha[:40],
+                "report_ts": None,
+                "status": "rejected",
+                "message": r.problem[:2000],
+                "results": 0,
+                "llm_calls": 0,
+                "agent_run_id": ctx.run_id,
+                "ingested_at": now,
+            }
+            for r in bad
+            if r.kind != "conflict"
+        ],
+    ) + len(bad)
 
 
-def _waiting_elsewhere(candidates: list[Path], ledger: dict[str, Any], canonical: str | None,
-                       reports_dir: Path) -> list[Path]:
+def _waiting_elsewhere(
+    candidates: list[Path], ledger: dict[str, Any], canonical: str | None, reports_dir: Path
+) -> list[Path]:
     """Reports a ``--run-id`` run leaves waiting: the other ``{uuid}.json`` files of the folder
     whose run id the ledger does not know (ingested or rejected). A ``--pending`` run read
     every one of them itself, so none."""

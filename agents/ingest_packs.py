@@ -49,7 +49,19 @@ from typing import Any, Iterator
 
 from muse import quarantine
 from muse.errors import ConfigError, StoreError, StoreUnavailableError
-from muse.hours import HOUR, Window, floor_hour, iso_hour, parse_ts, require_ts, resolve_window, span_in_name, ts_str, utc, utcnow
+from muse.hours import (
+    HOUR,
+    Window,
+    floor_hour,
+    iso_hour,
+    parse_ts,
+    require_ts,
+    resolve_window,
+    span_in_name,
+    ts_str,
+    utc,
+    utcnow,
+)
 from muse.runs import AgentResult, ItemOutcome, RunContext
 
 log = logging.getLogger(__name__)
@@ -148,9 +160,16 @@ def _groups(files: list[TelemetryFile], window: Window) -> list[tuple[str, Windo
     return out
 
 
-def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
-        until: datetime | str | None = None, telemetry_dir: str | Path | None = None, mode: str = "auto",
-        now: datetime | None = None) -> AgentResult:
+def run(
+    ctx: RunContext,
+    *,
+    hours: int = 1,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+    telemetry_dir: str | Path | None = None,
+    mode: str = "auto",
+    now: datetime | None = None,
+) -> AgentResult:
     """Ingest banterpacks telemetry for a window of whole UTC hours.
 
     ``hours``: the last N complete hours (default 1, the hourly cron path). ``since`` /
@@ -175,8 +194,9 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         # file() takes a glob; a directory name with glob characters would be misread.
         mode = "file" if ctx.store.backend == "embedded" and not (_GLOB_CHARS & set(root)) else "stream"
     tolerance = float(ctx.settings.ingest.clock_skew_tolerance_seconds)
-    loader = _Loader(ctx, root, mode, future=now + timedelta(seconds=tolerance), tolerance=tolerance,
-                     linked_dirs=linked_dirs)
+    loader = _Loader(
+        ctx, root, mode, future=now + timedelta(seconds=tolerance), tolerance=tolerance, linked_dirs=linked_dirs
+    )
     groups = _groups(files, window)
     weeks = window.days(ROLLUP_DAYS)
     items: list[ItemOutcome] = []
@@ -217,9 +237,14 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
             totals["broken"] += len(broken)
             file_records = loader.file_records(broken)
             if records or file_records:
-                qpath = quarantine.record(ctx.store, ctx.settings.state_dir, source="packs", table_source=SOURCE,
-                                          agent_run_id=ctx.run_id,
-                                          records=file_records + _bounded([r for r, _ in records]))
+                qpath = quarantine.record(
+                    ctx.store,
+                    ctx.settings.state_dir,
+                    source="packs",
+                    table_source=SOURCE,
+                    agent_run_id=ctx.run_id,
+                    records=file_records + _bounded([r for r, _ in records]),
+                )
                 if qpath is not None:
                     quarantine_files.add(str(qpath))
                 for _, sha in records:
@@ -237,19 +262,31 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
         bounds = {"since": ts_str(window.since), "until": ts_str(window.until)}
         check = ctx.store.named("ingest_packs_rollup_in_step", bounds).first() or {}
         in_step = int(check.get("stored") or 0) == int(check.get("rolled") or 0)
-        stale = [] if in_step else [require_ts(r["hour_text"])
-                                    for r in ctx.store.named("ingest_packs_stale_hours", bounds).dicts()]
+        stale = (
+            []
+            if in_step
+            else [require_ts(r["hour_text"]) for r in ctx.store.named("ingest_packs_stale_hours", bounds).dicts()]
+        )
         for week in weeks:
             stale_hours = [h for h in stale if week.since <= h < week.until]
             if not stale_hours:
                 done += 1
                 continue
-            label = iso_hour(week.since)[:10] if len(week.days()) == 1 else \
-                f"{iso_hour(week.since)[:10]}..{iso_hour(week.until - HOUR)[:10]}"
+            label = (
+                iso_hour(week.since)[:10]
+                if len(week.days()) == 1
+                else f"{iso_hour(week.since)[:10]}..{iso_hour(week.until - HOUR)[:10]}"
+            )
             try:
-                ctx.store.named("ingest_packs_rollup", {"since": ts_str(week.since), "until": ts_str(week.until),
-                                                        "hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in stale_hours],
-                                                        "computed_at": ingested_at})
+                ctx.store.named(
+                    "ingest_packs_rollup",
+                    {
+                        "since": ts_str(week.since),
+                        "until": ts_str(week.until),
+                        "hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in stale_hours],
+                        "computed_at": ingested_at,
+                    },
+                )
                 items.append(ItemOutcome(label, "ok", f"{len(stale_hours)} hour(s) rolled up"))
             except StoreUnavailableError:
                 raise
@@ -273,8 +310,10 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
     _emit_metrics(ctx, window, new, per_commit_bad, totals["quarantined"], gaps, now, ingested_at)
     rows_written = new["events"] + new["llm_events"] + new["rollup_rows"] + totals["quarantined"] + found["new_hours"]
     new_gaps = [g for g in gaps if g["new"]]
-    parts = [f"{new['events']} new event(s), {new['llm_events']} new llm call(s) in {window}",
-             f"{totals['files']} file read(s)"]
+    parts = [
+        f"{new['events']} new event(s), {new['llm_events']} new llm call(s) in {window}",
+        f"{totals['files']} file read(s)",
+    ]
     if totals["unchanged"]:
         parts.append(f"{totals['unchanged']} unchanged file(s) not read again")
     if totals["quarantined"]:
@@ -284,11 +323,16 @@ def run(ctx: RunContext, *, hours: int = 1, since: datetime | str | None = None,
     if skipped:
         parts.append(f"{len(skipped)} file(s) skipped (first: {skipped[0][0]}: {skipped[0][1]})")
     if gaps:
-        parts.append(f"{len(gaps)} gap(s) over {sum(g['hours'] for g in gaps)} hour(s)"
-                     + (f", {len(new_gaps)} new" if new_gaps else ""))
+        parts.append(
+            f"{len(gaps)} gap(s) over {sum(g['hours'] for g in gaps)} hour(s)"
+            + (f", {len(new_gaps)} new" if new_gaps else "")
+        )
     if found["before_telemetry"]:
-        parts.append(f"{found['before_telemetry']} hour(s) before telemetry began "
-                     + (f"({found['began']}) " if found["began"] else "(none stored yet) ") + "are not gaps")
+        parts.append(
+            f"{found['before_telemetry']} hour(s) before telemetry began "
+            + (f"({found['began']}) " if found["began"] else "(none stored yet) ")
+            + "are not gaps"
+        )
     if totals["failed"]:
         parts.append(f"{totals['failed']} step(s) failed")
     return AgentResult(
@@ -339,8 +383,9 @@ def _hours_of(f: TelemetryFile, rng: Window) -> list[datetime]:
 class _Loader:
     """Loads a group of files, from file() (embedded) or streamed lines (server)."""
 
-    def __init__(self, ctx: RunContext, root: str, mode: str, *, future: datetime, tolerance: float,
-                 linked_dirs: bool = False) -> None:
+    def __init__(
+        self, ctx: RunContext, root: str, mode: str, *, future: datetime, tolerance: float, linked_dirs: bool = False
+    ) -> None:
         self.ctx = ctx
         self.root = root
         self.linked_dirs = linked_dirs
@@ -353,8 +398,10 @@ class _Loader:
 
         text = load_query("ingest_packs_load")
         if mode == "file":
-            source = ("(SELECT _path AS file, _row_number + 1 AS line_no, line "
-                      "FROM file({glob:String}, 'LineAsString') WHERE _path IN {paths:Array(String)})")
+            source = (
+                "(SELECT _path AS file, _row_number + 1 AS line_no, line "
+                "FROM file({glob:String}, 'LineAsString') WHERE _path IN {paths:Array(String)})"
+            )
         else:
             source = "muse_packs_lines"
         self.load_sql = text.replace("__LINES__", source)
@@ -379,8 +426,9 @@ class _Loader:
         except StoreError as exc:  # the table's TTL clears what is left
             log.warning("could not clear this run's flagged lines: %s", exc.message)
 
-    def read_before(self, groups: list[tuple[str, Window, list[TelemetryFile]]],
-                    window: Window) -> dict[tuple[datetime, datetime], set[tuple[str, tuple[int, int, int]]]]:
+    def read_before(
+        self, groups: list[tuple[str, Window, list[TelemetryFile]]], window: Window
+    ) -> dict[tuple[datetime, datetime], set[tuple[str, tuple[int, int, int]]]]:
         """Per group range, the files (path, identity) an earlier run read completely for a
         range and window covering this run's: unchanged since, they hold nothing new."""
         paths = sorted({f.path for _, _, group in groups for f in group})
@@ -398,39 +446,68 @@ class _Loader:
             done = out.setdefault((rng.since, rng.until), set())
             for f in group:
                 # ts_str text compares in time order (fixed-width ISO form).
-                if any(a <= since and b >= until and c <= w_since and d >= w_until
-                       for a, b, c, d in known.get((f.path, f.ident), [])):
+                if any(
+                    a <= since and b >= until and c <= w_since and d >= w_until
+                    for a, b, c, d in known.get((f.path, f.ident), [])
+                ):
                     done.add((f.path, f.ident))
         return out
 
     def remember(self, files: list[TelemetryFile], rng: Window, window: Window) -> None:
         if not files:
             return
-        self.ctx.store.insert("ingest_files", [{
-            "source": SOURCE, "path": f.path, "inode": f.ident[0], "size": f.ident[1], "mtime_ns": f.ident[2],
-            "since": ts_str(rng.since), "until": ts_str(rng.until), "window_since": ts_str(window.since),
-            "window_until": ts_str(window.until), "agent_run_id": self.ctx.run_id} for f in files])
+        self.ctx.store.insert(
+            "ingest_files",
+            [
+                {
+                    "source": SOURCE,
+                    "path": f.path,
+                    "inode": f.ident[0],
+                    "size": f.ident[1],
+                    "mtime_ns": f.ident[2],
+                    "since": ts_str(rng.since),
+                    "until": ts_str(rng.until),
+                    "window_since": ts_str(window.since),
+                    "window_until": ts_str(window.until),
+                    "agent_run_id": self.ctx.run_id,
+                }
+                for f in files
+            ],
+        )
 
     def file_records(self, broken: list[tuple[TelemetryFile, str]]) -> list[quarantine.Record]:
         """Quarantine records for files that could not be read, each version of a file once."""
         if not broken:
             return []
-        records = [quarantine.Record(file=f.path, line=0, reason=f"file cannot be read: {why}",
-                                     raw_hash=int.from_bytes(hashlib.blake2b(repr(f.ident).encode(),
-                                                                             digest_size=8).digest(), "big"))
-                   for f, why in broken]
-        known = {(r["file"], int(r["raw_hash"]))
-                 for r in self.ctx.store.named("ingest_quarantine_whole_files", {"source": SOURCE}).dicts()}
+        records = [
+            quarantine.Record(
+                file=f.path,
+                line=0,
+                reason=f"file cannot be read: {why}",
+                raw_hash=int.from_bytes(hashlib.blake2b(repr(f.ident).encode(), digest_size=8).digest(), "big"),
+            )
+            for f, why in broken
+        ]
+        known = {
+            (r["file"], int(r["raw_hash"]))
+            for r in self.ctx.store.named("ingest_quarantine_whole_files", {"source": SOURCE}).dicts()
+        }
         return [r for r in records if (r.file, r.raw_hash) not in known]
 
-    def load(self, rng: Window, window: Window, files: list[TelemetryFile],
-             ingested_at: str) -> tuple[list[tuple[quarantine.Record, str]], list[tuple[TelemetryFile, str]]]:
+    def load(
+        self, rng: Window, window: Window, files: list[TelemetryFile], ingested_at: str
+    ) -> tuple[list[tuple[quarantine.Record, str]], list[tuple[TelemetryFile, str]]]:
         """Load ``files``: events with a time in ``rng`` (the run's window, narrowed to where
         these files can hold events); bad lines of the whole run ``window`` are returned, and
         the files that could not be read (each with its error): the others load regardless."""
         store = self.ctx.store
-        params: dict[str, Any] = {"agent_run_id": self.ctx.run_id, "ingested_at": ingested_at,
-                                  "since": ts_str(rng.since), "until": ts_str(rng.until), "future": self.future}
+        params: dict[str, Any] = {
+            "agent_run_id": self.ctx.run_id,
+            "ingested_at": ingested_at,
+            "since": ts_str(rng.since),
+            "until": ts_str(rng.until),
+            "future": self.future,
+        }
         readable = []
         broken: list[tuple[TelemetryFile, str]] = []
         for f in files:
@@ -448,8 +525,9 @@ class _Loader:
                 store.execute(self.load_sql, params)
                 store.execute("TRUNCATE TABLE muse_packs_lines")
             broken += [(f, bad[f.path]) for f in readable if f.path in bad]
-        records = self._flagged(params, {"since": ts_str(window.since), "until": ts_str(window.until),
-                                         "future": self.future})
+        records = self._flagged(
+            params, {"since": ts_str(window.since), "until": ts_str(window.until), "future": self.future}
+        )
         return records, broken
 
     def _load_query(self, params: dict[str, Any], files: list[TelemetryFile]) -> None:
@@ -502,8 +580,11 @@ class _Loader:
         except StoreError as exc:
             if len(files) == 1:
                 return [(files[0], self._short(exc.message))]
-            log.warning("ingest packs: loading %d file(s) together failed (%s); loading them one by one",
-                        len(files), exc.message)
+            log.warning(
+                "ingest packs: loading %d file(s) together failed (%s); loading them one by one",
+                len(files),
+                exc.message,
+            )
         # What the failed query flagged is read again below: drop it so no line counts twice.
         self.ctx.store.named("ingest_packs_flagged_delete", {"agent_run_id": self.ctx.run_id})
         broken = []
@@ -519,8 +600,9 @@ class _Loader:
     def _flagged(self, params: dict[str, Any], whole: dict[str, str]) -> list[tuple[quarantine.Record, str]]:
         store = self.ctx.store
         run = {"agent_run_id": self.ctx.run_id}
-        flagged = store.query("SELECT count() FROM ingest_packs_flagged WHERE agent_run_id = {agent_run_id:UUID}",
-                              run).scalar(0)
+        flagged = store.query(
+            "SELECT count() FROM ingest_packs_flagged WHERE agent_run_id = {agent_run_id:UUID}", run
+        ).scalar(0)
         if not flagged:
             return []
         self.flagged_seen = True
@@ -532,8 +614,19 @@ class _Loader:
             store.named("ingest_packs_load_cleared", params)
         rows = store.named("ingest_packs_quarantine", whole).dicts()
         store.named("ingest_packs_flagged_delete", run)  # this group's lines are done
-        return [(quarantine.Record(file=r["file"], line=int(r["line_no"]), reason=r["reason"], raw=r["raw"],
-                                   raw_hash=int(r["raw_hash"])), r["commit_sha"]) for r in rows]
+        return [
+            (
+                quarantine.Record(
+                    file=r["file"],
+                    line=int(r["line_no"]),
+                    reason=r["reason"],
+                    raw=r["raw"],
+                    raw_hash=int(r["raw_hash"]),
+                ),
+                r["commit_sha"],
+            )
+            for r in rows
+        ]
 
 
 def _line_batches(files: list[TelemetryFile], size: int, bad: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
@@ -570,8 +663,14 @@ def _line_batches(files: list[TelemetryFile], size: int, bad: dict[str, str]) ->
         yield batch
 
 
-_NOTHING_NEW: dict[str, Any] = {"events": 0, "per_commit": {}, "per_day": {}, "llm": [], "llm_events": 0,
-                                "rollup_rows": 0}
+_NOTHING_NEW: dict[str, Any] = {
+    "events": 0,
+    "per_commit": {},
+    "per_day": {},
+    "llm": [],
+    "llm_events": 0,
+    "rollup_rows": 0,
+}
 
 
 def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, Any]:
@@ -581,17 +680,29 @@ def _new_rows(ctx: RunContext, window: Window, ingested_at: str) -> dict[str, An
     for r in ctx.store.named("ingest_packs_new_events", params).dicts():
         per_commit[r["commit_sha"]] = per_commit.get(r["commit_sha"], 0) + int(r["events"])
         per_day[r["day"]] = per_day.get(r["day"], 0) + int(r["events"])
-    llm = ctx.store.named("ingest_llm_new_totals", {**params, "source": SOURCE}).dicts() \
-        if int(ctx.store.named("ingest_llm_new_count", {**params, "source": SOURCE}).scalar(0)) else []
+    llm = (
+        ctx.store.named("ingest_llm_new_totals", {**params, "source": SOURCE}).dicts()
+        if int(ctx.store.named("ingest_llm_new_count", {**params, "source": SOURCE}).scalar(0))
+        else []
+    )
     rollup_rows = ctx.store.query(
         "SELECT count() FROM session_stats WHERE computed_at = {ingested_at:DateTime64(3, 'UTC')} "
-        "AND hour >= {since:DateTime64(3, 'UTC')} AND hour < {until:DateTime64(3, 'UTC')}", params).scalar(0)
-    return {"events": sum(per_commit.values()), "per_commit": per_commit, "per_day": per_day, "llm": llm,
-            "llm_events": sum(int(r["calls"]) for r in llm), "rollup_rows": int(rollup_rows)}
+        "AND hour >= {since:DateTime64(3, 'UTC')} AND hour < {until:DateTime64(3, 'UTC')}",
+        params,
+    ).scalar(0)
+    return {
+        "events": sum(per_commit.values()),
+        "per_commit": per_commit,
+        "per_day": per_day,
+        "llm": llm,
+        "llm_events": sum(int(r["calls"]) for r in llm),
+        "rollup_rows": int(rollup_rows),
+    }
 
 
-def _detect_gaps(ctx: RunContext, window: Window, now: datetime,
-                 unreadable: dict[datetime, str] | None = None) -> dict[str, Any]:
+def _detect_gaps(
+    ctx: RunContext, window: Window, now: datetime, unreadable: dict[datetime, str] | None = None
+) -> dict[str, Any]:
     """Record every complete hour of the window that is a gap (one ``ingest_gaps`` row per hour
     and kind), fold consecutive gap hours of one kind into one gap, and alert once per new gap.
 
@@ -615,14 +726,19 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime,
     lo, hi = complete[0] - timedelta(days=days), complete[-1] + HOUR
     # Keyed by the hour itself: the baseline looks up `days` earlier hours for every hour, and
     # formatting each of them as text cost more than the queries (1,380 hours: 11K strftime).
-    counts = {parse_ts(r["hour_text"]): int(r["events"])
-              for r in ctx.store.named("ingest_packs_hourly_events",
-                                       {"since": lo.strftime("%Y-%m-%d %H:%M:%S"),
-                                        "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts()}
+    counts = {
+        parse_ts(r["hour_text"]): int(r["events"])
+        for r in ctx.store.named(
+            "ingest_packs_hourly_events",
+            {"since": lo.strftime("%Y-%m-%d %H:%M:%S"), "until": hi.strftime("%Y-%m-%d %H:%M:%S")},
+        ).dicts()
+    }
     # Recorded gaps of the window and of the hour before it (a gap that goes on is not new).
     existing: dict[datetime, set[str]] = {}
-    for r in ctx.store.named("ingest_gaps_in_window", {"since": (complete[0] - HOUR).strftime("%Y-%m-%d %H:%M:%S"),
-                                                       "until": hi.strftime("%Y-%m-%d %H:%M:%S")}).dicts():
+    for r in ctx.store.named(
+        "ingest_gaps_in_window",
+        {"since": (complete[0] - HOUR).strftime("%Y-%m-%d %H:%M:%S"), "until": hi.strftime("%Y-%m-%d %H:%M:%S")},
+    ).dicts():
         existing.setdefault(datetime.fromisoformat(r["hour_text"]).replace(tzinfo=lo.tzinfo), set()).add(r["kind"])
     hours: list[dict[str, Any]] = []
     stale: dict[str, list[datetime]] = {}
@@ -644,17 +760,36 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime,
         for gone in recorded - ({kind} if kind else set()):
             stale.setdefault(gone, []).append(hour)
         if kind is not None:
-            hours.append({"hour": hour, "kind": kind, "events": events, "baseline": baseline,
-                          "recorded": kind in recorded, "reason": unreadable.get(hour)})
+            hours.append(
+                {
+                    "hour": hour,
+                    "kind": kind,
+                    "events": events,
+                    "baseline": baseline,
+                    "recorded": kind in recorded,
+                    "reason": unreadable.get(hour),
+                }
+            )
     for kind, gone_hours in stale.items():  # one mutation per kind, not one per hour
-        ctx.store.named("ingest_gaps_delete", {"hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in gone_hours],
-                                               "kind": kind})
-        log.info("ingest packs: %d hour(s) from %s are no longer %s gaps", len(gone_hours),
-                 iso_hour(gone_hours[0]), kind)
+        ctx.store.named(
+            "ingest_gaps_delete", {"hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in gone_hours], "kind": kind}
+        )
+        log.info(
+            "ingest packs: %d hour(s) from %s are no longer %s gaps", len(gone_hours), iso_hour(gone_hours[0]), kind
+        )
     detected_at = ts_str(utcnow())
-    inserts = [{"hour": g["hour"].strftime("%Y-%m-%d %H:%M:%S"), "kind": g["kind"], "events": g["events"],
-                "baseline": g["baseline"], "detected_at": detected_at, "run_id": ctx.run_id}
-               for g in hours if not g["recorded"]]
+    inserts = [
+        {
+            "hour": g["hour"].strftime("%Y-%m-%d %H:%M:%S"),
+            "kind": g["kind"],
+            "events": g["events"],
+            "baseline": g["baseline"],
+            "detected_at": detected_at,
+            "run_id": ctx.run_id,
+        }
+        for g in hours
+        if not g["recorded"]
+    ]
     if inserts:
         ctx.store.insert("ingest_gaps", inserts)
     out["new_hours"] = len(inserts)
@@ -663,8 +798,12 @@ def _detect_gaps(ctx: RunContext, window: Window, now: datetime,
     if fresh:
         lines = [_gap_line(g, factor) for g in fresh]
         more = f"\n... and {len(lines) - 10} more gap(s)" if len(lines) > 10 else ""
-        ctx.alert("warning", "banterpacks telemetry gap", "\n".join(lines[:10]) + more,
-                  dedup_key=f"muse-ingest-packs-gap-{fresh[0]['since'][:13]}")
+        ctx.alert(
+            "warning",
+            "banterpacks telemetry gap",
+            "\n".join(lines[:10]) + more,
+            dedup_key=f"muse-ingest-packs-gap-{fresh[0]['since'][:13]}",
+        )
     return out
 
 
@@ -685,11 +824,16 @@ def _fold_gaps(hours: list[dict[str, Any]], existing: dict[datetime, set[str]]) 
         kind, start = span[0]["kind"], span[0]["hour"]
         continues = kind in existing.get(start - HOUR, set())
         reasons = list(dict.fromkeys(g["reason"] for g in span if g["reason"]))
-        gap = {"since": iso_hour(start), "until": iso_hour(span[-1]["hour"] + HOUR), "hours": len(span),
-               "kind": kind, "events": sum(g["events"] for g in span),
-               "baseline": round(statistics.fmean(g["baseline"] for g in span), 1),
-               "new": not continues and not any(g["recorded"] for g in span),
-               "new_hours": sum(1 for g in span if not g["recorded"])}
+        gap = {
+            "since": iso_hour(start),
+            "until": iso_hour(span[-1]["hour"] + HOUR),
+            "hours": len(span),
+            "kind": kind,
+            "events": sum(g["events"] for g in span),
+            "baseline": round(statistics.fmean(g["baseline"] for g in span), 1),
+            "new": not continues and not any(g["recorded"] for g in span),
+            "new_hours": sum(1 for g in span if not g["recorded"]),
+        }
         if reasons:
             gap["reason"] = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
         out.append(gap)
@@ -707,8 +851,16 @@ def _gap_line(g: dict[str, Any], factor: float) -> str:
     return f"{when}: {what}" + (f"; {g['reason']}" if g.get("reason") else "")
 
 
-def _emit_metrics(ctx: RunContext, window: Window, new: dict[str, Any], per_commit_bad: dict[str, int],
-                  quarantined: int, gaps: list[dict[str, Any]], now: datetime, ingested_at: str) -> None:
+def _emit_metrics(
+    ctx: RunContext,
+    window: Window,
+    new: dict[str, Any],
+    per_commit_bad: dict[str, int],
+    quarantined: int,
+    gaps: list[dict[str, Any]],
+    now: datetime,
+    ingested_at: str,
+) -> None:
     tel = ctx.telemetry
     for sha, n in new["per_commit"].items():
         tel.count("ingest.banterpacks", n, commit_sha=sha, status="ok")
@@ -732,8 +884,9 @@ def _emit_metrics(ctx: RunContext, window: Window, new: dict[str, Any], per_comm
         key = (model_tag[r["model"]], r["operation"], int(r["hour_epoch"]))
         latency[key] = max(latency.get(key, 0.0), float(r["latency_p95_ms"]))
     for (model, operation, hour), p95 in sorted(latency.items()):
-        tel.gauge("llm.latency_ms", p95, timestamp=hour + 3599.0, source=SOURCE, model=model, operation=operation,
-                  stat="p95")
+        tel.gauge(
+            "llm.latency_ms", p95, timestamp=hour + 3599.0, source=SOURCE, model=model, operation=operation, stat="p95"
+        )
     newest = ctx.store.named("ingest_packs_newest_event", {"since": ts_str(window.until - timedelta(days=7))}).first()
     if not (newest and int(newest["n"])):  # nothing in a week: still report how far behind
         newest = ctx.store.named("ingest_packs_newest_event", {"since": "1970-01-01 00:00:00.000"}).first()

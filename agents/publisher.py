@@ -137,8 +137,11 @@ def _files(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], episod
     chart = (Path(post).parent / chart_name(episode)).as_posix()
     evidence = (Path(post).parent / evidence_name(episode)).as_posix()  # the council's sidecar, if any
     if not (blog.root / post).exists() or not (blog.root / chart).exists():
-        restored = blogrepo.restore_missing(s, paths=[post, chart, evidence], sources=[
-            blog.drafts, f"refs/tags/episode-{episode}", str(row.get("published_commit") or "")])
+        restored = blogrepo.restore_missing(
+            s,
+            paths=[post, chart, evidence],
+            sources=[blog.drafts, f"refs/tags/episode-{episode}", str(row.get("published_commit") or "")],
+        )
         if restored:
             log.info("episode %s: restored %s into the working clone", episode, ", ".join(restored))
     return post, chart
@@ -173,6 +176,7 @@ def _counting_rows(fn: Any) -> Any:
         result = fn(ctx, **options)
         result.rows_written = ctx.store.stats.rows_written - before
         return result
+
     return wrapper
 
 
@@ -193,16 +197,22 @@ def run(ctx: RunContext, *, episode: int | str = "latest", approve: bool = False
 
     if status == "published":
         journal.clear()
-        return AgentResult(message=f"episode {n} is already published ({str(row['published_commit'])[:8]}); "
-                                   "nothing to do", details={"episode": n, "status": status, "noop": True})
+        return AgentResult(
+            message=f"episode {n} is already published ({str(row['published_commit'])[:8]}); nothing to do",
+            details={"episode": n, "status": status, "noop": True},
+        )
     if pending and pending.get("phase") == "failing":
         log.warning("episode %s: finishing a failure decided by an interrupted run (%s)", n, pending.get("reason"))
         return _finish_failure(ctx, row, journal, pending)
     if status == "rolled_back" and not approve:
         raise UsageError(f"episode {n} was rolled back on purpose; to publish it again, pass --approve")
     if pending:
-        log.warning("episode %s: resuming an interrupted publish (phase %s%s)", n, pending.get("phase"),
-                    f", commit {str(pending['sha'])[:8]}" if pending.get("sha") else "")
+        log.warning(
+            "episode %s: resuming an interrupted publish (phase %s%s)",
+            n,
+            pending.get("phase"),
+            f", commit {str(pending['sha'])[:8]}" if pending.get("sha") else "",
+        )
     post, chart = _files(ctx, blog, row, n)
     report = validate_file(blog.root / post, repo_root=blog.root, episode=n)
     if not report.ok:
@@ -238,8 +248,10 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
         # Git is reverted; the Vercel side is recorded on its own and retried until done.
         side = ctx.store.named("publish_episode_withdrawal", {"episode": n}).scalar()
         if side != "rollback_failed" or not sha:
-            return AgentResult(message=f"episode {n} is already rolled back; nothing to do",
-                               details={"episode": n, "status": "rolled_back", "noop": True})
+            return AgentResult(
+                message=f"episode {n} is already rolled back; nothing to do",
+                details={"episode": n, "status": "rolled_back", "noop": True},
+            )
         retry = True
         log.warning("episode %s: git was rolled back but production was not; retrying the Vercel side", n)
     elif row["status"] != "published" or not sha:
@@ -248,7 +260,9 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
     main = s.repos.banterblogs.branch
     deadline = deploy.new_deadline(s)
     try:
-        revert = blogrepo.revert_and_push(s, sha=sha, message=f"Roll back episode {n}: {bare_title(n, str(row['title']))}")
+        revert = blogrepo.revert_and_push(
+            s, sha=sha, message=f"Roll back episode {n}: {bare_title(n, str(row['title']))}"
+        )
         reverted = f"{sha[:8]} reverted by {revert[:8]} on {main}"
     except blogrepo.NotOnBranch:
         revert, reverted = "", f"{sha[:8]} is no longer on {main}, nothing to revert"
@@ -268,9 +282,18 @@ def rollback(ctx: RunContext, *, episode: int | str) -> AgentResult:
         # and `muse publish rollback N` retries the Vercel side.
         raise PublishFailed(msg + f"; run `muse publish rollback {n}` again to retry production")
     ctx.alert("info", f"Episode {n} rolled back", msg, dedup_key=f"muse-publish-rollback-{n}", episode=n)
-    return AgentResult(message=msg, details={
-        "episode": n, "status": "rolled_back", "reverted": sha, "revert_commit": revert,
-        "production": rb.status, "production_deployment": rb.deployment_id, "translations_withdrawn": withdrawn})
+    return AgentResult(
+        message=msg,
+        details={
+            "episode": n,
+            "status": "rolled_back",
+            "reverted": sha,
+            "revert_commit": revert,
+            "production": rb.status,
+            "production_deployment": rb.deployment_id,
+            "translations_withdrawn": withdrawn,
+        },
+    )
 
 
 def _withdraw_translations(ctx: RunContext, n: int, row: dict[str, Any]) -> list[str]:
@@ -281,8 +304,11 @@ def _withdraw_translations(ctx: RunContext, n: int, row: dict[str, Any]) -> list
     if not rows:
         return []
     langs = [str(r["lang"]) for r in rows]
-    blogrepo.remove_and_push(ctx.settings, rels=[str(r["path"]) for r in rows],
-                             message=f"Roll back episode {n} translations ({', '.join(langs)})")
+    blogrepo.remove_and_push(
+        ctx.settings,
+        rels=[str(r["path"]) for r in rows],
+        message=f"Roll back episode {n} translations ({', '.join(langs)})",
+    )
     for r in rows:
         new_version(ctx, r, status="rolled_back")
     return langs
@@ -298,58 +324,96 @@ def _invalid(ctx: RunContext, row: dict[str, Any], report: ValidationReport) -> 
         status="failed",
         message=f"episode {n} is invalid and was not committed ({len(lines)} finding(s)):\n" + "\n".join(lines),
         items=[ItemOutcome(f"{f.file}:{f.line}" if f.line else f.file, "failed", f.message) for f in report.findings],
-        details={"episode": n, "status": "failed", "reason": "invalid", "findings": lines})
+        details={"episode": n, "status": "failed", "reason": "invalid", "findings": lines},
+    )
 
 
-def _draft(ctx: RunContext, row: dict[str, Any], report: ValidationReport, confidence: float,
-           threshold: float) -> AgentResult:
+def _draft(
+    ctx: RunContext, row: dict[str, Any], report: ValidationReport, confidence: float, threshold: float
+) -> AgentResult:
     s = ctx.settings
     n, title = int(row["episode"]), str(row["title"])
     blog = blogrepo.BlogRepo.from_settings(s)
     paths = [report.path, *[a for a in report.assets if a != report.path]]
     pushed = blogrepo.push_files(s, paths=paths, message=f"Draft episode {n}: {title}", branch=blog.drafts)
     where = f"{blog.drafts}:{blog.rel(report.path)}"
-    details = {"episode": n, "status": "draft", "branch": blog.drafts, "sha": pushed.sha, "path": where,
-               "confidence": confidence, "threshold": threshold}
+    details = {
+        "episode": n,
+        "status": "draft",
+        "branch": blog.drafts,
+        "sha": pushed.sha,
+        "path": where,
+        "confidence": confidence,
+        "threshold": threshold,
+    }
     if not pushed.created:
-        return AgentResult(message=f"episode {n} is already on {blog.drafts} ({pushed.sha[:8]}), awaiting review; "
-                                   "unchanged, no new notification", details=details)
+        return AgentResult(
+            message=f"episode {n} is already on {blog.drafts} ({pushed.sha[:8]}), awaiting review; "
+            "unchanged, no new notification",
+            details=details,
+        )
     ctx.telemetry.count("publish.draft", 1, episode=n)
-    ctx.alert("warning", "Low confidence episode, review needed",
-              f"Episode {n} \"{title}\" has confidence {confidence:.2f} (threshold {threshold:.2f}) and is a draft at "
-              f"{where} ({pushed.sha[:8]}). After review: muse publish {n} --approve --by NAME",
-              dedup_key=f"muse-publish-draft-{n}", episode=n)
-    return AgentResult(message=f"episode {n} is a draft (confidence {confidence:.2f} < {threshold:.2f}): committed to "
-                               f"{where} ({pushed.sha[:8]}); review needed, then muse publish {n} --approve",
-                       details=details)
+    ctx.alert(
+        "warning",
+        "Low confidence episode, review needed",
+        f'Episode {n} "{title}" has confidence {confidence:.2f} (threshold {threshold:.2f}) and is a draft at '
+        f"{where} ({pushed.sha[:8]}). After review: muse publish {n} --approve --by NAME",
+        dedup_key=f"muse-publish-draft-{n}",
+        episode=n,
+    )
+    return AgentResult(
+        message=f"episode {n} is a draft (confidence {confidence:.2f} < {threshold:.2f}): committed to "
+        f"{where} ({pushed.sha[:8]}); review needed, then muse publish {n} --approve",
+        details=details,
+    )
 
 
-def _publish(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], report: ValidationReport,
-             journal: Journal, *, resumed: bool) -> AgentResult:
+def _publish(
+    ctx: RunContext,
+    blog: blogrepo.BlogRepo,
+    row: dict[str, Any],
+    report: ValidationReport,
+    journal: Journal,
+    *,
+    resumed: bool,
+) -> AgentResult:
     s = ctx.settings
     n, title = int(row["episode"]), str(row["title"])
     tag = f"episode-{n}"
     paths = [report.path, *[a for a in report.assets if a != report.path]]
     journal.write(episode=n, phase="committing", run_id=ctx.run_id)
     try:
-        pushed = blogrepo.push_files(s, paths=paths, message=f"Episode {n}: {bare_title(n, title)}", branch=blog.main, tag=tag)
+        pushed = blogrepo.push_files(
+            s, paths=paths, message=f"Episode {n}: {bare_title(n, title)}", branch=blog.main, tag=tag
+        )
     except blogrepo.GitError as exc:
         journal.clear()
         new_version(ctx, row, status="failed")
         reason = "push_rejected" if isinstance(exc, blogrepo.PushRejected) else "git_error"
         # Nothing was deployed: not a deploy failure (the monitor watches publish.failed).
         ctx.telemetry.count("publish.rejected", 1, episode=n, reason=reason)
-        raise PublishFailed(f"episode {n} was not published: {exc.message}; local {blog.main} is back at "
-                            f"{blog.remote}/{blog.main}, nothing was deployed") from None
+        raise PublishFailed(
+            f"episode {n} was not published: {exc.message}; local {blog.main} is back at "
+            f"{blog.remote}/{blog.main}, nothing was deployed"
+        ) from None
     journal.write(phase="pushed", sha=pushed.sha)
 
     # One deadline for the deploy and, if it fails, for taking it back off production.
     deadline = deploy.new_deadline(s)
     result = deploy.deploy_commit(ctx, episode=n, sha=pushed.sha, branch=blog.main, deadline=deadline)
     details: dict[str, Any] = {
-        "episode": n, "sha": pushed.sha, "branch": blog.main, "tag": tag, "new_commit": pushed.created,
-        "push_retried": pushed.retried, "resumed": resumed, "deploy": result.status,
-        "deployment_id": result.deployment_id, "url": result.url, "build_time_ms": result.build_time_ms}
+        "episode": n,
+        "sha": pushed.sha,
+        "branch": blog.main,
+        "tag": tag,
+        "new_commit": pushed.created,
+        "push_retried": pushed.retried,
+        "resumed": resumed,
+        "deploy": result.status,
+        "deployment_id": result.deployment_id,
+        "url": result.url,
+        "build_time_ms": result.build_time_ms,
+    }
     if result.status in ("ready", "skipped"):
         new_version(ctx, row, status="published", published_commit=pushed.sha)
         journal.clear()
@@ -364,16 +428,22 @@ def _publish(ctx: RunContext, blog: blogrepo.BlogRepo, row: dict[str, Any], repo
         else:
             tail = f"; deploy SKIPPED: {result.message}"
         return AgentResult(message=head + tail, details={**details, "status": "published"})
-    reason = (f"deploy_{result.status}" if result.status in ("error", "canceled", "timeout", "staged")
-              else result.status)
-    entry = {"phase": "failing", "sha": pushed.sha, "reason": reason, "deployment_id": result.deployment_id,
-             "may_be_live": result.may_be_live, "deploy_message": result.message}
+    reason = f"deploy_{result.status}" if result.status in ("error", "canceled", "timeout", "staged") else result.status
+    entry = {
+        "phase": "failing",
+        "sha": pushed.sha,
+        "reason": reason,
+        "deployment_id": result.deployment_id,
+        "may_be_live": result.may_be_live,
+        "deploy_message": result.message,
+    }
     journal.write(**entry)
     return _finish_failure(ctx, row, journal, {**(journal.read() or {}), **entry}, deadline=deadline)
 
 
-def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entry: dict[str, Any], *,
-                    deadline: float | None = None) -> AgentResult:
+def _finish_failure(
+    ctx: RunContext, row: dict[str, Any], journal: Journal, entry: dict[str, Any], *, deadline: float | None = None
+) -> AgentResult:
     """Undo a publish whose deploy failed: revert on main, roll production back when the
     failed deployment may be live, row ``failed``, metric, critical alert. Idempotent."""
     s = ctx.settings
@@ -381,17 +451,20 @@ def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entr
     sha, reason = str(entry["sha"]), str(entry.get("reason") or "deploy_failed")
     revert = ""
     try:
-        revert = blogrepo.revert_and_push(s, sha=sha, message=f"Revert episode {n}: {reason.replace('_', ' ')}",
-                                          drop_tag=f"episode-{n}")
+        revert = blogrepo.revert_and_push(
+            s, sha=sha, message=f"Revert episode {n}: {reason.replace('_', ' ')}", drop_tag=f"episode-{n}"
+        )
         reverted = f"{sha[:8]} reverted by {revert[:8]} on {s.repos.banterblogs.branch}, tag episode-{n} removed"
     except blogrepo.NotOnBranch:
         reverted = f"{sha[:8]} is no longer on {s.repos.banterblogs.branch}, nothing to revert"
     except blogrepo.GitError as exc:
         # Keep the journal: the next run retries the revert.
         ctx.telemetry.count("publish.failed", 1, episode=n, reason=reason)
-        raise PublishFailed(f"episode {n} deploy failed ({entry.get('deploy_message') or reason}) and its commit "
-                            f"{sha[:8]} is still on {s.repos.banterblogs.branch}: the revert failed: {exc.message}; "
-                            f"re-run `muse publish {n}` to retry the revert") from None
+        raise PublishFailed(
+            f"episode {n} deploy failed ({entry.get('deploy_message') or reason}) and its commit "
+            f"{sha[:8]} is still on {s.repos.banterblogs.branch}: the revert failed: {exc.message}; "
+            f"re-run `muse publish {n}` to retry the revert"
+        ) from None
     if entry.get("may_be_live"):
         rb = deploy.withdraw(ctx, episode=n, sha=sha, reverted_by=revert, redeploy=revert, deadline=deadline)
         production = rb.message
@@ -401,5 +474,6 @@ def _finish_failure(ctx: RunContext, row: dict[str, Any], journal: Journal, entr
         new_version(ctx, row, status="failed")
     journal.clear()
     ctx.telemetry.count("publish.failed", 1, episode=n, reason=reason)
-    raise PublishFailed(f"episode {n} failed to deploy ({entry.get('deploy_message') or reason}); {reverted}; "
-                        f"{production}")
+    raise PublishFailed(
+        f"episode {n} failed to deploy ({entry.get('deploy_message') or reason}); {reverted}; {production}"
+    )

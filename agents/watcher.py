@@ -77,8 +77,9 @@ class RepoSpec:
 REPOS: tuple[RepoSpec, ...] = (
     RepoSpec("banterhearts", "bench_runs", "watcher_hearts_rows", "missing_hearts", stream=False),
     # UI events are stamped by the users' clocks, which may run behind: a week of slack.
-    RepoSpec("banterpacks", "ui_events", "watcher_packs_rows", "missing_packs", stream=True,
-             lookback=timedelta(days=7)),
+    RepoSpec(
+        "banterpacks", "ui_events", "watcher_packs_rows", "missing_packs", stream=True, lookback=timedelta(days=7)
+    ),
 )
 
 
@@ -103,8 +104,16 @@ class RepoCheck:
         return d
 
 
-def evaluate(spec: RepoSpec, *, commit: str, committed_at: datetime, rows: int, newest: datetime | None,
-             now: datetime, threshold_seconds: float) -> RepoCheck:
+def evaluate(
+    spec: RepoSpec,
+    *,
+    commit: str,
+    committed_at: datetime,
+    rows: int,
+    newest: datetime | None,
+    now: datetime,
+    threshold_seconds: float,
+) -> RepoCheck:
     """The status of one repo from its latest commit and that commit's rows (pure)."""
     if rows == 0:
         known_until = committed_at
@@ -118,15 +127,16 @@ def evaluate(spec: RepoSpec, *, commit: str, committed_at: datetime, rows: int, 
     head = f"{spec.name} {commit[:8]} (committed {age} ago)"
     if rows == 0 and lag <= threshold_seconds:
         status = "valid_pending"
-        message = (f"{head}: no {spec.table} rows yet; still within its {limit} grace period, "
-                   f"so this is not a failure")
+        message = f"{head}: no {spec.table} rows yet; still within its {limit} grace period, so this is not a failure"
     elif rows == 0:
         status = spec.missing
         message = f"{head}: no {spec.table} rows; they were due within {limit} of the commit"
     elif lag > threshold_seconds:
         status = "lag_exceeded"
-        message = (f"{head}: the newest of its {rows:,} {spec.table} rows is {humanize(lag)} old, "
-                   f"over the {limit} threshold; ingestion looks stalled")
+        message = (
+            f"{head}: the newest of its {rows:,} {spec.table} rows is {humanize(lag)} old, "
+            f"over the {limit} threshold; ingestion looks stalled"
+        )
     else:
         status = "valid"
         fresh = f", newest {humanize(lag)} old" if spec.stream else ""
@@ -138,8 +148,10 @@ def _latest(ctx: RunContext, spec: RepoSpec) -> tuple[str, datetime]:
     path = ctx.settings.repos.named(spec.name).dir
     if path is None:
         env = f"MUSE_REPOS_{spec.name.upper()}_PATH"
-        raise ConfigError(f"repos.{spec.name}.path is not set; the watcher needs a checkout or bare mirror of "
-                          f"{spec.name}", hint=f"set it in the config file or with {env}")
+        raise ConfigError(
+            f"repos.{spec.name}.path is not set; the watcher needs a checkout or bare mirror of {spec.name}",
+            hint=f"set it in the config file or with {env}",
+        )
     commit = latest_commit(path, ctx.settings.repos.named(spec.name).branch)
     if len(commit.sha) != 40:
         raise InputError(f"git repo {path}: commit {commit.sha} is not a 40-character SHA-1")
@@ -157,9 +169,18 @@ def _check_repos(ctx: RunContext) -> tuple[list[RepoCheck], datetime]:
         counted.append((spec, sha, committed_at, int(row.get("rows") or 0), parse_ts(row.get("newest"))))
     # One "now" for the whole verdict, taken after the reads it is compared with.
     now = utcnow()
-    checks = [evaluate(spec, commit=sha, committed_at=at, rows=rows, newest=newest, now=now,
-                       threshold_seconds=spec.threshold_minutes(ctx.settings) * 60.0)
-              for spec, sha, at, rows, newest in counted]
+    checks = [
+        evaluate(
+            spec,
+            commit=sha,
+            committed_at=at,
+            rows=rows,
+            newest=newest,
+            now=now,
+            threshold_seconds=spec.threshold_minutes(ctx.settings) * 60.0,
+        )
+        for spec, sha, at, rows, newest in counted
+    ]
     return checks, now
 
 
@@ -195,21 +216,33 @@ def _run(ctx: RunContext) -> AgentResult:
     _count(ctx, checks, overall)
     sinks: list[str] = []
     if paging.paged:
-        sinks = ctx.alert("critical", f"muse watcher: council blocked, {paging.streak} failed checks in a row",
-                          message, dedup_key=PAGE_KEY, status=overall)
+        sinks = ctx.alert(
+            "critical",
+            f"muse watcher: council blocked, {paging.streak} failed checks in a row",
+            message,
+            dedup_key=PAGE_KEY,
+            status=overall,
+        )
     if paging.resolve:
         ctx.telemetry.resolve(dedup_key=PAGE_KEY, title="muse watcher: data fresh again, council unblocked")
     if overall == "valid":
         # This check is the latest and valid, and its row and file are in place: the gate is
         # open on it (check_gate would re-read both to say the same).
         hearts, packs = _by_repo(checks)
-        gate = circuit.open_verdict(run_id=ctx.run_id, ran_at=now, hearts_commit=hearts.commit,
-                                    packs_commit=packs.commit, now=utcnow(),
-                                    max_age_seconds=settings.watcher.status_max_age_minutes * 60.0)
+        gate = circuit.open_verdict(
+            run_id=ctx.run_id,
+            ran_at=now,
+            hearts_commit=hearts.commit,
+            packs_commit=packs.commit,
+            now=utcnow(),
+            max_age_seconds=settings.watcher.status_max_age_minutes * 60.0,
+        )
     else:
         gate = circuit.check_gate(settings, store)
-    items = [ItemOutcome(c.repo, "failed" if c.status in FAILED_STATUSES else "ok", f"{c.status}: {c.message}",
-                         rows=c.rows) for c in checks]
+    items = [
+        ItemOutcome(c.repo, "failed" if c.status in FAILED_STATUSES else "ok", f"{c.status}: {c.message}", rows=c.rows)
+        for c in checks
+    ]
     return AgentResult(
         status="failed" if failed else "ok",
         message=message,
@@ -253,8 +286,12 @@ def _paging(ctx: RunContext, overall: str) -> _Paging:
     page_open = int(prior.get("pages") or 0) > 0
     streak = prior_failures + 1 if failed else (0 if overall == "valid" else prior_failures)
     page_after = ctx.settings.watcher.page_after_failures
-    return _Paging(streak=streak, page_after=page_after, paged=failed and streak >= page_after,
-                   resolve=overall == "valid" and (page_open or prior.get("previous_agent_status") == "failed"))
+    return _Paging(
+        streak=streak,
+        page_after=page_after,
+        paged=failed and streak >= page_after,
+        resolve=overall == "valid" and (page_open or prior.get("previous_agent_status") == "failed"),
+    )
 
 
 def _message(checks: list[RepoCheck], overall: str, paging: _Paging) -> str:
@@ -262,30 +299,48 @@ def _message(checks: list[RepoCheck], overall: str, paging: _Paging) -> str:
     problems = [c for c in checks if c.status in FAILED_STATUSES]
     pending = [c for c in checks if c.status == "valid_pending"]
     if overall in FAILED_STATUSES:
-        tail = (f"paging (failed checks in a row: {paging.streak})" if paging.paged
-                else f"failed checks in a row: {paging.streak}, paging at {paging.page_after}")
-        return (f"{overall}: " + "; ".join(c.message for c in problems)
-                + f". Council blocked until a check passes; {tail}.")
+        tail = (
+            f"paging (failed checks in a row: {paging.streak})"
+            if paging.paged
+            else f"failed checks in a row: {paging.streak}, paging at {paging.page_after}"
+        )
+        return (
+            f"{overall}: " + "; ".join(c.message for c in problems) + f". Council blocked until a check passes; {tail}."
+        )
     if pending:
         return "valid_pending, not a failure: " + "; ".join(c.message for c in pending) + "."
     hearts, packs = _by_repo(checks)
-    return (f"valid: banterhearts {hearts.commit[:8]} and banterpacks {packs.commit[:8]} have their data "
-            f"in the store.")
+    return f"valid: banterhearts {hearts.commit[:8]} and banterpacks {packs.commit[:8]} have their data in the store."
 
 
-def _record(ctx: RunContext, checks: list[RepoCheck], now: datetime, *, overall: str, message: str, paged: bool) -> None:
+def _record(
+    ctx: RunContext, checks: list[RepoCheck], now: datetime, *, overall: str, message: str, paged: bool
+) -> None:
     """The check's watcher_runs row."""
     hearts, packs = _by_repo(checks)
-    ctx.store.insert("watcher_runs", [{
-        "ts": ts_str(now), "run_id": ctx.run_id,
-        "hearts_commit": hearts.commit, "packs_commit": packs.commit,
-        "hearts_rows_found": min(hearts.rows, 2**32 - 1), "packs_rows_found": min(packs.rows, 2**32 - 1),
-        "hearts_status": hearts.status, "packs_status": packs.status,
-        "hearts_lag_seconds": hearts.lag_seconds, "packs_lag_seconds": packs.lag_seconds,
-        "lag_seconds": max(c.lag_seconds for c in checks), "status": overall, "message": message[:2000],
-        # A failed run is alerted by the run lifecycle after this returns.
-        "alert_sent": overall in FAILED_STATUSES, "paged": paged,
-    }])
+    ctx.store.insert(
+        "watcher_runs",
+        [
+            {
+                "ts": ts_str(now),
+                "run_id": ctx.run_id,
+                "hearts_commit": hearts.commit,
+                "packs_commit": packs.commit,
+                "hearts_rows_found": min(hearts.rows, 2**32 - 1),
+                "packs_rows_found": min(packs.rows, 2**32 - 1),
+                "hearts_status": hearts.status,
+                "packs_status": packs.status,
+                "hearts_lag_seconds": hearts.lag_seconds,
+                "packs_lag_seconds": packs.lag_seconds,
+                "lag_seconds": max(c.lag_seconds for c in checks),
+                "status": overall,
+                "message": message[:2000],
+                # A failed run is alerted by the run lifecycle after this returns.
+                "alert_sent": overall in FAILED_STATUSES,
+                "paged": paged,
+            }
+        ],
+    )
 
 
 def _update_status_file(ctx: RunContext, checks: list[RepoCheck], now: datetime, overall: str) -> str:
@@ -294,11 +349,11 @@ def _update_status_file(ctx: RunContext, checks: list[RepoCheck], now: datetime,
     if overall == "valid":
         hearts, packs = _by_repo(checks)
         try:
-            circuit.write_status(state_dir, run_id=ctx.run_id, checked_at=now,
-                                 hearts_commit=hearts.commit, packs_commit=packs.commit)
+            circuit.write_status(
+                state_dir, run_id=ctx.run_id, checked_at=now, hearts_commit=hearts.commit, packs_commit=packs.commit
+            )
         except OSError as exc:
-            raise MuseError(f"cannot write the watcher status file in {state_dir}: "
-                            f"{exc.strerror or exc}") from None
+            raise MuseError(f"cannot write the watcher status file in {state_dir}: {exc.strerror or exc}") from None
         circuit.resume_status(state_dir, restore=False)
         return "written"
     if overall in FAILED_STATUSES:
@@ -333,32 +388,53 @@ def describe(settings: Settings, store: Any, *, recent: int = 5, now: datetime |
     gate = circuit.check_gate(settings, store, now=now)
     path = circuit.status_path(settings.state_dir)
     parsed, problem = circuit.read_status(settings.state_dir)
-    status_file: dict[str, Any] = {"path": str(path), "exists": path.exists(), "problem": problem,
-                                   "run_id": None, "checked_at": None, "age_seconds": None}
+    status_file: dict[str, Any] = {
+        "path": str(path),
+        "exists": path.exists(),
+        "problem": problem,
+        "run_id": None,
+        "checked_at": None,
+        "age_seconds": None,
+    }
     if parsed is not None:
-        status_file.update(run_id=parsed.run_id, checked_at=parsed.checked_at.isoformat(),
-                           age_seconds=(now - parsed.checked_at).total_seconds())
+        status_file.update(
+            run_id=parsed.run_id,
+            checked_at=parsed.checked_at.isoformat(),
+            age_seconds=(now - parsed.checked_at).total_seconds(),
+        )
     last_valid = parse_ts(streak.get("last_valid_ts"))
     last = None
     if rows:
         r = rows[0]
         ran_at = parse_ts(r["ts"])
         last = {
-            "run_id": r["run_id"], "ts": ran_at.isoformat() if ran_at else None,
+            "run_id": r["run_id"],
+            "ts": ran_at.isoformat() if ran_at else None,
             "age_seconds": (now - ran_at).total_seconds() if ran_at else None,
-            "status": r["status"], "message": r["message"], "paged": bool(r["paged"]),
+            "status": r["status"],
+            "message": r["message"],
+            "paged": bool(r["paged"]),
             "repos": [
-                {"repo": "banterhearts", "commit": r["hearts_commit"], "rows": r["hearts_rows_found"],
-                 "status": r["hearts_status"], "lag_seconds": r["hearts_lag_seconds"]},
-                {"repo": "banterpacks", "commit": r["packs_commit"], "rows": r["packs_rows_found"],
-                 "status": r["packs_status"], "lag_seconds": r["packs_lag_seconds"]},
+                {
+                    "repo": "banterhearts",
+                    "commit": r["hearts_commit"],
+                    "rows": r["hearts_rows_found"],
+                    "status": r["hearts_status"],
+                    "lag_seconds": r["hearts_lag_seconds"],
+                },
+                {
+                    "repo": "banterpacks",
+                    "commit": r["packs_commit"],
+                    "rows": r["packs_rows_found"],
+                    "status": r["packs_status"],
+                    "lag_seconds": r["packs_lag_seconds"],
+                },
             ],
         }
     # The one sentence to read first: why the council is (un)blocked.
     headline = gate.reason
     if not gate.open and last is not None and last["status"] in FAILED_STATUSES:
-        headline = f"Council blocked by the last watcher check ({humanize(last['age_seconds'])} ago): " \
-                   f"{last['message']}"
+        headline = f"Council blocked by the last watcher check ({humanize(last['age_seconds'])} ago): {last['message']}"
     return {
         "headline": headline,
         "council": gate.as_dict(),

@@ -13,5 +13,6 @@ __version__ = "0.1.0"
 _here = _os.path.dirname(_os.path.abspath(__file__))
 _parent = _os.path.dirname(_here)
 if not _os.path.isdir(_os.path.join(_here, "agents")) and _os.path.isfile(
-        _os.path.join(_parent, "agents", "__init__.py")):
+    _os.path.join(_parent, "agents", "__init__.py")
+):
     __path__.append(_parent)

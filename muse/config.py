@@ -157,8 +157,10 @@ KEYS: tuple[Key, ...] = (
     # When each agent runs (cron expressions) and the zone cron evaluates them in: health
     # judges against these, `muse cron print` writes the crontab from them (muse/schedule.py).
     _k("schedule.timezone", str, "UTC", check=_sched.check_zone),
-    *(_k(f"schedule.{name}", str, _sched.SCHEDULES_BY_AGENT[agent].cron, check=_sched.check_cron)
-      for name, agent in _sched.SCHEDULE_KEYS.items()),
+    *(
+        _k(f"schedule.{name}", str, _sched.SCHEDULES_BY_AGENT[agent].cron, check=_sched.check_cron)
+        for name, agent in _sched.SCHEDULE_KEYS.items()
+    ),
 )
 KEYS_BY_PATH: dict[str, Key] = {k.path: k for k in KEYS}
 
@@ -167,6 +169,7 @@ KEYS_BY_PATH: dict[str, Key] = {k.path: k for k in KEYS}
 # One frozen dataclass per config section; field names are the last part of the dotted path
 # and field types the key's type. Built from ``Settings.values`` on access, so a value set in
 # ``values`` (the demo does) is what the attribute returns.
+
 
 @dataclass(frozen=True)
 class StoreSettings:
@@ -571,7 +574,11 @@ class Settings:
                 _WARNED.add(str(path))
                 logging.getLogger(__name__).warning(
                     "state dir %s is accessible to other users (mode %o); muse does not change the mode of a "
-                    "directory it did not create: run `chmod 700 %s` if it is yours alone", path, mode, path)
+                    "directory it did not create: run `chmod 700 %s` if it is yours alone",
+                    path,
+                    mode,
+                    path,
+                )
             return path
         # Created now: exactly 0700 whatever the umask (the mode of a dir muse made). A file
         # system that refuses (some network or FAT mounts) costs privacy, not the run: say so.
@@ -580,18 +587,58 @@ class Settings:
         except OSError as exc:
             logging.getLogger(__name__).warning(
                 "state dir %s: cannot make it private (chmod 700 failed: %s); other users may read the store "
-                "and status files", path, exc.strerror or exc)
+                "and status files",
+                path,
+                exc.strerror or exc,
+            )
         return path
 
 
 _WARNED: set[str] = set()
 
 # Directories that are never a state dir, even when writable (as root they all are).
-SYSTEM_DIRS = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media",
-               "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr",
-               "/usr/bin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/sbin", "/usr/share", "/var",
-               "/var/lib", "/var/log", "/var/tmp", "/var/run", "/var/cache", "/private", "/System", "/Users",
-               "/Library", "/Applications", "/Volumes")
+SYSTEM_DIRS = (
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/snap",
+    "/srv",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/local",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/share",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/tmp",
+    "/var/run",
+    "/var/cache",
+    "/private",
+    "/System",
+    "/Users",
+    "/Library",
+    "/Applications",
+    "/Volumes",
+)
 
 
 def check_state_dir(path: Path) -> None:
@@ -602,11 +649,15 @@ def check_state_dir(path: Path) -> None:
         raise ConfigError(f"state dir {path} cannot be resolved: {exc}") from None
     home = os.path.realpath(os.path.expanduser("~"))
     if str(resolved) == home:
-        raise ConfigError(f"state dir {path} is your home directory itself; muse keeps private state there",
-                          hint="use a directory of its own, e.g. ~/.local/share/muse (the default)")
+        raise ConfigError(
+            f"state dir {path} is your home directory itself; muse keeps private state there",
+            hint="use a directory of its own, e.g. ~/.local/share/muse (the default)",
+        )
     if str(resolved) in SYSTEM_DIRS or str(resolved) in {os.path.realpath(d) for d in SYSTEM_DIRS}:
-        raise ConfigError(f"state dir {path} is a system directory; muse refuses to keep its store and locks there",
-                          hint="use a directory of its own, e.g. ~/.local/share/muse (the default)")
+        raise ConfigError(
+            f"state dir {path} is a system directory; muse refuses to keep its store and locks there",
+            hint="use a directory of its own, e.g. ~/.local/share/muse (the default)",
+        )
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:
@@ -696,8 +747,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start}: "
-                          f"{exc.object[exc.start:exc.start + 1]!r})") from None
+        raise ConfigError(
+            f"config file {path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r})"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -13,14 +13,23 @@ from typing import Any
 # The five sections every episode has, in this order (defect 9 of the source design:
 # it never named them). The council's template renders exactly these; the publisher's
 # validator checks exactly these.
-REQUIRED_SECTIONS: tuple[str, ...] = ("TL;DR", "What shipped", "Model performance", "User experience",
-                                      "Why it matters")
+REQUIRED_SECTIONS: tuple[str, ...] = ("TL;DR", "What shipped", "Model performance", "User experience", "Why it matters")
 # Always present after the required five.
 TRAILING_SECTIONS: tuple[str, ...] = ("Data quality", "Evidence")
 
-REQUIRED_FRONT_MATTER: tuple[str, ...] = ("title", "episode", "date", "lang", "status", "confidence",
-                                          "confidence_components", "hearts_commit", "packs_commit", "run_id",
-                                          "forced")
+REQUIRED_FRONT_MATTER: tuple[str, ...] = (
+    "title",
+    "episode",
+    "date",
+    "lang",
+    "status",
+    "confidence",
+    "confidence_components",
+    "hearts_commit",
+    "packs_commit",
+    "run_id",
+    "forced",
+)
 
 # Episode status values (one row version per change in the episodes table):
 #   draft        confidence below the threshold; goes to the drafts branch; needs --approve
@@ -29,6 +38,7 @@ REQUIRED_FRONT_MATTER: tuple[str, ...] = ("title", "episode", "date", "lang", "s
 #   failed       invalid, or its deploy failed and was rolled back
 #   rolled_back  reverted on purpose with `muse publish rollback`
 STATUSES: tuple[str, ...] = ("draft", "ready", "published", "failed", "rolled_back")
+
 
 @dataclass
 class EpisodeDoc:
@@ -79,8 +89,7 @@ def render(front_matter: dict[str, Any], body: str) -> str:
     import yaml
 
     # No line wrapping: a wrapped value could start a line with '---' and end the block early.
-    fm = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, default_flow_style=False,
-                        width=float("inf"))
+    fm = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, default_flow_style=False, width=float("inf"))
     return f"---\n{fm}---\n\n{body.lstrip()}"
 
 

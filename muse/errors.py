@@ -72,8 +72,9 @@ class StoreLockTimeout(StoreUnavailableError):
     """The embedded store stayed locked. ``holder_role`` is "agent" or "interactive" (from the
     holder's lock file): an agent that outwaited an interactive command does not page."""
 
-    def __init__(self, message: str, *, hint: str | None = None, holder_role: str = "",
-                 holder_command: str = "") -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, holder_role: str = "", holder_command: str = ""
+    ) -> None:
         super().__init__(message, hint=hint)
         self.holder_role = holder_role
         self.holder_command = holder_command

@@ -29,9 +29,12 @@ def _repo(path: Path):  # -> git.Repo (gitpython is imported lazily)
 
 
 def _commit(c) -> Commit:  # c: a git.Commit (gitpython is imported lazily)
-    return Commit(c.hexsha, datetime.fromtimestamp(c.committed_date, timezone.utc),
-                  c.summary if isinstance(c.summary, str) else c.summary.decode("utf-8", "replace"),
-                  c.author.name or "")
+    return Commit(
+        c.hexsha,
+        datetime.fromtimestamp(c.committed_date, timezone.utc),
+        c.summary if isinstance(c.summary, str) else c.summary.decode("utf-8", "replace"),
+        c.author.name or "",
+    )
 
 
 def latest_commit(path: Path, branch: str) -> Commit:

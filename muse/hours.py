@@ -16,8 +16,7 @@ DAY = timedelta(days=1)
 # A file name may carry the hour (2026-05-01T13, 2026-05-01_13, 2026050113) or the day
 # (2026-05-01, 20260501) its events belong to. Digits on either side rule a match out, so
 # "build-123456789012" is not mistaken for a date.
-_NAME_TIME = re.compile(
-    r"(?<!\d)(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)(?:[T_ -]?(?P<h>[0-2]\d))?(?!\d)")
+_NAME_TIME = re.compile(r"(?<!\d)(?P<y>20\d\d)-?(?P<m>[01]\d)-?(?P<d>[0-3]\d)(?:[T_ -]?(?P<h>[0-2]\d))?(?!\d)")
 
 
 def utc(value: datetime) -> datetime:
@@ -144,8 +143,9 @@ def iso_hour(value: datetime) -> str:
     return utc(value).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def resolve_window(*, hours: int | None, since: datetime | str | None, until: datetime | str | None,
-                   now: datetime) -> Window:
+def resolve_window(
+    *, hours: int | None, since: datetime | str | None, until: datetime | str | None, now: datetime
+) -> Window:
     """The window a packs run covers.
 
     ``--hours N`` (default 1): the last N complete hours before ``now``. ``--since``/``--until``:
@@ -161,8 +161,10 @@ def resolve_window(*, hours: int | None, since: datetime | str | None, until: da
         if n < 1:
             raise UsageError(f"--hours must be at least 1, got {n}")
         if n > MAX_WINDOW_HOURS:
-            raise UsageError(f"--hours {n} is too large: at most {MAX_WINDOW_HOURS} (8 years); "
-                             "backfill longer spans in several runs with --since/--until")
+            raise UsageError(
+                f"--hours {n} is too large: at most {MAX_WINDOW_HOURS} (8 years); "
+                "backfill longer spans in several runs with --since/--until"
+            )
         if current - n * HOUR < EARLIEST:
             raise UsageError(f"--hours {n} reaches back before {iso_hour(EARLIEST)}, the earliest hour the store holds")
         return Window(current - n * HOUR, current)
@@ -177,9 +179,11 @@ def resolve_window(*, hours: int | None, since: datetime | str | None, until: da
     if start < EARLIEST:
         raise UsageError(f"--since {iso_hour(start)} is before {iso_hour(EARLIEST)}, the earliest hour the store holds")
     if end - start > MAX_WINDOW_HOURS * HOUR:
-        raise UsageError(f"--since {iso_hour(start)} --until {iso_hour(end)} spans "
-                         f"{int((end - start) / HOUR)} hours: at most {MAX_WINDOW_HOURS} (8 years) per run; "
-                         "backfill longer spans in several runs")
+        raise UsageError(
+            f"--since {iso_hour(start)} --until {iso_hour(end)} spans "
+            f"{int((end - start) / HOUR)} hours: at most {MAX_WINDOW_HOURS} (8 years) per run; "
+            "backfill longer spans in several runs"
+        )
     return Window(start, end)
 
 

@@ -109,7 +109,8 @@ class FileLock:
                 raise StoreLockTimeout(
                     f"{self.what} at {self.path.parent} is locked by {holder}; gave up after {timeout:g}s",
                     hint="raise store.lock_timeout_seconds, or wait for that run to finish",
-                    holder_role=str(info.get("role") or ""), holder_command=str(info.get("command") or ""),
+                    holder_role=str(info.get("role") or ""),
+                    holder_command=str(info.get("command") or ""),
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)

@@ -30,8 +30,13 @@ def current_format() -> str:
 
 def json_line(level: str, kind: str, message: str, **fields: object) -> str:
     """One JSON object (one line) in the shape of the log lines."""
-    doc: dict[str, object] = {"ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "level": level, "kind": kind,
-           "logger": "muse", "message": scrub(message)}
+    doc: dict[str, object] = {
+        "ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "level": level,
+        "kind": kind,
+        "logger": "muse",
+        "message": scrub(message),
+    }
     doc.update(fields)
     return json.dumps(doc, default=str, ensure_ascii=False)
 
@@ -93,9 +98,13 @@ class _ScrubFilter(logging.Filter):
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        doc = {"ts": datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-               "level": record.levelname.lower(), "kind": "log", "logger": record.name,
-               "message": scrub(record.getMessage())}
+        doc = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "level": record.levelname.lower(),
+            "kind": "log",
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
         if record.exc_info:
             doc["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(doc, ensure_ascii=False)
@@ -131,8 +140,11 @@ def configure(fmt: str = "auto", *, debug: bool = False, quiet: bool = False) ->
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_JsonFormatter() if fmt == "json" else
-                             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z"))
+        handler.setFormatter(
+            _JsonFormatter()
+            if fmt == "json"
+            else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+        )
     handler.addFilter(_ScrubFilter())
     root.addHandler(handler)
     root.setLevel(level)
@@ -147,9 +159,11 @@ def _configure_libraries(fmt: str, debug: bool) -> None:
     for handler in [h for h in top.handlers if getattr(h, "_muse", False)]:
         top.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else
-                         _OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z",
-                                           debug))
+    handler.setFormatter(
+        _JsonFormatter()
+        if fmt == "json"
+        else _OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z", debug)
+    )
     handler.addFilter(_ScrubFilter())
     handler._muse = True  # type: ignore[attr-defined]
     top.addHandler(handler)

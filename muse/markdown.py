@@ -53,8 +53,11 @@ def headings(body: str, level: int = 2) -> list[str]:
     inside a fence or an indented code block."""
     tokens = parser().parse(body)
     tag = f"h{level}"
-    return [tokens[i + 1].content.strip() for i, tok in enumerate(tokens)
-            if tok.type == "heading_open" and tok.tag == tag and i + 1 < len(tokens)]
+    return [
+        tokens[i + 1].content.strip()
+        for i, tok in enumerate(tokens)
+        if tok.type == "heading_open" and tok.tag == tag and i + 1 < len(tokens)
+    ]
 
 
 def code_lines(body: str) -> set[int]:

@@ -81,13 +81,23 @@ def status(store: Store, *, cluster: str = "") -> list[MigrationStatus]:
     if not store.readonly:
         _ensure_ledger(store, cluster)
     try:
-        applied = {r["version"]: r for r in store.query(
-            "SELECT version, checksum, toString(applied_at) AS applied_at FROM schema_migrations FINAL").dicts()}
+        applied = {
+            r["version"]: r
+            for r in store.query(
+                "SELECT version, checksum, toString(applied_at) AS applied_at FROM schema_migrations FINAL"
+            ).dicts()
+        }
     except StoreError:
         applied = {}
-    return [MigrationStatus(m, m.version in applied, applied.get(m.version, {}).get("applied_at"),
-                            applied.get(m.version, {}).get("checksum", m.checksum) == m.checksum)
-            for m in available()]
+    return [
+        MigrationStatus(
+            m,
+            m.version in applied,
+            applied.get(m.version, {}).get("applied_at"),
+            applied.get(m.version, {}).get("checksum", m.checksum) == m.checksum,
+        )
+        for m in available()
+    ]
 
 
 def pending(store: Store, *, cluster: str = "") -> list[Migration]:
@@ -100,8 +110,10 @@ def migrate(store: Store, *, cluster: str = "") -> list[Migration]:
     for migration in pending(store, cluster=cluster):
         for stmt in statements(render(migration.text, cluster=cluster)):
             store.execute(stmt)
-        store.insert("schema_migrations", [{
-            "version": migration.version, "name": migration.name, "checksum": migration.checksum}])
+        store.insert(
+            "schema_migrations",
+            [{"version": migration.version, "name": migration.name, "checksum": migration.checksum}],
+        )
         done.append(migration)
     return done
 

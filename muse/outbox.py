@@ -162,8 +162,15 @@ class Outbox:
         return any(m.sink == sink and m.dedup_key == dedup_key and m.action == action for m in self.pending())
 
     # -- delivering -------------------------------------------------------------------
-    def drain(self, send: Callable[[Message], None], *, deadline: float, attempts: int = 3, backoff: float = 0.5,
-              lock_wait: float = 5.0) -> dict[str, list[str]]:
+    def drain(
+        self,
+        send: Callable[[Message], None],
+        *,
+        deadline: float,
+        attempts: int = 3,
+        backoff: float = 0.5,
+        lock_wait: float = 5.0,
+    ) -> dict[str, list[str]]:
         """Deliver what is pending, oldest first; returns message ids by outcome."""
         outcome: dict[str, list[str]] = {"delivered": [], "rejected": [], "expired": [], "pending": []}
         if not self.path.exists():
@@ -202,8 +209,9 @@ class Outbox:
             self._drain_lock.release()
         return outcome
 
-    def _deliver(self, msg: Message, send: Callable[[Message], None], *, deadline: float, attempts: int,
-                 backoff: float) -> str:
+    def _deliver(
+        self, msg: Message, send: Callable[[Message], None], *, deadline: float, attempts: int, backoff: float
+    ) -> str:
         what = f"{msg.sink} {msg.action} {msg.title[:60]!r}"
         try:
             retry.call(lambda: send(msg), what=what, attempts=attempts, backoff=backoff, deadline=deadline)
@@ -216,9 +224,13 @@ class Outbox:
             return "rejected"
         except Exception as exc:  # noqa: BLE001 - whatever it was, the message stays queued
             age = time.time() - msg.created
-            log.warning("%s not delivered yet (%s); kept in the outbox (queued %.0fs, expires in %.0fs)",
-                        what, exc if isinstance(exc, retry.TransientHTTPError) else type(exc).__name__,
-                        age, msg.expires - time.time())
+            log.warning(
+                "%s not delivered yet (%s); kept in the outbox (queued %.0fs, expires in %.0fs)",
+                what,
+                exc if isinstance(exc, retry.TransientHTTPError) else type(exc).__name__,
+                age,
+                msg.expires - time.time(),
+            )
             return "pending"
         self._done(msg, "delivered")
         if msg.clears:
@@ -237,11 +249,25 @@ class Outbox:
             log.warning("could not clear page marker %s: %s", marker, exc)
 
     def _expire(self, msg: Message) -> None:
-        log.error("alert outbox: %s %s %r (%s) expired undelivered after %.1f h", msg.sink, msg.action, msg.title,
-                  msg.severity, (msg.expires - msg.created) / 3600)
+        log.error(
+            "alert outbox: %s %s %r (%s) expired undelivered after %.1f h",
+            msg.sink,
+            msg.action,
+            msg.title,
+            msg.severity,
+            (msg.expires - msg.created) / 3600,
+        )
         self._ensure()
-        rec = {"expired_at": time.time(), "created": _iso(msg.created), "sink": msg.sink, "action": msg.action,
-               "severity": msg.severity, "title": msg.title, "dedup_key": msg.dedup_key, "kind": msg.kind}
+        rec = {
+            "expired_at": time.time(),
+            "created": _iso(msg.created),
+            "sink": msg.sink,
+            "action": msg.action,
+            "severity": msg.severity,
+            "title": msg.title,
+            "dedup_key": msg.dedup_key,
+            "kind": msg.kind,
+        }
         try:
             with open(self.dir / EXPIRED, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(rec) + "\n")

@@ -38,8 +38,14 @@ STEPS: tuple[Step, ...] = (
 AGENTS: tuple[str, ...] = tuple(s.agent for s in STEPS)
 
 # Worst first: the pipeline exits with the code of its worst step.
-_SEVERITY = {ExitCode.OK: 0, ExitCode.SKIPPED: 1, ExitCode.BLOCKED: 2, ExitCode.USAGE: 3,
-             ExitCode.FAILED: 4, ExitCode.STORE_UNAVAILABLE: 5}
+_SEVERITY = {
+    ExitCode.OK: 0,
+    ExitCode.SKIPPED: 1,
+    ExitCode.BLOCKED: 2,
+    ExitCode.USAGE: 3,
+    ExitCode.FAILED: 4,
+    ExitCode.STORE_UNAVAILABLE: 5,
+}
 
 
 @dataclass
@@ -55,11 +61,15 @@ class PipelineResult:
         return max((o.exit_code for o in self.outcomes), key=lambda c: _SEVERITY.get(ExitCode(c), 4))
 
 
-def run_pipeline(settings: Settings, *, until: str | None = None,
-                 overrides: dict[str, dict[str, Any]] | None = None,
-                 on_step: Callable[[RunOutcome], None] | None = None,
-                 on_wait: Callable[[str], None] | None = None,
-                 telemetry: Telemetry | None = None) -> PipelineResult:
+def run_pipeline(
+    settings: Settings,
+    *,
+    until: str | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    on_step: Callable[[RunOutcome], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+    telemetry: Telemetry | None = None,
+) -> PipelineResult:
     """Run the steps in order up to and including ``until``.
 
     ``overrides`` adds options per agent (the demo backfills ingest-packs over its whole
@@ -78,7 +88,7 @@ def run_pipeline(settings: Settings, *, until: str | None = None,
         if outcome.status == "interrupted":
             return PipelineResult(outcomes, step.agent, outcome.result.message)
         if step.agent == "council" and outcome.status in ("blocked", "failed", "skipped", "unavailable"):
-            why = ("the circuit breaker is open: " if outcome.status == "blocked" else "the council did not run: ")
+            why = "the circuit breaker is open: " if outcome.status == "blocked" else "the council did not run: "
             return PipelineResult(outcomes, step.agent, why + outcome.result.message)
         if step.agent == until:
             return PipelineResult(outcomes, step.agent, f"stopped after {until} as asked (--until)")

@@ -41,8 +41,9 @@ def quarantine_path(state_dir: Path, source: str, when: datetime | None = None) 
     return state_dir / "quarantine" / f"{source}-{when.strftime('%Y%m%d')}.jsonl"
 
 
-def record(store: Store, state_dir: Path, *, source: str, table_source: str, agent_run_id: str,
-           records: Sequence[Record]) -> Path | None:
+def record(
+    store: Store, state_dir: Path, *, source: str, table_source: str, agent_run_id: str, records: Sequence[Record]
+) -> Path | None:
     """Append records to the day's quarantine file and the ingest_quarantine table."""
     if not records:
         return None
@@ -50,14 +51,36 @@ def record(store: Store, state_dir: Path, *, source: str, table_source: str, age
     path = quarantine_path(state_dir, source, now)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    lines = [json.dumps({"ts": stamp, "source": table_source, "file": r.file, "line": r.line,
-                         "reason": r.reason, "raw": r.raw[:RAW_LIMIT]}, ensure_ascii=False) for r in records]
+    lines = [
+        json.dumps(
+            {
+                "ts": stamp,
+                "source": table_source,
+                "file": r.file,
+                "line": r.line,
+                "reason": r.reason,
+                "raw": r.raw[:RAW_LIMIT],
+            },
+            ensure_ascii=False,
+        )
+        for r in records
+    ]
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
-    rows: list[dict[str, Any]] = [{
-        "source": table_source, "file": r.file, "line": r.line, "raw_hash": r.raw_hash, "reason": r.reason,
-        "raw": r.raw[:RAW_LIMIT], "agent_run_id": agent_run_id, "quarantined_at": ts_str(now)} for r in records]
+    rows: list[dict[str, Any]] = [
+        {
+            "source": table_source,
+            "file": r.file,
+            "line": r.line,
+            "raw_hash": r.raw_hash,
+            "reason": r.reason,
+            "raw": r.raw[:RAW_LIMIT],
+            "agent_run_id": agent_run_id,
+            "quarantined_at": ts_str(now),
+        }
+        for r in records
+    ]
     store.insert("ingest_quarantine", rows)
     for r in records[:LOG_LIMIT]:
         where = f"{r.file}:{r.line}" if r.line else r.file

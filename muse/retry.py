@@ -33,8 +33,9 @@ PERMANENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, No
 class TransientHTTPError(Exception):
     """A service answered with a status worth retrying (429, 5xx)."""
 
-    def __init__(self, what: str, status: int, *, retry_after: float | None = None, detail: str = "",
-                 code: str = "") -> None:
+    def __init__(
+        self, what: str, status: int, *, retry_after: float | None = None, detail: str = "", code: str = ""
+    ) -> None:
         super().__init__(f"{what}: HTTP {status}{': ' + detail if detail else ''}")
         self.what = what
         self.status = status
@@ -43,8 +44,9 @@ class TransientHTTPError(Exception):
         self.detail = detail
 
 
-def retry_after_seconds(headers: Mapping[str, str], *, now: datetime | None = None,
-                        reset_is_epoch: bool = False) -> float | None:
+def retry_after_seconds(
+    headers: Mapping[str, str], *, now: datetime | None = None, reset_is_epoch: bool = False
+) -> float | None:
     """How long the service asked us to wait, from ``Retry-After`` or ``X-RateLimit-Reset``.
 
     ``X-RateLimit-Reset`` is seconds until the reset for Datadog, and the Unix time of the
@@ -79,8 +81,12 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: datetime | None = No
 def check_response(resp: Any, what: str) -> Any:
     """Raise ``TransientHTTPError`` for a 429/5xx answer (with the wait it asked for)."""
     if resp.status_code in TRANSIENT_STATUS or resp.status_code >= 500:
-        raise TransientHTTPError(what, resp.status_code, retry_after=retry_after_seconds(resp.headers),
-                                 detail=(resp.text or "")[:200].replace("\n", " "))
+        raise TransientHTTPError(
+            what,
+            resp.status_code,
+            retry_after=retry_after_seconds(resp.headers),
+            detail=(resp.text or "")[:200].replace("\n", " "),
+        )
     return resp
 
 
@@ -161,12 +167,21 @@ class _StopAtDeadline(tenacity.stop.stop_base):
         return time.monotonic() + retry_state.upcoming_sleep > self.deadline
 
 
-def call(fn: Callable[[], T], *, what: str, attempts: int = 3, backoff: float = 0.5, max_backoff: float = 30.0,
-         deadline: float | None = None, max_wait: float = 120.0,
-         transient: Callable[[BaseException], bool] = is_transient,
-         before_retry: Callable[[], Any] | None = None, sleep: Callable[[float], None] = time.sleep,
-         rate_limit_attempts: int | None = None,
-         on_retry: Callable[[BaseException | None, int, float], None] | None = None) -> T:
+def call(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = 3,
+    backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    deadline: float | None = None,
+    max_wait: float = 120.0,
+    transient: Callable[[BaseException], bool] = is_transient,
+    before_retry: Callable[[], Any] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    rate_limit_attempts: int | None = None,
+    on_retry: Callable[[BaseException | None, int, float], None] | None = None,
+) -> T:
     """Run ``fn`` under the policy; raises its last error when it gives up.
 
     A single wait longer than ``max_wait`` (a service asking for an hour) is not made either.
@@ -183,8 +198,14 @@ def call(fn: Callable[[], T], *, what: str, attempts: int = 3, backoff: float = 
         if on_retry is not None:
             on_retry(exc, rs.attempt_number, rs.upcoming_sleep)
             return
-        log.warning("%s: %s (attempt %d/%d), retrying in %.1fs", what, _describe(exc), rs.attempt_number,
-                    attempts, rs.upcoming_sleep)
+        log.warning(
+            "%s: %s (attempt %d/%d), retrying in %.1fs",
+            what,
+            _describe(exc),
+            rs.attempt_number,
+            attempts,
+            rs.upcoming_sleep,
+        )
 
     def _attempt() -> T:
         if found:

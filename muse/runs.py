@@ -90,28 +90,61 @@ class RunContext:
     progress: Callable[[str, int, int], None] | None = None
 
     def alert(self, severity: Any, title: str, text: str, *, dedup_key: str | None = None, **tags: Any) -> list[str]:
-        return self.telemetry.alert(severity, title, text, dedup_key=dedup_key or f"muse-{self.agent}-{title}",
-                                    source=f"muse {self.agent}", tags=tags or None)
+        return self.telemetry.alert(
+            severity,
+            title,
+            text,
+            dedup_key=dedup_key or f"muse-{self.agent}-{title}",
+            source=f"muse {self.agent}",
+            tags=tags or None,
+        )
 
 
-def _row(agent: str, run_id: str, started: datetime, status: str, *, finished: datetime | None = None,
-         result: AgentResult | None = None, error: str = "", exit_code: int | None = None) -> dict[str, Any]:
+def _row(
+    agent: str,
+    run_id: str,
+    started: datetime,
+    status: str,
+    *,
+    finished: datetime | None = None,
+    result: AgentResult | None = None,
+    error: str = "",
+    exit_code: int | None = None,
+) -> dict[str, Any]:
     result = result or AgentResult()
     return {
-        "agent": agent, "run_id": run_id, "started": ts_str(started),
-        "finished": ts_str(finished) if finished else None, "status": status,
+        "agent": agent,
+        "run_id": run_id,
+        "started": ts_str(started),
+        "finished": ts_str(finished) if finished else None,
+        "status": status,
         "exit_code": None if exit_code is None else int(exit_code),
-        "rows_written": result.rows_written, "message": result.message[:2000], "error": error[:4000],
-        "forced": result.forced, "details": json.dumps(result.details, default=str)[:100_000],
+        "rows_written": result.rows_written,
+        "message": result.message[:2000],
+        "error": error[:4000],
+        "forced": result.forced,
+        "details": json.dumps(result.details, default=str)[:100_000],
         "updated_at": ts_str(utcnow()),
     }
 
 
-def _record(store: Store, agent: str, run_id: str, started: datetime, status: str, *,
-            finished: datetime | None = None, result: AgentResult | None = None, error: str = "",
-            exit_code: int | None = None, extra: list[dict[str, Any]] | None = None) -> None:
-    rows = [*(extra or []), _row(agent, run_id, started, status, finished=finished, result=result, error=error,
-                                 exit_code=exit_code)]
+def _record(
+    store: Store,
+    agent: str,
+    run_id: str,
+    started: datetime,
+    status: str,
+    *,
+    finished: datetime | None = None,
+    result: AgentResult | None = None,
+    error: str = "",
+    exit_code: int | None = None,
+    extra: list[dict[str, Any]] | None = None,
+) -> None:
+    rows = [
+        *(extra or []),
+        _row(agent, run_id, started, status, finished=finished, result=result, error=error, exit_code=exit_code),
+    ]
     store.insert("agent_runs", rows)
 
 
@@ -159,8 +192,13 @@ def _ledger_append(settings: Settings, row: dict[str, Any]) -> None:
         finally:
             lock.release()
     except Exception as exc:  # noqa: BLE001 - a lost ledger row must not turn into a crash
-        log.warning("could not record the %s run %s in the run ledger %s: %s", row.get("agent"),
-                    str(row.get("run_id"))[:8], path, exc)
+        log.warning(
+            "could not record the %s run %s in the run ledger %s: %s",
+            row.get("agent"),
+            str(row.get("run_id"))[:8],
+            path,
+            exc,
+        )
 
 
 def _ledger_take(settings: Settings) -> tuple[list[dict[str, Any]], FileLock | None]:
@@ -290,9 +328,19 @@ def run_agent(
         locks.set_role(previous_role)
 
 
-def _run_agent(settings: Settings, agent: str, fn: Callable[..., AgentResult], run_id: str, telemetry: Telemetry,
-               t0: float, started: datetime, store: Store | None, on_wait: Callable[[str], None] | None,
-               progress: Callable[[str, int, int], None] | None, options: dict[str, Any]) -> RunOutcome:
+def _run_agent(
+    settings: Settings,
+    agent: str,
+    fn: Callable[..., AgentResult],
+    run_id: str,
+    telemetry: Telemetry,
+    t0: float,
+    started: datetime,
+    store: Store | None,
+    on_wait: Callable[[str], None] | None,
+    progress: Callable[[str, int, int], None] | None,
+    options: dict[str, Any],
+) -> RunOutcome:
     run = _Run(settings, agent, run_id, telemetry, t0, started, store=store, own_store=store is None)
     lock = run.take_lock()
     if isinstance(lock, RunOutcome):
@@ -327,8 +375,7 @@ class _Run:
     store: Store | None
     own_store: bool
     # Until the run says otherwise.
-    result: AgentResult = field(default_factory=lambda: AgentResult(status="failed",
-                                                                     message="the run did not finish"))
+    result: AgentResult = field(default_factory=lambda: AgentResult(status="failed", message="the run did not finish"))
     error: str = ""
     exit_code: ExitCode = ExitCode.OK
     recorded: bool = False  # the final row is in agent_runs (or the ledger)
@@ -346,25 +393,47 @@ class _Run:
             # A read-only or full state dir: nothing can run; say where, and alert.
             msg = f"cannot take the {agent} lock in {settings.state_dir / 'locks'}: {exc.strerror or exc}"
             log.error(msg)
-            telemetry.alert("critical", f"muse {agent} could not run", msg, dedup_key=_page_key(agent),
-                            source=f"muse {agent}")
+            telemetry.alert(
+                "critical", f"muse {agent} could not run", msg, dedup_key=_page_key(agent), source=f"muse {agent}"
+            )
             telemetry.flush()
-            return RunOutcome(agent, self.run_id, AgentResult(status="failed", message=msg),
-                              time.monotonic() - self.t0, ExitCode.FAILED, msg)
+            return RunOutcome(
+                agent,
+                self.run_id,
+                AgentResult(status="failed", message=msg),
+                time.monotonic() - self.t0,
+                ExitCode.FAILED,
+                msg,
+            )
         if not acquired:
             holder = lock.holder()
             msg = f"another {agent} run holds the lock ({holder}); skipping"
             log.info(msg)
             result = AgentResult(status="skipped", message=msg)
-            _ledger_append(settings, _row(agent, self.run_id, self.started, "skipped", finished=utcnow(),
-                                          result=result, exit_code=ExitCode.SKIPPED))
+            _ledger_append(
+                settings,
+                _row(
+                    agent,
+                    self.run_id,
+                    self.started,
+                    "skipped",
+                    finished=utcnow(),
+                    result=result,
+                    exit_code=ExitCode.SKIPPED,
+                ),
+            )
             telemetry.count("agent.run", 1, agent=agent, status="skipped", exit_code=int(ExitCode.SKIPPED))
             telemetry.flush()
             return RunOutcome(agent, self.run_id, result, time.monotonic() - self.t0, ExitCode.SKIPPED)
         return lock
 
-    def start(self, fn: Callable[..., AgentResult], *, on_wait: Callable[[str], None] | None,
-              progress: Callable[[str, int, int], None] | None) -> RunContext:
+    def start(
+        self,
+        fn: Callable[..., AgentResult],
+        *,
+        on_wait: Callable[[str], None] | None,
+        progress: Callable[[str, int, int], None] | None,
+    ) -> RunContext:
         """Open the store (unless given), fold the local ledger into agent_runs and record the
         running row."""
         settings = self.settings
@@ -416,44 +485,75 @@ class _Run:
         if result.status == "failed" and self.exit_code != ExitCode.USAGE and not result.alerted:
             # A usage error (bad argument, wrong state for the command) is the caller's
             # mistake, reported by the exit code: it pages nobody.
-            ctx.alert("critical" if self.error else "warning", f"muse {self.agent} failed", result.message,
-                      dedup_key=_page_key(self.agent), run_id=self.run_id)
+            ctx.alert(
+                "critical" if self.error else "warning",
+                f"muse {self.agent} failed",
+                result.message,
+                dedup_key=_page_key(self.agent),
+                run_id=self.run_id,
+            )
             if self.error:
                 _mark_page(self.settings, self.agent)
         elif result.status == "ok":
             _resolve_page(self.settings, self.agent, self.telemetry)
 
     def _final_row(self, status: str) -> dict[str, Any]:
-        return _row(self.agent, self.run_id, self.started, status, finished=utcnow(), result=self.result,
-                    error=self.error, exit_code=self.exit_code)
+        return _row(
+            self.agent,
+            self.run_id,
+            self.started,
+            status,
+            finished=utcnow(),
+            result=self.result,
+            error=self.error,
+            exit_code=self.exit_code,
+        )
 
     def record_final(self) -> None:
         """The final agent_runs row; in the ledger when the store refuses it."""
         assert self.store is not None
         try:
-            _record(self.store, self.agent, self.run_id, self.started, self.result.status, finished=utcnow(),
-                    result=self.result, error=self.error, exit_code=self.exit_code)
+            _record(
+                self.store,
+                self.agent,
+                self.run_id,
+                self.started,
+                self.result.status,
+                finished=utcnow(),
+                result=self.result,
+                error=self.error,
+                exit_code=self.exit_code,
+            )
         except MuseError as exc:
-            log.error("could not record the %s run in agent_runs: %s; kept in the run ledger", self.agent,
-                      exc.message)
+            log.error("could not record the %s run in agent_runs: %s; kept in the run ledger", self.agent, exc.message)
             _ledger_append(self.settings, self._final_row(self.result.status))
         self.recorded = True
 
     def could_not_run(self, exc: MuseError) -> None:
         """Store unavailable or schema outdated: nothing ran; say so (with the way out)."""
-        self.result = AgentResult(status="unavailable" if exc.exit_code == ExitCode.STORE_UNAVAILABLE else "failed",
-                                  message=exc.message + (f"; {exc.hint}" if exc.hint else ""))
+        self.result = AgentResult(
+            status="unavailable" if exc.exit_code == ExitCode.STORE_UNAVAILABLE else "failed",
+            message=exc.message + (f"; {exc.hint}" if exc.hint else ""),
+        )
         self.error = exc.message
         self.exit_code = exc.exit_code
         if isinstance(exc, StoreLockTimeout) and exc.holder_role == "interactive":
             # A person's query (or health, digest, ...) held the store past the wait: not an
             # outage. A distinct warning in the log; no page, nothing to resolve later.
-            log.warning("%s did not run: the embedded store was held by an interactive command "
-                        "(%s) for longer than store.lock_timeout_seconds; not paging", self.agent,
-                        exc.holder_command or "unknown")
+            log.warning(
+                "%s did not run: the embedded store was held by an interactive command "
+                "(%s) for longer than store.lock_timeout_seconds; not paging",
+                self.agent,
+                exc.holder_command or "unknown",
+            )
         elif self.exit_code != ExitCode.USAGE:
-            self.telemetry.alert("critical", f"muse {self.agent} could not run", exc.message,
-                                 dedup_key=_page_key(self.agent), source=f"muse {self.agent}")
+            self.telemetry.alert(
+                "critical",
+                f"muse {self.agent} could not run",
+                exc.message,
+                dedup_key=_page_key(self.agent),
+                source=f"muse {self.agent}",
+            )
             _mark_page(self.settings, self.agent)
         if not self.running:
             _ledger_append(self.settings, self._final_row(self.result.status))
@@ -463,8 +563,9 @@ class _Run:
         """SIGINT or SIGTERM: the run ends as interrupted (exit 130 / 143)."""
         self.exit_code = ExitCode.TERMINATED if isinstance(exc, Interrupted) else ExitCode.INTERRUPTED
         signame = "SIGTERM" if self.exit_code == ExitCode.TERMINATED else "SIGINT"
-        self.result = AgentResult(status="interrupted", message=f"interrupted by {signame}",
-                                  rows_written=self.result.rows_written)
+        self.result = AgentResult(
+            status="interrupted", message=f"interrupted by {signame}", rows_written=self.result.rows_written
+        )
         self.error = self.result.message
         log.error("%s run %s interrupted by %s", self.agent, self.run_id[:8], signame)
 
@@ -490,16 +591,28 @@ class _Run:
             self.store.close()
         lock.release()
         # Every run, whatever its outcome (exit 5 included), counts once (docs/alerts.md).
-        self.telemetry.count("agent.run", 1, agent=self.agent, status=self.result.status,
-                             exit_code=int(self.exit_code))
+        self.telemetry.count("agent.run", 1, agent=self.agent, status=self.result.status, exit_code=int(self.exit_code))
         self.telemetry.flush()
 
     def outcome(self) -> RunOutcome:
         """The run's outcome, with its one summary log line."""
         result = self.result
         duration = time.monotonic() - self.t0
-        level = logging.INFO if result.status in ("ok", "skipped") else logging.ERROR \
-            if result.status in ("failed", "interrupted") else logging.WARNING
-        log.log(level, "%s run %s %s in %.2fs: %s (rows written: %d)", self.agent, self.run_id[:8], result.status,
-                duration, result.message or "-", result.rows_written)
+        level = (
+            logging.INFO
+            if result.status in ("ok", "skipped")
+            else logging.ERROR
+            if result.status in ("failed", "interrupted")
+            else logging.WARNING
+        )
+        log.log(
+            level,
+            "%s run %s %s in %.2fs: %s (rows written: %d)",
+            self.agent,
+            self.run_id[:8],
+            result.status,
+            duration,
+            result.message or "-",
+            result.rows_written,
+        )
         return RunOutcome(self.agent, self.run_id, result, duration, self.exit_code, self.error)

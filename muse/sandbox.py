@@ -38,37 +38,94 @@ if TYPE_CHECKING:
 # odbc, mongodb, redis, sqlite, executable, python, eval, input, dictionary, merge, loop,
 # filesystem, iceberg*, deltaLake*, ...) is refused: an allow-list fails safe when a new
 # ClickHouse version adds one.
-TABLE_FUNCTION_NAMES = ("numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generateRandom", "generate_series",
-                        "generateSeries", "format", "view", "primes")
+TABLE_FUNCTION_NAMES = (
+    "numbers",
+    "numbers_mt",
+    "zeros",
+    "zeros_mt",
+    "values",
+    "generateRandom",
+    "generate_series",
+    "generateSeries",
+    "format",
+    "view",
+    "primes",
+)
 TABLE_FUNCTIONS = frozenset(n.lower() for n in TABLE_FUNCTION_NAMES)
 
 # Scalar functions that read a file, a dictionary (whose source may be a file, a URL or a
 # process), another table by name, or the server's configuration.
-SCALAR_DENY = frozenset({
-    "file", "joinget", "joingetornull", "hascolumnintable", "catboostevaluate", "modelevaluate",
-    "getserversetting", "getmacro", "generateserialid", "currentrequesturl", "getclienthttpheader",
-})
+SCALAR_DENY = frozenset(
+    {
+        "file",
+        "joinget",
+        "joingetornull",
+        "hascolumnintable",
+        "catboostevaluate",
+        "modelevaluate",
+        "getserversetting",
+        "getmacro",
+        "generateserialid",
+        "currentrequesturl",
+        "getclienthttpheader",
+    }
+)
 SCALAR_DENY_PREFIXES = ("dict",)
 
 # `system` tables a read-only query may read: engine catalogues and the store's own
 # metadata. Not settings, server_settings, disks, users, grants, query_log, processes,
 # macros, clusters, named_collections, ... (configuration, other people's queries, secrets).
-SYSTEM_TABLES = frozenset({
-    "one", "numbers", "numbers_mt", "zeros", "zeros_mt", "tables", "columns", "parts", "databases",
-    "functions", "table_functions", "data_type_families", "formats", "time_zones",
-})
+SYSTEM_TABLES = frozenset(
+    {
+        "one",
+        "numbers",
+        "numbers_mt",
+        "zeros",
+        "zeros_mt",
+        "tables",
+        "columns",
+        "parts",
+        "databases",
+        "functions",
+        "table_functions",
+        "data_type_families",
+        "formats",
+        "time_zones",
+    }
+)
 
 # Statement kinds (the root node of EXPLAIN AST).
-READ_KINDS = frozenset({"SelectWithUnionQuery", "SelectIntersectExceptQuery", "ShowTables", "DescribeQuery",
-                        "ShowCreateTableQuery", "ExistsTableQuery", "Explain"})
-WRITE_KINDS = frozenset({"InsertQuery", "AlterQuery", "OptimizeQuery", "DeleteQuery", "UpdateQuery",
-                         "TruncateQuery", "DropQuery", "CreateQuery", "Rename"})
+READ_KINDS = frozenset(
+    {
+        "SelectWithUnionQuery",
+        "SelectIntersectExceptQuery",
+        "ShowTables",
+        "DescribeQuery",
+        "ShowCreateTableQuery",
+        "ExistsTableQuery",
+        "Explain",
+    }
+)
+WRITE_KINDS = frozenset(
+    {
+        "InsertQuery",
+        "AlterQuery",
+        "OptimizeQuery",
+        "DeleteQuery",
+        "UpdateQuery",
+        "TruncateQuery",
+        "DropQuery",
+        "CreateQuery",
+        "Rename",
+    }
+)
 # Engines a --write CREATE may use: data stays in the store's own directory.
 ENGINES = frozenset({"memory", "null", "log", "tinylog", "stripelog", "set", "join"})
 # ALTER commands that move data between tables or out of the store.
 ALTER_DENY = ("MOVE", "REPLACE", "FETCH", "ATTACH", "FREEZE", "UNFREEZE", "EXPORT")
-IN_FUNCTIONS = frozenset({"in", "notin", "globalin", "globalnotin", "nullin", "notnullin", "globalnullin",
-                          "globalnotnullin"})
+IN_FUNCTIONS = frozenset(
+    {"in", "notin", "globalin", "globalnotin", "nullin", "notnullin", "globalnullin", "globalnotnullin"}
+)
 
 # ClickHouse error codes for a bound that stopped a query.
 LIMIT_CODES = {159: "time", 396: "result", 158: "result", 307: "result", 241: "memory"}
@@ -96,28 +153,40 @@ class QueryLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "QueryLimits":
-        return cls(timeout_seconds=settings.query.timeout_seconds,
-                   max_result_rows=settings.query.max_result_rows,
-                   max_result_bytes=int(settings.query.max_result_mb * 1024 * 1024),
-                   max_memory_bytes=int(settings.query.max_memory_mb * 1024 * 1024))
+        return cls(
+            timeout_seconds=settings.query.timeout_seconds,
+            max_result_rows=settings.query.max_result_rows,
+            max_result_bytes=int(settings.query.max_result_mb * 1024 * 1024),
+            max_memory_bytes=int(settings.query.max_memory_mb * 1024 * 1024),
+        )
 
     def engine_settings(self) -> dict[str, Any]:
         """ClickHouse settings that enforce the bounds (0 means no bound to ClickHouse)."""
-        return {"max_execution_time": self.timeout_seconds, "max_result_rows": self.max_result_rows,
-                "max_result_bytes": self.max_result_bytes, "result_overflow_mode": "throw",
-                "max_memory_usage": self.max_memory_bytes}
+        return {
+            "max_execution_time": self.timeout_seconds,
+            "max_result_rows": self.max_result_rows,
+            "max_result_bytes": self.max_result_bytes,
+            "result_overflow_mode": "throw",
+            "max_memory_usage": self.max_memory_bytes,
+        }
 
     def message(self, code: int) -> str:
         """The one line printed when a bound stops a query."""
         kind = LIMIT_CODES.get(code)
         if kind == "time":
-            return (f"query stopped: it ran longer than query.timeout_seconds ({self.timeout_seconds:g} s); "
-                    f"narrow it (WHERE, LIMIT) or raise the bound")
+            return (
+                f"query stopped: it ran longer than query.timeout_seconds ({self.timeout_seconds:g} s); "
+                f"narrow it (WHERE, LIMIT) or raise the bound"
+            )
         if kind == "memory":
-            return (f"query stopped: it needed more memory than query.max_memory_mb "
-                    f"({self.max_memory_bytes / 1048576:g} MB); narrow it or raise the bound")
-        return (f"query stopped: its result exceeds query.max_result_rows ({self.max_result_rows}) or "
-                f"query.max_result_mb ({self.max_result_bytes / 1048576:g} MB); add a LIMIT or raise the bound")
+            return (
+                f"query stopped: it needed more memory than query.max_memory_mb "
+                f"({self.max_memory_bytes / 1048576:g} MB); narrow it or raise the bound"
+            )
+        return (
+            f"query stopped: its result exceeds query.max_result_rows ({self.max_result_rows}) or "
+            f"query.max_result_mb ({self.max_result_bytes / 1048576:g} MB); add a LIMIT or raise the bound"
+        )
 
 
 @dataclass
@@ -170,8 +239,10 @@ def parse_tree(lines: list[str]) -> Node:
 
 
 def _ambiguous() -> SandboxRefused:
-    return SandboxRefused("query refused: a name in it holds a line break or other text ClickHouse prints "
-                          "ambiguously; rename it (plain letters, digits and _)")
+    return SandboxRefused(
+        "query refused: a name in it holds a line break or other text ClickHouse prints "
+        "ambiguously; rename it (plain letters, digits and _)"
+    )
 
 
 @dataclass
@@ -186,8 +257,10 @@ class _Walk:
     def table(self, raw: str, where: str) -> None:
         m = _TABLE_NAME.match(raw)
         if not m:
-            raise self.refuse(f"the table name {raw!r} in {where}",
-                              hint="name tables plainly (letters, digits, _), with at most a database prefix")
+            raise self.refuse(
+                f"the table name {raw!r} in {where}",
+                hint="name tables plainly (letters, digits, _), with at most a database prefix",
+            )
         db, _, name = m["name"].rpartition(".")
         self.qualified(db, name, where)
 
@@ -197,9 +270,10 @@ class _Walk:
         if db == "system" and name.lower() in SYSTEM_TABLES and not self.write:
             return
         allowed = ", ".join(f"system.{t}" for t in sorted(SYSTEM_TABLES))
-        raise SandboxRefused(f"query refused: {db}.{name} ({where}) is outside the store's database "
-                             f"{self.database}", hint=f"a query reads and writes only the store's tables; "
-                             f"a read-only one may also read {allowed}")
+        raise SandboxRefused(
+            f"query refused: {db}.{name} ({where}) is outside the store's database {self.database}",
+            hint=f"a query reads and writes only the store's tables; a read-only one may also read {allowed}",
+        )
 
     def function(self, node: Node, parent: Node | None, grand: Node | None) -> None:
         name = node.name
@@ -207,18 +281,24 @@ class _Walk:
         ptype = parent.kind if parent else ""
         if ptype in ("TableExpression", "InsertQuery", "CreateQuery", "BackupQuery", "DescribeQuery"):
             if low not in TABLE_FUNCTIONS:
-                raise self.refuse(f"the table function {name}()",
-                                  hint="table functions that read files, processes or the network are refused; "
-                                       "allowed: " + ", ".join(TABLE_FUNCTION_NAMES))
+                raise self.refuse(
+                    f"the table function {name}()",
+                    hint="table functions that read files, processes or the network are refused; "
+                    "allowed: " + ", ".join(TABLE_FUNCTION_NAMES),
+                )
             return
         if ptype == "Storage" and parent is not None and parent.children and parent.children[0] is node:
             if not (low.endswith("mergetree") or low in ENGINES):
-                raise self.refuse(f"the table engine {name}",
-                                  hint="use a MergeTree-family engine, Memory, Null or Log: they keep data in the store")
+                raise self.refuse(
+                    f"the table engine {name}",
+                    hint="use a MergeTree-family engine, Memory, Null or Log: they keep data in the store",
+                )
             return
         if low in SCALAR_DENY or low.startswith(SCALAR_DENY_PREFIXES):
-            raise self.refuse(f"the function {name}()",
-                              hint="it reads files, dictionaries, other tables or the server's configuration")
+            raise self.refuse(
+                f"the function {name}()",
+                hint="it reads files, dictionaries, other tables or the server's configuration",
+            )
         if low in IN_FUNCTIONS and node.children and len(node.children[0].children) == 2:
             right = node.children[0].children[1]
             if right.kind in ("Identifier", "TableIdentifier"):
@@ -233,12 +313,15 @@ class _Walk:
         elif kind == "TableIdentifier":
             self.table(node.arg, "FROM")
         elif kind == "Set" and not self.write:
-            raise self.refuse("changing settings (SETTINGS or SET)",
-                              hint="the bounds are query.timeout_seconds, query.max_result_rows, query.max_result_mb "
-                                   "and query.max_memory_mb in the config")
+            raise self.refuse(
+                "changing settings (SETTINGS or SET)",
+                hint="the bounds are query.timeout_seconds, query.max_result_rows, query.max_result_mb "
+                "and query.max_memory_mb in the config",
+            )
         elif kind == "AlterCommand" and node.name.split("_")[0] in ALTER_DENY:
-            raise self.refuse(f"ALTER ... {node.name.replace('_', ' ')}",
-                              hint="it moves data between tables or out of the store")
+            raise self.refuse(
+                f"ALTER ... {node.name.replace('_', ' ')}", hint="it moves data between tables or out of the store"
+            )
         elif kind == "Dictionary":
             raise self.refuse("a dictionary")
         if kind == "SelectWithUnionQuery":
@@ -257,21 +340,43 @@ def check(root: Node, *, canonical: str, database: str, write: bool) -> None:
     kind = root.kind
     head = " ".join(canonical.split()[:3]).upper()
     if kind in WRITE_KINDS and not write:
-        raise SandboxRefused(f"the store is read-only for this command: {head.split(' ')[0]} writes",
-                             hint="pass --write to allow writes to the store's tables")
+        raise SandboxRefused(
+            f"the store is read-only for this command: {head.split(' ')[0]} writes",
+            hint="pass --write to allow writes to the store's tables",
+        )
     if kind not in READ_KINDS | WRITE_KINDS:
-        raise walk.refuse(f"the statement {head!r}", hint="muse query runs SELECT, SHOW TABLES, DESCRIBE, "
-                          "SHOW CREATE, EXISTS and EXPLAIN; with --write also INSERT, ALTER, OPTIMIZE, DELETE, "
-                          "UPDATE, TRUNCATE, DROP TABLE, CREATE TABLE/VIEW and RENAME on the store's tables")
-    if kind in ("CreateQuery", "DropQuery") and re.match(r"^(CREATE|DROP|ATTACH|DETACH)\s+(OR\s+REPLACE\s+)?"
-                                                          r"(DATABASE|DICTIONARY|NAMED)", canonical, re.I):
+        raise walk.refuse(
+            f"the statement {head!r}",
+            hint="muse query runs SELECT, SHOW TABLES, DESCRIBE, "
+            "SHOW CREATE, EXISTS and EXPLAIN; with --write also INSERT, ALTER, OPTIMIZE, DELETE, "
+            "UPDATE, TRUNCATE, DROP TABLE, CREATE TABLE/VIEW and RENAME on the store's tables",
+        )
+    if kind in ("CreateQuery", "DropQuery") and re.match(
+        r"^(CREATE|DROP|ATTACH|DETACH)\s+(OR\s+REPLACE\s+)?"
+        r"(DATABASE|DICTIONARY|NAMED)",
+        canonical,
+        re.I,
+    ):
         raise walk.refuse(f"the statement {head!r}", hint="only tables and views of the store's database")
     if kind == "Rename":
         if len([c for c in root.children if c.kind == "Identifier"]) != 2:
-            raise walk.refuse("RENAME/EXCHANGE across databases",
-                              hint="rename tables within the store's database, without a database prefix")
-    elif kind in ("ShowTables", "ShowCreateTableQuery", "ExistsTableQuery", "InsertQuery", "AlterQuery",
-                  "OptimizeQuery", "DeleteQuery", "UpdateQuery", "TruncateQuery", "DropQuery", "CreateQuery"):
+            raise walk.refuse(
+                "RENAME/EXCHANGE across databases",
+                hint="rename tables within the store's database, without a database prefix",
+            )
+    elif kind in (
+        "ShowTables",
+        "ShowCreateTableQuery",
+        "ExistsTableQuery",
+        "InsertQuery",
+        "AlterQuery",
+        "OptimizeQuery",
+        "DeleteQuery",
+        "UpdateQuery",
+        "TruncateQuery",
+        "DropQuery",
+        "CreateQuery",
+    ):
         ids = [c for c in root.children if c.kind == "Identifier"]
         if kind == "ShowTables" and ids:
             walk.qualified(ids[0].arg, "*", "SHOW TABLES FROM")
@@ -288,8 +393,9 @@ class Prepared:
     tree: Node
 
 
-def prepare(run: Callable[[str, Mapping[str, Any]], Any], sql: str, params: Mapping[str, Any], *,
-            write: bool) -> Prepared:
+def prepare(
+    run: Callable[[str, Mapping[str, Any]], Any], sql: str, params: Mapping[str, Any], *, write: bool
+) -> Prepared:
     """Parse and check ``sql`` with the engine behind ``run`` (a store's ``query``)."""
     text = sql.strip()
     while text.endswith(";"):
@@ -304,9 +410,11 @@ def prepare(run: Callable[[str, Mapping[str, Any]], Any], sql: str, params: Mapp
         # (formatQuery drops it), and chDB runs what follows a `;` after the data as another
         # statement. Such an insert runs as written, only when it holds no `;` at all.
         if ";" in text:
-            raise SandboxRefused("query refused: an INSERT with inline data may not contain ';' (a second "
-                                 "statement could hide behind the data)",
-                                 hint="insert with INSERT ... SELECT, or without ';' in the values")
+            raise SandboxRefused(
+                "query refused: an INSERT with inline data may not contain ';' (a second "
+                "statement could hide behind the data)",
+                hint="insert with INSERT ... SELECT, or without ';' in the values",
+            )
         return Prepared(text, tree)
     return Prepared(canonical, tree)
 
@@ -318,12 +426,43 @@ _INLINE_DATA = re.compile(r"\bFORMAT\s+\w+\s*$")
 
 # Privileges that reach files, processes, the network or other databases' secrets. A muse
 # user needs none of them (docs/security.md lists what it does need).
-RISKY_PRIVILEGES = ("ALL", "SOURCES", "FILE", "URL", "S3", "REMOTE", "HDFS", "AZURE", "MYSQL", "POSTGRES",
-                    "SQLITE", "ODBC", "JDBC", "MONGO", "REDIS", "KAFKA", "NATS", "RABBITMQ", "HIVE",
-                    "YTSAURUS", "SYSTEM", "INTROSPECTION", "ACCESS MANAGEMENT", "CREATE FUNCTION",
-                    "CREATE DICTIONARY", "CREATE USER", "CREATE ROLE", "CREATE NAMED COLLECTION",
-                    "NAMED COLLECTION", "SHOW NAMED COLLECTIONS SECRETS", "displaySecretsInShowAndSelect",
-                    "BACKUP", "KILL QUERY", "READ", "WRITE")
+RISKY_PRIVILEGES = (
+    "ALL",
+    "SOURCES",
+    "FILE",
+    "URL",
+    "S3",
+    "REMOTE",
+    "HDFS",
+    "AZURE",
+    "MYSQL",
+    "POSTGRES",
+    "SQLITE",
+    "ODBC",
+    "JDBC",
+    "MONGO",
+    "REDIS",
+    "KAFKA",
+    "NATS",
+    "RABBITMQ",
+    "HIVE",
+    "YTSAURUS",
+    "SYSTEM",
+    "INTROSPECTION",
+    "ACCESS MANAGEMENT",
+    "CREATE FUNCTION",
+    "CREATE DICTIONARY",
+    "CREATE USER",
+    "CREATE ROLE",
+    "CREATE NAMED COLLECTION",
+    "NAMED COLLECTION",
+    "SHOW NAMED COLLECTIONS SECRETS",
+    "displaySecretsInShowAndSelect",
+    "BACKUP",
+    "KILL QUERY",
+    "READ",
+    "WRITE",
+)
 _GRANT = re.compile(r"^GRANT\s+(?P<privs>.+?)\s+ON\s+(?P<target>\S+)\s+TO\s+", re.I)
 
 

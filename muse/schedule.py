@@ -7,9 +7,9 @@ expected run plus a grace period is *late*.
 The schedules are configurable (``schedule:`` in the config file, one cron expression per
 agent, and ``schedule.timezone``): ``schedules(settings)`` is what health judges against and
 what `muse cron print` writes as crontab lines, so a changed schedule is changed in one
-place. The defaults below are the source design's, in UTC. Cron expressions are the classic five fields (minute, hour, day of month,
-month, day of week) with ``*``, ``a-b``, ``a,b`` and ``*/n`` / ``a-b/n``; that is all the
-schedules here need, and a small evaluator beats a dependency for it.
+place. The defaults below are the source design's, in UTC. Cron expressions are the classic
+five fields (minute, hour, day of month, month, day of week) with ``*``, ``a-b``, ``a,b``
+and ``*/n`` / ``a-b/n``; that is all the schedules here need, and a small evaluator beats a dependency for it.
 """
 
 from __future__ import annotations
@@ -76,8 +76,17 @@ class Cron:
             raise CronError(f"cron expression {expr!r} needs 5 fields, has {len(parts)}")
         sets = [_parse_field(p, name, lo, hi) for p, (name, lo, hi) in zip(parts, _FIELDS)]
         weekdays = frozenset(0 if d == 7 else d for d in sets[4])
-        return cls(" ".join(parts), sets[0], sets[1], sets[2], sets[3], weekdays,
-                   parts[2] == "*", parts[4] == "*", tz or timezone.utc)
+        return cls(
+            " ".join(parts),
+            sets[0],
+            sets[1],
+            sets[2],
+            sets[3],
+            weekdays,
+            parts[2] == "*",
+            parts[4] == "*",
+            tz or timezone.utc,
+        )
 
     def _day_matches(self, t: datetime) -> bool:
         if t.month not in self.months:
@@ -196,8 +205,13 @@ SCHEDULES_BY_AGENT: dict[str, Schedule] = {s.agent: s for s in SCHEDULES}
 
 # Config keys (schedule.<key>) and the schedules they set; publish follows the council.
 SCHEDULE_KEYS: dict[str, str] = {
-    "ingest_hearts": "ingest-hearts", "ingest_packs": "ingest-packs", "watcher": "watcher",
-    "analytics": "analytics", "council": "council", "i18n": "i18n", "db_maintain": "db-maintain",
+    "ingest_hearts": "ingest-hearts",
+    "ingest_packs": "ingest-packs",
+    "watcher": "watcher",
+    "analytics": "analytics",
+    "council": "council",
+    "i18n": "i18n",
+    "db_maintain": "db-maintain",
 }
 
 
@@ -262,8 +276,13 @@ def schedules(settings: Settings) -> tuple[Schedule, ...]:
 CRON_LOG_DIR = "/var/log/muse"
 
 
-def crontab_text(settings: Settings, *, log_dir: str = CRON_LOG_DIR, env_file: str = "/etc/muse/env",
-                 path: str = "/opt/muse/.venv/bin:/usr/local/bin:/usr/bin:/bin") -> str:
+def crontab_text(
+    settings: Settings,
+    *,
+    log_dir: str = CRON_LOG_DIR,
+    env_file: str = "/etc/muse/env",
+    path: str = "/opt/muse/.venv/bin:/usr/local/bin:/usr/bin:/bin",
+) -> str:
     """The crontab lines for the schedules in effect (what `muse cron print` prints)."""
     scheds = schedules(settings)
     tz = settings.schedule.timezone or "UTC"
@@ -318,8 +337,13 @@ class Punctuality:
     due: datetime | None  # the run expected after the last one
 
 
-def check_punctuality(schedule: Schedule, last_started: datetime | None, now: datetime, *,
-                      predecessor: tuple[str, datetime | None] | None = None) -> Punctuality:
+def check_punctuality(
+    schedule: Schedule,
+    last_started: datetime | None,
+    now: datetime,
+    *,
+    predecessor: tuple[str, datetime | None] | None = None,
+) -> Punctuality:
     """Healthchecks-style: late when ``now`` is past the next expected run plus the grace.
 
     ``predecessor`` is (status, started) of the last run of the agent this one runs after;
@@ -333,22 +357,34 @@ def check_punctuality(schedule: Schedule, last_started: datetime | None, now: da
     due = cron.next_after(last_started)
     ago = humanize(now - last_started)
     if now <= due + schedule.grace:
-        return Punctuality(schedule.agent, "ok", f"last run {ago} ago (expected {schedule.every})",
-                           last_started, due)
+        return Punctuality(schedule.agent, "ok", f"last run {ago} ago (expected {schedule.every})", last_started, due)
     if predecessor is not None:
         # Cron starts this agent only after its predecessor succeeds (`a && b`): if the
         # predecessor has not run since, or did not succeed, the predecessor is what is
         # late or failing, and its own check says so.
         pred_status, pred_started = predecessor
         if pred_started is None or pred_started.astimezone(timezone.utc) < due - timedelta(minutes=1):
-            return Punctuality(schedule.agent, "waiting",
-                               f"waiting for {schedule.after}: no {schedule.after} run since "
-                               f"{due:%Y-%m-%d %H:%M} UTC (last run {ago} ago)", last_started, due)
+            return Punctuality(
+                schedule.agent,
+                "waiting",
+                f"waiting for {schedule.after}: no {schedule.after} run since "
+                f"{due:%Y-%m-%d %H:%M} UTC (last run {ago} ago)",
+                last_started,
+                due,
+            )
         if pred_status != "ok":
-            return Punctuality(schedule.agent, "waiting",
-                               f"not started: the last {schedule.after} run was {pred_status} "
-                               f"(last run {ago} ago)", last_started, due)
-    return Punctuality(schedule.agent, "late",
-                       f"late: last run {ago} ago, expected {schedule.every} "
-                       f"(due {due:%Y-%m-%d %H:%M} UTC, grace {humanize(schedule.grace)})",
-                       last_started, due)
+            return Punctuality(
+                schedule.agent,
+                "waiting",
+                f"not started: the last {schedule.after} run was {pred_status} (last run {ago} ago)",
+                last_started,
+                due,
+            )
+    return Punctuality(
+        schedule.agent,
+        "late",
+        f"late: last run {ago} ago, expected {schedule.every} "
+        f"(due {due:%Y-%m-%d %H:%M} UTC, grace {humanize(schedule.grace)})",
+        last_started,
+        due,
+    )

@@ -33,7 +33,8 @@ def validator(name: str, strict_integers: bool = False) -> Any:
     if not strict_integers:
         return Draft202012Validator(schema)
     checker = Draft202012Validator.TYPE_CHECKER.redefine(
-        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    )
     return validators.extend(Draft202012Validator, type_checker=checker)(schema)
 
 
@@ -45,8 +46,15 @@ def where(path: Any) -> str:
     return out or "(top level)"
 
 
-_JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string", type(None): "null",
-               dict: "object", list: "array"}
+_JSON_TYPES = {
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    type(None): "null",
+    dict: "object",
+    list: "array",
+}
 
 
 def errors(name: str, doc: Any, *, strict_integers: bool = False) -> Iterator[str]:

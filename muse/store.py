@@ -135,8 +135,9 @@ class Store:
 
     backend = "abstract"
 
-    def __init__(self, *, retries: int = 3, backoff: float = 0.5, readonly: bool = False,
-                 limits: QueryLimits | None = None) -> None:
+    def __init__(
+        self, *, retries: int = 3, backoff: float = 0.5, readonly: bool = False, limits: QueryLimits | None = None
+    ) -> None:
         self.retries = max(1, retries)
         self.backoff = backoff
         self.readonly = readonly
@@ -149,8 +150,9 @@ class Store:
     def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:  # pragma: no cover
         raise NotImplementedError
 
-    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]],
-                    dedup_token: str | None = None) -> None:  # pragma: no cover
+    def _raw_insert(
+        self, table: str, columns: Sequence[str], rows: list[dict[str, Any]], dedup_token: str | None = None
+    ) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover
@@ -188,13 +190,27 @@ class Store:
 
         def on_retry(exc: BaseException | None, attempt_no: int, wait: float) -> None:
             self.stats.retries += 1
-            log.warning("store: %s failed (attempt %d/%d), retrying in %.1fs: %s",
-                        what, attempt_no, self.retries, wait, _one_line(exc) if exc else "failed")
+            log.warning(
+                "store: %s failed (attempt %d/%d), retrying in %.1fs: %s",
+                what,
+                attempt_no,
+                self.retries,
+                wait,
+                _one_line(exc) if exc else "failed",
+            )
 
         try:
-            return retry.call(attempt, what=f"store: {what}", attempts=self.retries, backoff=self.backoff,
-                              max_backoff=float("inf"), max_wait=float("inf"), transient=transient,
-                              on_retry=on_retry, sleep=lambda s: time.sleep(s))
+            return retry.call(
+                attempt,
+                what=f"store: {what}",
+                attempts=self.retries,
+                backoff=self.backoff,
+                max_backoff=float("inf"),
+                max_wait=float("inf"),
+                transient=transient,
+                on_retry=on_retry,
+                sleep=lambda s: time.sleep(s),
+            )
         except (StoreError, StoreUnavailableError):
             raise
         except Exception as exc:  # classified below
@@ -236,8 +252,7 @@ class Store:
         self.stats.rows_read += result.rows_read
         return result
 
-    def sandboxed_query(self, sql: str, params: Mapping[str, Any] | None = None, *,
-                        write: bool = False) -> QueryResult:
+    def sandboxed_query(self, sql: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> QueryResult:
         """Run an ad-hoc statement after the sandbox (muse.sandbox) checked ClickHouse's parse of it:
         only the store's own tables, no files, processes or network; reads only unless ``write``."""
         params = dict(params or {})
@@ -254,17 +269,20 @@ class Store:
         except ReadOnlyError as exc:
             # EXPLAIN applies a query's own SETTINGS, and a sandboxed session (readonly = 1)
             # refuses every change of a setting: say so rather than suggest --write.
-            raise SandboxRefused("query refused: changing settings (SETTINGS or SET) is not allowed in a "
-                                 "read-only query: " + exc.message.split(": ", 1)[-1],
-                                 hint="the bounds are the query.* keys of the config") from exc
+            raise SandboxRefused(
+                "query refused: changing settings (SETTINGS or SET) is not allowed in a "
+                "read-only query: " + exc.message.split(": ", 1)[-1],
+                hint="the bounds are the query.* keys of the config",
+            ) from exc
         try:
             return self.query(prepared.canonical, params)
         except ReadOnlyError as exc:
             if not self.readonly:
                 raise
-            raise SandboxRefused("query refused by ClickHouse's read-only mode: " + exc.message.split(": ", 1)[-1],
-                                 hint="a read-only query only reads; pass --write to write to the store's tables") \
-                from exc
+            raise SandboxRefused(
+                "query refused by ClickHouse's read-only mode: " + exc.message.split(": ", 1)[-1],
+                hint="a read-only query only reads; pass --write to write to the store's tables",
+            ) from exc
 
     def _enter_limits(self, limits: QueryLimits) -> None:  # pragma: no cover - per backend
         raise NotImplementedError
@@ -277,8 +295,14 @@ class Store:
         """Run the named query sql/queries/<name>.sql."""
         return self.query(load_query(name), params)
 
-    def insert(self, table: str, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None, *,
-               dedup_token: str | None = None) -> int:
+    def insert(
+        self,
+        table: str,
+        rows: Iterable[Mapping[str, Any]],
+        columns: Sequence[str] | None = None,
+        *,
+        dedup_token: str | None = None,
+    ) -> int:
         """Insert Python rows (dicts) into a table; returns the number of rows sent.
 
         ``dedup_token`` (letters, digits, ``_:.-``) makes a retried insert of the same batch a
@@ -308,9 +332,17 @@ class EmbeddedStore(Store):
 
     backend = "embedded"
 
-    def __init__(self, path: Path, *, lock_timeout: float = 60.0, readonly: bool = False,
-                 retries: int = 3, backoff: float = 0.5,
-                 on_wait: Callable[[str], None] | None = None, limits: QueryLimits | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_timeout: float = 60.0,
+        readonly: bool = False,
+        retries: int = 3,
+        backoff: float = 0.5,
+        on_wait: Callable[[str], None] | None = None,
+        limits: QueryLimits | None = None,
+    ) -> None:
         super().__init__(retries=retries, backoff=backoff, readonly=readonly, limits=limits)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -341,10 +373,15 @@ class EmbeddedStore(Store):
         for name, value in limits.engine_settings().items():
             self._session.query(f"SET {name} = {_setting_literal(value)}")
         self._session.query("SET readonly = 1")
+
     def parts(self) -> PartsReport:
         row = self.named("store_parts").first() or {}
-        return PartsReport(int(row.get("active_parts") or 0), int(row.get("active_bytes") or 0),
-                           int(row.get("outdated_parts") or 0), int(row.get("outdated_bytes") or 0))
+        return PartsReport(
+            int(row.get("active_parts") or 0),
+            int(row.get("active_bytes") or 0),
+            int(row.get("outdated_parts") or 0),
+            int(row.get("outdated_bytes") or 0),
+        )
 
     def maintain(self, *, wait: float, force: bool = False) -> PartsReport | None:
         """Bounded maintenance at the end of a run (see sql/queries/store_cleanup_settings.sql).
@@ -371,8 +408,12 @@ class EmbeddedStore(Store):
         report.tables_configured = configured
         report.waited_s = time.monotonic() - t0
         if report.outdated_parts:
-            log.info("store: %d replaced part(s) (%d bytes) still on disk after %.1fs; the next run removes them",
-                     report.outdated_parts, report.outdated_bytes, report.waited_s)
+            log.info(
+                "store: %d replaced part(s) (%d bytes) still on disk after %.1fs; the next run removes them",
+                report.outdated_parts,
+                report.outdated_bytes,
+                report.waited_s,
+            )
         return report
 
     def _raw_query(self, sql: str, params: Mapping[str, Any]) -> QueryResult:
@@ -394,8 +435,14 @@ class EmbeddedStore(Store):
     def _result(self, res: Any) -> QueryResult:
         raw = res.data() if res is not None else ""
         if not raw.strip():
-            return QueryResult([], [], [], rows_read=_safe(res, "rows_read"), bytes_read=_safe(res, "bytes_read"),
-                               elapsed=_safe_f(res, "elapsed"))
+            return QueryResult(
+                [],
+                [],
+                [],
+                rows_read=_safe(res, "rows_read"),
+                bytes_read=_safe(res, "bytes_read"),
+                elapsed=_safe_f(res, "elapsed"),
+            )
         doc = json.loads(raw)
         meta = doc.get("meta", [])
         stats = doc.get("statistics", {})
@@ -408,8 +455,9 @@ class EmbeddedStore(Store):
             elapsed=float(stats.get("elapsed", 0.0)),
         )
 
-    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]],
-                    dedup_token: str | None = None) -> None:
+    def _raw_insert(
+        self, table: str, columns: Sequence[str], rows: list[dict[str, Any]], dedup_token: str | None = None
+    ) -> None:
         # JSONEachRow data after FORMAT is parsed as data, never as SQL. The token was checked
         # against _TOKEN (no quotes or backslashes) before it reaches the SQL text.
         body = "\n".join(json.dumps({c: r.get(c) for c in columns}, default=_json_default) for r in rows)
@@ -457,6 +505,8 @@ def _setting_literal(value: Any) -> str:
             raise StoreError(f"invalid setting value {value!r}")
         return f"'{value}'"
     return repr(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 HARD_STOP_GRACE_S = 5.0
 
 
@@ -467,8 +517,11 @@ def _hard_stop(timeout: float) -> None:
 
     from muse.errors import ExitCode
 
-    log.error("query stopped after query.timeout_seconds (%gs): it overrode max_execution_time; "
-              "ending the process so the waiting agents get the store", timeout)
+    log.error(
+        "query stopped after query.timeout_seconds (%gs): it overrode max_execution_time; "
+        "ending the process so the waiting agents get the store",
+        timeout,
+    )
     for handler in logging.getLogger("muse").handlers:
         handler.flush()
     os._exit(int(ExitCode.FAILED))
@@ -524,8 +577,7 @@ def _literal(value: Any) -> str:
     return "'" + text.translate(_QUOTED_ESCAPES) + "'"
 
 
-_QUOTED_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r",
-                                 "\0": "\\0"})
+_QUOTED_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
 _PARAM_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"})
 
 
@@ -534,8 +586,16 @@ class ServerStore(Store):
 
     backend = "server"
 
-    def __init__(self, url: str, *, readonly: bool = False, retries: int = 3, backoff: float = 0.5,
-                 connect_timeout: float = 5.0, limits: QueryLimits | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        readonly: bool = False,
+        retries: int = 3,
+        backoff: float = 0.5,
+        connect_timeout: float = 5.0,
+        limits: QueryLimits | None = None,
+    ) -> None:
         super().__init__(retries=retries, backoff=backoff, readonly=readonly, limits=limits)
         parsed = urlparse(url)
         if parsed.scheme not in ("clickhouse", "clickhouses"):
@@ -544,8 +604,9 @@ class ServerStore(Store):
             _ = parsed.port  # reading it validates it
         except ValueError as exc:
             # (the URL itself is not repeated: it may hold a password)
-            raise ConfigError(f"store.url: bad port ({exc})",
-                              hint="clickhouse://user:pass@host:9000/db; the port is 1-65535") from None
+            raise ConfigError(
+                f"store.url: bad port ({exc})", hint="clickhouse://user:pass@host:9000/db; the port is 1-65535"
+            ) from None
         self._where = f"{parsed.hostname}:{parsed.port or 9000}/{(parsed.path or '/default').lstrip('/') or 'default'}"
         from clickhouse_driver import Client
 
@@ -578,15 +639,23 @@ class ServerStore(Store):
         rows_read = getattr(progress, "rows", 0) if progress else 0
         bytes_read = getattr(progress, "bytes", 0) if progress else 0
         elapsed = getattr(self._client.last_query, "elapsed", 0.0) or 0.0
-        return QueryResult([m[0] for m in meta], [m[1] for m in meta],
-                           [tuple(_plain(v) for v in r) for r in rows], rows_read, bytes_read, elapsed)
+        return QueryResult(
+            [m[0] for m in meta],
+            [m[1] for m in meta],
+            [tuple(_plain(v) for v in r) for r in rows],
+            rows_read,
+            bytes_read,
+            elapsed,
+        )
 
-    def _raw_insert(self, table: str, columns: Sequence[str], rows: list[dict[str, Any]],
-                    dedup_token: str | None = None) -> None:
+    def _raw_insert(
+        self, table: str, columns: Sequence[str], rows: list[dict[str, Any]], dedup_token: str | None = None
+    ) -> None:
         col_list = ", ".join(f"`{c}`" for c in columns)
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
-        self._client.execute(f"INSERT INTO {table} ({col_list}) VALUES", [[r.get(c) for c in columns] for r in rows],
-                             settings=settings)
+        self._client.execute(
+            f"INSERT INTO {table} ({col_list}) VALUES", [[r.get(c) for c in columns] for r in rows], settings=settings
+        )
 
     def close(self) -> None:
         self._client.disconnect()
@@ -615,8 +684,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def open_store(settings: Settings, *, readonly: bool = False, on_wait: Callable[[str], None] | None = None,
-               bounded: bool = False) -> Store:
+def open_store(
+    settings: Settings, *, readonly: bool = False, on_wait: Callable[[str], None] | None = None, bounded: bool = False
+) -> Store:
     """Open the store the settings describe.
 
     ``bounded`` (with ``readonly``) applies the ``query.*`` bounds of an ad-hoc read-only query.
@@ -629,9 +699,15 @@ def open_store(settings: Settings, *, readonly: bool = False, on_wait: Callable[
         return ServerStore(url, readonly=readonly, retries=retries, backoff=backoff, limits=limits)
     try:
         settings.ensure_state_dir()
-        return EmbeddedStore(settings.embedded_store_path, lock_timeout=settings.store.lock_timeout_seconds,
-                             readonly=readonly, retries=retries, backoff=backoff, on_wait=on_wait, limits=limits)
+        return EmbeddedStore(
+            settings.embedded_store_path,
+            lock_timeout=settings.store.lock_timeout_seconds,
+            readonly=readonly,
+            retries=retries,
+            backoff=backoff,
+            on_wait=on_wait,
+            limits=limits,
+        )
     except OSError as exc:
         # A read-only or full state dir: the store's lock file cannot be made.
-        raise StateDirError(f"cannot open the embedded store in {settings.state_dir}: "
-                            f"{exc.strerror or exc}") from None
+        raise StateDirError(f"cannot open the embedded store in {settings.state_dir}: {exc.strerror or exc}") from None

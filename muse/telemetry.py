@@ -64,14 +64,14 @@ def _tag_list(tags: dict[str, Any] | None) -> list[str]:
     """``k:v`` tags, sorted; a list value gives one tag per item (``repo:a``, ``repo:b``)."""
     out = []
     for k, v in sorted((tags or {}).items()):
-        for item in (v if isinstance(v, (list, tuple)) else [v]):
+        for item in v if isinstance(v, (list, tuple)) else [v]:
             out.append(f"{k}:{item}")
     return out
 
 
 def truncate(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, with a marker saying so."""
-    return text if len(text) <= limit else text[:limit - len(TRUNCATED)] + TRUNCATED
+    return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
 def slack_escape(text: str) -> str:
@@ -173,8 +173,9 @@ class Telemetry:
         if self._statsd is None:
             from datadog.dogstatsd import DogStatsd
 
-            self._statsd = DogStatsd(host=self.agent_host, port=self.agent_port,
-                                     constant_tags=self.constant_tags, disable_telemetry=True)
+            self._statsd = DogStatsd(
+                host=self.agent_host, port=self.agent_port, constant_tags=self.constant_tags, disable_telemetry=True
+            )
         return self._statsd
 
     def _send_statsd(self, sample: Sample) -> None:
@@ -182,8 +183,9 @@ class Telemetry:
             return
         try:
             self._client()
-            send = {"count": self._statsd.increment, "gauge": self._statsd.gauge,
-                    "histogram": self._statsd.histogram}[sample.kind]
+            send = {"count": self._statsd.increment, "gauge": self._statsd.gauge, "histogram": self._statsd.histogram}[
+                sample.kind
+            ]
             value = int(sample.value) if sample.value.is_integer() else sample.value
             send(sample.name, value, tags=_tag_list(sample.tags))
         except Exception as exc:  # noqa: BLE001 - telemetry must never break a run
@@ -198,8 +200,7 @@ class Telemetry:
     def histogram(self, name: str, value: float, **tags: Any) -> None:
         self._record(name, "histogram", value, tags, None)
 
-    def _record(self, name: str, kind: MetricKind, value: float, tags: dict[str, Any],
-                timestamp: float | None) -> None:
+    def _record(self, name: str, kind: MetricKind, value: float, tags: dict[str, Any], timestamp: float | None) -> None:
         now = time.time()
         ts = now if timestamp is None else float(timestamp)
         sample = Sample(name, kind, float(value), tags, ts, backfill=now - ts > BACKFILL_AFTER_S)
@@ -229,23 +230,31 @@ class Telemetry:
         fresh = [s for s in samples if now - s.ts < SERIES_MAX_AGE_S]
         too_old = len(samples) - len(fresh)
         if too_old:
-            log.info("%d backfilled metric point(s) older than an hour not sent (Datadog drops them); "
-                     "they are in the store", too_old)
+            log.info(
+                "%d backfilled metric point(s) older than an hour not sent (Datadog drops them); they are in the store",
+                too_old,
+            )
         if not fresh or not self.api_key:
             if fresh and self.agent_host:
-                log.info("%d backfilled metric point(s) not sent: DogStatsD would stamp them now and no "
-                         "DD_API_KEY is set", len(fresh))
+                log.info(
+                    "%d backfilled metric point(s) not sent: DogStatsD would stamp them now and no DD_API_KEY is set",
+                    len(fresh),
+                )
             return
-        series = [{
-            "metric": s.name,
-            "points": [[int(s.ts), s.value]],
-            "type": {"count": "count", "gauge": "gauge", "histogram": "gauge"}[s.kind],
-            "tags": self.constant_tags + _tag_list(s.tags),
-        } for s in fresh]
+        series = [
+            {
+                "metric": s.name,
+                "points": [[int(s.ts), s.value]],
+                "type": {"count": "count", "gauge": "gauge", "histogram": "gauge"}[s.kind],
+                "tags": self.constant_tags + _tag_list(s.tags),
+            }
+            for s in fresh
+        ]
         # Datadog ingests a point up to an hour after its timestamp: that is its expiry.
         expiry = max(1.0, SERIES_MAX_AGE_S - (now - min(s.ts for s in fresh)))
-        self._enqueue_and_deliver([("datadog series", {"series": series}, {"title": f"{len(series)} metric points"})],
-                                  expiry_seconds=expiry)
+        self._enqueue_and_deliver(
+            [("datadog series", {"series": series}, {"title": f"{len(series)} metric points"})], expiry_seconds=expiry
+        )
 
     def _record_locally(self, samples: Iterable[Sample]) -> None:
         if self.state_dir is None:
@@ -258,49 +267,94 @@ class Telemetry:
             current = {}
         for s in samples:
             key = s.name + ("{" + ",".join(_tag_list(s.tags)) + "}" if s.tags else "")
-            current[key] = {"value": s.value, "kind": s.kind,
-                            "ts": datetime.fromtimestamp(s.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            current[key] = {
+                "value": s.value,
+                "kind": s.kind,
+                "ts": datetime.fromtimestamp(s.ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
         try:
             atomic_write_text(path, json.dumps(current, indent=1, sort_keys=True), mode=0o600)
         except OSError as exc:
             log.warning("could not record metrics locally: %s", exc)
 
     # -- alerts -------------------------------------------------------------------
-    def alert(self, severity: Severity, title: str, text: str, *, dedup_key: str,
-              source: str = "muse", tags: dict[str, Any] | None = None, kind: str | None = None) -> list[str]:
+    def alert(
+        self,
+        severity: Severity,
+        title: str,
+        text: str,
+        *,
+        dedup_key: str,
+        source: str = "muse",
+        tags: dict[str, Any] | None = None,
+        kind: str | None = None,
+    ) -> list[str]:
         """Send an alert to the sinks its severity routes to; returns the sinks that accepted it
         in this call (the others keep it in the outbox for the next run)."""
         kind = kind or alert_kind(title)
         tags = dict(tags or {})
         details = {k: tags.pop(k) for k in sorted(tags) if k in UNBOUNDED_TAGS}
         full_text = text + ("\n\n" + "\n".join(f"{k}: {v}" for k, v in details.items()) if details else "")
-        record: dict[str, Any] = {"ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "severity": severity,
-                  "title": title, "text": text, "dedup_key": dedup_key, "action": "trigger", "kind": kind}
-        log.log(logging.ERROR if severity == "critical" else logging.WARNING if severity == "warning"
-                else logging.INFO, "alert [%s] %s: %s", severity, title, text)
+        record: dict[str, Any] = {
+            "ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "severity": severity,
+            "title": title,
+            "text": text,
+            "dedup_key": dedup_key,
+            "action": "trigger",
+            "kind": kind,
+        }
+        log.log(
+            logging.ERROR if severity == "critical" else logging.WARNING if severity == "warning" else logging.INFO,
+            "alert [%s] %s: %s",
+            severity,
+            title,
+            text,
+        )
         meta = {"severity": severity, "kind": kind, "action": "trigger", "dedup_key": dedup_key, "title": title}
         alert_type = {"info": "info", "warning": "warning", "critical": "error"}[severity]
         queue: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         reached: list[str] = []
         if self.api_key:
-            queue.append(("datadog event", {
-                "title": truncate(datadog_escape(title), DATADOG_TITLE_MAX),
-                "text": truncate(datadog_escape(full_text), DATADOG_TEXT_MAX),
-                "alert_type": alert_type, "aggregation_key": kind, "source_type_name": "muse",
-                "priority": "normal" if severity != "info" else "low",
-                "date_happened": int(time.time()), "tags": self.constant_tags + _tag_list(tags)},
-                {**meta, "max_age": DATADOG_EVENT_MAX_AGE_S}))
+            queue.append(
+                (
+                    "datadog event",
+                    {
+                        "title": truncate(datadog_escape(title), DATADOG_TITLE_MAX),
+                        "text": truncate(datadog_escape(full_text), DATADOG_TEXT_MAX),
+                        "alert_type": alert_type,
+                        "aggregation_key": kind,
+                        "source_type_name": "muse",
+                        "priority": "normal" if severity != "info" else "low",
+                        "date_happened": int(time.time()),
+                        "tags": self.constant_tags + _tag_list(tags),
+                    },
+                    {**meta, "max_age": DATADOG_EVENT_MAX_AGE_S},
+                )
+            )
         elif self.agent_host and self._dogstatsd_event(title, full_text, alert_type, kind, tags):
             reached.append("dogstatsd")
         if severity in ("warning", "critical") and self.slack_webhook_url:
             safe = f"*{slack_escape(title)}*\n{slack_escape(full_text)}"
             queue.append(("slack", {"text": f":rotating_light: {safe}" if severity == "critical" else safe}, meta))
         if severity == "critical" and self.pagerduty_routing_key:
-            queue.append(("pagerduty", {
-                "event_action": "trigger", "dedup_key": dedup_key,
-                "payload": {"summary": truncate(f"{title}: {text}", PAGERDUTY_SUMMARY_MAX), "source": source,
-                            "severity": "critical", "class": kind,
-                            "custom_details": {k: str(v)[:200] for k, v in details.items()} or None}}, meta))
+            queue.append(
+                (
+                    "pagerduty",
+                    {
+                        "event_action": "trigger",
+                        "dedup_key": dedup_key,
+                        "payload": {
+                            "summary": truncate(f"{title}: {text}", PAGERDUTY_SUMMARY_MAX),
+                            "source": source,
+                            "severity": "critical",
+                            "class": kind,
+                            "custom_details": {k: str(v)[:200] for k, v in details.items()} or None,
+                        },
+                    },
+                    meta,
+                )
+            )
         for body in (q[1] for q in queue if q[0] == "pagerduty"):
             if body["payload"]["custom_details"] is None:
                 del body["payload"]["custom_details"]
@@ -323,25 +377,47 @@ class Telemetry:
                 rel = ""
         if self.pagerduty_routing_key:
             outbox = self._outbox()
-            if outbox is not None and rel and any(m.clears == rel and m.dedup_key == dedup_key
-                                                  for m in outbox.pending()):
+            if (
+                outbox is not None
+                and rel
+                and any(m.clears == rel and m.dedup_key == dedup_key for m in outbox.pending())
+            ):
                 queued.append("pagerduty")  # an earlier run queued it; deliver_pending retries it
                 self.deliver_pending()
             else:
-                meta = {"severity": "info", "kind": "resolve", "action": "resolve", "dedup_key": dedup_key,
-                        "title": title, "clears": rel}
+                meta = {
+                    "severity": "info",
+                    "kind": "resolve",
+                    "action": "resolve",
+                    "dedup_key": dedup_key,
+                    "title": title,
+                    "clears": rel,
+                }
                 reached = self._enqueue_and_deliver(
                     [("pagerduty", {"event_action": "resolve", "dedup_key": dedup_key}, meta)],
-                    expiry_seconds=self.alert_expiry_hours * 3600)
+                    expiry_seconds=self.alert_expiry_hours * 3600,
+                )
                 queued = [] if reached else ["pagerduty"]
         elif clears is not None:
             Path(clears).unlink(missing_ok=True)
-        self._append_alert({"ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "severity": "info",
-                            "title": title, "text": "resolved", "dedup_key": dedup_key, "action": "resolve",
-                            "sinks": reached, "queued": queued})
+        self._append_alert(
+            {
+                "ts": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "severity": "info",
+                "title": title,
+                "text": "resolved",
+                "dedup_key": dedup_key,
+                "action": "resolve",
+                "sinks": reached,
+                "queued": queued,
+            }
+        )
         if queued:
-            log.warning("resolve [%s] %s not accepted yet; kept in the outbox, the page stays open until it is",
-                        dedup_key, title)
+            log.warning(
+                "resolve [%s] %s not accepted yet; kept in the outbox, the page stays open until it is",
+                dedup_key,
+                title,
+            )
         else:
             log.info("resolved [%s] %s", dedup_key, title)
         return reached
@@ -365,8 +441,9 @@ class Telemetry:
         end = time.monotonic() + max(0.0, self.delivery_deadline_seconds - self._delivery_spent)
         return min(end, self.deadline) if self.deadline is not None else end
 
-    def _enqueue_and_deliver(self, queue: list[tuple[str, dict[str, Any], dict[str, Any]]], *,
-                             expiry_seconds: float) -> list[str]:
+    def _enqueue_and_deliver(
+        self, queue: list[tuple[str, dict[str, Any], dict[str, Any]]], *, expiry_seconds: float
+    ) -> list[str]:
         """Write each (sink, body, meta) to the outbox, then deliver; the sinks that accepted."""
         if not queue:
             return []
@@ -374,9 +451,15 @@ class Telemetry:
         msgs: list[Message] = []
         if outbox is not None:
             try:
-                msgs = [outbox.add(sink, body, **{k: v for k, v in meta.items() if k != "max_age"},
-                                   expiry_seconds=min(expiry_seconds, meta.get("max_age", expiry_seconds)))
-                        for sink, body, meta in queue]
+                msgs = [
+                    outbox.add(
+                        sink,
+                        body,
+                        **{k: v for k, v in meta.items() if k != "max_age"},
+                        expiry_seconds=min(expiry_seconds, meta.get("max_age", expiry_seconds)),
+                    )
+                    for sink, body, meta in queue
+                ]
             except Exception as exc:  # noqa: BLE001 - an unwritable outbox must not lose the alert
                 log.warning("alert outbox unwritable (%s); sending without it", exc)
                 outbox, msgs = None, []
@@ -388,8 +471,13 @@ class Telemetry:
                 meta = {k: v for k, v in meta.items() if k != "max_age"}
                 msg = Message(id="", sink=sink, created=now, expires=now + expiry_seconds, body=body, **meta)
                 try:
-                    retry.call(functools.partial(self._send, msg), what=f"{sink} {meta.get('action', '')}",
-                               attempts=self.http_retries, backoff=self.http_backoff, deadline=self._drain_deadline())
+                    retry.call(
+                        functools.partial(self._send, msg),
+                        what=f"{sink} {meta.get('action', '')}",
+                        attempts=self.http_retries,
+                        backoff=self.http_backoff,
+                        deadline=self._drain_deadline(),
+                    )
                     reached.append(sink)
                 except Exception as exc:  # noqa: BLE001
                     log.warning("%s alert not delivered: %s", sink, exc)
@@ -405,8 +493,9 @@ class Telemetry:
             return {}
         t0 = time.monotonic()
         try:
-            return outbox.drain(self._send, deadline=self._drain_deadline(), attempts=self.http_retries,
-                                backoff=self.http_backoff)
+            return outbox.drain(
+                self._send, deadline=self._drain_deadline(), attempts=self.http_retries, backoff=self.http_backoff
+            )
         except Exception as exc:  # noqa: BLE001 - delivery must never break a run
             log.warning("alert outbox delivery failed: %s", exc)
             return {}
@@ -447,10 +536,15 @@ class Telemetry:
 
     def _dogstatsd_event(self, title: str, text: str, alert_type: str, kind: str, tags: dict[str, Any]) -> bool:
         try:
-            self._client().event(truncate(datadog_escape(title), DATADOG_TITLE_MAX),
-                                 truncate(datadog_escape(text), DATADOG_TEXT_MAX),
-                                 alert_type=alert_type, aggregation_key=kind, source_type_name="muse",
-                                 date_happened=int(time.time()), tags=_tag_list(tags))
+            self._client().event(
+                truncate(datadog_escape(title), DATADOG_TITLE_MAX),
+                truncate(datadog_escape(text), DATADOG_TEXT_MAX),
+                alert_type=alert_type,
+                aggregation_key=kind,
+                source_type_name="muse",
+                date_happened=int(time.time()),
+                tags=_tag_list(tags),
+            )
             return True
         except Exception as exc:  # noqa: BLE001 - telemetry must never break a run
             log.warning("dogstatsd event not sent: %s", exc)

@@ -23,8 +23,9 @@ def environment():  # -> jinja2.Environment (jinja2 is imported lazily)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resource_path("templates"))),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("svg", "html", "xml", "svg.j2", "html.j2", "xml.j2"),
-                                             default=False),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("svg", "html", "xml", "svg.j2", "html.j2", "xml.j2"), default=False
+        ),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

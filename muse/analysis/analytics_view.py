@@ -38,8 +38,10 @@ def show_run(store: Store, run_id: str, *, limit: int = 100) -> dict[str, Any]:
         raise UsageError(f"run id {run_id!r} must be a UUID or at least its first 8 characters")
     count = store.named("analytics_show_count", {"run_id": prefix}).first() or {}
     if not count.get("rows"):
-        raise InputError(f"no analysed llm_events or bench_runs rows with run_id {run_id!r} "
-                         f"(is it ingested, and has `muse analytics run` run since?)")
+        raise InputError(
+            f"no analysed llm_events or bench_runs rows with run_id {run_id!r} "
+            f"(is it ingested, and has `muse analytics run` run since?)"
+        )
     if count["runs"] > 1:
         raise UsageError(f"run id prefix {run_id!r} matches {count['runs']} runs; give more characters")
     # The summary covers every row of the run (runs are tens to thousands of calls); the
@@ -48,8 +50,13 @@ def show_run(store: Store, run_id: str, *, limit: int = 100) -> dict[str, Any]:
     shown = rows[:limit]
     baselines = _baselines(store, shown)
     records = [_record(r, baselines) for r in shown]
-    return {"run_id": count["first_run_id"], "rows": count["rows"], "shown": len(records), **_summary(rows),
-            "records": records}
+    return {
+        "run_id": count["first_run_id"],
+        "rows": count["rows"],
+        "shown": len(records),
+        **_summary(rows),
+        "records": records,
+    }
 
 
 def _baselines(store: Store, rows: list[dict[str, Any]]) -> dict[tuple[str, int, str], dict[str, Any]]:
@@ -73,15 +80,28 @@ def _llm_baseline(b: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     """Log-scale centers and scales, and the value expected for this row's own context."""
     x, u = math.log(1 + r["tokens_out"]), math.log(1 + r["tokens"])
     return {
-        "latency_ms": {"context": "x = ln(1 + tokens_out), x^2", "center": _f(b["latency_center"]),
-                       "slope": _f(b["latency_slope"]), "curve": _f(b["latency_curve"]), "scale": _f(b["latency_scale"]),
-                       "expected": _f(math.exp(b["latency_center"] + b["latency_slope"] * x
-                                               + b["latency_curve"] * x * x))},
-        "cost_usd": {"context": "ln(1 + tokens)", "center": _f(b["cost_center"]), "slope": _f(b["cost_slope"]),
-                     "scale": _f(b["cost_scale"]),
-                     "expected": _f(math.exp(b["cost_center"] + b["cost_slope"] * u) - 1e-6)},
-        "tokens": {"context": None, "center": _f(b["tokens_center"]), "slope": 0.0, "scale": _f(b["tokens_scale"]),
-                   "expected": _f(math.exp(b["tokens_center"]) - 1)},
+        "latency_ms": {
+            "context": "x = ln(1 + tokens_out), x^2",
+            "center": _f(b["latency_center"]),
+            "slope": _f(b["latency_slope"]),
+            "curve": _f(b["latency_curve"]),
+            "scale": _f(b["latency_scale"]),
+            "expected": _f(math.exp(b["latency_center"] + b["latency_slope"] * x + b["latency_curve"] * x * x)),
+        },
+        "cost_usd": {
+            "context": "ln(1 + tokens)",
+            "center": _f(b["cost_center"]),
+            "slope": _f(b["cost_slope"]),
+            "scale": _f(b["cost_scale"]),
+            "expected": _f(math.exp(b["cost_center"] + b["cost_slope"] * u) - 1e-6),
+        },
+        "tokens": {
+            "context": None,
+            "center": _f(b["tokens_center"]),
+            "slope": 0.0,
+            "scale": _f(b["tokens_scale"]),
+            "expected": _f(math.exp(b["tokens_center"]) - 1),
+        },
     }
 
 
@@ -93,23 +113,49 @@ def _record(r: dict[str, Any], baselines: dict[tuple[str, int, str], dict[str, A
     if b is None:
         base[level] = None
     else:
-        common = {"key": f"{r['genus_key']:016x}", "n": b["n"], "min_n": b["min_n"], "estimator": b["estimator"],
-                  "window_days": b["window_days"]}
+        common = {
+            "key": f"{r['genus_key']:016x}",
+            "n": b["n"],
+            "min_n": b["min_n"],
+            "estimator": b["estimator"],
+            "window_days": b["window_days"],
+        }
         if r["kind"] == "llm":
             base[level] = {**common, "scale": "log", **_llm_baseline(b, r)}
         else:
-            base[level] = {**common, "scale": "raw", **{names[m]: {"center": _f(b[f"{m}_center"]),
-                                                                   "scale": _f(b[f"{m}_scale"])}
-                                                        for m in ("cost", "latency", "tokens")}}
-    ident = {"kind": r["kind"], "source": r["source"], "ts": r["ts"], "run_id": r["run_id"],
-             "commit_sha": r["commit_sha"], "model": r["model"]}
+            base[level] = {
+                **common,
+                "scale": "raw",
+                **{
+                    names[m]: {"center": _f(b[f"{m}_center"]), "scale": _f(b[f"{m}_scale"])}
+                    for m in ("cost", "latency", "tokens")
+                },
+            }
+    ident = {
+        "kind": r["kind"],
+        "source": r["source"],
+        "ts": r["ts"],
+        "run_id": r["run_id"],
+        "commit_sha": r["commit_sha"],
+        "model": r["model"],
+    }
     if r["kind"] == "llm":
         ident.update(event_id=r["row_key"], operation=r["operation"])
-        metrics = {"cost_usd": r["cost"], "latency_ms": r["latency_ms"], "tokens_in": r["tokens_in"],
-                   "tokens_out": r["tokens_out"], "tokens": r["tokens"], "is_error": bool(r["is_error"])}
-        inp = {"category": r["input_category"], "complexity_score": _f(r["input_complexity"]),
-               "fingerprint": r["input_fingerprint"], "estimated_tokens": r["tokens_in"],
-               "estimated_chars": r["tokens_in"] * 4}
+        metrics = {
+            "cost_usd": r["cost"],
+            "latency_ms": r["latency_ms"],
+            "tokens_in": r["tokens_in"],
+            "tokens_out": r["tokens_out"],
+            "tokens": r["tokens"],
+            "is_error": bool(r["is_error"]),
+        }
+        inp = {
+            "category": r["input_category"],
+            "complexity_score": _f(r["input_complexity"]),
+            "fingerprint": r["input_fingerprint"],
+            "estimated_tokens": r["tokens_in"],
+            "estimated_chars": r["tokens_in"] * 4,
+        }
     else:
         ident.update(row_key=r["row_key"], quant=r["quant"], dataset=r["dataset"])
         metrics = {"cost_per_1k": r["cost"], "latency_p95_ms": r["latency_ms"], "tokens_per_sec": r["tokens"]}
@@ -120,16 +166,29 @@ def _record(r: dict[str, Any], baselines: dict[tuple[str, int, str], dict[str, A
         "metrics": metrics,
         "baselines": base,
         "anomaly_scores": {
-            "state": r["baseline_state"], "baseline_n": r["baseline_n"],
-            "cost_z_score": _f(r["cost_z"]), "latency_z_score": _f(r["latency_z"]),
+            "state": r["baseline_state"],
+            "baseline_n": r["baseline_n"],
+            "cost_z_score": _f(r["cost_z"]),
+            "latency_z_score": _f(r["latency_z"]),
             "tokens_z_score": _f(r["tokens_z"]),
-            "is_cost_outlier": bool(r["is_cost_outlier"]), "is_latency_outlier": bool(r["is_latency_outlier"]),
-            "is_tokens_outlier": bool(r["is_tokens_outlier"]), "is_extreme": bool(r["is_extreme"])},
-        "efficiency": {"cost_per_message": _f(r["cost_per_message"]), "cost_per_token": _f(r["cost_per_token"]),
-                       "tokens_per_message": _f(r["tokens_per_message"]), "tokens_per_sec": _f(r["tokens_per_sec"])},
-        "temporal": {"hour_of_day": r["hour_of_day"], "day_of_week": r["day_of_week"],
-                     "is_weekend": bool(r["is_weekend"])},
-        "analysed_at": r["analysed_at"], "analytics_run_id": r["analytics_run_id"],
+            "is_cost_outlier": bool(r["is_cost_outlier"]),
+            "is_latency_outlier": bool(r["is_latency_outlier"]),
+            "is_tokens_outlier": bool(r["is_tokens_outlier"]),
+            "is_extreme": bool(r["is_extreme"]),
+        },
+        "efficiency": {
+            "cost_per_message": _f(r["cost_per_message"]),
+            "cost_per_token": _f(r["cost_per_token"]),
+            "tokens_per_message": _f(r["tokens_per_message"]),
+            "tokens_per_sec": _f(r["tokens_per_sec"]),
+        },
+        "temporal": {
+            "hour_of_day": r["hour_of_day"],
+            "day_of_week": r["day_of_week"],
+            "is_weekend": bool(r["is_weekend"]),
+        },
+        "analysed_at": r["analysed_at"],
+        "analytics_run_id": r["analytics_run_id"],
     }
 
 
@@ -148,24 +207,42 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     return {
         "kinds": dict(Counter(r["kind"] for r in rows)),
-        "input": {"categories": dict(Counter(r["input_category"] for r in llm)),
-                  "complexity_score": (sum(r["input_complexity"] for r in llm) / len(llm)) if llm else None,
-                  "estimated_tokens": sum(r["tokens_in"] for r in llm)},
-        "metrics": {"total_cost": total_cost, "total_duration_ms": total_ms, "message_count": len(llm),
-                    "tokens_in": sum(r["tokens_in"] for r in llm), "tokens_out": tokens_out,
-                    "error_count": sum(r["is_error"] for r in llm), "bench_rows": len(rows) - len(llm)},
+        "input": {
+            "categories": dict(Counter(r["input_category"] for r in llm)),
+            "complexity_score": (sum(r["input_complexity"] for r in llm) / len(llm)) if llm else None,
+            "estimated_tokens": sum(r["tokens_in"] for r in llm),
+        },
+        "metrics": {
+            "total_cost": total_cost,
+            "total_duration_ms": total_ms,
+            "message_count": len(llm),
+            "tokens_in": sum(r["tokens_in"] for r in llm),
+            "tokens_out": tokens_out,
+            "error_count": sum(r["is_error"] for r in llm),
+            "bench_rows": len(rows) - len(llm),
+        },
         "baselines": {"levels_used": dict(Counter(r["baseline_level"] or "insufficient_baseline" for r in rows))},
         "anomaly_scores": {
-            "max_abs_cost_z": zmax("cost_z"), "max_abs_latency_z": zmax("latency_z"),
+            "max_abs_cost_z": zmax("cost_z"),
+            "max_abs_latency_z": zmax("latency_z"),
             "max_abs_tokens_z": zmax("tokens_z"),
-            "outlier_rows": sum(1 for r in rows if r["is_cost_outlier"] or r["is_latency_outlier"]
-                                or r["is_tokens_outlier"]),
+            "outlier_rows": sum(
+                1 for r in rows if r["is_cost_outlier"] or r["is_latency_outlier"] or r["is_tokens_outlier"]
+            ),
             "extreme_rows": sum(1 for r in rows if r["is_extreme"]),
-            "insufficient_baseline_rows": sum(1 for r in rows if r["baseline_state"] == "insufficient_baseline")},
-        "efficiency": {"cost_per_message": total_cost / len(llm) if llm else None,
-                       "cost_per_token": total_cost / total_tokens if total_tokens else None,
-                       "tokens_per_message": total_tokens / len(llm) if llm else None,
-                       "tokens_per_sec": tokens_out * 1000 / total_ms if total_ms else None},
-        "temporal": {"first": first["ts"], "last": max(r["ts"] for r in rows), "hour_of_day": first["hour_of_day"],
-                     "day_of_week": first["day_of_week"], "is_weekend": bool(first["is_weekend"])},
+            "insufficient_baseline_rows": sum(1 for r in rows if r["baseline_state"] == "insufficient_baseline"),
+        },
+        "efficiency": {
+            "cost_per_message": total_cost / len(llm) if llm else None,
+            "cost_per_token": total_cost / total_tokens if total_tokens else None,
+            "tokens_per_message": total_tokens / len(llm) if llm else None,
+            "tokens_per_sec": tokens_out * 1000 / total_ms if total_ms else None,
+        },
+        "temporal": {
+            "first": first["ts"],
+            "last": max(r["ts"] for r in rows),
+            "hour_of_day": first["hour_of_day"],
+            "day_of_week": first["day_of_week"],
+            "is_weekend": bool(first["is_weekend"]),
+        },
     }

@@ -57,8 +57,7 @@ def status_path(state_dir: Path) -> Path:
     return Path(state_dir) / STATUS_FILE
 
 
-def write_status(state_dir: Path, *, run_id: str, checked_at: datetime, hearts_commit: str,
-                 packs_commit: str) -> Path:
+def write_status(state_dir: Path, *, run_id: str, checked_at: datetime, hearts_commit: str, packs_commit: str) -> Path:
     """Write the status file atomically (temp file + rename, mode 0600) and return its path.
 
     A reader sees the old file or the new one, never half of one.
@@ -214,72 +213,125 @@ def check_gate(settings: Settings, store: Any, *, now: datetime | None = None) -
     status, problem = read_status(state_dir)
     if status is None:
         if problem == "missing":
-            return GateVerdict(False, f"Council blocked: there is no watcher status file ({path}). The last watcher "
-                                      f"check did not pass, or none has run yet. {hint}")
-        return GateVerdict(False, f"Council blocked: the watcher status file {path} {problem}, so it was not "
-                                  f"written by the watcher and is ignored. {hint}")
+            return GateVerdict(
+                False,
+                f"Council blocked: there is no watcher status file ({path}). The last watcher "
+                f"check did not pass, or none has run yet. {hint}",
+            )
+        return GateVerdict(
+            False,
+            f"Council blocked: the watcher status file {path} {problem}, so it was not "
+            f"written by the watcher and is ignored. {hint}",
+        )
     short = status.run_id[:8]
-    base: dict[str, Any] = {"run_id": status.run_id, "hearts_commit": status.hearts_commit,
-                            "packs_commit": status.packs_commit}
+    base: dict[str, Any] = {
+        "run_id": status.run_id,
+        "hearts_commit": status.hearts_commit,
+        "packs_commit": status.packs_commit,
+    }
     try:
         row = store.named("watcher_gate_run", {"run_id": status.run_id}).first()
         if row is None:
-            return GateVerdict(False, f"Council blocked: the status file names watcher run {short}, which is not in "
-                                      f"watcher_runs. The file was not written by a watcher check (hand-made, or "
-                                      f"from another store) and is ignored. {hint}", **base)
+            return GateVerdict(
+                False,
+                f"Council blocked: the status file names watcher run {short}, which is not in "
+                f"watcher_runs. The file was not written by a watcher check (hand-made, or "
+                f"from another store) and is ignored. {hint}",
+                **base,
+            )
         ran_at = require_ts(row["ts"])
     except MuseError as exc:
-        return GateVerdict(False, f"Council blocked: could not verify the watcher status against the store: "
-                                  f"{exc.message}", **base)
+        return GateVerdict(
+            False, f"Council blocked: could not verify the watcher status against the store: {exc.message}", **base
+        )
     age = (now - ran_at).total_seconds()
     base["age_seconds"] = age
     if row["status"] != "valid":
-        return GateVerdict(False, f"Council blocked: watcher run {short} found {row['status']}, not valid"
-                                  f"{': ' + row['message'] if row.get('message') else ''}. The status file naming "
-                                  f"it was not written by a passing check and is ignored. {hint}", **base)
+        return GateVerdict(
+            False,
+            f"Council blocked: watcher run {short} found {row['status']}, not valid"
+            f"{': ' + row['message'] if row.get('message') else ''}. The status file naming "
+            f"it was not written by a passing check and is ignored. {hint}",
+            **base,
+        )
     if (row["hearts_commit"], row["packs_commit"]) != (status.hearts_commit, status.packs_commit):
-        return GateVerdict(False, f"Council blocked: the status file's commits differ from those watcher run {short} "
-                                  f"checked, so the file was altered and is ignored. {hint}", **base)
+        return GateVerdict(
+            False,
+            f"Council blocked: the status file's commits differ from those watcher run {short} "
+            f"checked, so the file was altered and is ignored. {hint}",
+            **base,
+        )
     if abs((status.checked_at - ran_at).total_seconds()) > _CLOCK_TOLERANCE_S:
-        return GateVerdict(False, f"Council blocked: the status file's time ({status.checked_at:%Y-%m-%d %H:%M:%S} "
-                                  f"UTC) differs from watcher run {short} ({ran_at:%Y-%m-%d %H:%M:%S} UTC), so the "
-                                  f"file was altered and is ignored. {hint}", **base)
+        return GateVerdict(
+            False,
+            f"Council blocked: the status file's time ({status.checked_at:%Y-%m-%d %H:%M:%S} "
+            f"UTC) differs from watcher run {short} ({ran_at:%Y-%m-%d %H:%M:%S} UTC), so the "
+            f"file was altered and is ignored. {hint}",
+            **base,
+        )
     if age < -60:
-        return GateVerdict(False, f"Council blocked: watcher run {short} is dated {humanize(age)} in the "
-                                  f"future; check this machine's clock.", **base)
+        return GateVerdict(
+            False,
+            f"Council blocked: watcher run {short} is dated {humanize(age)} in the future; check this machine's clock.",
+            **base,
+        )
     if age > max_age:
-        stale = (f"Council blocked: the last passing watcher check (run {short}) was {humanize(age)} ago, "
-                 f"older than the {humanize(max_age)} limit")
+        stale = (
+            f"Council blocked: the last passing watcher check (run {short}) was {humanize(age)} ago, "
+            f"older than the {humanize(max_age)} limit"
+        )
         try:
             newest = store.named("watcher_recent", {"limit": 1}).first()
         except MuseError:
             newest = None
         if newest and newest["status"] == "valid_pending" and require_ts(newest["ts"]) > ran_at:
-            return GateVerdict(False, f"{stale}; the checks since then wait for the data of a new commit "
-                                      f"(valid_pending, not a failure): {newest['message']} The council can run "
-                                      f"once that data is in and a check passes.", **base)
+            return GateVerdict(
+                False,
+                f"{stale}; the checks since then wait for the data of a new commit "
+                f"(valid_pending, not a failure): {newest['message']} The council can run "
+                f"once that data is in and a check passes.",
+                **base,
+            )
         return GateVerdict(False, f"{stale}. Is cron still running `muse watcher check`? Run it now.", **base)
     try:
         later = store.named("watcher_failures_after", {"after": ran_at}).first() or {}
     except MuseError as exc:
-        return GateVerdict(False, f"Council blocked: could not verify the watcher status against the store: "
-                                  f"{exc.message}", **base)
+        return GateVerdict(
+            False, f"Council blocked: could not verify the watcher status against the store: {exc.message}", **base
+        )
     if int(later.get("failures") or 0) > 0:
-        return GateVerdict(False, f"Council blocked: a later watcher check (run {str(later['run_id'])[:8]}, "
-                                  f"{humanize((now - require_ts(later['ts'])).total_seconds())} ago) found "
-                                  f"{later['status']}. {hint}", **base)
-    return open_verdict(run_id=status.run_id, ran_at=ran_at, hearts_commit=status.hearts_commit,
-                        packs_commit=status.packs_commit, max_age_seconds=max_age, now=now)
+        return GateVerdict(
+            False,
+            f"Council blocked: a later watcher check (run {str(later['run_id'])[:8]}, "
+            f"{humanize((now - require_ts(later['ts'])).total_seconds())} ago) found "
+            f"{later['status']}. {hint}",
+            **base,
+        )
+    return open_verdict(
+        run_id=status.run_id,
+        ran_at=ran_at,
+        hearts_commit=status.hearts_commit,
+        packs_commit=status.packs_commit,
+        max_age_seconds=max_age,
+        now=now,
+    )
 
 
-def open_verdict(*, run_id: str, ran_at: datetime, hearts_commit: str, packs_commit: str, max_age_seconds: float,
-                 now: datetime) -> GateVerdict:
+def open_verdict(
+    *, run_id: str, ran_at: datetime, hearts_commit: str, packs_commit: str, max_age_seconds: float, now: datetime
+) -> GateVerdict:
     """The open verdict for a valid watcher run with nothing failed after it (what check_gate
     returns once every test passed; the watcher reports it right after its own valid check)."""
     age = (now - ran_at).total_seconds()
     until = ran_at + timedelta(seconds=max_age_seconds)
-    return GateVerdict(True, f"Council unblocked: watcher run {run_id[:8]} found the data of banterhearts "
-                             f"{hearts_commit[:8]} and banterpacks {packs_commit[:8]} in the store "
-                             f"{humanize(age)} ago; this holds until {until:%H:%M} UTC unless a later check "
-                             f"fails.", run_id=run_id, age_seconds=age, hearts_commit=hearts_commit,
-                       packs_commit=packs_commit)
+    return GateVerdict(
+        True,
+        f"Council unblocked: watcher run {run_id[:8]} found the data of banterhearts "
+        f"{hearts_commit[:8]} and banterpacks {packs_commit[:8]} in the store "
+        f"{humanize(age)} ago; this holds until {until:%H:%M} UTC unless a later check "
+        f"fails.",
+        run_id=run_id,
+        age_seconds=age,
+        hearts_commit=hearts_commit,
+        packs_commit=packs_commit,
+    )

@@ -80,9 +80,21 @@ class Fact:
         return self.display
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "label": self.label, "value": _jsonable(self.value), "unit": self.unit,
-                "display": self.display, "kind": self.kind, "query": self.query, "params": self.params,
-                "rule": self.rule, "format": self.fmt, "scale": self.scale, "row_keys": self.keys, "more_row_keys": self.more_keys}
+        return {
+            "id": self.id,
+            "label": self.label,
+            "value": _jsonable(self.value),
+            "unit": self.unit,
+            "display": self.display,
+            "kind": self.kind,
+            "query": self.query,
+            "params": self.params,
+            "rule": self.rule,
+            "format": self.fmt,
+            "scale": self.scale,
+            "row_keys": self.keys,
+            "more_row_keys": self.more_keys,
+        }
 
 
 def fmt_value(value: Any, fmt: str, unit: str = "", scale: float = 1.0) -> str:
@@ -100,9 +112,20 @@ class Facts:
 
     items: list[Fact] = field(default_factory=list)
 
-    def add(self, value: Any, fmt: str = "{:,.0f}", *, label: str, query: str, params: dict[str, Any] | None = None,
-            rule: dict[str, Any] | None = None, keys: Iterable[Any] = (), unit: str = "", kind: str = "sql",
-            scale: float = 1.0) -> Fact:
+    def add(
+        self,
+        value: Any,
+        fmt: str = "{:,.0f}",
+        *,
+        label: str,
+        query: str,
+        params: dict[str, Any] | None = None,
+        rule: dict[str, Any] | None = None,
+        keys: Iterable[Any] = (),
+        unit: str = "",
+        kind: str = "sql",
+        scale: float = 1.0,
+    ) -> Fact:
         display = fmt_value(value, fmt, unit, scale)
         params = dict(params or {})
         rule = dict(rule or {})
@@ -112,8 +135,21 @@ class Facts:
         key_list = [str(k) for k in keys]
         if isinstance(value, float):
             value = float(value)
-        fact = Fact(f"E{len(self.items) + 1}", label, value, unit, display, kind, query, params, rule,
-                    key_list[:MAX_KEYS], max(0, len(key_list) - MAX_KEYS), scale, fmt)
+        fact = Fact(
+            f"E{len(self.items) + 1}",
+            label,
+            value,
+            unit,
+            display,
+            kind,
+            query,
+            params,
+            rule,
+            key_list[:MAX_KEYS],
+            max(0, len(key_list) - MAX_KEYS),
+            scale,
+            fmt,
+        )
         self.items.append(fact)
         return fact
 
@@ -135,7 +171,7 @@ def strip_markers(text: str) -> tuple[str, list[Occurrence]]:
     pos = 0
     size = 0
     for m in MARKER.finditer(text):
-        chunk = text[pos:m.start()]
+        chunk = text[pos : m.start()]
         out.append(chunk)
         size += len(chunk)
         display = m.group(2)
@@ -154,16 +190,21 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def sidecar(*, episode: int, body: str, facts: Facts,
-            occurrences: list[Occurrence]) -> tuple[dict[str, Any], list[Occurrence]]:
+def sidecar(
+    *, episode: int, body: str, facts: Facts, occurrences: list[Occurrence]
+) -> tuple[dict[str, Any], list[Occurrence]]:
     """The sidecar document, facts renumbered E1.. in order of first use (derived facts that
     are not printed follow); returns it and the renumbered occurrences."""
     order = list(dict.fromkeys(o.fact for o in occurrences))
     for f in facts.items:
         if f.kind == "derived" and f.id not in order:
             order.append(f.id)
-    derived_refs = [i for f in facts.items if f.kind == "derived" and f.id in order
-                    for i in (f.rule.get("args") or {}).get("facts", [])]
+    derived_refs = [
+        i
+        for f in facts.items
+        if f.kind == "derived" and f.id in order
+        for i in (f.rule.get("args") or {}).get("facts", [])
+    ]
     for i in derived_refs:
         if i not in order:
             order.append(i)
@@ -174,18 +215,26 @@ def sidecar(*, episode: int, body: str, facts: Facts,
         d = by_id[old].as_dict()
         d["id"] = new[old]
         if d["kind"] == "derived":
-            d["rule"] = {**d["rule"], "args": {**d["rule"].get("args", {}),
-                                               "facts": [new[i] for i in d["rule"]["args"]["facts"]]}}
+            d["rule"] = {
+                **d["rule"],
+                "args": {**d["rule"].get("args", {}), "facts": [new[i] for i in d["rule"]["args"]["facts"]]},
+            }
         out_facts.append(d)
     occ = [Occurrence(new[o.fact], o.offset, o.length) for o in occurrences]
-    doc = {"schema": SCHEMA, "version": VERSION, "episode": episode, "body_sha256": sha256(body),
-           "facts": out_facts,
-           "occurrences": [{"fact": o.fact, "offset": o.offset, "length": o.length} for o in occ]}
+    doc = {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "episode": episode,
+        "body_sha256": sha256(body),
+        "facts": out_facts,
+        "occurrences": [{"fact": o.fact, "offset": o.offset, "length": o.length} for o in occ],
+    }
     return doc, occ
 
 
 def dump_sidecar(doc: dict[str, Any]) -> str:
     """JSON with one fact and one occurrence per line: small, and diffs read per fact."""
+
     def one(x: Any) -> str:
         return json.dumps(x, ensure_ascii=False, default=str, sort_keys=False)
 
@@ -266,7 +315,7 @@ def trace(body: str, doc: dict[str, Any]) -> list[TraceLine]:
         except (KeyError, TypeError, ValueError):
             continue
         # The span must still hold the fact's display text: an edit before it shifts it away.
-        if fact is not None and body[start:start + length] == fact.get("display"):
+        if fact is not None and body[start : start + length] == fact.get("display"):
             spans.append((start, start + length, fact))
     spans.sort(key=lambda s: s[0])
     lines = []

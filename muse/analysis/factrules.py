@@ -56,8 +56,9 @@ def count(rows: list[dict[str, Any]], *, where: dict[str, Any] | None = None) ->
     return len(_rows(rows, where))
 
 
-def weighted_mean(rows: list[dict[str, Any]], *, column: str, weight: str,
-                  where: dict[str, Any] | None = None) -> float | None:
+def weighted_mean(
+    rows: list[dict[str, Any]], *, column: str, weight: str, where: dict[str, Any] | None = None
+) -> float | None:
     raw = [(_num(r.get(column)), _num(r.get(weight)) or 0.0) for r in _rows(rows, where)]
     pairs = [(v, w) for v, w in raw if v is not None and w > 0]
     wsum = sum(w for _, w in pairs)
@@ -92,15 +93,19 @@ def recency_score(age_hours: float | None) -> float:
 def freshness(rows: list[dict[str, Any]], *, until: str, part: str = "score") -> float | None:
     row = rows[0] if rows else {}
     end = parse_ts(until, zero_is_none=True)
-    newest = [parse_ts(row.get("hearts_newest"), zero_is_none=True), parse_ts(row.get("packs_newest"), zero_is_none=True)]
+    newest = [
+        parse_ts(row.get("hearts_newest"), zero_is_none=True),
+        parse_ts(row.get("packs_newest"), zero_is_none=True),
+    ]
     ages = [(end - t).total_seconds() / 3600 if t and end else None for t in newest]
     if part == "age_hours":
         return None if None in ages else max(a for a in ages if a is not None)
     return min(recency_score(a) for a in ages)
 
 
-def watcher_covers(rows: list[dict[str, Any]], *, hearts_commit: str, packs_commit: str, until: str,
-                   max_age_seconds: float) -> float:
+def watcher_covers(
+    rows: list[dict[str, Any]], *, hearts_commit: str, packs_commit: str, until: str, max_age_seconds: float
+) -> float:
     """1.0 when the named watcher run passed for exactly these commits no longer than the
     status file's max age before the window's end; else 0.0."""
     row = rows[0] if rows else None
@@ -146,8 +151,7 @@ def _split(rows: list[dict[str, Any]], where: dict[str, Any]) -> tuple[list[floa
 _RATIO_CACHE: dict[tuple[Any, ...], stats.RatioOfMedians] = {}
 
 
-def ratio_of_medians(rows: list[dict[str, Any]], *, where: dict[str, Any], part: str,
-                     min_n: int = 20) -> float | None:
+def ratio_of_medians(rows: list[dict[str, Any]], *, where: dict[str, Any], part: str, min_n: int = 20) -> float | None:
     """User-side change of one (model, operation): median after / median before - 1 (as a
     fraction), its bootstrap 95% interval, or the counts."""
     before, after = _split(rows, where)
@@ -166,8 +170,9 @@ def ratio_of_medians(rows: list[dict[str, Any]], *, where: dict[str, Any], part:
     return {"median_before": res.median_before, "median_after": res.median_after}[part]
 
 
-def step(rows: list[dict[str, Any]], *, where: dict[str, Any], at: str, lookback_from: str,
-         column: str = "p95_ms", part: str) -> float | None:
+def step(
+    rows: list[dict[str, Any]], *, where: dict[str, Any], at: str, lookback_from: str, column: str = "p95_ms", part: str
+) -> float | None:
     """One benchmark series split at its change point: median of the runs in
     [lookback_from, at) against the median of the runs from ``at`` on."""
     series = _rows(rows, where)
@@ -194,14 +199,23 @@ def halves(rows: list[dict[str, Any]], *, column: str) -> float | None:
     if len(vals) < 2:
         return None
     half = len(vals) // 2
-    a, b = stats.median(vals[:half]), stats.median(vals[len(vals) - half:])
+    a, b = stats.median(vals[:half]), stats.median(vals[len(vals) - half :])
     return b / a - 1.0 if a and b is not None else None
 
 
 RULES: dict[str, Callable[..., Any]] = {
-    "value": value, "sum": total, "count": count, "weighted_mean": weighted_mean, "argmax": argmax,
-    "day_completeness": day_completeness, "freshness": freshness, "watcher_covers": watcher_covers,
-    "correlation": correlation, "ratio_of_medians": ratio_of_medians, "step": step, "halves": halves,
+    "value": value,
+    "sum": total,
+    "count": count,
+    "weighted_mean": weighted_mean,
+    "argmax": argmax,
+    "day_completeness": day_completeness,
+    "freshness": freshness,
+    "watcher_covers": watcher_covers,
+    "correlation": correlation,
+    "ratio_of_medians": ratio_of_medians,
+    "step": step,
+    "halves": halves,
 }
 
 
@@ -248,13 +262,16 @@ def days_between(since: datetime, until: datetime) -> list[str]:
     return out
 
 
-def check(fact: dict[str, Any], *, store: Any, settings: Settings, facts: dict[str, dict[str, Any]]) -> tuple[Any, str, bool]:
+def check(
+    fact: dict[str, Any], *, store: Any, settings: Settings, facts: dict[str, dict[str, Any]]
+) -> tuple[Any, str, bool]:
     """Re-run one sidecar fact: (value now, its display, whether it reproduces the recorded one)."""
     from muse.analysis.evidence import fmt_value
 
     now = rerun(fact, store=store, settings=settings, facts=facts)
-    display = fmt_value(now, str(fact.get("format") or "{}"), str(fact.get("unit") or ""),
-                        float(fact.get("scale") or 1.0))
+    display = fmt_value(
+        now, str(fact.get("format") or "{}"), str(fact.get("unit") or ""), float(fact.get("scale") or 1.0)
+    )
     recorded = fact.get("value")
     same = display == fact.get("display")
     if isinstance(now, (int, float)) and isinstance(recorded, (int, float)):

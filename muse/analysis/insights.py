@@ -20,8 +20,15 @@ from typing import Any, Iterable, Sequence
 from muse.errors import InputError, UsageError
 from muse.store import Store
 
-TYPES = ("latency_regression", "throughput_regression", "cost_regression", "outlier", "cost_anomaly",
-         "level_shift", "ingestion_gap")
+TYPES = (
+    "latency_regression",
+    "throughput_regression",
+    "cost_regression",
+    "outlier",
+    "cost_anomaly",
+    "level_shift",
+    "ingestion_gap",
+)
 SEVERITIES = ("info", "warning", "critical")
 STATUSES = ("open", "acknowledged", "resolved")
 VERDICTS = ("true-positive", "false-positive")
@@ -91,11 +98,19 @@ class Insight:
 
     def content(self) -> tuple[Any, ...]:
         """What the worker decides; a change here is worth a new row version."""
-        return (self.type, self.severity, self.title, self.description,
-                json.dumps(self.metrics, sort_keys=True, default=str),
-                json.dumps(self.evidence, sort_keys=True, default=str), self.suggested_action,
-                _round(self.baseline_value), _round(self.observed_value), _round(self.z_score),
-                self.status == "resolved")
+        return (
+            self.type,
+            self.severity,
+            self.title,
+            self.description,
+            json.dumps(self.metrics, sort_keys=True, default=str),
+            json.dumps(self.evidence, sort_keys=True, default=str),
+            self.suggested_action,
+            _round(self.baseline_value),
+            _round(self.observed_value),
+            _round(self.z_score),
+            self.status == "resolved",
+        )
 
 
 def _round(value: float | None) -> float | None:
@@ -121,7 +136,7 @@ def load(store: Store, ids: Iterable[str]) -> dict[str, Insight]:
     wanted = sorted(set(ids))
     out: dict[str, Insight] = {}
     for i in range(0, len(wanted), 1000):
-        for row in store.named("analytics_insights_by_id", {"ids": wanted[i:i + 1000]}).dicts():
+        for row in store.named("analytics_insights_by_id", {"ids": wanted[i : i + 1000]}).dicts():
             out[row["insight_id"]] = Insight.from_row(row)
     return out
 
@@ -150,8 +165,11 @@ def upsert(store: Store, desired: Sequence[Insight], *, run_id: str) -> UpsertRe
                 result.unchanged += 1
                 continue
             new.created_at = old.created_at
-            new.acknowledged_at, new.acknowledged_by, new.verdict = (old.acknowledged_at, old.acknowledged_by,
-                                                                     old.verdict)
+            new.acknowledged_at, new.acknowledged_by, new.verdict = (
+                old.acknowledged_at,
+                old.acknowledged_by,
+                old.verdict,
+            )
             if new.status == "resolved":
                 new.resolved_at = old.resolved_at or now
             else:
@@ -184,17 +202,22 @@ def resolve(store: Store, insights: Sequence[Insight], *, reason: str, run_id: s
 
 
 def open_of_types(store: Store, types: Sequence[str]) -> list[Insight]:
-    return [Insight.from_row(r) for r in store.named("analytics_insights_open_of_types", {"types": list(types)}).dicts()]
+    return [
+        Insight.from_row(r) for r in store.named("analytics_insights_open_of_types", {"types": list(types)}).dicts()
+    ]
 
 
-def list_insights(store: Store, *, severity: str | None = None, type: str | None = None, open_only: bool = False,
-                  limit: int = 100) -> list[Insight]:
+def list_insights(
+    store: Store, *, severity: str | None = None, type: str | None = None, open_only: bool = False, limit: int = 100
+) -> list[Insight]:
     if severity and severity not in SEVERITIES:
         raise UsageError(f"--severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
     if type and type not in TYPES:
         raise UsageError(f"--type must be one of {', '.join(TYPES)}, not {type!r}")
-    rows = store.named("analytics_insights_list", {"severity": severity or "", "type": type or "",
-                                                   "open_only": int(open_only), "limit": limit}).dicts()
+    rows = store.named(
+        "analytics_insights_list",
+        {"severity": severity or "", "type": type or "", "open_only": int(open_only), "limit": limit},
+    ).dicts()
     return [Insight.from_row(r) for r in rows]
 
 
@@ -246,10 +269,13 @@ def findings_summary(store: Store, *, limit: int = 8) -> str:
     if not live:
         return "analytics: no insights"
     counts = {s: sum(1 for i in live if i.severity == s) for s in SEVERITIES}
-    lines = [f"analytics: {len(live)} insight(s) - {counts['critical']} critical, {counts['warning']} warning, "
-             f"{counts['info']} info"]
-    ranked = sorted(live, key=lambda i: (-severity_rank(i.severity), i.type != "latency_regression",
-                                         i.observed_at), reverse=False)
+    lines = [
+        f"analytics: {len(live)} insight(s) - {counts['critical']} critical, {counts['warning']} warning, "
+        f"{counts['info']} info"
+    ]
+    ranked = sorted(
+        live, key=lambda i: (-severity_rank(i.severity), i.type != "latency_regression", i.observed_at), reverse=False
+    )
     for ins in ranked[:limit]:
         lines.append(f"  [{ins.severity}] {ins.type} {ins.insight_id}: {ins.title}")
     if len(ranked) > limit:

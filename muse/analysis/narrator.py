@@ -48,17 +48,25 @@ MAX_CLAIMS = 40
 _CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 # Words that assert a cause. Allowed only when a cited fact belongs to a before/after
 # comparison whose interval excludes no change (see _supports_cause).
-CAUSAL = re.compile(r"\b(caus(?:e|es|ed|ing)|because|due to|led to|leads? to|leading to|result(?:s|ed)? in|"
-                    r"as a result|owing to|driven by|thanks to|attributable|responsible for|triggered|"
-                    r"blame[sd]?|explains?|therefore|hence|consequently)\b", re.IGNORECASE)
+CAUSAL = re.compile(
+    r"\b(caus(?:e|es|ed|ing)|because|due to|led to|leads? to|leading to|result(?:s|ed)? in|"
+    r"as a result|owing to|driven by|thanks to|attributable|responsible for|triggered|"
+    r"blame[sd]?|explains?|therefore|hence|consequently)\b",
+    re.IGNORECASE,
+)
 # A caveat the template printed must survive narration: (in the template, in the narration).
 CAVEATS = (
     (re.compile(r"contradiction", re.I), re.compile(r"contradict", re.I), "the contradiction"),
-    (re.compile(r"may be noise|too small to tell|not significant|says nothing either way", re.I),
-     re.compile(r"noise|too small|not significant|inconclusive|says nothing|cannot tell|can't tell", re.I),
-     "the caveat that a result may be noise or too small to tell"),
-    (re.compile(r"cannot speak", re.I), re.compile(r"cannot speak|can't speak|cannot tell|not enough", re.I),
-     "the caveat that user data cannot speak"),
+    (
+        re.compile(r"may be noise|too small to tell|not significant|says nothing either way", re.I),
+        re.compile(r"noise|too small|not significant|inconclusive|says nothing|cannot tell|can't tell", re.I),
+        "the caveat that a result may be noise or too small to tell",
+    ),
+    (
+        re.compile(r"cannot speak", re.I),
+        re.compile(r"cannot speak|can't speak|cannot tell|not enough", re.I),
+        "the caveat that user data cannot speak",
+    ),
 )
 # Inline markdown the narration may not produce (links, images, html, headings, tables, emphasis).
 _PROSE_ESCAPE = re.compile(r"([\\*_\[\]<>|#!~&{}])")
@@ -77,6 +85,7 @@ _FINDINGS = {
 
 
 # --- configuration -------------------------------------------------------------------------
+
 
 @dataclass
 class Config:
@@ -117,12 +126,16 @@ def parse_prices(raw: Any) -> dict[str, tuple[float, float]]:
 
 def config(settings: Settings) -> Config:
     return Config(
-        base_url=settings.narrator.base_url.rstrip("/"), api_key=settings.narrator.api_key,
+        base_url=settings.narrator.base_url.rstrip("/"),
+        api_key=settings.narrator.api_key,
         analysts=[m.strip() for m in settings.narrator.analysts.split(",") if m.strip()],
-        judge=settings.narrator.judge.strip(), timeout=settings.narrator.timeout_seconds,
-        max_retries=settings.narrator.max_retries, budget_usd=settings.narrator.daily_budget_usd,
+        judge=settings.narrator.judge.strip(),
+        timeout=settings.narrator.timeout_seconds,
+        max_retries=settings.narrator.max_retries,
+        budget_usd=settings.narrator.daily_budget_usd,
         budget_tokens=settings.narrator.daily_budget_tokens,
-        prices=parse_prices(settings.narrator.prices))
+        prices=parse_prices(settings.narrator.prices),
+    )
 
 
 def cost_of(cfg: Config, model: str, tokens_in: int, tokens_out: int) -> float:
@@ -131,6 +144,7 @@ def cost_of(cfg: Config, model: str, tokens_in: int, tokens_out: int) -> float:
 
 
 # --- results -------------------------------------------------------------------------------
+
 
 @dataclass
 class Call:
@@ -155,8 +169,14 @@ class Claim:
     marked: str = ""  # the verified text with fact markers
 
     def as_dict(self) -> dict[str, Any]:
-        return {"section": self.section, "text": self.text, "facts": self.facts, "model": self.model,
-                "kept": self.kept, "reason": self.reason}
+        return {
+            "section": self.section,
+            "text": self.text,
+            "facts": self.facts,
+            "model": self.model,
+            "kept": self.kept,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -189,24 +209,34 @@ class Narration:
             return f"- Narrator: not used ({why}); every section is from the template."
         if not self.narrated:
             return "- Narrator: nothing it wrote verified against the facts; every section is from the template."
-        judge = (f" merged by {esc.md_code(self.judge)}" if any(v == "judge" for v in self.sections.values())
-                 else "")
+        judge = f" merged by {esc.md_code(self.judge)}" if any(v == "judge" for v in self.sections.values()) else ""
         names = ", ".join(esc.md_code(m) for m in self.analysts)
-        parts = [f"- Narrator: {', '.join(self.narrated)} written by {names}{judge} from the facts alone; every "
-                 "number in it was checked against the fact it cites."]
+        parts = [
+            f"- Narrator: {', '.join(self.narrated)} written by {names}{judge} from the facts alone; every "
+            "number in it was checked against the fact it cites."
+        ]
         templ = [s for s in self.sections if s not in self.narrated]
         if templ:
             parts.append(f" {', '.join(templ)} from the template.")
         return "".join(parts)
 
     def summary(self) -> dict[str, Any]:
-        return {"narrated": self.narrated, "sections": self.sections, "analysts": self.analysts,
-                "judge": self.judge, "calls": len(self.calls), "tokens": self.tokens,
-                "cost_usd": round(self.cost, 6), "claims_kept": sum(c.kept for c in self.claims),
-                "claims_dropped": sum(not c.kept for c in self.claims), "stopped": self.stopped}
+        return {
+            "narrated": self.narrated,
+            "sections": self.sections,
+            "analysts": self.analysts,
+            "judge": self.judge,
+            "calls": len(self.calls),
+            "tokens": self.tokens,
+            "cost_usd": round(self.cost, 6),
+            "claims_kept": sum(c.kept for c in self.claims),
+            "claims_dropped": sum(not c.kept for c in self.claims),
+            "stopped": self.stopped,
+        }
 
 
 # --- verification --------------------------------------------------------------------------
+
 
 def _decimals(number: str) -> int:
     return len(number.split(".")[1].rstrip("%")) if "." in number else 0
@@ -272,8 +302,16 @@ def _clean(text: str, *, paragraphs: bool = False) -> str:
     return esc.clean(text, max_len=MAX_CLAIM_CHARS)
 
 
-def verify(text: str, cited: list[str], facts: dict[str, Fact], *, allowed: set[str] | None = None,
-           code: set[str], supported: set[str], paragraphs: bool = False) -> tuple[str | None, str]:
+def verify(
+    text: str,
+    cited: list[str],
+    facts: dict[str, Fact],
+    *,
+    allowed: set[str] | None = None,
+    code: set[str],
+    supported: set[str],
+    paragraphs: bool = False,
+) -> tuple[str | None, str]:
     """The claim's text with every number printed through its fact, or None and why.
 
     ``facts``: every fact of the episode; ``cited``: the ids the claim cites; ``allowed``:
@@ -292,12 +330,13 @@ def verify(text: str, cited: list[str], facts: dict[str, Fact], *, allowed: set[
             return None, f"cites {cid}, which no verified claim used"
     m = CAUSAL.search(text)
     if m and not any(c in supported for c in cited):
-        return None, (f"causal wording ({m.group(0)!r}) without a cited before/after comparison whose "
-                      "interval excludes no change")
+        return None, (
+            f"causal wording ({m.group(0)!r}) without a cited before/after comparison whose interval excludes no change"
+        )
     out: list[str] = []
     pos = 0
     for cm in _CODE.finditer(text):
-        prose, reason = _verify_prose(text[pos:cm.start()], cited, facts)
+        prose, reason = _verify_prose(text[pos : cm.start()], cited, facts)
         if prose is None:
             return None, reason
         if cm.group(0) not in code:
@@ -344,11 +383,13 @@ def _verify_prose(text: str, cited: list[str], facts: dict[str, Fact]) -> tuple[
                 hit = (s, e + unit_len, f)
                 break
         if hit is None:
-            owner = next((f for f in facts.values() if f.id not in cited and _display_pattern(f.display).match(
-                text, s)), None)
+            owner = next(
+                (f for f in facts.values() if f.id not in cited and _display_pattern(f.display).match(text, s)), None
+            )
             if owner is not None:
-                return None, (f"number {owner.display!r} is {owner.id}'s ({owner.label}), which the claim does "
-                              "not cite")
+                return None, (
+                    f"number {owner.display!r} is {owner.id}'s ({owner.label}), which the claim does not cite"
+                )
             return None, f"number {token!r} matches no fact the claim cites"
         spans.append(hit)
     spans.sort(key=lambda x: x[0])
@@ -371,18 +412,30 @@ def _supports_cause(facts: list[Fact]) -> set[str]:
             continue
 
         def bound(part: str, f: Fact = f, args: dict[str, Any] = args) -> float | None:  # this iteration's f, args
-            g = next((x for x in link if x.params == f.params and ((x.rule or {}).get("args") or {}).get("where")
-                      == args.get("where") and ((x.rule or {}).get("args") or {}).get("part") == part), None)
+            g = next(
+                (
+                    x
+                    for x in link
+                    if x.params == f.params
+                    and ((x.rule or {}).get("args") or {}).get("where") == args.get("where")
+                    and ((x.rule or {}).get("args") or {}).get("part") == part
+                ),
+                None,
+            )
             return _numeric(g) if g is not None else None
 
         lo, hi = bound("low"), bound("high")
         if lo is not None and hi is not None and (lo > 0 or hi < 0):
-            out.update(x.id for x in link if x.params == f.params
-                       and ((x.rule or {}).get("args") or {}).get("where") == args.get("where"))
+            out.update(
+                x.id
+                for x in link
+                if x.params == f.params and ((x.rule or {}).get("args") or {}).get("where") == args.get("where")
+            )
     return out
 
 
 # --- the episode's sections ----------------------------------------------------------------
+
 
 def split_sections(marked: str) -> list[tuple[str, int, int]]:
     """(title, body start, body end) of each level-2 section of the marked body."""
@@ -414,8 +467,14 @@ def _skeleton(marked: str, facts: dict[str, Fact]) -> tuple[list[dict[str, Any]]
 
 def fact_input(f: Fact) -> dict[str, Any]:
     value = f.value if not (isinstance(f.value, float) and not math.isfinite(f.value)) else None
-    return {"id": f.id, "value": value, "display": f.display, "unit": f.unit, "label": f.label,
-            "finding": _FINDINGS.get(f.query, f.query)}
+    return {
+        "id": f.id,
+        "value": value,
+        "display": f.display,
+        "unit": f.unit,
+        "label": f.label,
+        "finding": _FINDINGS.get(f.query, f.query),
+    }
 
 
 ANALYST_PROMPT = """You write claims for sections of an engineering report about LLM benchmarks and users.
@@ -441,6 +500,7 @@ no links, headings or tables."""
 
 # --- calls ---------------------------------------------------------------------------------
 
+
 class _Budget:
     def __init__(self, cfg: Config, spent_usd: float, spent_tokens: int) -> None:
         self.cfg, self.usd, self.tokens = cfg, spent_usd, spent_tokens
@@ -465,7 +525,7 @@ def parse_json(text: str) -> dict[str, Any] | None:
     if fence:
         candidates.append(fence.group(1))
     if "{" in text:
-        candidates.append(text[text.index("{"): text.rindex("}") + 1] if "}" in text else "")
+        candidates.append(text[text.index("{") : text.rindex("}") + 1] if "}" in text else "")
     for c in candidates:
         try:
             doc = json.loads(c)
@@ -505,8 +565,9 @@ class Client:
         self.calls: list[Call] = []
         # The SDK retries 408/409/429/5xx and connection errors max_retries times with
         # backoff, honouring Retry-After (up to a minute); each try is bounded by timeout.
-        self.sdk = OpenAI(base_url=cfg.base_url, api_key=cfg.api_key or "no-key", timeout=cfg.timeout,
-                          max_retries=cfg.max_retries)
+        self.sdk = OpenAI(
+            base_url=cfg.base_url, api_key=cfg.api_key or "no-key", timeout=cfg.timeout, max_retries=cfg.max_retries
+        )
         self.json_mode = True
 
     def chat(self, model: str, operation: str, system: str, user: str) -> tuple[dict[str, Any] | None, str]:
@@ -519,8 +580,10 @@ class Client:
             return None, stop
         call = Call(model, operation)
         t0 = time.monotonic()
-        messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system},
-                                                      {"role": "user", "content": user}]
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]
         try:
             kw: dict[str, Any] = {"response_format": {"type": "json_object"}} if self.json_mode else {}
             try:
@@ -572,10 +635,22 @@ def record(store: Any, telemetry: Any, run_id: str, calls: Iterable[Call]) -> No
     rows = []
     now = datetime.now(timezone.utc)
     for c in calls:
-        rows.append({"ts": ts_str(now), "event_id": uuid.uuid4().int >> 64, "run_id": run_id, "source": SOURCE,
-                     "model": c.model, "operation": c.operation, "tokens_in": c.tokens_in,
-                     "tokens_out": c.tokens_out, "latency_ms": c.latency_ms, "cost_usd": round(c.cost_usd, 6),
-                     "status": c.status, "error_msg": c.error[:500]})
+        rows.append(
+            {
+                "ts": ts_str(now),
+                "event_id": uuid.uuid4().int >> 64,
+                "run_id": run_id,
+                "source": SOURCE,
+                "model": c.model,
+                "operation": c.operation,
+                "tokens_in": c.tokens_in,
+                "tokens_out": c.tokens_out,
+                "latency_ms": c.latency_ms,
+                "cost_usd": round(c.cost_usd, 6),
+                "status": c.status,
+                "error_msg": c.error[:500],
+            }
+        )
         if telemetry is not None:
             tags = {"model": c.model, "operation": c.operation, "status": c.status}
             telemetry.count("narrator.calls", 1, **tags)
@@ -599,8 +674,10 @@ def spent_today(store: Any) -> tuple[float, int]:
 
 # --- narration -----------------------------------------------------------------------------
 
-def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Settings, store: Any, telemetry: Any = None,
-                   run_id: str = "") -> tuple[str, Narration]:
+
+def narrate_marked(
+    marked: str, facts: Facts | list[Fact], *, settings: Settings, store: Any, telemetry: Any = None, run_id: str = ""
+) -> tuple[str, Narration]:
     """Narrate the NARRATED sections of a marked body (fact markers in place); return the
     new marked body, with the Data quality section saying what the narrator did."""
     items = facts.items if isinstance(facts, Facts) else list(facts)
@@ -651,8 +728,16 @@ def narrate_marked(marked: str, facts: Facts | list[Fact], *, settings: Settings
     return _with_note(new, nar), nar
 
 
-def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id: dict[str, Fact],
-             skeleton: list[dict[str, Any]], bodies: dict[str, str], nar: Narration) -> str:
+def _narrate(
+    client: Client,
+    cfg: Config,
+    marked: str,
+    items: list[Fact],
+    by_id: dict[str, Fact],
+    skeleton: list[dict[str, Any]],
+    bodies: dict[str, str],
+    nar: Narration,
+) -> str:
     """The analysts' claims, each verified against the facts; the judge's merge of the kept
     ones; per section the first text that keeps the template's caveats, spliced into ``marked``."""
     if not skeleton:
@@ -674,13 +759,23 @@ def _narrate(client: Client, cfg: Config, marked: str, items: list[Fact], by_id:
     return "".join(out)
 
 
-def _analyst_claims(client: Client, cfg: Config, skeleton: list[dict[str, Any]], by_id: dict[str, Fact],
-                    names: set[str], *, code: set[str], supported: set[str], nar: Narration) -> None:
+def _analyst_claims(
+    client: Client,
+    cfg: Config,
+    skeleton: list[dict[str, Any]],
+    by_id: dict[str, Fact],
+    names: set[str],
+    *,
+    code: set[str],
+    supported: set[str],
+    nar: Narration,
+) -> None:
     """Ask each analyst for claims over the offered facts; record each, kept only when verified."""
     offered = list(dict.fromkeys(i for s in skeleton for i in s["facts"]))
     offered_facts = [by_id[i] for i in offered if i in by_id]
-    payload = json.dumps({"sections": skeleton, "facts": [fact_input(f) for f in offered_facts]},
-                         ensure_ascii=False, default=str)
+    payload = json.dumps(
+        {"sections": skeleton, "facts": [fact_input(f) for f in offered_facts]}, ensure_ascii=False, default=str
+    )
     for model in cfg.analysts:
         doc, why = client.chat(model, "analyst", ANALYST_PROMPT, payload)
         if doc is None:
@@ -694,8 +789,12 @@ def _analyst_claims(client: Client, cfg: Config, skeleton: list[dict[str, Any]],
             if not isinstance(item, dict):
                 continue
             cites = item["facts"] if isinstance(item.get("facts"), list) else []
-            claim = Claim(esc.clean(item.get("section", ""), max_len=80), esc.clean(item.get("text", "")),
-                          [esc.clean(x, max_len=20) for x in cites if isinstance(x, (str, int))], model)
+            claim = Claim(
+                esc.clean(item.get("section", ""), max_len=80),
+                esc.clean(item.get("text", "")),
+                [esc.clean(x, max_len=20) for x in cites if isinstance(x, (str, int))],
+                model,
+            )
             nar.claims.append(claim)
             if claim.section not in names:
                 claim.reason = f"section {claim.section!r} is not one the narrator writes"
@@ -704,29 +803,50 @@ def _analyst_claims(client: Client, cfg: Config, skeleton: list[dict[str, Any]],
             claim.kept, claim.reason, claim.marked = text is not None, reason, text or ""
 
 
-def _judge(client: Client, cfg: Config, kept: dict[str, list[Claim]], by_id: dict[str, Fact], *, supported: set[str],
-           nar: Narration) -> dict[str, tuple[str | None, str]]:
+def _judge(
+    client: Client,
+    cfg: Config,
+    kept: dict[str, list[Claim]],
+    by_id: dict[str, Fact],
+    *,
+    supported: set[str],
+    nar: Narration,
+) -> dict[str, tuple[str | None, str]]:
     """The judge's merged paragraph per section, verified like a claim (None text: dropped)."""
     merged: dict[str, tuple[str | None, str]] = {}
     if not (cfg.judge and any(kept.values())):
         return merged
     nar.judge = cfg.judge
-    jpayload = json.dumps({"sections": [
-        {"section": s, "claims": [{"text": _plain(c.marked), "facts": c.facts} for c in kept[s]]}
-        for s in NARRATED if kept.get(s)]}, ensure_ascii=False)
+    jpayload = json.dumps(
+        {
+            "sections": [
+                {"section": s, "claims": [{"text": _plain(c.marked), "facts": c.facts} for c in kept[s]]}
+                for s in NARRATED
+                if kept.get(s)
+            ]
+        },
+        ensure_ascii=False,
+    )
     doc, why = client.chat(cfg.judge, "judge", JUDGE_PROMPT, jpayload)
     raw = doc.get("sections") if doc is not None else None
     for item in raw if isinstance(raw, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("section"), str) or not kept.get(
-                item["section"]):
+        if not isinstance(item, dict) or not isinstance(item.get("section"), str) or not kept.get(item["section"]):
             continue
         s = item["section"]
         allowed = {i for c in kept[s] for i in c.facts}
         allowed_code = {m.group(0) for c in kept[s] for m in _CODE.finditer(c.marked)}
-        cited = [str(x) for x in (item["facts"] if isinstance(item.get("facts"), list) else [])
-                 if isinstance(x, (str, int))]
-        text, reason = verify(str(item.get("text", "")), cited, by_id, allowed=allowed, code=allowed_code,
-                              supported=supported, paragraphs=True)
+        cited = [
+            str(x) for x in (item["facts"] if isinstance(item.get("facts"), list) else []) if isinstance(x, (str, int))
+        ]
+        text, reason = verify(
+            str(item.get("text", "")),
+            cited,
+            by_id,
+            allowed=allowed,
+            code=allowed_code,
+            supported=supported,
+            paragraphs=True,
+        )
         merged[s] = (text, reason)
         if text is None:
             log.warning("narrator judge %s: section %s dropped: %s", cfg.judge, s, reason)
@@ -735,8 +855,13 @@ def _judge(client: Client, cfg: Config, kept: dict[str, list[Claim]], by_id: dic
     return merged
 
 
-def _choose(names: set[str], bodies: dict[str, str], kept: dict[str, list[Claim]],
-            merged: dict[str, tuple[str | None, str]], nar: Narration) -> dict[str, tuple[str, str]]:
+def _choose(
+    names: set[str],
+    bodies: dict[str, str],
+    kept: dict[str, list[Claim]],
+    merged: dict[str, tuple[str | None, str]],
+    nar: Narration,
+) -> dict[str, tuple[str, str]]:
     """Per section: the judge's text, else the kept claims as bullets, whichever keeps every
     caveat of the template's text; a section with neither keeps the template."""
     results: dict[str, tuple[str, str]] = {}
@@ -750,8 +875,9 @@ def _choose(names: set[str], bodies: dict[str, str], kept: dict[str, list[Claim]
             options.append(("bullets", "\n".join(f"- {c.marked}" for c in kept[s])))
         chosen = None
         for how, body in options:
-            lost = next((what for t_re, n_re, what in CAVEATS if t_re.search(template) and not n_re.search(
-                _plain(body))), None)
+            lost = next(
+                (what for t_re, n_re, what in CAVEATS if t_re.search(template) and not n_re.search(_plain(body))), None
+            )
             if lost:
                 log.warning("narrator: %s for %s drops %s", how, s, lost)
                 continue
@@ -783,6 +909,7 @@ def _with_note(marked: str, nar: Narration) -> str:
 
 # --- an existing episode ---------------------------------------------------------------------
 
+
 def mark_body(body: str, doc: dict[str, Any]) -> tuple[str, list[Fact]]:
     """The body with each recorded occurrence wrapped in its fact's marker again."""
     facts = [fact_from_dict(d) for d in doc.get("facts", []) if isinstance(d, dict)]
@@ -791,9 +918,10 @@ def mark_body(body: str, doc: dict[str, Any]) -> tuple[str, list[Fact]]:
     for o in sorted(doc.get("occurrences", []), key=lambda o: int(o["offset"])):
         f = by_id.get(o.get("fact"))
         s, n = int(o["offset"]), int(o["length"])
-        if f is None or s < pos or body[s:s + n] != f.display:
-            raise ValueError(f"occurrence of {o.get('fact')} at offset {s} does not hold its fact; run "
-                             "`muse council trace` first")
+        if f is None or s < pos or body[s : s + n] != f.display:
+            raise ValueError(
+                f"occurrence of {o.get('fact')} at offset {s} does not hold its fact; run `muse council trace` first"
+            )
         out.append(body[pos:s])
         out.append(str(f))
         pos = s + n
@@ -803,10 +931,21 @@ def mark_body(body: str, doc: dict[str, Any]) -> tuple[str, list[Fact]]:
 
 def fact_from_dict(d: dict[str, Any]) -> Fact:
     value = d.get("value")
-    return Fact(str(d["id"]), str(d.get("label", "")), value if value is not None else float("nan"),
-                str(d.get("unit", "")), str(d.get("display", "")), str(d.get("kind", "")), str(d.get("query", "")),
-                dict(d.get("params") or {}), dict(d.get("rule") or {}), list(d.get("row_keys") or []),
-                int(d.get("more_row_keys") or 0), float(d.get("scale") or 1.0), str(d.get("format") or "{}"))
+    return Fact(
+        str(d["id"]),
+        str(d.get("label", "")),
+        value if value is not None else float("nan"),
+        str(d.get("unit", "")),
+        str(d.get("display", "")),
+        str(d.get("kind", "")),
+        str(d.get("query", "")),
+        dict(d.get("params") or {}),
+        dict(d.get("rule") or {}),
+        list(d.get("row_keys") or []),
+        int(d.get("more_row_keys") or 0),
+        float(d.get("scale") or 1.0),
+        str(d.get("format") or "{}"),
+    )
 
 
 _FACT_IDS = "\ue003facts\ue003"
@@ -832,8 +971,10 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
     if row is None:
         raise InputError(f"episode {episode} does not exist")
     if not dry_run and row["status"] in ("published", "rolled_back"):
-        raise InputError(f"episode {episode} is {row['status']}; only an unpublished episode is re-rendered "
-                         "(use --dry-run to see the narration)")
+        raise InputError(
+            f"episode {episode} is {row['status']}; only an unpublished episode is re-rendered "
+            "(use --dry-run to see the narration)"
+        )
     blog = ctx.settings.repos.banterblogs.dir
     post = (blog / row["path"]) if blog else None
     if post is None or not post.is_file():
@@ -845,8 +986,9 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
     except (EvidenceError, epfmt.EpisodeFormatError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"episode {episode}: {exc}") from None
     marked = _FACTS_LINE.sub(_FACT_IDS, marked, count=1)
-    new_marked, nar = narrate_marked(marked, facts, settings=ctx.settings, store=ctx.store,
-                                     telemetry=ctx.telemetry, run_id=ctx.run_id)
+    new_marked, nar = narrate_marked(
+        marked, facts, settings=ctx.settings, store=ctx.store, telemetry=ctx.telemetry, run_id=ctx.run_id
+    )
     fm = parsed.front_matter
     body, occ = strip_markers(epfmt.parse(epfmt.render(fm, new_marked)).body)
     doc, _ = sidecar(episode=episode, body=body, facts=Facts(list(facts)), occurrences=occ)
@@ -856,21 +998,56 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
     doc["body_sha256"] = sha256(body)
     untraced = [t for t in trace(body, doc) if not t.traced]
     if untraced:  # verification let a number through that no fact printed: a bug, never written
-        raise RuntimeError(f"episode {episode}: narration left untraced numbers: "
-                           + ", ".join(repr(t.number) for t in untraced[:5]))
-    details = {"episode": episode, "markdown": markdown, "claims": [c.as_dict() for c in nar.claims],
-               "calls": len(nar.calls), "narration": nar.summary(), "dry_run": dry_run}
+        raise RuntimeError(
+            f"episode {episode}: narration left untraced numbers: " + ", ".join(repr(t.number) for t in untraced[:5])
+        )
+    details = {
+        "episode": episode,
+        "markdown": markdown,
+        "claims": [c.as_dict() for c in nar.claims],
+        "calls": len(nar.calls),
+        "narration": nar.summary(),
+        "dry_run": dry_run,
+    }
     how = ", ".join(nar.narrated) or "no section"
     if dry_run:
         return AgentResult(message=f"episode {episode}: dry run, narrated {how}; nothing written", details=details)
     atomic_write_text(post.with_name(epfmt.evidence_name(episode)), dump_sidecar(doc))
     atomic_write_text(post, markdown)
-    keep = ("episode", "lang", "hearts_commit", "packs_commit", "title", "path", "confidence_score", "completeness",
-            "correlation_strength", "recency", "tokens_total", "cost_total", "status", "forced", "approved_by")
-    ctx.store.insert("episodes", [{**{k: row[k] for k in keep}, "ts": ts_str(datetime.now(timezone.utc)),
-                                   "run_id": ctx.run_id, "translation_of": None, "published_commit": ""}])
-    return AgentResult(message=f"episode {episode} re-rendered: narrated {how} ({len(nar.calls)} calls)",
-                       rows_written=1, details=details)
+    keep = (
+        "episode",
+        "lang",
+        "hearts_commit",
+        "packs_commit",
+        "title",
+        "path",
+        "confidence_score",
+        "completeness",
+        "correlation_strength",
+        "recency",
+        "tokens_total",
+        "cost_total",
+        "status",
+        "forced",
+        "approved_by",
+    )
+    ctx.store.insert(
+        "episodes",
+        [
+            {
+                **{k: row[k] for k in keep},
+                "ts": ts_str(datetime.now(timezone.utc)),
+                "run_id": ctx.run_id,
+                "translation_of": None,
+                "published_commit": "",
+            }
+        ],
+    )
+    return AgentResult(
+        message=f"episode {episode} re-rendered: narrated {how} ({len(nar.calls)} calls)",
+        rows_written=1,
+        details=details,
+    )
 
 
 def probe(settings: Settings, timeout: float) -> tuple[Literal["ok", "fail", "info"], str]:
@@ -895,8 +1072,9 @@ def probe(settings: Settings, timeout: float) -> tuple[Literal["ok", "fail", "in
         missing = [m for m in wanted if m not in listed]
         if missing:
             return "fail", f"models not served by the endpoint: {', '.join(esc.clean(m) for m in missing)}"
-        sdk.chat.completions.create(model=cfg.analysts[0], temperature=0, max_tokens=5,
-                                    messages=[{"role": "user", "content": "Reply with: ok"}])
+        sdk.chat.completions.create(
+            model=cfg.analysts[0], temperature=0, max_tokens=5, messages=[{"role": "user", "content": "Reply with: ok"}]
+        )
         return "ok", f"{len(wanted)} model(s) listed; {esc.clean(cfg.analysts[0])} answered"
     except Exception as exc:  # noqa: BLE001 - a probe never takes health down with it
         return "fail", _error_text(exc)

@@ -32,7 +32,6 @@ PERMUTATIONS = 10_000
 BOOTSTRAP = 500
 
 
-
 def median(values: list[float]) -> float | None:
     if not values:
         return None
@@ -99,8 +98,9 @@ class RatioOfMedians:
     median_after: float | None
 
 
-def ratio_of_medians(before: list[float], after: list[float], *, min_n: int = 20, rounds: int = BOOTSTRAP,
-                     seed: int = SEED) -> RatioOfMedians:
+def ratio_of_medians(
+    before: list[float], after: list[float], *, min_n: int = 20, rounds: int = BOOTSTRAP, seed: int = SEED
+) -> RatioOfMedians:
     """median(after) / median(before) with a seeded percentile-bootstrap 95% interval.
 
     The interval is None when either side has fewer than ``min_n`` values (the council asks
@@ -117,10 +117,12 @@ def ratio_of_medians(before: list[float], after: list[float], *, min_n: int = 20
         rng = np.random.default_rng(seed)
         b, a = np.asarray(sorted(before), dtype=float), np.asarray(sorted(after), dtype=float)
         chunk = max(1, 2_000_000 // max(b.size, a.size))  # bounded memory for large samples
-        mbs = np.concatenate([np.median(rng.choice(b, size=(min(chunk, rounds - i), b.size)), axis=1)
-                              for i in range(0, rounds, chunk)])
-        mas = np.concatenate([np.median(rng.choice(a, size=(min(chunk, rounds - i), a.size)), axis=1)
-                              for i in range(0, rounds, chunk)])
+        mbs = np.concatenate(
+            [np.median(rng.choice(b, size=(min(chunk, rounds - i), b.size)), axis=1) for i in range(0, rounds, chunk)]
+        )
+        mas = np.concatenate(
+            [np.median(rng.choice(a, size=(min(chunk, rounds - i), a.size)), axis=1) for i in range(0, rounds, chunk)]
+        )
         ok = mbs > 0
         ratios = np.sort(mas[ok] / mbs[ok])
         if not ratios.size:  # every resample's median before was 0: no interval to give
@@ -138,7 +140,6 @@ def ratio_of_medians(before: list[float], after: list[float], *, min_n: int = 20
         rs.sort()
         low, high = rs[int(0.025 * (len(rs) - 1))], rs[int(0.975 * (len(rs) - 1))]
     return RatioOfMedians(ratio, low, high, len(before), len(after), mb, ma)
-
 
 
 def norm_sf(z: float) -> float:
@@ -175,8 +176,9 @@ def binom_sf(k: int, n: int, p: float) -> float:
     if p >= 1:
         return 1.0
     # The upper tail from k on, by the pmf recurrence, until the terms stop mattering.
-    log_first = (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-                 + k * math.log(p) + (n - k) * math.log1p(-p))
+    log_first = (
+        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p)
+    )
     term, total, odds = 1.0, 1.0, p / (1 - p)
     for i in range(k, n):
         term *= (n - i) / (i + 1) * odds
@@ -239,5 +241,18 @@ def change_point(values: Sequence[float], *, min_size: int) -> ChangePoint | Non
     first, second = statistics.fmean(after[:half] or after), statistics.fmean(after[half:])
     step = ma - mb
     sustained = all((x - mb) * step > 0 and abs(x - mb) >= abs(step) / 2 for x in (first, second))
-    return ChangePoint(k, mb, ma, statistics.median(before), statistics.median(after), step,
-                       step - 1.96 * se, step + 1.96 * se, t, p, k, n - k, sustained)
+    return ChangePoint(
+        k,
+        mb,
+        ma,
+        statistics.median(before),
+        statistics.median(after),
+        step,
+        step - 1.96 * se,
+        step + 1.96 * se,
+        t,
+        p,
+        k,
+        n - k,
+        sustained,
+    )

@@ -32,8 +32,10 @@ class MuseGroup(TyperGroup):
 
                 import sys
 
-                sys.stderr.write(json_line("error", "error", exc.message, hint=scrub(exc.hint or ""),
-                                           exit_code=int(exc.exit_code)) + "\n")
+                sys.stderr.write(
+                    json_line("error", "error", exc.message, hint=scrub(exc.hint or ""), exit_code=int(exc.exit_code))
+                    + "\n"
+                )
                 if common.debug_enabled():
                     import traceback
 
@@ -59,8 +61,7 @@ class MuseGroup(TyperGroup):
 
                 from muse.logs import json_line
 
-                sys.stderr.write(json_line("error", "error", exc.format_message(), exit_code=int(exc.exit_code))
-                                 + "\n")
+                sys.stderr.write(json_line("error", "error", exc.format_message(), exit_code=int(exc.exit_code)) + "\n")
                 raise typer.Exit(int(exc.exit_code)) from None
             raise
         except BrokenPipeError:
@@ -92,8 +93,8 @@ app = typer.Typer(
     cls=MuseGroup,
     name="muse",
     help="Chimera Muse: benchmark and telemetry warehouse, freshness watcher, analytics, "
-         "traceable episodes, publishing and translation.\n\n"
-         "Example: muse demo",
+    "traceable episodes, publishing and translation.\n\n"
+    "Example: muse demo",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -109,7 +110,7 @@ def _version(value: bool) -> None:
 
 
 def _subcommand(ctx: typer.Context) -> str:
-    """"muse ingest hearts": the command path, without arguments (a query's SQL stays private)."""
+    """ "muse ingest hearts": the command path, without arguments (a query's SQL stays private)."""
     import sys
 
     names = ["muse"]
@@ -120,7 +121,7 @@ def _subcommand(ctx: typer.Context) -> str:
     cmd = ctx.command.get_command(ctx, first) if hasattr(ctx.command, "get_command") else None
     argv = sys.argv[1:]
     if cmd is not None and hasattr(cmd, "get_command") and first in argv:
-        rest = argv[argv.index(first) + 1:]
+        rest = argv[argv.index(first) + 1 :]
         if rest and not rest[0].startswith("-") and cmd.get_command(ctx, rest[0]) is not None:
             names.append(rest[0])
     return " ".join(names)
@@ -129,35 +130,68 @@ def _subcommand(ctx: typer.Context) -> str:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    config: Annotated[Optional[str], typer.Option("--config", "-c", envvar="MUSE_CONFIG",
-                                                  help="Config file (YAML). Default: $XDG_CONFIG_HOME/muse/muse.yaml.")] = None,
-    state_dir: Annotated[Optional[str], typer.Option("--state-dir", help="State dir (store, locks, status files). "
-                                                     "Default: $XDG_DATA_HOME/muse.")] = None,
-    store_url: Annotated[Optional[str], typer.Option("--store-url", help="ClickHouse server URL "
-                                                     "clickhouse://user:pass@host:9000/db; empty = embedded chDB.")] = None,
+    config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--config", "-c", envvar="MUSE_CONFIG", help="Config file (YAML). Default: $XDG_CONFIG_HOME/muse/muse.yaml."
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Optional[str],
+        typer.Option("--state-dir", help="State dir (store, locks, status files). Default: $XDG_DATA_HOME/muse."),
+    ] = None,
+    store_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--store-url", help="ClickHouse server URL clickhouse://user:pass@host:9000/db; empty = embedded chDB."
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Debug logs and tracebacks (or MUSE_DEBUG=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
-    log_format: Annotated[Optional[str], typer.Option("--log-format", help="auto | rich | plain | json "
-                                                      "(auto: rich on a TTY, plain otherwise). Overrides "
-                                                      "MUSE_LOG_FORMAT and log.format in the config file.")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    log_format: Annotated[
+        Optional[str],
+        typer.Option(
+            "--log-format",
+            help="auto | rich | plain | json "
+            "(auto: rich on a TTY, plain otherwise). Overrides "
+            "MUSE_LOG_FORMAT and log.format in the config file.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Chimera Muse."""
     from muse import locks
     from muse.logs import configure
 
     locks.set_command(_subcommand(ctx))
-    opts = common.GlobalOptions(config=config, state_dir=state_dir, store_url=store_url, debug=debug, quiet=quiet,
-                                log_format=log_format)
+    opts = common.GlobalOptions(
+        config=config, state_dir=state_dir, store_url=store_url, debug=debug, quiet=quiet, log_format=log_format
+    )
     ctx.obj = opts
     configure(common.log_format(opts), debug=common.debug_enabled(), quiet=quiet)
 
 
 def _register() -> None:
     # Registration order is the order `muse --help` lists: the pipeline first, then tools.
-    from muse.cli import (analytics_cmd, config_cmd, council_cmd, cron_cmd, db_cmd, demo_cmd, digest_cmd, health_cmd,
-                          i18n_cmd, ingest_cmd, monitors_cmd, publish_cmd, query_cmd, run_cmd, watcher_cmd)
+    from muse.cli import (
+        analytics_cmd,
+        config_cmd,
+        council_cmd,
+        cron_cmd,
+        db_cmd,
+        demo_cmd,
+        digest_cmd,
+        health_cmd,
+        i18n_cmd,
+        ingest_cmd,
+        monitors_cmd,
+        publish_cmd,
+        query_cmd,
+        run_cmd,
+        watcher_cmd,
+    )
 
     demo_cmd.register(app)
     run_cmd.register(app)

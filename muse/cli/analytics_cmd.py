@@ -11,12 +11,14 @@ from muse.cli.output import echo, print_json, print_kv, print_table
 
 analytics_app = typer.Typer(
     help="Context-aware baselines, z-scores, regressions and cost anomalies over llm_events and bench_runs."
-         "\n\nExample: muse analytics run",
-    no_args_is_help=True)
+    "\n\nExample: muse analytics run",
+    no_args_is_help=True,
+)
 insights_app = typer.Typer(
     help="Findings of the analytics worker: list them, acknowledge them with a verdict, see precision per type."
-         "\n\nExample: muse insights list --open",
-    no_args_is_help=True)
+    "\n\nExample: muse insights list --open",
+    no_args_is_help=True,
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -48,8 +50,14 @@ def register(app: typer.Typer) -> None:
 
 @analytics_app.command("run")
 def run_cmd(
-    full: Annotated[bool, typer.Option("--full", help="Re-analyse every row (after changing baseline settings); "
-                                       "baselines are recomputed, insights are not duplicated.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Re-analyse every row (after changing baseline settings); "
+            "baselines are recomputed, insights are not duplicated.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Analyse llm_events and bench_runs rows not analysed yet; write records and insights.
@@ -89,36 +97,69 @@ def show_cmd(
         print_json(view)
         return
     m, a, e = view["metrics"], view["anomaly_scores"], view["efficiency"]
-    print_kv([
-        ("run_id", view["run_id"]), ("rows", f"{view['rows']} ({', '.join(f'{v} {k}' for k, v in view['kinds'].items())})"),
-        ("first / last", f"{view['temporal']['first']} / {view['temporal']['last']}"),
-        ("total cost (USD)", _fmt(m["total_cost"])), ("total duration (ms)", _fmt(m["total_duration_ms"])),
-        ("messages / errors", f"{m['message_count']} / {m['error_count']}"),
-        ("input categories", ", ".join(f"{k}: {v}" for k, v in view["input"]["categories"].items()) or "-"),
-        ("baselines used", ", ".join(f"{k}: {v}" for k, v in view["baselines"]["levels_used"].items())),
-        ("max |z| cost / latency / tokens", " / ".join(_fmt(a[k]) for k in
-                                                        ("max_abs_cost_z", "max_abs_latency_z", "max_abs_tokens_z"))),
-        ("outlier / extreme rows", f"{a['outlier_rows']} / {a['extreme_rows']}"),
-        ("cost per token / tokens per s", f"{_fmt(e['cost_per_token'])} / {_fmt(e['tokens_per_sec'])}"),
-    ], title=f"analytics of run {view['run_id']}")
+    print_kv(
+        [
+            ("run_id", view["run_id"]),
+            ("rows", f"{view['rows']} ({', '.join(f'{v} {k}' for k, v in view['kinds'].items())})"),
+            ("first / last", f"{view['temporal']['first']} / {view['temporal']['last']}"),
+            ("total cost (USD)", _fmt(m["total_cost"])),
+            ("total duration (ms)", _fmt(m["total_duration_ms"])),
+            ("messages / errors", f"{m['message_count']} / {m['error_count']}"),
+            ("input categories", ", ".join(f"{k}: {v}" for k, v in view["input"]["categories"].items()) or "-"),
+            ("baselines used", ", ".join(f"{k}: {v}" for k, v in view["baselines"]["levels_used"].items())),
+            (
+                "max |z| cost / latency / tokens",
+                " / ".join(_fmt(a[k]) for k in ("max_abs_cost_z", "max_abs_latency_z", "max_abs_tokens_z")),
+            ),
+            ("outlier / extreme rows", f"{a['outlier_rows']} / {a['extreme_rows']}"),
+            ("cost per token / tokens per s", f"{_fmt(e['cost_per_token'])} / {_fmt(e['tokens_per_sec'])}"),
+        ],
+        title=f"analytics of run {view['run_id']}",
+    )
     rows = []
     for r in view["records"]:
         s = r["anomaly_scores"]
-        flags = ",".join(n for n, on in (("cost", s["is_cost_outlier"]), ("latency", s["is_latency_outlier"]),
-                                         ("tokens", s["is_tokens_outlier"])) if on)
-        what = (f"{r['model']} {r.get('operation', '')}" if r["kind"] == "llm"
-                else f"{r['model']} {r['quant']} {r['dataset']}")
-        rows.append((r["ts"], r["kind"], what.strip(), r["input"]["category"] or "-", s["state"],
-                     r["baselines"]["used"] or "-", _fmt(s["cost_z_score"]), _fmt(s["latency_z_score"]),
-                     _fmt(s["tokens_z_score"]), ("EXTREME " if s["is_extreme"] else "") + flags))
-    print_table(["ts", "kind", "what", "input", "state", "baseline", "cost z", "latency z", "tokens z", "outlier"],
-                rows, title=f"records ({view['shown']} of {view['rows']})")
+        flags = ",".join(
+            n
+            for n, on in (
+                ("cost", s["is_cost_outlier"]),
+                ("latency", s["is_latency_outlier"]),
+                ("tokens", s["is_tokens_outlier"]),
+            )
+            if on
+        )
+        what = (
+            f"{r['model']} {r.get('operation', '')}"
+            if r["kind"] == "llm"
+            else f"{r['model']} {r['quant']} {r['dataset']}"
+        )
+        rows.append(
+            (
+                r["ts"],
+                r["kind"],
+                what.strip(),
+                r["input"]["category"] or "-",
+                s["state"],
+                r["baselines"]["used"] or "-",
+                _fmt(s["cost_z_score"]),
+                _fmt(s["latency_z_score"]),
+                _fmt(s["tokens_z_score"]),
+                ("EXTREME " if s["is_extreme"] else "") + flags,
+            )
+        )
+    print_table(
+        ["ts", "kind", "what", "input", "state", "baseline", "cost z", "latency z", "tokens z", "outlier"],
+        rows,
+        title=f"records ({view['shown']} of {view['rows']})",
+    )
 
 
 @insights_app.command("list")
 def list_cmd(
     severity: Annotated[Optional[Severity], typer.Option("--severity", help="Only this severity.")] = None,
-    open_only: Annotated[bool, typer.Option("--open", help="Only open insights (not acknowledged or resolved).")] = False,
+    open_only: Annotated[
+        bool, typer.Option("--open", help="Only open insights (not acknowledged or resolved).")
+    ] = False,
     type_: Annotated[Optional[InsightType], typer.Option("--type", help="Only this type.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     as_json: JsonOpt = False,
@@ -132,20 +173,48 @@ def list_cmd(
     from muse.analysis import insights
 
     with _store(readonly=True) as store:
-        found = insights.list_insights(store, severity=severity.value if severity else None,
-                                       type=type_.value if type_ else None, open_only=open_only, limit=limit)
+        found = insights.list_insights(
+            store,
+            severity=severity.value if severity else None,
+            type=type_.value if type_ else None,
+            open_only=open_only,
+            limit=limit,
+        )
         precision = insights.precision(store)
     if as_json:
         print_json({"insights": [i.to_json() for i in found], "precision": precision})
         return
-    print_table(["id", "severity", "status", "type", "observed", "title"],
-                [(i.insight_id, i.severity, i.status + (f" ({i.verdict})" if i.verdict else ""), i.type,
-                  (i.observed_at or "")[:16], i.title) for i in found],
-                title=f"insights ({len(found)})")
-    print_table(["type", "total", "open", "acknowledged", "true+", "false+", "precision"],
-                [(p["type"], p["total"], p["open"], p["acknowledged"], p["true_positives"], p["false_positives"],
-                  "-" if p["precision"] is None else f"{p['precision']:.0%}") for p in precision],
-                title="precision per type")
+    print_table(
+        ["id", "severity", "status", "type", "observed", "title"],
+        [
+            (
+                i.insight_id,
+                i.severity,
+                i.status + (f" ({i.verdict})" if i.verdict else ""),
+                i.type,
+                (i.observed_at or "")[:16],
+                i.title,
+            )
+            for i in found
+        ],
+        title=f"insights ({len(found)})",
+    )
+    print_table(
+        ["type", "total", "open", "acknowledged", "true+", "false+", "precision"],
+        [
+            (
+                p["type"],
+                p["total"],
+                p["open"],
+                p["acknowledged"],
+                p["true_positives"],
+                p["false_positives"],
+                "-" if p["precision"] is None else f"{p['precision']:.0%}",
+            )
+            for p in precision
+        ],
+        title="precision per type",
+    )
     if not found:
         echo("no insights match")
 
@@ -173,8 +242,11 @@ def ack_cmd(
     if as_json:
         print_json(ins.to_json())
         return
-    echo(f"acknowledged {ins.insight_id} ({ins.type}, {ins.severity}) by {ins.acknowledged_by}"
-         + (f", verdict {ins.verdict}" if ins.verdict else ", no verdict") + f": {ins.title}")
+    echo(
+        f"acknowledged {ins.insight_id} ({ins.type}, {ins.severity}) by {ins.acknowledged_by}"
+        + (f", verdict {ins.verdict}" if ins.verdict else ", no verdict")
+        + f": {ins.title}"
+    )
 
 
 @contextmanager

@@ -96,27 +96,56 @@ def render_outcome(outcome: Any, *, as_json: bool = False, extra: Callable[[], N
     if json_mode():
         # One result line: the run's outcome (what --json prints), at error level for a
         # run that failed, could not reach the store, or was interrupted.
-        level = "error" if res.status in ("failed", "unavailable", "interrupted") else \
-            "warning" if res.status == "blocked" else "info"
-        print_json({"agent": outcome.agent, "run_id": outcome.run_id, "status": res.status,
-                    "exit_code": int(outcome.exit_code), "message": res.message, "rows_written": res.rows_written,
-                    "duration_s": round(outcome.duration_s, 3), "forced": res.forced,
-                    "items": [vars(i) for i in res.items], "details": res.details},
-                   level=level, message=f"{outcome.agent}: {res.status} - {res.message or 'done'}")
+        level = (
+            "error"
+            if res.status in ("failed", "unavailable", "interrupted")
+            else "warning"
+            if res.status == "blocked"
+            else "info"
+        )
+        print_json(
+            {
+                "agent": outcome.agent,
+                "run_id": outcome.run_id,
+                "status": res.status,
+                "exit_code": int(outcome.exit_code),
+                "message": res.message,
+                "rows_written": res.rows_written,
+                "duration_s": round(outcome.duration_s, 3),
+                "forced": res.forced,
+                "items": [vars(i) for i in res.items],
+                "details": res.details,
+            },
+            level=level,
+            message=f"{outcome.agent}: {res.status} - {res.message or 'done'}",
+        )
         exit_with(outcome.exit_code)
     if as_json:
-        print_json({"agent": outcome.agent, "run_id": outcome.run_id, "status": res.status,
-                    "exit_code": int(outcome.exit_code), "message": res.message, "rows_written": res.rows_written,
-                    "duration_s": round(outcome.duration_s, 3), "forced": res.forced,
-                    "items": [vars(i) for i in res.items], "details": res.details})
+        print_json(
+            {
+                "agent": outcome.agent,
+                "run_id": outcome.run_id,
+                "status": res.status,
+                "exit_code": int(outcome.exit_code),
+                "message": res.message,
+                "rows_written": res.rows_written,
+                "duration_s": round(outcome.duration_s, 3),
+                "forced": res.forced,
+                "items": [vars(i) for i in res.items],
+                "details": res.details,
+            }
+        )
     else:
         if res.items:
-            print_table(["item", "status", "rows", "message"],
-                        [(i.item, i.status, i.rows, i.message) for i in res.items])
+            print_table(
+                ["item", "status", "rows", "message"], [(i.item, i.status, i.rows, i.message) for i in res.items]
+            )
         if extra is not None:
             extra()
-        echo(f"{outcome.agent}: {res.status} - {res.message or 'done'} "
-             f"(rows written: {res.rows_written}, {outcome.duration_s:.2f}s, run {outcome.run_id[:8]})")
+        echo(
+            f"{outcome.agent}: {res.status} - {res.message or 'done'} "
+            f"(rows written: {res.rows_written}, {outcome.duration_s:.2f}s, run {outcome.run_id[:8]})"
+        )
     exit_with(outcome.exit_code)
 
 

@@ -7,8 +7,9 @@ import typer
 from muse.cli import common
 from muse.cli.output import echo, err, print_json, print_table
 
-app = typer.Typer(help="Show and validate the effective configuration.\n\nExample: muse config show",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Show and validate the effective configuration.\n\nExample: muse config show", no_args_is_help=True
+)
 
 
 @app.command("show")
@@ -20,8 +21,9 @@ def show_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     s = common.settings(strict=False)
     masked = s.masked()
     if as_json:
-        print_json({"config_file": str(s.config_file) if s.config_file else None,
-                    "settings": masked, "sources": s.sources})
+        print_json(
+            {"config_file": str(s.config_file) if s.config_file else None, "settings": masked, "sources": s.sources}
+        )
         return
     echo(f"config file: {s.config_file or '(none)'}")
     print_table(["key", "value", "source"], [(k, v, s.sources[k]) for k, v in masked.items()])
@@ -39,8 +41,13 @@ def validate_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     """
     s = common.settings(strict=False)
     if as_json:
-        print_json({"config_file": str(s.config_file) if s.config_file else None, "valid": not s.problems,
-                    "problems": [{"path": p.path, "reason": p.reason, "source": p.source} for p in s.problems]})
+        print_json(
+            {
+                "config_file": str(s.config_file) if s.config_file else None,
+                "valid": not s.problems,
+                "problems": [{"path": p.path, "reason": p.reason, "source": p.source} for p in s.problems],
+            }
+        )
     else:
         for p in s.problems:
             echo(f"invalid {p}")

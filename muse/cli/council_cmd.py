@@ -9,18 +9,34 @@ from muse.cli import common
 from muse.cli.output import echo, err, print_json, print_markdown, print_table
 from muse.errors import InputError, UsageError
 
-app = typer.Typer(help="The episode generator: every number traceable to a query and its rows.\n\n"
-                       "Example: muse council generate", no_args_is_help=True)
+app = typer.Typer(
+    help="The episode generator: every number traceable to a query and its rows.\n\nExample: muse council generate",
+    no_args_is_help=True,
+)
 
 
 @app.command("generate")
 def generate_cmd(
-    force: Annotated[bool, typer.Option("--force", help="Emergency override of the watcher's circuit breaker. "
-                                        "Warns loudly and records forced: true.")] = False,
-    window_days: Annotated[Optional[int], typer.Option("--window-days", min=1, max=90,
-                                                       help="Days of data the episode covers (default: council.window_days).")] = None,
-    narrate: Annotated[bool, typer.Option("--narrate", help="Let the LLM narrator write the prose sections "
-                                          "(docs/narrator.md); default: narrator.enabled.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Emergency override of the watcher's circuit breaker. Warns loudly and records forced: true.",
+        ),
+    ] = False,
+    window_days: Annotated[
+        Optional[int],
+        typer.Option(
+            "--window-days", min=1, max=90, help="Days of data the episode covers (default: council.window_days)."
+        ),
+    ] = None,
+    narrate: Annotated[
+        bool,
+        typer.Option(
+            "--narrate",
+            help="Let the LLM narrator write the prose sections (docs/narrator.md); default: narrator.enabled.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Write the episode for the latest commits of banterhearts and banterpacks.
@@ -36,8 +52,9 @@ def generate_cmd(
     if force:
         err("WARNING: --force overrides the circuit breaker; the episode will say it was forced.")
     extra: dict[str, Any] = {"narrate": True} if narrate else {}
-    outcome = run_agent(common.settings(), "council", council.run, on_wait=common.on_wait,
-                        force=force, window_days=window_days, **extra)
+    outcome = run_agent(
+        common.settings(), "council", council.run, on_wait=common.on_wait, force=force, window_days=window_days, **extra
+    )
     common.render_outcome(outcome, as_json=as_json)
 
 
@@ -87,9 +104,17 @@ def preview_cmd(episode: Annotated[str, typer.Argument(help="Episode number, or 
 @app.command("trace")
 def trace_cmd(
     episode: Annotated[str, typer.Argument(help="Episode number, or 'latest'.")] = "latest",
-    fact: Annotated[Optional[str], typer.Option("--fact", help="Show one fact (e.g. E12) and where it is printed.")] = None,
-    run: Annotated[bool, typer.Option("--run", help="With --fact: re-execute the fact's query and rule and "
-                                      "compare the value with the recorded one (exit 1 if it differs).")] = False,
+    fact: Annotated[
+        Optional[str], typer.Option("--fact", help="Show one fact (e.g. E12) and where it is printed.")
+    ] = None,
+    run: Annotated[
+        bool,
+        typer.Option(
+            "--run",
+            help="With --fact: re-execute the fact's query and rule and "
+            "compare the value with the recorded one (exit 1 if it differs).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Map every number in an episode to the fact printed there (evidence sidecar ep-N.evidence.json).
@@ -130,26 +155,48 @@ def trace_cmd(
         if as_json:
             print_json(out)
         else:
-            rows = [(k, str(one.get(k))) for k in ("id", "label", "display", "value", "unit", "kind", "query",
-                                                    "params", "rule", "row_keys")]
+            rows = [
+                (k, str(one.get(k)))
+                for k in ("id", "label", "display", "value", "unit", "kind", "query", "params", "rule", "row_keys")
+            ]
             rows.append(("printed on lines", ", ".join(map(str, out["lines"])) or "-"))
             if run:
                 rows.append(("re-run value", out["run"]["display"]))
-                rows.append(("reproduced", "yes" if out["run"]["reproduced"] else
-                             f"NO: recorded {one.get('display')}, now {out['run']['display']}"))
+                rows.append(
+                    (
+                        "reproduced",
+                        "yes"
+                        if out["run"]["reproduced"]
+                        else f"NO: recorded {one.get('display')}, now {out['run']['display']}",
+                    )
+                )
             print_table(["field", "value"], rows, title=f"episode {number}, fact {fact}")
         if run and not out["run"]["reproduced"]:
             raise typer.Exit(1)
         return
     if as_json:
-        print_json({"episode": number, "numbers": len(lines), "untraced": [t.number for t in untraced],
-                    "trace": [{"number": t.number, "line": t.line, "fact": t.fact} for t in lines]})
+        print_json(
+            {
+                "episode": number,
+                "numbers": len(lines),
+                "untraced": [t.number for t in untraced],
+                "trace": [{"number": t.number, "line": t.line, "fact": t.fact} for t in lines],
+            }
+        )
     else:
         table: list[tuple[Any, ...]] = []
         for t in lines:
             f = t.fact or {}
-            table.append((t.line, t.number, f.get("id", "UNTRACED"), f.get("label", ""), f.get("query", ""),
-                         str(f.get("params", ""))[:100]))
+            table.append(
+                (
+                    t.line,
+                    t.number,
+                    f.get("id", "UNTRACED"),
+                    f.get("label", ""),
+                    f.get("query", ""),
+                    str(f.get("params", ""))[:100],
+                )
+            )
         print_table(["line", "number", "fact", "what", "query", "parameters"], table, title=f"episode {number}")
         echo(f"{len(lines)} numbers, {len(untraced)} without a fact")
         for t in untraced:
@@ -161,10 +208,16 @@ def trace_cmd(
 @app.command("narrate")
 def narrate_cmd(
     episode: Annotated[str, typer.Argument(help="Episode number, or 'latest'.")] = "latest",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the narrated markdown and every claim kept or "
-                                          "dropped, without writing the episode.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: one JSON object {markdown, claims, "
-                                          "calls}.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the narrated markdown and every claim kept or dropped, without writing the episode.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: one JSON object {markdown, claims, calls}.")
+    ] = False,
 ) -> None:
     """Narrate an existing episode from its evidence facts with the LLM narrator (docs/narrator.md).
 
@@ -180,23 +233,30 @@ def narrate_cmd(
     number, _ = _episode_path(episode)
     s = common.settings()
     # Its own agent name: a narration must not count as the scheduled council run in `muse health`.
-    outcome = run_agent(s, "narrator", narrator.run_narrate, on_wait=common.on_wait, episode=number,
-                        dry_run=dry_run)
+    outcome = run_agent(s, "narrator", narrator.run_narrate, on_wait=common.on_wait, episode=number, dry_run=dry_run)
     res = outcome.result
     d = res.details
     if res.status != "ok" or "markdown" not in d:
         common.render_outcome(outcome, as_json=as_json)
         return
     if as_json:
-        print_json({"markdown": d["markdown"], "claims": [{k: c[k] for k in ("section", "text", "facts", "kept",
-                                                                              "reason", "model")}
-                                                         for c in d["claims"]],
-                    "calls": d["calls"], "narration": d["narration"]})
+        print_json(
+            {
+                "markdown": d["markdown"],
+                "claims": [
+                    {k: c[k] for k in ("section", "text", "facts", "kept", "reason", "model")} for c in d["claims"]
+                ],
+                "calls": d["calls"],
+                "narration": d["narration"],
+            }
+        )
         return
     if dry_run:
         echo(d["markdown"])
-    rows = [(c["section"], "kept" if c["kept"] else "DROPPED", c["model"], ", ".join(c["facts"]), c["text"],
-             c["reason"]) for c in d["claims"]]
+    rows = [
+        (c["section"], "kept" if c["kept"] else "DROPPED", c["model"], ", ".join(c["facts"]), c["text"], c["reason"])
+        for c in d["claims"]
+    ]
     print_table(["section", "claim", "model", "facts", "text", "reason"], rows, title=f"episode {number}: claims")
     how = d["narration"]["sections"]
     echo("sections: " + "; ".join(f"{k}: {v}" for k, v in how.items()))

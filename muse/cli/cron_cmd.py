@@ -7,17 +7,22 @@ import typer
 from muse.cli import common
 from muse.cli.output import echo
 
-app = typer.Typer(help="Cron: the crontab that runs every agent on the configured schedule.\n\n"
-                       "Example: muse cron print | crontab -u muse -", no_args_is_help=True)
+app = typer.Typer(
+    help="Cron: the crontab that runs every agent on the configured schedule.\n\n"
+    "Example: muse cron print | crontab -u muse -",
+    no_args_is_help=True,
+)
 
 
 @app.command("print")
 def print_cmd(
     log_dir: Annotated[str, typer.Option("--log-dir", help="Where each agent's log file goes.")] = "/var/log/muse",
-    env_file: Annotated[str, typer.Option("--env-file", help="Settings and secrets sourced by every line.")]
-    = "/etc/muse/env",
-    path: Annotated[str, typer.Option("--path", help="PATH for the cron lines (where `muse` is installed).")]
-    = "/opt/muse/.venv/bin:/usr/local/bin:/usr/bin:/bin",
+    env_file: Annotated[
+        str, typer.Option("--env-file", help="Settings and secrets sourced by every line.")
+    ] = "/etc/muse/env",
+    path: Annotated[
+        str, typer.Option("--path", help="PATH for the cron lines (where `muse` is installed).")
+    ] = "/opt/muse/.venv/bin:/usr/local/bin:/usr/bin:/bin",
 ) -> None:
     """Print the crontab for the schedule in the config (schedule.* keys) on stdout.
 
@@ -40,9 +45,11 @@ def print_cmd(
     if _same_zone(host, tz):
         echo(text.rstrip("\n"))
         return
-    note = (f"this host's time zone is {host}, schedule.timezone is {tz}: cronie honours CRON_TZ={tz}, "
-            f"but Debian's and Ubuntu's default cron ignore it and run these lines in {host}; there, set "
-            f"schedule.timezone: {host} (and the hours in it), or run the host in {tz}")
+    note = (
+        f"this host's time zone is {host}, schedule.timezone is {tz}: cronie honours CRON_TZ={tz}, "
+        f"but Debian's and Ubuntu's default cron ignore it and run these lines in {host}; there, set "
+        f"schedule.timezone: {host} (and the hours in it), or run the host in {tz}"
+    )
     logging.getLogger("muse.cron").warning(note)
     echo(f"# WARNING: {note}")
     echo(text.rstrip("\n"))

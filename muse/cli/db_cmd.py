@@ -7,7 +7,9 @@ import typer
 from muse.cli import common
 from muse.cli.output import echo, print_json, print_kv, print_table
 
-app = typer.Typer(help="Schema migrations and maintenance of the ClickHouse store.\n\nExample: muse db migrate", no_args_is_help=True)
+app = typer.Typer(
+    help="Schema migrations and maintenance of the ClickHouse store.\n\nExample: muse db migrate", no_args_is_help=True
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -48,14 +50,35 @@ def status_cmd(as_json: JsonOpt = False) -> None:
         rows = migrations.status(store, cluster=s.store.cluster)
     pending = [r for r in rows if not r.applied]
     if as_json:
-        print_json({"current": not pending, "migrations": [
-            {"version": r.migration.version, "name": r.migration.name, "applied": r.applied,
-             "applied_at": r.applied_at, "checksum_matches": r.checksum_matches} for r in rows]})
+        print_json(
+            {
+                "current": not pending,
+                "migrations": [
+                    {
+                        "version": r.migration.version,
+                        "name": r.migration.name,
+                        "applied": r.applied,
+                        "applied_at": r.applied_at,
+                        "checksum_matches": r.checksum_matches,
+                    }
+                    for r in rows
+                ],
+            }
+        )
     else:
-        print_table(["version", "name", "state", "applied_at", "note"],
-                    [(f"{r.migration.version:03d}", r.migration.name, "applied" if r.applied else "PENDING",
-                      r.applied_at or "", "" if r.checksum_matches else "file changed since applied")
-                     for r in rows])
+        print_table(
+            ["version", "name", "state", "applied_at", "note"],
+            [
+                (
+                    f"{r.migration.version:03d}",
+                    r.migration.name,
+                    "applied" if r.applied else "PENDING",
+                    r.applied_at or "",
+                    "" if r.checksum_matches else "file changed since applied",
+                )
+                for r in rows
+            ],
+        )
         echo(f"{len(pending)} pending; run `muse db migrate`" if pending else "schema is current")
     if pending:
         raise typer.Exit(1)
@@ -63,8 +86,9 @@ def status_cmd(as_json: JsonOpt = False) -> None:
 
 @app.command("maintain")
 def maintain_cmd(
-    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for ClickHouse to remove "
-                                        "replaced parts.")] = 60.0,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="Seconds to wait for ClickHouse to remove replaced parts.")
+    ] = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove the embedded store's replaced parts now (cron-safe; agents do a bounded share of it).
@@ -82,17 +106,27 @@ def maintain_cmd(
         before = store.parts() if hasattr(store, "parts") else None
         after = store.maintain(wait=wait, force=True)
     if after is None or before is None:
-        doc: dict[str, Any] = {"backend": "server", "message": "a ClickHouse server removes replaced parts itself; nothing to do"}
+        doc: dict[str, Any] = {
+            "backend": "server",
+            "message": "a ClickHouse server removes replaced parts itself; nothing to do",
+        }
         print_json(doc) if as_json else echo(doc["message"])
         return
     from muse.fsutil import disk_usage
 
     size, files = disk_usage(s.embedded_store_path)
-    doc = {"active_parts": after.active_parts, "active_bytes": after.active_bytes,
-           "outdated_parts_before": before.outdated_parts, "outdated_bytes_before": before.outdated_bytes,
-           "outdated_parts": after.outdated_parts, "outdated_bytes": after.outdated_bytes,
-           "tables_configured": after.tables_configured, "waited_s": round(after.waited_s, 2),
-           "store_files": files, "store_bytes": size}
+    doc = {
+        "active_parts": after.active_parts,
+        "active_bytes": after.active_bytes,
+        "outdated_parts_before": before.outdated_parts,
+        "outdated_bytes_before": before.outdated_bytes,
+        "outdated_parts": after.outdated_parts,
+        "outdated_bytes": after.outdated_bytes,
+        "tables_configured": after.tables_configured,
+        "waited_s": round(after.waited_s, 2),
+        "store_files": files,
+        "store_bytes": size,
+    }
     if as_json:
         print_json(doc)
     else:

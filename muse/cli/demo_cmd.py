@@ -11,8 +11,9 @@ from muse.cli.output import echo
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
-        days: Annotated[int, typer.Option("--days", min=1, max=60,
-                                          help="Days of history when the demo is first created.")] = 14,
+        days: Annotated[
+            int, typer.Option("--days", min=1, max=60, help="Days of history when the demo is first created.")
+        ] = 14,
     ) -> None:
         """Generate demo repos and telemetry under <state dir>/demo and run the pipeline on them.
 

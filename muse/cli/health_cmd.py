@@ -12,12 +12,22 @@ def register(app: typer.Typer) -> None:
     @app.command("health")
     def health_cmd(
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-        offline: Annotated[bool, typer.Option("--offline", help="Skip the network probes of Datadog, DeepL, "
-                                              "Vercel, Slack and PagerDuty.")] = False,
-        send_test: Annotated[bool, typer.Option("--send-test", help="Also post a test message to Slack and "
-                                                "trigger+resolve a test PagerDuty event.")] = False,
-        timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.1, help="Seconds per probe request "
-                                                         "(default: health.probe_timeout_seconds).")] = None,
+        offline: Annotated[
+            bool,
+            typer.Option("--offline", help="Skip the network probes of Datadog, DeepL, Vercel, Slack and PagerDuty."),
+        ] = False,
+        send_test: Annotated[
+            bool,
+            typer.Option(
+                "--send-test", help="Also post a test message to Slack and trigger+resolve a test PagerDuty event."
+            ),
+        ] = False,
+        timeout: Annotated[
+            Optional[float],
+            typer.Option(
+                "--timeout", min=0.1, help="Seconds per probe request (default: health.probe_timeout_seconds)."
+            ),
+        ] = None,
     ) -> None:
         """Check the state dir, store, schema, repos, integrations (live) and every agent's schedule.
 
@@ -42,8 +52,11 @@ def register(app: typer.Typer) -> None:
             print_table(["check", "status", "detail"], [(c.name, c.level, c.detail) for c in checks])
             if extra["metrics"]:
                 recent = sorted(extra["metrics"].items(), key=lambda kv: kv[1]["ts"], reverse=True)[:10]
-                print_table(["metric", "last value", "at"], [(k, v["value"], v["ts"]) for k, v in recent],
-                            title="last metrics (local record)")
+                print_table(
+                    ["metric", "last value", "at"],
+                    [(k, v["value"], v["ts"]) for k, v in recent],
+                    title="last metrics (local record)",
+                )
             echo(f"{len(failed)} check(s) failing: {', '.join(c.name for c in failed)}" if failed else "healthy")
         if failed:
             raise typer.Exit(1)

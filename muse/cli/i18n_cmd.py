@@ -8,13 +8,17 @@ from muse.cli import common
 
 app = typer.Typer(
     help="Translate published episodes with DeepL (markdown, code, numbers and glossary terms kept), "
-         "and verify translations against their English source.\n\nExample: muse i18n sync --langs de,zh,hi",
+    "and verify translations against their English source.\n\nExample: muse i18n sync --langs de,zh,hi",
     no_args_is_help=True,
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-LangsOpt = Annotated[Optional[str], typer.Option(
-    "--langs", metavar="LANGS", help="Comma-separated muse language codes (de, zh, hi, ...); default: deepl.langs.")]
+LangsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--langs", metavar="LANGS", help="Comma-separated muse language codes (de, zh, hi, ...); default: deepl.langs."
+    ),
+]
 
 
 def _langs(value: str | None) -> list[str]:
@@ -27,10 +31,16 @@ def _langs(value: str | None) -> list[str]:
 @app.command("sync")
 def sync_cmd(
     langs: LangsOpt = None,
-    episode: Annotated[Optional[int], typer.Option("--episode", min=0, metavar="N",
-                                                   help="Translate this published episode, whatever its age "
-                                                        "(default: those published in the last i18n.window_days).")]
-    = None,
+    episode: Annotated[
+        Optional[int],
+        typer.Option(
+            "--episode",
+            min=0,
+            metavar="N",
+            help="Translate this published episode, whatever its age "
+            "(default: those published in the last i18n.window_days).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Translate English episodes published recently (or --episode N) into each language.
@@ -76,15 +86,24 @@ def verify_cmd(
     codes = _langs(langs)
     repo = s.repos.banterblogs.dir
     if repo is None:
-        raise ConfigError("repos.banterblogs.path is not set (the blog checkout to verify)",
-                          hint="set it in the config file or MUSE_REPOS_BANTERBLOGS_PATH")
+        raise ConfigError(
+            "repos.banterblogs.path is not set (the blog checkout to verify)",
+            hint="set it in the config file or MUSE_REPOS_BANTERBLOGS_PATH",
+        )
     terms = glossary.from_settings(s).terms
     results = verify_files(repo, s.repos.banterblogs.posts_dir, episode, codes, terms=terms)
     ok = all(c.ok for checks in results.values() for c in checks)
     if as_json:
-        print_json({"episode": episode, "ok": ok, "langs": {
-            lang: {"ok": all(c.ok for c in checks), "checks": [vars(c) for c in checks]}
-            for lang, checks in results.items()}})
+        print_json(
+            {
+                "episode": episode,
+                "ok": ok,
+                "langs": {
+                    lang: {"ok": all(c.ok for c in checks), "checks": [vars(c) for c in checks]}
+                    for lang, checks in results.items()
+                },
+            }
+        )
     else:
         rows = []
         for lang, checks in results.items():
@@ -97,7 +116,9 @@ def verify_cmd(
                     rows.append((lang, name, "-", "no file"))
         print_table(["lang", "check", "result", "detail"], rows)
         failed = [lang for lang, checks in results.items() if not all(c.ok for c in checks)]
-        echo(f"episode {episode}: " + (f"{len(results)} translation(s) verified" if ok
-                                       else f"failed for {', '.join(failed)}"))
+        echo(
+            f"episode {episode}: "
+            + (f"{len(results)} translation(s) verified" if ok else f"failed for {', '.join(failed)}")
+        )
     if not ok:
         raise typer.Exit(int(ExitCode.FAILED))

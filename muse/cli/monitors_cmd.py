@@ -7,8 +7,10 @@ import typer
 from muse.cli import common
 from muse.cli.output import echo, print_json, print_table
 
-app = typer.Typer(help="Datadog monitors as code (config/monitors.yaml).\n\nExample: muse monitors sync --dry-run",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Datadog monitors as code (config/monitors.yaml).\n\nExample: muse monitors sync --dry-run",
+    no_args_is_help=True,
+)
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -43,12 +45,26 @@ def _delta(before: Any, after: Any, context: int = 12) -> str:
 def sync_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and validate only; show what would change.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    file: Annotated[Optional[str], typer.Option("--file", help="Monitor definitions (default: monitors.file, "
-                                                "else the shipped config/monitors.yaml).")] = None,
-    adopt: Annotated[bool, typer.Option("--adopt", help="Take over a same-named monitor that is not tagged "
-                                        "managed-by:muse (it gets the tag).")] = False,
-    prune: Annotated[bool, typer.Option("--prune", help="Delete monitors tagged managed-by:muse that the file "
-                                        "no longer defines. Never touches other monitors.")] = False,
+    file: Annotated[
+        Optional[str],
+        typer.Option(
+            "--file", help="Monitor definitions (default: monitors.file, else the shipped config/monitors.yaml)."
+        ),
+    ] = None,
+    adopt: Annotated[
+        bool,
+        typer.Option(
+            "--adopt", help="Take over a same-named monitor that is not tagged managed-by:muse (it gets the tag)."
+        ),
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete monitors tagged managed-by:muse that the file "
+            "no longer defines. Never touches other monitors.",
+        ),
+    ] = False,
 ) -> None:
     """Create or update the Datadog monitors of the file, matched by name (idempotent).
 
@@ -62,8 +78,9 @@ def sync_cmd(
 
     from muse.ops.monitors import sync
 
-    report = sync(common.settings(), dry_run=dry_run, adopt=adopt, prune=prune,
-                  path=Path(file).expanduser() if file else None)
+    report = sync(
+        common.settings(), dry_run=dry_run, adopt=adopt, prune=prune, path=Path(file).expanduser() if file else None
+    )
     if as_json:
         print_json(report.as_dict())
     else:
@@ -75,10 +92,19 @@ def sync_cmd(
                 what = "; ".join(f"{d.field}: {_delta(d.before, d.after)}" for d in c.diffs)
             else:
                 what = c.note
-            rows.append((c.name, ("would " if dry_run and c.action in ("create", "update", "delete") else "")
-                         + c.action, c.monitor_id or "", what))
-        print_table(["monitor", "action", "id", "changes"], rows,
-                    title=f"{report.source} -> {report.api_url}" + (" (dry run: nothing written)" if dry_run else ""))
+            rows.append(
+                (
+                    c.name,
+                    ("would " if dry_run and c.action in ("create", "update", "delete") else "") + c.action,
+                    c.monitor_id or "",
+                    what,
+                )
+            )
+        print_table(
+            ["monitor", "action", "id", "changes"],
+            rows,
+            title=f"{report.source} -> {report.api_url}" + (" (dry run: nothing written)" if dry_run else ""),
+        )
         counts = ", ".join(f"{n} {a}" for a, n in sorted(report.counts.items()))
         echo(f"monitors: {counts}" + (" (dry run)" if dry_run else ""))
     if not report.ok:
@@ -88,8 +114,12 @@ def sync_cmd(
 @app.command("list")
 def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    file: Annotated[Optional[str], typer.Option("--file", help="Monitor definitions (default: monitors.file, "
-                                                "else the shipped config/monitors.yaml).")] = None,
+    file: Annotated[
+        Optional[str],
+        typer.Option(
+            "--file", help="Monitor definitions (default: monitors.file, else the shipped config/monitors.yaml)."
+        ),
+    ] = None,
 ) -> None:
     """List the monitors the file defines (checked locally, no network).
 
@@ -106,6 +136,11 @@ def list_cmd(
     if as_json:
         print_json({"source": str(path), "monitors": [d.body() for d in defs]})
         return
-    print_table(["name", "type", "query", "notifies", "priority"],
-                [(d.name, d.type, d.query, " ".join(sorted(set(re.findall(r"@[\w.\-]+", d.message)))),
-                  d.priority or "") for d in defs], title=str(path))
+    print_table(
+        ["name", "type", "query", "notifies", "priority"],
+        [
+            (d.name, d.type, d.query, " ".join(sorted(set(re.findall(r"@[\w.\-]+", d.message)))), d.priority or "")
+            for d in defs
+        ],
+        title=str(path),
+    )

@@ -12,7 +12,6 @@ import sys
 from typing import Any, Iterable, Sequence
 
 
-
 def stdout_is_tty() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
@@ -21,8 +20,7 @@ def _console(stderr: bool = False):  # -> rich.console.Console (rich is imported
     from rich.console import Console
 
     tty = (sys.stderr if stderr else sys.stdout).isatty()
-    return Console(stderr=stderr, no_color=not tty or "NO_COLOR" in os.environ, highlight=False,
-                   soft_wrap=not tty)
+    return Console(stderr=stderr, no_color=not tty or "NO_COLOR" in os.environ, highlight=False, soft_wrap=not tty)
 
 
 def scrub(text: str) -> str:

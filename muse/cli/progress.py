@@ -17,10 +17,24 @@ def progress_bar(*, enabled: bool | None = None) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TaskID, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress as RichProgress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    with RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      transient=True, redirect_stdout=False, redirect_stderr=False) as bar:
+    with RichProgress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    ) as bar:
         tasks: dict[str, TaskID] = {}
 
         def update(label: str, done: int, total: int) -> None:

@@ -41,11 +41,11 @@ class _RoutedCommand(TyperCommand):
 app = typer.Typer(
     cls=PublishGroup,
     help="Publish an episode to the blog repo and Vercel, or roll one back.\n\n"
-         "muse publish [EPISODE|latest] [--approve] [--by NAME] [--json]: validate, then commit a "
-         "low-confidence episode to the drafts branch for review, or commit it to main, tag "
-         "episode-N, push and deploy; a failed deploy is reverted and rolled back.\n\n"
-         "muse publish rollback EPISODE: withdraw a published episode.\n\n"
-         "Example: muse publish 12 --approve --by ana",
+    "muse publish [EPISODE|latest] [--approve] [--by NAME] [--json]: validate, then commit a "
+    "low-confidence episode to the drafts branch for review, or commit it to main, tag "
+    "episode-N, push and deploy; a failed deploy is reverted and rolled back.\n\n"
+    "muse publish rollback EPISODE: withdraw a published episode.\n\n"
+    "Example: muse publish 12 --approve --by ana",
     subcommand_metavar="[EPISODE|latest] [--approve] [--by NAME] | rollback EPISODE",
     no_args_is_help=False,
 )
@@ -53,12 +53,20 @@ app = typer.Typer(
 
 @app.command("run", hidden=True, cls=_RoutedCommand)
 def run_cmd(
-    episode: Annotated[str, typer.Argument(metavar="[EPISODE|latest]",
-                                           help="Episode number, or 'latest' (the newest episode).")] = "latest",
-    approve: Annotated[bool, typer.Option("--approve", help="Publish a reviewed low-confidence draft to main; "
-                                          "records the approver in the front-matter and the episodes row.")] = False,
-    by: Annotated[Optional[str], typer.Option("--by", metavar="NAME",
-                                              help="Who approved it (default: the current user).")] = None,
+    episode: Annotated[
+        str, typer.Argument(metavar="[EPISODE|latest]", help="Episode number, or 'latest' (the newest episode).")
+    ] = "latest",
+    approve: Annotated[
+        bool,
+        typer.Option(
+            "--approve",
+            help="Publish a reviewed low-confidence draft to main; "
+            "records the approver in the front-matter and the episodes row.",
+        ),
+    ] = False,
+    by: Annotated[
+        Optional[str], typer.Option("--by", metavar="NAME", help="Who approved it (default: the current user).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Publish EPISODE (default: latest): validate, drafts branch or main + tag + deploy.
@@ -73,15 +81,17 @@ def run_cmd(
 
     if by is not None and not approve:
         raise typer.BadParameter("--by only makes sense with --approve", param_hint="--by")
-    outcome = run_agent(common.settings(), "publish", publisher.run, on_wait=common.on_wait,
-                        episode=episode, approve=approve, by=by)
+    outcome = run_agent(
+        common.settings(), "publish", publisher.run, on_wait=common.on_wait, episode=episode, approve=approve, by=by
+    )
     common.render_outcome(outcome, as_json=as_json)
 
 
 @app.command("rollback")
 def rollback_cmd(
-    episode: Annotated[str, typer.Argument(metavar="EPISODE",
-                                           help="The published episode to withdraw (a number, or 'latest').")],
+    episode: Annotated[
+        str, typer.Argument(metavar="EPISODE", help="The published episode to withdraw (a number, or 'latest').")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Withdraw a published episode: revert its commit on main, roll production back.

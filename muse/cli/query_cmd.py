@@ -32,11 +32,19 @@ def register(app: typer.Typer) -> None:
     def query_cmd(
         sql: Annotated[str, typer.Argument(help="One SQL statement. Bind values with {name:Type} and --param.")],
         fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-        write: Annotated[bool, typer.Option("--write", help="Allow statements that write (INSERT, ALTER, ...) to the "
-                                            "store's tables. Without it the query may only read the store's tables, "
-                                            "bounded by the query.* settings (docs/security.md).")] = False,
-        param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Query parameter name=value, "
-                                                           "bound by ClickHouse (repeatable).")] = None,
+        write: Annotated[
+            bool,
+            typer.Option(
+                "--write",
+                help="Allow statements that write (INSERT, ALTER, ...) to the "
+                "store's tables. Without it the query may only read the store's tables, "
+                "bounded by the query.* settings (docs/security.md).",
+            ),
+        ] = False,
+        param: Annotated[
+            Optional[list[str]],
+            typer.Option("--param", "-p", help="Query parameter name=value, bound by ClickHouse (repeatable)."),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     ) -> None:
         """Run an ad-hoc query against the store (read-only by default).
@@ -66,8 +74,13 @@ def register(app: typer.Typer) -> None:
             except StoreError as exc:
                 code = exc.code
                 if code in SQL_MISTAKE_CODES:
-                    hint = ("bind each {name:Type} with --param name=value" if code in (456, 457)
-                            else 'muse query "SHOW TABLES" lists the tables' if code in (60, 81) else None)
+                    hint = (
+                        "bind each {name:Type} with --param name=value"
+                        if code in (456, 457)
+                        else 'muse query "SHOW TABLES" lists the tables'
+                        if code in (60, 81)
+                        else None
+                    )
                     raise UsageError(_short(exc.message), hint=hint) from exc
                 raise
         if as_json or fmt is Format.json:

@@ -12,13 +12,29 @@ if TYPE_CHECKING:  # imported lazily by the command itself: `muse --help` stays 
 
 
 def render_pipeline(result: "PipelineResult", *, as_json: bool) -> None:
-    rows = [(o.agent, o.status, o.result.rows_written, f"{o.duration_s:.2f}s", o.result.message)
-            for o in result.outcomes]
+    rows = [
+        (o.agent, o.status, o.result.rows_written, f"{o.duration_s:.2f}s", o.result.message) for o in result.outcomes
+    ]
     if as_json:
-        print_json({"exit_code": int(result.exit_code), "stopped_at": result.stopped_at, "reason": result.reason,
-                    "steps": [{"agent": o.agent, "status": o.status, "exit_code": int(o.exit_code),
-                               "rows_written": o.result.rows_written, "duration_s": round(o.duration_s, 3),
-                               "message": o.result.message, "run_id": o.run_id} for o in result.outcomes]})
+        print_json(
+            {
+                "exit_code": int(result.exit_code),
+                "stopped_at": result.stopped_at,
+                "reason": result.reason,
+                "steps": [
+                    {
+                        "agent": o.agent,
+                        "status": o.status,
+                        "exit_code": int(o.exit_code),
+                        "rows_written": o.result.rows_written,
+                        "duration_s": round(o.duration_s, 3),
+                        "message": o.result.message,
+                        "run_id": o.run_id,
+                    }
+                    for o in result.outcomes
+                ],
+            }
+        )
         return
     print_table(["step", "status", "rows", "duration", "message"], rows, title="muse run")
     if result.stopped_at == "council" and result.outcomes[-1].status == "blocked":
@@ -30,8 +46,13 @@ def render_pipeline(result: "PipelineResult", *, as_json: bool) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
-        until: Annotated[Optional[str], typer.Option("--until", help="Stop after this agent: ingest-hearts, "
-                                                     "ingest-packs, watcher, analytics, council, publish, i18n.")] = None,
+        until: Annotated[
+            Optional[str],
+            typer.Option(
+                "--until",
+                help="Stop after this agent: ingest-hearts, ingest-packs, watcher, analytics, council, publish, i18n.",
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Run the agents in order: ingest hearts, ingest packs, watcher, analytics, council, publish, i18n.

@@ -10,7 +10,7 @@ from muse.errors import ExitCode
 
 app = typer.Typer(
     help="Freshness watcher: checks that the latest banterhearts and banterpacks commits have their data in "
-         "the store, and blocks the council when they do not.\n\nExample: muse watcher check",
+    "the store, and blocks the council when they do not.\n\nExample: muse watcher check",
     no_args_is_help=True,
 )
 
@@ -88,17 +88,30 @@ def _render_status(info: dict[str, Any]) -> None:
         return
     echo(f"Last check: run {last['run_id'][:8]}, {_ago(last['age_seconds'])}: {last['status']}")
     thresholds = info["thresholds_minutes"]
-    print_table(["repo", "commit", "rows", "status", "lag", "threshold"],
-                [(r["repo"], r["commit"][:12], r["rows"], r["status"], _ago(r["lag_seconds"]).replace(" ago", ""),
-                  f"{thresholds[r['repo']]:g} min") for r in last["repos"]])
+    print_table(
+        ["repo", "commit", "rows", "status", "lag", "threshold"],
+        [
+            (
+                r["repo"],
+                r["commit"][:12],
+                r["rows"],
+                r["status"],
+                _ago(r["lag_seconds"]).replace(" ago", ""),
+                f"{thresholds[r['repo']]:g} min",
+            )
+            for r in last["repos"]
+        ],
+    )
     sf = info["status_file"]
     if not sf["exists"]:
         echo(f"Status file: none at {sf['path']} (removed by a failed check, or no check has passed yet).")
     elif sf["problem"]:
         echo(f"Status file: {sf['path']} {sf['problem']}; ignored.")
     else:
-        echo(f"Status file: {sf['path']}, names run {sf['run_id'][:8]}, written {_ago(sf['age_seconds'])} "
-             f"(trusted for {info['status_max_age_minutes']:g} min).")
+        echo(
+            f"Status file: {sf['path']}, names run {sf['run_id'][:8]}, written {_ago(sf['age_seconds'])} "
+            f"(trusted for {info['status_max_age_minutes']:g} min)."
+        )
     failures, page_after = info["consecutive_failures"], info["page_after_failures"]
     line = f"Failed checks in a row: {failures} (PagerDuty pages at {page_after})."
     if info["page_open"]:
@@ -111,10 +124,13 @@ def _render_status(info: dict[str, Any]) -> None:
         from muse.hours import require_ts
 
         at = require_ts(last_valid)
-        echo(f"Last valid check: {at:%Y-%m-%d %H:%M:%S} UTC "
-             f"({_ago((datetime.now(timezone.utc) - at).total_seconds())}).")
+        echo(
+            f"Last valid check: {at:%Y-%m-%d %H:%M:%S} UTC ({_ago((datetime.now(timezone.utc) - at).total_seconds())})."
+        )
     else:
         echo("Last valid check: never.")
-    print_table(["ts", "run", "status", "message"],
-                [(r["ts"], r["run_id"][:8], r["status"], r["message"]) for r in info["recent"]],
-                title="recent checks, newest first")
+    print_table(
+        ["ts", "run", "status", "message"],
+        [(r["ts"], r["run_id"][:8], r["status"], r["message"]) for r in info["recent"]],
+        title="recent checks, newest first",
+    )

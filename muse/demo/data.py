@@ -59,22 +59,37 @@ _MEMORY = {"llama3-8b": 5200, "mistral-7b": 4900, "qwen2-7b": 5600}
 _APP_MODELS = (("mistral-7b", 0.5), ("llama3-8b", 0.35), ("qwen2-7b", 0.15))
 _USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Edg/126.0",
 )
 _HEARTS_SUBJECTS = (
-    "perf: tune kv-cache eviction", "bench: add long-context rag prompts", "fix: warmup before timing runs",
-    "perf: fuse rmsnorm kernel", "chore: bump llama.cpp", "bench: pin sampling temperature",
-    "perf: batch prefill for short prompts", "refactor: split quant loaders", "fix: count tokens after detokenize",
-    "perf: speculative decoding for q4", "bench: record peak memory per run", "chore: refresh eval datasets",
+    "perf: tune kv-cache eviction",
+    "bench: add long-context rag prompts",
+    "fix: warmup before timing runs",
+    "perf: fuse rmsnorm kernel",
+    "chore: bump llama.cpp",
+    "bench: pin sampling temperature",
+    "perf: batch prefill for short prompts",
+    "refactor: split quant loaders",
+    "fix: count tokens after detokenize",
+    "perf: speculative decoding for q4",
+    "bench: record peak memory per run",
+    "chore: refresh eval datasets",
 )
 _PACKS_SUBJECTS = (
-    "feat: keyboard shortcut for the overlay", "fix: debounce query submit", "perf: lazy-load the answer panel",
-    "feat: show sources under answers", "fix: overlay focus on Safari", "chore: upgrade react",
-    "feat: retry on transient LLM errors", "perf: stream tokens into the panel", "fix: session end on tab close",
+    "feat: keyboard shortcut for the overlay",
+    "fix: debounce query submit",
+    "perf: lazy-load the answer panel",
+    "feat: show sources under answers",
+    "fix: overlay focus on Safari",
+    "chore: upgrade react",
+    "feat: retry on transient LLM errors",
+    "perf: stream tokens into the panel",
+    "fix: session end on tab close",
 )
 _AUTHOR = ("Banter Bench Bot", "bench@banterhearts.dev")
 _PACKS_AUTHOR = ("Banter Packs CI", "ci@banterpacks.dev")
@@ -93,6 +108,7 @@ def _iso(value: datetime) -> str:
 
 
 # -- schedules: pure functions of the seed and the day ------------------------------------
+
 
 def hearts_commit_times(day: date) -> list[datetime]:
     """banterhearts commits of a UTC day: a few on weekdays, at most one at weekends."""
@@ -155,6 +171,7 @@ class Plan:
 
 # -- banterhearts reports ------------------------------------------------------------------
 
+
 def hearts_reports(commit_time: datetime, commit_sha: str, plan: Plan) -> dict[str, dict[str, Any]]:
     """The reports of the benchmark run after the commit at ``commit_time``: {run_id: report},
     one per model, each with results for every quant and dataset."""
@@ -170,34 +187,72 @@ def hearts_reports(commit_time: datetime, commit_sha: str, plan: Plan) -> dict[s
             hit = regressed and (model, quant) == (REGRESSION_MODEL, REGRESSION_QUANT)
             for dataset in DATASETS:
                 drift = 1.0 - 0.002 * age_days  # the team slowly gets faster
-                p50 = (_BASE_P50[model] * _QUANT_LAT[quant] * _DATASET_LAT[dataset] * drift
-                       * rng.uniform(0.97, 1.03) * (REGRESSION_FACTOR if hit else 1.0))
+                p50 = (
+                    _BASE_P50[model]
+                    * _QUANT_LAT[quant]
+                    * _DATASET_LAT[dataset]
+                    * drift
+                    * rng.uniform(0.97, 1.03)
+                    * (REGRESSION_FACTOR if hit else 1.0)
+                )
                 p95 = p50 * rng.uniform(1.55, 1.65)
                 p99 = p95 * rng.uniform(1.25, 1.40)
-                tps = _BASE_TPS[model] / _QUANT_LAT[quant] * (0.8 if dataset == "rag-long" else 1.0) \
-                    * rng.uniform(0.97, 1.03) / (THROUGHPUT_DIVISOR if hit else 1.0)
-                results.append({
-                    "model": model, "quant": quant, "dataset": dataset,
-                    "latency_p50_ms": round(p50), "latency_p95_ms": round(p95), "latency_p99_ms": round(p99),
-                    "tokens_per_sec": round(tps, 2),
-                    "cost_per_1k": round((_PRICE_IN[model] + _PRICE_OUT[model]) * 500 * (1.2 if quant == "q8_0" else 1.0), 6),
-                    "memory_peak_mb": round(_MEMORY[model] * (1.8 if quant == "q8_0" else 1.0) * rng.uniform(0.99, 1.01)),
-                })
+                tps = (
+                    _BASE_TPS[model]
+                    / _QUANT_LAT[quant]
+                    * (0.8 if dataset == "rag-long" else 1.0)
+                    * rng.uniform(0.97, 1.03)
+                    / (THROUGHPUT_DIVISOR if hit else 1.0)
+                )
+                results.append(
+                    {
+                        "model": model,
+                        "quant": quant,
+                        "dataset": dataset,
+                        "latency_p50_ms": round(p50),
+                        "latency_p95_ms": round(p95),
+                        "latency_p99_ms": round(p99),
+                        "tokens_per_sec": round(tps, 2),
+                        "cost_per_1k": round(
+                            (_PRICE_IN[model] + _PRICE_OUT[model]) * 500 * (1.2 if quant == "q8_0" else 1.0), 6
+                        ),
+                        "memory_peak_mb": round(
+                            _MEMORY[model] * (1.8 if quant == "q8_0" else 1.0) * rng.uniform(0.99, 1.01)
+                        ),
+                    }
+                )
         calls = []
         for i in range(12):
             operation = ("generate", "generate", "judge", "embed")[i % 4]
             tokens_in = _tokens_in(rng)
             tokens_out = 0 if operation == "embed" else int(min(4000, max(1, rng.lognormvariate(5.0, 0.7))))
-            latency = _BASE_P50[model] * (0.3 + tokens_out / 120) * rng.uniform(0.8, 1.3) * (
-                REGRESSION_FACTOR if regressed and model == REGRESSION_MODEL else 1.0)
+            latency = (
+                _BASE_P50[model]
+                * (0.3 + tokens_out / 120)
+                * rng.uniform(0.8, 1.3)
+                * (REGRESSION_FACTOR if regressed and model == REGRESSION_MODEL else 1.0)
+            )
             failed = rng.random() < 0.03
-            calls.append({
-                "model": model, "operation": operation, "tokens_in": tokens_in, "tokens_out": tokens_out,
-                "latency_ms": round(latency), "cost_usd": round(tokens_in * _PRICE_IN[model] + tokens_out * _PRICE_OUT[model], 6),
-                "status": "error" if failed else "ok", "error_msg": "upstream timeout after 30s" if failed else "",
-            })
-        out[run_id] = {"schema_version": 1, "run_id": run_id, "commit_sha": commit_sha, "ts": _iso(ts),
-                       "results": results, "llm_calls": calls}
+            calls.append(
+                {
+                    "model": model,
+                    "operation": operation,
+                    "tokens_in": tokens_in,
+                    "tokens_out": tokens_out,
+                    "latency_ms": round(latency),
+                    "cost_usd": round(tokens_in * _PRICE_IN[model] + tokens_out * _PRICE_OUT[model], 6),
+                    "status": "error" if failed else "ok",
+                    "error_msg": "upstream timeout after 30s" if failed else "",
+                }
+            )
+        out[run_id] = {
+            "schema_version": 1,
+            "run_id": run_id,
+            "commit_sha": commit_sha,
+            "ts": _iso(ts),
+            "results": results,
+            "llm_calls": calls,
+        }
     return out
 
 
@@ -208,9 +263,10 @@ def _tokens_in(rng: random.Random) -> int:
 
 # -- banterpacks telemetry -----------------------------------------------------------------
 
+
 def _sessions_expected(hour: datetime) -> float:
     h = hour.hour
-    daily = 0.10 + 0.75 * math.exp(-((h - 15) / 4.0) ** 2) + 0.25 * math.exp(-((h - 9) / 2.5) ** 2)
+    daily = 0.10 + 0.75 * math.exp(-(((h - 15) / 4.0) ** 2)) + 0.25 * math.exp(-(((h - 9) / 2.5) ** 2))
     weekly = (1.0, 1.02, 1.0, 0.97, 0.9, 0.55, 0.5)[hour.weekday()]
     return 420.0 * daily * weekly
 
@@ -235,9 +291,18 @@ def hour_events(hour: datetime, commits: list[tuple[datetime, str]], plan: Plan)
         locale = rng.choice(("en-US", "en-GB", "de-DE", "hi-IN", "zh-CN"))
 
         def emit(kind: str, latency: float, **extra: Any) -> None:
-            events.append({"ts": _iso(t), "session_id": sid, "commit_sha": sha, "event_type": kind,
-                           "latency_ms": int(latency), "user_agent": ua,
-                           "metadata": {"locale": locale, **extra.pop("metadata", {})}, **extra})
+            events.append(
+                {
+                    "ts": _iso(t),
+                    "session_id": sid,
+                    "commit_sha": sha,
+                    "event_type": kind,
+                    "latency_ms": int(latency),
+                    "user_agent": ua,
+                    "metadata": {"locale": locale, **extra.pop("metadata", {})},
+                    **extra,
+                }
+            )
 
         emit("overlay_open", rng.uniform(40, 180), metadata={"route": rng.choice(("/", "/docs", "/chat"))})
         if rng.random() >= 0.18:  # the others open the overlay and leave (abandonment)
@@ -246,15 +311,27 @@ def hour_events(hour: datetime, commits: list[tuple[datetime, str]], plan: Plan)
                 model = rng.choices([m for m, _ in _APP_MODELS], [w for _, w in _APP_MODELS])[0]
                 tokens_in = _tokens_in(rng)
                 tokens_out = int(min(4000, max(1, rng.lognormvariate(5.2, 0.7))))
-                llm_latency = _BASE_P50[model] * (1.5 + tokens_out / 90) * rng.uniform(0.8, 1.25) * (
-                    REGRESSION_FACTOR if regressed and model == REGRESSION_MODEL else 1.0)
+                llm_latency = (
+                    _BASE_P50[model]
+                    * (1.5 + tokens_out / 90)
+                    * rng.uniform(0.8, 1.25)
+                    * (REGRESSION_FACTOR if regressed and model == REGRESSION_MODEL else 1.0)
+                )
                 cost = tokens_in * _PRICE_IN[model] + tokens_out * _PRICE_OUT[model]
                 if spike:  # a prompt template bug: every call sends five times the context
                     tokens_in, cost = tokens_in * 5, cost * COST_SPIKE_FACTOR
                 failed = rng.random() < 0.02
-                emit("llm_call", llm_latency, model=model, operation="chat", tokens_in=tokens_in,
-                     tokens_out=tokens_out, cost_usd=round(cost, 6), status="error" if failed else "ok",
-                     error_msg="rate limited" if failed else "")
+                emit(
+                    "llm_call",
+                    llm_latency,
+                    model=model,
+                    operation="chat",
+                    tokens_in=tokens_in,
+                    tokens_out=tokens_out,
+                    cost_usd=round(cost, 6),
+                    status="error" if failed else "ok",
+                    error_msg="rate limited" if failed else "",
+                )
                 if failed or rng.random() < 0.02:
                     emit("error", 0, metadata={"code": "E_LLM" if failed else "E_RENDER"})
                 else:
@@ -266,6 +343,7 @@ def hour_events(hour: datetime, commits: list[tuple[datetime, str]], plan: Plan)
 
 
 # -- the demo folder -------------------------------------------------------------------------
+
 
 @dataclass
 class DemoPaths:
@@ -335,8 +413,9 @@ def _commit(repo: Any, files: dict[str, str], message: str, when: datetime, auth
     repo.index.add(sorted(files))
     actor = _actor(author)
     parents = [repo.head.commit] if repo.head.is_valid() else []
-    commit = repo.index.commit(message, author=actor, committer=actor, author_date=when, commit_date=when,
-                               parent_commits=parents)
+    commit = repo.index.commit(
+        message, author=actor, committer=actor, author_date=when, commit_date=when, parent_commits=parents
+    )
     return commit.hexsha
 
 
@@ -366,12 +445,14 @@ def generate(demo_dir: Path, *, now: datetime, days: int = 14, scale: float = 1.
     new_packs = _extend_packs(packs, start, current)
     new_hours, new_events = _extend_telemetry(paths, _commits(packs), start, current, plan, scale)
     regression_sha = next((sha for t, sha in _commits(hearts) if t == plan.regression_time), None)
-    manifest.update({
-        "generated_until": iso_hour(current),
-        "repos": {"banterhearts": str(paths.hearts), "banterpacks": str(paths.packs)},
-        "telemetry_dir": str(paths.telemetry),
-        "planted": _planted(paths, plan, current, regression_sha),
-    })
+    manifest.update(
+        {
+            "generated_until": iso_hour(current),
+            "repos": {"banterhearts": str(paths.hearts), "banterpacks": str(paths.packs)},
+            "telemetry_dir": str(paths.telemetry),
+            "planted": _planted(paths, plan, current, regression_sha),
+        }
+    )
     _write_atomic(paths.manifest, json.dumps(manifest, indent=2) + "\n")
     return GenerateResult(manifest, new_hearts, new_packs, new_hours, new_events)
 
@@ -396,8 +477,16 @@ def _extend_hearts(hearts: Any, start: datetime, current: datetime, plan: Plan) 
     existing = _commits(hearts)
     new_hearts = 0
     if not existing:
-        _commit(hearts, {"README.md": "# banterhearts\n\nLLM inference benchmarks. Reports: reports/benchmarks/.\n",
-                         ".gitignore": "reports/\n"}, "Initial commit", start, _AUTHOR)
+        _commit(
+            hearts,
+            {
+                "README.md": "# banterhearts\n\nLLM inference benchmarks. Reports: reports/benchmarks/.\n",
+                ".gitignore": "reports/\n",
+            },
+            "Initial commit",
+            start,
+            _AUTHOR,
+        )
         existing = _commits(hearts)
         new_hearts += 1
     tip = existing[-1][0]
@@ -409,8 +498,10 @@ def _extend_hearts(hearts: Any, start: datetime, current: datetime, plan: Plan) 
                 continue
             rng = _rng("hearts-msg", t.isoformat())
             subject = rng.choice(_HEARTS_SUBJECTS)
-            files = {"CHANGELOG.md": _append(root, "CHANGELOG.md", f"- {t.date()} {subject}"),
-                     "src/engine.py": f"VERSION = {len(existing) + new_hearts}\n"}
+            files = {
+                "CHANGELOG.md": _append(root, "CHANGELOG.md", f"- {t.date()} {subject}"),
+                "src/engine.py": f"VERSION = {len(existing) + new_hearts}\n",
+            }
             _commit(hearts, files, subject, t, _AUTHOR)
             new_hearts += 1
     reports_dir = root / "reports" / "benchmarks"
@@ -428,8 +519,13 @@ def _extend_packs(packs: Any, start: datetime, current: datetime) -> int:
     pcommits = _commits(packs)
     new_packs = 0
     if not pcommits:
-        _commit(packs, {"README.md": "# banterpacks\n\nThe overlay UI.\n", "src/overlay.ts": "export const v = 0;\n"},
-                "Initial commit", start - timedelta(hours=1), _PACKS_AUTHOR)
+        _commit(
+            packs,
+            {"README.md": "# banterpacks\n\nThe overlay UI.\n", "src/overlay.ts": "export const v = 0;\n"},
+            "Initial commit",
+            start - timedelta(hours=1),
+            _PACKS_AUTHOR,
+        )
         pcommits = _commits(packs)
         new_packs += 1
     ptip = pcommits[-1][0]
@@ -440,15 +536,18 @@ def _extend_packs(packs: Any, start: datetime, current: datetime) -> int:
                 continue
             rng = _rng("packs-msg", t.isoformat())
             subject = rng.choice(_PACKS_SUBJECTS)
-            files = {"src/overlay.ts": f"export const v = {len(pcommits) + new_packs};\n",
-                     "CHANGELOG.md": _append(proot, "CHANGELOG.md", f"- {t.date()} {subject}")}
+            files = {
+                "src/overlay.ts": f"export const v = {len(pcommits) + new_packs};\n",
+                "CHANGELOG.md": _append(proot, "CHANGELOG.md", f"- {t.date()} {subject}"),
+            }
             _commit(packs, files, subject, t, _PACKS_AUTHOR)
             new_packs += 1
     return new_packs
 
 
-def _extend_telemetry(paths: DemoPaths, pcommits: list[tuple[datetime, str]], start: datetime,
-                      current: datetime, plan: Plan, scale: float) -> tuple[int, int]:
+def _extend_telemetry(
+    paths: DemoPaths, pcommits: list[tuple[datetime, str]], start: datetime, current: datetime, plan: Plan, scale: float
+) -> tuple[int, int]:
     """One telemetry file per complete hour, named by the hour; never rewritten. Returns
     (files written, events in them)."""
     new_hours = new_events = 0
@@ -476,29 +575,51 @@ def _planted(paths: DemoPaths, plan: Plan, current: datetime, regression_sha: st
     bad_file = paths.telemetry_file(plan.bad_line_hour)
     return {
         "latency_regression": {
-            "commit": regression_sha, "commit_time": iso_hour(plan.regression_time) if regression_sha else None,
+            "commit": regression_sha,
+            "commit_time": iso_hour(plan.regression_time) if regression_sha else None,
             "at": plan.regression_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "model": REGRESSION_MODEL, "quant": REGRESSION_QUANT, "datasets": list(DATASETS),
-            "metric": "latency_p95_ms", "factor": REGRESSION_FACTOR,
-            "note": "p50/p95/p99 x1.55 on this series from this commit on (every later commit too)"},
+            "model": REGRESSION_MODEL,
+            "quant": REGRESSION_QUANT,
+            "datasets": list(DATASETS),
+            "metric": "latency_p95_ms",
+            "factor": REGRESSION_FACTOR,
+            "note": "p50/p95/p99 x1.55 on this series from this commit on (every later commit too)",
+        },
         "throughput_drop": {
-            "commit": regression_sha, "model": REGRESSION_MODEL, "quant": REGRESSION_QUANT,
-            "datasets": list(DATASETS), "metric": "tokens_per_sec", "factor": round(1 / THROUGHPUT_DIVISOR, 4),
-            "note": f"tokens_per_sec / {THROUGHPUT_DIVISOR:g} on this series from this commit on"},
+            "commit": regression_sha,
+            "model": REGRESSION_MODEL,
+            "quant": REGRESSION_QUANT,
+            "datasets": list(DATASETS),
+            "metric": "tokens_per_sec",
+            "factor": round(1 / THROUGHPUT_DIVISOR, 4),
+            "note": f"tokens_per_sec / {THROUGHPUT_DIVISOR:g} on this series from this commit on",
+        },
         "llm_latency_shift": {
-            "model": REGRESSION_MODEL, "sources": ["banterpacks", "banterhearts"], "metric": "latency_ms",
-            "factor": REGRESSION_FACTOR, "start_hour": iso_hour(floor_hour(plan.regression_time) + HOUR)
-            if floor_hour(plan.regression_time) != plan.regression_time else iso_hour(plan.regression_time),
+            "model": REGRESSION_MODEL,
+            "sources": ["banterpacks", "banterhearts"],
+            "metric": "latency_ms",
+            "factor": REGRESSION_FACTOR,
+            "start_hour": iso_hour(floor_hour(plan.regression_time) + HOUR)
+            if floor_hour(plan.regression_time) != plan.regression_time
+            else iso_hour(plan.regression_time),
             "commit": regression_sha,
             "note": "every LLM call of this model x1.55 slower from the regressing commit on: the app's "
-                    "(user side, from the first hour starting after the commit) and the reports' own calls"},
-        "cost_spike": {"hour": iso_hour(plan.cost_spike_hour), "factor": COST_SPIKE_FACTOR,
-                       "source": "banterpacks", "reached": plan.cost_spike_hour < current,
-                       "note": "llm_call cost_usd and tokens_in x5 for every call in this hour"},
-        "telemetry_gap": {"hour": iso_hour(plan.gap_hour), "kind": "no_telemetry",
-                          "reached": plan.gap_hour < current, "note": "no telemetry file for this hour"},
-        "quarantined_line": {"file": str(bad_file), "line": 7, "reason": "invalid JSON",
-                             "reached": bad_file.exists()},
+            "(user side, from the first hour starting after the commit) and the reports' own calls",
+        },
+        "cost_spike": {
+            "hour": iso_hour(plan.cost_spike_hour),
+            "factor": COST_SPIKE_FACTOR,
+            "source": "banterpacks",
+            "reached": plan.cost_spike_hour < current,
+            "note": "llm_call cost_usd and tokens_in x5 for every call in this hour",
+        },
+        "telemetry_gap": {
+            "hour": iso_hour(plan.gap_hour),
+            "kind": "no_telemetry",
+            "reached": plan.gap_hour < current,
+            "note": "no telemetry file for this hour",
+        },
+        "quarantined_line": {"file": str(bad_file), "line": 7, "reason": "invalid JSON", "reached": bad_file.exists()},
     }
 
 

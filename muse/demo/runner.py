@@ -67,8 +67,9 @@ class DemoContext:
         self.config[key] = value
         _write_config(self.paths.config, self.config)
 
-    def run_agent(self, agent: str, fn: Callable[..., Any], *, accept: tuple[ExitCode, ...] = (ExitCode.OK,),
-                  **options: Any) -> RunOutcome:
+    def run_agent(
+        self, agent: str, fn: Callable[..., Any], *, accept: tuple[ExitCode, ...] = (ExitCode.OK,), **options: Any
+    ) -> RunOutcome:
         """Run an agent with the shared lifecycle and local telemetry; record its outcome.
 
         An exit code outside ``accept`` stops the demo with that code (pass e.g.
@@ -104,6 +105,7 @@ class _StepFailed(Exception):
 
 # -- steps ---------------------------------------------------------------------------------
 
+
 def step_store(ctx: DemoContext) -> str:
     """Migrate the store and make sure it is the demo's (marked) or empty (then mark it)."""
     from muse import migrations
@@ -111,8 +113,9 @@ def step_store(ctx: DemoContext) -> str:
 
     with open_store(ctx.settings) as store:
         done = migrations.migrate(store, cluster=ctx.settings.store.cluster)
-        marker = store.query("SELECT value FROM store_meta FINAL WHERE key = {k:String}",
-                             {"k": DEMO_MARKER_KEY}).scalar()
+        marker = store.query(
+            "SELECT value FROM store_meta FINAL WHERE key = {k:String}", {"k": DEMO_MARKER_KEY}
+        ).scalar()
         if marker is None:
             held = []
             for table in DATA_TABLES:
@@ -123,9 +126,19 @@ def step_store(ctx: DemoContext) -> str:
                 raise UsageError(
                     f"the store ({store.describe()}) holds data the demo did not load ({', '.join(held)}); "
                     "the demo will not mix its data into it",
-                    hint="run the demo in a state dir of its own: muse --state-dir /tmp/muse-demo demo")
-            store.insert("store_meta", [{"key": DEMO_MARKER_KEY, "value": json.dumps(
-                {"created": iso_hour(ctx.now), "demo_dir": str(ctx.paths.root), "seed": demodata.SEED})}])
+                    hint="run the demo in a state dir of its own: muse --state-dir /tmp/muse-demo demo",
+                )
+            store.insert(
+                "store_meta",
+                [
+                    {
+                        "key": DEMO_MARKER_KEY,
+                        "value": json.dumps(
+                            {"created": iso_hour(ctx.now), "demo_dir": str(ctx.paths.root), "seed": demodata.SEED}
+                        ),
+                    }
+                ],
+            )
         where = store.describe()
     return f"{where}; {len(done)} migration(s) applied" + ("" if marker is None else "; demo store (marked)")
 
@@ -143,8 +156,10 @@ def step_generate(ctx: DemoContext) -> str:
     span = f"{ctx.manifest['start']} .. {ctx.manifest['generated_until']}"
     if not (result.new_hearts_commits or result.new_packs_commits or result.new_hours):
         return f"{ctx.paths.root}: up to date ({span})"
-    return (f"{ctx.paths.root}: +{result.new_hearts_commits} banterhearts commit(s), +{result.new_packs_commits} "
-            f"banterpacks commit(s), +{result.new_hours} telemetry hour(s) ({result.new_events} events); {span}")
+    return (
+        f"{ctx.paths.root}: +{result.new_hearts_commits} banterhearts commit(s), +{result.new_packs_commits} "
+        f"banterpacks commit(s), +{result.new_hours} telemetry hour(s) ({result.new_events} events); {span}"
+    )
 
 
 def step_blog(ctx: DemoContext) -> str:
@@ -187,21 +202,29 @@ def step_summary(ctx: DemoContext) -> str:
     planted = ctx.manifest.get("planted", {})
     reg = planted.get("latency_regression", {})
     with open_store(ctx.settings, readonly=True) as store:
-        counts = store.query(
-            "SELECT (SELECT count() FROM bench_runs FINAL) AS bench_runs, "
-            "(SELECT uniqExact(commit_sha) FROM bench_runs FINAL) AS hearts_commits, "
-            "(SELECT count() FROM ui_events FINAL) AS ui_events, "
-            "(SELECT count() FROM llm_events FINAL) AS llm_events, "
-            "(SELECT count() FROM session_stats FINAL) AS session_stats, "
-            "(SELECT count() FROM ingest_gaps FINAL) AS gaps, "
-            "(SELECT count() FROM ingest_quarantine FINAL) AS quarantined").first() or {}
+        counts = (
+            store.query(
+                "SELECT (SELECT count() FROM bench_runs FINAL) AS bench_runs, "
+                "(SELECT uniqExact(commit_sha) FROM bench_runs FINAL) AS hearts_commits, "
+                "(SELECT count() FROM ui_events FINAL) AS ui_events, "
+                "(SELECT count() FROM llm_events FINAL) AS llm_events, "
+                "(SELECT count() FROM session_stats FINAL) AS session_stats, "
+                "(SELECT count() FROM ingest_gaps FINAL) AS gaps, "
+                "(SELECT count() FROM ingest_quarantine FINAL) AS quarantined"
+            ).first()
+            or {}
+        )
         p95 = {}
         if reg.get("commit"):
-            p95 = store.query(
-                "SELECT avgIf(latency_p95_ms, ts < {t:DateTime64(3, 'UTC')}) AS before, "
-                "avgIf(latency_p95_ms, ts >= {t:DateTime64(3, 'UTC')}) AS after "
-                "FROM bench_runs FINAL WHERE model = {m:String} AND quant = {q:String}",
-                {"t": reg["at"].replace("T", " ").rstrip("Z"), "m": reg["model"], "q": reg["quant"]}).first() or {}
+            p95 = (
+                store.query(
+                    "SELECT avgIf(latency_p95_ms, ts < {t:DateTime64(3, 'UTC')}) AS before, "
+                    "avgIf(latency_p95_ms, ts >= {t:DateTime64(3, 'UTC')}) AS after "
+                    "FROM bench_runs FINAL WHERE model = {m:String} AND quant = {q:String}",
+                    {"t": reg["at"].replace("T", " ").rstrip("Z"), "m": reg["model"], "q": reg["quant"]},
+                ).first()
+                or {}
+            )
     lines = [f"  {k}: {v}" for k, v in counts.items()]
     ctx.echo("Store now holds:")
     for line in lines:
@@ -209,32 +232,44 @@ def step_summary(ctx: DemoContext) -> str:
     ctx.echo("Planted for the agents that follow (also in " + str(ctx.paths.manifest) + "):")
     if reg.get("commit"):
         change = (p95["after"] / p95["before"] - 1) * 100 if p95.get("before") else 0.0
-        ctx.echo(f"  latency regression: banterhearts commit {reg['commit'][:12]} ({reg['commit_time']}), "
-                 f"{reg['model']}/{reg['quant']} p95 {p95.get('before', 0):.0f} -> {p95.get('after', 0):.0f} ms "
-                 f"({change:+.0f}%), on every later commit too")
+        ctx.echo(
+            f"  latency regression: banterhearts commit {reg['commit'][:12]} ({reg['commit_time']}), "
+            f"{reg['model']}/{reg['quant']} p95 {p95.get('before', 0):.0f} -> {p95.get('after', 0):.0f} ms "
+            f"({change:+.0f}%), on every later commit too"
+        )
     if reg.get("commit"):
         thr = planted.get("throughput_drop", {})
         shift = planted.get("llm_latency_shift", {})
         ctx.echo(f"  throughput drop: same series tokens/s x{thr.get('factor', 0):.2f} from that commit on")
-        ctx.echo(f"  LLM latency shift: every {shift.get('model')} call x{shift.get('factor', 0):g} from "
-                 f"{shift.get('start_hour')} (the app's calls: a level_shift insight)")
-        ctx.echo(f"  (the demo's history is short: benchmark z-scores from {DEMO_BENCH_MIN_RUNS} earlier runs, "
-                 f"not the default 30)")
+        ctx.echo(
+            f"  LLM latency shift: every {shift.get('model')} call x{shift.get('factor', 0):g} from "
+            f"{shift.get('start_hour')} (the app's calls: a level_shift insight)"
+        )
+        ctx.echo(
+            f"  (the demo's history is short: benchmark z-scores from {DEMO_BENCH_MIN_RUNS} earlier runs, "
+            f"not the default 30)"
+        )
     if planted.get("cost_spike", {}).get("reached"):
-        ctx.echo(f"  cost spike: banterpacks LLM cost x{planted['cost_spike']['factor']:g} "
-                 f"in the hour {planted['cost_spike']['hour']}")
+        ctx.echo(
+            f"  cost spike: banterpacks LLM cost x{planted['cost_spike']['factor']:g} "
+            f"in the hour {planted['cost_spike']['hour']}"
+        )
     if planted.get("telemetry_gap", {}).get("reached"):
         ctx.echo(f"  telemetry gap: no events in the hour {planted['telemetry_gap']['hour']} (see ingest_gaps)")
     if planted.get("quarantined_line", {}).get("reached"):
         q = planted["quarantined_line"]
         ctx.echo(f"  bad telemetry line: {q['file']}:{q['line']} ({q['reason']}), quarantined")
     ctx.echo("Try:")
-    ctx.echo('  muse query "SELECT model, quant, round(avg(latency_p95_ms)) AS p95 FROM bench_runs FINAL '
-             'GROUP BY model, quant ORDER BY model, quant"')
+    ctx.echo(
+        '  muse query "SELECT model, quant, round(avg(latency_p95_ms)) AS p95 FROM bench_runs FINAL '
+        'GROUP BY model, quant ORDER BY model, quant"'
+    )
     ctx.echo("  muse insights list   |   muse watcher status   |   muse digest   |   muse run")
     if ctx.user_config is not None:
-        ctx.echo(f"Note: your config {ctx.user_config} takes precedence over the demo's; "
-                 f"use `muse --config {ctx.paths.config} ...` to look at the demo data.")
+        ctx.echo(
+            f"Note: your config {ctx.user_config} takes precedence over the demo's; "
+            f"use `muse --config {ctx.paths.config} ...` to look at the demo data."
+        )
     episode = _episode_line(ctx)
     from muse.ops.digest import build_digest, render_digest_text
 
@@ -253,9 +288,11 @@ def _episode_line(ctx: DemoContext) -> str:
     d = council.result.details
     publish = ctx.outcomes.get("publish")
     where = publish.result.message if publish is not None else "not published"
-    return (f"Episode {d['episode']} ({d['status']}, confidence {d['confidence']:.2f}): {d['path']}\n"
-            f"Publisher: {where}\n"
-            f"Read it: muse council preview {d['episode']}  |  trace its numbers: muse council trace {d['episode']}")
+    return (
+        f"Episode {d['episode']} ({d['status']}, confidence {d['confidence']:.2f}): {d['path']}\n"
+        f"Publisher: {where}\n"
+        f"Read it: muse council preview {d['episode']}  |  trace its numbers: muse council trace {d['episode']}"
+    )
 
 
 # The demo, in order: data, then the same pipeline as `muse run`.
@@ -274,16 +311,27 @@ def demo_settings(settings: Settings, paths: demodata.DemoPaths) -> Settings:
     so an environment variable cannot point the demo at real data)."""
     values = dict(settings.values)
     sources = dict(settings.sources)
-    overrides = {"repos.banterhearts.path": str(paths.hearts), "repos.banterpacks.path": str(paths.packs),
-                 "telemetry_dir": str(paths.telemetry)}
+    overrides = {
+        "repos.banterhearts.path": str(paths.hearts),
+        "repos.banterpacks.path": str(paths.packs),
+        "telemetry_dir": str(paths.telemetry),
+    }
     for key, value in overrides.items():
         values[key] = value
         sources[key] = f"demo {paths.config}"
     return Settings(values=values, sources=sources, config_file=settings.config_file, problems=list(settings.problems))
 
 
-def run_demo(settings: Settings, echo: Callable[[str], None], *, now: datetime | None = None, days: int = 14,
-             scale: float = 1.0, steps: list[DemoStep] | None = None, until: str | None = None) -> DemoResult:
+def run_demo(
+    settings: Settings,
+    echo: Callable[[str], None],
+    *,
+    now: datetime | None = None,
+    days: int = 14,
+    scale: float = 1.0,
+    steps: list[DemoStep] | None = None,
+    until: str | None = None,
+) -> DemoResult:
     """Run the demo steps (default :data:`STEPS`, then the summary); never raises for a step.
 
     ``now`` moves the generated data's clock. The agents after ingestion read the wall
@@ -293,9 +341,17 @@ def run_demo(settings: Settings, echo: Callable[[str], None], *, now: datetime |
     settings.ensure_state_dir()
     paths = demodata.DemoPaths(settings.state_dir / "demo")
     user_config = settings.config_file if settings.config_file and settings.config_file != paths.config else None
-    ctx = DemoContext(settings=demo_settings(settings, paths), user_config=user_config, paths=paths, echo=echo,
-                      telemetry=Telemetry(state_dir=settings.state_dir), now=now, days=days, scale=scale,
-                      until=until)
+    ctx = DemoContext(
+        settings=demo_settings(settings, paths),
+        user_config=user_config,
+        paths=paths,
+        echo=echo,
+        telemetry=Telemetry(state_dir=settings.state_dir),
+        now=now,
+        days=days,
+        scale=scale,
+        until=until,
+    )
     ctx.config = _read_config(paths.config)
     plan = list(steps if steps is not None else STEPS) + [SUMMARY]
     done: list[tuple[str, str, str]] = []
@@ -341,7 +397,9 @@ def _write_config(path: Path, flat: dict[str, Any]) -> None:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = flat[key]
-    text = ("# Written by `muse demo`: the demo's repos and telemetry. muse reads this file when you have\n"
-            "# no config of your own; delete the demo folder to forget the demo.\n"
-            + yaml.safe_dump(nested, sort_keys=True, default_flow_style=False))
+    text = (
+        "# Written by `muse demo`: the demo's repos and telemetry. muse reads this file when you have\n"
+        "# no config of your own; delete the demo folder to forget the demo.\n"
+        + yaml.safe_dump(nested, sort_keys=True, default_flow_style=False)
+    )
     demodata._write_atomic(path, text)

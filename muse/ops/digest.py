@@ -54,8 +54,17 @@ def _insights(store: Store) -> dict[str, Any]:
     from muse.analysis.insights import list_insights
 
     rows = list_insights(store, open_only=True, limit=INSIGHTS_LIMIT)
-    items = [{"id": i.insight_id, "severity": i.severity, "type": i.type, "title": i.title,
-              "created": i.observed_at, "suggested_action": i.suggested_action} for i in rows]
+    items = [
+        {
+            "id": i.insight_id,
+            "severity": i.severity,
+            "type": i.type,
+            "title": i.title,
+            "created": i.observed_at,
+            "suggested_action": i.suggested_action,
+        }
+        for i in rows
+    ]
     counts: dict[str, int] = {}
     for i in items:
         counts[i["severity"]] = counts.get(i["severity"], 0) + 1
@@ -63,13 +72,19 @@ def _insights(store: Store) -> dict[str, Any]:
     return {"available": True, "note": note, "open": items[:50], "counts": counts, "open_total": len(items)}
 
 
-EXIT_LABELS = {"skipped": "skipped (exit 4)", "unavailable": "store unavailable (exit 5)",
-               "interrupted": "interrupted (exit 130/143)", "failed": "failed", "blocked": "blocked (exit 3)",
-               "ok": "ok"}
+EXIT_LABELS = {
+    "skipped": "skipped (exit 4)",
+    "unavailable": "store unavailable (exit 5)",
+    "interrupted": "interrupted (exit 130/143)",
+    "failed": "failed",
+    "blocked": "blocked (exit 3)",
+    "ok": "ok",
+}
 
 
-def _run_outcomes(store: Store, params: dict[str, Any], since: datetime,
-                  ledger: list[dict[str, Any]]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+def _run_outcomes(
+    store: Store, params: dict[str, Any], since: datetime, ledger: list[dict[str, Any]]
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Runs by how they ended (store + local ledger not folded yet), and the ledger's failures."""
     counts: dict[str, int] = {}
     for r in store.named("digest_run_exits", params).dicts():
@@ -81,14 +96,23 @@ def _run_outcomes(store: Store, params: dict[str, Any], since: datetime,
             continue
         counts[row["status"]] = counts.get(row["status"], 0) + 1
         if row["status"] in ("failed", "unavailable", "interrupted"):
-            pending_fails.append({"agent": row["agent"], "run_id": str(row["run_id"]), "started_at": row["started"],
-                                  "status": row["status"], "exit_code": row.get("exit_code"),
-                                  "message": row.get("message", ""), "error": row.get("error", "")})
+            pending_fails.append(
+                {
+                    "agent": row["agent"],
+                    "run_id": str(row["run_id"]),
+                    "started_at": row["started"],
+                    "status": row["status"],
+                    "exit_code": row.get("exit_code"),
+                    "message": row.get("message", ""),
+                    "error": row.get("error", ""),
+                }
+            )
     return counts, pending_fails
 
 
-def build_digest(store: Store, days: int = 7, *, now: datetime | None = None,
-                 ledger: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def build_digest(
+    store: Store, days: int = 7, *, now: datetime | None = None, ledger: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The digest of the last ``days`` UTC days as a plain dict (see module docstring).
 
     ``ledger``: runs recorded in the state dir's run ledger and not folded into the store yet
@@ -108,8 +132,9 @@ def build_digest(store: Store, days: int = 7, *, now: datetime | None = None,
 
     total_cost = sum(float(r["cost_usd"] or 0) for r in llm)
     run_counts, pending_fails = _run_outcomes(store, params, since, ledger or [])
-    failed_runs = sorted(store.named("digest_failed_runs", params).dicts() + pending_fails,
-                         key=lambda f: f["started_at"], reverse=True)[:50]
+    failed_runs = sorted(
+        store.named("digest_failed_runs", params).dicts() + pending_fails, key=lambda f: f["started_at"], reverse=True
+    )[:50]
     return {
         "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "days": days,
@@ -139,8 +164,15 @@ def build_digest(store: Store, days: int = 7, *, now: datetime | None = None,
 
 
 # The figures with a sparkline, in the order the digest lists them.
-SPARKLINES = ("bench_results", "bench_avg_p95_ms", "sessions", "user_avg_latency_ms", "user_error_rate",
-              "llm_cost_usd", "watcher_failing")
+SPARKLINES = (
+    "bench_results",
+    "bench_avg_p95_ms",
+    "sessions",
+    "user_avg_latency_ms",
+    "user_error_rate",
+    "llm_cost_usd",
+    "watcher_failing",
+)
 
 
 def _watcher_by_day(store: Store, params: dict[str, str], day_list: list[str]) -> dict[str, dict[str, int]]:
@@ -151,30 +183,33 @@ def _watcher_by_day(store: Store, params: dict[str, str], day_list: list[str]) -
     return watcher_by_day
 
 
-def _daily(store: Store, params: dict[str, str], day_list: list[str],
-           watcher_by_day: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+def _daily(
+    store: Store, params: dict[str, str], day_list: list[str], watcher_by_day: dict[str, dict[str, int]]
+) -> list[dict[str, Any]]:
     """One row per day: benchmarks, users, LLM cost and watcher checks (zero or None when absent)."""
     bench = store.named("digest_bench_daily", params).dicts()
     users = store.named("digest_users_daily", params).dicts()
     llm_daily = store.named("digest_llm_cost_daily", params).dicts()
-    failing = [sum(n for s, n in watcher_by_day[d].items() if s not in PASSING_WATCHER)
-               for d in day_list]
+    failing = [sum(n for s, n in watcher_by_day[d].items() if s not in PASSING_WATCHER) for d in day_list]
 
     def col(rows: list[dict[str, Any]], key: str) -> list[Any]:
         return _series(rows, day_list, key)
 
-    return [{
-        "day": d,
-        "bench_results": _int(col(bench, "results")[i]),
-        "bench_avg_p95_ms": _round(col(bench, "avg_p95_ms")[i], 1),
-        "bench_max_p95_ms": _int_or_none(col(bench, "max_p95_ms")[i]),
-        "sessions": _int(col(users, "sessions")[i]),
-        "user_avg_latency_ms": _round(col(users, "avg_latency_ms")[i], 1),
-        "user_error_rate": _round(col(users, "error_rate")[i], 4),
-        "llm_cost_usd": _round(col(llm_daily, "cost_usd")[i], 6),
-        "watcher_checks": sum(watcher_by_day[d].values()),
-        "watcher_failing": failing[i],
-    } for i, d in enumerate(day_list)]
+    return [
+        {
+            "day": d,
+            "bench_results": _int(col(bench, "results")[i]),
+            "bench_avg_p95_ms": _round(col(bench, "avg_p95_ms")[i], 1),
+            "bench_max_p95_ms": _int_or_none(col(bench, "max_p95_ms")[i]),
+            "sessions": _int(col(users, "sessions")[i]),
+            "user_avg_latency_ms": _round(col(users, "avg_latency_ms")[i], 1),
+            "user_error_rate": _round(col(users, "error_rate")[i], 4),
+            "llm_cost_usd": _round(col(llm_daily, "cost_usd")[i], 6),
+            "watcher_checks": sum(watcher_by_day[d].values()),
+            "watcher_failing": failing[i],
+        }
+        for i, d in enumerate(day_list)
+    ]
 
 
 def _int(v: Any) -> int:
@@ -211,76 +246,168 @@ def render_digest_text(d: dict[str, Any]) -> str:
     daily = d["daily"]
     s = d["sparklines"]
     out.append("Trend (oldest -> newest)")
-    out.extend("  " + line for line in _table(["figure", "trend", "latest", "total/range"], [
-        ("benchmark results", s["bench_results"], daily[-1]["bench_results"], d["totals"]["bench_results"]),
-        ("bench avg p95 ms", s["bench_avg_p95_ms"], _fmt(daily[-1]["bench_avg_p95_ms"]),
-         _range([r["bench_avg_p95_ms"] for r in daily])),
-        ("user sessions", s["sessions"], daily[-1]["sessions"], d["totals"]["sessions"]),
-        ("user avg latency ms", s["user_avg_latency_ms"], _fmt(daily[-1]["user_avg_latency_ms"]),
-         _range([r["user_avg_latency_ms"] for r in daily])),
-        ("user error rate", s["user_error_rate"], format_pct(daily[-1]["user_error_rate"]),
-         _range([r["user_error_rate"] for r in daily], pct=True)),
-        ("LLM cost USD", s["llm_cost_usd"], format_money(daily[-1]["llm_cost_usd"]), format_money(d["totals"]["llm_cost_usd"])),
-        ("failing watcher checks", s["watcher_failing"], daily[-1]["watcher_failing"],
-         sum(r["watcher_failing"] for r in daily)),
-    ]))
+    out.extend(
+        "  " + line
+        for line in _table(
+            ["figure", "trend", "latest", "total/range"],
+            [
+                ("benchmark results", s["bench_results"], daily[-1]["bench_results"], d["totals"]["bench_results"]),
+                (
+                    "bench avg p95 ms",
+                    s["bench_avg_p95_ms"],
+                    _fmt(daily[-1]["bench_avg_p95_ms"]),
+                    _range([r["bench_avg_p95_ms"] for r in daily]),
+                ),
+                ("user sessions", s["sessions"], daily[-1]["sessions"], d["totals"]["sessions"]),
+                (
+                    "user avg latency ms",
+                    s["user_avg_latency_ms"],
+                    _fmt(daily[-1]["user_avg_latency_ms"]),
+                    _range([r["user_avg_latency_ms"] for r in daily]),
+                ),
+                (
+                    "user error rate",
+                    s["user_error_rate"],
+                    format_pct(daily[-1]["user_error_rate"]),
+                    _range([r["user_error_rate"] for r in daily], pct=True),
+                ),
+                (
+                    "LLM cost USD",
+                    s["llm_cost_usd"],
+                    format_money(daily[-1]["llm_cost_usd"]),
+                    format_money(d["totals"]["llm_cost_usd"]),
+                ),
+                (
+                    "failing watcher checks",
+                    s["watcher_failing"],
+                    daily[-1]["watcher_failing"],
+                    sum(r["watcher_failing"] for r in daily),
+                ),
+            ],
+        )
+    )
     out.append("")
     out.append("Per day")
-    out.extend("  " + line for line in _table(
-        ["day", "bench", "avg p95 ms", "sessions", "user lat ms", "errors", "LLM USD", "watcher ok/all"],
-        [(r["day"], r["bench_results"], _fmt(r["bench_avg_p95_ms"]), r["sessions"], _fmt(r["user_avg_latency_ms"]),
-          format_pct(r["user_error_rate"]), format_money(r["llm_cost_usd"]),
-          f"{r['watcher_checks'] - r['watcher_failing']}/{r['watcher_checks']}") for r in daily]))
+    out.extend(
+        "  " + line
+        for line in _table(
+            ["day", "bench", "avg p95 ms", "sessions", "user lat ms", "errors", "LLM USD", "watcher ok/all"],
+            [
+                (
+                    r["day"],
+                    r["bench_results"],
+                    _fmt(r["bench_avg_p95_ms"]),
+                    r["sessions"],
+                    _fmt(r["user_avg_latency_ms"]),
+                    format_pct(r["user_error_rate"]),
+                    format_money(r["llm_cost_usd"]),
+                    f"{r['watcher_checks'] - r['watcher_failing']}/{r['watcher_checks']}",
+                )
+                for r in daily
+            ],
+        )
+    )
     out.append("")
     w = d["watcher"]
     last = w["last"]
-    out.append("Watcher: " + (f"last check {last['status']} at {last['at']} UTC"
-                              + (f" ({last['message']})" if last.get("message") else "") if last else "no checks yet"))
+    out.append(
+        "Watcher: "
+        + (
+            f"last check {last['status']} at {last['at']} UTC"
+            + (f" ({last['message']})" if last.get("message") else "")
+            if last
+            else "no checks yet"
+        )
+    )
     if w["statuses"]:
-        out.extend("  " + line for line in _table(["day", *w["statuses"]],
-                                                   [(r["day"], *[r.get(st, 0) for st in w["statuses"]])
-                                                    for r in w["by_day"]]))
+        out.extend(
+            "  " + line
+            for line in _table(
+                ["day", *w["statuses"]], [(r["day"], *[r.get(st, 0) for st in w["statuses"]]) for r in w["by_day"]]
+            )
+        )
     out.append("")
     ins = d["insights"]
     if not ins["available"]:
         out.append(f"Insights: {ins['note']}")
     else:
-        counts = ", ".join(f"{n} {sev}" for sev, n in sorted(ins["counts"].items(),
-                                                           key=lambda kv: SEVERITY_ORDER.get(kv[0], 3)))
+        counts = ", ".join(
+            f"{n} {sev}" for sev, n in sorted(ins["counts"].items(), key=lambda kv: SEVERITY_ORDER.get(kv[0], 3))
+        )
         out.append(f"Open insights: {counts or 'none'}" + (f" ({ins['note']})" if ins["note"] else ""))
-        out.extend("  " + line for line in _table(["severity", "type", "insight", "created"],
-                                                   [(i["severity"], i["type"], i["title"][:90], i["created"])
-                                                    for i in ins["open"][:15]]) if ins["open"])
+        out.extend(
+            "  " + line
+            for line in _table(
+                ["severity", "type", "insight", "created"],
+                [(i["severity"], i["type"], i["title"][:90], i["created"]) for i in ins["open"][:15]],
+            )
+            if ins["open"]
+        )
     out.append("")
     out.append(f"Episodes: {len(d['episodes'])}" if d["episodes"] else "Episodes: none in this period")
     if d["episodes"]:
-        out.extend("  " + line for line in _table(["episode", "lang", "status", "confidence", "title"],
-                                                   [(e["episode"], e["lang"], e["status"],
-                                                     _fmt(_round(e["confidence_score"], 2)), e["title"][:60])
-                                                    for e in d["episodes"][:20]]))
+        out.extend(
+            "  " + line
+            for line in _table(
+                ["episode", "lang", "status", "confidence", "title"],
+                [
+                    (e["episode"], e["lang"], e["status"], _fmt(_round(e["confidence_score"], 2)), e["title"][:60])
+                    for e in d["episodes"][:20]
+                ],
+            )
+        )
     out.append(f"Deployments: {len(d['deployments'])}" if d["deployments"] else "Deployments: none in this period")
     if d["deployments"]:
-        out.extend("  " + line for line in _table(["episode", "deployment", "status", "build ms", "url"],
-                                                   [(x["episode"], x["vercel_deployment_id"], x["status"],
-                                                     x["build_time_ms"], x["url"]) for x in d["deployments"][:20]]))
+        out.extend(
+            "  " + line
+            for line in _table(
+                ["episode", "deployment", "status", "build ms", "url"],
+                [
+                    (x["episode"], x["vercel_deployment_id"], x["status"], x["build_time_ms"], x["url"])
+                    for x in d["deployments"][:20]
+                ],
+            )
+        )
     out.append("")
     fails = d["failed_runs"]
     out.append(f"Failed agent runs: {len(fails)}" if fails else "Failed agent runs: none")
     if fails:
-        out.extend("  " + line for line in _table(["started", "agent", "run", "status", "message"],
-                                                   [(f["started_at"], f["agent"], f["run_id"][:8],
-                                                     f.get("status", "failed"),
-                                                     (f["message"] or f["error"] or "")[:90].replace("\n", " "))
-                                                    for f in fails[:20]]))
+        out.extend(
+            "  " + line
+            for line in _table(
+                ["started", "agent", "run", "status", "message"],
+                [
+                    (
+                        f["started_at"],
+                        f["agent"],
+                        f["run_id"][:8],
+                        f.get("status", "failed"),
+                        (f["message"] or f["error"] or "")[:90].replace("\n", " "),
+                    )
+                    for f in fails[:20]
+                ],
+            )
+        )
     if d.get("run_outcomes"):
         out.append(run_outcomes_line(d["run_outcomes"]))
     out.append("")
-    out.append(f"LLM cost by source and model: {format_money(d['totals']['llm_cost_usd'])} USD, "
-               f"{d['totals']['llm_calls']} calls" if d["llm_cost"] else "LLM cost: no LLM events in this period")
+    out.append(
+        f"LLM cost by source and model: {format_money(d['totals']['llm_cost_usd'])} USD, "
+        f"{d['totals']['llm_calls']} calls"
+        if d["llm_cost"]
+        else "LLM cost: no LLM events in this period"
+    )
     if d["llm_cost"]:
-        out.extend("  " + line for line in _table(["source", "model", "calls", "tokens in", "tokens out", "USD"],
-                                                   [(r["source"], r["model"], r["calls"], r["tokens_in"],
-                                                     r["tokens_out"], format_money(r["cost_usd"])) for r in d["llm_cost"]]))
+        out.extend(
+            "  " + line
+            for line in _table(
+                ["source", "model", "calls", "tokens in", "tokens out", "USD"],
+                [
+                    (r["source"], r["model"], r["calls"], r["tokens_in"], r["tokens_out"], format_money(r["cost_usd"]))
+                    for r in d["llm_cost"]
+                ],
+            )
+        )
     return "\n".join(out).rstrip() + "\n"
 
 

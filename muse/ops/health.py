@@ -44,8 +44,9 @@ def _status_level(status: str) -> Level:
     return "fail"
 
 
-def agent_checks(last_runs: list[dict[str, Any]], now: datetime,
-                 scheds: tuple[Schedule, ...] | None = None) -> list[Check]:
+def agent_checks(
+    last_runs: list[dict[str, Any]], now: datetime, scheds: tuple[Schedule, ...] | None = None
+) -> list[Check]:
     """One check per scheduled agent (and any other agent with runs): last status + punctuality,
     judged against ``scheds`` (the configured schedule; default: the built-in one)."""
     scheds = tuple(s for s in (scheds or SCHEDULES) if s.watched)
@@ -58,7 +59,11 @@ def agent_checks(last_runs: list[dict[str, Any]], now: datetime,
         predecessor = None
         if sched.after:
             pred = by_agent.get(sched.after)
-            predecessor = (pred["last_status"], parse_ts(pred["last_started"], zero_is_none=True)) if pred else ("never run", None)
+            predecessor = (
+                (pred["last_status"], parse_ts(pred["last_started"], zero_is_none=True))
+                if pred
+                else ("never run", None)
+            )
         punct = check_punctuality(sched, started, now, predecessor=predecessor)
         punct_level = _PUNCT_LEVEL[punct.state]
         if run is None:
@@ -67,8 +72,11 @@ def agent_checks(last_runs: list[dict[str, Any]], now: datetime,
         status = run["last_status"]
         status_level = _status_level(status)
         # Waiting on a predecessor is reported there; only this agent's own failure counts.
-        level = (status_level if status_level != "ok" else "info") if punct.state == "waiting" \
+        level = (
+            (status_level if status_level != "ok" else "info")
+            if punct.state == "waiting"
             else worst(punct_level, status_level)
+        )
         message = (run.get("last_message") or "").replace("\n", " ")[:120]
         failures = int(run.get("failures_24h") or 0)
         detail = f"{punct.detail}; last status {status}" + (f": {message}" if message else "")
@@ -80,22 +88,31 @@ def agent_checks(last_runs: list[dict[str, Any]], now: datetime,
         if agent in by_name:
             continue
         status = run["last_status"]
-        checks.append(Check(f"agent {agent}", _status_level(status),
-                            f"unscheduled; last run {status} at {run['last_started']}: "
-                            f"{(run.get('last_message') or '')[:120]}"))
+        checks.append(
+            Check(
+                f"agent {agent}",
+                _status_level(status),
+                f"unscheduled; last run {status} at {run['last_started']}: {(run.get('last_message') or '')[:120]}",
+            )
+        )
     return checks
 
 
 def _did_not_run(run: dict[str, Any]) -> str:
     """' (2 skipped, 1 store unavailable in 24h)': runs that did not do their work."""
-    parts = [f"{int(run.get(k) or 0)} {label}" for k, label in
-             (("unavailable_24h", "store unavailable (exit 5)"), ("skipped_24h", "skipped (exit 4)"),
-              ("interrupted_24h", "interrupted")) if int(run.get(k) or 0)]
+    parts = [
+        f"{int(run.get(k) or 0)} {label}"
+        for k, label in (
+            ("unavailable_24h", "store unavailable (exit 5)"),
+            ("skipped_24h", "skipped (exit 4)"),
+            ("interrupted_24h", "interrupted"),
+        )
+        if int(run.get(k) or 0)
+    ]
     return f" ({', '.join(parts)} in 24h)" if parts else ""
 
 
-def merge_ledger(last_runs: list[dict[str, Any]], ledger: list[dict[str, Any]],
-                 now: datetime) -> list[dict[str, Any]]:
+def merge_ledger(last_runs: list[dict[str, Any]], ledger: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     """Fold runs still in the local ledger (not in agent_runs yet: skipped, store unavailable)
     into the per-agent last runs, so health counts them before the next run stores them."""
     by_agent = {r["agent"]: dict(r) for r in last_runs}
@@ -104,14 +121,24 @@ def merge_ledger(last_runs: list[dict[str, Any]], ledger: list[dict[str, Any]],
         started = parse_ts(row.get("started"), zero_is_none=True)
         if started is None:
             continue
-        run = by_agent.setdefault(row["agent"], {"agent": row["agent"], "last_status": row["status"],
-                                                  "last_started": row["started"], "last_message": ""})
+        run = by_agent.setdefault(
+            row["agent"],
+            {"agent": row["agent"], "last_status": row["status"], "last_started": row["started"], "last_message": ""},
+        )
         last = parse_ts(run.get("last_started"), zero_is_none=True)
         if last is None or started > last:
-            run.update(last_status=row["status"], last_started=row["started"],
-                       last_message=row.get("message", ""), last_exit_code=row.get("exit_code"))
-        key = {"failed": "failures_24h", "skipped": "skipped_24h", "unavailable": "unavailable_24h",
-               "interrupted": "interrupted_24h"}.get(row["status"])
+            run.update(
+                last_status=row["status"],
+                last_started=row["started"],
+                last_message=row.get("message", ""),
+                last_exit_code=row.get("exit_code"),
+            )
+        key = {
+            "failed": "failures_24h",
+            "skipped": "skipped_24h",
+            "unavailable": "unavailable_24h",
+            "interrupted": "interrupted_24h",
+        }.get(row["status"])
         if key and started.timestamp() >= day_ago:
             run[key] = int(run.get(key) or 0) + 1
     return [by_agent[a] for a in sorted(by_agent)]
@@ -136,12 +163,23 @@ def stuck_run_checks(store: Any, scheds: tuple[Schedule, ...], now: datetime) ->
             stuck.append(f"{r['agent']} run {r['run_id'][:8]} (started {humanize(now - started)} ago)")
     if not stuck:
         return [Check("stuck runs", "ok", "no run left running past its timeout")]
-    return [Check("stuck runs", "warn", f"{len(stuck)} run(s) still 'running' past their timeout, "
-                                        f"killed or lost: " + "; ".join(stuck[:5]))]
+    return [
+        Check(
+            "stuck runs",
+            "warn",
+            f"{len(stuck)} run(s) still 'running' past their timeout, killed or lost: " + "; ".join(stuck[:5]),
+        )
+    ]
 
 
-def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = False,
-               timeout: float | None = None, now: datetime | None = None) -> tuple[list[Check], dict[str, Any]]:
+def run_checks(
+    settings: Settings,
+    *,
+    offline: bool = True,
+    send_test: bool = False,
+    timeout: float | None = None,
+    now: datetime | None = None,
+) -> tuple[list[Check], dict[str, Any]]:
     """Every health check. Network probes (``offline=False``; the CLI's default) run
     concurrently with the local checks; library callers such as the demo get no network."""
     from muse.ops import probes
@@ -167,8 +205,9 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
             probe.write_text("ok")
             probe.unlink()
             mode = state.stat().st_mode & 0o777
-            checks.append(Check("state dir", "ok" if mode & 0o077 == 0 else "warn",
-                                f"{state} (mode {mode:o}{'' if mode & 0o077 == 0 else '; other users can read it: chmod 700 it, muse does not'})"))
+            private = mode & 0o077 == 0
+            advice = "" if private else "; other users can read it: chmod 700 it, muse does not"
+            checks.append(Check("state dir", "ok" if private else "warn", f"{state} (mode {mode:o}{advice})"))
         except OSError as exc:
             checks.append(Check("state dir", "fail", f"{settings.state_dir}: {exc.strerror}"))
         except MuseError as exc:
@@ -182,8 +221,11 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
                     checks.append(grants_check(store))
                 pending_migrations = migrations.pending(store, cluster=settings.store.cluster)
                 if pending_migrations:
-                    checks.append(Check("schema", "fail", f"{len(pending_migrations)} pending migration(s); "
-                                                          "run `muse db migrate`"))
+                    checks.append(
+                        Check(
+                            "schema", "fail", f"{len(pending_migrations)} pending migration(s); run `muse db migrate`"
+                        )
+                    )
                 else:
                     checks.append(Check("schema", "ok", f"current ({len(migrations.available())} migrations)"))
                     extra["agents"] = store.named("agent_last_runs").dicts()
@@ -197,8 +239,9 @@ def run_checks(settings: Settings, *, offline: bool = True, send_test: bool = Fa
                 checks.append(Check(f"repo {repo}", "info", "not configured"))
             else:
                 ok = (path / ".git").exists() or (path / "HEAD").exists()
-                checks.append(Check(f"repo {repo}", "ok" if ok else "fail",
-                                    f"{path}{'' if ok else ' is not a git repo'}"))
+                checks.append(
+                    Check(f"repo {repo}", "ok" if ok else "fail", f"{path}{'' if ok else ' is not a git repo'}")
+                )
         results = pending.result() if pending is not None else probes.offline_results(settings)
     finally:
         if pool is not None:
@@ -233,16 +276,26 @@ def outbox_checks(settings: Settings, extra: dict[str, Any] | None = None) -> li
         checks.append(Check("alert outbox", "ok", "empty: every alert and resolve was delivered"))
     for sink, d in sorted(depth.items()):
         age = d["oldest_age_s"]
-        checks.append(Check(f"alert outbox {sink}", "warn",
-                            f"{d['pending']} undelivered ({d['critical']} critical), oldest {humanize(age)}; "
-                            "retried by every muse run until accepted or expired (alerts.expiry_hours)"))
+        checks.append(
+            Check(
+                f"alert outbox {sink}",
+                "warn",
+                f"{d['pending']} undelivered ({d['critical']} critical), oldest {humanize(age)}; "
+                "retried by every muse run until accepted or expired (alerts.expiry_hours)",
+            )
+        )
     expired = [e for e in box.expired(since=time.time() - 7 * 86400) if e.get("severity") == "critical"]
     if expired:
         last = expired[-1]
-        checks.append(Check("alert outbox expired", "fail",
-                            f"{len(expired)} critical alert(s) expired undelivered in 7 days; last: "
-                            f"{last.get('sink')} {last.get('action')} {str(last.get('title'))[:80]!r} "
-                            f"(queued {last.get('created')}); see {box.dir / 'expired.jsonl'}"))
+        checks.append(
+            Check(
+                "alert outbox expired",
+                "fail",
+                f"{len(expired)} critical alert(s) expired undelivered in 7 days; last: "
+                f"{last.get('sink')} {last.get('action')} {str(last.get('title'))[:80]!r} "
+                f"(queued {last.get('created')}); see {box.dir / 'expired.jsonl'}",
+            )
+        )
     return checks
 
 
@@ -256,8 +309,13 @@ def dogstatsd_checks(settings: Settings) -> list[Check]:
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except (socket.gaierror, UnicodeError) as exc:
-        return [Check("dogstatsd", "fail", f"agent host {host!r} does not resolve ({exc}); metrics and "
-                                           "events sent to it are lost")]
+        return [
+            Check(
+                "dogstatsd",
+                "fail",
+                f"agent host {host!r} does not resolve ({exc}); metrics and events sent to it are lost",
+            )
+        ]
     return [Check("dogstatsd", "ok", f"agent host {host}:{port} resolves (UDP: delivery is not confirmed)")]
 
 
@@ -272,6 +330,11 @@ def grants_check(store: Any) -> Check:
         return Check("store grants", "warn", f"could not read the user's grants: {exc.message}")
     excess = excess_grants(lines, database)
     if excess:
-        return Check("store grants", "warn", "the muse user holds more than it needs: " + "; ".join(excess[:5]) +
-                     " (see docs/security.md for the grants a muse user needs)")
+        return Check(
+            "store grants",
+            "warn",
+            "the muse user holds more than it needs: "
+            + "; ".join(excess[:5])
+            + " (see docs/security.md for the grants a muse user needs)",
+        )
     return Check("store grants", "ok", f"only the grants muse needs on database {database}")

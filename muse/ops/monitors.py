@@ -33,8 +33,20 @@ log = logging.getLogger(__name__)
 
 MANAGED_TAG = "managed-by:muse"
 # Monitor types this file may use (Datadog v1 MonitorType); metric monitors are "query alert".
-TYPES = ("query alert", "metric alert", "service check", "event alert", "event-v2 alert", "log alert",
-         "composite", "process alert", "rum alert", "trace-analytics alert", "slo alert", "audit alert")
+TYPES = (
+    "query alert",
+    "metric alert",
+    "service check",
+    "event alert",
+    "event-v2 alert",
+    "log alert",
+    "composite",
+    "process alert",
+    "rum alert",
+    "trace-analytics alert",
+    "slo alert",
+    "audit alert",
+)
 METRIC_TYPES = ("query alert", "metric alert")
 # Fields muse owns on a monitor; anything else on it (state, creator, ...) is Datadog's.
 FIELDS = ("name", "type", "query", "message", "tags", "priority", "options")
@@ -53,8 +65,15 @@ class MonitorDef:
     options: dict[str, Any]
 
     def body(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "query": self.query, "message": self.message,
-                "tags": list(self.tags), "priority": self.priority, "options": self.options}
+        return {
+            "name": self.name,
+            "type": self.type,
+            "query": self.query,
+            "message": self.message,
+            "tags": list(self.tags),
+            "priority": self.priority,
+            "options": self.options,
+        }
 
 
 @dataclass
@@ -92,10 +111,23 @@ class SyncReport:
         return not any(c.action == "conflict" for c in self.changes)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "source": self.source, "api_url": self.api_url, "ok": self.ok,
-                "counts": self.counts,
-                "changes": [{"name": c.name, "action": c.action, "id": c.monitor_id, "note": c.note,
-                             "diffs": [vars(d) for d in c.diffs]} for c in self.changes]}
+        return {
+            "dry_run": self.dry_run,
+            "source": self.source,
+            "api_url": self.api_url,
+            "ok": self.ok,
+            "counts": self.counts,
+            "changes": [
+                {
+                    "name": c.name,
+                    "action": c.action,
+                    "id": c.monitor_id,
+                    "note": c.note,
+                    "diffs": [vars(d) for d in c.diffs],
+                }
+                for c in self.changes
+            ],
+        }
 
 
 # -- definitions ----------------------------------------------------------------------
@@ -123,8 +155,9 @@ def load_definitions(path: Path) -> list[MonitorDef]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"monitors file {path}:{where}: malformed YAML: "
-                          f"{getattr(exc, 'problem', None) or exc}") from None
+        raise ConfigError(
+            f"monitors file {path}:{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}"
+        ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("monitors"), list):
         raise ConfigError(f"monitors file {path}: needs a top-level `monitors:` list")
     handles = doc.get("handles") or {}
@@ -162,16 +195,18 @@ def load_definitions(path: Path) -> list[MonitorDef]:
         try:
             message = string.Template(str(raw.get("message") or "")).substitute(handles).strip()
         except KeyError as exc:
-            raise ConfigError(f"{label}: field message: uses ${{{exc.args[0]}}}, which `handles` does not define") \
-                from None
+            raise ConfigError(
+                f"{label}: field message: uses ${{{exc.args[0]}}}, which `handles` does not define"
+            ) from None
         except ValueError as exc:
             raise ConfigError(f"{label}: field message: {exc}") from None
         tags = raw.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise ConfigError(f"{label}: field tags: must be a list of strings")
         priority = raw.get("priority")
-        if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)
-                                     or not 1 <= priority <= 5):
+        if priority is not None and (
+            isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 5
+        ):
             raise ConfigError(f"{label}: field priority: must be 1-5, got {priority!r}")
         all_tags = tuple(sorted({*map(str, common_tags), *tags, MANAGED_TAG}))
         out.append(MonitorDef(name, mtype, " ".join(query.split()), message, all_tags, priority, options))
@@ -187,8 +222,10 @@ def _check_threshold(label: str, query: str, options: dict[str, Any]) -> None:
     if critical is None:
         raise ConfigError(f"{label}: field options.thresholds.critical: required, a number")
     if float(m.group("value")) != critical:
-        raise ConfigError(f"{label}: field options.thresholds.critical: {critical:g} differs from the "
-                          f"query's threshold {m.group('value')}")
+        raise ConfigError(
+            f"{label}: field options.thresholds.critical: {critical:g} differs from the "
+            f"query's threshold {m.group('value')}"
+        )
 
 
 # -- comparison -----------------------------------------------------------------------
@@ -239,16 +276,23 @@ def diff(want: MonitorDef, have: dict[str, Any]) -> list[FieldDiff]:
 class DatadogMonitorsAPI:
     """The few v1 monitor endpoints sync needs, with retries on transient failures."""
 
-    def __init__(self, api_url: str, api_key: str, app_key: str, *, timeout: float = 10.0, retries: int = 3,
-                 backoff: float = 0.5) -> None:
+    def __init__(
+        self, api_url: str, api_key: str, app_key: str, *, timeout: float = 10.0, retries: int = 3, backoff: float = 0.5
+    ) -> None:
         import httpx
 
         self.base = api_url.rstrip("/")
         self.retries = max(1, retries)
         self.backoff = backoff
-        self._client = httpx.Client(timeout=timeout, headers={
-            "DD-API-KEY": api_key, "DD-APPLICATION-KEY": app_key,
-            "Accept": "application/json", "Content-Type": "application/json"})
+        self._client = httpx.Client(
+            timeout=timeout,
+            headers={
+                "DD-API-KEY": api_key,
+                "DD-APPLICATION-KEY": app_key,
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+            },
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -259,8 +303,15 @@ class DatadogMonitorsAPI:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None, before_retry: Callable[[], Any] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        before_retry: Callable[[], Any] | None = None,
+    ) -> Any:
         """One API call; returns the decoded body, or ``before_retry()``'s answer if truthy.
         Retried under ``muse.retry`` (a 429 waits what X-RateLimit-Reset / Retry-After say)."""
         import httpx
@@ -278,26 +329,33 @@ class DatadogMonitorsAPI:
                 raise IntegrationError(
                     f"{what}: Datadog rejected the API or application key (HTTP 403{': ' + errors if errors else ''})",
                     hint="check DD_API_KEY / DD_APP_KEY (datadog.api_key, datadog.app_key) and that the "
-                         "application key may read and write monitors")
+                    "application key may read and write monitors",
+                )
             if resp.status_code in _TRANSIENT:
-                raise retry.TransientHTTPError(what, resp.status_code, detail=errors,
-                                               retry_after=retry.retry_after_seconds(resp.headers))
+                raise retry.TransientHTTPError(
+                    what, resp.status_code, detail=errors, retry_after=retry.retry_after_seconds(resp.headers)
+                )
             raise IntegrationError(f"{what}: HTTP {resp.status_code}{': ' + errors if errors else ''}")
 
         try:
-            return retry.call(attempt, what=what, attempts=self.retries, backoff=self.backoff,
-                              before_retry=before_retry)
+            return retry.call(
+                attempt, what=what, attempts=self.retries, backoff=self.backoff, before_retry=before_retry
+            )
         except retry.TransientHTTPError as exc:
-            raise IntegrationError(f"{what} failed after {self.retries} attempts: HTTP {exc.status}"
-                                   f"{': ' + exc.detail if exc.detail else ''}") from None
+            raise IntegrationError(
+                f"{what} failed after {self.retries} attempts: HTTP {exc.status}"
+                f"{': ' + exc.detail if exc.detail else ''}"
+            ) from None
         except httpx.TimeoutException:
             raise IntegrationError(f"{what} failed after {self.retries} attempts: timed out") from None
         except httpx.TransportError as exc:
-            raise IntegrationError(f"{what} failed after {self.retries} attempts: "
-                                   f"unreachable ({type(exc).__name__})") from None
+            raise IntegrationError(
+                f"{what} failed after {self.retries} attempts: unreachable ({type(exc).__name__})"
+            ) from None
 
-    def list(self, *, monitor_tags: str | None = None, name: str | None = None,
-             page_size: int = 100) -> list[dict[str, Any]]:
+    def list(
+        self, *, monitor_tags: str | None = None, name: str | None = None, page_size: int = 100
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         page = 0
         while True:
@@ -346,8 +404,14 @@ def _errors(resp: Any) -> str:
 
 
 # -- planning and applying -------------------------------------------------------------
-def plan(defs: Iterable[MonitorDef], managed: list[dict[str, Any]], same_name: dict[str, list[dict[str, Any]]],
-         *, adopt: bool = False, prune: bool = False) -> list[Change]:
+def plan(
+    defs: Iterable[MonitorDef],
+    managed: list[dict[str, Any]],
+    same_name: dict[str, list[dict[str, Any]]],
+    *,
+    adopt: bool = False,
+    prune: bool = False,
+) -> list[Change]:
     """What sync would do, per wanted monitor, then per managed monitor the file no longer has."""
     by_name: dict[str, list[dict[str, Any]]] = {}
     for m in sorted(managed, key=lambda m: m.get("id") or 0):
@@ -362,45 +426,82 @@ def plan(defs: Iterable[MonitorDef], managed: list[dict[str, Any]], same_name: d
             diffs = diff(d, target)
             changes.append(Change(d.name, "update" if diffs else "unchanged", target.get("id"), diffs))
             for dup in mine[1:]:
-                changes.append(Change(d.name, "delete" if prune else "duplicate", dup.get("id"),
-                                      note="a second managed monitor with this name"))
+                changes.append(
+                    Change(
+                        d.name,
+                        "delete" if prune else "duplicate",
+                        dup.get("id"),
+                        note="a second managed monitor with this name",
+                    )
+                )
             continue
         foreign = [m for m in same_name.get(d.name, []) if m.get("name") == d.name]
         if foreign:
             target = foreign[0]
             if adopt:
-                changes.append(Change(d.name, "update", target.get("id"), diff(d, target),
-                                      note="adopted: was not tagged managed-by:muse"))
+                changes.append(
+                    Change(
+                        d.name,
+                        "update",
+                        target.get("id"),
+                        diff(d, target),
+                        note="adopted: was not tagged managed-by:muse",
+                    )
+                )
             else:
-                changes.append(Change(d.name, "conflict", target.get("id"),
-                                      note="a monitor with this name exists but is not tagged managed-by:muse; "
-                                           "rename one of them, or pass --adopt to take it over"))
+                changes.append(
+                    Change(
+                        d.name,
+                        "conflict",
+                        target.get("id"),
+                        note="a monitor with this name exists but is not tagged managed-by:muse; "
+                        "rename one of them, or pass --adopt to take it over",
+                    )
+                )
             continue
         changes.append(Change(d.name, "create", None, [FieldDiff(f, None, d.body()[f]) for f in FIELDS]))
     for name, monitors in sorted(by_name.items()):
         if name in wanted:
             continue
         for m in monitors:
-            changes.append(Change(name, "delete" if prune else "orphan", m.get("id"),
-                                  note="managed by muse but no longer in the monitors file"
-                                       + ("" if prune else "; --prune deletes it")))
+            changes.append(
+                Change(
+                    name,
+                    "delete" if prune else "orphan",
+                    m.get("id"),
+                    note="managed by muse but no longer in the monitors file"
+                    + ("" if prune else "; --prune deletes it"),
+                )
+            )
     return changes
 
 
-def sync(settings: Settings, *, dry_run: bool = False, adopt: bool = False, prune: bool = False,
-         path: Path | None = None) -> SyncReport:
+def sync(
+    settings: Settings, *, dry_run: bool = False, adopt: bool = False, prune: bool = False, path: Path | None = None
+) -> SyncReport:
     """Create or update the monitors of the file by name; see the module docstring."""
     source = path or definitions_path(settings)
     defs = load_definitions(source)
     api_key, app_key = settings.datadog.api_key, settings.datadog.app_key
-    missing = [name for name, value in (("datadog.api_key (DD_API_KEY)", api_key),
-                                        ("datadog.app_key (DD_APP_KEY)", app_key)) if not value]
+    missing = [
+        name
+        for name, value in (("datadog.api_key (DD_API_KEY)", api_key), ("datadog.app_key (DD_APP_KEY)", app_key))
+        if not value
+    ]
     if missing:
-        raise ConfigError(f"muse monitors sync needs {' and '.join(missing)}",
-                          hint="set them in the environment (preferred for secrets) or the config file")
+        raise ConfigError(
+            f"muse monitors sync needs {' and '.join(missing)}",
+            hint="set them in the environment (preferred for secrets) or the config file",
+        )
     api_url = settings.datadog.api_url
-    with DatadogMonitorsAPI(api_url, api_key, app_key, timeout=settings.http.timeout_seconds,
-                            retries=settings.http.retries, backoff=settings.http.retry_backoff_seconds) as api:
+    with DatadogMonitorsAPI(
+        api_url,
+        api_key,
+        app_key,
+        timeout=settings.http.timeout_seconds,
+        retries=settings.http.retries,
+        backoff=settings.http.retry_backoff_seconds,
+    ) as api:
         managed = api.list(monitor_tags=MANAGED_TAG)
         managed_names = {m.get("name") for m in managed}
         same_name = {d.name: api.list(name=d.name) for d in defs if d.name not in managed_names}
@@ -423,8 +524,12 @@ def sync(settings: Settings, *, dry_run: bool = False, adopt: bool = False, prun
                 elif c.action == "update":
                     assert c.monitor_id is not None
                     api.update(c.monitor_id, body)
-                    log.info("updated monitor %r (id %s): %s", c.name, c.monitor_id,
-                             ", ".join(d.field for d in c.diffs) or "tags")
+                    log.info(
+                        "updated monitor %r (id %s): %s",
+                        c.name,
+                        c.monitor_id,
+                        ", ".join(d.field for d in c.diffs) or "tags",
+                    )
                 elif c.action == "delete":
                     assert c.monitor_id is not None
                     api.delete(c.monitor_id)

@@ -100,8 +100,11 @@ def probe_datadog(settings: Settings, timeout: float) -> ProbeResult:
     base = settings.datadog.api_url.rstrip("/")
     if not api_key:
         agent = settings.datadog.agent_host
-        return ProbeResult("datadog", "info", f"no API key; metrics via DogStatsD {agent}" if agent
-                           else "not configured (metrics recorded locally only)")
+        return ProbeResult(
+            "datadog",
+            "info",
+            f"no API key; metrics via DogStatsD {agent}" if agent else "not configured (metrics recorded locally only)",
+        )
 
     def call(client: Any) -> tuple[Level, str]:
         resp = client.get(f"{base}/api/v1/validate", headers={"DD-API-KEY": api_key, "Accept": "application/json"})
@@ -114,9 +117,11 @@ def probe_datadog(settings: Settings, timeout: float) -> ProbeResult:
         if not app_key:
             return "ok", f"API key valid ({_host(base)}); no application key (needed by `muse monitors sync`)"
         # The application key is what monitors sync needs: one monitor read proves it.
-        resp = client.get(f"{base}/api/v1/monitor", params={"page": 0, "page_size": 1},
-                          headers={"DD-API-KEY": api_key, "DD-APPLICATION-KEY": app_key,
-                                   "Accept": "application/json"})
+        resp = client.get(
+            f"{base}/api/v1/monitor",
+            params={"page": 0, "page_size": 1},
+            headers={"DD-API-KEY": api_key, "DD-APPLICATION-KEY": app_key, "Accept": "application/json"},
+        )
         if resp.status_code != 200:
             return "fail", _http_failure(resp, f"API key valid, application key rejected by {_host(base)}")
         return "ok", f"API and application keys valid ({_host(base)})"
@@ -160,8 +165,9 @@ def probe_vercel(settings: Settings, timeout: float) -> ProbeResult:
     def call(client: Any) -> tuple[Level, str]:
         # The project lookup proves the token, the team scope and the project name at once.
         params = {"teamId": team} if team else {}
-        resp = client.get(f"{base}/v9/projects/{quote(project, safe='')}", params=params,
-                          headers={"Authorization": f"Bearer {token}"})
+        resp = client.get(
+            f"{base}/v9/projects/{quote(project, safe='')}", params=params, headers={"Authorization": f"Bearer {token}"}
+        )
         if resp.status_code in (401, 403):
             return "fail", _http_failure(resp, f"token rejected by {_host(base)}")
         if resp.status_code == 404:
@@ -182,8 +188,10 @@ def probe_slack(settings: Settings, timeout: float, *, send_test: bool) -> Probe
         return ProbeResult("slack", "info", "configured; not probed (--send-test posts a test message)")
 
     def call(client: Any) -> tuple[Level, str]:
-        text = (f"muse health --send-test from {socket.gethostname()} at "
-                f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: alerts reach this channel.")
+        text = (
+            f"muse health --send-test from {socket.gethostname()} at "
+            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: alerts reach this channel."
+        )
         resp = client.post(url, json={"text": text})
         if resp.status_code != 200:
             return "fail", _http_failure(resp, "webhook rejected the test message")
@@ -197,15 +205,23 @@ def probe_pagerduty(settings: Settings, timeout: float, *, send_test: bool) -> P
     if not key:
         return ProbeResult("pagerduty", "info", "not configured (critical alerts do not page)")
     if not send_test:
-        return ProbeResult("pagerduty", "info", "configured; not probed (--send-test triggers and resolves "
-                                                "a test event)")
+        return ProbeResult(
+            "pagerduty", "info", "configured; not probed (--send-test triggers and resolves a test event)"
+        )
     host = socket.gethostname()
     dedup = f"muse-health-test-{host}"
 
     def call(client: Any) -> tuple[Level, str]:
-        trigger = {"routing_key": key, "event_action": "trigger", "dedup_key": dedup,
-                   "payload": {"summary": f"muse health --send-test from {host} (resolved at once)",
-                               "source": host, "severity": "info"}}
+        trigger = {
+            "routing_key": key,
+            "event_action": "trigger",
+            "dedup_key": dedup,
+            "payload": {
+                "summary": f"muse health --send-test from {host} (resolved at once)",
+                "source": host,
+                "severity": "info",
+            },
+        }
         resp = client.post(url, json=trigger)
         if resp.status_code != 202:
             return "fail", _http_failure(resp, "test event rejected")
@@ -244,12 +260,21 @@ def run_probes(settings: Settings, *, send_test: bool = False, timeout: float = 
 
 def offline_results(settings: Settings) -> list[ProbeResult]:
     """What `--offline` shows: which integrations are configured, without calling them."""
-    keys = (("datadog", ("datadog.api_key", "datadog.agent_host")), ("deepl", ("deepl.auth_key",)),
-            ("vercel", ("vercel.token", "vercel.deploy_hook_url")), ("slack", ("slack.webhook_url",)),
-            ("pagerduty", ("pagerduty.routing_key",)))
+    keys = (
+        ("datadog", ("datadog.api_key", "datadog.agent_host")),
+        ("deepl", ("deepl.auth_key",)),
+        ("vercel", ("vercel.token", "vercel.deploy_hook_url")),
+        ("slack", ("slack.webhook_url",)),
+        ("pagerduty", ("pagerduty.routing_key",)),
+    )
     out = []
     for name, paths in keys:
         present = [p for p in paths if settings[p]]
-        out.append(ProbeResult(name, "info", f"configured ({', '.join(present)}); not probed (--offline)"
-                               if present else "not configured"))
+        out.append(
+            ProbeResult(
+                name,
+                "info",
+                f"configured ({', '.join(present)}); not probed (--offline)" if present else "not configured",
+            )
+        )
     return out

@@ -89,12 +89,18 @@ class BlogRepo:
     def from_settings(cls, settings: Settings) -> "BlogRepo":
         path = settings.repos.banterblogs.dir
         if path is None:
-            raise ConfigError("repos.banterblogs.path is not set (the blog repo's working clone)",
-                              hint="set it in the config file or MUSE_REPOS_BANTERBLOGS_PATH")
-        return cls(path=path, remote=settings.repos.banterblogs.remote, main=settings.repos.banterblogs.branch,
-                   drafts=settings.repos.banterblogs.drafts_branch,
-                   lock_path=settings.state_dir / "locks" / "blogrepo.lock",
-                   lock_timeout=settings.repos.banterblogs.lock_timeout_seconds)
+            raise ConfigError(
+                "repos.banterblogs.path is not set (the blog repo's working clone)",
+                hint="set it in the config file or MUSE_REPOS_BANTERBLOGS_PATH",
+            )
+        return cls(
+            path=path,
+            remote=settings.repos.banterblogs.remote,
+            main=settings.repos.banterblogs.branch,
+            drafts=settings.repos.banterblogs.drafts_branch,
+            lock_path=settings.state_dir / "locks" / "blogrepo.lock",
+            lock_timeout=settings.repos.banterblogs.lock_timeout_seconds,
+        )
 
     @property
     def repo(self) -> Any:
@@ -110,8 +116,9 @@ class BlogRepo:
             if repo.bare:
                 raise ConfigError(f"blog repo {self.path} is bare; repos.banterblogs.path must be a working clone")
             if self.remote not in [r.name for r in repo.remotes]:
-                raise ConfigError(f"blog repo {self.path} has no remote {self.remote!r}",
-                                  hint="set repos.banterblogs.remote")
+                raise ConfigError(
+                    f"blog repo {self.path} has no remote {self.remote!r}", hint="set repos.banterblogs.remote"
+                )
             self._repo = repo
         return self._repo
 
@@ -140,8 +147,12 @@ class BlogRepo:
         return env
 
     def git(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-        status, out, err = self.repo.git.execute(["git", *args], with_extended_output=True, with_exceptions=False,
-                                                 env={"GIT_TERMINAL_PROMPT": "0", **(env or {})})
+        status, out, err = self.repo.git.execute(
+            ["git", *args],
+            with_extended_output=True,
+            with_exceptions=False,
+            env={"GIT_TERMINAL_PROMPT": "0", **(env or {})},
+        )
         if check and status != 0:
             detail = (err or out).strip().splitlines()
             raise GitError(f"git {args[0]} failed in {self.path}: {detail[-1] if detail else f'exit {status}'}")
@@ -167,8 +178,10 @@ class BlogRepo:
         try:
             lock.acquire(timeout=self.lock_timeout)
         except StoreLockTimeout:
-            raise GitError(f"the blog repo {self.path} is in use by {lock.holder()} for more than "
-                           f"{self.lock_timeout:g}s", hint="raise repos.banterblogs.lock_timeout_seconds") from None
+            raise GitError(
+                f"the blog repo {self.path} is in use by {lock.holder()} for more than {self.lock_timeout:g}s",
+                hint="raise repos.banterblogs.lock_timeout_seconds",
+            ) from None
         try:
             self._clear_stale_state()
             yield self
@@ -180,8 +193,13 @@ class BlogRepo:
         if (gd / "index.lock").exists():
             log.warning("removing stale %s left by an interrupted git command", gd / "index.lock")
             (gd / "index.lock").unlink(missing_ok=True)
-        for marker, cmd in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("REVERT_HEAD", "revert"),
-                            ("CHERRY_PICK_HEAD", "cherry-pick"), ("MERGE_HEAD", "merge")):
+        for marker, cmd in (
+            ("rebase-merge", "rebase"),
+            ("rebase-apply", "rebase"),
+            ("REVERT_HEAD", "revert"),
+            ("CHERRY_PICK_HEAD", "cherry-pick"),
+            ("MERGE_HEAD", "merge"),
+        ):
             if (gd / marker).exists():
                 log.warning("aborting a %s left in progress by an interrupted run", cmd)
                 self.git(cmd, "--abort", check=False)
@@ -193,19 +211,28 @@ class BlogRepo:
         remote_sha = self.rev(self.remote_ref(branch))
         start = remote_sha or self.rev(self.remote_ref(self.main))
         if start is None:
-            raise GitError(f"{self.remote} of blog repo {self.path} has neither {branch!r} nor {self.main!r}",
-                           hint="push an initial commit to the blog repo's main branch")
+            raise GitError(
+                f"{self.remote} of blog repo {self.path} has neither {branch!r} nor {self.main!r}",
+                hint="push an initial commit to the blog repo's main branch",
+            )
         local = self.rev(f"refs/heads/{branch}")
         if local and local != start and not self.is_ancestor(local, start):
-            log.warning("blog repo: local %s has commits not on %s (%s); resetting to %s/%s (the reflog keeps them)",
-                        branch, self.remote, local[:8], self.remote, branch)
+            log.warning(
+                "blog repo: local %s has commits not on %s (%s); resetting to %s/%s (the reflog keeps them)",
+                branch,
+                self.remote,
+                local[:8],
+                self.remote,
+                branch,
+            )
         self.git("checkout", "--quiet", "--force", "-B", branch, start)
         return remote_sha
 
     def reset_to_remote(self, branch: str, start: str | None) -> None:
         """After a failed push: the local branch goes back to the remote's tip (or its start)."""
-        self.git("fetch", "--prune", "--no-tags", self.remote, f"+refs/heads/*:refs/remotes/{self.remote}/*",
-                 check=False)
+        self.git(
+            "fetch", "--prune", "--no-tags", self.remote, f"+refs/heads/*:refs/remotes/{self.remote}/*", check=False
+        )
         target = self.rev(self.remote_ref(branch)) or start
         if target:
             self.git("checkout", "--quiet", "--force", "-B", branch, target, check=False)
@@ -231,7 +258,7 @@ class BlogRepo:
         if own and (raced or all("[rejected]" in r and any(k in r for k in _NON_FAST_FORWARD) for r in own)):
             raise PushRejected(f"push of {branch} to {self.remote} rejected: {own[0]}", retryable=True)
         detail = own[0] if own else ((err or out).strip().splitlines() or [f"exit {status}"])[-1]
-        hook_lines = [line[len("remote: "):].strip() for line in err.splitlines() if line.startswith("remote: ")]
+        hook_lines = [line[len("remote: ") :].strip() for line in err.splitlines() if line.startswith("remote: ")]
         if hook_lines and hook_lines[0]:
             detail += f": {hook_lines[0]}"
         raise PushRejected(f"push of {branch} to {self.remote} rejected: {detail}", retryable=False)
@@ -250,8 +277,10 @@ class BlogRepo:
         status, _, err = self.git("rebase", self.remote_ref(branch), check=False, env=self._env())
         if status != 0:
             self.git("rebase", "--abort", check=False)
-            raise GitError(f"rebasing onto {self.remote}/{branch} after a non-fast-forward push failed: "
-                           f"{(err.strip().splitlines() or ['conflict'])[-1]}")
+            raise GitError(
+                f"rebasing onto {self.remote}/{branch} after a non-fast-forward push failed: "
+                f"{(err.strip().splitlines() or ['conflict'])[-1]}"
+            )
         if tag:
             self.git("tag", "--force", tag, "HEAD")
         self.push(branch, tag)
@@ -287,8 +316,9 @@ def _read_contents(blog: BlogRepo, paths: Sequence[Path | str]) -> dict[str, byt
     return contents
 
 
-def push_files(settings: Settings, *, paths: Sequence[Path | str], message: str, branch: str | None = None,
-               tag: str | None = None) -> PushResult:
+def push_files(
+    settings: Settings, *, paths: Sequence[Path | str], message: str, branch: str | None = None, tag: str | None = None
+) -> PushResult:
     """Commit ``paths`` (as they are in the working clone now) on ``branch`` and push it.
 
     See the module docstring for the rules. Returns where the content now is.
@@ -320,8 +350,7 @@ def push_files(settings: Settings, *, paths: Sequence[Path | str], message: str,
                 blog.git("tag", "--force", tag, "HEAD")
             retried = blog.push_with_retry(branch, tag)
             sha = str(blog.rev("HEAD"))
-            log.info("blog repo: pushed %s to %s/%s%s", sha[:8], blog.remote, branch,
-                     f" (tag {tag})" if tag else "")
+            log.info("blog repo: pushed %s to %s/%s%s", sha[:8], blog.remote, branch, f" (tag {tag})" if tag else "")
             return PushResult(sha, branch, created=True, retried=retried, tag=tag)
         except MuseError:
             blog.reset_to_remote(branch, start if remote_sha is None else None)
@@ -332,8 +361,9 @@ def push_files(settings: Settings, *, paths: Sequence[Path | str], message: str,
 
 
 def _remote_has(blog: BlogRepo, branch: str, tag: str | None, sha: str) -> bool:
-    status, out, _ = blog.git("ls-remote", blog.remote, f"refs/heads/{branch}",
-                              *([f"refs/tags/{tag}"] if tag else []), check=False)
+    status, out, _ = blog.git(
+        "ls-remote", blog.remote, f"refs/heads/{branch}", *([f"refs/tags/{tag}"] if tag else []), check=False
+    )
     if status != 0:
         return False
     refs = {ref: oid for oid, ref in (line.split("\t", 1) for line in out.splitlines() if "\t" in line)}
@@ -342,8 +372,9 @@ def _remote_has(blog: BlogRepo, branch: str, tag: str | None, sha: str) -> bool:
     return not tag or refs.get(f"refs/tags/{tag}") == sha
 
 
-def commit_and_push(settings: Settings, *, paths: Sequence[Path | str], message: str, branch: str = "main",
-                    tag: str | None = None) -> str:
+def commit_and_push(
+    settings: Settings, *, paths: Sequence[Path | str], message: str, branch: str = "main", tag: str | None = None
+) -> str:
     """Commit ``paths`` on ``branch`` (created from the remote main if missing), optionally
     tag the commit, push both, and return the sha that holds the content on the remote.
 
@@ -366,8 +397,9 @@ def _drop_tag(blog: BlogRepo, tag: str | None, sha: str) -> None:
         blog.git("tag", "--delete", tag, check=False)
 
 
-def revert_and_push(settings: Settings, *, sha: str, message: str | None = None, branch: str | None = None,
-                    drop_tag: str | None = None) -> str:
+def revert_and_push(
+    settings: Settings, *, sha: str, message: str | None = None, branch: str | None = None, drop_tag: str | None = None
+) -> str:
     """Revert commit ``sha`` on ``branch`` (default: the main branch), push, and return the
     revert commit; ``drop_tag`` (``episode-N``) is deleted when it names ``sha``.
     Idempotent: when the branch already has a revert of ``sha``, returns it."""
@@ -388,8 +420,9 @@ def revert_and_push(settings: Settings, *, sha: str, message: str | None = None,
         if status != 0:
             blog.git("revert", "--abort", check=False)
             blog.reset_to_remote(branch, None)
-            raise GitError(f"git revert of {full[:8]} on {branch} failed: "
-                           f"{(err.strip().splitlines() or ['conflict'])[-1]}")
+            raise GitError(
+                f"git revert of {full[:8]} on {branch} failed: {(err.strip().splitlines() or ['conflict'])[-1]}"
+            )
         if message:
             # Keep git's trailer: it is how a re-run recognises the revert.
             blog.git("commit", "--quiet", "--amend", "-m", f"{message}\n\nThis reverts commit {full}.", env=blog._env())
@@ -426,9 +459,13 @@ def remove_and_push(settings: Settings, *, rels: Sequence[str], message: str, br
 def read_file_at(settings: Settings, ref: str, rel: str) -> bytes | None:
     """The content of ``rel`` at ``ref`` (e.g. ``origin/drafts``), or None."""
     blog = BlogRepo.from_settings(settings)
-    status, out, _ = blog.repo.git.execute(["git", "show", f"{ref}:{rel}"], with_extended_output=True,
-                                           with_exceptions=False, stdout_as_string=False,
-                                           strip_newline_in_stdout=False)
+    status, out, _ = blog.repo.git.execute(
+        ["git", "show", f"{ref}:{rel}"],
+        with_extended_output=True,
+        with_exceptions=False,
+        stdout_as_string=False,
+        strip_newline_in_stdout=False,
+    )
     return out if status == 0 else None
 
 
@@ -449,8 +486,11 @@ def restore_missing(settings: Settings, *, paths: Sequence[str], sources: Sequen
             for source in sources:
                 if not source:
                     continue
-                ref = source if source.startswith("refs/") or re.fullmatch(r"[0-9a-f]{7,40}", source) \
+                ref = (
+                    source
+                    if source.startswith("refs/") or re.fullmatch(r"[0-9a-f]{7,40}", source)
                     else blog.remote_ref(source)
+                )
                 data = read_file_at(settings, ref, rel)
                 if data is not None:
                     blog.write_files({rel: data})
@@ -500,8 +540,12 @@ def create_local_blog(root: Path, *, name: str = "banterblogs", posts_dir: str =
     (clone / posts_dir).mkdir(parents=True, exist_ok=True)
     (clone / posts_dir / ".gitkeep").write_text("")
     (clone / "README.md").write_text(f"# {name}\n\nEpisodes are published here by muse.\n")
-    env = {"GIT_AUTHOR_NAME": DEFAULT_IDENTITY[0], "GIT_AUTHOR_EMAIL": DEFAULT_IDENTITY[1],
-           "GIT_COMMITTER_NAME": DEFAULT_IDENTITY[0], "GIT_COMMITTER_EMAIL": DEFAULT_IDENTITY[1]}
+    env = {
+        "GIT_AUTHOR_NAME": DEFAULT_IDENTITY[0],
+        "GIT_AUTHOR_EMAIL": DEFAULT_IDENTITY[1],
+        "GIT_COMMITTER_NAME": DEFAULT_IDENTITY[0],
+        "GIT_COMMITTER_EMAIL": DEFAULT_IDENTITY[1],
+    }
     repo.git.execute(["git", "checkout", "-q", "-B", "main"])
     repo.git.execute(["git", "add", "README.md", f"{posts_dir}/.gitkeep"])
     repo.git.execute(["git", "commit", "-q", "-m", "Start the blog"], env={**os.environ, **env})

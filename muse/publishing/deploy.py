@@ -102,9 +102,18 @@ def _tls_context() -> Any:
 class VercelClient:
     """A small Vercel REST client: auth, team id, error bodies, 429 and transient retries."""
 
-    def __init__(self, *, api_url: str, token: str, team_id: str = "", timeout: float = 10.0,
-                 deadline: float | None = None, max_wait: float = 60.0, backoff: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        token: str,
+        team_id: str = "",
+        timeout: float = 10.0,
+        deadline: float | None = None,
+        max_wait: float = 60.0,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         import httpx
 
         self.api_url = api_url.rstrip("/")
@@ -113,20 +122,29 @@ class VercelClient:
         self.max_wait = max_wait
         self.backoff = backoff
         self.sleep = sleep
-        self._http = httpx.Client(timeout=timeout, verify=_tls_context(),
-                                  headers={"Authorization": f"Bearer {token}", "User-Agent": "muse-publisher"})
+        self._http = httpx.Client(
+            timeout=timeout,
+            verify=_tls_context(),
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "muse-publisher"},
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, deadline: float | None = None) -> "VercelClient":
-        return cls(api_url=settings.vercel.api_url, token=settings.vercel.token,
-                   team_id=settings.vercel.team_id, timeout=settings.http.timeout_seconds, deadline=deadline,
-                   backoff=settings.vercel.retry_backoff_seconds)
+        return cls(
+            api_url=settings.vercel.api_url,
+            token=settings.vercel.token,
+            team_id=settings.vercel.team_id,
+            timeout=settings.http.timeout_seconds,
+            deadline=deadline,
+            backoff=settings.vercel.retry_backoff_seconds,
+        )
 
     def close(self) -> None:
         self._http.close()
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None, retry: bool = True) -> Any:
+    def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None, retry: bool = True
+    ) -> Any:
         """One API call. ``retry=False``: a 5xx or network error is raised at once (a create
         whose reply was lost may have created the deployment: look before sending it again).
         Retried under ``muse.retry``: a 429 after Retry-After / X-RateLimit-Reset while that fits
@@ -150,11 +168,13 @@ class VercelClient:
                 raise
             if resp.status_code == 429:
                 raise policy.TransientHTTPError(
-                    what, 429, retry_after=policy.retry_after_seconds(resp.headers, reset_is_epoch=True))
+                    what, 429, retry_after=policy.retry_after_seconds(resp.headers, reset_is_epoch=True)
+                )
             if resp.status_code >= 500:
                 faults += 1
-                raise policy.TransientHTTPError(what, resp.status_code, detail=_error_text(resp),
-                                                code=_error_code(resp))
+                raise policy.TransientHTTPError(
+                    what, resp.status_code, detail=_error_text(resp), code=_error_code(resp)
+                )
             return resp
 
         def transient(exc: BaseException) -> bool:
@@ -169,20 +189,34 @@ class VercelClient:
                 log.warning("%s: %s, retrying in %.1fs", what, exc, wait)
 
         try:
-            resp = policy.call(attempt, what=what, attempts=3, rate_limit_attempts=11, backoff=self.backoff,
-                               deadline=self.deadline, max_wait=self.max_wait if self.deadline is None else float("inf"),
-                               transient=transient, on_retry=on_retry, sleep=self.sleep)
+            resp = policy.call(
+                attempt,
+                what=what,
+                attempts=3,
+                rate_limit_attempts=11,
+                backoff=self.backoff,
+                deadline=self.deadline,
+                max_wait=self.max_wait if self.deadline is None else float("inf"),
+                transient=transient,
+                on_retry=on_retry,
+                sleep=self.sleep,
+            )
         except policy.TransientHTTPError as exc:
             if exc.status == 429:
                 wait = policy.wait_after(exc, 1, backoff=self.backoff)
-                raise VercelAPIError(f"{what}: rate limited (HTTP 429); retry after {wait:.0f}s is past "
-                                     f"the time left", status=429, code="rate_limited") from None
+                raise VercelAPIError(
+                    f"{what}: rate limited (HTTP 429); retry after {wait:.0f}s is past the time left",
+                    status=429,
+                    code="rate_limited",
+                ) from None
             if not retry:
-                raise VercelAPIError(f"{what}: HTTP {exc.status} {exc.detail}", status=exc.status,
-                                     code=exc.code) from None
+                raise VercelAPIError(
+                    f"{what}: HTTP {exc.status} {exc.detail}", status=exc.status, code=exc.code
+                ) from None
             if faults >= 3:
-                raise VercelAPIError(f"{what}: HTTP {exc.status} after 3 attempts: {exc.detail}",
-                                     status=exc.status, code=exc.code) from None
+                raise VercelAPIError(
+                    f"{what}: HTTP {exc.status} after 3 attempts: {exc.detail}", status=exc.status, code=exc.code
+                ) from None
             raise VercelAPIError(f"{what}: no time left to retry") from None
         except httpx.HTTPError as exc:
             if not retry:
@@ -191,8 +225,9 @@ class VercelClient:
                 raise VercelAPIError(f"{what} failed after 3 attempts: {type(exc).__name__}") from None
             raise VercelAPIError(f"{what}: no time left to retry") from None
         if resp.status_code >= 400:
-            raise VercelAPIError(f"{what}: HTTP {resp.status_code} {_error_text(resp)}",
-                                 status=resp.status_code, code=_error_code(resp))
+            raise VercelAPIError(
+                f"{what}: HTTP {resp.status_code} {_error_text(resp)}", status=resp.status_code, code=_error_code(resp)
+            )
         if not resp.content:
             return {}
         try:
@@ -225,15 +260,34 @@ def _error_text(resp: Any) -> str:
 
 
 # -- recording ----------------------------------------------------------------------------
-def _record(ctx: Any, episode: int, deployment_id: str, sha: str, status: str, *, build_time_ms: int = 0,
-            url: str = "", message: str = "") -> None:
+def _record(
+    ctx: Any,
+    episode: int,
+    deployment_id: str,
+    sha: str,
+    status: str,
+    *,
+    build_time_ms: int = 0,
+    url: str = "",
+    message: str = "",
+) -> None:
     from muse.hours import ts_str, utcnow
 
-    ctx.store.insert("deployments", [{
-        "ts": ts_str(utcnow()), "episode": int(episode), "vercel_deployment_id": deployment_id,
-        "commit_sha": sha, "status": status, "build_time_ms": max(0, int(build_time_ms)), "url": url,
-        "message": message[:2000],
-    }])
+    ctx.store.insert(
+        "deployments",
+        [
+            {
+                "ts": ts_str(utcnow()),
+                "episode": int(episode),
+                "vercel_deployment_id": deployment_id,
+                "commit_sha": sha,
+                "status": status,
+                "build_time_ms": max(0, int(build_time_ms)),
+                "url": url,
+                "message": message[:2000],
+            }
+        ],
+    )
 
 
 def _dep_id(dep: dict[str, Any]) -> str:
@@ -271,8 +325,10 @@ def github_repo(settings: Settings) -> tuple[str, str]:
     url = blog.git("remote", "get-url", blog.remote, check=False)[1].strip()
     m = _GITHUB.search(url)
     if not m:
-        raise ConfigError("cannot tell Vercel which GitHub repo to deploy: the blog remote is not on GitHub",
-                          hint="set vercel.git_repo to 'org/repo'")
+        raise ConfigError(
+            "cannot tell Vercel which GitHub repo to deploy: the blog remote is not on GitHub",
+            hint="set vercel.git_repo to 'org/repo'",
+        )
     return m.group(1), m.group(2)
 
 
@@ -282,8 +338,9 @@ def new_deadline(settings: Settings) -> float:
     return time.monotonic() + settings.vercel.deploy_timeout_seconds
 
 
-def deploy_commit(ctx: Any, *, episode: int, sha: str, branch: str | None = None,
-                  deadline: float | None = None) -> DeployResult:
+def deploy_commit(
+    ctx: Any, *, episode: int, sha: str, branch: str | None = None, deadline: float | None = None
+) -> DeployResult:
     """Deploy ``sha`` of the blog to production and wait until production serves it.
 
     Never reports success without Vercel saying production serves the deployment: READY
@@ -331,8 +388,12 @@ def _create(client: VercelClient, s: Settings, sha: str, branch: str) -> tuple[d
     or a dropped connection can lose the reply of a create that did happen, and a blind
     retry would start a second build that goes live in its turn. (deployment, adopted)."""
     org, repo = github_repo(s)
-    body = {"name": s.vercel.project, "project": s.vercel.project, "target": "production",
-            "gitSource": {"type": "github", "org": org, "repo": repo, "ref": branch, "sha": sha}}
+    body = {
+        "name": s.vercel.project,
+        "project": s.vercel.project,
+        "target": "production",
+        "gitSource": {"type": "github", "org": org, "repo": repo, "ref": branch, "sha": sha},
+    }
     from muse import retry as policy
 
     attempts = 0
@@ -350,16 +411,27 @@ def _create(client: VercelClient, s: Settings, sha: str, branch: str) -> tuple[d
         return found is not None
 
     def on_retry(exc: BaseException | None, n: int, wait: float) -> None:
-        log.warning("%s; looking for a deployment of %s before trying again in %.1fs",
-                    getattr(exc, "message", exc), sha[:8], wait)
+        log.warning(
+            "%s; looking for a deployment of %s before trying again in %.1fs",
+            getattr(exc, "message", exc),
+            sha[:8],
+            wait,
+        )
 
     try:
-        dep = policy.call(create, what="Vercel API POST /v13/deployments", attempts=3, backoff=client.backoff,
-                          deadline=client.deadline,
-                          max_wait=client.max_wait if client.deadline is None else float("inf"),
-                          # a 4xx (a 429 past the deadline included) means nothing was created
-                          transient=lambda e: isinstance(e, VercelAPIError) and not 400 <= e.status < 500,
-                          before_retry=look_first, on_retry=on_retry, sleep=client.sleep)
+        dep = policy.call(
+            create,
+            what="Vercel API POST /v13/deployments",
+            attempts=3,
+            backoff=client.backoff,
+            deadline=client.deadline,
+            max_wait=client.max_wait if client.deadline is None else float("inf"),
+            # a 4xx (a 429 past the deadline included) means nothing was created
+            transient=lambda e: isinstance(e, VercelAPIError) and not 400 <= e.status < 500,
+            before_retry=look_first,
+            on_retry=on_retry,
+            sleep=client.sleep,
+        )
     except VercelAPIError as exc:
         if attempts >= 3:
             raise VercelAPIError(f"{exc.message} (after 3 attempts)", status=exc.status, code=exc.code) from None
@@ -370,8 +442,11 @@ def _create(client: VercelClient, s: Settings, sha: str, branch: str) -> tuple[d
 def _cancel_strays(client: VercelClient, s: Settings, sha: str) -> bool:
     """Cancel any production deployment of ``sha`` still building. True when none can go live."""
     try:
-        listing = client.request("GET", "/v6/deployments", params={
-            "projectId": s.vercel.project, "target": "production", "sha": sha, "limit": 10})
+        listing = client.request(
+            "GET",
+            "/v6/deployments",
+            params={"projectId": s.vercel.project, "target": "production", "sha": sha, "limit": 10},
+        )
         for d in listing.get("deployments") or []:
             if _state(d) == "READY":
                 return False
@@ -387,24 +462,36 @@ def _cancel_strays(client: VercelClient, s: Settings, sha: str) -> bool:
 def _adoptable(client: VercelClient, project: str, sha: str) -> dict[str, Any] | None:
     """A production deployment of this very commit that has not failed, newest first."""
     try:
-        listing = client.request("GET", "/v6/deployments", params={
-            "projectId": project, "target": "production", "sha": sha, "limit": 10})
+        listing = client.request(
+            "GET", "/v6/deployments", params={"projectId": project, "target": "production", "sha": sha, "limit": 10}
+        )
     except VercelAPIError as exc:
         log.warning("could not look for an existing deployment of %s (%s); creating one", sha[:8], exc.message)
         return None
-    candidates = [d for d in listing.get("deployments") or []
-                  if (d.get("meta") or {}).get("githubCommitSha", sha) == sha and _state(d) not in FAILED_STATES]
+    candidates = [
+        d
+        for d in listing.get("deployments") or []
+        if (d.get("meta") or {}).get("githubCommitSha", sha) == sha and _state(d) not in FAILED_STATES
+    ]
     return max(candidates, key=lambda d: d.get("created") or 0) if candidates else None
 
 
-def _follow(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict[str, Any], deadline: float, *,
-            adopted: bool) -> DeployResult:
+def _follow(
+    ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict[str, Any], deadline: float, *, adopted: bool
+) -> DeployResult:
     poll = ctx.settings.vercel.poll_interval_seconds
     dep_id, url = _dep_id(dep), _url(dep)
     state = _state(dep)
     started = time.monotonic()
-    _record(ctx, episode, dep_id, sha, state.lower() or "created", url=url,
-            message="adopted an existing deployment of this commit" if adopted else "created")
+    _record(
+        ctx,
+        episode,
+        dep_id,
+        sha,
+        state.lower() or "created",
+        url=url,
+        message="adopted an existing deployment of this commit" if adopted else "created",
+    )
     while state not in TERMINAL:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -423,15 +510,29 @@ def _follow(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict[st
         if new != state:
             state = new
             terminal = state in TERMINAL
-            _record(ctx, episode, dep_id, sha, state.lower(), url=url,
-                    build_time_ms=_build_time_ms(dep, started) if terminal else 0,
-                    message=_failure_text(dep) if state in FAILED_STATES else "")
+            _record(
+                ctx,
+                episode,
+                dep_id,
+                sha,
+                state.lower(),
+                url=url,
+                build_time_ms=_build_time_ms(dep, started) if terminal else 0,
+                message=_failure_text(dep) if state in FAILED_STATES else "",
+            )
     build_ms = _build_time_ms(dep, started)
     if state == "READY":
         ctx.telemetry.histogram("deploy.build_time_ms", build_ms)
         return _make_live(ctx, client, episode, sha, dep, build_ms, adopted=adopted)
-    return DeployResult(state.lower(), dep_id, url, build_ms, f"deployment {dep_id} {state}: {_failure_text(dep)}",
-                        ready_state=state, adopted=adopted)
+    return DeployResult(
+        state.lower(),
+        dep_id,
+        url,
+        build_ms,
+        f"deployment {dep_id} {state}: {_failure_text(dep)}",
+        ready_state=state,
+        adopted=adopted,
+    )
 
 
 def _failure_text(dep: dict[str, Any]) -> str:
@@ -439,8 +540,19 @@ def _failure_text(dep: dict[str, Any]) -> str:
     return " - ".join(parts) or "no reason given"
 
 
-def _timed_out(ctx: Any, client: VercelClient, episode: int, sha: str, dep_id: str, url: str, state: str,
-               adopted: bool, started: float, *, why: str) -> DeployResult:
+def _timed_out(
+    ctx: Any,
+    client: VercelClient,
+    episode: int,
+    sha: str,
+    dep_id: str,
+    url: str,
+    state: str,
+    adopted: bool,
+    started: float,
+    *,
+    why: str,
+) -> DeployResult:
     """Out of time (or rate limited past the deadline): cancel the deployment so it cannot go
     live later, then say what really happened. The cancel is one call, no waiting."""
     timeout = ctx.settings.vercel.deploy_timeout_seconds
@@ -459,18 +571,29 @@ def _timed_out(ctx: Any, client: VercelClient, episode: int, sha: str, dep_id: s
             final = ""  # unknown: it may still go live
     if final == "READY":
         _record(ctx, episode, dep_id, sha, "ready", url=url, message="READY at the deadline")
-        return DeployResult("ready", dep_id, url, int(waited * 1000), f"deployment {dep_id} READY at the deadline",
-                            ready_state="READY", adopted=adopted, may_be_live=True)
+        return DeployResult(
+            "ready",
+            dep_id,
+            url,
+            int(waited * 1000),
+            f"deployment {dep_id} READY at the deadline",
+            ready_state="READY",
+            adopted=adopted,
+            may_be_live=True,
+        )
     if why:
-        head = (f"gave up on deployment {dep_id} after {waited:.1f}s of the {timeout:g}s deadline "
-                f"(last state {state or 'unknown'}): {why}")
+        head = (
+            f"gave up on deployment {dep_id} after {waited:.1f}s of the {timeout:g}s deadline "
+            f"(last state {state or 'unknown'}): {why}"
+        )
     else:
         head = f"deployment {dep_id} not READY after {timeout:g}s (last state {state or 'unknown'})"
     msg = head + "; " + ("cancelled" if final == "CANCELED" else "cancel not confirmed")
     # build_time_ms is a build duration: unknown here, so not invented.
     _record(ctx, episode, dep_id, sha, "timeout", url=url, message=msg)
-    return DeployResult("timeout", dep_id, url, 0, msg, ready_state=final, adopted=adopted,
-                        may_be_live=final not in FAILED_STATES)
+    return DeployResult(
+        "timeout", dep_id, url, 0, msg, ready_state=final, adopted=adopted, may_be_live=final not in FAILED_STATES
+    )
 
 
 def _trigger_hook(ctx: Any, episode: int, sha: str, hook_url: str) -> DeployResult:
@@ -480,14 +603,19 @@ def _trigger_hook(ctx: Any, episode: int, sha: str, hook_url: str) -> DeployResu
     from muse import retry as policy
 
     def post() -> Any:
-        return policy.check_response(httpx.post(hook_url, timeout=ctx.settings.http.timeout_seconds),
-                                     "Vercel deploy hook")
+        return policy.check_response(
+            httpx.post(hook_url, timeout=ctx.settings.http.timeout_seconds), "Vercel deploy hook"
+        )
 
     # The hook's URL is its secret: only "Vercel deploy hook" is ever logged.
     try:
-        resp = policy.call(post, what="Vercel deploy hook", attempts=3,
-                           backoff=ctx.settings.vercel.retry_backoff_seconds,
-                           transient=lambda e: isinstance(e, (httpx.HTTPError, policy.TransientHTTPError)))
+        resp = policy.call(
+            post,
+            what="Vercel deploy hook",
+            attempts=3,
+            backoff=ctx.settings.vercel.retry_backoff_seconds,
+            transient=lambda e: isinstance(e, (httpx.HTTPError, policy.TransientHTTPError)),
+        )
     except policy.TransientHTTPError as exc:
         last = f"HTTP {exc.status}"
     except httpx.HTTPError as exc:
@@ -496,8 +624,10 @@ def _trigger_hook(ctx: Any, episode: int, sha: str, hook_url: str) -> DeployResu
         if resp.status_code < 300:
             job = (resp.json() if resp.content else {}).get("job") or {}
             job_id = str(job.get("id") or "")
-            msg = (f"deploy hook triggered (job {job_id or '?'}, {job.get('state', 'PENDING')}); without "
-                   "VERCEL_TOKEN muse cannot follow that build, so the deploy is unverified")
+            msg = (
+                f"deploy hook triggered (job {job_id or '?'}, {job.get('state', 'PENDING')}); without "
+                "VERCEL_TOKEN muse cannot follow that build, so the deploy is unverified"
+            )
             _record(ctx, episode, job_id, sha, "hook_triggered", message=msg)
             return DeployResult("skipped", message=msg)
         last = f"HTTP {resp.status_code}"
@@ -538,8 +668,9 @@ def _await_production(client: VercelClient, s: Settings, dep_id: str, deadline: 
         time.sleep(min(poll, remaining))
 
 
-def _make_live(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict[str, Any], build_ms: int, *,
-               adopted: bool) -> DeployResult:
+def _make_live(
+    ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict[str, Any], build_ms: int, *, adopted: bool
+) -> DeployResult:
     """READY is not live: trust Vercel's production state. A deployment production does not
     serve (STAGED because production is pinned by a rollback, muse's or a person's) is
     promoted and confirmed; if that fails, the result says plainly it is staged, not live."""
@@ -556,8 +687,9 @@ def _make_live(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict
         production = ""
         log.warning("could not read the project's production deployment: %s", exc.message)
     if production == dep_id or (not production and dep.get("readySubstate") == "PROMOTED"):
-        return DeployResult("ready", dep_id, url, build_ms, ready, ready_state="READY", adopted=adopted,
-                            may_be_live=True)
+        return DeployResult(
+            "ready", dep_id, url, build_ms, ready, ready_state="READY", adopted=adopted, may_be_live=True
+        )
     deadline = client.deadline if client.deadline is not None else new_deadline(s)
     pinned = f"production is pinned to {production or 'another deployment'} (a rollback)"
     try:
@@ -568,19 +700,32 @@ def _make_live(ctx: Any, client: VercelClient, episode: int, sha: str, dep: dict
         return DeployResult("staged", dep_id, url, build_ms, msg, ready_state="READY", adopted=adopted)
     confirmed, now_serving = _await_production(client, s, dep_id, deadline)
     if not confirmed:
-        msg = (f"{ready} but STAGED: {pinned}; promoted, but production still served {now_serving} at the "
-               "deadline, so it may go live later")
+        msg = (
+            f"{ready} but STAGED: {pinned}; promoted, but production still served {now_serving} at the "
+            "deadline, so it may go live later"
+        )
         _record(ctx, episode, dep_id, sha, "promote_unconfirmed", url=url, message=msg)
-        return DeployResult("staged", dep_id, url, build_ms, msg, ready_state="READY", adopted=adopted,
-                            may_be_live=True)
+        return DeployResult(
+            "staged", dep_id, url, build_ms, msg, ready_state="READY", adopted=adopted, may_be_live=True
+        )
     _record(ctx, episode, dep_id, sha, "promoted", url=url, message=f"promoted to production ({pinned})")
-    return DeployResult("ready", dep_id, url, build_ms, f"{ready}, promoted to production ({pinned})",
-                        ready_state="READY", adopted=adopted, may_be_live=True, promoted=True)
+    return DeployResult(
+        "ready",
+        dep_id,
+        url,
+        build_ms,
+        f"{ready}, promoted to production ({pinned})",
+        ready_state="READY",
+        adopted=adopted,
+        may_be_live=True,
+        promoted=True,
+    )
 
 
 # -- withdraw an episode from production ------------------------------------------------------
-def withdraw(ctx: Any, *, episode: int, sha: str, reverted_by: str = "", redeploy: str = "",
-             deadline: float | None = None) -> RollbackResult:
+def withdraw(
+    ctx: Any, *, episode: int, sha: str, reverted_by: str = "", redeploy: str = "", deadline: float | None = None
+) -> RollbackResult:
     """Make production stop serving commit ``sha`` (an episode, or a translation commit).
 
     Production is pointed back at the newest READY production deployment that does not
@@ -601,28 +746,40 @@ def withdraw(ctx: Any, *, episode: int, sha: str, reverted_by: str = "", redeplo
     try:
         # A deployment of it still building must not go live later.
         _cancel_strays(client, s, sha)
-        listing = client.request("GET", "/v6/deployments", params={
-            "projectId": s.vercel.project, "target": "production", "state": "READY", "limit": 100})
+        listing = client.request(
+            "GET",
+            "/v6/deployments",
+            params={"projectId": s.vercel.project, "target": "production", "state": "READY", "limit": 100},
+        )
         deps = [d for d in listing.get("deployments") or [] if _state(d) == "READY"]
         production = _production_id(_project(client, s))
         contains = _containment(s, deps, sha, reverted_by)
         live = next((d for d in deps if _dep_id(d) == production), None)
         if live is not None and not contains(live):
-            msg = (f"production already serves {production} ({_sha_of(live)[:8] or 'unknown commit'}), which does "
-                   f"not contain {sha[:8]}; nothing to roll back")
+            msg = (
+                f"production already serves {production} ({_sha_of(live)[:8] or 'unknown commit'}), which does "
+                f"not contain {sha[:8]}; nothing to roll back"
+            )
             _record(ctx, episode, production, _sha_of(live), "rollback_clean", url=_url(live), message=msg)
             return RollbackResult("clean", production, _url(live), msg)
-        candidates = [d for d in deps if not contains(d) and _dep_id(d) != production
-                      and d.get("isRollbackCandidate", True) is not False]
+        candidates = [
+            d
+            for d in deps
+            if not contains(d) and _dep_id(d) != production and d.get("isRollbackCandidate", True) is not False
+        ]
         if candidates:
             target = max(candidates, key=lambda d: d.get("created") or 0)
             target_id = _dep_id(target)
-            client.request("POST", f"/v1/projects/{target.get('projectId') or s.vercel.project}/rollback/"
-                                   f"{target_id}", params={"description": f"muse: withdraw episode {episode}"})
+            client.request(
+                "POST",
+                f"/v1/projects/{target.get('projectId') or s.vercel.project}/rollback/{target_id}",
+                params={"description": f"muse: withdraw episode {episode}"},
+            )
             confirmed, serving = _await_production(client, s, target_id, deadline)
             if not confirmed:
-                raise VercelAPIError(f"rollback to {target_id} accepted, but production still served {serving} "
-                                     "at the deadline")
+                raise VercelAPIError(
+                    f"rollback to {target_id} accepted, but production still served {serving} at the deadline"
+                )
             msg = f"production rolled back to {target_id} ({_sha_of(target)[:8] or 'unknown commit'})"
             _record(ctx, episode, target_id, _sha_of(target), "rollback", url=_url(target), message=msg)
             return RollbackResult("rolled_back", target_id, _url(target), msg)
@@ -638,12 +795,16 @@ def withdraw(ctx: Any, *, episode: int, sha: str, reverted_by: str = "", redeplo
         return RollbackResult("api_error", message=msg)
     result = deploy_commit(ctx, episode=episode, sha=redeploy, deadline=deadline)
     if result.ok:
-        msg = (f"no earlier deployment without {sha[:8]}, so the revert {redeploy[:8]} was deployed: "
-               f"production serves {result.deployment_id}")
+        msg = (
+            f"no earlier deployment without {sha[:8]}, so the revert {redeploy[:8]} was deployed: "
+            f"production serves {result.deployment_id}"
+        )
         _record(ctx, episode, result.deployment_id, redeploy, "rollback_redeployed", url=result.url, message=msg)
         return RollbackResult("redeployed", result.deployment_id, result.url, msg)
-    msg = (f"no earlier deployment without {sha[:8]}, and deploying the revert {redeploy[:8]} failed "
-           f"({result.message}); production may still serve {sha[:8]}")
+    msg = (
+        f"no earlier deployment without {sha[:8]}, and deploying the revert {redeploy[:8]} failed "
+        f"({result.message}); production may still serve {sha[:8]}"
+    )
     _record(ctx, episode, result.deployment_id, redeploy, "rollback_failed", message=msg)
     return RollbackResult("api_error", message=msg)
 
@@ -652,7 +813,9 @@ def _sha_of(dep: dict[str, Any]) -> str:
     return str((dep.get("meta") or {}).get("githubCommitSha") or "")
 
 
-def _containment(s: Settings, deps: list[dict[str, Any]], sha: str, reverted_by: str) -> Callable[[dict[str, Any]], bool]:
+def _containment(
+    s: Settings, deps: list[dict[str, Any]], sha: str, reverted_by: str
+) -> Callable[[dict[str, Any]], bool]:
     from muse.publishing.blogrepo import descends
 
     known = descends(s, sha, [_sha_of(d) for d in deps])

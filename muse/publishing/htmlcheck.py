@@ -82,7 +82,9 @@ def _text_tag(text: str) -> str:
     slash, name, rest = m.groups()
     if slash:
         return f"</{name.lower()}>"
-    names = " ".join(sorted({a.lower() for a in _TEXT_ATTR.findall(re.sub(r"=\s*(?:\"[^\"]*\"?|'[^']*'?|[^\s>]*)", "=", rest))}))
+    names = " ".join(
+        sorted({a.lower() for a in _TEXT_ATTR.findall(re.sub(r"=\s*(?:\"[^\"]*\"?|'[^']*'?|[^\s>]*)", "=", rest))})
+    )
     return f"<{name.lower()}{' ' + names if names else ''}>"
 
 
@@ -101,8 +103,7 @@ def markup(body: str) -> list[Markup]:
                 if child.type == "html_inline":
                     out += [Markup(unit, line, t, True) for t in tags_in(child.content)]
                 elif child.type == "text":
-                    out += [Markup(unit, line, _text_tag(m.group(0)), False)
-                            for m in _TAG_TEXT.finditer(child.content)]
+                    out += [Markup(unit, line, _text_tag(m.group(0)), False) for m in _TAG_TEXT.finditer(child.content)]
     return out
 
 

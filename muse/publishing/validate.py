@@ -29,8 +29,16 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import unquote
 
-from muse.episode import (REQUIRED_FRONT_MATTER, REQUIRED_SECTIONS, STATUSES, TRAILING_SECTIONS,
-                          EpisodeFormatError, chart_name, parse, section_titles)
+from muse.episode import (
+    REQUIRED_FRONT_MATTER,
+    REQUIRED_SECTIONS,
+    STATUSES,
+    TRAILING_SECTIONS,
+    EpisodeFormatError,
+    chart_name,
+    parse,
+    section_titles,
+)
 
 _TEMPLATE_MARKER = re.compile(r"\{\{|\}\}|\{%|%\}")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:")
@@ -161,8 +169,15 @@ def validate_text(
     # Numbers bound to facts (episodes the council wrote carry front-matter `evidence`) ------
     if isinstance(fm.get("evidence"), str):
         _check_evidence(fm["evidence"], body, path=path, offset=offset, add=add)
-    _check_links(report, body, path=path, repo_root=repo_root, offset=offset,
-                 chart=chart_name(episode) if episode is not None and require_chart else None, add=add)
+    _check_links(
+        report,
+        body,
+        path=path,
+        repo_root=repo_root,
+        offset=offset,
+        chart=chart_name(episode) if episode is not None and require_chart else None,
+        add=add,
+    )
     # Whole-file findings first, then by line: the order a reader fixes them in.
     report.findings.sort(key=lambda f: f.line)
     return report
@@ -211,12 +226,16 @@ def _check_raw_html(body: str, offset: int, add: Any) -> None:
     for m in raw_html(body):
         if m.tag.startswith("</"):
             continue  # the opening tag is reported
-        add(offset + m.line + 1, f"raw HTML {m.tag} in the body: muse writes no HTML, so a string from the data or a "
-                                 f"provider reached the markdown unescaped")
+        add(
+            offset + m.line + 1,
+            f"raw HTML {m.tag} in the body: muse writes no HTML, so a string from the data or a "
+            f"provider reached the markdown unescaped",
+        )
 
 
-def _check_links(report: ValidationReport, body: str, *, path: Path, repo_root: Path | None, offset: int,
-                 chart: str | None, add: Any) -> None:
+def _check_links(
+    report: ValidationReport, body: str, *, path: Path, repo_root: Path | None, offset: int, chart: str | None, add: Any
+) -> None:
     """Relative links and images resolve to files inside the blog repo (collected as the
     post's assets); ``chart``, when given, is referenced by an image."""
     base = path.parent
@@ -264,8 +283,9 @@ def _check_evidence(name: str, body: str, *, path: Path, offset: int, add: Any) 
             add(offset + t.line, f"number {t.number!r} was not produced by any fact of {name} (untraced)")
 
 
-def validate_file(path: Path, *, repo_root: Path | None = None, episode: int | None = None,
-                  **options: Any) -> ValidationReport:
+def validate_file(
+    path: Path, *, repo_root: Path | None = None, episode: int | None = None, **options: Any
+) -> ValidationReport:
     """Validate the episode file at ``path`` (see :func:`validate_text`)."""
     try:
         text = path.read_text(encoding="utf-8")

@@ -85,10 +85,14 @@ def load(path: Path) -> Glossary:
         raise ConfigError(f"glossary file {path}: malformed YAML: {str(exc).splitlines()[0]}") from None
     if data is None:
         data = {}
-    if not isinstance(data, dict) or not isinstance(data.get("terms", []), list) \
-            or not isinstance(data.get("translations") or {}, dict):
-        raise ConfigError(f"glossary file {path}: expected a mapping with a 'terms' list "
-                          "(and optionally a 'translations' mapping)")
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("terms", []), list)
+        or not isinstance(data.get("translations") or {}, dict)
+    ):
+        raise ConfigError(
+            f"glossary file {path}: expected a mapping with a 'terms' list (and optionally a 'translations' mapping)"
+        )
     terms: list[str] = []
     seen: set[str] = set()
     rejected: list[str] = []
@@ -112,8 +116,11 @@ def _translations(path: Path, data: dict, verbatim: set[str], rejected: list[str
     for lang, entries in data.items():
         spec = LANGS.get(str(lang).lower())
         if spec is None or not isinstance(entries, dict):
-            line = (f"{path}: translations[{lang!r}]: " + ("unknown language" if spec is None
-                    else "expected a mapping of english term: translation") + "; entries skipped")
+            line = (
+                f"{path}: translations[{lang!r}]: "
+                + ("unknown language" if spec is None else "expected a mapping of english term: translation")
+                + "; entries skipped"
+            )
             log.warning(line)
             rejected.append(line)
             continue

@@ -28,8 +28,17 @@ from muse import episode as epfmt
 from muse.translation import mdprotect
 
 POSTS_I18N = "posts_i18n"
-CHECKS: tuple[str, ...] = ("file", "front_matter", "headings", "structure", "code", "markup", "numbers", "links",
-                           "glossary")
+CHECKS: tuple[str, ...] = (
+    "file",
+    "front_matter",
+    "headings",
+    "structure",
+    "code",
+    "markup",
+    "numbers",
+    "links",
+    "glossary",
+)
 
 
 @dataclass
@@ -78,12 +87,17 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
     try:
         tr = epfmt.parse(translated)
     except epfmt.EpisodeFormatError as exc:
-        return [Check("front_matter", False, str(exc))] + [Check(n, False, "front-matter does not parse")
-                                                          for n in CHECKS[2:]]
+        return [Check("front_matter", False, str(exc))] + [
+            Check(n, False, "front-matter does not parse") for n in CHECKS[2:]
+        ]
     checks: list[Check] = []
-    changed = [k for k in src.front_matter
-               if k not in mdprotect.TRANSLATABLE_FRONT_MATTER and k != "lang"
-               and tr.front_matter.get(k) != src.front_matter[k]]
+    changed = [
+        k
+        for k in src.front_matter
+        if k not in mdprotect.TRANSLATABLE_FRONT_MATTER
+        and k != "lang"
+        and tr.front_matter.get(k) != src.front_matter[k]
+    ]
     extra = [k for k in tr.front_matter if k not in src.front_matter]
     if tr.front_matter.get("lang") != lang:
         checks.append(Check("front_matter", False, f"lang is {tr.front_matter.get('lang')!r}, expected {lang!r}"))
@@ -96,10 +110,20 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
     if so.headings == to.headings:
         checks.append(Check("headings", True, f"{len(so.headings)} headings, {so.sections} sections"))
     else:
-        checks.append(Check("headings", False, f"levels {so.headings} became {to.headings} "
-                                               f"({so.sections} sections vs {to.sections})"))
-    checks.append(Check("structure", so.blocks == to.blocks,
-                        f"{len(so.blocks)} blocks" if so.blocks == to.blocks else _first_diff(so.blocks, to.blocks)))
+        checks.append(
+            Check(
+                "headings",
+                False,
+                f"levels {so.headings} became {to.headings} ({so.sections} sections vs {to.sections})",
+            )
+        )
+    checks.append(
+        Check(
+            "structure",
+            so.blocks == to.blocks,
+            f"{len(so.blocks)} blocks" if so.blocks == to.blocks else _first_diff(so.blocks, to.blocks),
+        )
+    )
     code_src = (so.code, so.html, _inline_code(src.body))
     code_tr = (to.code, to.html, _inline_code(tr.body))
     if code_src == code_tr:
@@ -116,16 +140,29 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
         added += htmlcheck.added_markup(str(src.front_matter.get(key, "")), str(tr.front_matter.get(key, "")))
     if added:
         first = added[0]
-        checks.append(Check("markup", False, f"{len(added)} tag(s) the source does not have: "
-                                             f"{htmlcheck.describe(added)} (first near body line {first.line + 1})"))
+        checks.append(
+            Check(
+                "markup",
+                False,
+                f"{len(added)} tag(s) the source does not have: "
+                f"{htmlcheck.describe(added)} (first near body line {first.line + 1})",
+            )
+        )
     else:
         checks.append(Check("markup", True, f"{len(htmlcheck.raw_html(tr.body))} raw tags, as in the source"))
 
     src_text, tr_text = _human_text(src, so), _human_text(tr, to)
     wanted = Counter(mdprotect.numbers(src_text))
     missing = [n for n, k in wanted.items() if tr_text.count(n) < k]
-    checks.append(Check("numbers", not missing, f"{sum(wanted.values())} numbers present" if not missing
-                        else f"missing {len(missing)}: {', '.join(missing[:8])}"))
+    checks.append(
+        Check(
+            "numbers",
+            not missing,
+            f"{sum(wanted.values())} numbers present"
+            if not missing
+            else f"missing {len(missing)}: {', '.join(missing[:8])}",
+        )
+    )
     if so.links == to.links and so.images == to.images:
         checks.append(Check("links", True, f"{len(so.links)} links, {len(so.images)} images identical"))
     else:
@@ -135,13 +172,19 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
     found = Counter(src_text[a:b].casefold() for a, b in mdprotect.find_terms(src_text, terms))
     tr_fold = tr_text.casefold()
     lost = [t for t, k in found.items() if tr_fold.count(t) < k]
-    checks.append(Check("glossary", not lost, f"{sum(found.values())} term uses present" if not lost
-                        else f"missing {len(lost)}: {', '.join(lost[:8])}"))
+    checks.append(
+        Check(
+            "glossary",
+            not lost,
+            f"{sum(found.values())} term uses present" if not lost else f"missing {len(lost)}: {', '.join(lost[:8])}",
+        )
+    )
     return checks
 
 
-def verify_files(repo: Path, posts_dir: str, episode: int, langs: Sequence[str], *,
-                 terms: Sequence[str] = ()) -> dict[str, list[Check]]:
+def verify_files(
+    repo: Path, posts_dir: str, episode: int, langs: Sequence[str], *, terms: Sequence[str] = ()
+) -> dict[str, list[Check]]:
     """Check every language's translation of one episode in a blog checkout."""
     src_path = repo / source_relpath(posts_dir, episode)
     try:

@@ -22,24 +22,27 @@ class LangSpec:
 
 
 # muse code -> DeepL. Tag handling per DeepL's "Languages supported" table.
-LANGS: dict[str, LangSpec] = {s.code: s for s in (
-    LangSpec("de", "DE", "DE", True, "German"),
-    LangSpec("es", "ES", "ES", True, "Spanish"),
-    LangSpec("fr", "FR", "FR", True, "French"),
-    LangSpec("it", "IT", "IT", True, "Italian"),
-    LangSpec("ja", "JA", "JA", True, "Japanese"),
-    LangSpec("ko", "KO", "KO", True, "Korean"),
-    LangSpec("nl", "NL", "NL", True, "Dutch"),
-    LangSpec("pl", "PL", "PL", True, "Polish"),
-    LangSpec("pt", "PT-PT", "PT", True, "Portuguese (European)"),
-    LangSpec("pt-br", "PT-BR", "PT", True, "Portuguese (Brazilian)"),
-    LangSpec("ru", "RU", "RU", True, "Russian"),
-    LangSpec("sv", "SV", "SV", True, "Swedish"),
-    LangSpec("uk", "UK", "UK", True, "Ukrainian"),
-    LangSpec("zh", "ZH-HANS", "ZH", True, "Chinese (simplified)"),
-    LangSpec("zh-hant", "ZH-HANT", "ZH", True, "Chinese (traditional)"),
-    LangSpec("hi", "HI", "HI", False, "Hindi"),
-)}
+LANGS: dict[str, LangSpec] = {
+    s.code: s
+    for s in (
+        LangSpec("de", "DE", "DE", True, "German"),
+        LangSpec("es", "ES", "ES", True, "Spanish"),
+        LangSpec("fr", "FR", "FR", True, "French"),
+        LangSpec("it", "IT", "IT", True, "Italian"),
+        LangSpec("ja", "JA", "JA", True, "Japanese"),
+        LangSpec("ko", "KO", "KO", True, "Korean"),
+        LangSpec("nl", "NL", "NL", True, "Dutch"),
+        LangSpec("pl", "PL", "PL", True, "Polish"),
+        LangSpec("pt", "PT-PT", "PT", True, "Portuguese (European)"),
+        LangSpec("pt-br", "PT-BR", "PT", True, "Portuguese (Brazilian)"),
+        LangSpec("ru", "RU", "RU", True, "Russian"),
+        LangSpec("sv", "SV", "SV", True, "Swedish"),
+        LangSpec("uk", "UK", "UK", True, "Ukrainian"),
+        LangSpec("zh", "ZH-HANS", "ZH", True, "Chinese (simplified)"),
+        LangSpec("zh-hant", "ZH-HANT", "ZH", True, "Chinese (traditional)"),
+        LangSpec("hi", "HI", "HI", False, "Hindi"),
+    )
+}
 
 
 def resolve_langs(value: str | Iterable[str]) -> list[LangSpec]:

@@ -306,7 +306,7 @@ def inline_pieces(content: str, env: dict[str, Any], terms: Sequence[str] = ()) 
     for a, b in rec.keeps:
         events.append((a, b, "keep", -1, ""))
     for start, label_end, end in rec.links:
-        if label_end <= start + 1 or not content[start + 1:label_end].strip():
+        if label_end <= start + 1 or not content[start + 1 : label_end].strip():
             events.append((start, end, "keep", -1, ""))
             continue
         events.append((start, start + 1, "open", pair_id, "a"))
@@ -373,7 +373,7 @@ def _line(text: str, starts: list[int], n: int) -> str:
     if n >= len(starts):
         return ""
     end = starts[n + 1] - 1 if n + 1 < len(starts) else len(text)
-    return text[starts[n]:end]
+    return text[starts[n] : end]
 
 
 def render_unit(unit: Unit, content: str) -> str:
@@ -400,8 +400,9 @@ def _escape_cell(unit: Unit, content: str) -> str:
     return content.replace("\\|", "\x00").replace("|", "\\|").replace("\x00", "\\|")
 
 
-def _locate(text: str, starts: list[int], first_line: int, content: str,
-            trailing: str) -> tuple[int, int, list[str]] | None:
+def _locate(
+    text: str, starts: list[int], first_line: int, content: str, trailing: str
+) -> tuple[int, int, list[str]] | None:
     """Map inline content (lines joined by '\\n') back to its source region."""
     lines = content.split("\n")
     offsets: list[int] = []
@@ -420,7 +421,7 @@ def _locate(text: str, starts: list[int], first_line: int, content: str,
             else:
                 return None
             offsets.append(e - len(c))
-    prefixes = [_line(text, starts, first_line + i)[:offsets[i]] for i in range(1, len(lines))]
+    prefixes = [_line(text, starts, first_line + i)[: offsets[i]] for i in range(1, len(lines))]
     start = starts[first_line] + offsets[0]
     last = first_line + len(lines) - 1
     end = starts[last] + offsets[-1] + len(lines[-1])
@@ -444,8 +445,9 @@ def _table_cells(text: str, starts: list[int], line_no: int, contents: list[str]
     return out
 
 
-def protect_body(text: str, offset: int, *, terms: Sequence[str] = (),
-                 first_line: int = 1) -> tuple[list[Unit], list[str]]:
+def protect_body(
+    text: str, offset: int, *, terms: Sequence[str] = (), first_line: int = 1
+) -> tuple[list[Unit], list[str]]:
     """Units of a markdown body that starts at `offset` (line `first_line`) of the document."""
     if "\r" in text or "\x00" in text:
         raise ProtectError("the markdown holds carriage returns or NUL characters; save it with '\\n' line ends")
@@ -472,8 +474,21 @@ def protect_body(text: str, offset: int, *, terms: Sequence[str] = (),
                 if region is None:
                     kept.append(where)
                     continue
-                _add_unit(units, kept, text, env, terms, region[0], region[1], [], cell.content, where, offset,
-                          single_line=True, table_cell=True)
+                _add_unit(
+                    units,
+                    kept,
+                    text,
+                    env,
+                    terms,
+                    region[0],
+                    region[1],
+                    [],
+                    cell.content,
+                    where,
+                    offset,
+                    single_line=True,
+                    table_cell=True,
+                )
             i = j + 1
             continue
         if tok.type == "inline" and tok.map and i > 0 and tokens[i - 1].type in ("paragraph_open", "heading_open"):
@@ -486,15 +501,29 @@ def protect_body(text: str, offset: int, *, terms: Sequence[str] = (),
                     kept.append(where)
                 else:
                     start, end, prefixes = located
-                    _add_unit(units, kept, text, env, terms, start, end, prefixes, tok.content, where, offset,
-                              single_line=atx)
+                    _add_unit(
+                        units, kept, text, env, terms, start, end, prefixes, tok.content, where, offset, single_line=atx
+                    )
         i += 1
     return units, kept
 
 
-def _add_unit(units: list[Unit], kept: list[str], text: str, env: dict[str, Any], terms: Sequence[str],
-              start: int, end: int, prefixes: list[str], content: str, where: str, offset: int,
-              *, single_line: bool = False, table_cell: bool = False) -> None:
+def _add_unit(
+    units: list[Unit],
+    kept: list[str],
+    text: str,
+    env: dict[str, Any],
+    terms: Sequence[str],
+    start: int,
+    end: int,
+    prefixes: list[str],
+    content: str,
+    where: str,
+    offset: int,
+    *,
+    single_line: bool = False,
+    table_cell: bool = False,
+) -> None:
     try:
         pieces = inline_pieces(content, env, terms)
     except ProtectError:
@@ -554,8 +583,9 @@ def protect_front_matter(text: str, *, terms: Sequence[str] = ()) -> tuple[list[
         if key.value == "lang":
             lang_region = (start, end)
         elif key.value in TRANSLATABLE_FRONT_MATTER and value.value.strip():
-            units.append(Unit(start, end, _finish([Piece("text", value.value)], terms), key.value, "yaml",
-                              single_line=True))
+            units.append(
+                Unit(start, end, _finish([Piece("text", value.value)], terms), key.value, "yaml", single_line=True)
+            )
     return units, lang_region
 
 
@@ -563,7 +593,7 @@ def _yaml_scalar(value: str) -> str:
     import yaml
 
     out = yaml.safe_dump(value, default_style='"', allow_unicode=True, width=float("inf"))
-    return out[:out.rindex('"') + 1]
+    return out[: out.rindex('"') + 1]
 
 
 # -- the document --------------------------------------------------------------------------------
@@ -574,8 +604,9 @@ def protect(text: str, *, terms: Sequence[str] = ()) -> Protected:
     fm_units, lang_region = protect_front_matter(text, terms=terms)
     fm = split_front_matter(text)
     body_start = fm[2] if fm else 0
-    body_units, kept = protect_body(text[body_start:], body_start, terms=terms,
-                                    first_line=text.count("\n", 0, body_start) + 1)
+    body_units, kept = protect_body(
+        text[body_start:], body_start, terms=terms, first_line=text.count("\n", 0, body_start) + 1
+    )
     return Protected(text, fm_units + body_units, lang_region, kept)
 
 
@@ -589,8 +620,8 @@ def apply(protected: Protected, contents: Sequence[str | None], *, lang: str | N
         if new is None or new == unit.content:
             continue
         if unit.kind == "yaml":
-            region = src[unit.start:unit.end]
-            tail = region[len(region.rstrip()):]
+            region = src[unit.start : unit.end]
+            tail = region[len(region.rstrip()) :]
             edits.append((unit.start, unit.end, _yaml_scalar(" ".join(new.split("\n"))) + tail))
         else:
             edits.append((unit.start, unit.end, render_unit(unit, new)))
@@ -670,8 +701,10 @@ def from_xml(unit: Unit, translated: str) -> str:
     out.append(root.text or "")
     walk(root)
     if seen_keep != set(keeps) or seen_pair != set(opens):
-        raise RestoreError(f"{len(keeps) - len(seen_keep)} protected span(s) and "
-                           f"{len(opens) - len(seen_pair)} markup pair(s) missing from the translation")
+        raise RestoreError(
+            f"{len(keeps) - len(seen_keep)} protected span(s) and "
+            f"{len(opens) - len(seen_pair)} markup pair(s) missing from the translation"
+        )
     return "".join(out)
 
 
@@ -700,7 +733,7 @@ def from_opaque(unit: Unit, translated: str) -> str:
         if n not in markers or n in seen:
             raise RestoreError(f"unknown or repeated placeholder {m.group(0)!r}")
         seen.append(n)
-        out.append(translated[pos:m.start()])
+        out.append(translated[pos : m.start()])
         out.append(markers[n].text)
         pos = m.end()
     out.append(translated[pos:])
@@ -725,8 +758,8 @@ def from_segments(unit: Unit, translated: Sequence[str]) -> str:
     for p in unit.pieces:
         if p.kind == "text" and _has_letter(p.text):
             core = p.text.strip()
-            lead = p.text[:len(p.text) - len(p.text.lstrip())]
-            trail = p.text[len(p.text.rstrip()):]
+            lead = p.text[: len(p.text) - len(p.text.lstrip())]
+            trail = p.text[len(p.text.rstrip()) :]
             try:
                 new = next(it)
             except StopIteration:
@@ -768,7 +801,7 @@ def outline(body: str) -> Outline:
     def source(tok: Any) -> str:
         a, b = tok.map
         end = starts[b] if b < len(starts) else len(body)
-        return body[starts[a]:end]
+        return body[starts[a] : end]
 
     def inline(children: list[Any]) -> None:
         for c in children:

@@ -64,8 +64,9 @@ def make_client(settings: Settings) -> Any:
     # Module-level knobs of the library (documented in its README).
     deepl.http_client.max_network_retries = settings.deepl.max_retries
     deepl.http_client.min_connection_timeout = settings.http.timeout_seconds
-    client = deepl.DeepLClient(settings.deepl.auth_key, server_url=settings.deepl.server_url or None,
-                               send_platform_info=False)
+    client = deepl.DeepLClient(
+        settings.deepl.auth_key, server_url=settings.deepl.server_url or None, send_platform_info=False
+    )
     client.set_app_info("chimera-muse", __version__)
     return client
 
@@ -195,22 +196,33 @@ class Translator:
         import deepl
 
         tsv = "\n".join(f"{a}\t{b}" for a, b in entries.items())
-        status, content, body = self.client._api_call("v2/glossaries", json={
-            "name": name, "source_lang": SOURCE_LANG.lower(), "target_lang": target.lower(),
-            "entries_format": "tsv", "entries": tsv})
+        status, content, body = self.client._api_call(
+            "v2/glossaries",
+            json={
+                "name": name,
+                "source_lang": SOURCE_LANG.lower(),
+                "target_lang": target.lower(),
+                "entries_format": "tsv",
+                "entries": tsv,
+            },
+        )
         self.client._raise_for_status(status, content, body, glossary=True)
         return deepl.GlossaryInfo.from_json(body)
 
     # -- translation ------------------------------------------------------------------------
-    def _send(self, texts: Sequence[str], spec: LangSpec, *, xml: bool, glossary_id: str | None,
-              result: DocResult) -> list[str]:
+    def _send(
+        self, texts: Sequence[str], spec: LangSpec, *, xml: bool, glossary_id: str | None, result: DocResult
+    ) -> list[str]:
         mode = "xml" if xml else "text"
         keys = [UnitCache.key(t, mode=mode, glossary_id=glossary_id) for t in texts]
         answers: list[str | None] = [self.cache.get(spec.deepl, k) if self.cache else None for k in keys]
         todo = [i for i, a in enumerate(answers) if a is None]
         result.cached += len(texts) - len(todo)
-        fresh = self._send_uncached([texts[i] for i in todo], spec, xml=xml, glossary_id=glossary_id,
-                                    result=result) if todo else []
+        fresh = (
+            self._send_uncached([texts[i] for i in todo], spec, xml=xml, glossary_id=glossary_id, result=result)
+            if todo
+            else []
+        )
         for i, answer in zip(todo, fresh):
             answers[i] = answer
             result.fresh[keys[i]] = answer
@@ -226,15 +238,23 @@ class Translator:
             self.cache.put(deepl_code, key, answer)
         self.cache.save()
 
-    def _send_uncached(self, texts: Sequence[str], spec: LangSpec, *, xml: bool, glossary_id: str | None,
-                       result: DocResult) -> list[str]:
+    def _send_uncached(
+        self, texts: Sequence[str], spec: LangSpec, *, xml: bool, glossary_id: str | None, result: DocResult
+    ) -> list[str]:
         out: list[str] = []
         for batch in _batches(texts):
-            kwargs: dict[str, Any] = {"source_lang": SOURCE_LANG, "target_lang": spec.deepl,
-                                      "split_sentences": "nonewlines", "preserve_formatting": True}
+            kwargs: dict[str, Any] = {
+                "source_lang": SOURCE_LANG,
+                "target_lang": spec.deepl,
+                "split_sentences": "nonewlines",
+                "preserve_formatting": True,
+            }
             if xml:
-                kwargs.update(tag_handling="xml", ignore_tags=[mdprotect.IGNORE_TAG],
-                              non_splitting_tags=[*mdprotect.PAIR_TAGS, mdprotect.IGNORE_TAG])
+                kwargs.update(
+                    tag_handling="xml",
+                    ignore_tags=[mdprotect.IGNORE_TAG],
+                    non_splitting_tags=[*mdprotect.PAIR_TAGS, mdprotect.IGNORE_TAG],
+                )
             if glossary_id:
                 kwargs["glossary"] = glossary_id
             answers = self.client.translate_text(batch, **kwargs)
@@ -255,8 +275,11 @@ class Translator:
             if missed:
                 # DeepL applies a glossary as it sees fit (it flexes entries): once, translate
                 # without it and keep those terms verbatim, rather than fail every run.
-                log.warning("%s: DeepL did not apply the glossary to %s; translating again without it, "
-                            "keeping them verbatim", spec.code, ", ".join(missed))
+                log.warning(
+                    "%s: DeepL did not apply the glossary to %s; translating again without it, keeping them verbatim",
+                    spec.code,
+                    ", ".join(missed),
+                )
                 again = self._translate(text, spec, None, (*self.glossary.terms, *missed))
                 again.billed_characters += result.billed_characters
                 again.requests += result.requests
@@ -273,8 +296,14 @@ class Translator:
 
     def _translate(self, text: str, spec: LangSpec, glossary_id: str | None, terms: Sequence[str]) -> DocResult:
         prot = mdprotect.protect(text, terms=terms)
-        result = DocResult(text, spec.code, units=len(prot.units), kept_verbatim=list(prot.kept_verbatim),
-                           glossary_id=glossary_id, mode="xml" if spec.tag_handling else "opaque")
+        result = DocResult(
+            text,
+            spec.code,
+            units=len(prot.units),
+            kept_verbatim=list(prot.kept_verbatim),
+            glossary_id=glossary_id,
+            mode="xml" if spec.tag_handling else "opaque",
+        )
         contents: list[str | None] = [None] * len(prot.units)
         sent: list[tuple[int, str]] = []
         fallback: list[int] = []
@@ -288,13 +317,15 @@ class Translator:
                 sent.append((i, payload))
         result.sent = len(sent)
         if sent:
-            answers = self._send([p for _, p in sent], spec, xml=spec.tag_handling, glossary_id=glossary_id,
-                                 result=result)
+            answers = self._send(
+                [p for _, p in sent], spec, xml=spec.tag_handling, glossary_id=glossary_id, result=result
+            )
             for (i, _), answer in zip(sent, answers):
                 unit = prot.units[i]
                 try:
-                    contents[i] = (mdprotect.from_xml(unit, answer) if spec.tag_handling
-                                   else mdprotect.from_opaque(unit, answer))
+                    contents[i] = (
+                        mdprotect.from_xml(unit, answer) if spec.tag_handling else mdprotect.from_opaque(unit, answer)
+                    )
                 except mdprotect.RestoreError as exc:
                     log.info("%s %s: %s; sending its text as segments", spec.code, unit.where, exc)
                     fallback.append(i)
@@ -306,7 +337,7 @@ class Translator:
             answers = self._send(flat, spec, xml=False, glossary_id=glossary_id, result=result) if flat else []
             pos = 0
             for i, segs in zip(fallback, per_unit):
-                contents[i] = mdprotect.from_segments(prot.units[i], answers[pos:pos + len(segs)])
+                contents[i] = mdprotect.from_segments(prot.units[i], answers[pos : pos + len(segs)])
                 pos += len(segs)
         result.text = mdprotect.apply(prot, contents, lang=spec.code)
         return result
