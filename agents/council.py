@@ -1023,61 +1023,19 @@ def _correlation(F: _Facts, fp: dict[str, str]) -> tuple[list[dict[str, Any]], d
     corr_rows = F.rows("council_correlation", fp)
     cargs: dict[str, Any] = {"x": "bench_p95_ms", "y": "user_latency_ms"}
     ckeys = [d["day"] for d in corr_rows]
-    corr: dict[str, Any] = {
-        "n": F.sql(
-            "council_correlation",
-            fp,
-            "correlation",
-            "{:,}",
-            label="full days with both benchmark and user data",
-            keys=ckeys,
-            part="n",
-            **cargs,
-        )
-    }
+
+    def part(name: str, fmt: str, label: str) -> Fact:
+        """One number of the correlation finding, as a fact of the council_correlation query."""
+        return F.sql("council_correlation", fp, "correlation", fmt, keys=ckeys, label=label, part=name, **cargs)
+
+    corr: dict[str, Any] = {"n": part("n", "{:,}", "full days with both benchmark and user data")}
     r_value = factrules.correlation(corr_rows, part="r", **cargs)
     corr.update({"r_value": r_value, "r": None, "small": True, "negative": False, "strong": False})
     if r_value is not None:
-        corr["r"] = F.sql(
-            "council_correlation",
-            fp,
-            "correlation",
-            "{:+.2f}",
-            keys=ckeys,
-            label="Pearson r, daily benchmark mean p95 vs daily user latency",
-            part="r",
-            **cargs,
-        )
-        corr["low"] = F.sql(
-            "council_correlation",
-            fp,
-            "correlation",
-            "{:+.2f}",
-            keys=ckeys,
-            label="r, 95% interval low (Fisher z)",
-            part="ci_low",
-            **cargs,
-        )
-        corr["high"] = F.sql(
-            "council_correlation",
-            fp,
-            "correlation",
-            "{:+.2f}",
-            keys=ckeys,
-            label="r, 95% interval high (Fisher z)",
-            part="ci_high",
-            **cargs,
-        )
-        corr["p"] = F.sql(
-            "council_correlation",
-            fp,
-            "correlation",
-            "{:.3f}",
-            keys=ckeys,
-            label="permutation p-value of r (two-sided)",
-            part="p",
-            **cargs,
-        )
+        corr["r"] = part("r", "{:+.2f}", "Pearson r, daily benchmark mean p95 vs daily user latency")
+        corr["low"] = part("ci_low", "{:+.2f}", "r, 95% interval low (Fisher z)")
+        corr["high"] = part("ci_high", "{:+.2f}", "r, 95% interval high (Fisher z)")
+        corr["p"] = part("p", "{:.3f}", "permutation p-value of r (two-sided)")
         n = int(corr["n"].value)
         p = corr["p"].value
         corr["small"] = n < STRONG_MIN_N
@@ -1474,22 +1432,6 @@ def _chart_context(
     return {"width": width, "height": height, "left": left, "plot_w": plot_w, "episode": episode, "panels": panels}
 
 
-# The episodes columns that say what an episode is (not which run wrote it, nor when).
-_EPISODE_CONTENT = (
-    "hearts_commit",
-    "packs_commit",
-    "title",
-    "path",
-    "confidence_score",
-    "completeness",
-    "correlation_strength",
-    "recency",
-    "tokens_total",
-    "cost_total",
-    "status",
-    "forced",
-    "approved_by",
-)
 # Confidence and its components are printed with 2 decimals; freshness decays with the clock
 # (at most 0.0035 an hour), so a re-run within the hour moves it by less than half a printed
 # unit: that is the same episode.
@@ -1501,7 +1443,7 @@ def _same_episode_row(stored: dict[str, Any], row: dict[str, Any]) -> bool:
     """Whether the stored row version already says what ``row`` would: the same commits,
     title, path, status, tokens and cost (to its 6 places), and scores within
     ``_SCORE_TOLERANCE``."""
-    for key in _EPISODE_CONTENT:
+    for key in epfmt.CONTENT_COLUMNS:
         old, new = stored.get(key), row.get(key)
         if key in _SCORES:
             if old is None or new is None or abs(float(old) - float(new)) >= _SCORE_TOLERANCE:

@@ -98,3 +98,22 @@ def section_titles(body: str) -> list[str]:
     from muse.markdown import headings
 
     return headings(body, 2)
+
+
+# The episodes columns that say what an episode is (not which run wrote it, nor when): what
+# the council compares before writing a new row version, and what a re-render carries over.
+CONTENT_COLUMNS: tuple[str, ...] = (
+    "hearts_commit",
+    "packs_commit",
+    "title",
+    "path",
+    "confidence_score",
+    "completeness",
+    "correlation_strength",
+    "recency",
+    "tokens_total",
+    "cost_total",
+    "status",
+    "forced",
+    "approved_by",
+)

@@ -1014,23 +1014,7 @@ def run_narrate(ctx: Any, *, episode: int, dry_run: bool = False) -> Any:
         return AgentResult(message=f"episode {episode}: dry run, narrated {how}; nothing written", details=details)
     atomic_write_text(post.with_name(epfmt.evidence_name(episode)), dump_sidecar(doc))
     atomic_write_text(post, markdown)
-    keep = (
-        "episode",
-        "lang",
-        "hearts_commit",
-        "packs_commit",
-        "title",
-        "path",
-        "confidence_score",
-        "completeness",
-        "correlation_strength",
-        "recency",
-        "tokens_total",
-        "cost_total",
-        "status",
-        "forced",
-        "approved_by",
-    )
+    keep = ("episode", "lang", *epfmt.CONTENT_COLUMNS)
     ctx.store.insert(
         "episodes",
         [
