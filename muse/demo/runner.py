@@ -19,6 +19,7 @@ config file of their own, so after the demo every command works on the demo's st
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class DemoContext:
     outcomes: dict[str, RunOutcome] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     pipeline: Any = None
+    fresh_data: bool = True  # step_generate added commits or telemetry hours
     until: str | None = None  # stop the pipeline after this agent (tests with a fixed clock)
 
     def set_config(self, key: str, value: Any) -> None:
@@ -154,7 +156,8 @@ def step_generate(ctx: DemoContext) -> str:
     # regression, under the 30 a benchmark z-score needs by default: the demo accepts 10.
     ctx.set_config("analytics.bench_min_baseline_runs", DEMO_BENCH_MIN_RUNS)
     span = f"{ctx.manifest['start']} .. {ctx.manifest['generated_until']}"
-    if not (result.new_hearts_commits or result.new_packs_commits or result.new_hours):
+    ctx.fresh_data = bool(result.new_hearts_commits or result.new_packs_commits or result.new_hours)
+    if not ctx.fresh_data:
         return f"{ctx.paths.root}: up to date ({span})"
     return (
         f"{ctx.paths.root}: +{result.new_hearts_commits} banterhearts commit(s), +{result.new_packs_commits} "
@@ -171,9 +174,41 @@ def step_blog(ctx: DemoContext) -> str:
     return f"{clone} (origin {clone.parent / (clone.name + '.git')}; no Vercel token: deploys are skipped)"
 
 
+PIPELINE_STAMP = "pipeline-done.json"
+
+
+def _pipeline_stamp(ctx: DemoContext) -> dict[str, Any]:
+    """What a finished pipeline ran on: the generated data's end, the effective settings and
+    where it stopped."""
+    from muse import __version__
+
+    settings = json.dumps(ctx.settings.values, sort_keys=True, default=str)
+    return {
+        "generated_until": ctx.manifest.get("generated_until"),
+        "settings_sha256": hashlib.sha256(settings.encode()).hexdigest(),
+        "muse": __version__,
+        "until": ctx.until,
+    }
+
+
 def step_pipeline(ctx: DemoContext) -> str:
-    """`muse run` on the demo data: ingest, watcher, analytics, council, publish, i18n."""
+    """`muse run` on the demo data: ingest, watcher, analytics, council, publish, i18n.
+
+    Skipped when the pipeline already finished on exactly this data with these settings
+    (same hour, nothing generated): a second `muse demo` then writes nothing at all, not
+    even run-log rows."""
+    from muse.fsutil import atomic_write_text
     from muse.pipeline import run_pipeline
+
+    stamp_path = ctx.paths.root / PIPELINE_STAMP
+    stamp = _pipeline_stamp(ctx)
+    if not ctx.fresh_data:
+        try:
+            previous = json.loads(stamp_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous == stamp:
+            return "up to date: the pipeline already ran on this data with these settings; nothing to do"
 
     start = parse_ts(ctx.manifest["start"])
     overrides = {"ingest-packs": {"since": start, "until": floor_hour(ctx.now), "now": ctx.now}}
@@ -187,11 +222,13 @@ def step_pipeline(ctx: DemoContext) -> str:
             for line in summary[:6]:
                 ctx.echo(f"                found: {line}")
 
+    stamp_path.unlink(missing_ok=True)
     result = run_pipeline(ctx.settings, overrides=overrides, on_step=show, telemetry=ctx.telemetry, until=ctx.until)
     ctx.pipeline = result
     if result.exit_code != ExitCode.OK:
         worst = max(result.outcomes, key=lambda o: int(o.exit_code))
         raise _StepFailed(worst)
+    atomic_write_text(stamp_path, json.dumps(stamp, sort_keys=True) + "\n")
     return f"{len(result.outcomes)} agents ran; {result.reason}"
 
 
@@ -283,6 +320,8 @@ def step_summary(ctx: DemoContext) -> str:
 
 def _episode_line(ctx: DemoContext) -> str:
     council = ctx.outcomes.get("council")
+    if council is None and ctx.pipeline is None:  # the pipeline was up to date: say what is there
+        return _stored_episode_line(ctx)
     if council is None or not council.result.details.get("path"):
         return "No episode was written (see the pipeline lines above)."
     d = council.result.details
@@ -292,6 +331,22 @@ def _episode_line(ctx: DemoContext) -> str:
         f"Episode {d['episode']} ({d['status']}, confidence {d['confidence']:.2f}): {d['path']}\n"
         f"Publisher: {where}\n"
         f"Read it: muse council preview {d['episode']}  |  trace its numbers: muse council trace {d['episode']}"
+    )
+
+
+def _stored_episode_line(ctx: DemoContext) -> str:
+    from muse.store import open_store
+
+    with open_store(ctx.settings, readonly=True) as store:
+        row = store.query(
+            "SELECT episode, status, confidence_score, path FROM episodes FINAL WHERE lang = 'en' "
+            "ORDER BY episode DESC LIMIT 1"
+        ).first()
+    if row is None:
+        return "No episode in the store yet."
+    return (
+        f"Episode {row['episode']} ({row['status']}, confidence {float(row['confidence_score']):.2f}): {row['path']}\n"
+        f"Read it: muse council preview {row['episode']}  |  trace its numbers: muse council trace {row['episode']}"
     )
 
 
