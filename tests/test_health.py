@@ -273,6 +273,14 @@ def test_grants_beyond_the_store_database_are_named() -> None:
         "READ, WRITE ON URL", "role(s) admin (check their grants too)"]
 
 
+def test_a_risky_privilege_after_a_column_list_is_still_named() -> None:
+    """`SELECT(a, b)` carries commas of its own: the privileges after it must still be read."""
+    from muse.sandbox import excess_grants
+
+    assert excess_grants(["GRANT SELECT(name, engine), FILE ON *.* TO muse"], "muse") == ["FILE ON *.*"]
+    assert excess_grants(["GRANT SELECT(a, b), INSERT(c), S3 ON muse.* TO muse"], "muse") == ["S3 ON muse.*"]
+
+
 SERVER_URL = os.environ.get("MUSE_TEST_CLICKHOUSE_URL", "")
 
 
