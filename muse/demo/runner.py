@@ -344,8 +344,10 @@ def _stored_episode_line(ctx: DemoContext) -> str:
         ).first()
     if row is None:
         return "No episode in the store yet."
+    blog = ctx.settings.repos.banterblogs.dir
+    path = blog / row["path"] if blog is not None else Path(row["path"])  # stored relative to the blog repo
     return (
-        f"Episode {row['episode']} ({row['status']}, confidence {float(row['confidence_score']):.2f}): {row['path']}\n"
+        f"Episode {row['episode']} ({row['status']}, confidence {float(row['confidence_score']):.2f}): {path}\n"
         f"Read it: muse council preview {row['episode']}  |  trace its numbers: muse council trace {row['episode']}"
     )
 
