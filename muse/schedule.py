@@ -16,12 +16,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from muse.config import Settings
+from typing import Any, Protocol
 
 from muse.hours import humanize
+
+
+class ScheduleSection(Protocol):
+    """The ``schedule`` section of the settings, as the schedules read it."""
+
+    @property
+    def timezone(self) -> str: ...
+
+    def cron_of(self, key: str) -> str: ...
+
+
+class Settings(Protocol):
+    """What this module needs of :class:`muse.config.Settings` (which imports this module for
+    its defaults, so this module cannot import it back)."""
+
+    @property
+    def schedule(self) -> ScheduleSection: ...
+
 
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
 
