@@ -36,3 +36,6 @@ def test_one_way_to_say_how_long() -> None:
     assert [humanize(s) for s in seconds] == ["5 s", "89 s", "1 min", "12 min", "119 min", "2 h", "2 h 1 min",
                                               "3 d 1 h"]
     assert humanize(timedelta(minutes=12)) == "12 min" and humanize(-720) == "12 min"
+    # Hours up to two days, then days: the boundaries a 3 a.m. reader sees.
+    assert humanize(timedelta(hours=47, minutes=59)) == "47 h 59 min"
+    assert humanize(timedelta(hours=48)) == "2 d" and humanize(timedelta(hours=49)) == "2 d 1 h"
