@@ -201,6 +201,37 @@ def test_bad_report_is_rejected_naming_record_and_field(override, message) -> No
     assert problem.startswith(message), problem
 
 
+def test_a_good_report_has_no_problem_and_each_problem_is_counted_once() -> None:
+    doc = report()
+    assert ingest_hearts.validate(doc, expected_run_id=doc["run_id"]) == ""
+    assert ingest_hearts.validate([doc]) == "not a JSON object"  # a report that is a JSON array
+    one = ingest_hearts.validate(report(commit_sha="abc123"))
+    assert one.startswith("commit_sha:") and "more)" not in one
+    two = ingest_hearts.validate(report(commit_sha="abc123", results=[result(latency_p95_ms=-5)]))
+    assert two.endswith(" (and 1 more)"), two
+    three = ingest_hearts.validate(report(commit_sha="abc123", results=[result(latency_p95_ms=-5, latency_p99_ms=-1)]))
+    assert three.endswith(" (and 2 more)"), three
+
+
+def test_report_time_is_from_2000_on_and_at_most_an_hour_ahead_by_default() -> None:
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 5, 4, 10, 0, tzinfo=timezone.utc)
+    assert ingest_hearts.validate(report(ts="2000-01-01T00:00:00Z"), now=now) == ""
+    assert ingest_hearts.validate(report(ts="1999-12-31T23:59:59Z"), now=now).startswith("ts: ")
+    # The default clock-skew tolerance is one hour (ingest.clock_skew_tolerance_seconds).
+    assert ingest_hearts.validate(report(ts="2026-05-04T11:00:00Z"), now=now) == ""
+    late = ingest_hearts.validate(report(ts="2026-05-04T11:00:01Z"), now=now)
+    assert late.startswith("ts: 2026-05-04T11:00:01Z is in the future"), late
+
+
+def test_a_long_bad_run_id_is_shown_cut_to_80_characters() -> None:
+    for text, shown in (("y" * 80, "y" * 80), ("z" * 81, "z" * 77 + "..."), ("w" * 5000, "w" * 77 + "...")):
+        with pytest.raises(UsageError) as err:
+            ingest_hearts.parse_run_id(text)
+        assert err.value.message.endswith(f"got {shown!r}"), err.value.message
+
+
 def test_run_id_must_match_the_file_name(settings, store, repo) -> None:
     doc = report()
     path = write_report(repo, doc, name=f"{uuid.uuid4()}.json")
