@@ -93,6 +93,18 @@ def render_outcome(outcome: Any, *, as_json: bool = False, extra: Callable[[], N
     res = outcome.result
     from muse.logs import json_mode
 
+    doc = {
+        "agent": outcome.agent,
+        "run_id": outcome.run_id,
+        "status": res.status,
+        "exit_code": int(outcome.exit_code),
+        "message": res.message,
+        "rows_written": res.rows_written,
+        "duration_s": round(outcome.duration_s, 3),
+        "forced": res.forced,
+        "items": [vars(i) for i in res.items],
+        "details": res.details,
+    }
     if json_mode():
         # One result line: the run's outcome (what --json prints), at error level for a
         # run that failed, could not reach the store, or was interrupted.
@@ -103,38 +115,10 @@ def render_outcome(outcome: Any, *, as_json: bool = False, extra: Callable[[], N
             if res.status == "blocked"
             else "info"
         )
-        print_json(
-            {
-                "agent": outcome.agent,
-                "run_id": outcome.run_id,
-                "status": res.status,
-                "exit_code": int(outcome.exit_code),
-                "message": res.message,
-                "rows_written": res.rows_written,
-                "duration_s": round(outcome.duration_s, 3),
-                "forced": res.forced,
-                "items": [vars(i) for i in res.items],
-                "details": res.details,
-            },
-            level=level,
-            message=f"{outcome.agent}: {res.status} - {res.message or 'done'}",
-        )
+        print_json(doc, level=level, message=f"{outcome.agent}: {res.status} - {res.message or 'done'}")
         exit_with(outcome.exit_code)
     if as_json:
-        print_json(
-            {
-                "agent": outcome.agent,
-                "run_id": outcome.run_id,
-                "status": res.status,
-                "exit_code": int(outcome.exit_code),
-                "message": res.message,
-                "rows_written": res.rows_written,
-                "duration_s": round(outcome.duration_s, 3),
-                "forced": res.forced,
-                "items": [vars(i) for i in res.items],
-                "details": res.details,
-            }
-        )
+        print_json(doc)
     else:
         if res.items:
             print_table(
