@@ -179,6 +179,18 @@ class _Facts:
             value, fmt, label=label, query=query, params=params, rule=rule, unit=unit, keys=keys, kind=kind, scale=scale
         )
 
+    def window(
+        self, value: Any, fmt: str = "{}", *, label: str, params: dict[str, Any], query: str = "council window"
+    ) -> Fact:
+        """A time, day or count that places the episode's data, as a fact of kind ``window``."""
+        return self.other(value, fmt, kind="window", label=label, query=query, params=params)
+
+    def config(self, key: str, value: Any, fmt: str, *, label: str, unit: str = "", scale: float = 1.0) -> Fact:
+        """A setting the episode prints, as a fact that names its config key."""
+        return self.other(
+            value, fmt, kind="config", label=label, query=f"config {key}", params={"key": key}, unit=unit, scale=scale
+        )
+
 
 def _is_change_finding(ins: dict[str, Any]) -> bool:
     t = str(ins.get("type") or "")
@@ -187,6 +199,10 @@ def _is_change_finding(ins: dict[str, Any]) -> bool:
 
 def _day(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d")
+
+
+def _minute(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M")
 
 
 def compose(
@@ -210,40 +226,143 @@ def compose(
     correlation and LLM spend; then the episode is rendered, optionally narrated, and
     checked number by number against its evidence.
     """
+    F = _Facts(ctx.store)
+    repos, hearts_commit, packs_commit = _sources(ctx, hearts_commit, packs_commit)
+    if episode is None:
+        episode = _next_episode(ctx.store, hearts_commit, packs_commit)
+
+    story = _story(F, ctx, window, repos, verdict=verdict, hearts_commit=hearts_commit, packs_commit=packs_commit)
+    title = esc.yaml_text(f"Episode {episode}: {_headline(story.primary)}")
+    marked = render(
+        "episode.md.j2", **_episode_context(F, episode, title, story, forced=forced, gate_reason=gate_reason)
+    )
+    narration = None
+    if narrate:
+        marked, narration = _narrate_unpublished(ctx, F, episode, marked, run_id=run_id or ctx.run_id)
+    quality, changes, sums = story.quality, story.changes, story.summaries
+    fm = _front_matter(
+        episode,
+        title,
+        window,
+        quality.conf,
+        esc.yaml_text(_summary(story.primary, changes.links, sums.hearts, sums.packs)),
+        hearts_commit=hearts_commit,
+        packs_commit=packs_commit,
+        run_id=run_id or ctx.run_id,
+        forced=forced,
+    )
+    markdown, evidence = _traced_markdown(F, episode, fm, marked)
+    svg = render("chart.svg.j2", **_chart_context(F, episode, story))
+    return Composition(
+        episode,
+        title,
+        fm["status"],
+        fm,
+        markdown,
+        svg,
+        evidence,
+        quality.conf,
+        sums.corr["r_value"],
+        sums.tokens_total,
+        sums.cost_total,
+        F.facts,
+        hearts_commit,
+        packs_commit,
+        narration,
+    )
+
+
+_Repos = tuple[tuple[str, Path, str], ...]
+
+
+def _sources(ctx: RunContext, hearts_commit: str | None, packs_commit: str | None) -> tuple[_Repos, str, str]:
+    """Both source repos as (name, path, branch), and the commits the episode covers: the
+    given ones, else each branch's newest."""
     from muse import gitrepo
 
     s = ctx.settings
-    F = _Facts(ctx.store)
-    wp = window.params
-    full_since, full_until = window.full
-    fp = {"since": ts_str(full_since), "until": ts_str(full_until)}
-    full_days = factrules.days_between(full_since, full_until)
-    material = s.council.material_change
-    span_days = s.council.link_span_days
-
     hearts_repo, packs_repo = _repo_path(ctx, "banterhearts"), _repo_path(ctx, "banterpacks")
     h_branch, p_branch = s.repos.banterhearts.branch, s.repos.banterpacks.branch
     hearts_commit = hearts_commit or gitrepo.latest_commit(hearts_repo, h_branch).sha
     packs_commit = packs_commit or gitrepo.latest_commit(packs_repo, p_branch).sha
-    if episode is None:
-        episode = _next_episode(ctx.store, hearts_commit, packs_commit)
+    repos = (("banterhearts", hearts_repo, h_branch), ("banterpacks", packs_repo, p_branch))
+    return repos, hearts_commit, packs_commit
 
+
+@dataclass
+class _Changes:
+    """The analytics findings, the change points they name, and what each did to benchmarks and users."""
+
+    findings: list[dict[str, Any]]
+    changes: list[dict[str, Any]]
+    commit_times: dict[str, Any]
+    perf: _Performance
+    lookback: Fact
+    links: list[dict[str, Any]]
+
+
+@dataclass
+class _Summaries:
+    """Benchmarks and users over the full days, their correlation, and LLM spend in the window."""
+
+    hearts: dict[str, Fact] | None
+    packs: dict[str, Fact] | None
+    corr_rows: list[dict[str, Any]]
+    corr: dict[str, Any]
+    moves: dict[str, Any]
+    material: Fact
+    llm: dict[str, Fact]
+    tokens_total: int
+    cost_total: float
+
+
+@dataclass
+class _Story:
+    """Everything the episode tells, each number a fact, computed in the order the facts are numbered."""
+
+    window: dict[str, Fact]
+    quality: _Quality
+    changes: _Changes
+    shipped: dict[str, Any]
+    summaries: _Summaries
+    primary: dict | None
+
+
+def _story(
+    F: _Facts,
+    ctx: RunContext,
+    window: Window,
+    repos: _Repos,
+    *,
+    verdict: Any,
+    hearts_commit: str,
+    packs_commit: str,
+) -> _Story:
+    """The facts of the window, step by step; ``repos`` is (name, path, branch) of both sources."""
+    full_since, full_until = window.full
+    fp = {"since": ts_str(full_since), "until": ts_str(full_until)}
+    full_days = factrules.days_between(full_since, full_until)
     win = _window_facts(F, window, fp, full_days)
     quality = _confidence(
         F, ctx, window, fp, full_days, verdict=verdict, hearts_commit=hearts_commit, packs_commit=packs_commit
     )
-    findings = _findings(F, wp)
+    changes = _changes(F, ctx, window, repos[0][1])
+    shipped = _shipped(F, window, changes.commit_times, repos)
+    summaries = _summaries(F, ctx, window, fp, quality)
+    primary = _primary(changes.changes, changes.perf.by_key)
+    return _Story(win, quality, changes, shipped, summaries, primary)
+
+
+def _changes(F: _Facts, ctx: RunContext, window: Window, hearts_repo: Path) -> _Changes:
+    """The findings, the benchmark series around the commits they name, and the users' side of each."""
+    s = ctx.settings
+    material = s.council.material_change
+    span_days = s.council.link_span_days
+    findings = _findings(F, window.params)
     changes = [x for x in findings if _is_change_finding(x["raw"])]
     commit_times = _commit_times(hearts_repo, changes)
     perf = _model_performance(F, window, changes, commit_times, span_days)
-    lookback_fact = F.other(
-        span_days,
-        "{:g}",
-        kind="config",
-        label="days either side of a change point",
-        query="config council.link_span_days",
-        params={"key": "council.link_span_days"},
-    )
+    lookback_fact = F.config("council.link_span_days", span_days, "{:g}", label="days either side of a change point")
     links = _links(
         F,
         ctx.store,
@@ -255,56 +374,59 @@ def compose(
         min_calls=s.council.link_min_calls,
         material=material,
     )
-    shipped = _shipped(
-        F, window, commit_times, (("banterhearts", hearts_repo, h_branch), ("banterpacks", packs_repo, p_branch))
-    )
+    return _Changes(findings, changes, commit_times, perf, lookback_fact, links)
+
+
+def _summaries(F: _Facts, ctx: RunContext, window: Window, fp: dict[str, str], quality: _Quality) -> _Summaries:
+    """The full days' benchmarks and users, whether they moved together, and what the LLM calls cost."""
+    material = ctx.settings.council.material_change
     hearts = _hearts_summary(F, fp, quality.hearts_daily_full)
     packs = _packs_summary(F, fp)
     corr_rows, corr = _correlation(F, fp)
     moves = _moves(hearts["trend"].value if hearts else None, packs["trend"].value if packs else None, material)
-    material_fact = F.other(
-        material,
-        "{:.0f}",
-        kind="config",
-        label="material change",
-        query="config council.material_change",
-        params={"key": "council.material_change"},
-        unit="%",
-        scale=100.0,
+    material_fact = F.config(
+        "council.material_change", material, "{:.0f}", label="material change", unit="%", scale=100.0
     )
-    llm_ctx, tokens_total, cost_total = _llm_spend(F, wp)
-    primary = _primary(changes, perf.by_key)
+    llm_ctx, tokens_total, cost_total = _llm_spend(F, window.params)
+    return _Summaries(hearts, packs, corr_rows, corr, moves, material_fact, llm_ctx, tokens_total, cost_total)
 
-    headline = (
+
+def _headline(primary: dict | None) -> str:
+    """What the episode's title says it is about."""
+    return (
         f"{primary['finding']['metric'] or 'latency'} regression in {primary['finding']['raw'].get('model')}"
         if primary
         else "the week in benchmarks and user experience"
     )
-    title = esc.yaml_text(f"Episode {episode}: {headline}")
-    chart = epfmt.chart_name(episode)
-    evidence_name = epfmt.evidence_name(episode)
-    context = {
+
+
+def _episode_context(
+    F: _Facts, episode: int, title: str, story: _Story, *, forced: bool, gate_reason: str
+) -> dict[str, Any]:
+    """The episode template's variables (the interval level is the story's last fact)."""
+    changes, sums = story.changes, story.summaries
+    return {
         "episode_number": episode,
         "title": title,
-        "draft": quality.conf.is_draft,
+        "draft": story.quality.conf.is_draft,
         "forced": forced,
         "gate_reason": gate_reason,
-        "window": win,
-        "shipped": shipped,
-        "hearts": hearts,
-        "packs": packs,
-        "models": perf.models,
-        "findings": findings,
-        "primary": primary,
-        "links": links,
-        "llm": llm_ctx,
-        "corr": corr,
-        "moves": moves,
-        "material": material_fact,
-        "conf": quality.context,
-        "chart": chart,
-        "lookback": lookback_fact,
-        "evidence_name": evidence_name,
+        "window": story.window,
+        "shipped": story.shipped,
+        "hearts": sums.hearts,
+        "packs": sums.packs,
+        "models": changes.perf.models,
+        "findings": changes.findings,
+        "primary": story.primary,
+        "links": changes.links,
+        "llm": sums.llm,
+        "corr": sums.corr,
+        "moves": sums.moves,
+        "material": sums.material,
+        "conf": story.quality.context,
+        "chart": epfmt.chart_name(episode),
+        "lookback": changes.lookback,
+        "evidence_name": epfmt.evidence_name(episode),
         "fact_ids": _FACT_IDS,
         "ci_level": F.other(
             0.95,
@@ -317,40 +439,6 @@ def compose(
             params={"interval": "95%"},
         ),
     }
-    marked = render("episode.md.j2", **context)
-    narration = None
-    if narrate:
-        marked, narration = _narrate_unpublished(ctx, F, episode, marked, run_id=run_id or ctx.run_id)
-    fm = _front_matter(
-        episode,
-        title,
-        window,
-        quality.conf,
-        esc.yaml_text(_summary(primary, links, hearts, packs)),
-        hearts_commit=hearts_commit,
-        packs_commit=packs_commit,
-        run_id=run_id or ctx.run_id,
-        forced=forced,
-    )
-    markdown, evidence = _traced_markdown(F, episode, fm, marked)
-    svg = render("chart.svg.j2", **_chart_context(F, episode, corr_rows, primary, links, perf.params, perf.runs))
-    return Composition(
-        episode,
-        title,
-        fm["status"],
-        fm,
-        markdown,
-        svg,
-        evidence,
-        quality.conf,
-        corr["r_value"],
-        tokens_total,
-        cost_total,
-        F.facts,
-        hearts_commit,
-        packs_commit,
-        narration,
-    )
 
 
 def _front_matter(
@@ -395,41 +483,15 @@ def _window_facts(F: _Facts, window: Window, fp: dict[str, str], full_days: list
     """The window's bounds and full days, as facts."""
     wp = window.params
     return {
-        "since": F.other(
-            window.since.strftime("%Y-%m-%d %H:%M"),
-            "{}",
-            kind="window",
-            label="window start (UTC)",
-            query="council window",
-            params=wp,
+        "since": F.window(_minute(window.since), label="window start (UTC)", params=wp),
+        "until": F.window(_minute(window.until), label="window end (UTC)", params=wp),
+        "first_full": F.window(
+            full_days[0] if full_days else _day(window.since), label="first full day of the window", params=fp
         ),
-        "until": F.other(
-            window.until.strftime("%Y-%m-%d %H:%M"),
-            "{}",
-            kind="window",
-            label="window end (UTC)",
-            query="council window",
-            params=wp,
+        "last_full": F.window(
+            full_days[-1] if full_days else _day(window.until), label="last full day of the window", params=fp
         ),
-        "first_full": F.other(
-            full_days[0] if full_days else _day(window.since),
-            "{}",
-            kind="window",
-            label="first full day of the window",
-            query="council window",
-            params=fp,
-        ),
-        "last_full": F.other(
-            full_days[-1] if full_days else _day(window.until),
-            "{}",
-            kind="window",
-            label="last full day of the window",
-            query="council window",
-            params=fp,
-        ),
-        "full_days": F.other(
-            len(full_days), "{:,}", kind="window", label="full days in the window", query="council window", params=fp
-        ),
+        "full_days": F.window(len(full_days), "{:,}", label="full days in the window", params=fp),
     }
 
 
@@ -472,77 +534,11 @@ def _confidence(
     wp = window.params
     hearts_daily_full = F.rows("council_hearts_daily", fp)
     expected_bench = float(s.council.expected_bench_results_per_day)
-    bench_expected = {d: expected_bench for d in full_days}
-    c_bench = F.sql(
-        "council_hearts_daily",
-        fp,
-        "day_completeness",
-        "{:.2f}",
-        label="benchmark completeness (worst full day: results / expected)",
-        keys=[d["day"] for d in hearts_daily_full],
-        present="result_rows",
-        expected=bench_expected,
-    )
-    first_hour, last_hour, hours_expected = _complete_hours(window)
-    hp = {"since": ts_str(first_hour), "until": ts_str(last_hour)}
-    packs_hours_rows = F.rows("council_packs_daily", hp)
-    c_packs = F.sql(
-        "council_packs_daily",
-        hp,
-        "day_completeness",
-        "{:.2f}",
-        label="telemetry completeness (worst day: complete hours with data / complete hours)",
-        keys=[d["day"] for d in packs_hours_rows],
-        present="hours",
-        expected=hours_expected,
-    )
-    hours_present = F.sql(
-        "council_packs_daily", hp, "sum", "{:,.0f}", label="complete hours with telemetry", column="hours"
-    )
-    hours_total = F.other(
-        int(sum(hours_expected.values())),
-        "{:,}",
-        kind="window",
-        label="complete hours in the window",
-        query="council window",
-        params=hp,
-    )
-    fresh = F.sql("council_freshness", wp, "freshness", "{:.2f}", label="freshness (staler source)", until=wp["until"])
-    age = F.sql(
-        "council_freshness",
-        wp,
-        "freshness",
-        "{:,.1f}",
-        unit="h",
-        label="age of the staler source's newest data",
-        until=wp["until"],
-        part="age_hours",
-    )
-    max_age = s.watcher.status_max_age_minutes * 60
+    c_bench = _bench_completeness(F, fp, full_days, hearts_daily_full, expected_bench)
+    c_packs, hours_present, hours_total = _telemetry_completeness(F, window)
+    fresh, age = _freshness(F, wp)
     vrun = getattr(verdict, "run_id", None) if verdict is not None and getattr(verdict, "open", False) else None
-    if vrun:
-        watch = F.sql(
-            "watcher_gate_run",
-            {"run_id": vrun},
-            "watcher_covers",
-            "{:.2f}",
-            label="watcher verdict covers the window (1 yes, 0 no)",
-            keys=[vrun],
-            hearts_commit=hearts_commit,
-            packs_commit=packs_commit,
-            until=wp["until"],
-            max_age_seconds=max_age,
-        )
-    else:
-        # No open verdict (forced, or composed without the gate): recorded as such, not re-runnable.
-        watch = F.other(
-            0.0,
-            "{:.2f}",
-            kind="window",
-            label="watcher verdict covers the window (none: forced or not checked)",
-            query="council gate",
-            params={"verdict": "none"},
-        )
+    watch = _watcher_covers(F, ctx, wp, vrun, hearts_commit=hearts_commit, packs_commit=packs_commit)
     components = {
         "bench_completeness": float(c_bench.value),
         "telemetry_completeness": float(c_packs.value),
@@ -567,26 +563,100 @@ def _confidence(
         "watch": watch,
         "watch_ok": bool(watch.value),
         "watcher_run": (vrun or "")[:8],
-        "threshold": F.other(
-            conf.threshold,
-            "{:.2f}",
-            kind="config",
-            label="confidence threshold",
-            query="config council.confidence_threshold",
-            params={"key": "council.confidence_threshold"},
-        ),
-        "expected_bench": F.other(
+        "threshold": F.config("council.confidence_threshold", conf.threshold, "{:.2f}", label="confidence threshold"),
+        "expected_bench": F.config(
+            "council.expected_bench_results_per_day",
             int(expected_bench),
             "{:,}",
-            kind="config",
             label="benchmark results expected per full day",
-            query="config council.expected_bench_results_per_day",
-            params={"key": "council.expected_bench_results_per_day"},
         ),
         "hours_present": hours_present,
         "hours_total": hours_total,
     }
     return _Quality(conf, conf_ctx, hearts_daily_full)
+
+
+def _bench_completeness(
+    F: _Facts, fp: dict[str, str], full_days: list[str], hearts_daily_full: list[dict[str, Any]], expected_bench: float
+) -> Fact:
+    """The worst full day's benchmark results as a share of those expected."""
+    bench_expected = {d: expected_bench for d in full_days}
+    return F.sql(
+        "council_hearts_daily",
+        fp,
+        "day_completeness",
+        "{:.2f}",
+        label="benchmark completeness (worst full day: results / expected)",
+        keys=[d["day"] for d in hearts_daily_full],
+        present="result_rows",
+        expected=bench_expected,
+    )
+
+
+def _telemetry_completeness(F: _Facts, window: Window) -> tuple[Fact, Fact, Fact]:
+    """The worst day's complete hours with telemetry as a share of its complete hours, and both counts."""
+    first_hour, last_hour, hours_expected = _complete_hours(window)
+    hp = {"since": ts_str(first_hour), "until": ts_str(last_hour)}
+    packs_hours_rows = F.rows("council_packs_daily", hp)
+    c_packs = F.sql(
+        "council_packs_daily",
+        hp,
+        "day_completeness",
+        "{:.2f}",
+        label="telemetry completeness (worst day: complete hours with data / complete hours)",
+        keys=[d["day"] for d in packs_hours_rows],
+        present="hours",
+        expected=hours_expected,
+    )
+    hours_present = F.sql(
+        "council_packs_daily", hp, "sum", "{:,.0f}", label="complete hours with telemetry", column="hours"
+    )
+    hours_total = F.window(int(sum(hours_expected.values())), "{:,}", label="complete hours in the window", params=hp)
+    return c_packs, hours_present, hours_total
+
+
+def _freshness(F: _Facts, wp: dict[str, str]) -> tuple[Fact, Fact]:
+    """The staler source's freshness score at the window's end, and the age of its newest data in hours."""
+    fresh = F.sql("council_freshness", wp, "freshness", "{:.2f}", label="freshness (staler source)", until=wp["until"])
+    age = F.sql(
+        "council_freshness",
+        wp,
+        "freshness",
+        "{:,.1f}",
+        unit="h",
+        label="age of the staler source's newest data",
+        until=wp["until"],
+        part="age_hours",
+    )
+    return fresh, age
+
+
+def _watcher_covers(
+    F: _Facts, ctx: RunContext, wp: dict[str, str], vrun: str | None, *, hearts_commit: str, packs_commit: str
+) -> Fact:
+    """Whether the watcher's passing check ``vrun`` vouches for these commits and the window's end."""
+    max_age = ctx.settings.watcher.status_max_age_minutes * 60
+    if vrun:
+        return F.sql(
+            "watcher_gate_run",
+            {"run_id": vrun},
+            "watcher_covers",
+            "{:.2f}",
+            label="watcher verdict covers the window (1 yes, 0 no)",
+            keys=[vrun],
+            hearts_commit=hearts_commit,
+            packs_commit=packs_commit,
+            until=wp["until"],
+            max_age_seconds=max_age,
+        )
+    # No open verdict (forced, or composed without the gate): recorded as such, not re-runnable.
+    return F.window(
+        0.0,
+        "{:.2f}",
+        label="watcher verdict covers the window (none: forced or not checked)",
+        params={"verdict": "none"},
+        query="council gate",
+    )
 
 
 def _findings(F: _Facts, wp: dict[str, str]) -> list[dict[str, Any]]:
@@ -680,6 +750,17 @@ def _model_performance(
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in runs:
         groups.setdefault((r["model"], r["quant"], r["dataset"]), []).append(r)
+    change_at = _change_points(changes, commit_times, groups)
+    model_rows = _model_rows(runs, groups, change_at, window, lookback)
+    models = [_model_facts(F, mp, groups, m) for m in model_rows]
+    by_key = {(m["model"], m["quant"], m["dataset"]): m for m in models}
+    return _Performance(models, by_key, runs, mp)
+
+
+def _change_points(
+    changes: list[dict[str, Any]], commit_times: dict[str, Any], groups: dict[tuple[str, str, str], Any]
+) -> dict[tuple[str, str, str], tuple[datetime, str]]:
+    """Per benchmark series, the time and sha of the first commit a finding names for it."""
     change_at: dict[tuple[str, str, str], tuple[datetime, str]] = {}
     for x in changes:
         raw = x["raw"]
@@ -687,6 +768,17 @@ def _model_performance(
         key = _series_key(raw)
         if c is not None and key in groups and key not in change_at:
             change_at[key] = (c.time, c.sha)
+    return change_at
+
+
+def _model_rows(
+    runs: list[dict[str, Any]],
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]],
+    change_at: dict[tuple[str, str, str], tuple[datetime, str]],
+    window: Window,
+    lookback: timedelta,
+) -> list[dict[str, Any]]:
+    """The series to show: every one a finding names, then the biggest steps, ``MODEL_ROWS`` at least."""
     model_rows: list[dict[str, Any]] = []
     for key, series in groups.items():
         at, sha = change_at.get(key, (window.since, ""))
@@ -700,84 +792,46 @@ def _model_performance(
             {"key": key, "args": args, "change_value": change, "finding": key in change_at, "sha": sha[:10], "at": at}
         )
     model_rows.sort(key=lambda m: (not m["finding"], -abs(m["change_value"] or 0), m["key"]))
-    model_rows = [m for i, m in enumerate(model_rows) if m["finding"] or i < MODEL_ROWS + len(change_at)][
+    return [m for i, m in enumerate(model_rows) if m["finding"] or i < MODEL_ROWS + len(change_at)][
         : max(MODEL_ROWS, len(change_at))
     ]
-    models = []
-    for m in model_rows:
-        a = m["args"]
-        keys = sorted({r["run_id"] for r in groups[m["key"]] if r["run_ts"] >= a["lookback_from"]})
-        label = esc.clean("/".join(m["key"]))
-        models.append(
-            {
-                "model": m["key"][0],
-                "quant": m["key"][1],
-                "dataset": m["key"][2],
-                "sha": m["sha"],
-                "before": F.sql(
-                    "council_model_runs",
-                    mp,
-                    "step",
-                    "{:,.0f}",
-                    unit="ms",
-                    keys=keys,
-                    part="before",
-                    label=f"median p95 before the change point ({label})",
-                    **a,
-                ),
-                "n_before": F.sql(
-                    "council_model_runs",
-                    mp,
-                    "step",
-                    "{:,}",
-                    keys=keys,
-                    part="n_before",
-                    label=f"runs before the change point ({label})",
-                    **a,
-                ),
-                "after": F.sql(
-                    "council_model_runs",
-                    mp,
-                    "step",
-                    "{:,.0f}",
-                    unit="ms",
-                    keys=keys,
-                    part="after",
-                    label=f"median p95 after the change point ({label})",
-                    **a,
-                ),
-                "n_after": F.sql(
-                    "council_model_runs",
-                    mp,
-                    "step",
-                    "{:,}",
-                    keys=keys,
-                    part="n_after",
-                    label=f"runs after the change point ({label})",
-                    **a,
-                ),
-                "change": F.pct(
-                    "council_model_runs",
-                    mp,
-                    "step",
-                    keys=keys,
-                    part="change",
-                    label=f"p95 change, median after vs before ({label})",
-                    **a,
-                ),
-                "change_value": m["change_value"],
-                "since": F.other(
-                    m["at"].strftime("%Y-%m-%d %H:%M"),
-                    "{}",
-                    kind="window",
-                    label=f"change point ({label})",
-                    query="council_model_runs",
-                    params=mp,
-                ),
-            }
+
+
+def _model_facts(
+    F: _Facts, mp: dict[str, str], groups: dict[tuple[str, str, str], list[dict[str, Any]]], m: dict[str, Any]
+) -> dict[str, Any]:
+    """One series' median p95 and run counts either side of its change point, as facts."""
+    a = m["args"]
+    keys = sorted({r["run_id"] for r in groups[m["key"]] if r["run_ts"] >= a["lookback_from"]})
+    label = esc.clean("/".join(m["key"]))
+
+    def step(part: str, fmt: str, what: str, unit: str = "") -> Fact:
+        """One part of the series' step at the change point, as a fact of the council_model_runs query."""
+        return F.sql(
+            "council_model_runs", mp, "step", fmt, unit=unit, keys=keys, part=part, label=f"{what} ({label})", **a
         )
-    by_key = {(m["model"], m["quant"], m["dataset"]): m for m in models}
-    return _Performance(models, by_key, runs, mp)
+
+    return {
+        "model": m["key"][0],
+        "quant": m["key"][1],
+        "dataset": m["key"][2],
+        "sha": m["sha"],
+        "before": step("before", "{:,.0f}", "median p95 before the change point", "ms"),
+        "n_before": step("n_before", "{:,}", "runs before the change point"),
+        "after": step("after", "{:,.0f}", "median p95 after the change point", "ms"),
+        "n_after": step("n_after", "{:,}", "runs after the change point"),
+        "change": F.pct(
+            "council_model_runs",
+            mp,
+            "step",
+            keys=keys,
+            part="change",
+            label=f"p95 change, median after vs before ({label})",
+            **a,
+        ),
+        "change_value": m["change_value"],
+        "since": F.window(_minute(m["at"]), label=f"change point ({label})", params=mp, query="council_model_runs"),
+    }
 
 
 def _links(
@@ -858,13 +912,11 @@ def _shipped(
                     "subject": c.subject,
                     "finding": c.sha in named,
                     "outside": c not in commits,
-                    "date": F.other(
-                        c.time.strftime("%Y-%m-%d %H:%M"),
-                        "{}",
-                        kind="window",
+                    "date": F.window(
+                        _minute(c.time),
                         label="commit time (UTC)",
-                        query=f"git log {name}",
                         params={"repo": name, "sha": c.sha},
+                        query=f"git log {name}",
                     ),
                 }
                 for c in listed
@@ -933,60 +985,31 @@ def _packs_summary(F: _Facts, fp: dict[str, str]) -> dict[str, Fact] | None:
     if not packs_full:
         return None
     hour_keys = sorted({h_ for d in packs_full for h_ in d["hour_keys"]})
+
+    def daily(rule: str, fmt: str, label: str, **args: Any) -> Fact:
+        """One figure of the full days, as a fact of the council_packs_daily query."""
+        return F.sql("council_packs_daily", fp, rule, fmt, label=label, **args)
+
+    def share(column: str, fmt: str, label: str) -> Fact:
+        """A per-session rate over the full days, weighted by sessions, as a percent."""
+        return daily(
+            "weighted_mean", fmt, label, unit="%", scale=100.0, keys=hour_keys, column=column, weight="sessions"
+        )
+
     packs = {
-        "sessions": F.sql(
-            "council_packs_daily",
-            fp,
-            "sum",
-            "{:,.0f}",
-            label="sessions on the full days",
-            keys=hour_keys,
-            column="sessions",
-        ),
-        "events": F.sql(
-            "council_packs_daily",
-            fp,
-            "sum",
-            "{:,.0f}",
-            label="events on the full days",
-            keys=hour_keys,
-            column="events",
-        ),
-        "user_latency": F.sql(
-            "council_packs_daily",
-            fp,
+        "sessions": daily("sum", "{:,.0f}", "sessions on the full days", keys=hour_keys, column="sessions"),
+        "events": daily("sum", "{:,.0f}", "events on the full days", keys=hour_keys, column="events"),
+        "user_latency": daily(
             "weighted_mean",
             "{:,.0f}",
+            "event-weighted mean user latency over the full days",
             unit="ms",
             keys=hour_keys,
-            label="event-weighted mean user latency over the full days",
             column="user_latency_ms",
             weight="events",
         ),
-        "error_rate": F.sql(
-            "council_packs_daily",
-            fp,
-            "weighted_mean",
-            "{:.2f}",
-            unit="%",
-            scale=100.0,
-            keys=hour_keys,
-            label="session-weighted error rate over the full days",
-            column="error_rate",
-            weight="sessions",
-        ),
-        "abandonment": F.sql(
-            "council_packs_daily",
-            fp,
-            "weighted_mean",
-            "{:.1f}",
-            unit="%",
-            scale=100.0,
-            keys=hour_keys,
-            label="session-weighted abandonment rate over the full days",
-            column="abandonment_rate",
-            weight="sessions",
-        ),
+        "error_rate": share("error_rate", "{:.2f}", "session-weighted error rate over the full days"),
+        "abandonment": share("abandonment_rate", "{:.1f}", "session-weighted abandonment rate over the full days"),
         "trend": F.pct(
             "council_packs_daily",
             fp,
@@ -994,26 +1017,13 @@ def _packs_summary(F: _Facts, fp: dict[str, str]) -> dict[str, Fact] | None:
             label="user daily latency, median of later half of full days vs earlier half",
             column="user_latency_ms",
         ),
-        "worst_day": F.sql(
-            "council_packs_daily",
-            fp,
-            "argmax",
-            "{}",
-            label="full day with the highest user latency",
-            by="user_latency_ms",
-            column="day",
+        "worst_day": daily(
+            "argmax", "{}", "full day with the highest user latency", by="user_latency_ms", column="day"
         ),
     }
     worst = packs["worst_day"].value
-    packs["worst_latency"] = F.sql(
-        "council_packs_daily",
-        fp,
-        "value",
-        "{:,.0f}",
-        unit="ms",
-        label="user latency on that day",
-        column="user_latency_ms",
-        where={"day": worst},
+    packs["worst_latency"] = daily(
+        "value", "{:,.0f}", "user latency on that day", unit="ms", column="user_latency_ms", where={"day": worst}
     )
     return packs
 
@@ -1182,122 +1192,20 @@ def _user_link(
         return link
     params = {"before_since": ts_str(at - used), "at": ts_str(at), "after_until": ts_str(at + used)}
     rows = F.rows("council_user_link", params)
-    link["span"] = F.other(
-        round(used.total_seconds() / 86400, 1),
-        "{:.1f}",
-        kind="window",
-        label="days compared either side of the commit (clipped to the data)",
-        query="council_user_link",
-        params=params,
-    )
+    link["span"], link["at"] = _link_span(F, params, used, at)
     link["clipped"] = used < span
-    link["at"] = F.other(
-        at.strftime("%Y-%m-%d %H:%M"),
-        "{}",
-        kind="window",
-        label="commit time (UTC)",
-        query="council_user_link",
-        params=params,
-    )
     ops = sorted({(r["model"], r["operation"]) for r in rows})
-    mine = [o for m, o in ops if m == model]
-    if not mine:
+    op = _lead_operation(rows, ops, model)
+    if op is None:
         link["cannot"] = "not_served"
         return link
-    # The operation with most calls for this model leads; its control is every other model on it.
-    calls = {o: sum(int(r["calls"]) for r in rows if r["model"] == model and r["operation"] == o) for o in mine}
-    op = max(mine, key=lambda o: (calls[o], o))
     link["operation"] = op
-
-    def side(m: str) -> dict[str, Any]:
-        where = {"model": m, "operation": op}
-        tag = esc.clean(f"{m}, {op}")
-        n_b = factrules.ratio_of_medians(rows, where=where, part="n_before", min_n=min_calls)
-        n_a = factrules.ratio_of_medians(rows, where=where, part="n_after", min_n=min_calls)
-        a: dict[str, Any] = {"where": where, "min_n": min_calls}
-        out: dict[str, Any] = {
-            "model": m,
-            "n_before": F.sql(
-                "council_user_link",
-                params,
-                "ratio_of_medians",
-                "{:,}",
-                part="n_before",
-                label=f"user calls before the commit ({tag})",
-                **a,
-            ),
-            "n_after": F.sql(
-                "council_user_link",
-                params,
-                "ratio_of_medians",
-                "{:,}",
-                part="n_after",
-                label=f"user calls after the commit ({tag})",
-                **a,
-            ),
-            "enough": (n_b or 0) >= min_calls and (n_a or 0) >= min_calls,
-        }
-        if out["enough"]:
-            out["change"] = F.pct(
-                "council_user_link",
-                params,
-                "ratio_of_medians",
-                part="change",
-                label=f"user latency change, median after / before - 1 ({tag})",
-                **a,
-            )
-            out["low"] = F.pct(
-                "council_user_link",
-                params,
-                "ratio_of_medians",
-                part="low",
-                label=f"95% interval low, bootstrap ({tag})",
-                **a,
-            )
-            out["high"] = F.pct(
-                "council_user_link",
-                params,
-                "ratio_of_medians",
-                part="high",
-                label=f"95% interval high, bootstrap ({tag})",
-                **a,
-            )
-            out["median_before"] = F.sql(
-                "council_user_link",
-                params,
-                "ratio_of_medians",
-                "{:,.0f}",
-                unit="ms",
-                part="median_before",
-                label=f"median user latency before ({tag})",
-                **a,
-            )
-            out["median_after"] = F.sql(
-                "council_user_link",
-                params,
-                "ratio_of_medians",
-                "{:,.0f}",
-                unit="ms",
-                part="median_after",
-                label=f"median user latency after ({tag})",
-                **a,
-            )
-            v, lo, hi = out["change"].value, out["low"].value, out["high"].value
-            out["up"] = v is not None and v > 0
-            out["significant"] = lo is not None and hi is not None and (lo > 0 or hi < 0)
-            out["material"] = v is not None and abs(v) >= material
-        return out
-
-    link["user"] = side(model)
-    link["controls"] = [side(m) for m in sorted({m for m, o in ops if o == op and m != model})]
-    link["min_calls"] = F.other(
-        min_calls,
-        "{:,}",
-        kind="config",
-        label="user calls needed on each side",
-        query="config council.link_min_calls",
-        params={"key": "council.link_min_calls"},
-    )
+    link["user"] = _user_side(F, rows, params, model, op, min_calls=min_calls, material=material)
+    link["controls"] = [
+        _user_side(F, rows, params, m, op, min_calls=min_calls, material=material)
+        for m in sorted({m for m, o in ops if o == op and m != model})
+    ]
+    link["min_calls"] = F.config("council.link_min_calls", min_calls, "{:,}", label="user calls needed on each side")
     if not link["user"]["enough"]:
         link["cannot"] = "too_few"
         return link
@@ -1305,6 +1213,73 @@ def _user_link(
         link["bench"] = bench
         link["moves"] = _moves(bench["change_value"], link["user"]["change"].value, material)
     return link
+
+
+def _link_span(F: _Facts, params: dict[str, str], used: timedelta, at: datetime) -> tuple[Fact, Fact]:
+    """The days compared either side of the commit, and the commit's time, as facts."""
+    span = F.window(
+        round(used.total_seconds() / 86400, 1),
+        "{:.1f}",
+        label="days compared either side of the commit (clipped to the data)",
+        params=params,
+        query="council_user_link",
+    )
+    at_fact = F.window(_minute(at), label="commit time (UTC)", params=params, query="council_user_link")
+    return span, at_fact
+
+
+def _lead_operation(rows: list[dict[str, Any]], ops: list[tuple[str, str]], model: str) -> str | None:
+    """The operation with most calls for this model (its control is every other model on it); None if unserved."""
+    mine = [o for m, o in ops if m == model]
+    if not mine:
+        return None
+    calls = {o: sum(int(r["calls"]) for r in rows if r["model"] == model and r["operation"] == o) for o in mine}
+    return max(mine, key=lambda o: (calls[o], o))
+
+
+def _user_side(
+    F: _Facts,
+    rows: list[dict[str, Any]],
+    params: dict[str, str],
+    m: str,
+    op: str,
+    *,
+    min_calls: int,
+    material: float,
+) -> dict[str, Any]:
+    """One model's calls on ``op`` before vs after the commit: counts, and with enough calls on
+    both sides the median latencies and their change with a bootstrap interval."""
+    where = {"model": m, "operation": op}
+    tag = esc.clean(f"{m}, {op}")
+    n_b = factrules.ratio_of_medians(rows, where=where, part="n_before", min_n=min_calls)
+    n_a = factrules.ratio_of_medians(rows, where=where, part="n_after", min_n=min_calls)
+    a: dict[str, Any] = {"where": where, "min_n": min_calls}
+
+    def fact(part: str, what: str, fmt: str = "", unit: str = "") -> Fact:
+        """One part of the comparison as a fact of the council_user_link query; a percent without ``fmt``."""
+        if not fmt:
+            return F.pct("council_user_link", params, "ratio_of_medians", part=part, label=f"{what} ({tag})", **a)
+        return F.sql(
+            "council_user_link", params, "ratio_of_medians", fmt, unit=unit, part=part, label=f"{what} ({tag})", **a
+        )
+
+    out: dict[str, Any] = {
+        "model": m,
+        "n_before": fact("n_before", "user calls before the commit", "{:,}"),
+        "n_after": fact("n_after", "user calls after the commit", "{:,}"),
+        "enough": (n_b or 0) >= min_calls and (n_a or 0) >= min_calls,
+    }
+    if out["enough"]:
+        out["change"] = fact("change", "user latency change, median after / before - 1")
+        out["low"] = fact("low", "95% interval low, bootstrap")
+        out["high"] = fact("high", "95% interval high, bootstrap")
+        out["median_before"] = fact("median_before", "median user latency before", "{:,.0f}", "ms")
+        out["median_after"] = fact("median_after", "median user latency after", "{:,.0f}", "ms")
+        v, lo, hi = out["change"].value, out["low"].value, out["high"].value
+        out["up"] = v is not None and v > 0
+        out["significant"] = lo is not None and hi is not None and (lo > 0 or hi < 0)
+        out["material"] = v is not None and abs(v) >= material
+    return out
 
 
 def _summary(primary: dict | None, links: list[dict], hearts: dict | None, packs: dict | None) -> str:
@@ -1326,110 +1301,116 @@ def _summary(primary: dict | None, links: list[dict], hearts: dict | None, packs
     return " ".join(parts) or "Not enough data for a summary."
 
 
-def _chart_context(
-    F: _Facts,
-    episode: int,
-    corr_rows: list[dict],
-    primary: dict | None,
-    links: list[dict],
-    mp: dict[str, str],
-    runs: list[dict],
-) -> dict[str, Any]:
+# The chart's layout in pixels: width, one panel's height, margins, and the gap between panels.
+_CHART_W, _PANEL_H, _LEFT, _RIGHT, _TOP, _GAP = 720, 240, 70, 30, 50, 70
+_PLOT_W = _CHART_W - _LEFT - _RIGHT
+
+
+def _chart_context(F: _Facts, episode: int, story: _Story) -> dict[str, Any]:
     """Percent change from a stated baseline on one shared axis per panel."""
-    from muse.analysis import stats
+    changes = story.changes
+    panels = [_days_panel(story.summaries.corr_rows)]
+    if story.primary and story.primary.get("model"):
+        panels.append(_change_panel(F, story.primary["model"], changes.links, changes.perf.params, changes.perf.runs))
+    for p in panels:
+        p["title"] = esc.svg_text(p["title"], max_len=140)
+    height = _TOP + len(panels) * (_PANEL_H + _GAP)
+    return {"width": _CHART_W, "height": height, "left": _LEFT, "plot_w": _PLOT_W, "episode": episode, "panels": panels}
 
-    width, panel_h, left, right, top, gap = 720, 240, 70, 30, 50, 70
-    plot_w = width - left - right
 
-    def panel(
-        series: list[tuple[str, str, list[tuple[str, float]]]],
-        days: list[str],
-        y0: float,
-        marker_day: str | None = None,
-    ) -> dict[str, Any]:
-        vals = [v for _, _, pts in series for _, v in pts]
-        lim = max([5.0] + [abs(v) for v in vals])
-        lim = float(int(lim / 5 + 1) * 5)
-        plot_h = panel_h - 40
+def _panel(
+    series: list[tuple[str, str, list[tuple[str, float]]]],
+    days: list[str],
+    y0: float,
+    marker_day: str | None = None,
+) -> dict[str, Any]:
+    """One panel at height ``y0``: the series on a symmetric percent axis, the days along the bottom."""
+    vals = [v for _, _, pts in series for _, v in pts]
+    lim = max([5.0] + [abs(v) for v in vals])
+    lim = float(int(lim / 5 + 1) * 5)
+    plot_h = _PANEL_H - 40
 
-        def y(v: float) -> float:
-            return round(y0 + plot_h * (1 - (v + lim) / (2 * lim)), 1)
+    def y(v: float) -> float:
+        return round(y0 + plot_h * (1 - (v + lim) / (2 * lim)), 1)
 
-        def x(i: int) -> float:
-            return round(left + plot_w * i / max(1, len(days) - 1), 1)
+    def x(i: int) -> float:
+        return round(_LEFT + _PLOT_W * i / max(1, len(days) - 1), 1)
 
-        idx = {d: i for i, d in enumerate(days)}
-        lines = []
-        for name, color, pts in series:
-            xy = [(x(idx[d]), y(v)) for d, v in pts if d in idx]
-            lines.append(
-                {"name": esc.svg_text(name), "color": color, "points": " ".join(f"{a},{b}" for a, b in xy), "dots": xy}
-            )
-        ticks = [{"y": y(t), "text": f"{t:+.0f}%"} for t in (-lim, -lim / 2, 0.0, lim / 2, lim)]
-        labels = [{"x": x(i), "text": d[5:]} for i, d in enumerate(days)]
-        mark = {"x": x(idx[marker_day])} if marker_day in idx else None
-        return {"y0": y0, "h": plot_h, "ticks": ticks, "labels": labels, "lines": lines, "zero": y(0.0), "mark": mark}
+    idx = {d: i for i, d in enumerate(days)}
+    lines = []
+    for name, color, pts in series:
+        xy = [(x(idx[d]), y(v)) for d, v in pts if d in idx]
+        lines.append(
+            {"name": esc.svg_text(name), "color": color, "points": " ".join(f"{a},{b}" for a, b in xy), "dots": xy}
+        )
+    ticks = [{"y": y(t), "text": f"{t:+.0f}%"} for t in (-lim, -lim / 2, 0.0, lim / 2, lim)]
+    labels = [{"x": x(i), "text": d[5:]} for i, d in enumerate(days)]
+    mark = {"x": x(idx[marker_day])} if marker_day in idx else None
+    return {"y0": y0, "h": plot_h, "ticks": ticks, "labels": labels, "lines": lines, "zero": y(0.0), "mark": mark}
 
-    def pct_series(pts: list[tuple[str, float]], base: float | None) -> list[tuple[str, float]]:
-        return [(d, (v / base - 1) * 100) for d, v in pts if base]
 
+def _pct_series(pts: list[tuple[str, float]], base: float | None) -> list[tuple[str, float]]:
+    """Each point as percent change from ``base``; nothing without a base."""
+    return [(d, (v / base - 1) * 100) for d, v in pts if base]
+
+
+def _days_panel(corr_rows: list[dict]) -> dict[str, Any]:
+    """The first panel: daily benchmark p95 and user latency, from the first full day."""
     days = [d["day"] for d in corr_rows]
     bench = [(d["day"], float(d["bench_p95_ms"])) for d in corr_rows]
     user = [(d["day"], float(d["user_latency_ms"])) for d in corr_rows]
-    panels = [
-        {
-            "title": f"Daily benchmark mean p95 and user latency, % change from the first full day"
-            f"{' (' + days[0] + ')' if days else ''}",
-            **panel(
-                [
-                    ("benchmark p95", "#c0392b", pct_series(bench, bench[0][1] if bench else None)),
-                    ("user latency", "#2471a3", pct_series(user, user[0][1] if user else None)),
-                ],
-                days,
-                top,
-            ),
-        }
-    ]
-    if primary and primary.get("model"):
-        m = primary["model"]
-        key = (m["model"], m["quant"], m["dataset"])
-        at = m["since"].value
-        series = [r for r in runs if (r["model"], r["quant"], r["dataset"]) == key]
-        by_day: dict[str, list[float]] = {}
-        for r in series:
-            by_day.setdefault(r["run_ts"][:10], []).append(float(r["p95_ms"]))
-        bdays = sorted(by_day)
-        b_pts = [(d, stats.median(v) or 0.0) for d, v in sorted(by_day.items())]
-        b_base = m["before"].value
-        link = next((lk for lk in links if lk["model"] == m["model"]), None)
-        u_pts: list[tuple[str, float]] = []
-        u_base = None
-        if link and (link.get("user") or {}).get("enough"):
-            rows = F.store.named(
-                "council_user_daily", {"model": m["model"], "since": mp["since"], "until": mp["until"]}
-            ).dicts()
-            u_pts = [(r["day"], float(r["median_ms"])) for r in rows]
-            u_base = link["user"]["median_before"].value
-        all_days = sorted(set(bdays) | {d for d, _ in u_pts})
-        panels.append(
-            {
-                "title": f"{m['model']} {m['quant']} {m['dataset']}: % change from the median before "
-                f"the commit ({at} UTC, dashed line)",
-                **panel(
-                    [
-                        ("benchmark p95 (daily median)", "#c0392b", pct_series(b_pts, b_base)),
-                        (f"users' {m['model']} calls (daily median)", "#2471a3", pct_series(u_pts, u_base)),
-                    ],
-                    all_days,
-                    top + panel_h + gap,
-                    marker_day=at[:10],
-                ),
-            }
-        )
-    for p in panels:
-        p["title"] = esc.svg_text(p["title"], max_len=140)
-    height = top + len(panels) * (panel_h + gap)
-    return {"width": width, "height": height, "left": left, "plot_w": plot_w, "episode": episode, "panels": panels}
+    return {
+        "title": f"Daily benchmark mean p95 and user latency, % change from the first full day"
+        f"{' (' + days[0] + ')' if days else ''}",
+        **_panel(
+            [
+                ("benchmark p95", "#c0392b", _pct_series(bench, bench[0][1] if bench else None)),
+                ("user latency", "#2471a3", _pct_series(user, user[0][1] if user else None)),
+            ],
+            days,
+            _TOP,
+        ),
+    }
+
+
+def _change_panel(
+    F: _Facts, m: dict[str, Any], links: list[dict], mp: dict[str, str], runs: list[dict]
+) -> dict[str, Any]:
+    """The second panel: the lead finding's benchmark series and its model's users around the commit."""
+    from muse.analysis import stats
+
+    key = (m["model"], m["quant"], m["dataset"])
+    at = m["since"].value
+    series = [r for r in runs if (r["model"], r["quant"], r["dataset"]) == key]
+    by_day: dict[str, list[float]] = {}
+    for r in series:
+        by_day.setdefault(r["run_ts"][:10], []).append(float(r["p95_ms"]))
+    bdays = sorted(by_day)
+    b_pts = [(d, stats.median(v) or 0.0) for d, v in sorted(by_day.items())]
+    b_base = m["before"].value
+    link = next((lk for lk in links if lk["model"] == m["model"]), None)
+    u_pts: list[tuple[str, float]] = []
+    u_base = None
+    if link and (link.get("user") or {}).get("enough"):
+        rows = F.store.named(
+            "council_user_daily", {"model": m["model"], "since": mp["since"], "until": mp["until"]}
+        ).dicts()
+        u_pts = [(r["day"], float(r["median_ms"])) for r in rows]
+        u_base = link["user"]["median_before"].value
+    all_days = sorted(set(bdays) | {d for d, _ in u_pts})
+    return {
+        "title": f"{m['model']} {m['quant']} {m['dataset']}: % change from the median before "
+        f"the commit ({at} UTC, dashed line)",
+        **_panel(
+            [
+                ("benchmark p95 (daily median)", "#c0392b", _pct_series(b_pts, b_base)),
+                (f"users' {m['model']} calls (daily median)", "#2471a3", _pct_series(u_pts, u_base)),
+            ],
+            all_days,
+            _TOP + _PANEL_H + _GAP,
+            marker_day=at[:10],
+        ),
+    }
 
 
 # Confidence and its components are printed with 2 decimals; freshness decays with the clock
@@ -1472,15 +1453,9 @@ def run(
     Blocked unless the watcher's status file is valid; ``force`` overrides, loudly.
     ``narrate`` (default ``narrator.enabled``) lets the LLM narrator write the prose sections.
     """
-    from muse.analysis import circuit
-
     s = ctx.settings
-    verdict = circuit.check_gate(s, ctx.store)
+    verdict = _gate(ctx, force=force)
     gate_reason = verdict.reason
-    if not verdict.open and not force:
-        raise BlockedError(f"council blocked by the circuit breaker: {verdict.reason}")
-    if not verdict.open:
-        log.warning("FORCED: generating despite the circuit breaker: %s", verdict.reason)
     until = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(second=0, microsecond=0)
     days = window_days or s.council.window_days
     window = Window(until - timedelta(days=days), until)
@@ -1505,13 +1480,53 @@ def run(
             details={"episode": comp.episode, "status": existing["status"]},
         )
 
+    post = _write_files(posts_dir, comp)
+    rel = post.relative_to(blog).as_posix()
+    forced_flag = force and not verdict.open
+    row = _episode_row(ctx, comp, rel, forced=forced_flag)
+    details = _details(comp, post, forced=forced_flag)
+    if existing and _same_episode_row(existing, row):
+        # A re-run that computed the same episode (its files are rewritten above) writes no new
+        # row version (issue 17: two demo runs leave every table's raw count() unchanged) and
+        # does not alert again.
+        return AgentResult(
+            message=f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) "
+            f"unchanged at {post}; no new row version" + (" [FORCED]" if forced_flag else ""),
+            forced=forced_flag,
+            details={**details, "unchanged": True},
+        )
+    ctx.store.insert("episodes", [row])
+    _report(ctx, comp, rel)
+    message = f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) at {post}" + (
+        " [FORCED]" if forced_flag else ""
+    )
+    return AgentResult(message=message, rows_written=1, forced=forced_flag, details=details)
+
+
+def _gate(ctx: RunContext, *, force: bool) -> Any:
+    """The watcher's verdict on the latest commits; BlockedError when it is closed and not forced."""
+    from muse.analysis import circuit
+
+    verdict = circuit.check_gate(ctx.settings, ctx.store)
+    if not verdict.open and not force:
+        raise BlockedError(f"council blocked by the circuit breaker: {verdict.reason}")
+    if not verdict.open:
+        log.warning("FORCED: generating despite the circuit breaker: %s", verdict.reason)
+    return verdict
+
+
+def _write_files(posts_dir: Path, comp: Composition) -> Path:
+    """Write the chart, the evidence sidecar and then the post (the post last: it names the other two)."""
     post = posts_dir / epfmt.post_name(comp.episode)
     atomic_write_text(posts_dir / epfmt.chart_name(comp.episode), comp.svg)
     atomic_write_text(posts_dir / epfmt.evidence_name(comp.episode), dump_sidecar(comp.evidence))
     atomic_write_text(post, comp.markdown)
-    rel = post.relative_to(blog).as_posix()
-    forced_flag = force and not verdict.open
-    row = {
+    return post
+
+
+def _episode_row(ctx: RunContext, comp: Composition, rel: str, *, forced: bool) -> dict[str, Any]:
+    """The episodes table row of this rendering (path ``rel`` inside the blog repo)."""
+    return {
         "ts": ts_str(datetime.now(timezone.utc)),
         "episode": comp.episode,
         "lang": "en",
@@ -1528,11 +1543,15 @@ def run(
         "tokens_total": comp.tokens_total,
         "cost_total": round(comp.cost_total, 6),
         "status": comp.status,
-        "forced": forced_flag,
+        "forced": forced,
         "approved_by": "",
         "published_commit": "",
     }
-    details = {
+
+
+def _details(comp: Composition, post: Path, *, forced: bool) -> dict[str, Any]:
+    """The run's details: what was written where, how confident, how many facts."""
+    return {
         "episode": comp.episode,
         "status": comp.status,
         "path": str(post),
@@ -1540,21 +1559,14 @@ def run(
         "confidence": comp.confidence.final,
         "components": dict(comp.confidence.components),
         "correlation_r": comp.correlation_r,
-        "forced": forced_flag,
+        "forced": forced,
         "facts": len(comp.facts.items),
         **({"narration": comp.narration.summary()} if comp.narration is not None else {}),
     }
-    if existing and _same_episode_row(existing, row):
-        # A re-run that computed the same episode (its files are rewritten above) writes no new
-        # row version (issue 17: two demo runs leave every table's raw count() unchanged) and
-        # does not alert again.
-        return AgentResult(
-            message=f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) "
-            f"unchanged at {post}; no new row version" + (" [FORCED]" if forced_flag else ""),
-            forced=forced_flag,
-            details={**details, "unchanged": True},
-        )
-    ctx.store.insert("episodes", [row])
+
+
+def _report(ctx: RunContext, comp: Composition, rel: str) -> None:
+    """Metrics of a new episode row, and a warning alert when it is a draft that needs review."""
     t = ctx.telemetry
     t.count("episodes.generated", 1, confidence_score=f"{comp.confidence.final:.1f}")
     t.gauge("episodes.confidence_score", comp.confidence.final, episode=comp.episode)
@@ -1570,7 +1582,3 @@ def run(
             f"Review it, then `muse publish {comp.episode} --approve`.",
             dedup_key=f"muse-episode-{comp.episode}-draft",
         )
-    message = f"episode {comp.episode} {comp.status} (confidence {comp.confidence.final:.2f}) at {post}" + (
-        " [FORCED]" if forced_flag else ""
-    )
-    return AgentResult(message=message, rows_written=1, forced=forced_flag, details=details)
