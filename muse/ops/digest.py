@@ -240,77 +240,96 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
 
 
+def _indented(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A plain-text table indented under its heading line."""
+    return ["  " + line for line in _table(columns, rows)]
+
+
 def render_digest_text(d: dict[str, Any]) -> str:
     """The digest as plain text (no colour, no Rich), for pipes, logs and the demo."""
     out: list[str] = [f"muse digest: {d['since']} .. {d['until']} ({d['days']} days, UTC)", ""]
+    for section in (
+        _trend_lines,
+        _per_day_lines,
+        _watcher_lines,
+        _insight_lines,
+        _episode_lines,
+        _failure_lines,
+        _llm_cost_lines,
+    ):
+        out.extend(section(d))
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _trend_lines(d: dict[str, Any]) -> list[str]:
+    """Each figure's sparkline over the days, its latest value and its total or range."""
     daily = d["daily"]
     s = d["sparklines"]
-    out.append("Trend (oldest -> newest)")
-    out.extend(
-        "  " + line
-        for line in _table(
-            ["figure", "trend", "latest", "total/range"],
-            [
-                ("benchmark results", s["bench_results"], daily[-1]["bench_results"], d["totals"]["bench_results"]),
-                (
-                    "bench avg p95 ms",
-                    s["bench_avg_p95_ms"],
-                    _fmt(daily[-1]["bench_avg_p95_ms"]),
-                    _range([r["bench_avg_p95_ms"] for r in daily]),
-                ),
-                ("user sessions", s["sessions"], daily[-1]["sessions"], d["totals"]["sessions"]),
-                (
-                    "user avg latency ms",
-                    s["user_avg_latency_ms"],
-                    _fmt(daily[-1]["user_avg_latency_ms"]),
-                    _range([r["user_avg_latency_ms"] for r in daily]),
-                ),
-                (
-                    "user error rate",
-                    s["user_error_rate"],
-                    format_pct(daily[-1]["user_error_rate"]),
-                    _range([r["user_error_rate"] for r in daily], pct=True),
-                ),
-                (
-                    "LLM cost USD",
-                    s["llm_cost_usd"],
-                    format_money(daily[-1]["llm_cost_usd"]),
-                    format_money(d["totals"]["llm_cost_usd"]),
-                ),
-                (
-                    "failing watcher checks",
-                    s["watcher_failing"],
-                    daily[-1]["watcher_failing"],
-                    sum(r["watcher_failing"] for r in daily),
-                ),
-            ],
-        )
+    return ["Trend (oldest -> newest)"] + _indented(
+        ["figure", "trend", "latest", "total/range"],
+        [
+            ("benchmark results", s["bench_results"], daily[-1]["bench_results"], d["totals"]["bench_results"]),
+            (
+                "bench avg p95 ms",
+                s["bench_avg_p95_ms"],
+                _fmt(daily[-1]["bench_avg_p95_ms"]),
+                _range([r["bench_avg_p95_ms"] for r in daily]),
+            ),
+            ("user sessions", s["sessions"], daily[-1]["sessions"], d["totals"]["sessions"]),
+            (
+                "user avg latency ms",
+                s["user_avg_latency_ms"],
+                _fmt(daily[-1]["user_avg_latency_ms"]),
+                _range([r["user_avg_latency_ms"] for r in daily]),
+            ),
+            (
+                "user error rate",
+                s["user_error_rate"],
+                format_pct(daily[-1]["user_error_rate"]),
+                _range([r["user_error_rate"] for r in daily], pct=True),
+            ),
+            (
+                "LLM cost USD",
+                s["llm_cost_usd"],
+                format_money(daily[-1]["llm_cost_usd"]),
+                format_money(d["totals"]["llm_cost_usd"]),
+            ),
+            (
+                "failing watcher checks",
+                s["watcher_failing"],
+                daily[-1]["watcher_failing"],
+                sum(r["watcher_failing"] for r in daily),
+            ),
+        ],
     )
-    out.append("")
-    out.append("Per day")
-    out.extend(
-        "  " + line
-        for line in _table(
-            ["day", "bench", "avg p95 ms", "sessions", "user lat ms", "errors", "LLM USD", "watcher ok/all"],
-            [
-                (
-                    r["day"],
-                    r["bench_results"],
-                    _fmt(r["bench_avg_p95_ms"]),
-                    r["sessions"],
-                    _fmt(r["user_avg_latency_ms"]),
-                    format_pct(r["user_error_rate"]),
-                    format_money(r["llm_cost_usd"]),
-                    f"{r['watcher_checks'] - r['watcher_failing']}/{r['watcher_checks']}",
-                )
-                for r in daily
-            ],
-        )
+
+
+def _per_day_lines(d: dict[str, Any]) -> list[str]:
+    """One row a day: benchmarks, users, errors, LLM cost and watcher checks."""
+    return ["Per day"] + _indented(
+        ["day", "bench", "avg p95 ms", "sessions", "user lat ms", "errors", "LLM USD", "watcher ok/all"],
+        [
+            (
+                r["day"],
+                r["bench_results"],
+                _fmt(r["bench_avg_p95_ms"]),
+                r["sessions"],
+                _fmt(r["user_avg_latency_ms"]),
+                format_pct(r["user_error_rate"]),
+                format_money(r["llm_cost_usd"]),
+                f"{r['watcher_checks'] - r['watcher_failing']}/{r['watcher_checks']}",
+            )
+            for r in d["daily"]
+        ],
     )
-    out.append("")
+
+
+def _watcher_lines(d: dict[str, Any]) -> list[str]:
+    """The watcher's last check, then its checks per day and status."""
     w = d["watcher"]
     last = w["last"]
-    out.append(
+    out = [
         "Watcher: "
         + (
             f"last check {last['status']} at {last['at']} UTC"
@@ -318,37 +337,41 @@ def render_digest_text(d: dict[str, Any]) -> str:
             if last
             else "no checks yet"
         )
-    )
+    ]
     if w["statuses"]:
         out.extend(
-            "  " + line
-            for line in _table(
+            _indented(
                 ["day", *w["statuses"]], [(r["day"], *[r.get(st, 0) for st in w["statuses"]]) for r in w["by_day"]]
             )
         )
-    out.append("")
+    return out
+
+
+def _insight_lines(d: dict[str, Any]) -> list[str]:
+    """Open insights counted by severity, then the first of them."""
     ins = d["insights"]
     if not ins["available"]:
-        out.append(f"Insights: {ins['note']}")
-    else:
-        counts = ", ".join(
-            f"{n} {sev}" for sev, n in sorted(ins["counts"].items(), key=lambda kv: SEVERITY_ORDER.get(kv[0], 3))
-        )
-        out.append(f"Open insights: {counts or 'none'}" + (f" ({ins['note']})" if ins["note"] else ""))
+        return [f"Insights: {ins['note']}"]
+    counts = ", ".join(
+        f"{n} {sev}" for sev, n in sorted(ins["counts"].items(), key=lambda kv: SEVERITY_ORDER.get(kv[0], 3))
+    )
+    out = [f"Open insights: {counts or 'none'}" + (f" ({ins['note']})" if ins["note"] else "")]
+    if ins["open"]:
         out.extend(
-            "  " + line
-            for line in _table(
+            _indented(
                 ["severity", "type", "insight", "created"],
                 [(i["severity"], i["type"], i["title"][:90], i["created"]) for i in ins["open"][:15]],
             )
-            if ins["open"]
         )
-    out.append("")
-    out.append(f"Episodes: {len(d['episodes'])}" if d["episodes"] else "Episodes: none in this period")
+    return out
+
+
+def _episode_lines(d: dict[str, Any]) -> list[str]:
+    """The period's episodes and deployments."""
+    out = [f"Episodes: {len(d['episodes'])}" if d["episodes"] else "Episodes: none in this period"]
     if d["episodes"]:
         out.extend(
-            "  " + line
-            for line in _table(
+            _indented(
                 ["episode", "lang", "status", "confidence", "title"],
                 [
                     (e["episode"], e["lang"], e["status"], _fmt(_round(e["confidence_score"], 2)), e["title"][:60])
@@ -359,8 +382,7 @@ def render_digest_text(d: dict[str, Any]) -> str:
     out.append(f"Deployments: {len(d['deployments'])}" if d["deployments"] else "Deployments: none in this period")
     if d["deployments"]:
         out.extend(
-            "  " + line
-            for line in _table(
+            _indented(
                 ["episode", "deployment", "status", "build ms", "url"],
                 [
                     (x["episode"], x["vercel_deployment_id"], x["status"], x["build_time_ms"], x["url"])
@@ -368,13 +390,16 @@ def render_digest_text(d: dict[str, Any]) -> str:
                 ],
             )
         )
-    out.append("")
+    return out
+
+
+def _failure_lines(d: dict[str, Any]) -> list[str]:
+    """Failed agent runs, then every run counted by outcome."""
     fails = d["failed_runs"]
-    out.append(f"Failed agent runs: {len(fails)}" if fails else "Failed agent runs: none")
+    out = [f"Failed agent runs: {len(fails)}" if fails else "Failed agent runs: none"]
     if fails:
         out.extend(
-            "  " + line
-            for line in _table(
+            _indented(
                 ["started", "agent", "run", "status", "message"],
                 [
                     (
@@ -390,17 +415,20 @@ def render_digest_text(d: dict[str, Any]) -> str:
         )
     if d.get("run_outcomes"):
         out.append(run_outcomes_line(d["run_outcomes"]))
-    out.append("")
-    out.append(
+    return out
+
+
+def _llm_cost_lines(d: dict[str, Any]) -> list[str]:
+    """LLM cost and calls by source and model."""
+    out = [
         f"LLM cost by source and model: {format_money(d['totals']['llm_cost_usd'])} USD, "
         f"{d['totals']['llm_calls']} calls"
         if d["llm_cost"]
         else "LLM cost: no LLM events in this period"
-    )
+    ]
     if d["llm_cost"]:
         out.extend(
-            "  " + line
-            for line in _table(
+            _indented(
                 ["source", "model", "calls", "tokens in", "tokens out", "USD"],
                 [
                     (r["source"], r["model"], r["calls"], r["tokens_in"], r["tokens_out"], format_money(r["cost_usd"]))
@@ -408,7 +436,7 @@ def render_digest_text(d: dict[str, Any]) -> str:
                 ],
             )
         )
-    return "\n".join(out).rstrip() + "\n"
+    return out
 
 
 def run_outcomes_line(counts: dict[str, int]) -> str:
