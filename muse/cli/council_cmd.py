@@ -1,13 +1,16 @@
 """`muse council`: generate, preview and trace episodes."""
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from muse.cli import common
 from muse.cli.output import echo, err, print_json, print_markdown, print_table
 from muse.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from muse.analysis.evidence import TraceLine
 
 app = typer.Typer(
     help="The episode generator: every number traceable to a query and its rows.\n\nExample: muse council generate",
@@ -124,56 +127,13 @@ def trace_cmd(
 
     Example: muse council trace 12 --fact E7 --run
     """
-    from muse import episode as epfmt
-    from muse.analysis.evidence import EvidenceError, load_sidecar, trace
-
     if run and not fact:
         raise UsageError("--run needs --fact ID (re-executes one fact's query)")
-    number, path = _episode_path(episode)
-    body = epfmt.parse(path.read_text(encoding="utf-8")).body
-    try:
-        doc = load_sidecar(path.with_name(epfmt.evidence_name(number)))
-    except EvidenceError as exc:
-        raise InputError(f"episode {number}: {exc}") from None
-    facts = {f["id"]: f for f in doc["facts"]}
-    lines = trace(body, doc)
-    untraced = [t for t in lines if not t.traced]
+    number, facts, lines = _traced(episode)
     if fact:
-        one = facts.get(fact)
-        if one is None:
-            raise InputError(f"episode {number} has no fact {fact!r} (it has {len(facts)}: E1..E{len(facts)})")
-        where = [t.line for t in lines if t.fact is not None and t.fact["id"] == fact]
-        out = {"episode": number, "fact": one, "lines": sorted(set(where))}
-        if run:
-            from muse.analysis.factrules import check
-            from muse.store import open_store
-
-            s = common.settings()
-            with open_store(s, readonly=True, on_wait=common.on_wait) as store:
-                value, display, same = check(one, store=store, settings=s, facts=facts)
-            out["run"] = {"value": value, "display": display, "reproduced": same}
-        if as_json:
-            print_json(out)
-        else:
-            rows = [
-                (k, str(one.get(k)))
-                for k in ("id", "label", "display", "value", "unit", "kind", "query", "params", "rule", "row_keys")
-            ]
-            rows.append(("printed on lines", ", ".join(map(str, out["lines"])) or "-"))
-            if run:
-                rows.append(("re-run value", out["run"]["display"]))
-                rows.append(
-                    (
-                        "reproduced",
-                        "yes"
-                        if out["run"]["reproduced"]
-                        else f"NO: recorded {one.get('display')}, now {out['run']['display']}",
-                    )
-                )
-            print_table(["field", "value"], rows, title=f"episode {number}, fact {fact}")
-        if run and not out["run"]["reproduced"]:
-            raise typer.Exit(1)
+        _trace_one(number, facts, lines, fact, run=run, as_json=as_json)
         return
+    untraced = [t for t in lines if not t.traced]
     if as_json:
         print_json(
             {
@@ -184,25 +144,85 @@ def trace_cmd(
             }
         )
     else:
-        table: list[tuple[Any, ...]] = []
-        for t in lines:
-            f = t.fact or {}
-            table.append(
-                (
-                    t.line,
-                    t.number,
-                    f.get("id", "UNTRACED"),
-                    f.get("label", ""),
-                    f.get("query", ""),
-                    str(f.get("params", ""))[:100],
-                )
-            )
-        print_table(["line", "number", "fact", "what", "query", "parameters"], table, title=f"episode {number}")
-        echo(f"{len(lines)} numbers, {len(untraced)} without a fact")
-        for t in untraced:
-            err(f"untraced: {t.number!r} on line {t.line} of the body was not produced by any fact")
+        _print_trace(number, lines, untraced)
     if untraced:
         raise typer.Exit(1)
+
+
+def _traced(episode: str) -> tuple[int, dict[str, dict[str, Any]], list["TraceLine"]]:
+    """The episode's number, its facts by id, and every number of its body traced to its fact."""
+    from muse import episode as epfmt
+    from muse.analysis.evidence import EvidenceError, load_sidecar, trace
+
+    number, path = _episode_path(episode)
+    body = epfmt.parse(path.read_text(encoding="utf-8")).body
+    try:
+        doc = load_sidecar(path.with_name(epfmt.evidence_name(number)))
+    except EvidenceError as exc:
+        raise InputError(f"episode {number}: {exc}") from None
+    facts = {f["id"]: f for f in doc["facts"]}
+    return number, facts, trace(body, doc)
+
+
+def _trace_one(
+    number: int, facts: dict[str, dict[str, Any]], lines: list["TraceLine"], fact: str, *, run: bool, as_json: bool
+) -> None:
+    """One fact and the lines it is printed on; with ``run`` its value re-computed (exit 1 if it differs)."""
+    one = facts.get(fact)
+    if one is None:
+        raise InputError(f"episode {number} has no fact {fact!r} (it has {len(facts)}: E1..E{len(facts)})")
+    where = [t.line for t in lines if t.fact is not None and t.fact["id"] == fact]
+    out: dict[str, Any] = {"episode": number, "fact": one, "lines": sorted(set(where))}
+    if run:
+        from muse.analysis.factrules import check
+        from muse.store import open_store
+
+        s = common.settings()
+        with open_store(s, readonly=True, on_wait=common.on_wait) as store:
+            value, display, same = check(one, store=store, settings=s, facts=facts)
+        out["run"] = {"value": value, "display": display, "reproduced": same}
+    if as_json:
+        print_json(out)
+    else:
+        rows = [
+            (k, str(one.get(k)))
+            for k in ("id", "label", "display", "value", "unit", "kind", "query", "params", "rule", "row_keys")
+        ]
+        rows.append(("printed on lines", ", ".join(map(str, out["lines"])) or "-"))
+        if run:
+            rows.append(("re-run value", out["run"]["display"]))
+            rows.append(
+                (
+                    "reproduced",
+                    "yes"
+                    if out["run"]["reproduced"]
+                    else f"NO: recorded {one.get('display')}, now {out['run']['display']}",
+                )
+            )
+        print_table(["field", "value"], rows, title=f"episode {number}, fact {fact}")
+    if run and not out["run"]["reproduced"]:
+        raise typer.Exit(1)
+
+
+def _print_trace(number: int, lines: list["TraceLine"], untraced: list["TraceLine"]) -> None:
+    """Every number with its fact as a table; the untraced ones again on stderr."""
+    table: list[tuple[Any, ...]] = []
+    for t in lines:
+        f = t.fact or {}
+        table.append(
+            (
+                t.line,
+                t.number,
+                f.get("id", "UNTRACED"),
+                f.get("label", ""),
+                f.get("query", ""),
+                str(f.get("params", ""))[:100],
+            )
+        )
+    print_table(["line", "number", "fact", "what", "query", "parameters"], table, title=f"episode {number}")
+    echo(f"{len(lines)} numbers, {len(untraced)} without a fact")
+    for t in untraced:
+        err(f"untraced: {t.number!r} on line {t.line} of the body was not produced by any fact")
 
 
 @app.command("narrate")
