@@ -185,6 +185,14 @@ class _Facts:
         """A time, day or count that places the episode's data, as a fact of kind ``window``."""
         return self.other(value, fmt, kind="window", label=label, query=query, params=params)
 
+    def rule(
+        self, value: Any, fmt: str, *, label: str, params: dict[str, Any], unit: str = "", scale: float = 1.0
+    ) -> Fact:
+        """A constant of the council's own rules the episode prints (an interval level, a threshold)."""
+        return self.other(
+            value, fmt, kind="config", label=label, query="council rule", params=params, unit=unit, scale=scale
+        )
+
     def config(self, key: str, value: Any, fmt: str, *, label: str, unit: str = "", scale: float = 1.0) -> Fact:
         """A setting the episode prints, as a fact that names its config key."""
         return self.other(
@@ -428,16 +436,7 @@ def _episode_context(
         "lookback": changes.lookback,
         "evidence_name": epfmt.evidence_name(episode),
         "fact_ids": _FACT_IDS,
-        "ci_level": F.other(
-            0.95,
-            "{:.0f}",
-            kind="config",
-            unit="%",
-            scale=100.0,
-            label="interval level",
-            query="council rule",
-            params={"interval": "95%"},
-        ),
+        "ci_level": F.rule(0.95, "{:.0f}", unit="%", scale=100.0, label="interval level", params={"interval": "95%"}),
     }
 
 
@@ -581,15 +580,32 @@ def _bench_completeness(
 ) -> Fact:
     """The worst full day's benchmark results as a share of those expected."""
     bench_expected = {d: expected_bench for d in full_days}
+    label = "benchmark completeness (worst full day: results / expected)"
+    return _worst_day(
+        F, "council_hearts_daily", fp, hearts_daily_full, label, present="result_rows", expected=bench_expected
+    )
+
+
+def _worst_day(
+    F: _Facts,
+    query: str,
+    params: dict[str, str],
+    rows: list[dict[str, Any]],
+    label: str,
+    *,
+    present: str,
+    expected: dict[str, float],
+) -> Fact:
+    """The lowest daily share of what was expected (column ``present`` of ``rows`` per day), as a fact."""
     return F.sql(
-        "council_hearts_daily",
-        fp,
+        query,
+        params,
         "day_completeness",
         "{:.2f}",
-        label="benchmark completeness (worst full day: results / expected)",
-        keys=[d["day"] for d in hearts_daily_full],
-        present="result_rows",
-        expected=bench_expected,
+        label=label,
+        keys=[d["day"] for d in rows],
+        present=present,
+        expected=expected,
     )
 
 
@@ -598,15 +614,9 @@ def _telemetry_completeness(F: _Facts, window: Window) -> tuple[Fact, Fact, Fact
     first_hour, last_hour, hours_expected = _complete_hours(window)
     hp = {"since": ts_str(first_hour), "until": ts_str(last_hour)}
     packs_hours_rows = F.rows("council_packs_daily", hp)
-    c_packs = F.sql(
-        "council_packs_daily",
-        hp,
-        "day_completeness",
-        "{:.2f}",
-        label="telemetry completeness (worst day: complete hours with data / complete hours)",
-        keys=[d["day"] for d in packs_hours_rows],
-        present="hours",
-        expected=hours_expected,
+    label = "telemetry completeness (worst day: complete hours with data / complete hours)"
+    c_packs = _worst_day(
+        F, "council_packs_daily", hp, packs_hours_rows, label, present="hours", expected=hours_expected
     )
     hours_present = F.sql(
         "council_packs_daily", hp, "sum", "{:,.0f}", label="complete hours with telemetry", column="hours"
@@ -1051,22 +1061,11 @@ def _correlation(F: _Facts, fp: dict[str, str]) -> tuple[list[dict[str, Any]], d
         corr["small"] = n < STRONG_MIN_N
         corr["negative"] = r_value < 0
         corr["strong"] = (not corr["small"]) and p is not None and p < STRONG_MAX_P and r_value > 0
-        corr["min_n"] = F.other(
-            STRONG_MIN_N,
-            "{}",
-            kind="config",
-            label="days needed before a correlation can be called strong",
-            query="council rule",
-            params={"min_n": STRONG_MIN_N, "max_p": 0.05},
+        thresholds = {"min_n": STRONG_MIN_N, "max_p": 0.05}
+        corr["min_n"] = F.rule(
+            STRONG_MIN_N, "{}", label="days needed before a correlation can be called strong", params=thresholds
         )
-        corr["max_p"] = F.other(
-            STRONG_MAX_P,
-            "{:.2f}",
-            kind="config",
-            label="p-value a strong correlation needs",
-            query="council rule",
-            params={"min_n": STRONG_MIN_N, "max_p": 0.05},
-        )
+        corr["max_p"] = F.rule(STRONG_MAX_P, "{:.2f}", label="p-value a strong correlation needs", params=thresholds)
     return corr_rows, corr
 
 
