@@ -38,12 +38,13 @@ an hour (or a bench row) analysed.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from muse.analysis import insights as ins
 from muse.analysis import stats as stats_mod
@@ -55,6 +56,7 @@ from muse.runs import AgentResult, ItemOutcome, RunContext
 
 if TYPE_CHECKING:
     from muse.config import Settings
+    from muse.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,8 @@ BENCH_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 0.01}  # ... nor below o
 # over every call of the run when it scored enough calls to measure it and it is higher.
 FALSE_ALARM_RATE = {"latency": 0.005, "cost": 0.01}
 RATE_MIN_CALLS = 2000
-TEMP_PREFIX = "_an_"  # the session-scoped temporary tables of one run
+# The session-scoped temporary tables of one run (sql/queries/analytics_*.sql create them).
+TEMP_TABLES = ("_an_hours", "_an_buckets", "_an_hist", "_an_base", "_an_out", "_an_bench_long", "_an_bench")
 LEVEL_SHIFT_MIN_CALLS = 3  # hours with fewer calls of a group are left out of its level series
 
 BENCH_METRICS = {
@@ -159,10 +162,52 @@ class Params:
         }
 
 
+# Every insight type the worker writes: their unresolved ones are read in one query a run.
+INSIGHT_TYPES = ("outlier", "cost_anomaly", "level_shift", "ingestion_gap") + tuple(
+    t for t, _, _ in BENCH_METRICS.values()
+)
+
+
+class OpenInsights:
+    """The unresolved insights of the worker's types, read in one query when first needed and
+    kept current by this run's own writes (its upserts and resolves go through here). Callers
+    get copies: an insight they change is stored only if they upsert it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._by_id: dict[str, Insight] | None = None
+
+    def of(self, types: Sequence[str]) -> list[Insight]:
+        if self._by_id is None:
+            self._by_id = {i.insight_id: i for i in ins.open_of_types(self.store, INSIGHT_TYPES)}
+        return [copy.deepcopy(i) for i in self._by_id.values() if i.type in types]
+
+    def upsert(self, desired: Sequence[Insight], *, run_id: str) -> ins.UpsertResult:
+        result = ins.upsert(self.store, desired, run_id=run_id)
+        for new in result.created + result.updated:
+            self._seen(new)
+        return result
+
+    def resolve(self, insights: Sequence[Insight], *, reason: str, run_id: str) -> list[Insight]:
+        done = ins.resolve(self.store, insights, reason=reason, run_id=run_id)
+        for i in done:
+            self._seen(i)
+        return done
+
+    def _seen(self, insight: Insight) -> None:
+        if self._by_id is None:
+            return
+        if insight.status == "resolved":
+            self._by_id.pop(insight.insight_id, None)
+        else:
+            self._by_id[insight.insight_id] = copy.deepcopy(insight)
+
+
 @dataclass
 class Findings:
     """What one run did and found: its message, details, metrics and demo summary."""
 
+    live: OpenInsights  # the unresolved insights, read once a run
     llm_rows: int = 0
     bench_rows: int = 0
     insufficient: int = 0
@@ -177,6 +222,7 @@ class Findings:
     llm_outlier_groups: list[dict[str, Any]] = field(default_factory=list)
     llm_stats: dict[str, Any] = field(default_factory=dict)
     llm_full: bool = False
+    stored_outliers: bool = True  # analytics_outliers holds some row (tombstones may be due)
     bench_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def absorb(self, result: ins.UpsertResult) -> None:
@@ -190,7 +236,7 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
     Example: run_agent(settings, "analytics", run, full=False)
     """
     params = Params.from_settings(ctx.settings)
-    found = Findings()
+    found = Findings(live=OpenInsights(ctx.store))
     items: list[ItemOutcome] = []
     _drop_temp(ctx)
     try:
@@ -288,12 +334,7 @@ def _step(items: list[ItemOutcome], name: str, fn: Callable[[], ItemOutcome | No
 
 def _drop_temp(ctx: RunContext) -> None:
     """Drop this run's temporary tables (a previous run in the same session may have left some)."""
-    rows = ctx.store.query(
-        "SELECT name FROM system.tables WHERE is_temporary AND startsWith(name, {p:String})", {"p": TEMP_PREFIX}
-    ).rows
-    names = [name for (name,) in rows if name.startswith(TEMP_PREFIX) and name.replace("_", "").isalnum()]
-    if names:
-        ctx.store.execute("DROP TEMPORARY TABLE IF EXISTS " + ", ".join(names))
+    ctx.store.execute("DROP TEMPORARY TABLE IF EXISTS " + ", ".join(TEMP_TABLES))
 
 
 # -- llm_events -----------------------------------------------------------------------------
@@ -305,6 +346,7 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
     store = ctx.store
     mark = store.named("analytics_llm_watermark").first() or {}
     watermark = parse_ts(mark.get("watermark"))
+    found.stored_outliers = bool(mark.get("outliers", True))
     full = full or watermark is None
     if not full and watermark is not None:  # (full is set whenever there is no watermark)
         store.named("analytics_llm_changed_hours", {"lo": watermark - timedelta(seconds=p.overlap_s)})
@@ -313,45 +355,35 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
     else:
         store.execute("CREATE TEMPORARY TABLE _an_hours (hour DateTime('UTC')) ENGINE = Memory")
     store.named("analytics_llm_buckets", {"full": int(full)})
-    span = store.query("SELECT sum(bucket_rows) AS n, min(hour) AS lo, max(hour) AS hi FROM _an_buckets").first() or {}
+    span = store.named("analytics_llm_span").first() or {}
     if not span.get("n"):
         return ItemOutcome("llm_events", "ok", "nothing new")
     if ctx.progress:
         ctx.progress("llm_events", 0, int(span["n"]))
-    h_lo, h_hi = require_ts(span["lo"]), require_ts(span["hi"]) + timedelta(hours=1)
-    # The stored buckets the windows need (and the level-shift series), read once; none in a full run.
-    store.named(
-        "analytics_llm_history",
-        {"full": int(full), "hist_lo": h_lo - timedelta(days=max(p.window_days, p.shift_days)), "hist_hi": h_hi},
-    )
+    found.hours = [require_ts(h) for h in span["hours"]]
+    _llm_history(ctx, p, found.hours, full=full)
     store.named("analytics_llm_baselines", {"win_h": p.window_days * 24, "floor": LOG_SCALE_FLOOR})
     store.named("analytics_llm_score", {"full": int(full), "min_n": p.min_n, "extreme_z": EXTREME_Z})
-    found.hours = [require_ts(r[0]) for r in store.query("SELECT DISTINCT hour FROM _an_buckets ORDER BY hour").rows]
-    stats = (
-        store.query(
-            "SELECT sum(b.bucket_rows) AS total, sumIf(b.bucket_rows, b.n < {min_n:UInt32}) AS insufficient, "
-            "countIf(b.n >= {min_n:UInt32}) AS tested_buckets, sumIf(b.bucket_rows, b.n >= {min_n:UInt32}) AS scored "
-            "FROM _an_base AS b",
-            {"min_n": p.min_n},
-        ).first()
-        or {}
-    )
+    stats = store.named("analytics_llm_run_stats", {"min_n": p.min_n}).first() or {}
     stats["n"] = stats.pop("total", 0)
-    extremes = (
-        store.query(
-            "SELECT countIf(abs(cost_z) > 3) AS cost_o, countIf(abs(latency_z) > 3) AS latency_o, "
-            "countIf(abs(tokens_z) > 3) AS tokens_o, countIf(abs(cost_z) > 5) AS cost_x, "
-            "countIf(abs(latency_z) > 5) AS latency_x, countIf(abs(tokens_z) > 5) AS tokens_x, "
-            "countIf(cost_z > 3) AS cost_up, countIf(latency_z > 3) AS latency_up FROM _an_out"
-        ).first()
-        or {}
-    )
-    stats.update(extremes)
     groups = store.named("analytics_llm_outlier_groups").dicts()
     found.llm_outlier_groups = _significant_groups(p, groups, stats)
     found.llm_stats = stats
     found.llm_full = full
     return None
+
+
+def _llm_history(ctx: RunContext, p: Params, hours: list[datetime], *, full: bool) -> None:
+    """_an_hist: the stored buckets the windows need (and the level-shift series), read once;
+    a full run recomputes every bucket and reads none."""
+    if full:
+        ctx.store.named("analytics_llm_history_none")
+        return
+    h_lo, h_hi = hours[0], hours[-1] + timedelta(hours=1)
+    ctx.store.named(
+        "analytics_llm_history",
+        {"full": 0, "hist_lo": h_lo - timedelta(days=max(p.window_days, p.shift_days)), "hist_hi": h_hi},
+    )
 
 
 def _significant_groups(p: Params, groups: list[dict[str, Any]], stats: dict[str, Any]) -> list[dict[str, Any]]:
@@ -391,12 +423,13 @@ def _llm_commit(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     version = int(datetime.now(timezone.utc).timestamp() * 1000) * 2
     _write_llm_outlier_insights(ctx, found)
     full = int(found.llm_full)
-    store.named("analytics_llm_outlier_tombstones", {"full": full, "version": version, "run_id": ctx.run_id})
+    if found.stored_outliers:  # (no outlier row ever stored: nothing to tombstone)
+        store.named("analytics_llm_outlier_tombstones", {"full": full, "version": version, "run_id": ctx.run_id})
     store.named("analytics_llm_save_outliers", {"version": version + 1, "run_id": ctx.run_id})
     store.named("analytics_llm_save_baselines", {"run_id": ctx.run_id, "window_days": p.window_days, "min_n": p.min_n})
     stats = found.llm_stats
     n = int(stats.get("n") or 0)
-    buckets = int(store.query("SELECT count() FROM _an_base").scalar(0) or 0)
+    buckets = int(stats.get("buckets") or 0)
     found.llm_rows += n
     found.rows_written += buckets
     found.insufficient += int(stats.get("insufficient") or 0)
@@ -419,10 +452,10 @@ def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
     source is folded into that anomaly (listed in its metrics.folded_outliers) instead."""
     live = {
         (i.source, i.operation, i.model, i.metric): i
-        for i in ins.open_of_types(ctx.store, ["outlier"])
+        for i in found.live.of(["outlier"])
         if i.status == "open" and i.evidence.get("kind") == "llm"
     }
-    anomalies = ins.open_of_types(ctx.store, ["cost_anomaly"])
+    anomalies = found.live.of(["cost_anomaly"])
     merged: dict[tuple[str, str, str, str], Insight] = {}
     folded: dict[str, Insight] = {}
     for g in sorted(found.llm_outlier_groups, key=lambda g: str(g["hour"])):
@@ -472,7 +505,7 @@ def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
         hours = dict(base.metrics.get("hours", {})) if base else {}
         hours[hour] = entry
         merged[key] = _llm_outlier_insight(key, hours, base)
-    found.absorb(ins.upsert(ctx.store, list(merged.values()) + list(folded.values()), run_id=ctx.run_id))
+    found.absorb(found.live.upsert(list(merged.values()) + list(folded.values()), run_id=ctx.run_id))
 
 
 def _llm_outlier_insight(
@@ -555,20 +588,18 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     store = ctx.store
     hi = found.hours[-1] + timedelta(hours=1)
     lo = hi - timedelta(days=p.shift_days)
-    series: dict[int, list[dict[str, Any]]] = {}
-    for r in store.named("analytics_level_shift_series", {"lo": lo, "hi": hi}).dicts():
-        if r["n"] >= LEVEL_SHIFT_MIN_CALLS:
-            series.setdefault(r["key"], []).append(r)
     tests: list[dict[str, Any]] = []
-    for rows in series.values():
-        for metric, level in (("latency", _latency_levels), ("cost", _cost_levels)):
-            levels = level(rows)
+    for g in store.named(
+        "analytics_level_shift_series", {"lo": lo, "hi": hi, "min_calls": LEVEL_SHIFT_MIN_CALLS}
+    ).dicts():
+        for metric in ("latency", "cost"):
+            levels = list(zip(g["hours"], g[metric]))
             cp = stats_mod.change_point([v for _, v in levels], min_size=p.shift_min_hours)
             if cp is None:
                 continue
-            tests.append({"rows": rows, "metric": metric, "levels": levels, "cp": cp})
+            tests.append({"group": g, "metric": metric, "levels": levels, "cp": cp})
     keep = stats_mod.bh_reject([t["cp"].p_value for t in tests], p.fdr_q)
-    live = [i for i in ins.open_of_types(store, ["level_shift"]) if i.status != "resolved"]
+    live = [i for i in found.live.of(["level_shift"]) if i.status != "resolved"]
     desired = []
     for t, k in zip(tests, keep):
         cp = t["cp"]
@@ -578,7 +609,7 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
         desired.append(_level_shift_insight(ctx, p, t, live))
     # Outlier insights of the same group and metric from the shift's start on were its first
     # hours, seen before the shift could be called: folded into it (listed, and resolved).
-    outliers = [i for i in ins.open_of_types(store, ["outlier"]) if i.evidence.get("kind") == "llm"]
+    outliers = [i for i in found.live.of(["outlier"]) if i.evidence.get("kind") == "llm"]
     fold: list[tuple[Insight, Insight]] = []
     for shift in desired:
         start = shift.metrics["start_hour"]
@@ -593,12 +624,12 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
             set((old.metrics.get("folded_outliers", []) if old else []) + [o.insight_id for o in mine])
         )
         fold += [(o, shift) for o in mine]
-    result = ins.upsert(store, desired, run_id=ctx.run_id)
+    result = found.live.upsert(desired, run_id=ctx.run_id)
     found.absorb(result)
     for o, shift in fold:
         found.resolved += len(
-            ins.resolve(
-                store, [o], reason=f"part of the level shift {shift.insight_id} ({shift.title})", run_id=ctx.run_id
+            found.live.resolve(
+                [o], reason=f"part of the level shift {shift.insight_id} ({shift.title})", run_id=ctx.run_id
             )
         )
     for new in result.created:
@@ -608,31 +639,10 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     )
 
 
-def _pooled_slope(rows: list[dict[str, Any]], x: str, y: str, xx: str, xy: str) -> float:
-    """The within-hour least squares slope of the whole series (hour means removed)."""
-    num = sum(r[xy] - r[x] * r[y] / r["n"] for r in rows)
-    den = sum(r[xx] - r[x] * r[x] / r["n"] for r in rows)
-    return num / den if den > 1e-9 else 0.0
-
-
-def _latency_levels(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
-    """Per hour: mean ln latency at the series' mean ln(1 + tokens_out) (answer size held fixed)."""
-    b = _pooled_slope(rows, "sx", "sy", "sxx", "sxy")
-    xbar = sum(r["sx"] for r in rows) / sum(r["n"] for r in rows)
-    return [(r["hour"], r["sy"] / r["n"] - b * (r["sx"] / r["n"] - xbar)) for r in rows]
-
-
-def _cost_levels(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
-    """Per hour: mean ln cost at the series' mean ln(1 + total tokens)."""
-    b = _pooled_slope(rows, "su", "sv", "suu", "suv")
-    ubar = sum(r["su"] for r in rows) / sum(r["n"] for r in rows)
-    return [(r["hour"], r["sv"] / r["n"] - b * (r["su"] / r["n"] - ubar)) for r in rows]
-
-
 def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: list[Insight]) -> Insight:
     cp = t["cp"]
-    rows, metric, levels = t["rows"], t["metric"], t["levels"]
-    source, operation, model = rows[0]["source"], rows[0]["operation"], rows[0]["model"]
+    metric, levels = t["metric"], t["levels"]
+    source, operation, model = t["group"]["source"], t["group"]["operation"], t["group"]["model"]
     start = require_ts(levels[cp.index][0])
     last_before = levels[cp.index - 1][0]
     before, after = math.exp(cp.before_median), math.exp(cp.after_median)
@@ -754,7 +764,7 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     if rows:
         ctx.telemetry.gauge("analytics.cost_last_hour_usd", rows[-1]["cost"])
         ctx.telemetry.gauge("analytics.cost_baseline_usd", rows[-1]["baseline"])
-    live = [i for i in ins.open_of_types(ctx.store, ["cost_anomaly"])]
+    live = [i for i in found.live.of(["cost_anomaly"])]
     episodes: list[tuple[Insight | None, dict[str, dict[str, Any]]]] = []
     for r in hot:
         hour = require_ts(r["hour"])
@@ -776,7 +786,7 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
             episodes.append(target)
         target[1][ts_str(hour)] = entry
     desired = [_cost_insight(p, old, hours_map) for old, hours_map in episodes]
-    result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
+    result = found.live.upsert(desired, run_id=ctx.run_id)
     found.absorb(result)
     for new in result.created:
         _alert(ctx, p, found, new, "warning")
@@ -1030,14 +1040,11 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
     # Regressions stored before that are no longer change points (a blip now known, or
     # data replaced) are resolved; their pages, if any, are resolved too.
     wanted = {d.insight_id for d in desired}
-    stale = [
-        i for i in ins.open_of_types(ctx.store, [t for t, _, _ in BENCH_METRICS.values()]) if i.insight_id not in wanted
-    ]
+    stale = [i for i in found.live.of([t for t, _, _ in BENCH_METRICS.values()]) if i.insight_id not in wanted]
     existing = ins.load(ctx.store, wanted)
-    result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
+    result = found.live.upsert(desired, run_id=ctx.run_id)
     found.absorb(result)
-    for done in ins.resolve(
-        ctx.store,
+    for done in found.live.resolve(
         stale,
         reason="the next run reverted it (reported as an outlier) or the data changed",
         run_id=ctx.run_id,
@@ -1141,17 +1148,16 @@ def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
                 },
             )
         )
-    result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
+    result = found.live.upsert(desired, run_id=ctx.run_id)
     found.absorb(result)
     # The ingest worker deletes a gap that later data filled: its insight is resolved. An
     # hour that now belongs to a longer gap is resolved into that gap's insight.
     wanted = {d.insight_id for d in desired}
-    stale = [i for i in ins.open_of_types(ctx.store, ["ingestion_gap"]) if i.insight_id not in wanted]
+    stale = [i for i in found.live.of(["ingestion_gap"]) if i.insight_id not in wanted]
     filled = [i for i in stale if i.insight_id not in covered]
     folded = [i for i in stale if i.insight_id in covered]
     found.resolved += len(
-        ins.resolve(
-            ctx.store,
+        found.live.resolve(
             filled,
             reason="later data filled the hour (the ingest worker removed the gap)",
             run_id=ctx.run_id,
@@ -1159,7 +1165,7 @@ def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
     )
     for i in folded:
         found.resolved += len(
-            ins.resolve(ctx.store, [i], reason=f"part of the longer gap {covered[i.insight_id]}", run_id=ctx.run_id)
+            found.live.resolve([i], reason=f"part of the longer gap {covered[i.insight_id]}", run_id=ctx.run_id)
         )
     recorded = (
         f"{len(rows)} gap(s) recorded"
