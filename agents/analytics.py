@@ -362,6 +362,7 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
         ctx.progress("llm_events", 0, int(span["n"]))
     found.hours = [require_ts(h) for h in span["hours"]]
     _llm_history(ctx, p, found.hours, full=full)
+    store.named("analytics_llm_baselines_table")
     store.named("analytics_llm_baselines", {"win_h": p.window_days * 24, "floor": LOG_SCALE_FLOOR})
     store.named("analytics_llm_score", {"full": int(full), "min_n": p.min_n, "extreme_z": EXTREME_Z})
     stats = store.named("analytics_llm_run_stats", {"min_n": p.min_n}).first() or {}

@@ -15,3 +15,6 @@ CROSS JOIN (
            countIf(cost_z > 3) AS cost_up, countIf(latency_z > 3) AS latency_up
     FROM _an_out
 ) AS o
+-- No JIT: a run executes this once; LLVM compiles an expression the third time a process sees
+-- it, at a cost a single run never earns back.
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0

@@ -32,3 +32,6 @@ FROM (
     ) AS b ON b.key = e.key AND b.hour = e.hour
     WHERE greatest(abs(zl), abs(zc), abs(zt)) > {extreme_z:Float64}
 )
+-- No JIT: a run executes this once; LLVM compiles an expression the third time a process sees
+-- it, at a cost a single run never earns back.
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0
