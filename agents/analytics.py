@@ -640,6 +640,31 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     )
 
 
+def _commits_around(ctx: RunContext, start: datetime) -> list[dict[str, Any]]:
+    """The commits first seen in the 12 hours before a shift's start hour (each once)."""
+    commits: list[dict[str, Any]] = []
+    for c in ctx.store.named(
+        "analytics_level_shift_commits",
+        {"scan_lo": start - timedelta(days=7), "lo": start - timedelta(hours=12), "hi": start + timedelta(hours=1)},
+    ).dicts():
+        if all(c["commit_sha"] != k["commit_sha"] for k in commits):  # a commit seen by two sources once
+            commits.append(c)
+    return commits
+
+
+def _same_shift(live: list[Insight], key: tuple[str, str, str, str], start: datetime) -> Insight | None:
+    """An unresolved level_shift of the same group and metric starting within 24 hours of start."""
+    return next(
+        (
+            i
+            for i in live
+            if (i.source, i.operation, i.model, i.metric) == key
+            and abs((require_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600
+        ),
+        None,
+    )
+
+
 def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: list[Insight]) -> Insight:
     cp = t["cp"]
     metric, levels = t["metric"], t["levels"]
@@ -648,13 +673,7 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
     last_before = levels[cp.index - 1][0]
     before, after = math.exp(cp.before_median), math.exp(cp.after_median)
     ratio, lo_r, hi_r = after / before, math.exp(cp.step_low), math.exp(cp.step_high)
-    commits: list[dict[str, Any]] = []
-    for c in ctx.store.named(
-        "analytics_level_shift_commits",
-        {"scan_lo": start - timedelta(days=7), "lo": start - timedelta(hours=12), "hi": start + timedelta(hours=1)},
-    ).dicts():
-        if all(c["commit_sha"] != k["commit_sha"] for k in commits):  # a commit seen by two sources once
-            commits.append(c)
+    commits = _commits_around(ctx, start)
     suspect = next(
         (c for c in reversed(commits) if require_ts(c["first_seen"]) < start), commits[0] if commits else None
     )
@@ -675,15 +694,7 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
         f"p = {cp.p_value:.1e} after Bonferroni over the splits, a discovery at FDR {p.fdr_q:g}). The shift "
         f"holds in both halves of the later hours. Commits first seen in the 12 hours before: {named}."
     )
-    old = next(
-        (
-            i
-            for i in live
-            if (i.source, i.operation, i.model, i.metric) == (source, operation, model, metric)
-            and abs((require_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600
-        ),
-        None,
-    )
+    old = _same_shift(live, (source, operation, model, metric), start)
     return Insight(
         insight_id=old.insight_id
         if old
@@ -932,112 +943,8 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
     desired: list[Insight] = []
     for c in changes:
         kind, severity = classify_change(c, p.bench_z)
-        rtype, what, unit = BENCH_METRICS[c["metric"]]
-        series = f"{c['model']} {c['quant']} on {c['dataset']}"
-        sha = str(c["commit_sha"])
-        run_pct = (c["value"] - c["center"]) / c["center"] * 100 if c["center"] else float("inf")
-        before, after = [float(v) for v in c["before"]], [float(v) for v in c["after"]]
-        rom = stats_mod.ratio_of_medians(before, after, min_n=1) if before and after else None
-        ratio, r_lo, r_hi = (
-            (rom.ratio, rom.low, rom.high) if rom and rom.ratio is not None else (math.inf, math.inf, math.inf)
-        )
-        pct = (ratio - 1) * 100 if math.isfinite(ratio) else run_pct
-        size = (
-            f"ratio of medians after/before {ratio:.2f} (95% bootstrap interval {r_lo:.2f}-{r_hi:.2f}; "
-            f"{len(after)} run(s) from this commit on against the {len(before)} before)"
-        )
-        if kind == "outlier":
-            itype = "outlier"
-            iid = ins.insight_id("bench_outlier", c["model"], c["quant"], c["dataset"], c["metric"], sha)
-            title = (
-                f"One-run {what} outlier: {series} {run_pct:+.0f}% at commit {sha[:8]}, back to normal at "
-                f"{c['next_commit'][:8]}"
-            )
-            state = (
-                f"The next run (commit {c['next_commit'][:8]}) was not worse by both {p.bench_z:g} scale units "
-                f"and {p.min_change_pct:g}%, so this is a one-run blip, not a regression."
-            )
-            action = SUGGESTED["bench_outlier"]
-        else:
-            itype = rtype
-            iid = ins.insight_id("bench_regression", c["model"], c["quant"], c["dataset"], c["metric"], sha)
-            title = f"{what[0].upper()}{what[1:]} regression: {series} {pct:+.0f}% at commit {sha[:8]}"
-            if c["has_next"]:
-                state = (
-                    f"Confirmed by the next run (commit {c['next_commit'][:8]}, {_num(c['next_value'])} {unit}, "
-                    f"{c['next_badness']:.1f} scale units worse than the pre-change baseline)."
-                )
-            elif severity == "critical":
-                state = f"Extreme score (>= {2 * p.bench_z:g}); not yet confirmed by a later run."
-            else:
-                state = "Awaiting confirmation by the next run (critical if it stays worse)."
-            state += f" Size: {size}."
-            action = SUGGESTED[rtype]
         found.bench_changes.append({"kind": kind, "severity": severity})
-        desc = (
-            f"{what[0].upper()}{what[1:]} of {series} was {_num(c['value'])} {unit} at commit {sha[:8]} against a "
-            f"median of {_num(c['center'])} {unit} over the {c['n']} earlier run(s) of the series in "
-            f"{p.window_days} days (scale 1.4826 x MAD = {_num(c['scale'])}, {c['badness']:.1f} units worse; "
-            f"threshold {p.bench_z:g} and {p.min_change_pct:g}%). {state}"
-        )
-        desired.append(
-            Insight(
-                insight_id=iid,
-                type=itype,
-                severity=severity,
-                title=title,
-                description=desc,
-                observed_at=str(c["ts"]),
-                source="banterhearts",
-                model=c["model"],
-                quant=c["quant"],
-                dataset=c["dataset"],
-                commit_sha=sha,
-                metric=c["metric"],
-                baseline_value=c["center"],
-                observed_value=c["value"],
-                z_score=_signed_z(c),
-                suggested_action=action,
-                metrics={
-                    "value": c["value"],
-                    "baseline_median": c["center"],
-                    "baseline_scale": c["scale"],
-                    "baseline_runs": c["n"],
-                    "change_pct": pct if math.isfinite(pct) else None,
-                    "run_change_pct": run_pct if math.isfinite(run_pct) else None,
-                    "ratio_of_medians": ratio if math.isfinite(ratio) else None,
-                    "ratio_low": r_lo if r_lo is not None and math.isfinite(r_lo) else None,
-                    "ratio_high": r_hi if r_hi is not None and math.isfinite(r_hi) else None,
-                    "median_after": statistics.median(after) if after else None,
-                    "runs_after": len(after),
-                    "z_threshold": p.bench_z,
-                    "badness": c["badness"],
-                    "next_value": c["next_value"] if c["has_next"] else None,
-                    "next_badness": c["next_badness"],
-                    "confirmed": bool(c["has_next"] and kind != "outlier"),
-                },
-                evidence={
-                    "kind": "bench",
-                    "query": "analytics_bench_changes",
-                    "table": "bench_runs",
-                    "parameters": {
-                        "model": c["model"],
-                        "quant": c["quant"],
-                        "dataset": c["dataset"],
-                        "metric": c["metric"],
-                        "window_days": p.window_days,
-                        "min_n": p.bench_min_n,
-                        "z_threshold": p.bench_z,
-                    },
-                    "run_id": str(c["run_id"]),
-                    "commit_sha": sha,
-                    "previous_commit": c["prev_commit"],
-                    "next_run_id": c["next_run_id"] or None,
-                    "next_commit": c["next_commit"] or None,
-                    "baseline_commits": c["baseline_commits"],
-                },
-            )
-        )
+        desired.append(_bench_insight(p, c, kind, severity))
     # Regressions stored before that are no longer change points (a blip now known, or
     # data replaced) are resolved; their pages, if any, are resolved too.
     wanted = {d.insight_id for d in desired}
@@ -1059,6 +966,147 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
     for up in result.escalated:
         if up.type.endswith("_regression") and existing.get(up.insight_id) is not None:
             _alert(ctx, p, found, up, up.severity)
+
+
+@dataclass(frozen=True)
+class _BenchSize:
+    """A change point's size: the one run against the baseline, and the ratio of the medians
+    after/before the change with its bootstrap interval (inf when it cannot be computed)."""
+
+    run_pct: float
+    pct: float
+    ratio: float
+    low: float | None
+    high: float | None
+    before: list[float]
+    after: list[float]
+
+    @classmethod
+    def of(cls, c: dict[str, Any]) -> "_BenchSize":
+        run_pct = (c["value"] - c["center"]) / c["center"] * 100 if c["center"] else float("inf")
+        before, after = [float(v) for v in c["before"]], [float(v) for v in c["after"]]
+        rom = stats_mod.ratio_of_medians(before, after, min_n=1) if before and after else None
+        ratio, r_lo, r_hi = (
+            (rom.ratio, rom.low, rom.high) if rom and rom.ratio is not None else (math.inf, math.inf, math.inf)
+        )
+        pct = (ratio - 1) * 100 if math.isfinite(ratio) else run_pct
+        return cls(run_pct, pct, ratio, r_lo, r_hi, before, after)
+
+    def text(self) -> str:
+        return (
+            f"ratio of medians after/before {self.ratio:.2f} (95% bootstrap interval {self.low:.2f}-{self.high:.2f}; "
+            f"{len(self.after)} run(s) from this commit on against the {len(self.before)} before)"
+        )
+
+
+def _bench_wording(p: Params, c: dict[str, Any], kind: str, severity: str, size: _BenchSize) -> tuple[str, str, str]:
+    """Title, state sentence and suggested action of a bench change point."""
+    rtype, what, unit = BENCH_METRICS[c["metric"]]
+    series = f"{c['model']} {c['quant']} on {c['dataset']}"
+    sha = str(c["commit_sha"])
+    if kind == "outlier":
+        title = (
+            f"One-run {what} outlier: {series} {size.run_pct:+.0f}% at commit {sha[:8]}, back to normal at "
+            f"{c['next_commit'][:8]}"
+        )
+        state = (
+            f"The next run (commit {c['next_commit'][:8]}) was not worse by both {p.bench_z:g} scale units "
+            f"and {p.min_change_pct:g}%, so this is a one-run blip, not a regression."
+        )
+        return title, state, SUGGESTED["bench_outlier"]
+    title = f"{what[0].upper()}{what[1:]} regression: {series} {size.pct:+.0f}% at commit {sha[:8]}"
+    if c["has_next"]:
+        state = (
+            f"Confirmed by the next run (commit {c['next_commit'][:8]}, {_num(c['next_value'])} {unit}, "
+            f"{c['next_badness']:.1f} scale units worse than the pre-change baseline)."
+        )
+    elif severity == "critical":
+        state = f"Extreme score (>= {2 * p.bench_z:g}); not yet confirmed by a later run."
+    else:
+        state = "Awaiting confirmation by the next run (critical if it stays worse)."
+    state += f" Size: {size.text()}."
+    return title, state, SUGGESTED[rtype]
+
+
+def _bench_insight(p: Params, c: dict[str, Any], kind: str, severity: str) -> Insight:
+    """The insight of one bench change point: a regression, or a one-run outlier the next run reverted."""
+    rtype, what, unit = BENCH_METRICS[c["metric"]]
+    series = f"{c['model']} {c['quant']} on {c['dataset']}"
+    sha = str(c["commit_sha"])
+    size = _BenchSize.of(c)
+    title, state, action = _bench_wording(p, c, kind, severity, size)
+    if kind == "outlier":
+        itype = "outlier"
+        iid = ins.insight_id("bench_outlier", c["model"], c["quant"], c["dataset"], c["metric"], sha)
+    else:
+        itype = rtype
+        iid = ins.insight_id("bench_regression", c["model"], c["quant"], c["dataset"], c["metric"], sha)
+    desc = (
+        f"{what[0].upper()}{what[1:]} of {series} was {_num(c['value'])} {unit} at commit {sha[:8]} against a "
+        f"median of {_num(c['center'])} {unit} over the {c['n']} earlier run(s) of the series in "
+        f"{p.window_days} days (scale 1.4826 x MAD = {_num(c['scale'])}, {c['badness']:.1f} units worse; "
+        f"threshold {p.bench_z:g} and {p.min_change_pct:g}%). {state}"
+    )
+    return Insight(
+        insight_id=iid,
+        type=itype,
+        severity=severity,
+        title=title,
+        description=desc,
+        observed_at=str(c["ts"]),
+        source="banterhearts",
+        model=c["model"],
+        quant=c["quant"],
+        dataset=c["dataset"],
+        commit_sha=sha,
+        metric=c["metric"],
+        baseline_value=c["center"],
+        observed_value=c["value"],
+        z_score=_signed_z(c),
+        suggested_action=action,
+        metrics=_bench_metrics(p, c, kind, size),
+        evidence={
+            "kind": "bench",
+            "query": "analytics_bench_changes",
+            "table": "bench_runs",
+            "parameters": {
+                "model": c["model"],
+                "quant": c["quant"],
+                "dataset": c["dataset"],
+                "metric": c["metric"],
+                "window_days": p.window_days,
+                "min_n": p.bench_min_n,
+                "z_threshold": p.bench_z,
+            },
+            "run_id": str(c["run_id"]),
+            "commit_sha": sha,
+            "previous_commit": c["prev_commit"],
+            "next_run_id": c["next_run_id"] or None,
+            "next_commit": c["next_commit"] or None,
+            "baseline_commits": c["baseline_commits"],
+        },
+    )
+
+
+def _bench_metrics(p: Params, c: dict[str, Any], kind: str, size: _BenchSize) -> dict[str, Any]:
+    return {
+        "value": c["value"],
+        "baseline_median": c["center"],
+        "baseline_scale": c["scale"],
+        "baseline_runs": c["n"],
+        "change_pct": size.pct if math.isfinite(size.pct) else None,
+        "run_change_pct": size.run_pct if math.isfinite(size.run_pct) else None,
+        "ratio_of_medians": size.ratio if math.isfinite(size.ratio) else None,
+        "ratio_low": size.low if size.low is not None and math.isfinite(size.low) else None,
+        "ratio_high": size.high if size.high is not None and math.isfinite(size.high) else None,
+        "median_after": statistics.median(size.after) if size.after else None,
+        "runs_after": len(size.after),
+        "z_threshold": p.bench_z,
+        "badness": c["badness"],
+        "next_value": c["next_value"] if c["has_next"] else None,
+        "next_badness": c["next_badness"],
+        "confirmed": bool(c["has_next"] and kind != "outlier"),
+    }
 
 
 def _signed_z(c: dict[str, Any]) -> float:
@@ -1088,72 +1136,94 @@ def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
     desired = []
     covered: dict[str, str] = {}  # the id an hour's own insight had -> the gap that holds the hour now
     for span in _gap_spans(rows):
-        g, last, n = span[0], span[-1], len(span)
-        hour = g["hour"][:16]
-        end = (datetime.fromisoformat(last["hour"]) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
-        end = end[11:] if end[:10] == hour[:10] else end  # "10:00 to 15:00" within a day
-        events = sum(int(x["events"]) for x in span)
-        baseline = sum(float(x["baseline"]) for x in span) / n
-        if g["kind"] == "no_telemetry" and n == 1:
-            title = f"No telemetry in the hour {hour} UTC"
-            desc = (
-                f"The ingest worker found no banterpacks telemetry for the hour {hour} UTC "
-                f"(baseline {baseline:.0f} events)."
-            )
-        elif g["kind"] == "no_telemetry":
-            title = f"No telemetry for {n} hours, {hour} to {end} UTC"
-            desc = (
-                f"The ingest worker found no banterpacks telemetry in the {n} hours from {hour} to {end} UTC "
-                f"(baseline {baseline:.0f} events an hour)."
-            )
-        elif n == 1:
-            title = f"Telemetry dropped to {events} events in the hour {hour} UTC (baseline {baseline:.0f})"
-            desc = (
-                f"The ingest worker counted {events} events in the hour {hour} UTC against a baseline of "
-                f"{baseline:.1f} for that hour."
-            )
-        else:
-            title = (
-                f"Telemetry dropped for {n} hours, {hour} to {end} UTC: {events} events "
-                f"(baseline {baseline:.0f} an hour)"
-            )
-            desc = (
-                f"The ingest worker counted {events} events in the {n} hours from {hour} to {end} UTC against "
-                f"a baseline of {baseline:.1f} an hour."
-            )
-        # The id of a gap is its first hour and kind: a one-hour gap keeps the id it always had,
-        # and a gap that goes on keeps its insight (updated) instead of opening one per hour.
-        iid = ins.insight_id("ingestion_gap", g["hour"], g["kind"])
+        insight = _gap_insight(span)
         for x in span[1:]:
-            covered[ins.insight_id("ingestion_gap", x["hour"], x["kind"])] = iid
-        desired.append(
-            Insight(
-                insight_id=iid,
-                type="ingestion_gap",
-                severity="warning",
-                title=title,
-                description=desc,
-                observed_at=g["hour"],
-                source="banterpacks",
-                metric="events",
-                baseline_value=baseline,
-                observed_value=float(events),
-                suggested_action=SUGGESTED["ingestion_gap"],
-                metrics={"events": events, "baseline": baseline, "kind": g["kind"], "hours": n},
-                evidence={
-                    "query": "analytics_ingest_gaps",
-                    "table": "ingest_gaps",
-                    "parameters": {"hour": g["hour"], "kind": g["kind"], "hours": n, "last_hour": last["hour"]},
-                    "ingest_run_id": last["run_id"],
-                    "detected_at": last["detected_at"],
-                },
-            )
-        )
+            covered[ins.insight_id("ingestion_gap", x["hour"], x["kind"])] = insight.insight_id
+        desired.append(insight)
     result = found.live.upsert(desired, run_id=ctx.run_id)
     found.absorb(result)
-    # The ingest worker deletes a gap that later data filled: its insight is resolved. An
-    # hour that now belongs to a longer gap is resolved into that gap's insight.
-    wanted = {d.insight_id for d in desired}
+    stale = _resolve_stale_gaps(ctx, found, {d.insight_id for d in desired}, covered)
+    recorded = (
+        f"{len(rows)} gap(s) recorded"
+        if len(rows) == len(desired)
+        else f"{len(rows)} gap hour(s) recorded as {len(desired)} gap(s)"
+    )
+    return ItemOutcome(
+        "ingest_gaps",
+        "ok",
+        f"{recorded}, {len(result.created)} new insight(s)" + (f", {stale} resolved" if stale else ""),
+    )
+
+
+def _gap_text(kind: str, n: int, hour: str, end: str, events: int, baseline: float) -> tuple[str, str]:
+    """Title and description of a gap of n hours from `hour` to `end` (UTC)."""
+    if kind == "no_telemetry" and n == 1:
+        title = f"No telemetry in the hour {hour} UTC"
+        desc = (
+            f"The ingest worker found no banterpacks telemetry for the hour {hour} UTC "
+            f"(baseline {baseline:.0f} events)."
+        )
+    elif kind == "no_telemetry":
+        title = f"No telemetry for {n} hours, {hour} to {end} UTC"
+        desc = (
+            f"The ingest worker found no banterpacks telemetry in the {n} hours from {hour} to {end} UTC "
+            f"(baseline {baseline:.0f} events an hour)."
+        )
+    elif n == 1:
+        title = f"Telemetry dropped to {events} events in the hour {hour} UTC (baseline {baseline:.0f})"
+        desc = (
+            f"The ingest worker counted {events} events in the hour {hour} UTC against a baseline of "
+            f"{baseline:.1f} for that hour."
+        )
+    else:
+        title = (
+            f"Telemetry dropped for {n} hours, {hour} to {end} UTC: {events} events (baseline {baseline:.0f} an hour)"
+        )
+        desc = (
+            f"The ingest worker counted {events} events in the {n} hours from {hour} to {end} UTC against "
+            f"a baseline of {baseline:.1f} an hour."
+        )
+    return title, desc
+
+
+def _gap_insight(span: list[dict[str, Any]]) -> Insight:
+    """One ingestion_gap insight for consecutive gap hours of one kind."""
+    g, last, n = span[0], span[-1], len(span)
+    hour = g["hour"][:16]
+    end = (datetime.fromisoformat(last["hour"]) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    end = end[11:] if end[:10] == hour[:10] else end  # "10:00 to 15:00" within a day
+    events = sum(int(x["events"]) for x in span)
+    baseline = sum(float(x["baseline"]) for x in span) / n
+    title, desc = _gap_text(g["kind"], n, hour, end, events, baseline)
+    # The id of a gap is its first hour and kind: a one-hour gap keeps the id it always had,
+    # and a gap that goes on keeps its insight (updated) instead of opening one per hour.
+    return Insight(
+        insight_id=ins.insight_id("ingestion_gap", g["hour"], g["kind"]),
+        type="ingestion_gap",
+        severity="warning",
+        title=title,
+        description=desc,
+        observed_at=g["hour"],
+        source="banterpacks",
+        metric="events",
+        baseline_value=baseline,
+        observed_value=float(events),
+        suggested_action=SUGGESTED["ingestion_gap"],
+        metrics={"events": events, "baseline": baseline, "kind": g["kind"], "hours": n},
+        evidence={
+            "query": "analytics_ingest_gaps",
+            "table": "ingest_gaps",
+            "parameters": {"hour": g["hour"], "kind": g["kind"], "hours": n, "last_hour": last["hour"]},
+            "ingest_run_id": last["run_id"],
+            "detected_at": last["detected_at"],
+        },
+    )
+
+
+def _resolve_stale_gaps(ctx: RunContext, found: Findings, wanted: set[str], covered: dict[str, str]) -> int:
+    """The ingest worker deletes a gap that later data filled: its insight is resolved. An
+    hour that now belongs to a longer gap is resolved into that gap's insight. Returns how
+    many open gap insights were stale."""
     stale = [i for i in found.live.of(["ingestion_gap"]) if i.insight_id not in wanted]
     filled = [i for i in stale if i.insight_id not in covered]
     folded = [i for i in stale if i.insight_id in covered]
@@ -1168,16 +1238,7 @@ def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
         found.resolved += len(
             found.live.resolve([i], reason=f"part of the longer gap {covered[i.insight_id]}", run_id=ctx.run_id)
         )
-    recorded = (
-        f"{len(rows)} gap(s) recorded"
-        if len(rows) == len(desired)
-        else f"{len(rows)} gap hour(s) recorded as {len(desired)} gap(s)"
-    )
-    return ItemOutcome(
-        "ingest_gaps",
-        "ok",
-        f"{recorded}, {len(result.created)} new insight(s)" + (f", {len(stale)} resolved" if stale else ""),
-    )
+    return len(stale)
 
 
 # -- alerts and metrics ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ The events are generated with INSERT ... SELECT FROM numbers(): 30 days, three s
 their own operations and models, log-normal-ish token counts, latency that grows with output
 tokens, cost from per-model prices, and ingestion up to 10 minutes after each event.
 
-Usage: python benchmarks/analytics.py [--rows 1000000] [--repeats 3] [--keep DIR]
+Usage: python benchmarks/analytics.py [--rows 1000000] [--repeats 3] [--keep DIR] [--profile]
 """
 
 from __future__ import annotations
@@ -59,12 +59,16 @@ FROM numbers({n:UInt64})
 """
 
 # One pass over the rows grouped the way the worker's baselines are (source, operation, model
-# and hour), with the sums a log-scale regression needs.
+# and hour), with the sums a log-scale regression needs. Both floor passes run without LLVM JIT,
+# like the worker's statements (a run sees each statement once; the JIT compiles an expression
+# the third time a process sees it, so in a benchmark that repeats them it would cost one run
+# a compilation and the others nothing).
 BUCKET_PASS = """
 SELECT source, operation, model, toStartOfHour(ts) AS hour, count(),
        sum(log(1 + tokens_out)), sum(log(latency_ms)), sum(log(1 + tokens_out) * log(latency_ms)),
        sum(log(1 + tokens_out) * log(1 + tokens_out)), sum(log(latency_ms) * log(latency_ms))
 FROM llm_events GROUP BY source, operation, model, hour FORMAT Null
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0
 """
 
 SCORE_PASS = """
@@ -74,6 +78,7 @@ INNER JOIN (SELECT key, baseline_at, latency_center AS lc, latency_slope AS lb, 
     ON b.key = cityHash64(e.source, e.operation, e.model) AND b.baseline_at = toStartOfHour(e.ts)
 WHERE greatest(abs((log(e.latency_ms) - lc - lb * log(1 + e.tokens_out) - lq * pow(log(1 + e.tokens_out), 2)) / ls),
                abs((log(toFloat64(e.cost_usd) + 1e-6) - cc - cb * log(1 + e.tokens_in + e.tokens_out)) / cs)) > 3
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0
 """
 
 TRUNCATE = ("TRUNCATE TABLE analytics_baselines", "TRUNCATE TABLE analytics_outliers", "TRUNCATE TABLE insights",
@@ -104,7 +109,42 @@ VIEW_ALL = f"SELECT * FROM run_analytics WHERE kind = 'llm' AND {HOUR_WHERE} FOR
 RAW_ALL = f"SELECT * FROM llm_events FINAL WHERE {HOUR_WHERE} FORMAT Null"
 
 
-def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None) -> list[dict]:
+def profile_full_run(store, settings, telemetry, scan_s: float) -> None:
+    """One more full run with each statement's wall and CPU time (this process's CPU: chDB runs
+    in it) printed as a multiple of the aggregate scan."""
+    from muse.agents import analytics
+    from muse.runs import run_agent
+    from muse.store import EmbeddedStore
+
+    log: list[tuple[str, float, float]] = []
+    raw = EmbeddedStore._raw_query
+
+    def timed(self, sql, params):
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return raw(self, sql, params)
+        finally:
+            text = " ".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+            log.append((" ".join(text.split())[:90], time.perf_counter() - t, time.process_time() - c))
+
+    for stmt in TRUNCATE:
+        store.execute(stmt)
+    EmbeddedStore._raw_query = timed
+    t, c = time.perf_counter(), time.process_time()
+    try:
+        run_agent(settings, "analytics", analytics.run, store=store, telemetry=telemetry)
+    finally:
+        EmbeddedStore._raw_query = raw
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"profile of one full run ({len(log)} statements): wall {wall / scan_s:.1f}x, CPU {cpu:.3f}s; "
+          "per statement (wall x the scan's median wall, CPU s):")
+    for text, w, cp in log:
+        print(f"  {w / scan_s:6.2f}x {cp:7.3f}s  {text}")
+    print(f"  statements {sum(w for _, w, _ in log) / scan_s:.1f}x; the rest (Python) "
+          f"{(wall - sum(w for _, w, _ in log)) / scan_s:.1f}x")
+
+
+def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None, profile: bool = False) -> list[dict]:
     from muse import migrations
     from muse.agents import analytics
     from muse.config import load_settings
@@ -228,6 +268,8 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None) -> li
         ra = statistics.median(raw_alls)
         print(f"one hour = {n_raw:,} events; every column of the view: {statistics.median(alls) / ra:.1f}x "
               f"SELECT * from llm_events, of which planning alone (EXPLAIN) {statistics.median(plans) / ra:.1f}x")
+        if profile:
+            profile_full_run(store, settings, telemetry, statistics.median(scans))
         store.execute("OPTIMIZE TABLE analytics_baselines FINAL")
         store.execute("OPTIMIZE TABLE analytics_outliers FINAL")
         sizes = {r[0]: r[1] for r in store.query(
@@ -263,5 +305,6 @@ if __name__ == "__main__":
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", help="state dir to use and keep (default: a temporary one)")
+    ap.add_argument("--profile", action="store_true", help="print each statement's time in one more full run")
     args = ap.parse_args()
-    sys.exit(0 if all(r["pass"] for r in main(args.rows, args.repeats, args.keep)) else 1)
+    sys.exit(0 if all(r["pass"] for r in main(args.rows, args.repeats, args.keep, args.profile)) else 1)
