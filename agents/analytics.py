@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from muse.analysis import insights as ins
 from muse.analysis import stats as stats_mod
-from muse.errors import ConfigError, MuseError
+from muse.errors import ConfigError, MuseError, StoreError
 from muse.analysis.insights import Insight
 from muse.hours import parse_ts, require_ts  # the one timestamp parser
 from muse.hours import ts_str
@@ -366,6 +366,11 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
     store.named("analytics_llm_baselines", {"win_h": p.window_days * 24, "floor": LOG_SCALE_FLOOR})
     store.named("analytics_llm_score", {"full": int(full), "min_n": p.min_n, "extreme_z": EXTREME_Z})
     stats = store.named("analytics_llm_run_stats", {"min_n": p.min_n}).first() or {}
+    if stats.get("groups") != stats.get("join_keys"):  # 64-bit hashes: never seen, but never silent
+        raise StoreError(
+            f"analytics: the score join keys of {stats.get('groups')} (source, operation, model) groups collide; "
+            "nothing was stored (report this: the join key in analytics_llm_score.sql needs another hash)"
+        )
     stats["n"] = stats.pop("total", 0)
     groups = store.named("analytics_llm_outlier_groups").dicts()
     found.llm_outlier_groups = _significant_groups(p, groups, stats)

@@ -166,17 +166,26 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None, profi
         store.execute("OPTIMIZE TABLE llm_events FINAL")
         print(f"generated {rows:,} llm_events in {time.perf_counter() - t0:.1f}s")
 
+        # CPU seconds of this process (chDB runs in it) per measured statement, beside the wall
+        # times: on a shared host the CPU ratios move much less than the wall ones.
+        cpu: dict[str, list[float]] = {}
+
+        def cpu_of(name: str, c0: float) -> None:
+            cpu.setdefault(name, []).append(time.process_time() - c0)
+
         def scan() -> float:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             store.query(AGG)
+            cpu_of("scan", c)
             return time.perf_counter() - t
 
         def full() -> float:
             for stmt in TRUNCATE:
                 store.execute(stmt)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             out = run_agent(settings, "analytics", analytics.run, store=store, telemetry=telemetry)
             elapsed = time.perf_counter() - t
+            cpu_of("full", c)
             assert out.status == "ok", out.result.message
             assert out.result.details["llm_rows"] == rows, out.result.details
             return elapsed
@@ -204,12 +213,14 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None, profi
         passes, scores, floor_scans = [], [], []
         for _ in range(max(3, repeats)):
             floor_scans.append(scan())
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             store.query(BUCKET_PASS)
             passes.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("bucket", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(SCORE_PASS)
             scores.append(time.perf_counter() - t)
+            cpu_of("score", c)
         bp, sp = statistics.median(passes), statistics.median(scores)
         scan_med = statistics.median(scans + floor_scans)
         print(f"floor: one (group, hour) bucket pass {bp:.3f}s = {bp / scan_med:.1f}x the scan; one scoring pass "
@@ -226,29 +237,35 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None, profi
         assert n_view == n_raw, (n_view, n_raw)
         views, raws = [], []
         for _ in range(max(5, repeats * 3)):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             store.query(RAW_HOUR, hour)
             raws.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("raw_hour", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(VIEW_HOUR, hour)
             views.append(time.perf_counter() - t)
+            cpu_of("view_hour", c)
         from muse.store import load_query
 
         documented = load_query("analytics_llm_zscores") + " FORMAT Null"
         docs_q, floor_z, base_h, raws2 = [], [], [], []
         for _ in range(max(5, repeats * 3)):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             store.query(RAW_HOUR, hour)
             raws2.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("raw_hour", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(documented, hour)
             docs_q.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("documented_hour", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(FLOOR_Z, hour)
             floor_z.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("floor_z", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(BASE_HOUR, hour)
             base_h.append(time.perf_counter() - t)
+            cpu_of("base_hour", c)
         raws += raws2
         fz, bh = statistics.median(floor_z), statistics.median(base_h)
         print(f"read floor: the hour's z arithmetic on constant baselines {fz / statistics.median(raws):.2f}x the raw "
@@ -268,6 +285,12 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None, profi
         ra = statistics.median(raw_alls)
         print(f"one hour = {n_raw:,} events; every column of the view: {statistics.median(alls) / ra:.1f}x "
               f"SELECT * from llm_events, of which planning alone (EXPLAIN) {statistics.median(plans) / ra:.1f}x")
+        med = {k: statistics.median(v) for k, v in cpu.items()}
+        print(f"CPU time ratios (medians, same run): full analysis {med['full'] / med['scan']:.1f}x the scan; floor "
+              f"(bucket + scoring pass) {(med['bucket'] + med['score']) / med['scan']:.1f}x; one hour's z-scores "
+              f"through the view {med['view_hour'] / med['raw_hour']:.2f}x the raw read, through the documented "
+              f"query {med['documented_hour'] / med['raw_hour']:.2f}x, read floor "
+              f"{(med['floor_z'] + med['base_hour']) / med['raw_hour']:.2f}x")
         if profile:
             profile_full_run(store, settings, telemetry, statistics.median(scans))
         store.execute("OPTIMIZE TABLE analytics_baselines FINAL")
