@@ -38,16 +38,17 @@ an hour (or a bench row) analysed.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from muse.analysis import insights as ins
 from muse.analysis import stats as stats_mod
-from muse.errors import ConfigError, MuseError
+from muse.errors import ConfigError, MuseError, StoreError
 from muse.analysis.insights import Insight
 from muse.hours import parse_ts, require_ts  # the one timestamp parser
 from muse.hours import ts_str
@@ -55,6 +56,7 @@ from muse.runs import AgentResult, ItemOutcome, RunContext
 
 if TYPE_CHECKING:
     from muse.config import Settings
+    from muse.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,8 @@ BENCH_FLOORS = {"cost": 1e-6, "latency": 1.0, "tokens": 0.01}  # ... nor below o
 # over every call of the run when it scored enough calls to measure it and it is higher.
 FALSE_ALARM_RATE = {"latency": 0.005, "cost": 0.01}
 RATE_MIN_CALLS = 2000
-TEMP_PREFIX = "_an_"  # the session-scoped temporary tables of one run
+# The session-scoped temporary tables of one run (sql/queries/analytics_*.sql create them).
+TEMP_TABLES = ("_an_hours", "_an_buckets", "_an_hist", "_an_base", "_an_out", "_an_bench_long", "_an_bench")
 LEVEL_SHIFT_MIN_CALLS = 3  # hours with fewer calls of a group are left out of its level series
 
 BENCH_METRICS = {
@@ -159,10 +162,52 @@ class Params:
         }
 
 
+# Every insight type the worker writes: their unresolved ones are read in one query a run.
+INSIGHT_TYPES = ("outlier", "cost_anomaly", "level_shift", "ingestion_gap") + tuple(
+    t for t, _, _ in BENCH_METRICS.values()
+)
+
+
+class OpenInsights:
+    """The unresolved insights of the worker's types, read in one query when first needed and
+    kept current by this run's own writes (its upserts and resolves go through here). Callers
+    get copies: an insight they change is stored only if they upsert it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._by_id: dict[str, Insight] | None = None
+
+    def of(self, types: Sequence[str]) -> list[Insight]:
+        if self._by_id is None:
+            self._by_id = {i.insight_id: i for i in ins.open_of_types(self.store, INSIGHT_TYPES)}
+        return [copy.deepcopy(i) for i in self._by_id.values() if i.type in types]
+
+    def upsert(self, desired: Sequence[Insight], *, run_id: str) -> ins.UpsertResult:
+        result = ins.upsert(self.store, desired, run_id=run_id)
+        for new in result.created + result.updated:
+            self._seen(new)
+        return result
+
+    def resolve(self, insights: Sequence[Insight], *, reason: str, run_id: str) -> list[Insight]:
+        done = ins.resolve(self.store, insights, reason=reason, run_id=run_id)
+        for i in done:
+            self._seen(i)
+        return done
+
+    def _seen(self, insight: Insight) -> None:
+        if self._by_id is None:
+            return
+        if insight.status == "resolved":
+            self._by_id.pop(insight.insight_id, None)
+        else:
+            self._by_id[insight.insight_id] = copy.deepcopy(insight)
+
+
 @dataclass
 class Findings:
     """What one run did and found: its message, details, metrics and demo summary."""
 
+    live: OpenInsights  # the unresolved insights, read once a run
     llm_rows: int = 0
     bench_rows: int = 0
     insufficient: int = 0
@@ -177,6 +222,7 @@ class Findings:
     llm_outlier_groups: list[dict[str, Any]] = field(default_factory=list)
     llm_stats: dict[str, Any] = field(default_factory=dict)
     llm_full: bool = False
+    stored_outliers: bool = True  # analytics_outliers holds some row (tombstones may be due)
     bench_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def absorb(self, result: ins.UpsertResult) -> None:
@@ -190,7 +236,7 @@ def run(ctx: RunContext, *, full: bool = False) -> AgentResult:
     Example: run_agent(settings, "analytics", run, full=False)
     """
     params = Params.from_settings(ctx.settings)
-    found = Findings()
+    found = Findings(live=OpenInsights(ctx.store))
     items: list[ItemOutcome] = []
     _drop_temp(ctx)
     try:
@@ -288,12 +334,7 @@ def _step(items: list[ItemOutcome], name: str, fn: Callable[[], ItemOutcome | No
 
 def _drop_temp(ctx: RunContext) -> None:
     """Drop this run's temporary tables (a previous run in the same session may have left some)."""
-    rows = ctx.store.query(
-        "SELECT name FROM system.tables WHERE is_temporary AND startsWith(name, {p:String})", {"p": TEMP_PREFIX}
-    ).rows
-    names = [name for (name,) in rows if name.startswith(TEMP_PREFIX) and name.replace("_", "").isalnum()]
-    if names:
-        ctx.store.execute("DROP TEMPORARY TABLE IF EXISTS " + ", ".join(names))
+    ctx.store.execute("DROP TEMPORARY TABLE IF EXISTS " + ", ".join(TEMP_TABLES))
 
 
 # -- llm_events -----------------------------------------------------------------------------
@@ -305,6 +346,7 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
     store = ctx.store
     mark = store.named("analytics_llm_watermark").first() or {}
     watermark = parse_ts(mark.get("watermark"))
+    found.stored_outliers = bool(mark.get("outliers", True))
     full = full or watermark is None
     if not full and watermark is not None:  # (full is set whenever there is no watermark)
         store.named("analytics_llm_changed_hours", {"lo": watermark - timedelta(seconds=p.overlap_s)})
@@ -313,45 +355,41 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
     else:
         store.execute("CREATE TEMPORARY TABLE _an_hours (hour DateTime('UTC')) ENGINE = Memory")
     store.named("analytics_llm_buckets", {"full": int(full)})
-    span = store.query("SELECT sum(bucket_rows) AS n, min(hour) AS lo, max(hour) AS hi FROM _an_buckets").first() or {}
+    span = store.named("analytics_llm_span").first() or {}
     if not span.get("n"):
         return ItemOutcome("llm_events", "ok", "nothing new")
     if ctx.progress:
         ctx.progress("llm_events", 0, int(span["n"]))
-    h_lo, h_hi = require_ts(span["lo"]), require_ts(span["hi"]) + timedelta(hours=1)
-    # The stored buckets the windows need (and the level-shift series), read once; none in a full run.
-    store.named(
-        "analytics_llm_history",
-        {"full": int(full), "hist_lo": h_lo - timedelta(days=max(p.window_days, p.shift_days)), "hist_hi": h_hi},
-    )
+    found.hours = [require_ts(h) for h in span["hours"]]
+    _llm_history(ctx, p, found.hours, full=full)
+    store.named("analytics_llm_baselines_table")
     store.named("analytics_llm_baselines", {"win_h": p.window_days * 24, "floor": LOG_SCALE_FLOOR})
     store.named("analytics_llm_score", {"full": int(full), "min_n": p.min_n, "extreme_z": EXTREME_Z})
-    found.hours = [require_ts(r[0]) for r in store.query("SELECT DISTINCT hour FROM _an_buckets ORDER BY hour").rows]
-    stats = (
-        store.query(
-            "SELECT sum(b.bucket_rows) AS total, sumIf(b.bucket_rows, b.n < {min_n:UInt32}) AS insufficient, "
-            "countIf(b.n >= {min_n:UInt32}) AS tested_buckets, sumIf(b.bucket_rows, b.n >= {min_n:UInt32}) AS scored "
-            "FROM _an_base AS b",
-            {"min_n": p.min_n},
-        ).first()
-        or {}
-    )
+    stats = store.named("analytics_llm_run_stats", {"min_n": p.min_n}).first() or {}
+    if stats.get("groups") != stats.get("join_keys"):  # 64-bit hashes: never seen, but never silent
+        raise StoreError(
+            f"analytics: the score join keys of {stats.get('groups')} (source, operation, model) groups collide; "
+            "nothing was stored (report this: the join key in analytics_llm_score.sql needs another hash)"
+        )
     stats["n"] = stats.pop("total", 0)
-    extremes = (
-        store.query(
-            "SELECT countIf(abs(cost_z) > 3) AS cost_o, countIf(abs(latency_z) > 3) AS latency_o, "
-            "countIf(abs(tokens_z) > 3) AS tokens_o, countIf(abs(cost_z) > 5) AS cost_x, "
-            "countIf(abs(latency_z) > 5) AS latency_x, countIf(abs(tokens_z) > 5) AS tokens_x, "
-            "countIf(cost_z > 3) AS cost_up, countIf(latency_z > 3) AS latency_up FROM _an_out"
-        ).first()
-        or {}
-    )
-    stats.update(extremes)
     groups = store.named("analytics_llm_outlier_groups").dicts()
     found.llm_outlier_groups = _significant_groups(p, groups, stats)
     found.llm_stats = stats
     found.llm_full = full
     return None
+
+
+def _llm_history(ctx: RunContext, p: Params, hours: list[datetime], *, full: bool) -> None:
+    """_an_hist: the stored buckets the windows need (and the level-shift series), read once;
+    a full run recomputes every bucket and reads none."""
+    if full:
+        ctx.store.named("analytics_llm_history_none")
+        return
+    h_lo, h_hi = hours[0], hours[-1] + timedelta(hours=1)
+    ctx.store.named(
+        "analytics_llm_history",
+        {"full": 0, "hist_lo": h_lo - timedelta(days=max(p.window_days, p.shift_days)), "hist_hi": h_hi},
+    )
 
 
 def _significant_groups(p: Params, groups: list[dict[str, Any]], stats: dict[str, Any]) -> list[dict[str, Any]]:
@@ -391,12 +429,13 @@ def _llm_commit(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     version = int(datetime.now(timezone.utc).timestamp() * 1000) * 2
     _write_llm_outlier_insights(ctx, found)
     full = int(found.llm_full)
-    store.named("analytics_llm_outlier_tombstones", {"full": full, "version": version, "run_id": ctx.run_id})
+    if found.stored_outliers:  # (no outlier row ever stored: nothing to tombstone)
+        store.named("analytics_llm_outlier_tombstones", {"full": full, "version": version, "run_id": ctx.run_id})
     store.named("analytics_llm_save_outliers", {"version": version + 1, "run_id": ctx.run_id})
     store.named("analytics_llm_save_baselines", {"run_id": ctx.run_id, "window_days": p.window_days, "min_n": p.min_n})
     stats = found.llm_stats
     n = int(stats.get("n") or 0)
-    buckets = int(store.query("SELECT count() FROM _an_base").scalar(0) or 0)
+    buckets = int(stats.get("buckets") or 0)
     found.llm_rows += n
     found.rows_written += buckets
     found.insufficient += int(stats.get("insufficient") or 0)
@@ -419,10 +458,10 @@ def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
     source is folded into that anomaly (listed in its metrics.folded_outliers) instead."""
     live = {
         (i.source, i.operation, i.model, i.metric): i
-        for i in ins.open_of_types(ctx.store, ["outlier"])
+        for i in found.live.of(["outlier"])
         if i.status == "open" and i.evidence.get("kind") == "llm"
     }
-    anomalies = ins.open_of_types(ctx.store, ["cost_anomaly"])
+    anomalies = found.live.of(["cost_anomaly"])
     merged: dict[tuple[str, str, str, str], Insight] = {}
     folded: dict[str, Insight] = {}
     for g in sorted(found.llm_outlier_groups, key=lambda g: str(g["hour"])):
@@ -472,7 +511,7 @@ def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
         hours = dict(base.metrics.get("hours", {})) if base else {}
         hours[hour] = entry
         merged[key] = _llm_outlier_insight(key, hours, base)
-    found.absorb(ins.upsert(ctx.store, list(merged.values()) + list(folded.values()), run_id=ctx.run_id))
+    found.absorb(found.live.upsert(list(merged.values()) + list(folded.values()), run_id=ctx.run_id))
 
 
 def _llm_outlier_insight(
@@ -555,20 +594,18 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     store = ctx.store
     hi = found.hours[-1] + timedelta(hours=1)
     lo = hi - timedelta(days=p.shift_days)
-    series: dict[int, list[dict[str, Any]]] = {}
-    for r in store.named("analytics_level_shift_series", {"lo": lo, "hi": hi}).dicts():
-        if r["n"] >= LEVEL_SHIFT_MIN_CALLS:
-            series.setdefault(r["key"], []).append(r)
     tests: list[dict[str, Any]] = []
-    for rows in series.values():
-        for metric, level in (("latency", _latency_levels), ("cost", _cost_levels)):
-            levels = level(rows)
+    for g in store.named(
+        "analytics_level_shift_series", {"lo": lo, "hi": hi, "min_calls": LEVEL_SHIFT_MIN_CALLS}
+    ).dicts():
+        for metric in ("latency", "cost"):
+            levels = list(zip(g["hours"], g[metric]))
             cp = stats_mod.change_point([v for _, v in levels], min_size=p.shift_min_hours)
             if cp is None:
                 continue
-            tests.append({"rows": rows, "metric": metric, "levels": levels, "cp": cp})
+            tests.append({"group": g, "metric": metric, "levels": levels, "cp": cp})
     keep = stats_mod.bh_reject([t["cp"].p_value for t in tests], p.fdr_q)
-    live = [i for i in ins.open_of_types(store, ["level_shift"]) if i.status != "resolved"]
+    live = [i for i in found.live.of(["level_shift"]) if i.status != "resolved"]
     desired = []
     for t, k in zip(tests, keep):
         cp = t["cp"]
@@ -578,7 +615,7 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
         desired.append(_level_shift_insight(ctx, p, t, live))
     # Outlier insights of the same group and metric from the shift's start on were its first
     # hours, seen before the shift could be called: folded into it (listed, and resolved).
-    outliers = [i for i in ins.open_of_types(store, ["outlier"]) if i.evidence.get("kind") == "llm"]
+    outliers = [i for i in found.live.of(["outlier"]) if i.evidence.get("kind") == "llm"]
     fold: list[tuple[Insight, Insight]] = []
     for shift in desired:
         start = shift.metrics["start_hour"]
@@ -593,12 +630,12 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
             set((old.metrics.get("folded_outliers", []) if old else []) + [o.insight_id for o in mine])
         )
         fold += [(o, shift) for o in mine]
-    result = ins.upsert(store, desired, run_id=ctx.run_id)
+    result = found.live.upsert(desired, run_id=ctx.run_id)
     found.absorb(result)
     for o, shift in fold:
         found.resolved += len(
-            ins.resolve(
-                store, [o], reason=f"part of the level shift {shift.insight_id} ({shift.title})", run_id=ctx.run_id
+            found.live.resolve(
+                [o], reason=f"part of the level shift {shift.insight_id} ({shift.title})", run_id=ctx.run_id
             )
         )
     for new in result.created:
@@ -608,35 +645,8 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     )
 
 
-def _pooled_slope(rows: list[dict[str, Any]], x: str, y: str, xx: str, xy: str) -> float:
-    """The within-hour least squares slope of the whole series (hour means removed)."""
-    num = sum(r[xy] - r[x] * r[y] / r["n"] for r in rows)
-    den = sum(r[xx] - r[x] * r[x] / r["n"] for r in rows)
-    return num / den if den > 1e-9 else 0.0
-
-
-def _latency_levels(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
-    """Per hour: mean ln latency at the series' mean ln(1 + tokens_out) (answer size held fixed)."""
-    b = _pooled_slope(rows, "sx", "sy", "sxx", "sxy")
-    xbar = sum(r["sx"] for r in rows) / sum(r["n"] for r in rows)
-    return [(r["hour"], r["sy"] / r["n"] - b * (r["sx"] / r["n"] - xbar)) for r in rows]
-
-
-def _cost_levels(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
-    """Per hour: mean ln cost at the series' mean ln(1 + total tokens)."""
-    b = _pooled_slope(rows, "su", "sv", "suu", "suv")
-    ubar = sum(r["su"] for r in rows) / sum(r["n"] for r in rows)
-    return [(r["hour"], r["sv"] / r["n"] - b * (r["su"] / r["n"] - ubar)) for r in rows]
-
-
-def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: list[Insight]) -> Insight:
-    cp = t["cp"]
-    rows, metric, levels = t["rows"], t["metric"], t["levels"]
-    source, operation, model = rows[0]["source"], rows[0]["operation"], rows[0]["model"]
-    start = require_ts(levels[cp.index][0])
-    last_before = levels[cp.index - 1][0]
-    before, after = math.exp(cp.before_median), math.exp(cp.after_median)
-    ratio, lo_r, hi_r = after / before, math.exp(cp.step_low), math.exp(cp.step_high)
+def _commits_around(ctx: RunContext, start: datetime) -> list[dict[str, Any]]:
+    """The commits first seen in the 12 hours before a shift's start hour (each once)."""
     commits: list[dict[str, Any]] = []
     for c in ctx.store.named(
         "analytics_level_shift_commits",
@@ -644,6 +654,31 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
     ).dicts():
         if all(c["commit_sha"] != k["commit_sha"] for k in commits):  # a commit seen by two sources once
             commits.append(c)
+    return commits
+
+
+def _same_shift(live: list[Insight], key: tuple[str, str, str, str], start: datetime) -> Insight | None:
+    """An unresolved level_shift of the same group and metric starting within 24 hours of start."""
+    return next(
+        (
+            i
+            for i in live
+            if (i.source, i.operation, i.model, i.metric) == key
+            and abs((require_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600
+        ),
+        None,
+    )
+
+
+def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: list[Insight]) -> Insight:
+    cp = t["cp"]
+    metric, levels = t["metric"], t["levels"]
+    source, operation, model = t["group"]["source"], t["group"]["operation"], t["group"]["model"]
+    start = require_ts(levels[cp.index][0])
+    last_before = levels[cp.index - 1][0]
+    before, after = math.exp(cp.before_median), math.exp(cp.after_median)
+    ratio, lo_r, hi_r = after / before, math.exp(cp.step_low), math.exp(cp.step_high)
+    commits = _commits_around(ctx, start)
     suspect = next(
         (c for c in reversed(commits) if require_ts(c["first_seen"]) < start), commits[0] if commits else None
     )
@@ -664,15 +699,7 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
         f"p = {cp.p_value:.1e} after Bonferroni over the splits, a discovery at FDR {p.fdr_q:g}). The shift "
         f"holds in both halves of the later hours. Commits first seen in the 12 hours before: {named}."
     )
-    old = next(
-        (
-            i
-            for i in live
-            if (i.source, i.operation, i.model, i.metric) == (source, operation, model, metric)
-            and abs((require_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600
-        ),
-        None,
-    )
+    old = _same_shift(live, (source, operation, model, metric), start)
     return Insight(
         insight_id=old.insight_id
         if old
@@ -754,7 +781,7 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     if rows:
         ctx.telemetry.gauge("analytics.cost_last_hour_usd", rows[-1]["cost"])
         ctx.telemetry.gauge("analytics.cost_baseline_usd", rows[-1]["baseline"])
-    live = [i for i in ins.open_of_types(ctx.store, ["cost_anomaly"])]
+    live = [i for i in found.live.of(["cost_anomaly"])]
     episodes: list[tuple[Insight | None, dict[str, dict[str, Any]]]] = []
     for r in hot:
         hour = require_ts(r["hour"])
@@ -776,7 +803,7 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
             episodes.append(target)
         target[1][ts_str(hour)] = entry
     desired = [_cost_insight(p, old, hours_map) for old, hours_map in episodes]
-    result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
+    result = found.live.upsert(desired, run_id=ctx.run_id)
     found.absorb(result)
     for new in result.created:
         _alert(ctx, p, found, new, "warning")
@@ -921,123 +948,16 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
     desired: list[Insight] = []
     for c in changes:
         kind, severity = classify_change(c, p.bench_z)
-        rtype, what, unit = BENCH_METRICS[c["metric"]]
-        series = f"{c['model']} {c['quant']} on {c['dataset']}"
-        sha = str(c["commit_sha"])
-        run_pct = (c["value"] - c["center"]) / c["center"] * 100 if c["center"] else float("inf")
-        before, after = [float(v) for v in c["before"]], [float(v) for v in c["after"]]
-        rom = stats_mod.ratio_of_medians(before, after, min_n=1) if before and after else None
-        ratio, r_lo, r_hi = (
-            (rom.ratio, rom.low, rom.high) if rom and rom.ratio is not None else (math.inf, math.inf, math.inf)
-        )
-        pct = (ratio - 1) * 100 if math.isfinite(ratio) else run_pct
-        size = (
-            f"ratio of medians after/before {ratio:.2f} (95% bootstrap interval {r_lo:.2f}-{r_hi:.2f}; "
-            f"{len(after)} run(s) from this commit on against the {len(before)} before)"
-        )
-        if kind == "outlier":
-            itype = "outlier"
-            iid = ins.insight_id("bench_outlier", c["model"], c["quant"], c["dataset"], c["metric"], sha)
-            title = (
-                f"One-run {what} outlier: {series} {run_pct:+.0f}% at commit {sha[:8]}, back to normal at "
-                f"{c['next_commit'][:8]}"
-            )
-            state = (
-                f"The next run (commit {c['next_commit'][:8]}) was not worse by both {p.bench_z:g} scale units "
-                f"and {p.min_change_pct:g}%, so this is a one-run blip, not a regression."
-            )
-            action = SUGGESTED["bench_outlier"]
-        else:
-            itype = rtype
-            iid = ins.insight_id("bench_regression", c["model"], c["quant"], c["dataset"], c["metric"], sha)
-            title = f"{what[0].upper()}{what[1:]} regression: {series} {pct:+.0f}% at commit {sha[:8]}"
-            if c["has_next"]:
-                state = (
-                    f"Confirmed by the next run (commit {c['next_commit'][:8]}, {_num(c['next_value'])} {unit}, "
-                    f"{c['next_badness']:.1f} scale units worse than the pre-change baseline)."
-                )
-            elif severity == "critical":
-                state = f"Extreme score (>= {2 * p.bench_z:g}); not yet confirmed by a later run."
-            else:
-                state = "Awaiting confirmation by the next run (critical if it stays worse)."
-            state += f" Size: {size}."
-            action = SUGGESTED[rtype]
         found.bench_changes.append({"kind": kind, "severity": severity})
-        desc = (
-            f"{what[0].upper()}{what[1:]} of {series} was {_num(c['value'])} {unit} at commit {sha[:8]} against a "
-            f"median of {_num(c['center'])} {unit} over the {c['n']} earlier run(s) of the series in "
-            f"{p.window_days} days (scale 1.4826 x MAD = {_num(c['scale'])}, {c['badness']:.1f} units worse; "
-            f"threshold {p.bench_z:g} and {p.min_change_pct:g}%). {state}"
-        )
-        desired.append(
-            Insight(
-                insight_id=iid,
-                type=itype,
-                severity=severity,
-                title=title,
-                description=desc,
-                observed_at=str(c["ts"]),
-                source="banterhearts",
-                model=c["model"],
-                quant=c["quant"],
-                dataset=c["dataset"],
-                commit_sha=sha,
-                metric=c["metric"],
-                baseline_value=c["center"],
-                observed_value=c["value"],
-                z_score=_signed_z(c),
-                suggested_action=action,
-                metrics={
-                    "value": c["value"],
-                    "baseline_median": c["center"],
-                    "baseline_scale": c["scale"],
-                    "baseline_runs": c["n"],
-                    "change_pct": pct if math.isfinite(pct) else None,
-                    "run_change_pct": run_pct if math.isfinite(run_pct) else None,
-                    "ratio_of_medians": ratio if math.isfinite(ratio) else None,
-                    "ratio_low": r_lo if r_lo is not None and math.isfinite(r_lo) else None,
-                    "ratio_high": r_hi if r_hi is not None and math.isfinite(r_hi) else None,
-                    "median_after": statistics.median(after) if after else None,
-                    "runs_after": len(after),
-                    "z_threshold": p.bench_z,
-                    "badness": c["badness"],
-                    "next_value": c["next_value"] if c["has_next"] else None,
-                    "next_badness": c["next_badness"],
-                    "confirmed": bool(c["has_next"] and kind != "outlier"),
-                },
-                evidence={
-                    "kind": "bench",
-                    "query": "analytics_bench_changes",
-                    "table": "bench_runs",
-                    "parameters": {
-                        "model": c["model"],
-                        "quant": c["quant"],
-                        "dataset": c["dataset"],
-                        "metric": c["metric"],
-                        "window_days": p.window_days,
-                        "min_n": p.bench_min_n,
-                        "z_threshold": p.bench_z,
-                    },
-                    "run_id": str(c["run_id"]),
-                    "commit_sha": sha,
-                    "previous_commit": c["prev_commit"],
-                    "next_run_id": c["next_run_id"] or None,
-                    "next_commit": c["next_commit"] or None,
-                    "baseline_commits": c["baseline_commits"],
-                },
-            )
-        )
+        desired.append(_bench_insight(p, c, kind, severity))
     # Regressions stored before that are no longer change points (a blip now known, or
     # data replaced) are resolved; their pages, if any, are resolved too.
     wanted = {d.insight_id for d in desired}
-    stale = [
-        i for i in ins.open_of_types(ctx.store, [t for t, _, _ in BENCH_METRICS.values()]) if i.insight_id not in wanted
-    ]
+    stale = [i for i in found.live.of([t for t, _, _ in BENCH_METRICS.values()]) if i.insight_id not in wanted]
     existing = ins.load(ctx.store, wanted)
-    result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
+    result = found.live.upsert(desired, run_id=ctx.run_id)
     found.absorb(result)
-    for done in ins.resolve(
-        ctx.store,
+    for done in found.live.resolve(
         stale,
         reason="the next run reverted it (reported as an outlier) or the data changed",
         run_id=ctx.run_id,
@@ -1051,6 +971,147 @@ def _write_bench_insights(ctx: RunContext, p: Params, found: Findings, changes: 
     for up in result.escalated:
         if up.type.endswith("_regression") and existing.get(up.insight_id) is not None:
             _alert(ctx, p, found, up, up.severity)
+
+
+@dataclass(frozen=True)
+class _BenchSize:
+    """A change point's size: the one run against the baseline, and the ratio of the medians
+    after/before the change with its bootstrap interval (inf when it cannot be computed)."""
+
+    run_pct: float
+    pct: float
+    ratio: float
+    low: float | None
+    high: float | None
+    before: list[float]
+    after: list[float]
+
+    @classmethod
+    def of(cls, c: dict[str, Any]) -> "_BenchSize":
+        run_pct = (c["value"] - c["center"]) / c["center"] * 100 if c["center"] else float("inf")
+        before, after = [float(v) for v in c["before"]], [float(v) for v in c["after"]]
+        rom = stats_mod.ratio_of_medians(before, after, min_n=1) if before and after else None
+        ratio, r_lo, r_hi = (
+            (rom.ratio, rom.low, rom.high) if rom and rom.ratio is not None else (math.inf, math.inf, math.inf)
+        )
+        pct = (ratio - 1) * 100 if math.isfinite(ratio) else run_pct
+        return cls(run_pct, pct, ratio, r_lo, r_hi, before, after)
+
+    def text(self) -> str:
+        return (
+            f"ratio of medians after/before {self.ratio:.2f} (95% bootstrap interval {self.low:.2f}-{self.high:.2f}; "
+            f"{len(self.after)} run(s) from this commit on against the {len(self.before)} before)"
+        )
+
+
+def _bench_wording(p: Params, c: dict[str, Any], kind: str, severity: str, size: _BenchSize) -> tuple[str, str, str]:
+    """Title, state sentence and suggested action of a bench change point."""
+    rtype, what, unit = BENCH_METRICS[c["metric"]]
+    series = f"{c['model']} {c['quant']} on {c['dataset']}"
+    sha = str(c["commit_sha"])
+    if kind == "outlier":
+        title = (
+            f"One-run {what} outlier: {series} {size.run_pct:+.0f}% at commit {sha[:8]}, back to normal at "
+            f"{c['next_commit'][:8]}"
+        )
+        state = (
+            f"The next run (commit {c['next_commit'][:8]}) was not worse by both {p.bench_z:g} scale units "
+            f"and {p.min_change_pct:g}%, so this is a one-run blip, not a regression."
+        )
+        return title, state, SUGGESTED["bench_outlier"]
+    title = f"{what[0].upper()}{what[1:]} regression: {series} {size.pct:+.0f}% at commit {sha[:8]}"
+    if c["has_next"]:
+        state = (
+            f"Confirmed by the next run (commit {c['next_commit'][:8]}, {_num(c['next_value'])} {unit}, "
+            f"{c['next_badness']:.1f} scale units worse than the pre-change baseline)."
+        )
+    elif severity == "critical":
+        state = f"Extreme score (>= {2 * p.bench_z:g}); not yet confirmed by a later run."
+    else:
+        state = "Awaiting confirmation by the next run (critical if it stays worse)."
+    state += f" Size: {size.text()}."
+    return title, state, SUGGESTED[rtype]
+
+
+def _bench_insight(p: Params, c: dict[str, Any], kind: str, severity: str) -> Insight:
+    """The insight of one bench change point: a regression, or a one-run outlier the next run reverted."""
+    rtype, what, unit = BENCH_METRICS[c["metric"]]
+    series = f"{c['model']} {c['quant']} on {c['dataset']}"
+    sha = str(c["commit_sha"])
+    size = _BenchSize.of(c)
+    title, state, action = _bench_wording(p, c, kind, severity, size)
+    if kind == "outlier":
+        itype = "outlier"
+        iid = ins.insight_id("bench_outlier", c["model"], c["quant"], c["dataset"], c["metric"], sha)
+    else:
+        itype = rtype
+        iid = ins.insight_id("bench_regression", c["model"], c["quant"], c["dataset"], c["metric"], sha)
+    desc = (
+        f"{what[0].upper()}{what[1:]} of {series} was {_num(c['value'])} {unit} at commit {sha[:8]} against a "
+        f"median of {_num(c['center'])} {unit} over the {c['n']} earlier run(s) of the series in "
+        f"{p.window_days} days (scale 1.4826 x MAD = {_num(c['scale'])}, {c['badness']:.1f} units worse; "
+        f"threshold {p.bench_z:g} and {p.min_change_pct:g}%). {state}"
+    )
+    return Insight(
+        insight_id=iid,
+        type=itype,
+        severity=severity,
+        title=title,
+        description=desc,
+        observed_at=str(c["ts"]),
+        source="banterhearts",
+        model=c["model"],
+        quant=c["quant"],
+        dataset=c["dataset"],
+        commit_sha=sha,
+        metric=c["metric"],
+        baseline_value=c["center"],
+        observed_value=c["value"],
+        z_score=_signed_z(c),
+        suggested_action=action,
+        metrics=_bench_metrics(p, c, kind, size),
+        evidence={
+            "kind": "bench",
+            "query": "analytics_bench_changes",
+            "table": "bench_runs",
+            "parameters": {
+                "model": c["model"],
+                "quant": c["quant"],
+                "dataset": c["dataset"],
+                "metric": c["metric"],
+                "window_days": p.window_days,
+                "min_n": p.bench_min_n,
+                "z_threshold": p.bench_z,
+            },
+            "run_id": str(c["run_id"]),
+            "commit_sha": sha,
+            "previous_commit": c["prev_commit"],
+            "next_run_id": c["next_run_id"] or None,
+            "next_commit": c["next_commit"] or None,
+            "baseline_commits": c["baseline_commits"],
+        },
+    )
+
+
+def _bench_metrics(p: Params, c: dict[str, Any], kind: str, size: _BenchSize) -> dict[str, Any]:
+    return {
+        "value": c["value"],
+        "baseline_median": c["center"],
+        "baseline_scale": c["scale"],
+        "baseline_runs": c["n"],
+        "change_pct": size.pct if math.isfinite(size.pct) else None,
+        "run_change_pct": size.run_pct if math.isfinite(size.run_pct) else None,
+        "ratio_of_medians": size.ratio if math.isfinite(size.ratio) else None,
+        "ratio_low": size.low if size.low is not None and math.isfinite(size.low) else None,
+        "ratio_high": size.high if size.high is not None and math.isfinite(size.high) else None,
+        "median_after": statistics.median(size.after) if size.after else None,
+        "runs_after": len(size.after),
+        "z_threshold": p.bench_z,
+        "badness": c["badness"],
+        "next_value": c["next_value"] if c["has_next"] else None,
+        "next_badness": c["next_badness"],
+        "confirmed": bool(c["has_next"] and kind != "outlier"),
+    }
 
 
 def _signed_z(c: dict[str, Any]) -> float:
@@ -1080,87 +1141,13 @@ def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
     desired = []
     covered: dict[str, str] = {}  # the id an hour's own insight had -> the gap that holds the hour now
     for span in _gap_spans(rows):
-        g, last, n = span[0], span[-1], len(span)
-        hour = g["hour"][:16]
-        end = (datetime.fromisoformat(last["hour"]) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
-        end = end[11:] if end[:10] == hour[:10] else end  # "10:00 to 15:00" within a day
-        events = sum(int(x["events"]) for x in span)
-        baseline = sum(float(x["baseline"]) for x in span) / n
-        if g["kind"] == "no_telemetry" and n == 1:
-            title = f"No telemetry in the hour {hour} UTC"
-            desc = (
-                f"The ingest worker found no banterpacks telemetry for the hour {hour} UTC "
-                f"(baseline {baseline:.0f} events)."
-            )
-        elif g["kind"] == "no_telemetry":
-            title = f"No telemetry for {n} hours, {hour} to {end} UTC"
-            desc = (
-                f"The ingest worker found no banterpacks telemetry in the {n} hours from {hour} to {end} UTC "
-                f"(baseline {baseline:.0f} events an hour)."
-            )
-        elif n == 1:
-            title = f"Telemetry dropped to {events} events in the hour {hour} UTC (baseline {baseline:.0f})"
-            desc = (
-                f"The ingest worker counted {events} events in the hour {hour} UTC against a baseline of "
-                f"{baseline:.1f} for that hour."
-            )
-        else:
-            title = (
-                f"Telemetry dropped for {n} hours, {hour} to {end} UTC: {events} events "
-                f"(baseline {baseline:.0f} an hour)"
-            )
-            desc = (
-                f"The ingest worker counted {events} events in the {n} hours from {hour} to {end} UTC against "
-                f"a baseline of {baseline:.1f} an hour."
-            )
-        # The id of a gap is its first hour and kind: a one-hour gap keeps the id it always had,
-        # and a gap that goes on keeps its insight (updated) instead of opening one per hour.
-        iid = ins.insight_id("ingestion_gap", g["hour"], g["kind"])
+        insight = _gap_insight(span)
         for x in span[1:]:
-            covered[ins.insight_id("ingestion_gap", x["hour"], x["kind"])] = iid
-        desired.append(
-            Insight(
-                insight_id=iid,
-                type="ingestion_gap",
-                severity="warning",
-                title=title,
-                description=desc,
-                observed_at=g["hour"],
-                source="banterpacks",
-                metric="events",
-                baseline_value=baseline,
-                observed_value=float(events),
-                suggested_action=SUGGESTED["ingestion_gap"],
-                metrics={"events": events, "baseline": baseline, "kind": g["kind"], "hours": n},
-                evidence={
-                    "query": "analytics_ingest_gaps",
-                    "table": "ingest_gaps",
-                    "parameters": {"hour": g["hour"], "kind": g["kind"], "hours": n, "last_hour": last["hour"]},
-                    "ingest_run_id": last["run_id"],
-                    "detected_at": last["detected_at"],
-                },
-            )
-        )
-    result = ins.upsert(ctx.store, desired, run_id=ctx.run_id)
+            covered[ins.insight_id("ingestion_gap", x["hour"], x["kind"])] = insight.insight_id
+        desired.append(insight)
+    result = found.live.upsert(desired, run_id=ctx.run_id)
     found.absorb(result)
-    # The ingest worker deletes a gap that later data filled: its insight is resolved. An
-    # hour that now belongs to a longer gap is resolved into that gap's insight.
-    wanted = {d.insight_id for d in desired}
-    stale = [i for i in ins.open_of_types(ctx.store, ["ingestion_gap"]) if i.insight_id not in wanted]
-    filled = [i for i in stale if i.insight_id not in covered]
-    folded = [i for i in stale if i.insight_id in covered]
-    found.resolved += len(
-        ins.resolve(
-            ctx.store,
-            filled,
-            reason="later data filled the hour (the ingest worker removed the gap)",
-            run_id=ctx.run_id,
-        )
-    )
-    for i in folded:
-        found.resolved += len(
-            ins.resolve(ctx.store, [i], reason=f"part of the longer gap {covered[i.insight_id]}", run_id=ctx.run_id)
-        )
+    stale = _resolve_stale_gaps(ctx, found, {d.insight_id for d in desired}, covered)
     recorded = (
         f"{len(rows)} gap(s) recorded"
         if len(rows) == len(desired)
@@ -1169,8 +1156,94 @@ def _gaps(ctx: RunContext, found: Findings) -> ItemOutcome:
     return ItemOutcome(
         "ingest_gaps",
         "ok",
-        f"{recorded}, {len(result.created)} new insight(s)" + (f", {len(stale)} resolved" if stale else ""),
+        f"{recorded}, {len(result.created)} new insight(s)" + (f", {stale} resolved" if stale else ""),
     )
+
+
+def _gap_text(kind: str, n: int, hour: str, end: str, events: int, baseline: float) -> tuple[str, str]:
+    """Title and description of a gap of n hours from `hour` to `end` (UTC)."""
+    if kind == "no_telemetry" and n == 1:
+        title = f"No telemetry in the hour {hour} UTC"
+        desc = (
+            f"The ingest worker found no banterpacks telemetry for the hour {hour} UTC "
+            f"(baseline {baseline:.0f} events)."
+        )
+    elif kind == "no_telemetry":
+        title = f"No telemetry for {n} hours, {hour} to {end} UTC"
+        desc = (
+            f"The ingest worker found no banterpacks telemetry in the {n} hours from {hour} to {end} UTC "
+            f"(baseline {baseline:.0f} events an hour)."
+        )
+    elif n == 1:
+        title = f"Telemetry dropped to {events} events in the hour {hour} UTC (baseline {baseline:.0f})"
+        desc = (
+            f"The ingest worker counted {events} events in the hour {hour} UTC against a baseline of "
+            f"{baseline:.1f} for that hour."
+        )
+    else:
+        title = (
+            f"Telemetry dropped for {n} hours, {hour} to {end} UTC: {events} events (baseline {baseline:.0f} an hour)"
+        )
+        desc = (
+            f"The ingest worker counted {events} events in the {n} hours from {hour} to {end} UTC against "
+            f"a baseline of {baseline:.1f} an hour."
+        )
+    return title, desc
+
+
+def _gap_insight(span: list[dict[str, Any]]) -> Insight:
+    """One ingestion_gap insight for consecutive gap hours of one kind."""
+    g, last, n = span[0], span[-1], len(span)
+    hour = g["hour"][:16]
+    end = (datetime.fromisoformat(last["hour"]) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    end = end[11:] if end[:10] == hour[:10] else end  # "10:00 to 15:00" within a day
+    events = sum(int(x["events"]) for x in span)
+    baseline = sum(float(x["baseline"]) for x in span) / n
+    title, desc = _gap_text(g["kind"], n, hour, end, events, baseline)
+    # The id of a gap is its first hour and kind: a one-hour gap keeps the id it always had,
+    # and a gap that goes on keeps its insight (updated) instead of opening one per hour.
+    return Insight(
+        insight_id=ins.insight_id("ingestion_gap", g["hour"], g["kind"]),
+        type="ingestion_gap",
+        severity="warning",
+        title=title,
+        description=desc,
+        observed_at=g["hour"],
+        source="banterpacks",
+        metric="events",
+        baseline_value=baseline,
+        observed_value=float(events),
+        suggested_action=SUGGESTED["ingestion_gap"],
+        metrics={"events": events, "baseline": baseline, "kind": g["kind"], "hours": n},
+        evidence={
+            "query": "analytics_ingest_gaps",
+            "table": "ingest_gaps",
+            "parameters": {"hour": g["hour"], "kind": g["kind"], "hours": n, "last_hour": last["hour"]},
+            "ingest_run_id": last["run_id"],
+            "detected_at": last["detected_at"],
+        },
+    )
+
+
+def _resolve_stale_gaps(ctx: RunContext, found: Findings, wanted: set[str], covered: dict[str, str]) -> int:
+    """The ingest worker deletes a gap that later data filled: its insight is resolved. An
+    hour that now belongs to a longer gap is resolved into that gap's insight. Returns how
+    many open gap insights were stale."""
+    stale = [i for i in found.live.of(["ingestion_gap"]) if i.insight_id not in wanted]
+    filled = [i for i in stale if i.insight_id not in covered]
+    folded = [i for i in stale if i.insight_id in covered]
+    found.resolved += len(
+        found.live.resolve(
+            filled,
+            reason="later data filled the hour (the ingest worker removed the gap)",
+            run_id=ctx.run_id,
+        )
+    )
+    for i in folded:
+        found.resolved += len(
+            found.live.resolve([i], reason=f"part of the longer gap {covered[i.insight_id]}", run_id=ctx.run_id)
+        )
+    return len(stale)
 
 
 # -- alerts and metrics ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ The events are generated with INSERT ... SELECT FROM numbers(): 30 days, three s
 their own operations and models, log-normal-ish token counts, latency that grows with output
 tokens, cost from per-model prices, and ingestion up to 10 minutes after each event.
 
-Usage: python benchmarks/analytics.py [--rows 1000000] [--repeats 3] [--keep DIR]
+Usage: python benchmarks/analytics.py [--rows 1000000] [--repeats 3] [--keep DIR] [--profile]
 """
 
 from __future__ import annotations
@@ -59,12 +59,16 @@ FROM numbers({n:UInt64})
 """
 
 # One pass over the rows grouped the way the worker's baselines are (source, operation, model
-# and hour), with the sums a log-scale regression needs.
+# and hour), with the sums a log-scale regression needs. Both floor passes run without LLVM JIT,
+# like the worker's statements (a run sees each statement once; the JIT compiles an expression
+# the third time a process sees it, so in a benchmark that repeats them it would cost one run
+# a compilation and the others nothing).
 BUCKET_PASS = """
 SELECT source, operation, model, toStartOfHour(ts) AS hour, count(),
        sum(log(1 + tokens_out)), sum(log(latency_ms)), sum(log(1 + tokens_out) * log(latency_ms)),
        sum(log(1 + tokens_out) * log(1 + tokens_out)), sum(log(latency_ms) * log(latency_ms))
 FROM llm_events GROUP BY source, operation, model, hour FORMAT Null
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0
 """
 
 SCORE_PASS = """
@@ -74,6 +78,7 @@ INNER JOIN (SELECT key, baseline_at, latency_center AS lc, latency_slope AS lb, 
     ON b.key = cityHash64(e.source, e.operation, e.model) AND b.baseline_at = toStartOfHour(e.ts)
 WHERE greatest(abs((log(e.latency_ms) - lc - lb * log(1 + e.tokens_out) - lq * pow(log(1 + e.tokens_out), 2)) / ls),
                abs((log(toFloat64(e.cost_usd) + 1e-6) - cc - cb * log(1 + e.tokens_in + e.tokens_out)) / cs)) > 3
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0
 """
 
 TRUNCATE = ("TRUNCATE TABLE analytics_baselines", "TRUNCATE TABLE analytics_outliers", "TRUNCATE TABLE insights",
@@ -104,7 +109,42 @@ VIEW_ALL = f"SELECT * FROM run_analytics WHERE kind = 'llm' AND {HOUR_WHERE} FOR
 RAW_ALL = f"SELECT * FROM llm_events FINAL WHERE {HOUR_WHERE} FORMAT Null"
 
 
-def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None) -> list[dict]:
+def profile_full_run(store, settings, telemetry, scan_s: float) -> None:
+    """One more full run with each statement's wall and CPU time (this process's CPU: chDB runs
+    in it) printed as a multiple of the aggregate scan."""
+    from muse.agents import analytics
+    from muse.runs import run_agent
+    from muse.store import EmbeddedStore
+
+    log: list[tuple[str, float, float]] = []
+    raw = EmbeddedStore._raw_query
+
+    def timed(self, sql, params):
+        t, c = time.perf_counter(), time.process_time()
+        try:
+            return raw(self, sql, params)
+        finally:
+            text = " ".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+            log.append((" ".join(text.split())[:90], time.perf_counter() - t, time.process_time() - c))
+
+    for stmt in TRUNCATE:
+        store.execute(stmt)
+    EmbeddedStore._raw_query = timed
+    t, c = time.perf_counter(), time.process_time()
+    try:
+        run_agent(settings, "analytics", analytics.run, store=store, telemetry=telemetry)
+    finally:
+        EmbeddedStore._raw_query = raw
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"profile of one full run ({len(log)} statements): wall {wall / scan_s:.1f}x, CPU {cpu:.3f}s; "
+          "per statement (wall x the scan's median wall, CPU s):")
+    for text, w, cp in log:
+        print(f"  {w / scan_s:6.2f}x {cp:7.3f}s  {text}")
+    print(f"  statements {sum(w for _, w, _ in log) / scan_s:.1f}x; the rest (Python) "
+          f"{(wall - sum(w for _, w, _ in log)) / scan_s:.1f}x")
+
+
+def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None, profile: bool = False) -> list[dict]:
     from muse import migrations
     from muse.agents import analytics
     from muse.config import load_settings
@@ -126,17 +166,26 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None) -> li
         store.execute("OPTIMIZE TABLE llm_events FINAL")
         print(f"generated {rows:,} llm_events in {time.perf_counter() - t0:.1f}s")
 
+        # CPU seconds of this process (chDB runs in it) per measured statement, beside the wall
+        # times: on a shared host the CPU ratios move much less than the wall ones.
+        cpu: dict[str, list[float]] = {}
+
+        def cpu_of(name: str, c0: float) -> None:
+            cpu.setdefault(name, []).append(time.process_time() - c0)
+
         def scan() -> float:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             store.query(AGG)
+            cpu_of("scan", c)
             return time.perf_counter() - t
 
         def full() -> float:
             for stmt in TRUNCATE:
                 store.execute(stmt)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             out = run_agent(settings, "analytics", analytics.run, store=store, telemetry=telemetry)
             elapsed = time.perf_counter() - t
+            cpu_of("full", c)
             assert out.status == "ok", out.result.message
             assert out.result.details["llm_rows"] == rows, out.result.details
             return elapsed
@@ -164,12 +213,14 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None) -> li
         passes, scores, floor_scans = [], [], []
         for _ in range(max(3, repeats)):
             floor_scans.append(scan())
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             store.query(BUCKET_PASS)
             passes.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("bucket", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(SCORE_PASS)
             scores.append(time.perf_counter() - t)
+            cpu_of("score", c)
         bp, sp = statistics.median(passes), statistics.median(scores)
         scan_med = statistics.median(scans + floor_scans)
         print(f"floor: one (group, hour) bucket pass {bp:.3f}s = {bp / scan_med:.1f}x the scan; one scoring pass "
@@ -186,29 +237,35 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None) -> li
         assert n_view == n_raw, (n_view, n_raw)
         views, raws = [], []
         for _ in range(max(5, repeats * 3)):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             store.query(RAW_HOUR, hour)
             raws.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("raw_hour", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(VIEW_HOUR, hour)
             views.append(time.perf_counter() - t)
+            cpu_of("view_hour", c)
         from muse.store import load_query
 
         documented = load_query("analytics_llm_zscores") + " FORMAT Null"
         docs_q, floor_z, base_h, raws2 = [], [], [], []
         for _ in range(max(5, repeats * 3)):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             store.query(RAW_HOUR, hour)
             raws2.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("raw_hour", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(documented, hour)
             docs_q.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("documented_hour", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(FLOOR_Z, hour)
             floor_z.append(time.perf_counter() - t)
-            t = time.perf_counter()
+            cpu_of("floor_z", c)
+            t, c = time.perf_counter(), time.process_time()
             store.query(BASE_HOUR, hour)
             base_h.append(time.perf_counter() - t)
+            cpu_of("base_hour", c)
         raws += raws2
         fz, bh = statistics.median(floor_z), statistics.median(base_h)
         print(f"read floor: the hour's z arithmetic on constant baselines {fz / statistics.median(raws):.2f}x the raw "
@@ -228,6 +285,14 @@ def main(rows: int = 1_000_000, repeats: int = 3, keep: str | None = None) -> li
         ra = statistics.median(raw_alls)
         print(f"one hour = {n_raw:,} events; every column of the view: {statistics.median(alls) / ra:.1f}x "
               f"SELECT * from llm_events, of which planning alone (EXPLAIN) {statistics.median(plans) / ra:.1f}x")
+        med = {k: statistics.median(v) for k, v in cpu.items()}
+        print(f"CPU time ratios (medians, same run): full analysis {med['full'] / med['scan']:.1f}x the scan; floor "
+              f"(bucket + scoring pass) {(med['bucket'] + med['score']) / med['scan']:.1f}x; one hour's z-scores "
+              f"through the view {med['view_hour'] / med['raw_hour']:.2f}x the raw read, through the documented "
+              f"query {med['documented_hour'] / med['raw_hour']:.2f}x, read floor "
+              f"{(med['floor_z'] + med['base_hour']) / med['raw_hour']:.2f}x")
+        if profile:
+            profile_full_run(store, settings, telemetry, statistics.median(scans))
         store.execute("OPTIMIZE TABLE analytics_baselines FINAL")
         store.execute("OPTIMIZE TABLE analytics_outliers FINAL")
         sizes = {r[0]: r[1] for r in store.query(
@@ -263,5 +328,6 @@ if __name__ == "__main__":
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", help="state dir to use and keep (default: a temporary one)")
+    ap.add_argument("--profile", action="store_true", help="print each statement's time in one more full run")
     args = ap.parse_args()
-    sys.exit(0 if all(r["pass"] for r in main(args.rows, args.repeats, args.keep)) else 1)
+    sys.exit(0 if all(r["pass"] for r in main(args.rows, args.repeats, args.keep, args.profile)) else 1)

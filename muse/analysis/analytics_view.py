@@ -106,31 +106,71 @@ def _llm_baseline(b: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record(r: dict[str, Any], baselines: dict[tuple[str, int, str], dict[str, Any]]) -> dict[str, Any]:
+    ident, inp, metrics = _record_identity(r)
+    return {
+        **ident,
+        "input": inp,
+        "metrics": metrics,
+        "baselines": _record_baselines(r, baselines),
+        "anomaly_scores": {
+            "state": r["baseline_state"],
+            "baseline_n": r["baseline_n"],
+            "cost_z_score": _f(r["cost_z"]),
+            "latency_z_score": _f(r["latency_z"]),
+            "tokens_z_score": _f(r["tokens_z"]),
+            "is_cost_outlier": bool(r["is_cost_outlier"]),
+            "is_latency_outlier": bool(r["is_latency_outlier"]),
+            "is_tokens_outlier": bool(r["is_tokens_outlier"]),
+            "is_extreme": bool(r["is_extreme"]),
+        },
+        "efficiency": {
+            "cost_per_message": _f(r["cost_per_message"]),
+            "cost_per_token": _f(r["cost_per_token"]),
+            "tokens_per_message": _f(r["tokens_per_message"]),
+            "tokens_per_sec": _f(r["tokens_per_sec"]),
+        },
+        "temporal": {
+            "hour_of_day": r["hour_of_day"],
+            "day_of_week": r["day_of_week"],
+            "is_weekend": bool(r["is_weekend"]),
+        },
+        "analysed_at": r["analysed_at"],
+        "analytics_run_id": r["analytics_run_id"],
+    }
+
+
+def _record_baselines(r: dict[str, Any], baselines: dict[tuple[str, int, str], dict[str, Any]]) -> dict[str, Any]:
+    """The baseline a row was scored against (None when its bucket has none stored)."""
     names = _metric_names(r["kind"])
     level = "model" if r["kind"] == "llm" else "series"
     base: dict[str, Any] = {"used": r["baseline_level"] or None, "baseline_at": r["baseline_at"]}
     b = baselines.get((r["kind"], r["genus_key"], r["baseline_at"]))
     if b is None:
         base[level] = None
+        return base
+    common = {
+        "key": f"{r['genus_key']:016x}",
+        "n": b["n"],
+        "min_n": b["min_n"],
+        "estimator": b["estimator"],
+        "window_days": b["window_days"],
+    }
+    if r["kind"] == "llm":
+        base[level] = {**common, "scale": "log", **_llm_baseline(b, r)}
     else:
-        common = {
-            "key": f"{r['genus_key']:016x}",
-            "n": b["n"],
-            "min_n": b["min_n"],
-            "estimator": b["estimator"],
-            "window_days": b["window_days"],
+        base[level] = {
+            **common,
+            "scale": "raw",
+            **{
+                names[m]: {"center": _f(b[f"{m}_center"]), "scale": _f(b[f"{m}_scale"])}
+                for m in ("cost", "latency", "tokens")
+            },
         }
-        if r["kind"] == "llm":
-            base[level] = {**common, "scale": "log", **_llm_baseline(b, r)}
-        else:
-            base[level] = {
-                **common,
-                "scale": "raw",
-                **{
-                    names[m]: {"center": _f(b[f"{m}_center"]), "scale": _f(b[f"{m}_scale"])}
-                    for m in ("cost", "latency", "tokens")
-                },
-            }
+    return base
+
+
+def _record_identity(r: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A row's identity, its input description and its raw metrics (llm event or bench run)."""
     ident = {
         "kind": r["kind"],
         "source": r["source"],
@@ -160,36 +200,7 @@ def _record(r: dict[str, Any], baselines: dict[tuple[str, int, str], dict[str, A
         ident.update(row_key=r["row_key"], quant=r["quant"], dataset=r["dataset"])
         metrics = {"cost_per_1k": r["cost"], "latency_p95_ms": r["latency_ms"], "tokens_per_sec": r["tokens"]}
         inp = {"category": None, "complexity_score": None, "fingerprint": r["input_fingerprint"]}
-    return {
-        **ident,
-        "input": inp,
-        "metrics": metrics,
-        "baselines": base,
-        "anomaly_scores": {
-            "state": r["baseline_state"],
-            "baseline_n": r["baseline_n"],
-            "cost_z_score": _f(r["cost_z"]),
-            "latency_z_score": _f(r["latency_z"]),
-            "tokens_z_score": _f(r["tokens_z"]),
-            "is_cost_outlier": bool(r["is_cost_outlier"]),
-            "is_latency_outlier": bool(r["is_latency_outlier"]),
-            "is_tokens_outlier": bool(r["is_tokens_outlier"]),
-            "is_extreme": bool(r["is_extreme"]),
-        },
-        "efficiency": {
-            "cost_per_message": _f(r["cost_per_message"]),
-            "cost_per_token": _f(r["cost_per_token"]),
-            "tokens_per_message": _f(r["tokens_per_message"]),
-            "tokens_per_sec": _f(r["tokens_per_sec"]),
-        },
-        "temporal": {
-            "hour_of_day": r["hour_of_day"],
-            "day_of_week": r["day_of_week"],
-            "is_weekend": bool(r["is_weekend"]),
-        },
-        "analysed_at": r["analysed_at"],
-        "analytics_run_id": r["analytics_run_id"],
-    }
+    return ident, inp, metrics
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

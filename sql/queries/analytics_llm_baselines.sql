@@ -8,8 +8,19 @@
 --   cost:    the same on ln(1 + total tokens);
 --   tokens:  mean and standard deviation of ln(1 + total tokens).
 -- Scales are floored at {floor:Float64} (log units: 0.01 = 1%), so that a flat series does not
--- turn rounding noise into huge z-scores.
-CREATE TEMPORARY TABLE _an_base ENGINE = Memory AS
+-- turn rounding noise into huge z-scores. Into the table analytics_llm_baselines_table declares
+-- (an INSERT is analysed once; CREATE ... AS SELECT analyses the statement twice).
+INSERT INTO _an_base (
+    key, hour, source, operation, model, bucket_rows, digest, max_ingested,
+    sx, sy, sxx, sxy, syy, sx3, sx4, sxxy, su, sv, suu, suv, svv, n,
+    latency_slope, latency_curve, latency_center, latency_scale, cost_slope, cost_center, cost_scale,
+    tokens_center, tokens_scale)
+SELECT
+    key, hour, source, operation, model, bucket_rows, digest, max_ingested,
+    sx, sy, sxx, sxy, syy, sx3, sx4, sxxy, su, sv, suu, suv, svv, n,
+    latency_slope, latency_curve, latency_center, latency_scale, cost_slope, cost_center, cost_scale,
+    tokens_center, tokens_scale
+FROM (
 SELECT
     key, hour, source, operation, model, bucket_rows, digest, max_ingested,
     sx, sy, sxx, sxy, syy, sx3, sx4, sxxy, su, sv, suu, suv, svv, n,
@@ -50,3 +61,7 @@ FROM (
                  RANGE BETWEEN {win_h:UInt32} PRECEDING AND 1 PRECEDING)
 )
 WHERE is_new = 1
+)
+-- No JIT: a run executes this once; LLVM compiles an expression the third time a process sees
+-- it, at a cost a single run never earns back.
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0

@@ -20,3 +20,6 @@ LEFT JOIN (
         SELECT DISTINCT toStartOfHour(ts) FROM llm_events WHERE ingested_at > {lo:DateTime64(3)})
 ) AS s ON s.key = c.key AND s.hour = c.hour
 WHERE s.bucket_rows != c.rows OR s.digest != c.digest
+-- No JIT: a run executes this once; LLVM compiles an expression the third time a process sees
+-- it, at a cost a single run never earns back.
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0

@@ -24,3 +24,6 @@ FROM (
 INNER JOIN _an_base AS t ON t.key = x.key AND t.hour = x.hour
 WHERE m.2 > 0
 ORDER BY hour, source, operation, model, metric
+-- No JIT: a run executes this once; LLVM compiles an expression the third time a process sees
+-- it, at a cost a single run never earns back.
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0

@@ -2,6 +2,10 @@
 -- arithmetic as the run_analytics view) and keep the extreme ones: |z| > {extreme_z:Float64}
 -- on any metric, with a baseline of at least min_n rows. Everything else is never written;
 -- the expected values are computed for the kept rows only.
+-- The join key `jkey` hashes the group's three names one by one (each a LowCardinality
+-- column: hashed once per distinct value), not as cityHash64(source, operation, model), which
+-- hashes the three strings of every row; `key` (the stored group key) comes from the baseline.
+-- analytics_llm_run_stats checks that jkey tells the run's groups apart as key does.
 CREATE TEMPORARY TABLE _an_out ENGINE = Memory AS
 SELECT
     hour, source, ts, event_id, operation, model, run_id, key, latency_ms, cost, tokens_in, tokens_out,
@@ -11,7 +15,7 @@ SELECT
 FROM (
     SELECT
         e.hour AS hour, e.source AS source, e.ts AS ts, e.event_id AS event_id, e.operation AS operation,
-        e.model AS model, e.run_id AS run_id, e.key AS key, toFloat64(e.latency_ms) AS latency_ms,
+        e.model AS model, e.run_id AS run_id, b.key AS key, toFloat64(e.latency_ms) AS latency_ms,
         toFloat64(e.cost_usd) AS cost, e.tokens_in AS tokens_in, e.tokens_out AS tokens_out,
         b.latency_center AS lc, b.latency_slope AS lb, b.latency_curve AS lq, b.cost_center AS cc, b.cost_slope AS cb,
         log(1 + e.tokens_in + e.tokens_out) AS u,
@@ -21,14 +25,19 @@ FROM (
         (u - b.tokens_center) / b.tokens_scale AS zt
     FROM (
         SELECT source, ts, event_id, operation, model, run_id, tokens_in, tokens_out, latency_ms, cost_usd,
-               toDateTime(toStartOfHour(ts), 'UTC') AS hour, cityHash64(source, operation, model) AS key
+               toDateTime(toStartOfHour(ts), 'UTC') AS hour,
+               bitXor(bitXor(cityHash64(source), cityHash64(operation) * 3), cityHash64(model) * 7) AS jkey
         FROM llm_events FINAL
         WHERE {full:UInt8} = 1 OR toStartOfHour(ts) IN (SELECT hour FROM _an_hours)
     ) AS e
     INNER JOIN (
-        SELECT key, hour, latency_center, latency_slope, latency_curve, latency_scale, cost_center, cost_slope, cost_scale,
+        SELECT key, bitXor(bitXor(cityHash64(source), cityHash64(operation) * 3), cityHash64(model) * 7) AS jkey, hour,
+               latency_center, latency_slope, latency_curve, latency_scale, cost_center, cost_slope, cost_scale,
                tokens_center, tokens_scale
         FROM _an_base WHERE n >= {min_n:UInt32}
-    ) AS b ON b.key = e.key AND b.hour = e.hour
+    ) AS b ON b.jkey = e.jkey AND b.hour = e.hour
     WHERE greatest(abs(zl), abs(zc), abs(zt)) > {extreme_z:Float64}
 )
+-- No JIT: a run executes this once; LLVM compiles an expression the third time a process sees
+-- it, at a cost a single run never earns back.
+SETTINGS compile_expressions = 0, compile_aggregate_expressions = 0
