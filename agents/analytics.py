@@ -50,7 +50,7 @@ from muse.analysis import insights as ins
 from muse.analysis import stats as stats_mod
 from muse.errors import ConfigError, MuseError, StoreError
 from muse.analysis.insights import Insight
-from muse.hours import parse_ts, require_ts  # the one timestamp parser
+from muse.hours import require_ts  # the one timestamp parser
 from muse.hours import ts_str
 from muse.runs import AgentResult, ItemOutcome, RunContext
 
@@ -345,7 +345,7 @@ def _llm(ctx: RunContext, p: Params, found: Findings, *, full: bool) -> ItemOutc
     committed by _llm_commit (ItemOutcome = finished early: nothing new)."""
     store = ctx.store
     mark = store.named("analytics_llm_watermark").first() or {}
-    watermark = parse_ts(mark.get("watermark"))
+    watermark = mark.get("watermark")
     found.stored_outliers = bool(mark.get("outliers", True))
     full = full or watermark is None
     if not full and watermark is not None:  # (full is set whenever there is no watermark)
@@ -464,9 +464,9 @@ def _write_llm_outlier_insights(ctx: RunContext, found: Findings) -> None:
     anomalies = found.live.of(["cost_anomaly"])
     merged: dict[tuple[str, str, str, str], Insight] = {}
     folded: dict[str, Insight] = {}
-    for g in sorted(found.llm_outlier_groups, key=lambda g: str(g["hour"])):
+    for g in sorted(found.llm_outlier_groups, key=lambda g: g["hour"]):
         key = (g["source"], g["operation"], g["model"], g["metric"])
-        hour = ts_str(require_ts(g["hour"]))
+        hour = ts_str(g["hour"])
         entry = {
             "rows": g["rows"],
             "extreme_rows": g["extreme_rows"],
@@ -548,7 +548,7 @@ def _llm_outlier_insight(
         severity="info",
         title=title,
         description=desc,
-        observed_at=first,
+        observed_at=require_ts(first),
         source=source,
         model=model,
         operation=operation,
@@ -623,7 +623,7 @@ def _level_shifts(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
             o
             for o in outliers
             if (o.source, o.operation, o.model, o.metric) == (shift.source, shift.operation, shift.model, shift.metric)
-            and str(o.metrics.get("last_hour", o.observed_at)) >= start
+            and (str(o.metrics["last_hour"]) if "last_hour" in o.metrics else ts_str(o.observed_at)) >= start
         ]
         old = ins.load(store, [shift.insight_id]).get(shift.insight_id)
         shift.metrics["folded_outliers"] = sorted(
@@ -664,7 +664,7 @@ def _same_shift(live: list[Insight], key: tuple[str, str, str, str], start: date
             i
             for i in live
             if (i.source, i.operation, i.model, i.metric) == key
-            and abs((require_ts(i.observed_at) - start).total_seconds()) <= 24 * 3600
+            and abs((i.observed_at - start).total_seconds()) <= 24 * 3600
         ),
         None,
     )
@@ -708,7 +708,7 @@ def _level_shift_insight(ctx: RunContext, p: Params, t: dict[str, Any], live: li
         severity="warning",
         title=title,
         description=desc,
-        observed_at=ts_str(start),
+        observed_at=start,
         source=source,
         model=model,
         operation=operation,
@@ -784,7 +784,7 @@ def _cost(ctx: RunContext, p: Params, found: Findings) -> ItemOutcome:
     live = [i for i in found.live.of(["cost_anomaly"])]
     episodes: list[tuple[Insight | None, dict[str, dict[str, Any]]]] = []
     for r in hot:
-        hour = require_ts(r["hour"])
+        hour = r["hour"]
         entry = {
             "cost_usd": r["cost"],
             "baseline_usd": r["baseline"],
@@ -849,7 +849,7 @@ def _cost_insight(p: Params, old: Insight | None, hours: dict[str, dict[str, Any
         severity="warning",
         title=title,
         description=desc,
-        observed_at=first,
+        observed_at=require_ts(first),
         metric="cost_usd",
         baseline_value=baseline,
         observed_value=cost,
@@ -1058,7 +1058,7 @@ def _bench_insight(p: Params, c: dict[str, Any], kind: str, severity: str) -> In
         severity=severity,
         title=title,
         description=desc,
-        observed_at=str(c["ts"]),
+        observed_at=c["ts"],
         source="banterhearts",
         model=c["model"],
         quant=c["quant"],
@@ -1208,7 +1208,7 @@ def _gap_insight(span: list[dict[str, Any]]) -> Insight:
         severity="warning",
         title=title,
         description=desc,
-        observed_at=g["hour"],
+        observed_at=require_ts(g["hour"]),
         source="banterpacks",
         metric="events",
         baseline_value=baseline,
@@ -1255,8 +1255,8 @@ def _dedup(insight: Insight) -> str:
 
 def _alert(ctx: RunContext, p: Params, found: Findings, insight: Insight, severity: str) -> None:
     """Alert once per insight (callers alert only on creation or escalation), if recent."""
-    observed = require_ts(insight.observed_at)
-    if observed is not None and datetime.now(timezone.utc) - observed > timedelta(hours=p.alert_max_age_h):
+    observed = insight.observed_at
+    if datetime.now(timezone.utc) - observed > timedelta(hours=p.alert_max_age_h):
         log.info("not alerting for %s (%s): older than %g hours", insight.insight_id, insight.title, p.alert_max_age_h)
         return
     text = (

@@ -54,12 +54,9 @@ from muse.hours import (
     Window,
     floor_hour,
     iso_hour,
-    parse_ts,
-    require_ts,
     resolve_window,
     span_in_name,
     ts_str,
-    utc,
     utcnow,
 )
 from muse.runs import AgentResult, ItemOutcome, RunContext
@@ -262,11 +259,7 @@ def run(
         bounds = {"since": ts_str(window.since), "until": ts_str(window.until)}
         check = ctx.store.named("ingest_packs_rollup_in_step", bounds).first() or {}
         in_step = int(check.get("stored") or 0) == int(check.get("rolled") or 0)
-        stale = (
-            []
-            if in_step
-            else [require_ts(r["hour_text"]) for r in ctx.store.named("ingest_packs_stale_hours", bounds).dicts()]
-        )
+        stale = [] if in_step else [r["hour"] for r in ctx.store.named("ingest_packs_stale_hours", bounds).dicts()]
         for week in weeks:
             stale_hours = [h for h in stale if week.since <= h < week.until]
             if not stale_hours:
@@ -718,7 +711,7 @@ def _detect_gaps(
     if not complete:
         return out
     first = ctx.store.named("ingest_packs_first_hour").first()
-    began = utc(datetime.fromisoformat(first["first_hour"])) if first and int(first["n"]) else None
+    began = first["first_hour"] if first and int(first["n"]) else None
     out["began"] = iso_hour(began) if began else None
     days = int(settings.ingest.gap_baseline_days)
     min_days = int(settings.ingest.gap_min_baseline_days)
@@ -727,7 +720,7 @@ def _detect_gaps(
     # Keyed by the hour itself: the baseline looks up `days` earlier hours for every hour, and
     # formatting each of them as text cost more than the queries (1,380 hours: 11K strftime).
     counts = {
-        parse_ts(r["hour_text"]): int(r["events"])
+        r["hour"]: int(r["events"])
         for r in ctx.store.named(
             "ingest_packs_hourly_events",
             {"since": lo.strftime("%Y-%m-%d %H:%M:%S"), "until": hi.strftime("%Y-%m-%d %H:%M:%S")},
@@ -739,7 +732,7 @@ def _detect_gaps(
         "ingest_gaps_in_window",
         {"since": (complete[0] - HOUR).strftime("%Y-%m-%d %H:%M:%S"), "until": hi.strftime("%Y-%m-%d %H:%M:%S")},
     ).dicts():
-        existing.setdefault(datetime.fromisoformat(r["hour_text"]).replace(tzinfo=lo.tzinfo), set()).add(r["kind"])
+        existing.setdefault(r["hour"], set()).add(r["kind"])
     hours: list[dict[str, Any]] = []
     stale: dict[str, list[datetime]] = {}
     for hour in complete:
@@ -891,5 +884,5 @@ def _emit_metrics(
     if not (newest and int(newest["n"])):  # nothing in a week: still report how far behind
         newest = ctx.store.named("ingest_packs_newest_event", {"since": "1970-01-01 00:00:00.000"}).first()
     if newest and int(newest["n"]):
-        newest_ts = require_ts(newest["newest"])
+        newest_ts = newest["newest"]
         tel.gauge("ingest.lag_seconds", max(0.0, (now - newest_ts).total_seconds()), repo=SOURCE)

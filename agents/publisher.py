@@ -44,7 +44,7 @@ from muse.publishing import blogrepo
 from muse.publishing import deploy
 from muse.episode import chart_name, evidence_name, parse, post_name, render
 from muse.errors import ExitCode, InputError, MuseError, UsageError
-from muse.hours import require_ts, ts_str, utcnow
+from muse.hours import ts_str, utcnow
 from muse.runs import AgentResult, ItemOutcome, RunContext
 from muse.publishing.validate import ValidationReport, validate_file
 
@@ -111,9 +111,9 @@ def current_row(ctx: RunContext, episode: int) -> dict[str, Any]:
 
 def new_version(ctx: RunContext, row: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """Write the next version of an episode row (never an UPDATE): same key, later ts."""
-    previous = require_ts(row["ts"])
-    ts = max(utcnow(), previous + timedelta(milliseconds=1))
-    new = {**row, **changes, "ts": ts_str(ts)}
+    ts = max(utcnow(), row["ts"] + timedelta(milliseconds=1))
+    ts = ts.replace(microsecond=ts.microsecond // 1000 * 1000)  # what the store keeps
+    new = {**row, **changes, "ts": ts}
     ctx.store.insert("episodes", [new])
     return new
 

@@ -166,7 +166,7 @@ def _check_repos(ctx: RunContext) -> tuple[list[RepoCheck], datetime]:
         if spec.lookback is not None:
             params["since"] = committed_at - spec.lookback
         row = ctx.store.named(spec.query, params).first() or {}
-        counted.append((spec, sha, committed_at, int(row.get("rows") or 0), parse_ts(row.get("newest"))))
+        counted.append((spec, sha, committed_at, int(row.get("rows") or 0), row.get("newest")))
     # One "now" for the whole verdict, taken after the reads it is compared with.
     now = utcnow()
     checks = [
@@ -402,7 +402,7 @@ def describe(settings: Settings, store: Any, *, recent: int = 5, now: datetime |
             checked_at=parsed.checked_at.isoformat(),
             age_seconds=(now - parsed.checked_at).total_seconds(),
         )
-    last_valid = parse_ts(streak.get("last_valid_ts"))
+    last_valid = streak.get("last_valid_ts")
     last = None
     if rows:
         r = rows[0]

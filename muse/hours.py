@@ -28,10 +28,17 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def ts_str(value: datetime) -> str:
-    """The text form of a DateTime64(3) value bound as a query parameter or inserted:
-    '2026-05-01 13:00:00.000' (UTC; fixed width, so the text sorts in time order)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+def ts_str(value: datetime, digits: int = 3) -> str:
+    """The one text form of a time, ClickHouse's: '2026-05-01 13:00:00.000' for a
+    DateTime64(3) value bound as a query parameter, inserted or shown (UTC; fixed width, so the
+    text sorts in time order); ``digits`` fractional digits, 0 for a DateTime:
+    '2026-05-01 13:00:00'."""
+    value = value.astimezone(timezone.utc)
+    if digits == 3:
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if digits <= 0:
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")[: 20 + min(digits, 6)] + "0" * max(0, digits - 6)
 
 
 def parse_ts(value: Any, *, zero_is_none: bool = False) -> datetime | None:

@@ -17,12 +17,14 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar
 from urllib.parse import unquote, urlparse
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from muse.errors import ConfigError, ReadOnlyError, StateDirError, StoreError, StoreUnavailableError
 from muse.locks import FileLock
@@ -59,6 +61,148 @@ class QueryResult:
 
     def scalar(self, default: Any = None) -> Any:
         return self.rows[0][0] if self.rows and self.rows[0] else default
+
+    def text_rows(self) -> list[tuple[Any, ...]]:
+        """The rows with each date and time in ClickHouse's text form for its column's type
+        ('2026-05-01 13:00:00' for DateTime, '2026-05-01 13:00:00.000' for DateTime64(3),
+        '2026-05-01' for Date), in UTC: what `muse query` prints."""
+        from muse.hours import ts_str
+
+        cols = [(i, t.digits) for i, t in enumerate(map(date_type, self.types)) if t is not None]
+        if not cols:
+            return self.rows
+        out = []
+        for row in self.rows:
+            values = list(row)
+            for i, digits in cols:
+                v = values[i]
+                if isinstance(v, datetime):
+                    values[i] = ts_str(v, digits)
+                elif isinstance(v, date):
+                    values[i] = v.isoformat()
+            out.append(tuple(values))
+        return out
+
+    def text_dicts(self) -> list[dict[str, Any]]:
+        """:meth:`dicts` with the text form of :meth:`text_rows`."""
+        return [dict(zip(self.columns, row)) for row in self.text_rows()]
+
+
+@dataclass(frozen=True)
+class DateType:
+    """A result column's date or time type, under any Nullable/LowCardinality wrapper."""
+
+    kind: str  # "date" (Date, Date32) or "datetime" (DateTime, DateTime64)
+    digits: int  # fractional digits of the text form: DateTime64's precision, 0 for DateTime
+    zone: str | None  # the column's own time zone; None: the session's
+
+
+_DATE_TYPE = re.compile(
+    r"(?:Nullable\(|LowCardinality\()*(?P<base>DateTime64|DateTime|Date32|Date)(?:\((?P<args>[^()]*)\))?\)*"
+)
+UTC = timezone.utc
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "UCT", "Etc/UCT", "GMT", "Etc/GMT", "Universal", "Zulu", "Etc/Zulu"})
+
+
+@lru_cache(maxsize=256)
+def date_type(type_name: str) -> DateType | None:
+    """What a result column's type says about its values' dates, or None for any other type
+    (an Array or Tuple of times is not converted)."""
+    m = _DATE_TYPE.fullmatch(type_name)
+    if m is None:
+        return None
+    base = m["base"]
+    if base in ("Date", "Date32"):
+        return DateType("date", 0, None)
+    args = [a.strip().strip("'") for a in (m["args"] or "").split(",") if a.strip()]
+    digits = 0
+    if base == "DateTime64":
+        if not args or not args[0].isdigit():
+            return None
+        digits = int(args.pop(0))
+    return DateType("datetime", digits, args[0] if args else None)
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> tzinfo:
+    """The tzinfo of a ClickHouse time zone name (UTC itself for its aliases)."""
+    if name in _UTC_NAMES:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise StoreError(f"a result column has the time zone {name!r}, which this system's tz database lacks") from None
+
+
+def _converters(
+    types: Sequence[str], make: Callable[[DateType], Callable[[Any], Any] | None]
+) -> list[tuple[int, Callable[[Any], Any]]]:
+    """One converter per date or time column of a result, chosen once from its types."""
+    out = []
+    for i, type_name in enumerate(types):
+        t = date_type(type_name)
+        fn = make(t) if t is not None else None
+        if fn is not None:
+            out.append((i, fn))
+    return out
+
+
+def _convert(rows: Iterable[Sequence[Any]], convs: list[tuple[int, Callable[[Any], Any]]]) -> list[tuple[Any, ...]]:
+    if not convs:
+        return [tuple(r) for r in rows]
+    out = []
+    for r in rows:
+        values = r if type(r) is list else list(r)  # JSON's row lists are fresh: converted in place
+        for i, fn in convs:
+            v = values[i]
+            if v is not None:
+                values[i] = fn(v)
+        out.append(tuple(values))
+    return out
+
+
+def convert_text_rows(
+    types: Sequence[str], rows: Iterable[Sequence[Any]], *, session_zone: tzinfo = UTC
+) -> list[tuple[Any, ...]]:
+    """Rows of ClickHouse's JSON output with each DateTime/DateTime64 value (text in its
+    column's zone, else the session's) an aware UTC ``datetime`` and each Date a ``date``."""
+
+    def make(t: DateType) -> Callable[[Any], Any]:
+        if t.kind == "date":
+            return date.fromisoformat
+        parse, tz = datetime.fromisoformat, zone(t.zone) if t.zone else session_zone
+        if tz is UTC:
+            # Appending the offset is ~7x faster than .replace(tzinfo=...) and gives timezone.utc.
+            return lambda v: parse(v + "+00:00")
+        return lambda v: parse(v).replace(tzinfo=tz).astimezone(UTC)
+
+    return _convert(rows, _converters(types, make))
+
+
+def convert_server_rows(
+    types: Sequence[str], rows: Iterable[Sequence[Any]], *, server_zone: tzinfo = UTC
+) -> list[tuple[Any, ...]]:
+    """Rows from clickhouse-driver in the embedded store's shape: each DateTime/DateTime64 an
+    aware UTC ``datetime`` (the driver gives a column without a zone of its own as naive
+    wall-clock time in the server's zone), UUIDs as text, decimals as floats."""
+
+    def make(t: DateType) -> Callable[[Any], Any] | None:
+        if t.kind == "date":
+            return None
+        if server_zone is UTC:
+            return lambda v: v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+        return lambda v: (v.replace(tzinfo=server_zone) if v.tzinfo is None else v).astimezone(UTC)
+
+    convs = _converters(types, make)
+    dated = {i for i, t in enumerate(types) if date_type(t) is not None}
+    plain = [i for i in range(len(types)) if i not in dated]
+    out = []
+    for row in _convert(rows, convs):
+        values = list(row)
+        for i in plain:
+            values[i] = _plain(values[i])
+        out.append(tuple(values))
+    return out
 
 
 @dataclass
@@ -354,6 +498,9 @@ class EmbeddedStore(Store):
             # Numbers as JSON numbers: the default quotes 64-bit integers and decimals.
             self._session.query("SET output_format_json_quote_64bit_integers = 0")
             self._session.query("SET output_format_json_quote_decimals = 0")
+            # A DateTime without a zone of its own (now(), a bound DateTime parameter) is read
+            # and written in UTC, whatever TZ the process has (chDB takes the process's zone).
+            self._session.query("SET session_timezone = 'UTC'")
             if readonly and limits is None:
                 # Lasts for this session; closing the session resets it. Level 2 refuses every
                 # write and DDL but still lets a query carry its own SETTINGS (e.g. for FINAL).
@@ -446,10 +593,11 @@ class EmbeddedStore(Store):
         doc = json.loads(raw)
         meta = doc.get("meta", [])
         stats = doc.get("statistics", {})
+        types = [m["type"] for m in meta]
         return QueryResult(
             columns=[m["name"] for m in meta],
-            types=[m["type"] for m in meta],
-            rows=[tuple(r) for r in doc.get("data", [])],
+            types=types,
+            rows=convert_text_rows(types, doc.get("data", [])),
             rows_read=int(stats.get("rows_read", 0)),
             bytes_read=int(stats.get("bytes_read", 0)),
             elapsed=float(stats.get("elapsed", 0.0)),
@@ -639,14 +787,21 @@ class ServerStore(Store):
         rows_read = getattr(progress, "rows", 0) if progress else 0
         bytes_read = getattr(progress, "bytes", 0) if progress else 0
         elapsed = getattr(self._client.last_query, "elapsed", 0.0) or 0.0
+        types = [m[1] for m in meta]
         return QueryResult(
             [m[0] for m in meta],
-            [m[1] for m in meta],
-            [tuple(_plain(v) for v in r) for r in rows],
+            types,
+            convert_server_rows(types, rows, server_zone=self._server_zone()),
             rows_read,
             bytes_read,
             elapsed,
         )
+
+    def _server_zone(self) -> tzinfo:
+        """The server's time zone, in which clickhouse-driver gives zone-less times (naive)."""
+        info = getattr(self._client.connection, "server_info", None)
+        name = info.get_timezone() if info is not None else None
+        return zone(name) if name else UTC
 
     def _raw_insert(
         self, table: str, columns: Sequence[str], rows: list[dict[str, Any]], dedup_token: str | None = None
@@ -672,11 +827,8 @@ def server_settings(*, readonly: bool) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """Make server values look like embedded (JSON) values so agents see one shape."""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if value.microsecond else value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.isoformat()
+    """Make server values look like embedded (JSON) values so agents see one shape (dates
+    and times are converted by their column's type, in convert_server_rows)."""
     if isinstance(value, (UUID,)):
         return str(value)
     if isinstance(value, Decimal):

@@ -17,6 +17,7 @@ from muse.analysis import insights
 from muse.agents import analytics
 from muse.config import load_settings
 from muse.errors import StoreError
+from muse.hours import ts_str
 from muse.runs import run_agent
 from muse.telemetry import Telemetry
 
@@ -484,7 +485,7 @@ def test_cost_anomaly_alerts_slack_once(store, alerting) -> None:
     out = analyse(settings, store, tel)
     assert out.status == "ok", out.result.message
     [anomaly] = [i for i in insights.list_insights(store) if i.type == "cost_anomaly"]
-    assert anomaly.severity == "warning" and anomaly.observed_at.startswith(ts(last)[:16])
+    assert anomaly.severity == "warning" and ts_str(anomaly.observed_at).startswith(ts(last)[:16])
     assert anomaly.metrics["ratio"] == pytest.approx(5.0, rel=0.05) and anomaly.metrics["baseline_days"] == 5
     assert anomaly.evidence["query"] == "analytics_cost_hours"
     slack = [p["text"] for p in _posts(fake, "/slack/")]
@@ -511,7 +512,7 @@ def test_consecutive_spike_hours_are_one_anomaly_and_one_alert(store, alerting) 
     assert analyse(settings, store, tel).status == "ok"
     [anomaly] = [i for i in insights.list_insights(store) if i.type == "cost_anomaly"]
     assert sorted(anomaly.metrics["hours"]) == [ts(first_spike), ts(last)]
-    assert "over 2 hours" in anomaly.title and anomaly.observed_at.startswith(ts(first_spike)[:16])
+    assert "over 2 hours" in anomaly.title and ts_str(anomaly.observed_at).startswith(ts(first_spike)[:16])
     assert len([p for p in _posts(fake, "/slack/") if "LLM cost spike" in p["text"]]) == 1
 
 
@@ -547,7 +548,7 @@ def test_old_cost_anomaly_is_recorded_without_alerting(store, alerting) -> None:
     _traffic(store, T0 + timedelta(days=2, hours=9), T0 + timedelta(days=2, hours=9), cost=0.0)  # tiny extra
     assert analyse(settings, store, Telemetry.from_settings(settings)).status == "ok"
     found = [i for i in insights.list_insights(store) if i.type == "cost_anomaly"]
-    assert [i.observed_at[:16] for i in found] == [ts(spike)[:16]]
+    assert [ts_str(i.observed_at)[:16] for i in found] == [ts(spike)[:16]]
     assert fake.requests == []
 
 
@@ -615,7 +616,7 @@ def test_a_spike_of_cents_over_a_quiet_hour_alerts_only_without_the_excess_floor
     settings = load_settings(overrides={"analytics.cost_anomaly_min_excess": min_excess})
     assert analyse(settings, store).status == "ok"
     found = sorted((i for i in insights.list_insights(store) if i.type == "cost_anomaly"), key=lambda i: i.observed_at)
-    assert [i.observed_at[:16] for i in found] == [ts(spikes[name])[:16] for name in expected]
+    assert [ts_str(i.observed_at)[:16] for i in found] == [ts(spikes[name])[:16] for name in expected]
     hour = found[-1].metrics["hours"][ts(spikes["busy"])]
     assert hour["ratio"] == pytest.approx(3.0) and hour["typical_hour_usd"] == pytest.approx(0.1)
 
@@ -688,7 +689,7 @@ def test_demo_like_data_names_the_planted_regression_and_cost_spike(store) -> No
         ("latency_regression", "critical", planted.regression_series, planted.regression_commit)]
     assert regressions[0].metrics["change_pct"] == pytest.approx(45, abs=5)
     [spike] = [i for i in live if i.type == "cost_anomaly"]
-    assert spike.observed_at.startswith(ts(planted.spike_hour)[:16])
+    assert ts_str(spike.observed_at).startswith(ts(planted.spike_hour)[:16])
     summary = insights.findings_summary(store)
     assert summary.splitlines()[1].startswith("  [critical] latency_regression")
     assert planted.regression_commit[:8] in summary and "LLM cost spike" in summary

@@ -116,7 +116,7 @@ def test_insights_list_ack_and_precision(cli, migrated) -> None:
 def test_ack_errors(cli, migrated) -> None:
     with open_store(migrated) as store:
         made = [insights.Insight(insight_id=f"abcd000{k}ffffffff", type="outlier", severity="info", title=f"t{k}",
-                                 description="d", observed_at="2026-03-02 04:00:00.000") for k in (1, 2)]
+                                 description="d", observed_at=datetime(2026, 3, 2, 4, tzinfo=timezone.utc)) for k in (1, 2)]
         insights.upsert(store, made, run_id="00000000-0000-4000-8000-000000000001")
     r = cli("insights", "ack", "abcd", "--by", "x")
     assert r.exit_code == 2 and "ambiguous" in r.stderr and "abcd0001ffffffff" in r.stderr

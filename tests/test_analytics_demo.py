@@ -12,6 +12,7 @@ import pytest
 from muse.analysis import insights
 from muse.demo.runner import run_demo
 from muse.errors import ExitCode
+from muse.hours import ts_str
 from muse.store import open_store
 
 pytestmark = pytest.mark.slow  # one whole demo run for the module
@@ -83,9 +84,9 @@ def test_the_cost_spike_and_the_gap_are_found_and_nothing_else(demo) -> None:
     costs = [i for i in live if i.type == "cost_anomaly"]
     assert len(costs) == 1, [c.title for c in costs]
     [cost] = costs
-    assert cost.observed_at[:13] == planted["cost_spike"]["hour"][:13].replace("T", " ")
+    assert ts_str(cost.observed_at)[:13] == planted["cost_spike"]["hour"][:13].replace("T", " ")
     [gap] = [i for i in live if i.type == "ingestion_gap"]
-    assert gap.observed_at[:13] == planted["telemetry_gap"]["hour"][:13].replace("T", " ")
+    assert ts_str(gap.observed_at)[:13] == planted["telemetry_gap"]["hour"][:13].replace("T", " ")
     # The per-call outliers of the spike hour are folded into the anomaly, not separate findings.
     assert [i for i in live if i.type == "outlier"] == []
     assert {i.type for i in live} == {"latency_regression", "throughput_regression", "level_shift", "cost_anomaly",
@@ -122,3 +123,39 @@ def test_insights_list_prints_the_precision_of_every_type_found_on_the_demo(demo
     assert precision["latency_regression"] is None
     text = cli("--state-dir", state, "insights", "list").stdout
     assert "100%" in text and text.count("0%") >= 2  # level_shift 100%, ingestion_gap 0%
+
+
+def test_times_in_the_demo_s_json_and_csv_keep_clickhouse_s_text(demo, demo_state, cli) -> None:
+    """The store returns datetimes now; what `muse query` and `muse insights list --json` print
+    of them is still ClickHouse's own text of each column (what they printed before), so an
+    insight's times, and every DateTime, DateTime64 and Date cell, read the same after the upgrade."""
+    state = str(demo_state[0])
+    cols = {
+        "observed_at": "observed_at",
+        "hour": "toDateTime(observed_at, 'UTC')",
+        "day": "toDate(observed_at)",
+        "resolved_at": "resolved_at",
+        "created_at": "created_at",
+    }
+    sql = (
+        "SELECT insight_id, "
+        + ", ".join(f"{e} AS {k}, toString({e}) AS {k}_text" for k, e in cols.items())
+        + " FROM insights FINAL ORDER BY insight_id"
+    )
+    rows = json.loads(cli("--state-dir", state, "query", "--json", sql).stdout)
+    assert rows
+    for r in rows:
+        for k in cols:
+            assert r[k] == r[f"{k}_text"], (k, r)
+    csv_lines = cli("--state-dir", state, "query", "--format", "csv", sql).stdout.splitlines()
+    assert len(csv_lines) == len(rows) + 1
+    for line, r in zip(csv_lines[1:], rows):
+        cells = line.split(",")
+        assert cells[1] == cells[2] == r["observed_at_text"] and cells[3] == cells[4] and cells[5] == cells[6]
+    listed = json.loads(cli("--state-dir", state, "insights", "list", "--json", "--limit", "500").stdout)["insights"]
+    text = {r["insight_id"]: r for r in rows}
+    assert {i["insight_id"] for i in listed} == set(text)
+    for i in listed:
+        assert i["observed_at"] == text[i["insight_id"]]["observed_at_text"]
+        assert i["resolved_at"] == text[i["insight_id"]]["resolved_at_text"]
+        assert i["created_at"] == text[i["insight_id"]]["created_at_text"]

@@ -71,7 +71,7 @@ def test_a_sustained_shift_is_one_level_shift_insight_with_its_start_hour_and_co
     [shift] = shifts
     m = shift.metrics
     assert (shift.model, shift.metric, shift.severity) == ("gpt-4o-mini", "latency", "warning")
-    assert m["start_hour"] == ts(start) and shift.observed_at == ts(start)
+    assert m["start_hour"] == ts(start) and shift.observed_at == start
     assert m["ratio_low"] < 1.5 < m["ratio_high"] and m["ratio"] == pytest.approx(1.5, abs=0.05)
     assert m["after_median"] / m["before_median"] == pytest.approx(m["ratio"])
     assert m["hours_before"] >= 12 and m["hours_after"] >= 36 and m["p_value"] < 1e-6
@@ -193,7 +193,7 @@ def test_migration_011_keeps_insights_and_verdicts_and_the_next_run_recomputes(s
                                         "z_latency": 1, "z_tokens": 1, "source_ingested_at": ts(T0),
                                         "analytics_run_id": "00000000-0000-4000-8000-000000000002"}])
         old = insights.Insight(insight_id="feedbeef00000001", type="latency_regression", severity="critical",
-                               title="old finding", description="d", observed_at=ts(T0), model="m")
+                               title="old finding", description="d", observed_at=T0, model="m")
         insights.upsert(store, [old], run_id="00000000-0000-4000-8000-000000000003")
         insights.acknowledge(store, old.insight_id, by="alice", verdict="true-positive")
         rng = random.Random(2)

@@ -143,7 +143,7 @@ def test_open_insights_critical_first(store) -> None:
             ("critical", "cost_anomaly", "cost 3x baseline", day(0)),
             ("critical", "ingestion_gap", "acknowledged gap", day(0))]
     upsert(store, [Insight(insight_id=insight_id(title), type=t, severity=sev, title=title, description=title,
-                           observed_at=ts_str(when)) for sev, t, title, when in rows], run_id=str(uuid.uuid4()))
+                           observed_at=when) for sev, t, title, when in rows], run_id=str(uuid.uuid4()))
     acknowledge(store, insight_id("acknowledged gap"), by="oncall")
     ins = build_digest(store, days=7, now=NOW)["insights"]
     assert ins["available"] and ins["counts"] == {"critical": 2, "warning": 1}

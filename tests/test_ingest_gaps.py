@@ -14,6 +14,7 @@ from ingest_world import T0, hour_file, ingest, session, write_jsonl
 from muse.analysis import insights
 from muse.agents import analytics
 from muse.errors import ExitCode
+from muse.hours import require_ts, ts_str
 from muse.runs import run_agent
 from muse.telemetry import Telemetry
 
@@ -114,7 +115,7 @@ def test_consecutive_silent_hours_are_one_gap_alerted_once_and_one_insight(setti
     write_jsonl(hour_file(tdir, T0 + 2 * H), session(T0 + 2 * H + timedelta(minutes=1)))
     ingest(settings, store, tdir, T0 + 2 * H, T0 + 3 * H, now=T0 + 6 * H + timedelta(minutes=10))
     analyse(settings, store)
-    open_gaps = sorted((i.observed_at, i.metrics["hours"]) for i in gap_insights(store) if i.status == "open")
+    open_gaps = sorted((ts_str(i.observed_at), i.metrics["hours"]) for i in gap_insights(store) if i.status == "open")
     assert open_gaps == [("2026-05-04 10:00:00.000", 2), ("2026-05-04 13:00:00.000", 3)]
 
 
@@ -130,7 +131,7 @@ def test_hour_insights_of_an_older_store_are_folded_into_the_gap(settings, store
     # What the older worker did for the next two hours: an insight each.
     old = [insights.Insight(insight_id=insights.insight_id("ingestion_gap", r["hour"], r["kind"]),
                             type="ingestion_gap", severity="warning", title=f"No telemetry in the hour {r['hour']}",
-                            description="", observed_at=r["hour"], source="banterpacks") for r in rows[1:]]
+                            description="", observed_at=require_ts(r["hour"]), source="banterpacks") for r in rows[1:]]
     insights.upsert(store, old, run_id="00000000-0000-4000-8000-00000000000b")
     store.insert("ingest_gaps", rows[1:])
     out = analyse(settings, store)

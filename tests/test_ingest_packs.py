@@ -178,7 +178,7 @@ def test_rollup_definitions(settings, store, tdir) -> None:
     ingest(settings, store, tdir)
     rows = {r["commit_sha"]: r for r in store.query("SELECT * FROM session_stats FINAL").dicts()}
     a = rows[SHA]
-    assert a["hour"] == "2026-05-04 10:00:00"
+    assert a["hour"] == T0
     assert a["total_sessions"] == 4
     assert a["total_events"] == len(lines) - 1
     assert a["avg_latency_ms"] == pytest.approx(350)  # (100+200+300+400+600+500)/6

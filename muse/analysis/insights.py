@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from muse.errors import InputError, UsageError
@@ -52,7 +53,7 @@ class Insight:
     severity: str
     title: str
     description: str
-    observed_at: str
+    observed_at: datetime
     metrics: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)
     suggested_action: str = ""
@@ -67,10 +68,10 @@ class Insight:
     baseline_value: float | None = None
     observed_value: float | None = None
     z_score: float | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-    resolved_at: str | None = None
-    acknowledged_at: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    acknowledged_at: datetime | None = None
     acknowledged_by: str = ""
     verdict: str = ""
     analytics_run_id: str | None = None
@@ -94,7 +95,14 @@ class Insight:
         return row
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The insight as JSON values, its times in the store's text form ('2026-05-01 13:00:00.000')."""
+        from muse.hours import ts_str
+
+        out = asdict(self)
+        for key in _TIMES:
+            if out[key] is not None:
+                out[key] = ts_str(out[key])
+        return out
 
     def content(self) -> tuple[Any, ...]:
         """What the worker decides; a change here is worth a new row version."""
@@ -113,6 +121,9 @@ class Insight:
         )
 
 
+_TIMES = ("observed_at", "created_at", "updated_at", "resolved_at", "acknowledged_at")
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
@@ -125,10 +136,11 @@ class UpsertResult:
     unchanged: int = 0
 
 
-def _now() -> str:
-    from muse.hours import ts_str, utcnow
+def _now() -> datetime:
+    from muse.hours import utcnow
 
-    return ts_str(utcnow())
+    now = utcnow()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)  # the store keeps milliseconds
 
 
 def load(store: Store, ids: Iterable[str]) -> dict[str, Insight]:

@@ -171,6 +171,7 @@ def list_cmd(
     Example: muse insights list --severity critical --open
     """
     from muse.analysis import insights
+    from muse.hours import ts_str
 
     with _store(readonly=True) as store:
         found = insights.list_insights(
@@ -192,7 +193,7 @@ def list_cmd(
                 i.severity,
                 i.status + (f" ({i.verdict})" if i.verdict else ""),
                 i.type,
-                (i.observed_at or "")[:16],
+                ts_str(i.observed_at)[:16],
                 i.title,
             )
             for i in found

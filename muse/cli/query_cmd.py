@@ -84,8 +84,8 @@ def register(app: typer.Typer) -> None:
                     raise UsageError(_short(exc.message), hint=hint) from exc
                 raise
         if as_json or fmt is Format.json:
-            print_json(result.dicts())
+            print_json(result.text_dicts())
         elif fmt is Format.csv:
-            print_csv(result.columns, result.rows)
+            print_csv(result.columns, result.text_rows())
         elif result.columns:
-            print_table(result.columns, result.rows)
+            print_table(result.columns, result.text_rows())

@@ -60,7 +60,7 @@ def _insights(store: Store) -> dict[str, Any]:
             "severity": i.severity,
             "type": i.type,
             "title": i.title,
-            "created": i.observed_at,
+            "created": ts_str(i.observed_at),
             "suggested_action": i.suggested_action,
         }
         for i in rows

@@ -1,6 +1,6 @@
 -- Gaps already recorded for the hours of a window.
 SELECT
-    toString(hour) AS hour_text,
+    hour,
     kind,
     events,
     baseline

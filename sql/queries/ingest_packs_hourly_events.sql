@@ -1,6 +1,6 @@
 -- Events per hour (all commits), from the rollup, for gap detection and its baseline.
 SELECT
-    toString(hour) AS hour_text,
+    hour,
     sum(total_events) AS events
 FROM session_stats FINAL
 WHERE hour >= {since:DateTime('UTC')} AND hour < {until:DateTime('UTC')}

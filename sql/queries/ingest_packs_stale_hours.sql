@@ -2,7 +2,7 @@
 -- (distinct event_id, all commits) differ from the events its session_stats rows counted.
 -- A packs run rolls up only these, so a run that added nothing writes no rollup row, and an
 -- hour a crashed run loaded but never rolled up is caught by the next run.
-SELECT toString(hour) AS hour_text
+SELECT hour
 FROM
 (
     SELECT toDateTime(toStartOfHour(ts), 'UTC') AS hour, uniqExact(event_id) AS events

@@ -6,7 +6,7 @@
 -- versions, and a report's rows (same run_id) always carry the commit of that report.
 SELECT
     count() AS rows,
-    toString(maxOrNull(ts)) AS newest
+    maxOrNull(ts) AS newest
 FROM bench_runs FINAL
 WHERE commit_sha = {sha:FixedString(40)}
 SETTINGS use_skip_indexes = 1, use_skip_indexes_if_final = 1, use_skip_indexes_if_final_exact_mode = 0

@@ -4,6 +4,6 @@
 -- partitions and parts from before the commit, so old months are not even opened.
 SELECT
     count() AS rows,
-    toString(maxOrNull(ts)) AS newest
+    maxOrNull(ts) AS newest
 FROM ui_events FINAL
 WHERE commit_sha = {sha:FixedString(40)} AND ts >= {since:DateTime64(3, 'UTC')}

@@ -10,7 +10,7 @@ WITH
         WHERE agent = 'watcher' AND run_id != {run_id:UUID}
     ) AS previous_status
 SELECT
-    toString(last_valid) AS last_valid_ts,
+    last_valid AS last_valid_ts,
     countIf(status IN ('lag_exceeded', 'missing_packs', 'missing_hearts')) AS failures,
     countIf(paged) AS pages,
     previous_status AS previous_agent_status
