@@ -242,6 +242,19 @@ def test_long_texts_are_truncated_with_a_marker_for_pagerduty_and_datadog(tmp_pa
         dd.close()
 
 
+def test_a_page_carries_the_run_id_in_custom_details_and_a_page_without_one_has_none(tmp_path, hooks) -> None:
+    tel = _tel(tmp_path, hooks)
+    tel.alert("critical", "muse watcher failed", "stale", dedup_key="w", source="muse-watcher",
+              tags={"run_id": "11111111-aaaa", "episode": 7, "status": "missing_hearts"})
+    tel.alert("critical", "muse council failed", "boom", dedup_key="c")
+    with_run, without = [e for e in hooks.pagerduty.events if e["event_action"] == "trigger"]
+    assert with_run["payload"] == {"summary": "muse watcher failed: stale", "source": "muse-watcher",
+                                   "severity": "critical", "class": "muse-watcher-failed",
+                                   "custom_details": {"episode": "7", "run_id": "11111111-aaaa"}}
+    assert "custom_details" not in without["payload"]  # no empty or null details on the page
+    assert without["payload"]["source"] == "muse" and without["dedup_key"] == "c"
+
+
 def test_datadog_events_carry_the_run_id_in_text_and_an_aggregation_key_per_kind(tmp_path, hooks) -> None:
     dd = FakeDatadog()
     try:
