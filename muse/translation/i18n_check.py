@@ -170,12 +170,16 @@ def _markup_check(src: epfmt.EpisodeDoc, tr: epfmt.EpisodeDoc) -> Check:
 
 def _numbers_check(src_text: str, tr_text: str) -> Check:
     """Every number of the source's human text, as often, in the translation's."""
-    wanted = Counter(mdprotect.numbers(src_text))
-    missing = [n for n, k in wanted.items() if tr_text.count(n) < k]
+    return _kept("numbers", Counter(mdprotect.numbers(src_text)), tr_text, "numbers")
+
+
+def _kept(name: str, wanted: Counter[str], text: str, what: str) -> Check:
+    """Each item of ``wanted`` occurs in ``text`` at least as often as it is wanted."""
+    missing = [item for item, k in wanted.items() if text.count(item) < k]
     return Check(
-        "numbers",
+        name,
         not missing,
-        f"{sum(wanted.values())} numbers present"
+        f"{sum(wanted.values())} {what} present"
         if not missing
         else f"missing {len(missing)}: {', '.join(missing[:8])}",
     )
@@ -192,13 +196,7 @@ def _links_check(so: mdprotect.Outline, to: mdprotect.Outline) -> Check:
 def _glossary_check(src_text: str, tr_text: str, terms: Sequence[str]) -> Check:
     """Every use of a glossary term in the source, as often, in the translation (any case)."""
     found = Counter(src_text[a:b].casefold() for a, b in mdprotect.find_terms(src_text, terms))
-    tr_fold = tr_text.casefold()
-    lost = [t for t, k in found.items() if tr_fold.count(t) < k]
-    return Check(
-        "glossary",
-        not lost,
-        f"{sum(found.values())} term uses present" if not lost else f"missing {len(lost)}: {', '.join(lost[:8])}",
-    )
+    return _kept("glossary", found, tr_text.casefold(), "term uses")
 
 
 def verify_files(
