@@ -102,6 +102,22 @@ def alert_kind(title: str) -> str:
     return slug[:100] or "alert"
 
 
+def _pagerduty_trigger(
+    title: str, text: str, dedup_key: str, source: str, kind: str, details: dict[str, Any]
+) -> dict[str, Any]:
+    """A PagerDuty Events API v2 trigger; the unbounded tags (run id, episode...) go to
+    custom_details, which is left out when there are none."""
+    payload: dict[str, Any] = {
+        "summary": truncate(f"{title}: {text}", PAGERDUTY_SUMMARY_MAX),
+        "source": source,
+        "severity": "critical",
+        "class": kind,
+    }
+    if details:
+        payload["custom_details"] = {k: str(v)[:200] for k, v in details.items()}
+    return {"event_action": "trigger", "dedup_key": dedup_key, "payload": payload}
+
+
 @dataclass
 class Sample:
     name: str
@@ -316,53 +332,35 @@ class Telemetry:
         queue: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         reached: list[str] = []
         if self.api_key:
-            queue.append(
-                (
-                    "datadog event",
-                    {
-                        "title": truncate(datadog_escape(title), DATADOG_TITLE_MAX),
-                        "text": truncate(datadog_escape(full_text), DATADOG_TEXT_MAX),
-                        "alert_type": alert_type,
-                        "aggregation_key": kind,
-                        "source_type_name": "muse",
-                        "priority": "normal" if severity != "info" else "low",
-                        "date_happened": int(time.time()),
-                        "tags": self.constant_tags + _tag_list(tags),
-                    },
-                    {**meta, "max_age": DATADOG_EVENT_MAX_AGE_S},
-                )
-            )
+            event = self._datadog_event_body(severity, title, full_text, alert_type, kind, tags)
+            queue.append(("datadog event", event, {**meta, "max_age": DATADOG_EVENT_MAX_AGE_S}))
         elif self.agent_host and self._dogstatsd_event(title, full_text, alert_type, kind, tags):
             reached.append("dogstatsd")
         if severity in ("warning", "critical") and self.slack_webhook_url:
             safe = f"*{slack_escape(title)}*\n{slack_escape(full_text)}"
             queue.append(("slack", {"text": f":rotating_light: {safe}" if severity == "critical" else safe}, meta))
         if severity == "critical" and self.pagerduty_routing_key:
-            queue.append(
-                (
-                    "pagerduty",
-                    {
-                        "event_action": "trigger",
-                        "dedup_key": dedup_key,
-                        "payload": {
-                            "summary": truncate(f"{title}: {text}", PAGERDUTY_SUMMARY_MAX),
-                            "source": source,
-                            "severity": "critical",
-                            "class": kind,
-                            "custom_details": {k: str(v)[:200] for k, v in details.items()} or None,
-                        },
-                    },
-                    meta,
-                )
-            )
-        for body in (q[1] for q in queue if q[0] == "pagerduty"):
-            if body["payload"]["custom_details"] is None:
-                del body["payload"]["custom_details"]
+            queue.append(("pagerduty", _pagerduty_trigger(title, text, dedup_key, source, kind, details), meta))
         reached += self._enqueue_and_deliver(queue, expiry_seconds=self.alert_expiry_hours * 3600)
         record["sinks"] = reached
         record["queued"] = [q[0] for q in queue if q[0] not in reached]
         self._append_alert(record)
         return reached
+
+    def _datadog_event_body(
+        self, severity: Severity, title: str, text: str, alert_type: str, kind: str, tags: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A Datadog event (POST /api/v1/events): escaped, cut to Datadog's limits, aggregated by kind."""
+        return {
+            "title": truncate(datadog_escape(title), DATADOG_TITLE_MAX),
+            "text": truncate(datadog_escape(text), DATADOG_TEXT_MAX),
+            "alert_type": alert_type,
+            "aggregation_key": kind,
+            "source_type_name": "muse",
+            "priority": "normal" if severity != "info" else "low",
+            "date_happened": int(time.time()),
+            "tags": self.constant_tags + _tag_list(tags),
+        }
 
     def resolve(self, *, dedup_key: str, title: str, clears: Path | None = None) -> list[str]:
         """Resolve a page opened with the same dedup_key. ``clears``: a page marker removed

@@ -31,6 +31,20 @@ def hooks() -> Iterator[Any]:
 
 
 @pytest.fixture
+def dd() -> Iterator[FakeDatadog]:
+    fake = FakeDatadog()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def sink() -> Iterator[UDPSink]:
+    fake = UDPSink()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
 def env(hooks: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     values = {
         "SLACK_WEBHOOK_URL": hooks.url + "/services/T000/B000/hooksecret",
@@ -226,67 +240,64 @@ def test_slack_text_is_escaped_so_a_branch_cannot_notify_the_channel(tmp_path, h
     assert text.startswith(":rotating_light: *push of &lt;!channel&gt; &amp; co failed*")
 
 
-def test_long_texts_are_truncated_with_a_marker_for_pagerduty_and_datadog(tmp_path, hooks) -> None:
-    dd = FakeDatadog()
-    try:
-        tel = _tel(tmp_path, hooks, api_key=dd.api_key, api_url=dd.url)
-        reached = tel.alert("critical", "T" * 300, "x" * 10_000, dedup_key="long", tags={"run_id": "abc-123"})
-        assert reached == ["datadog event", "slack", "pagerduty"]
-        [pd] = [e for e in hooks.pagerduty.events if e["event_action"] == "trigger"]
-        summary = pd["payload"]["summary"]
-        assert len(summary) == 1024 and summary.endswith("[truncated]")
-        [event] = dd.events
-        assert len(event["text"]) <= 4000 and event["text"].endswith("[truncated]")
-        assert len(event["title"]) <= 100 and event["title"].endswith("[truncated]")
-    finally:
-        dd.close()
+def test_long_texts_are_truncated_with_a_marker_for_pagerduty_and_datadog(dd, tmp_path, hooks) -> None:
+    tel = _tel(tmp_path, hooks, api_key=dd.api_key, api_url=dd.url)
+    reached = tel.alert("critical", "T" * 300, "x" * 10_000, dedup_key="long", tags={"run_id": "abc-123"})
+    assert reached == ["datadog event", "slack", "pagerduty"]
+    [pd] = [e for e in hooks.pagerduty.events if e["event_action"] == "trigger"]
+    summary = pd["payload"]["summary"]
+    assert len(summary) == 1024 and summary.endswith("[truncated]")
+    [event] = dd.events
+    assert len(event["text"]) <= 4000 and event["text"].endswith("[truncated]")
+    assert len(event["title"]) <= 100 and event["title"].endswith("[truncated]")
 
 
-def test_datadog_events_carry_the_run_id_in_text_and_an_aggregation_key_per_kind(tmp_path, hooks) -> None:
-    dd = FakeDatadog()
-    try:
-        tel = _tel(tmp_path, hooks, api_key=dd.api_key, api_url=dd.url, constant_tags=["service:muse"])
-        for streak, run in ((2, "11111111-aaaa"), (3, "22222222-bbbb")):
-            tel.alert("critical", f"muse watcher: council blocked, {streak} failed checks in a row", "stale",
-                      dedup_key="muse-watcher-failed", tags={"run_id": run, "status": "missing_hearts"})
-        tel.alert("warning", "banterpacks telemetry gap", "12:00", dedup_key="gap")
-        first, second, gap = dd.events
-        assert not any(t.startswith("run_id:") for e in dd.events for t in e["tags"])
-        assert "run_id: 11111111-aaaa" in first["text"] and "run_id: 22222222-bbbb" in second["text"]
-        assert first["tags"] == ["service:muse", "status:missing_hearts"]
-        assert first["aggregation_key"] == second["aggregation_key"] != gap["aggregation_key"]
-        assert first["alert_type"] == "error" and gap["alert_type"] == "warning"
-        tel.alert("warning", "push of @pagerduty-muse failed", "branch @slack-all", dedup_key="at")
-        assert "@pagerduty-muse" not in dd.events[-1]["title"] and "@slack-all" not in dd.events[-1]["text"]
-        assert dd.events[-1]["text"] == "branch @\u200bslack-all"
-    finally:
-        dd.close()
+def test_a_page_carries_the_run_id_in_custom_details_and_a_page_without_one_has_none(tmp_path, hooks) -> None:
+    tel = _tel(tmp_path, hooks)
+    tel.alert("critical", "muse watcher failed", "stale", dedup_key="w", source="muse-watcher",
+              tags={"run_id": "11111111-aaaa", "episode": 7, "status": "missing_hearts"})
+    tel.alert("critical", "muse council failed", "boom", dedup_key="c")
+    with_run, without = [e for e in hooks.pagerduty.events if e["event_action"] == "trigger"]
+    assert with_run["payload"] == {"summary": "muse watcher failed: stale", "source": "muse-watcher",
+                                   "severity": "critical", "class": "muse-watcher-failed",
+                                   "custom_details": {"episode": "7", "run_id": "11111111-aaaa"}}
+    assert "custom_details" not in without["payload"]  # no empty or null details on the page
+    assert without["payload"]["source"] == "muse" and without["dedup_key"] == "c"
 
 
-def test_datadog_event_429_waits_for_x_ratelimit_reset(tmp_path, hooks) -> None:
-    dd = FakeDatadog()
-    try:
-        dd.fail(429, path="/api/v1/events", headers={"X-RateLimit-Reset": "1"})
-        tel = _tel(tmp_path, hooks, api_key=dd.api_key, api_url=dd.url)
-        t0 = time.monotonic()
-        assert tel.alert("info", "fyi", "x", dedup_key="i") == ["datadog event"]
-        assert time.monotonic() - t0 >= 0.95 and len(dd.events) == 1
-    finally:
-        dd.close()
+def test_datadog_events_carry_the_run_id_in_text_and_an_aggregation_key_per_kind(dd, tmp_path, hooks) -> None:
+    tel = _tel(tmp_path, hooks, api_key=dd.api_key, api_url=dd.url, constant_tags=["service:muse"])
+    for streak, run in ((2, "11111111-aaaa"), (3, "22222222-bbbb")):
+        tel.alert("critical", f"muse watcher: council blocked, {streak} failed checks in a row", "stale",
+                  dedup_key="muse-watcher-failed", tags={"run_id": run, "status": "missing_hearts"})
+    tel.alert("warning", "banterpacks telemetry gap", "12:00", dedup_key="gap")
+    first, second, gap = dd.events
+    assert not any(t.startswith("run_id:") for e in dd.events for t in e["tags"])
+    assert "run_id: 11111111-aaaa" in first["text"] and "run_id: 22222222-bbbb" in second["text"]
+    assert first["tags"] == ["service:muse", "status:missing_hearts"]
+    assert first["aggregation_key"] == second["aggregation_key"] != gap["aggregation_key"]
+    assert first["alert_type"] == "error" and gap["alert_type"] == "warning"
+    tel.alert("warning", "push of @pagerduty-muse failed", "branch @slack-all", dedup_key="at")
+    assert "@pagerduty-muse" not in dd.events[-1]["title"] and "@slack-all" not in dd.events[-1]["text"]
+    assert dd.events[-1]["text"] == "branch @\u200bslack-all"
+
+
+def test_datadog_event_429_waits_for_x_ratelimit_reset(dd, tmp_path, hooks) -> None:
+    dd.fail(429, path="/api/v1/events", headers={"X-RateLimit-Reset": "1"})
+    tel = _tel(tmp_path, hooks, api_key=dd.api_key, api_url=dd.url)
+    t0 = time.monotonic()
+    assert tel.alert("info", "fyi", "x", dedup_key="i") == ["datadog event"]
+    assert time.monotonic() - t0 >= 0.95 and len(dd.events) == 1
 
 
 # -- DogStatsD only ---------------------------------------------------------------------------------
-def test_with_only_a_dogstatsd_agent_alerts_arrive_as_dogstatsd_events(tmp_path) -> None:
-    sink = UDPSink()
-    try:
-        tel = Telemetry(state_dir=tmp_path, agent_host="127.0.0.1", agent_port=sink.port,
-                        constant_tags=["service:muse"])
-        assert tel.alert("critical", "muse watcher failed", "missing_hearts\nrun it", dedup_key="w",
-                         tags={"run_id": "r-1", "status": "missing_hearts"}) == ["dogstatsd"]
-        tel.flush()
-        lines = sink.drain()
-    finally:
-        sink.close()
+def test_with_only_a_dogstatsd_agent_alerts_arrive_as_dogstatsd_events(sink, tmp_path) -> None:
+    tel = Telemetry(state_dir=tmp_path, agent_host="127.0.0.1", agent_port=sink.port,
+                    constant_tags=["service:muse"])
+    assert tel.alert("critical", "muse watcher failed", "missing_hearts\nrun it", dedup_key="w",
+                     tags={"run_id": "r-1", "status": "missing_hearts"}) == ["dogstatsd"]
+    tel.flush()
+    lines = sink.drain()
     [event] = [line for line in lines if line.startswith("_e{")]
     title = "muse watcher failed"
     assert event.startswith(f"_e{{{len(title)},")
@@ -309,44 +320,35 @@ def test_health_checks_that_the_dogstatsd_host_resolves(monkeypatch) -> None:
 
 
 # -- metrics ----------------------------------------------------------------------------------------
-def test_series_survive_a_5xx_and_backfills_keep_their_own_timestamps(tmp_path) -> None:
-    dd = FakeDatadog()
-    try:
-        dd.fail(503, times=1, path="/api/v1/series")
-        tel = Telemetry(state_dir=tmp_path, api_key=dd.api_key, api_url=dd.url, http_backoff=0.01)
-        now = time.time()
-        tel.count("llm.cost_usd", 1.5, timestamp=now - 1800, source="banterpacks", model="m")
-        tel.count("llm.cost_usd", 9.0, timestamp=now - 13 * 86400, source="banterpacks", model="m")
-        tel.count("watcher.success")
-        tel.flush()
-        costs = [p for p in dd.points if p["metric"] == "llm.cost_usd"]
-        # The half-hour-old point is sent stamped with its time; the 13-day-old one is not
-        # sent at all (Datadog would drop it), and nothing is stamped now.
-        assert [(int(p["ts"]), p["value"]) for p in costs] == [(int(now - 1800), 1.5)]
-        assert [p["metric"] for p in dd.points].count("watcher.success") == 1
-        assert len([r for r in dd.requests if r.path == "/api/v1/series"]) == 2
-    finally:
-        dd.close()
+def test_series_survive_a_5xx_and_backfills_keep_their_own_timestamps(dd, tmp_path) -> None:
+    dd.fail(503, times=1, path="/api/v1/series")
+    tel = Telemetry(state_dir=tmp_path, api_key=dd.api_key, api_url=dd.url, http_backoff=0.01)
+    now = time.time()
+    tel.count("llm.cost_usd", 1.5, timestamp=now - 1800, source="banterpacks", model="m")
+    tel.count("llm.cost_usd", 9.0, timestamp=now - 13 * 86400, source="banterpacks", model="m")
+    tel.count("watcher.success")
+    tel.flush()
+    costs = [p for p in dd.points if p["metric"] == "llm.cost_usd"]
+    # The half-hour-old point is sent stamped with its time; the 13-day-old one is not
+    # sent at all (Datadog would drop it), and nothing is stamped now.
+    assert [(int(p["ts"]), p["value"]) for p in costs] == [(int(now - 1800), 1.5)]
+    assert [p["metric"] for p in dd.points].count("watcher.success") == 1
+    assert len([r for r in dd.requests if r.path == "/api/v1/series"]) == 2
 
 
-def test_a_backfill_is_not_sent_over_dogstatsd_stamped_now(tmp_path) -> None:
-    sink = UDPSink()
-    try:
-        tel = Telemetry(state_dir=tmp_path, agent_host="127.0.0.1", agent_port=sink.port)
-        tel.count("llm.cost_usd", 9.0, timestamp=time.time() - 13 * 86400, model="old")
-        tel.count("llm.cost_usd", 1.0, model="new")
-        tel.flush()
-        lines = sink.drain()
-    finally:
-        sink.close()
+def test_a_backfill_is_not_sent_over_dogstatsd_stamped_now(sink, tmp_path) -> None:
+    tel = Telemetry(state_dir=tmp_path, agent_host="127.0.0.1", agent_port=sink.port)
+    tel.count("llm.cost_usd", 9.0, timestamp=time.time() - 13 * 86400, model="old")
+    tel.count("llm.cost_usd", 1.0, model="new")
+    tel.flush()
+    lines = sink.drain()
     assert [line.split("|")[0] for line in lines if line.startswith("llm.cost_usd")] == ["llm.cost_usd:1"]
 
 
-def test_every_exit_5_run_emits_its_run_metric(settings, migrated, isolated_env) -> None:
+def test_every_exit_5_run_emits_its_run_metric(sink, settings, migrated, isolated_env) -> None:
     """The store is held by another process: the run never reaches it, and still counts."""
     from muse.store import open_store
 
-    sink = UDPSink()
     code = textwrap.dedent("""
         from muse.config import load_settings
         from muse.runs import AgentResult, run_agent
@@ -355,12 +357,9 @@ def test_every_exit_5_run_emits_its_run_metric(settings, migrated, isolated_env)
     """)
     env = {**os.environ, **isolated_env, "DD_AGENT_HOST": "127.0.0.1", "DD_DOGSTATSD_PORT": str(sink.port),
            "MUSE_STORE_LOCK_TIMEOUT_SECONDS": "0.2"}
-    try:
-        with open_store(settings):
-            res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-        lines = sink.drain()
-    finally:
-        sink.close()
+    with open_store(settings):
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    lines = sink.drain()
     assert res.returncode == 5, res.stderr
     runs = [line for line in lines if line.startswith("agent.run:1|c|#")]
     assert len(runs) == 1, lines

@@ -201,29 +201,25 @@ class GateVerdict:
         return asdict(self)
 
 
+_HINT = "See `muse watcher status`; run `muse watcher check` once the data is in."
+
+
 def check_gate(settings: Settings, store: Any, *, now: datetime | None = None) -> GateVerdict:
     """Decide whether the watcher currently vouches for the data. Never raises: any doubt
-    (store error included) keeps the gate closed, with the reason."""
+    (store error included) keeps the gate closed, with the reason.
+
+    The steps, each of which can close the gate: the file must be usable
+    (:func:`read_status`) and name a stored watcher run; that run must vouch for exactly
+    this file (:func:`_run_disowns_file`), be neither dated in the future nor too old
+    (:func:`_out_of_date`), and no check may have failed since (:func:`_failed_since`).
+    """
     now = now or datetime.now(timezone.utc)
     state_dir = Path(settings.state_dir)
-    path = status_path(state_dir)
     max_age = settings.watcher.status_max_age_minutes * 60.0
-    hint = "See `muse watcher status`; run `muse watcher check` once the data is in."
 
     status, problem = read_status(state_dir)
     if status is None:
-        if problem == "missing":
-            return GateVerdict(
-                False,
-                f"Council blocked: there is no watcher status file ({path}). The last watcher "
-                f"check did not pass, or none has run yet. {hint}",
-            )
-        return GateVerdict(
-            False,
-            f"Council blocked: the watcher status file {path} {problem}, so it was not "
-            f"written by the watcher and is ignored. {hint}",
-        )
-    short = status.run_id[:8]
+        return _unusable_file(status_path(state_dir), problem)
     base: dict[str, Any] = {
         "run_id": status.run_id,
         "hearts_commit": status.hearts_commit,
@@ -234,31 +230,74 @@ def check_gate(settings: Settings, store: Any, *, now: datetime | None = None) -
         if row is None:
             return GateVerdict(
                 False,
-                f"Council blocked: the status file names watcher run {short}, which is not in "
+                f"Council blocked: the status file names watcher run {status.run_id[:8]}, which is not in "
                 f"watcher_runs. The file was not written by a watcher check (hand-made, or "
-                f"from another store) and is ignored. {hint}",
+                f"from another store) and is ignored. {_HINT}",
                 **base,
             )
         ran_at = require_ts(row["ts"])
     except MuseError as exc:
-        return GateVerdict(
-            False, f"Council blocked: could not verify the watcher status against the store: {exc.message}", **base
-        )
+        return _unverified(exc, base)
     age = (now - ran_at).total_seconds()
     base["age_seconds"] = age
+    closed = (
+        _run_disowns_file(row, status, ran_at, base)
+        or _out_of_date(store, status, ran_at, age, max_age, base)
+        or _failed_since(store, ran_at, now, base)
+    )
+    if closed is not None:
+        return closed
+    return open_verdict(
+        run_id=status.run_id,
+        ran_at=ran_at,
+        hearts_commit=status.hearts_commit,
+        packs_commit=status.packs_commit,
+        max_age_seconds=max_age,
+        now=now,
+    )
+
+
+def _unusable_file(path: Path, problem: str) -> GateVerdict:
+    """Closed: there is no status file, or one the watcher cannot have written."""
+    if problem == "missing":
+        return GateVerdict(
+            False,
+            f"Council blocked: there is no watcher status file ({path}). The last watcher "
+            f"check did not pass, or none has run yet. {_HINT}",
+        )
+    return GateVerdict(
+        False,
+        f"Council blocked: the watcher status file {path} {problem}, so it was not "
+        f"written by the watcher and is ignored. {_HINT}",
+    )
+
+
+def _unverified(exc: MuseError, base: dict[str, Any]) -> GateVerdict:
+    """Closed: the store could not answer, so nothing can be verified."""
+    return GateVerdict(
+        False, f"Council blocked: could not verify the watcher status against the store: {exc.message}", **base
+    )
+
+
+def _run_disowns_file(
+    row: dict[str, Any], status: StatusFile, ran_at: datetime, base: dict[str, Any]
+) -> GateVerdict | None:
+    """Closed when the watcher run the file names did not pass, or checked other commits or
+    at another time than the file says (the file was altered or is not that run's)."""
+    short = status.run_id[:8]
     if row["status"] != "valid":
         return GateVerdict(
             False,
             f"Council blocked: watcher run {short} found {row['status']}, not valid"
             f"{': ' + row['message'] if row.get('message') else ''}. The status file naming "
-            f"it was not written by a passing check and is ignored. {hint}",
+            f"it was not written by a passing check and is ignored. {_HINT}",
             **base,
         )
     if (row["hearts_commit"], row["packs_commit"]) != (status.hearts_commit, status.packs_commit):
         return GateVerdict(
             False,
             f"Council blocked: the status file's commits differ from those watcher run {short} "
-            f"checked, so the file was altered and is ignored. {hint}",
+            f"checked, so the file was altered and is ignored. {_HINT}",
             **base,
         )
     if abs((status.checked_at - ran_at).total_seconds()) > _CLOCK_TOLERANCE_S:
@@ -266,9 +305,19 @@ def check_gate(settings: Settings, store: Any, *, now: datetime | None = None) -
             False,
             f"Council blocked: the status file's time ({status.checked_at:%Y-%m-%d %H:%M:%S} "
             f"UTC) differs from watcher run {short} ({ran_at:%Y-%m-%d %H:%M:%S} UTC), so the "
-            f"file was altered and is ignored. {hint}",
+            f"file was altered and is ignored. {_HINT}",
             **base,
         )
+    return None
+
+
+def _out_of_date(
+    store: Any, status: StatusFile, ran_at: datetime, age: float, max_age: float, base: dict[str, Any]
+) -> GateVerdict | None:
+    """Closed when the passing run is dated in the future (a clock problem) or older than
+    ``max_age`` seconds; a stale verdict says whether the checks since then only wait for
+    the data of a new commit (valid_pending) or none ran (is cron running?)."""
+    short = status.run_id[:8]
     if age < -60:
         return GateVerdict(
             False,
@@ -293,28 +342,24 @@ def check_gate(settings: Settings, store: Any, *, now: datetime | None = None) -
                 **base,
             )
         return GateVerdict(False, f"{stale}. Is cron still running `muse watcher check`? Run it now.", **base)
+    return None
+
+
+def _failed_since(store: Any, ran_at: datetime, now: datetime, base: dict[str, Any]) -> GateVerdict | None:
+    """Closed when a watcher check after the passing run failed (or the store cannot say)."""
     try:
         later = store.named("watcher_failures_after", {"after": ran_at}).first() or {}
     except MuseError as exc:
-        return GateVerdict(
-            False, f"Council blocked: could not verify the watcher status against the store: {exc.message}", **base
-        )
+        return _unverified(exc, base)
     if int(later.get("failures") or 0) > 0:
         return GateVerdict(
             False,
             f"Council blocked: a later watcher check (run {str(later['run_id'])[:8]}, "
             f"{humanize((now - require_ts(later['ts'])).total_seconds())} ago) found "
-            f"{later['status']}. {hint}",
+            f"{later['status']}. {_HINT}",
             **base,
         )
-    return open_verdict(
-        run_id=status.run_id,
-        ran_at=ran_at,
-        hearts_commit=status.hearts_commit,
-        packs_commit=status.packs_commit,
-        max_age_seconds=max_age,
-        now=now,
-    )
+    return None
 
 
 def open_verdict(

@@ -182,69 +182,8 @@ def hearts_reports(commit_time: datetime, commit_sha: str, plan: Plan) -> dict[s
         rng = _rng("report", commit_time.isoformat(), model)
         run_id = _uuid(rng)
         ts = commit_time + timedelta(minutes=rng.randrange(2, 7), seconds=rng.randrange(60))
-        results = []
-        for quant in QUANTS:
-            hit = regressed and (model, quant) == (REGRESSION_MODEL, REGRESSION_QUANT)
-            for dataset in DATASETS:
-                drift = 1.0 - 0.002 * age_days  # the team slowly gets faster
-                p50 = (
-                    _BASE_P50[model]
-                    * _QUANT_LAT[quant]
-                    * _DATASET_LAT[dataset]
-                    * drift
-                    * rng.uniform(0.97, 1.03)
-                    * (REGRESSION_FACTOR if hit else 1.0)
-                )
-                p95 = p50 * rng.uniform(1.55, 1.65)
-                p99 = p95 * rng.uniform(1.25, 1.40)
-                tps = (
-                    _BASE_TPS[model]
-                    / _QUANT_LAT[quant]
-                    * (0.8 if dataset == "rag-long" else 1.0)
-                    * rng.uniform(0.97, 1.03)
-                    / (THROUGHPUT_DIVISOR if hit else 1.0)
-                )
-                results.append(
-                    {
-                        "model": model,
-                        "quant": quant,
-                        "dataset": dataset,
-                        "latency_p50_ms": round(p50),
-                        "latency_p95_ms": round(p95),
-                        "latency_p99_ms": round(p99),
-                        "tokens_per_sec": round(tps, 2),
-                        "cost_per_1k": round(
-                            (_PRICE_IN[model] + _PRICE_OUT[model]) * 500 * (1.2 if quant == "q8_0" else 1.0), 6
-                        ),
-                        "memory_peak_mb": round(
-                            _MEMORY[model] * (1.8 if quant == "q8_0" else 1.0) * rng.uniform(0.99, 1.01)
-                        ),
-                    }
-                )
-        calls = []
-        for i in range(12):
-            operation = ("generate", "generate", "judge", "embed")[i % 4]
-            tokens_in = _tokens_in(rng)
-            tokens_out = 0 if operation == "embed" else int(min(4000, max(1, rng.lognormvariate(5.0, 0.7))))
-            latency = (
-                _BASE_P50[model]
-                * (0.3 + tokens_out / 120)
-                * rng.uniform(0.8, 1.3)
-                * (REGRESSION_FACTOR if regressed and model == REGRESSION_MODEL else 1.0)
-            )
-            failed = rng.random() < 0.03
-            calls.append(
-                {
-                    "model": model,
-                    "operation": operation,
-                    "tokens_in": tokens_in,
-                    "tokens_out": tokens_out,
-                    "latency_ms": round(latency),
-                    "cost_usd": round(tokens_in * _PRICE_IN[model] + tokens_out * _PRICE_OUT[model], 6),
-                    "status": "error" if failed else "ok",
-                    "error_msg": "upstream timeout after 30s" if failed else "",
-                }
-            )
+        results = _bench_results(rng, model, regressed=regressed, age_days=age_days)
+        calls = _llm_calls(rng, model, regressed=regressed)
         out[run_id] = {
             "schema_version": 1,
             "run_id": run_id,
@@ -254,6 +193,80 @@ def hearts_reports(commit_time: datetime, commit_sha: str, plan: Plan) -> dict[s
             "llm_calls": calls,
         }
     return out
+
+
+def _bench_results(rng: random.Random, model: str, *, regressed: bool, age_days: float) -> list[dict[str, Any]]:
+    """One result per quant and dataset; the planted series is slower (and its throughput
+    lower) once ``regressed``."""
+    results = []
+    for quant in QUANTS:
+        hit = regressed and (model, quant) == (REGRESSION_MODEL, REGRESSION_QUANT)
+        for dataset in DATASETS:
+            drift = 1.0 - 0.002 * age_days  # the team slowly gets faster
+            p50 = (
+                _BASE_P50[model]
+                * _QUANT_LAT[quant]
+                * _DATASET_LAT[dataset]
+                * drift
+                * rng.uniform(0.97, 1.03)
+                * (REGRESSION_FACTOR if hit else 1.0)
+            )
+            p95 = p50 * rng.uniform(1.55, 1.65)
+            p99 = p95 * rng.uniform(1.25, 1.40)
+            tps = (
+                _BASE_TPS[model]
+                / _QUANT_LAT[quant]
+                * (0.8 if dataset == "rag-long" else 1.0)
+                * rng.uniform(0.97, 1.03)
+                / (THROUGHPUT_DIVISOR if hit else 1.0)
+            )
+            results.append(
+                {
+                    "model": model,
+                    "quant": quant,
+                    "dataset": dataset,
+                    "latency_p50_ms": round(p50),
+                    "latency_p95_ms": round(p95),
+                    "latency_p99_ms": round(p99),
+                    "tokens_per_sec": round(tps, 2),
+                    "cost_per_1k": round(
+                        (_PRICE_IN[model] + _PRICE_OUT[model]) * 500 * (1.2 if quant == "q8_0" else 1.0), 6
+                    ),
+                    "memory_peak_mb": round(
+                        _MEMORY[model] * (1.8 if quant == "q8_0" else 1.0) * rng.uniform(0.99, 1.01)
+                    ),
+                }
+            )
+    return results
+
+
+def _llm_calls(rng: random.Random, model: str, *, regressed: bool) -> list[dict[str, Any]]:
+    """The twelve LLM calls a benchmark run logs (generate, judge, embed), a few failed."""
+    calls = []
+    for i in range(12):
+        operation = ("generate", "generate", "judge", "embed")[i % 4]
+        tokens_in = _tokens_in(rng)
+        tokens_out = 0 if operation == "embed" else int(min(4000, max(1, rng.lognormvariate(5.0, 0.7))))
+        latency = (
+            _BASE_P50[model]
+            * (0.3 + tokens_out / 120)
+            * rng.uniform(0.8, 1.3)
+            * (REGRESSION_FACTOR if regressed and model == REGRESSION_MODEL else 1.0)
+        )
+        failed = rng.random() < 0.03
+        calls.append(
+            {
+                "model": model,
+                "operation": operation,
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "latency_ms": round(latency),
+                "cost_usd": round(tokens_in * _PRICE_IN[model] + tokens_out * _PRICE_OUT[model], 6),
+                "status": "error" if failed else "ok",
+                "error_msg": "upstream timeout after 30s" if failed else "",
+            }
+        )
+    return calls
 
 
 def _tokens_in(rng: random.Random) -> int:

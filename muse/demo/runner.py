@@ -237,7 +237,29 @@ def step_summary(ctx: DemoContext) -> str:
     from muse.store import open_store
 
     planted = ctx.manifest.get("planted", {})
-    reg = planted.get("latency_regression", {})
+    counts, p95 = _store_counts(ctx, planted.get("latency_regression", {}))
+    lines = [f"  {k}: {v}" for k, v in counts.items()]
+    ctx.echo("Store now holds:")
+    for line in lines:
+        ctx.echo(line)
+    _echo_planted(ctx, planted, p95)
+    _echo_next_steps(ctx)
+    episode = _episode_line(ctx)
+    from muse.ops.digest import build_digest, render_digest_text
+
+    with open_store(ctx.settings, readonly=True) as store:
+        ctx.echo("")
+        ctx.echo(render_digest_text(build_digest(store, days=7, now=ctx.now)).rstrip("\n"))
+    ctx.echo("")
+    ctx.echo(episode)
+    return f"{counts.get('bench_runs', 0)} bench rows, {counts.get('ui_events', 0)} UI events"
+
+
+def _store_counts(ctx: DemoContext, reg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The row counts of the main tables, and the planted regression's series p95 before and
+    after its commit ({} when none was planted)."""
+    from muse.store import open_store
+
     with open_store(ctx.settings, readonly=True) as store:
         counts = (
             store.query(
@@ -262,10 +284,12 @@ def step_summary(ctx: DemoContext) -> str:
                 ).first()
                 or {}
             )
-    lines = [f"  {k}: {v}" for k, v in counts.items()]
-    ctx.echo("Store now holds:")
-    for line in lines:
-        ctx.echo(line)
+    return counts, p95
+
+
+def _echo_planted(ctx: DemoContext, planted: dict[str, Any], p95: dict[str, Any]) -> None:
+    """Where the manifest's planted events are, those the demo's time window reached."""
+    reg = planted.get("latency_regression", {})
     ctx.echo("Planted for the agents that follow (also in " + str(ctx.paths.manifest) + "):")
     if reg.get("commit"):
         change = (p95["after"] / p95["before"] - 1) * 100 if p95.get("before") else 0.0
@@ -296,6 +320,10 @@ def step_summary(ctx: DemoContext) -> str:
     if planted.get("quarantined_line", {}).get("reached"):
         q = planted["quarantined_line"]
         ctx.echo(f"  bad telemetry line: {q['file']}:{q['line']} ({q['reason']}), quarantined")
+
+
+def _echo_next_steps(ctx: DemoContext) -> None:
+    """Commands to try next, and which config they read."""
     ctx.echo("Try:")
     ctx.echo(
         '  muse query "SELECT model, quant, round(avg(latency_p95_ms)) AS p95 FROM bench_runs FINAL '
@@ -307,15 +335,6 @@ def step_summary(ctx: DemoContext) -> str:
             f"Note: your config {ctx.user_config} takes precedence over the demo's; "
             f"use `muse --config {ctx.paths.config} ...` to look at the demo data."
         )
-    episode = _episode_line(ctx)
-    from muse.ops.digest import build_digest, render_digest_text
-
-    with open_store(ctx.settings, readonly=True) as store:
-        ctx.echo("")
-        ctx.echo(render_digest_text(build_digest(store, days=7, now=ctx.now)).rstrip("\n"))
-    ctx.echo("")
-    ctx.echo(episode)
-    return f"{counts.get('bench_runs', 0)} bench rows, {counts.get('ui_events', 0)} UI events"
 
 
 def _episode_line(ctx: DemoContext) -> str:

@@ -188,7 +188,6 @@ def run_checks(
 
     now = now or datetime.now(timezone.utc)
     scheds = schedules(settings)
-    stuck: list[Check] = []
     timeout = timeout if timeout is not None else settings.health.probe_timeout_seconds
     checks: list[Check] = []
     extra: dict[str, Any] = {"agents": [], "metrics": {}, "probes": []}
@@ -198,50 +197,10 @@ def run_checks(
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="muse-health")
         pending = pool.submit(probes.run_probes, settings, send_test=send_test, timeout=timeout)
     try:
-        # State dir: exists, private, writable.
-        try:
-            state = settings.ensure_state_dir()
-            probe = state / f".health.{os.getpid()}"
-            probe.write_text("ok")
-            probe.unlink()
-            mode = state.stat().st_mode & 0o777
-            private = mode & 0o077 == 0
-            advice = "" if private else "; other users can read it: chmod 700 it, muse does not"
-            checks.append(Check("state dir", "ok" if private else "warn", f"{state} (mode {mode:o}{advice})"))
-        except OSError as exc:
-            checks.append(Check("state dir", "fail", f"{settings.state_dir}: {exc.strerror}"))
-        except MuseError as exc:
-            checks.append(Check("state dir", "fail", exc.message))
-        # Store and schema.
-        store_ok = False
-        try:
-            with open_store(settings) as store:
-                checks.append(Check("store", "ok", store.describe()))
-                if store.backend == "server":
-                    checks.append(grants_check(store))
-                pending_migrations = migrations.pending(store, cluster=settings.store.cluster)
-                if pending_migrations:
-                    checks.append(
-                        Check(
-                            "schema", "fail", f"{len(pending_migrations)} pending migration(s); run `muse db migrate`"
-                        )
-                    )
-                else:
-                    checks.append(Check("schema", "ok", f"current ({len(migrations.available())} migrations)"))
-                    extra["agents"] = store.named("agent_last_runs").dicts()
-                    stuck = stuck_run_checks(store, scheds, now)
-                    store_ok = True
-        except MuseError as exc:
-            checks.append(Check("store", "fail", exc.message))
-        for repo in ("banterhearts", "banterpacks", "banterblogs"):
-            path = settings.repos.named(repo).dir
-            if path is None:
-                checks.append(Check(f"repo {repo}", "info", "not configured"))
-            else:
-                ok = (path / ".git").exists() or (path / "HEAD").exists()
-                checks.append(
-                    Check(f"repo {repo}", "ok" if ok else "fail", f"{path}{'' if ok else ' is not a git repo'}")
-                )
+        checks.append(_state_dir_check(settings))
+        store_checks, stuck = _store_checks(settings, scheds, now, extra)
+        checks.extend(store_checks)
+        checks.extend(_repo_checks(settings))
         results = pending.result() if pending is not None else probes.offline_results(settings)
     finally:
         if pool is not None:
@@ -250,7 +209,7 @@ def run_checks(
         timing = f" [{r.elapsed_ms} ms]" if r.elapsed_ms else ""
         checks.append(Check(r.name, r.level, r.detail + timing))
     extra["probes"] = [vars(r) for r in results]
-    if store_ok:
+    if stuck is not None:  # the store is usable and its schema current
         extra["agents"] = merge_ledger(extra["agents"], read_ledger(settings), now)
         checks.extend(agent_checks(extra["agents"], now, scheds))
         checks.extend(stuck)
@@ -258,6 +217,62 @@ def run_checks(
     checks.extend(outbox_checks(settings, extra))
     checks.extend(dogstatsd_checks(settings))
     return checks, extra
+
+
+def _state_dir_check(settings: Settings) -> Check:
+    """The state dir exists, is writable, and is private (a warning when others can read it)."""
+    try:
+        state = settings.ensure_state_dir()
+        probe = state / f".health.{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+        mode = state.stat().st_mode & 0o777
+        private = mode & 0o077 == 0
+        advice = "" if private else "; other users can read it: chmod 700 it, muse does not"
+        return Check("state dir", "ok" if private else "warn", f"{state} (mode {mode:o}{advice})")
+    except OSError as exc:
+        return Check("state dir", "fail", f"{settings.state_dir}: {exc.strerror}")
+    except MuseError as exc:
+        return Check("state dir", "fail", exc.message)
+
+
+def _store_checks(
+    settings: Settings, scheds: tuple[Schedule, ...], now: datetime, extra: dict[str, Any]
+) -> tuple[list[Check], list[Check] | None]:
+    """The store and its schema; when the schema is current, the agents' last runs (into
+    ``extra["agents"]``) and the stuck-run checks, else None for those (agents unjudged)."""
+    checks: list[Check] = []
+    stuck: list[Check] | None = None
+    try:
+        with open_store(settings) as store:
+            checks.append(Check("store", "ok", store.describe()))
+            if store.backend == "server":
+                checks.append(grants_check(store))
+            pending_migrations = migrations.pending(store, cluster=settings.store.cluster)
+            if pending_migrations:
+                checks.append(
+                    Check("schema", "fail", f"{len(pending_migrations)} pending migration(s); run `muse db migrate`")
+                )
+            else:
+                checks.append(Check("schema", "ok", f"current ({len(migrations.available())} migrations)"))
+                extra["agents"] = store.named("agent_last_runs").dicts()
+                stuck = stuck_run_checks(store, scheds, now)
+    except MuseError as exc:
+        checks.append(Check("store", "fail", exc.message))
+    return checks, stuck
+
+
+def _repo_checks(settings: Settings) -> list[Check]:
+    """Each configured repo is a git repo (a working tree or a bare one)."""
+    checks = []
+    for repo in ("banterhearts", "banterpacks", "banterblogs"):
+        path = settings.repos.named(repo).dir
+        if path is None:
+            checks.append(Check(f"repo {repo}", "info", "not configured"))
+        else:
+            ok = (path / ".git").exists() or (path / "HEAD").exists()
+            checks.append(Check(f"repo {repo}", "ok" if ok else "fail", f"{path}{'' if ok else ' is not a git repo'}"))
+    return checks
 
 
 def outbox_checks(settings: Settings, extra: dict[str, Any] | None = None) -> list[Check]:

@@ -201,42 +201,53 @@ class VercelClient:
                 on_retry=on_retry,
                 sleep=self.sleep,
             )
-        except policy.TransientHTTPError as exc:
-            if exc.status == 429:
-                wait = policy.wait_after(exc, 1, backoff=self.backoff)
-                raise VercelAPIError(
-                    f"{what}: rate limited (HTTP 429); retry after {wait:.0f}s is past the time left",
-                    status=429,
-                    code="rate_limited",
-                ) from None
-            if not retry:
-                raise VercelAPIError(
-                    f"{what}: HTTP {exc.status} {exc.detail}", status=exc.status, code=exc.code
-                ) from None
-            if faults >= 3:
-                raise VercelAPIError(
-                    f"{what}: HTTP {exc.status} after 3 attempts: {exc.detail}", status=exc.status, code=exc.code
-                ) from None
-            raise VercelAPIError(f"{what}: no time left to retry") from None
-        except httpx.HTTPError as exc:
-            if not retry:
-                raise VercelAPIError(f"{what} failed: {type(exc).__name__}") from None
-            if faults >= 3:
-                raise VercelAPIError(f"{what} failed after 3 attempts: {type(exc).__name__}") from None
-            raise VercelAPIError(f"{what}: no time left to retry") from None
-        if resp.status_code >= 400:
-            raise VercelAPIError(
-                f"{what}: HTTP {resp.status_code} {_error_text(resp)}", status=resp.status_code, code=_error_code(resp)
-            )
-        if not resp.content:
-            return {}
-        try:
-            return resp.json()
-        except ValueError:
-            raise VercelAPIError(f"{what}: HTTP {resp.status_code} with a body that is not JSON") from None
+        except (policy.TransientHTTPError, httpx.HTTPError) as exc:
+            raise _gave_up(exc, what, retry=retry, faults=faults, backoff=self.backoff) from None
+        return _reply_body(resp, what)
 
     def time_left(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+
+def _gave_up(exc: Exception, what: str, *, retry: bool, faults: int, backoff: float) -> VercelAPIError:
+    """The error for a call the retry policy gave up on: rate limited past the time left, a 5xx
+    or network error (at once without ``retry``, or after 3 attempts), or no time left to retry."""
+    from muse import retry as policy
+
+    if isinstance(exc, policy.TransientHTTPError):
+        if exc.status == 429:
+            wait = policy.wait_after(exc, 1, backoff=backoff)
+            return VercelAPIError(
+                f"{what}: rate limited (HTTP 429); retry after {wait:.0f}s is past the time left",
+                status=429,
+                code="rate_limited",
+            )
+        if not retry:
+            return VercelAPIError(f"{what}: HTTP {exc.status} {exc.detail}", status=exc.status, code=exc.code)
+        if faults >= 3:
+            return VercelAPIError(
+                f"{what}: HTTP {exc.status} after 3 attempts: {exc.detail}", status=exc.status, code=exc.code
+            )
+        return VercelAPIError(f"{what}: no time left to retry")
+    if not retry:
+        return VercelAPIError(f"{what} failed: {type(exc).__name__}")
+    if faults >= 3:
+        return VercelAPIError(f"{what} failed after 3 attempts: {type(exc).__name__}")
+    return VercelAPIError(f"{what}: no time left to retry")
+
+
+def _reply_body(resp: Any, what: str) -> Any:
+    """The JSON body of a final reply ({} when empty); a 4xx is raised with Vercel's error."""
+    if resp.status_code >= 400:
+        raise VercelAPIError(
+            f"{what}: HTTP {resp.status_code} {_error_text(resp)}", status=resp.status_code, code=_error_code(resp)
+        )
+    if not resp.content:
+        return {}
+    try:
+        return resp.json()
+    except ValueError:
+        raise VercelAPIError(f"{what}: HTTP {resp.status_code} with a body that is not JSON") from None
 
 
 def _error_body(resp: Any) -> dict[str, Any]:
@@ -746,12 +757,7 @@ def withdraw(
     try:
         # A deployment of it still building must not go live later.
         _cancel_strays(client, s, sha)
-        listing = client.request(
-            "GET",
-            "/v6/deployments",
-            params={"projectId": s.vercel.project, "target": "production", "state": "READY", "limit": 100},
-        )
-        deps = [d for d in listing.get("deployments") or [] if _state(d) == "READY"]
+        deps = _ready_production(client, s)
         production = _production_id(_project(client, s))
         contains = _containment(s, deps, sha, reverted_by)
         live = next((d for d in deps if _dep_id(d) == production), None)
@@ -769,26 +775,48 @@ def withdraw(
         ]
         if candidates:
             target = max(candidates, key=lambda d: d.get("created") or 0)
-            target_id = _dep_id(target)
-            client.request(
-                "POST",
-                f"/v1/projects/{target.get('projectId') or s.vercel.project}/rollback/{target_id}",
-                params={"description": f"muse: withdraw episode {episode}"},
-            )
-            confirmed, serving = _await_production(client, s, target_id, deadline)
-            if not confirmed:
-                raise VercelAPIError(
-                    f"rollback to {target_id} accepted, but production still served {serving} at the deadline"
-                )
-            msg = f"production rolled back to {target_id} ({_sha_of(target)[:8] or 'unknown commit'})"
-            _record(ctx, episode, target_id, _sha_of(target), "rollback", url=_url(target), message=msg)
-            return RollbackResult("rolled_back", target_id, _url(target), msg)
+            return _roll_back_to(ctx, client, target, episode=episode, deadline=deadline)
     except VercelAPIError as exc:
         msg = f"production rollback failed: {exc.message}; production may still serve {sha[:8]}"
         _record(ctx, episode, "", sha, "rollback_failed", message=msg)
         return RollbackResult("api_error", message=msg)
     finally:
         client.close()
+    return _redeploy_revert(ctx, episode=episode, sha=sha, redeploy=redeploy, deadline=deadline)
+
+
+def _ready_production(client: VercelClient, s: Settings) -> list[dict[str, Any]]:
+    """The project's READY production deployments (the newest 100)."""
+    listing = client.request(
+        "GET",
+        "/v6/deployments",
+        params={"projectId": s.vercel.project, "target": "production", "state": "READY", "limit": 100},
+    )
+    return [d for d in listing.get("deployments") or [] if _state(d) == "READY"]
+
+
+def _roll_back_to(
+    ctx: Any, client: VercelClient, target: dict[str, Any], *, episode: int, deadline: float
+) -> RollbackResult:
+    """Point production at ``target`` and wait (within the deadline) until it serves it;
+    VercelAPIError when the rollback fails or is not confirmed in time."""
+    s = ctx.settings
+    target_id = _dep_id(target)
+    client.request(
+        "POST",
+        f"/v1/projects/{target.get('projectId') or s.vercel.project}/rollback/{target_id}",
+        params={"description": f"muse: withdraw episode {episode}"},
+    )
+    confirmed, serving = _await_production(client, s, target_id, deadline)
+    if not confirmed:
+        raise VercelAPIError(f"rollback to {target_id} accepted, but production still served {serving} at the deadline")
+    msg = f"production rolled back to {target_id} ({_sha_of(target)[:8] or 'unknown commit'})"
+    _record(ctx, episode, target_id, _sha_of(target), "rollback", url=_url(target), message=msg)
+    return RollbackResult("rolled_back", target_id, _url(target), msg)
+
+
+def _redeploy_revert(ctx: Any, *, episode: int, sha: str, redeploy: str, deadline: float) -> RollbackResult:
+    """No earlier deployment lacks ``sha``: deploy the commit that reverted it, if there is one."""
     if not redeploy:
         msg = f"no READY production deployment without {sha[:8]} to roll back to, and no revert to deploy"
         _record(ctx, episode, "", sha, "rollback_failed", message=msg)

@@ -90,7 +90,22 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
         return [Check("front_matter", False, str(exc))] + [
             Check(n, False, "front-matter does not parse") for n in CHECKS[2:]
         ]
-    checks: list[Check] = []
+    so, to = mdprotect.outline(src.body), mdprotect.outline(tr.body)
+    src_text, tr_text = _human_text(src, so), _human_text(tr, to)
+    return [
+        _front_matter_check(src, tr, lang),
+        _headings_check(so, to),
+        _structure_check(so, to),
+        _code_check(src, tr, so, to),
+        _markup_check(src, tr),
+        _numbers_check(src_text, tr_text),
+        _links_check(so, to),
+        _glossary_check(src_text, tr_text, terms),
+    ]
+
+
+def _front_matter_check(src: epfmt.EpisodeDoc, tr: epfmt.EpisodeDoc, lang: str) -> Check:
+    """``lang`` is the target; every other key but the translated ones kept, none added."""
     changed = [
         k
         for k in src.front_matter
@@ -100,39 +115,43 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
     ]
     extra = [k for k in tr.front_matter if k not in src.front_matter]
     if tr.front_matter.get("lang") != lang:
-        checks.append(Check("front_matter", False, f"lang is {tr.front_matter.get('lang')!r}, expected {lang!r}"))
-    elif changed or extra:
-        checks.append(Check("front_matter", False, "changed: " + ", ".join(changed + [f"+{k}" for k in extra])))
-    else:
-        checks.append(Check("front_matter", True, f"{len(tr.front_matter)} keys"))
+        return Check("front_matter", False, f"lang is {tr.front_matter.get('lang')!r}, expected {lang!r}")
+    if changed or extra:
+        return Check("front_matter", False, "changed: " + ", ".join(changed + [f"+{k}" for k in extra]))
+    return Check("front_matter", True, f"{len(tr.front_matter)} keys")
 
-    so, to = mdprotect.outline(src.body), mdprotect.outline(tr.body)
+
+def _headings_check(so: mdprotect.Outline, to: mdprotect.Outline) -> Check:
     if so.headings == to.headings:
-        checks.append(Check("headings", True, f"{len(so.headings)} headings, {so.sections} sections"))
-    else:
-        checks.append(
-            Check(
-                "headings",
-                False,
-                f"levels {so.headings} became {to.headings} ({so.sections} sections vs {to.sections})",
-            )
-        )
-    checks.append(
-        Check(
-            "structure",
-            so.blocks == to.blocks,
-            f"{len(so.blocks)} blocks" if so.blocks == to.blocks else _first_diff(so.blocks, to.blocks),
-        )
+        return Check("headings", True, f"{len(so.headings)} headings, {so.sections} sections")
+    return Check(
+        "headings",
+        False,
+        f"levels {so.headings} became {to.headings} ({so.sections} sections vs {to.sections})",
     )
+
+
+def _structure_check(so: mdprotect.Outline, to: mdprotect.Outline) -> Check:
+    return Check(
+        "structure",
+        so.blocks == to.blocks,
+        f"{len(so.blocks)} blocks" if so.blocks == to.blocks else _first_diff(so.blocks, to.blocks),
+    )
+
+
+def _code_check(src: epfmt.EpisodeDoc, tr: epfmt.EpisodeDoc, so: mdprotect.Outline, to: mdprotect.Outline) -> Check:
+    """Code blocks, HTML blocks and inline code spans byte-identical."""
     code_src = (so.code, so.html, _inline_code(src.body))
     code_tr = (to.code, to.html, _inline_code(tr.body))
     if code_src == code_tr:
-        checks.append(Check("code", True, f"{len(so.code)} blocks, {len(code_src[2])} inline spans identical"))
-    else:
-        which = [n for n, a, b in zip(("code blocks", "HTML blocks", "inline code"), code_src, code_tr) if a != b]
-        a, b = next((x, y) for x, y in zip(code_src, code_tr) if x != y)
-        checks.append(Check("code", False, f"{', '.join(which)} differ: {_first_diff(a, b)}"))
+        return Check("code", True, f"{len(so.code)} blocks, {len(code_src[2])} inline spans identical")
+    which = [n for n, a, b in zip(("code blocks", "HTML blocks", "inline code"), code_src, code_tr) if a != b]
+    a, b = next((x, y) for x, y in zip(code_src, code_tr) if x != y)
+    return Check("code", False, f"{', '.join(which)} differ: {_first_diff(a, b)}")
 
+
+def _markup_check(src: epfmt.EpisodeDoc, tr: epfmt.EpisodeDoc) -> Check:
+    """No raw HTML tag in the body, title or summary that the source lacks there."""
     from muse.publishing import htmlcheck
 
     added = htmlcheck.added_markup(src.body, tr.body)
@@ -140,46 +159,44 @@ def check_translation(source: str, translated: str, *, lang: str, terms: Sequenc
         added += htmlcheck.added_markup(str(src.front_matter.get(key, "")), str(tr.front_matter.get(key, "")))
     if added:
         first = added[0]
-        checks.append(
-            Check(
-                "markup",
-                False,
-                f"{len(added)} tag(s) the source does not have: "
-                f"{htmlcheck.describe(added)} (first near body line {first.line + 1})",
-            )
+        return Check(
+            "markup",
+            False,
+            f"{len(added)} tag(s) the source does not have: "
+            f"{htmlcheck.describe(added)} (first near body line {first.line + 1})",
         )
-    else:
-        checks.append(Check("markup", True, f"{len(htmlcheck.raw_html(tr.body))} raw tags, as in the source"))
+    return Check("markup", True, f"{len(htmlcheck.raw_html(tr.body))} raw tags, as in the source")
 
-    src_text, tr_text = _human_text(src, so), _human_text(tr, to)
-    wanted = Counter(mdprotect.numbers(src_text))
-    missing = [n for n, k in wanted.items() if tr_text.count(n) < k]
-    checks.append(
-        Check(
-            "numbers",
-            not missing,
-            f"{sum(wanted.values())} numbers present"
-            if not missing
-            else f"missing {len(missing)}: {', '.join(missing[:8])}",
-        )
+
+def _numbers_check(src_text: str, tr_text: str) -> Check:
+    """Every number of the source's human text, as often, in the translation's."""
+    return _kept("numbers", Counter(mdprotect.numbers(src_text)), tr_text, "numbers")
+
+
+def _kept(name: str, wanted: Counter[str], text: str, what: str) -> Check:
+    """Each item of ``wanted`` occurs in ``text`` at least as often as it is wanted."""
+    missing = [item for item, k in wanted.items() if text.count(item) < k]
+    return Check(
+        name,
+        not missing,
+        f"{sum(wanted.values())} {what} present"
+        if not missing
+        else f"missing {len(missing)}: {', '.join(missing[:8])}",
     )
+
+
+def _links_check(so: mdprotect.Outline, to: mdprotect.Outline) -> Check:
     if so.links == to.links and so.images == to.images:
-        checks.append(Check("links", True, f"{len(so.links)} links, {len(so.images)} images identical"))
-    else:
-        kind = "links" if so.links != to.links else "images"
-        a, b = (so.links, to.links) if kind == "links" else (so.images, to.images)
-        checks.append(Check("links", False, f"{kind} differ: {_first_diff(a, b)}"))
+        return Check("links", True, f"{len(so.links)} links, {len(so.images)} images identical")
+    kind = "links" if so.links != to.links else "images"
+    a, b = (so.links, to.links) if kind == "links" else (so.images, to.images)
+    return Check("links", False, f"{kind} differ: {_first_diff(a, b)}")
+
+
+def _glossary_check(src_text: str, tr_text: str, terms: Sequence[str]) -> Check:
+    """Every use of a glossary term in the source, as often, in the translation (any case)."""
     found = Counter(src_text[a:b].casefold() for a, b in mdprotect.find_terms(src_text, terms))
-    tr_fold = tr_text.casefold()
-    lost = [t for t, k in found.items() if tr_fold.count(t) < k]
-    checks.append(
-        Check(
-            "glossary",
-            not lost,
-            f"{sum(found.values())} term uses present" if not lost else f"missing {len(lost)}: {', '.join(lost[:8])}",
-        )
-    )
-    return checks
+    return _kept("glossary", found, tr_text.casefold(), "term uses")
 
 
 def verify_files(
