@@ -87,6 +87,15 @@ def test_status_older_than_the_limit_blocks_and_the_limit_is_configurable(settin
     assert circuit.check_gate(load_settings(), store, now=later).open
 
 
+def test_the_age_limit_is_exactly_the_configured_minutes(settings, store, valid_run) -> None:
+    t0 = now()
+    ran_at = t0 - timedelta(seconds=circuit.check_gate(settings, store, now=t0).age_seconds)
+    limit = timedelta(minutes=settings.watcher.status_max_age_minutes)
+    assert circuit.check_gate(settings, store, now=ran_at + limit - timedelta(seconds=5)).open
+    gate = circuit.check_gate(settings, store, now=ran_at + limit + timedelta(seconds=5))
+    assert not gate.open and "older than the 30 min limit" in gate.reason
+
+
 def test_aged_out_while_waiting_for_a_new_commit_says_it_is_not_a_failure(settings, store, repos,
                                                                           valid_run) -> None:
     repos.packs.commit(ago(minutes=10), "deploy")
