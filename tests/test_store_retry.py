@@ -69,6 +69,7 @@ def test_a_transient_error_that_persists_gives_up_after_the_configured_attempts(
     ServerException("Code: 62. DB::Exception: Syntax error", code=62),
     RuntimeError("Code: 60. DB::Exception: Unknown table expression identifier 'nope'"),
     ValueError("bad value"),
+    StoreError("invalid setting value 'x'"),  # already classified by the backend: passed on as it is
 ])
 def test_a_mistake_is_not_retried(exc: BaseException) -> None:
     st = Scripted([exc], retries=3, backoff=0)
