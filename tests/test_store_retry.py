@@ -44,6 +44,8 @@ TRANSIENT = [
     ServerException("DB::Exception: Timeout exceeded: elapsed 30 seconds", code=159),  # no query limits set
     RuntimeError("Code: 999. Coordination::Exception: Connection loss"),
     RuntimeError("Code: 425. DB::Exception: System error"),
+    ServerException("DB::Exception: Too many parts (300). Merges are processing significantly slower than inserts",
+                    code=252),
 ]
 
 
@@ -70,6 +72,10 @@ def test_a_transient_error_that_persists_gives_up_after_the_configured_attempts(
     RuntimeError("Code: 60. DB::Exception: Unknown table expression identifier 'nope'"),
     ValueError("bad value"),
     StoreError("invalid setting value 'x'"),  # already classified by the backend: passed on as it is
+    # Code 252 is transient as "too many parts" (merges catch up), but the same insert over
+    # too many partitions fails the same way every time.
+    ServerException("Code: 252. DB::Exception: Too many partitions for single INSERT block (more than 100)",
+                    code=252),
 ])
 def test_a_mistake_is_not_retried(exc: BaseException) -> None:
     st = Scripted([exc], retries=3, backoff=0)
