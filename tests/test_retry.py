@@ -62,3 +62,57 @@ def test_a_wait_past_the_deadline_is_not_made() -> None:
     with pytest.raises(retry.TransientHTTPError):
         retry.call(fn, what="api", deadline=time.monotonic() + 5, sleep=waits.append)
     assert len(calls) == 1 and waits == []
+
+
+def test_a_wait_asked_for_in_the_past_is_no_wait() -> None:
+    """A clock ahead of the service's: a Retry-After date or a reset already past, or a
+    negative number, means retry now, never a negative or made-up wait. A date without a
+    zone (``-0000``) is UTC."""
+    now = datetime(2026, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+    assert retry.retry_after_seconds({"Retry-After": "-5"}, now=now) == 0.0
+    assert retry.retry_after_seconds({"Retry-After": "Fri, 01 May 2026 11:59:00 GMT"}, now=now) == 0.0
+    assert retry.retry_after_seconds({"Retry-After": "Fri, 01 May 2026 12:00:30 -0000"}, now=now) == 30.0
+    past = str(int(now.timestamp()) - 60)
+    assert retry.retry_after_seconds({"X-RateLimit-Reset": past}, now=now, reset_is_epoch=True) == 0.0
+    assert retry.retry_after_seconds({"X-RateLimit-Reset": "-3"}, now=now) == 0.0
+    assert retry.retry_after_seconds({"X-RateLimit-Reset": "soon"}, now=now) is None
+    assert retry.retry_after_seconds({}, now=now) is None
+
+
+@pytest.mark.parametrize("status, transient", [(200, False), (404, False), (400, False), (408, True), (429, True),
+                                               (499, False), (500, True), (501, True), (503, True), (599, True)])
+def test_which_http_answers_are_worth_another_attempt(status: int, transient: bool) -> None:
+    """429, 408, 425 and every 5xx are retried (with the wait the service asked for and a
+    one-line excerpt of its body); any other answer is the caller's to read."""
+    import httpx
+
+    body = "<html>\n" + "x" * 1000 + "\n</html>"
+    resp = httpx.Response(status, headers={"Retry-After": "7"}, text=body)
+    if not transient:
+        assert retry.check_response(resp, "api") is resp
+        return
+    with pytest.raises(retry.TransientHTTPError) as info:
+        retry.check_response(resp, "api")
+    err = info.value
+    assert err.status == status and err.retry_after == 7.0 and err.what == "api"
+    assert err.detail == body[:200].replace("\n", " ") and len(err.detail) == 200
+
+
+@pytest.mark.parametrize("exc, transient", [
+    (retry.TransientHTTPError("api", 503), True),
+    (ConnectionResetError(104, "Connection reset by peer"), True),
+    (TimeoutError("timed out"), True),
+    (FileNotFoundError(2, "No such file"), False),
+    (ValueError("bad"), False),
+    (RuntimeError("boom"), False),
+])
+def test_which_faults_are_transient(exc: BaseException, transient: bool) -> None:
+    assert retry.is_transient(exc) is transient
+
+
+def test_a_dropped_http_connection_is_transient_a_bad_url_is_not() -> None:
+    import httpx
+
+    assert retry.is_transient(httpx.ConnectError("connection refused")) is True
+    assert retry.is_transient(httpx.ReadTimeout("read timed out")) is True
+    assert retry.is_transient(httpx.InvalidURL("no scheme")) is False
