@@ -114,6 +114,46 @@ def run(
     now = now or utcnow()
     tolerance = float(ctx.settings.ingest.clock_skew_tolerance_seconds)
     canonical = parse_run_id(run_id) if run_id else None
+    root, reports_dir = _reports_dir(ctx, repo)
+    items: list[ItemOutcome] = []
+    ledger = {
+        r["run_id"]: (r["content_sha256"], r["status"], r["path"])
+        for r in ctx.store.named("ingest_hearts_ledger").dicts()
+    }
+    candidates = _candidates(root, reports_dir, canonical, items)
+    reports, duplicates = _read_all(ctx, candidates, ledger, canonical, reports_dir, now, tolerance, items)
+    for r in reports:
+        if r.kind == "skip":
+            log.warning("ingest hearts: skipped %s: %s", r.rel, r.problem)
+            items.append(ItemOutcome(r.rel, "skipped", r.problem))
+    good = [r for r in reports if not r.problem]
+    for r in good:
+        _convert(r)  # each report on its own: one that cannot be stored names its field
+    good = [r for r in good if not r.problem]
+    try:
+        rows_written = _write_all(ctx, good)
+    except StoreUnavailableError:
+        for r in good:
+            ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha or "unknown", status="failed")
+        # The reports this run could not write still wait: the lag says for how long.
+        _emit_lag(ctx, [r.path for r in good] + _waiting_elsewhere(candidates, ledger, canonical, reports_dir))
+        raise
+    _forget_refused(ctx, good)
+    good = [r for r in good if not r.problem]
+    bad = [r for r in reports if r.problem and r.kind != "skip"]
+    if bad:
+        rows_written += _reject(ctx, bad)
+    _report_items(ctx, good, bad, items)
+    # Every run: how long the oldest report not ingested yet has been waiting, 0 when none
+    # (docs/ingest.md). A --pending run leaves none behind; --run-id leaves the others.
+    _emit_lag(ctx, _waiting_elsewhere(candidates, ledger, canonical, reports_dir))
+    _llm_metrics(ctx, good)
+    skipped = len(candidates) - len(reports) - duplicates
+    return _result(good, bad, skipped, pending, rows_written, items)
+
+
+def _reports_dir(ctx: RunContext, repo: str | Path | None) -> tuple[Path, Path]:
+    """The banterhearts checkout (the argument, else the setting) and its reports folder."""
     root = Path(repo).expanduser() if repo else ctx.settings.path_of("repos.banterhearts.path")
     if root is None:
         raise ConfigError(
@@ -123,25 +163,42 @@ def run(
     reports_dir = root / REPORTS_DIR
     if not reports_dir.is_dir():
         raise ConfigError(f"{reports_dir} does not exist (is {root} a banterhearts checkout?)")
-    items: list[ItemOutcome] = []
-    ledger = {
-        r["run_id"]: (r["content_sha256"], r["status"], r["path"])
-        for r in ctx.store.named("ingest_hearts_ledger").dicts()
-    }
+    return root, reports_dir
+
+
+def _candidates(root: Path, reports_dir: Path, canonical: str | None, items: list[ItemOutcome]) -> list[Path]:
+    """The report files to look at: the one of ``canonical``, else every ``{uuid}.json`` (a
+    file with another name is reported as skipped)."""
     if canonical:
         path = reports_dir / f"{canonical}.json"
         if not path.is_file():
             raise InputError(f"report {REPORTS_DIR / path.name} not found in {root}")
-        candidates = [path]
-    else:
-        candidates = []
-        for path in sorted(reports_dir.glob("*.json")):
-            try:
-                uuid.UUID(path.stem)
-            except ValueError:
-                items.append(ItemOutcome(str(REPORTS_DIR / path.name), "skipped", "name is not {run_id}.json"))
-                continue
-            candidates.append(path)
+        return [path]
+    candidates = []
+    for path in sorted(reports_dir.glob("*.json")):
+        try:
+            uuid.UUID(path.stem)
+        except ValueError:
+            items.append(ItemOutcome(str(REPORTS_DIR / path.name), "skipped", "name is not {run_id}.json"))
+            continue
+        candidates.append(path)
+    return candidates
+
+
+def _read_all(
+    ctx: RunContext,
+    candidates: list[Path],
+    ledger: dict[str, tuple[str, str, str]],
+    canonical: str | None,
+    reports_dir: Path,
+    now: datetime,
+    tolerance: float,
+    items: list[ItemOutcome],
+) -> tuple[list[Report], int]:
+    """Read the candidates, grouped by run id: the file that owns a run id is validated (and
+    skipped when the ledger has this version, unless ``canonical``); another file with the
+    same content is a duplicate, one with other content a conflict (reported once). Returns
+    the reports and the number of duplicates."""
     known_conflicts = _known_conflicts(ctx)
     versions = {k: v[:2] for k, v in ledger.items()}
     resolved_dir = reports_dir.resolve()
@@ -182,32 +239,27 @@ def run(
                     )
             if report is not None:
                 reports.append(report)
-    for r in reports:
-        if r.kind == "skip":
-            log.warning("ingest hearts: skipped %s: %s", r.rel, r.problem)
-            items.append(ItemOutcome(r.rel, "skipped", r.problem))
-    good = [r for r in reports if not r.problem]
-    for r in good:
-        _convert(r)  # each report on its own: one that cannot be stored names its field
-    good = [r for r in good if not r.problem]
+    return reports, duplicates
+
+
+def _write_all(ctx: RunContext, good: list[Report]) -> int:
+    """Write the good reports in batches of BATCH; a report the store refused is marked."""
     rows_written = 0
-    try:
-        for start in range(0, len(good), BATCH):
-            rows_written += _write(ctx, good[start : start + BATCH])
-    except StoreUnavailableError:
-        for r in good:
-            ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha or "unknown", status="failed")
-        # The reports this run could not write still wait: the lag says for how long.
-        _emit_lag(ctx, [r.path for r in good] + _waiting_elsewhere(candidates, ledger, canonical, reports_dir))
-        raise
+    for start in range(0, len(good), BATCH):
+        rows_written += _write(ctx, good[start : start + BATCH])
+    return rows_written
+
+
+def _forget_refused(ctx: RunContext, good: list[Report]) -> None:
+    """Remove the rows a larger batch wrote before the store refused one of its reports."""
     refused = [r.run_id for r in good if r.problem]
-    if refused:  # rows a larger batch wrote before the store refused one of its reports
+    if refused:
         ctx.store.named("ingest_hearts_forget_bench", {"run_ids": refused})
         ctx.store.named("ingest_hearts_forget_llm", {"run_ids": refused, "source": SOURCE})
-    good = [r for r in good if not r.problem]
-    bad = [r for r in reports if r.problem and r.kind != "skip"]
-    if bad:
-        rows_written += _reject(ctx, bad)
+
+
+def _report_items(ctx: RunContext, good: list[Report], bad: list[Report], items: list[ItemOutcome]) -> None:
+    """One item and one ingest.banterhearts count per report written or rejected."""
     for r in good:
         ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha, status="ok")
         items.append(
@@ -221,11 +273,12 @@ def run(
     for r in bad:
         ctx.telemetry.count("ingest.banterhearts", 1, commit_sha=r.commit_sha or "unknown", status="rejected")
         items.append(ItemOutcome(r.rel, "failed", r.problem))
-    # Every run: how long the oldest report not ingested yet has been waiting, 0 when none
-    # (docs/ingest.md). A --pending run leaves none behind; --run-id leaves the others.
-    _emit_lag(ctx, _waiting_elsewhere(candidates, ledger, canonical, reports_dir))
-    _llm_metrics(ctx, good)
-    skipped = len(candidates) - len(reports) - duplicates
+
+
+def _result(
+    good: list[Report], bad: list[Report], skipped: int, pending: bool, rows_written: int, items: list[ItemOutcome]
+) -> AgentResult:
+    """The run's outcome: one message line, the rows written and the details."""
     conflicts = [r for r in bad if r.kind == "conflict"]
     parts = [f"{len(good)} report(s) ingested"]
     if bad:

@@ -42,7 +42,7 @@ import re
 import stat
 import statistics
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
@@ -178,129 +178,198 @@ def run(
     now = now or utcnow()
     explicit = since is not None or until is not None
     window = resolve_window(hours=None if explicit else hours, since=since, until=until, now=now)
-    directory = Path(telemetry_dir).expanduser() if telemetry_dir else ctx.settings.path_of("telemetry_dir")
-    if directory is None:
-        raise ConfigError("telemetry_dir is not set", hint="set telemetry_dir in the config, or MUSE_TELEMETRY_DIR")
-    if not directory.is_dir():
-        raise ConfigError(f"telemetry dir {directory} does not exist or is not a directory")
+    directory = _telemetry_dir(ctx, telemetry_dir)
     files, skipped, linked_dirs = scan(directory)
-    if mode not in ("auto", "file", "stream"):
-        raise ConfigError(f"mode must be auto, file or stream, not {mode!r}")
-    root = os.path.abspath(directory)
-    if mode == "auto":
-        # file() takes a glob; a directory name with glob characters would be misread.
-        mode = "file" if ctx.store.backend == "embedded" and not (_GLOB_CHARS & set(root)) else "stream"
+    mode = _load_mode(ctx, mode, os.path.abspath(directory))
     tolerance = float(ctx.settings.ingest.clock_skew_tolerance_seconds)
     loader = _Loader(
-        ctx, root, mode, future=now + timedelta(seconds=tolerance), tolerance=tolerance, linked_dirs=linked_dirs
+        ctx,
+        os.path.abspath(directory),
+        mode,
+        future=now + timedelta(seconds=tolerance),
+        tolerance=tolerance,
+        linked_dirs=linked_dirs,
     )
     groups = _groups(files, window)
     weeks = window.days(ROLLUP_DAYS)
-    items: list[ItemOutcome] = []
+    tally = _Tally(steps=len(groups) + len(weeks))
     for path, why in skipped:  # every file found is either read or reported
         log.warning("ingest packs: skipped %s: %s", path, why)
-        items.append(ItemOutcome(path, "skipped", why))
-    totals = {"quarantined": 0, "files": 0, "failed": 0, "unchanged": 0, "broken": 0}
-    quarantine_files: set[str] = set()
-    per_commit_bad: dict[str, int] = {}
-    unreadable: dict[datetime, str] = {}  # hour -> why its file could not be read (for gaps)
+        tally.items.append(ItemOutcome(path, "skipped", why))
     ingested_at = ts_str(utcnow())
-    steps, done = len(groups) + len(weeks), 0
     stale: list[datetime] = []  # hours whose rollup is out of date
     loader.prepare()
     try:
         read_before = loader.read_before(groups, window)
         # Each file is parsed once per run, with the files of one day together.
         for label, rng, group in groups:
-            todo = [f for f in group if (f.path, f.ident) not in read_before.get((rng.since, rng.until), set())]
-            totals["unchanged"] += len(group) - len(todo)
-            totals["files"] += len(todo)
-            records: list[tuple[quarantine.Record, str]] = []
-            broken: list[tuple[TelemetryFile, str]] = []
-            if todo:
-                try:
-                    records, broken = loader.load(rng, window, todo, ingested_at)
-                except StoreUnavailableError:
-                    raise
-                except StoreError as exc:
-                    totals["failed"] += 1
-                    items.append(ItemOutcome(label, "failed", exc.message))
-                    log.error("ingest packs: loading %s failed: %s", label, exc.message)
-                    todo = []
-            for f, why in broken:
-                items.append(ItemOutcome(f.path, "failed", f"quarantined: {why}"))
-                for hour in _hours_of(f, rng):
-                    unreadable[hour] = f"{os.path.basename(f.path)} could not be read ({why[:120]})"
-            totals["broken"] += len(broken)
-            file_records = loader.file_records(broken)
-            if records or file_records:
-                qpath = quarantine.record(
-                    ctx.store,
-                    ctx.settings.state_dir,
-                    source="packs",
-                    table_source=SOURCE,
-                    agent_run_id=ctx.run_id,
-                    records=file_records + _bounded([r for r, _ in records]),
-                )
-                if qpath is not None:
-                    quarantine_files.add(str(qpath))
-                for _, sha in records:
-                    per_commit_bad[sha or "unknown"] = per_commit_bad.get(sha or "unknown", 0) + 1
-                totals["quarantined"] += len(records)
-            # Remembered last: a crash before this only means the next run reads them again.
-            loader.remember([f for f in todo if f not in {b for b, _ in broken}], rng, window)
-            done += 1
-            if ctx.progress:
-                ctx.progress("ingest packs", done, steps)
-        # Then the rollup of the hours whose stored events changed (new events, or a run that
-        # died before its rollup), ROLLUP_DAYS at a time (one query per day or week cost more
-        # in per-query overhead than the work; the chunk bounds memory). A run that added
-        # nothing rolls up nothing, so it writes no row.
-        bounds = {"since": ts_str(window.since), "until": ts_str(window.until)}
-        check = ctx.store.named("ingest_packs_rollup_in_step", bounds).first() or {}
-        in_step = int(check.get("stored") or 0) == int(check.get("rolled") or 0)
-        stale = [] if in_step else [r["hour"] for r in ctx.store.named("ingest_packs_stale_hours", bounds).dicts()]
-        for week in weeks:
-            stale_hours = [h for h in stale if week.since <= h < week.until]
-            if not stale_hours:
-                done += 1
-                continue
-            label = (
-                iso_hour(week.since)[:10]
-                if len(week.days()) == 1
-                else f"{iso_hour(week.since)[:10]}..{iso_hour(week.until - HOUR)[:10]}"
-            )
-            try:
-                ctx.store.named(
-                    "ingest_packs_rollup",
-                    {
-                        "since": ts_str(week.since),
-                        "until": ts_str(week.until),
-                        "hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in stale_hours],
-                        "computed_at": ingested_at,
-                    },
-                )
-                items.append(ItemOutcome(label, "ok", f"{len(stale_hours)} hour(s) rolled up"))
-            except StoreUnavailableError:
-                raise
-            except StoreError as exc:
-                totals["failed"] += 1
-                items.append(ItemOutcome(label, "failed", exc.message))
-                log.error("ingest packs: rollup of %s failed: %s", label, exc.message)
-            done += 1
-            if ctx.progress:
-                ctx.progress("ingest packs", done, steps)
+            _read_group(ctx, loader, tally, label, rng, window, group, read_before, ingested_at)
+        stale = _stale_hours(ctx, window)
+        _roll_up(ctx, tally, weeks, stale, ingested_at)
     finally:
         loader.finish()
     # A run that read no file cannot have added a row: the queries for new rows are skipped.
-    new = _new_rows(ctx, window, ingested_at) if totals["files"] or stale else _NOTHING_NEW
-    for item in items:
+    new = _new_rows(ctx, window, ingested_at) if tally.totals["files"] or stale else _NOTHING_NEW
+    for item in tally.items:
         if item.status == "ok" and not item.item.endswith("files"):
             first, _, last = item.item.partition("..")
             item.rows = sum(n for d, n in new["per_day"].items() if first <= d <= (last or first))
-    found = _detect_gaps(ctx, window, now, unreadable)
-    gaps = found["gaps"]
-    _emit_metrics(ctx, window, new, per_commit_bad, totals["quarantined"], gaps, now, ingested_at)
+    found = _detect_gaps(ctx, window, now, tally.unreadable)
+    _emit_metrics(ctx, window, new, tally.per_commit_bad, tally.totals["quarantined"], found["gaps"], now, ingested_at)
+    return _result(window, mode, new, tally, skipped, found, loader.exact_checks)
+
+
+@dataclass
+class _Tally:
+    """What the steps of one run found, for its result: the outcome of each item, the
+    counts, the quarantine files written, bad lines per commit, the hours whose file could
+    not be read (for gaps) and the progress over ``steps``."""
+
+    steps: int
+    done: int = 0
+    items: list[ItemOutcome] = field(default_factory=list)
+    totals: dict[str, int] = field(
+        default_factory=lambda: {"quarantined": 0, "files": 0, "failed": 0, "unchanged": 0, "broken": 0}
+    )
+    quarantine_files: set[str] = field(default_factory=set)
+    per_commit_bad: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[datetime, str] = field(default_factory=dict)  # hour -> why its file could not be read
+
+    def step_done(self, ctx: RunContext) -> None:
+        self.done += 1
+        if ctx.progress:
+            ctx.progress("ingest packs", self.done, self.steps)
+
+
+def _telemetry_dir(ctx: RunContext, telemetry_dir: str | Path | None) -> Path:
+    """The telemetry folder: the argument, else the setting; it must exist."""
+    directory = Path(telemetry_dir).expanduser() if telemetry_dir else ctx.settings.path_of("telemetry_dir")
+    if directory is None:
+        raise ConfigError("telemetry_dir is not set", hint="set telemetry_dir in the config, or MUSE_TELEMETRY_DIR")
+    if not directory.is_dir():
+        raise ConfigError(f"telemetry dir {directory} does not exist or is not a directory")
+    return directory
+
+
+def _load_mode(ctx: RunContext, mode: str, root: str) -> str:
+    """``file`` or ``stream``; ``auto`` is file() on the embedded store, else streaming."""
+    if mode not in ("auto", "file", "stream"):
+        raise ConfigError(f"mode must be auto, file or stream, not {mode!r}")
+    if mode == "auto":
+        # file() takes a glob; a directory name with glob characters would be misread.
+        mode = "file" if ctx.store.backend == "embedded" and not (_GLOB_CHARS & set(root)) else "stream"
+    return mode
+
+
+def _read_group(
+    ctx: RunContext,
+    loader: _Loader,
+    tally: _Tally,
+    label: str,
+    rng: Window,
+    window: Window,
+    group: list[TelemetryFile],
+    read_before: dict[tuple[datetime, datetime], set[tuple[str, tuple[int, int, int]]]],
+    ingested_at: str,
+) -> None:
+    """Load the files of one group not read before for ``rng``; quarantine their bad lines
+    and the files that cannot be read; remember the files read."""
+    totals = tally.totals
+    todo = [f for f in group if (f.path, f.ident) not in read_before.get((rng.since, rng.until), set())]
+    totals["unchanged"] += len(group) - len(todo)
+    totals["files"] += len(todo)
+    records: list[tuple[quarantine.Record, str]] = []
+    broken: list[tuple[TelemetryFile, str]] = []
+    if todo:
+        try:
+            records, broken = loader.load(rng, window, todo, ingested_at)
+        except StoreUnavailableError:
+            raise
+        except StoreError as exc:
+            totals["failed"] += 1
+            tally.items.append(ItemOutcome(label, "failed", exc.message))
+            log.error("ingest packs: loading %s failed: %s", label, exc.message)
+            todo = []
+    for f, why in broken:
+        tally.items.append(ItemOutcome(f.path, "failed", f"quarantined: {why}"))
+        for hour in _hours_of(f, rng):
+            tally.unreadable[hour] = f"{os.path.basename(f.path)} could not be read ({why[:120]})"
+    totals["broken"] += len(broken)
+    file_records = loader.file_records(broken)
+    if records or file_records:
+        qpath = quarantine.record(
+            ctx.store,
+            ctx.settings.state_dir,
+            source="packs",
+            table_source=SOURCE,
+            agent_run_id=ctx.run_id,
+            records=file_records + _bounded([r for r, _ in records]),
+        )
+        if qpath is not None:
+            tally.quarantine_files.add(str(qpath))
+        for _, sha in records:
+            tally.per_commit_bad[sha or "unknown"] = tally.per_commit_bad.get(sha or "unknown", 0) + 1
+        totals["quarantined"] += len(records)
+    # Remembered last: a crash before this only means the next run reads them again.
+    loader.remember([f for f in todo if f not in {b for b, _ in broken}], rng, window)
+    tally.step_done(ctx)
+
+
+def _stale_hours(ctx: RunContext, window: Window) -> list[datetime]:
+    """The hours of the window whose stored events changed since their rollup (new events,
+    or a run that died before its rollup); none when the rollup is in step."""
+    bounds = {"since": ts_str(window.since), "until": ts_str(window.until)}
+    check = ctx.store.named("ingest_packs_rollup_in_step", bounds).first() or {}
+    if int(check.get("stored") or 0) == int(check.get("rolled") or 0):
+        return []
+    return [r["hour"] for r in ctx.store.named("ingest_packs_stale_hours", bounds).dicts()]
+
+
+def _roll_up(ctx: RunContext, tally: _Tally, weeks: list[Window], stale: list[datetime], ingested_at: str) -> None:
+    """Recompute the rollup of the ``stale`` hours, ROLLUP_DAYS at a time (one query per day
+    or week cost more in per-query overhead than the work; the chunk bounds memory). A run
+    that added nothing rolls up nothing, so it writes no row."""
+    for week in weeks:
+        stale_hours = [h for h in stale if week.since <= h < week.until]
+        if not stale_hours:
+            tally.done += 1
+            continue
+        label = (
+            iso_hour(week.since)[:10]
+            if len(week.days()) == 1
+            else f"{iso_hour(week.since)[:10]}..{iso_hour(week.until - HOUR)[:10]}"
+        )
+        try:
+            ctx.store.named(
+                "ingest_packs_rollup",
+                {
+                    "since": ts_str(week.since),
+                    "until": ts_str(week.until),
+                    "hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in stale_hours],
+                    "computed_at": ingested_at,
+                },
+            )
+            tally.items.append(ItemOutcome(label, "ok", f"{len(stale_hours)} hour(s) rolled up"))
+        except StoreUnavailableError:
+            raise
+        except StoreError as exc:
+            tally.totals["failed"] += 1
+            tally.items.append(ItemOutcome(label, "failed", exc.message))
+            log.error("ingest packs: rollup of %s failed: %s", label, exc.message)
+        tally.step_done(ctx)
+
+
+def _result(
+    window: Window,
+    mode: str,
+    new: dict[str, Any],
+    tally: _Tally,
+    skipped: list[tuple[str, str]],
+    found: dict[str, Any],
+    exact_checks: int,
+) -> AgentResult:
+    """The run's outcome: one message line, the rows written and the details."""
+    totals, gaps = tally.totals, found["gaps"]
     rows_written = new["events"] + new["llm_events"] + new["rollup_rows"] + totals["quarantined"] + found["new_hours"]
     new_gaps = [g for g in gaps if g["new"]]
     parts = [
@@ -332,7 +401,7 @@ def run(
         status="failed" if totals["failed"] else "ok",
         message="; ".join(parts),
         rows_written=rows_written,
-        items=items,
+        items=tally.items,
         details={
             "window": {"since": iso_hour(window.since), "until": iso_hour(window.until)},
             "mode": mode,
@@ -343,8 +412,8 @@ def run(
             "unreadable_files": totals["broken"],
             "unchanged_files": totals["unchanged"],
             "skipped_files": {p: why for p, why in skipped},
-            "exact_checks": loader.exact_checks,
-            "quarantine_files": sorted(quarantine_files),
+            "exact_checks": exact_checks,
+            "quarantine_files": sorted(tally.quarantine_files),
             "gaps": gaps,
             "gap_hours_before_telemetry": found["before_telemetry"],
         },
@@ -705,7 +774,6 @@ def _detect_gaps(
     Returns ``{"gaps": [...], "new_hours": n, "before_telemetry": n, "began": iso | None}``.
     """
     unreadable = unreadable or {}
-    settings = ctx.settings
     complete = [h for h in window.hours if h + HOUR <= floor_hour(now)]
     out: dict[str, Any] = {"gaps": [], "new_hours": 0, "before_telemetry": 0, "began": None}
     if not complete:
@@ -713,34 +781,65 @@ def _detect_gaps(
     first = ctx.store.named("ingest_packs_first_hour").first()
     began = first["first_hour"] if first and int(first["n"]) else None
     out["began"] = iso_hour(began) if began else None
-    days = int(settings.ingest.gap_baseline_days)
-    min_days = int(settings.ingest.gap_min_baseline_days)
-    factor = float(settings.ingest.gap_drop_factor)
-    lo, hi = complete[0] - timedelta(days=days), complete[-1] + HOUR
-    # Keyed by the hour itself: the baseline looks up `days` earlier hours for every hour, and
-    # formatting each of them as text cost more than the queries (1,380 hours: 11K strftime).
-    counts = {
+    days = int(ctx.settings.ingest.gap_baseline_days)
+    counts = _hourly_events(ctx, complete[0] - timedelta(days=days), complete[-1] + HOUR)
+    existing = _recorded_gaps(ctx, complete[0] - HOUR, complete[-1] + HOUR)
+    hours, stale, out["before_telemetry"] = _gap_hours(ctx, complete, began, counts, existing, unreadable)
+    out["new_hours"] = _record_gaps(ctx, hours, stale)
+    out["gaps"] = gaps = _fold_gaps(hours, existing)
+    _alert_new_gaps(ctx, gaps)
+    return out
+
+
+def _hourly_events(ctx: RunContext, lo: datetime, hi: datetime) -> dict[datetime, int]:
+    """Stored events per hour in [lo, hi). Keyed by the hour itself: the baseline looks up
+    `days` earlier hours for every hour, and formatting each of them as text cost more than
+    the queries (1,380 hours: 11K strftime)."""
+    return {
         r["hour"]: int(r["events"])
         for r in ctx.store.named(
             "ingest_packs_hourly_events",
             {"since": lo.strftime("%Y-%m-%d %H:%M:%S"), "until": hi.strftime("%Y-%m-%d %H:%M:%S")},
         ).dicts()
     }
-    # Recorded gaps of the window and of the hour before it (a gap that goes on is not new).
+
+
+def _recorded_gaps(ctx: RunContext, lo: datetime, hi: datetime) -> dict[datetime, set[str]]:
+    """The gap kinds recorded per hour in [lo, hi): the window and the hour before it (a gap
+    that goes on is not new)."""
     existing: dict[datetime, set[str]] = {}
     for r in ctx.store.named(
         "ingest_gaps_in_window",
-        {"since": (complete[0] - HOUR).strftime("%Y-%m-%d %H:%M:%S"), "until": hi.strftime("%Y-%m-%d %H:%M:%S")},
+        {"since": lo.strftime("%Y-%m-%d %H:%M:%S"), "until": hi.strftime("%Y-%m-%d %H:%M:%S")},
     ).dicts():
         existing.setdefault(r["hour"], set()).add(r["kind"])
+    return existing
+
+
+def _gap_hours(
+    ctx: RunContext,
+    complete: list[datetime],
+    began: datetime | None,
+    counts: dict[datetime, int],
+    existing: dict[datetime, set[str]],
+    unreadable: dict[datetime, str],
+) -> tuple[list[dict[str, Any]], dict[str, list[datetime]], int]:
+    """Classify each complete hour: the gap hours (``no_telemetry``, or ``drop`` below
+    ``gap_drop_factor`` x the trailing baseline), the recorded gap hours per kind that are
+    gaps no more, and how many hours lie before telemetry began."""
+    settings = ctx.settings
+    days = int(settings.ingest.gap_baseline_days)
+    min_days = int(settings.ingest.gap_min_baseline_days)
+    factor = float(settings.ingest.gap_drop_factor)
     hours: list[dict[str, Any]] = []
     stale: dict[str, list[datetime]] = {}
+    before_telemetry = 0
     for hour in complete:
         events = counts.get(hour, 0)
         kind = None
         baseline = 0.0
         if (began is None or hour < began) and hour not in unreadable:
-            out["before_telemetry"] += 1  # no event stored at or before it: telemetry had not begun
+            before_telemetry += 1  # no event stored at or before it: telemetry had not begun
         else:
             prior = [counts.get(hour - timedelta(days=d), 0) for d in range(1, days + 1)]
             prior = [p for p in prior if p > 0]
@@ -763,6 +862,12 @@ def _detect_gaps(
                     "reason": unreadable.get(hour),
                 }
             )
+    return hours, stale, before_telemetry
+
+
+def _record_gaps(ctx: RunContext, hours: list[dict[str, Any]], stale: dict[str, list[datetime]]) -> int:
+    """Delete the recorded gap hours that are gaps no more and insert the new ones; the
+    number of hours inserted."""
     for kind, gone_hours in stale.items():  # one mutation per kind, not one per hour
         ctx.store.named(
             "ingest_gaps_delete", {"hours": [h.strftime("%Y-%m-%d %H:%M:%S") for h in gone_hours], "kind": kind}
@@ -785,19 +890,22 @@ def _detect_gaps(
     ]
     if inserts:
         ctx.store.insert("ingest_gaps", inserts)
-    out["new_hours"] = len(inserts)
-    out["gaps"] = gaps = _fold_gaps(hours, existing)
+    return len(inserts)
+
+
+def _alert_new_gaps(ctx: RunContext, gaps: list[dict[str, Any]]) -> None:
+    """One warning alert for the gaps that are new (the first ten named)."""
     fresh = [g for g in gaps if g["new"]]
-    if fresh:
-        lines = [_gap_line(g, factor) for g in fresh]
-        more = f"\n... and {len(lines) - 10} more gap(s)" if len(lines) > 10 else ""
-        ctx.alert(
-            "warning",
-            "banterpacks telemetry gap",
-            "\n".join(lines[:10]) + more,
-            dedup_key=f"muse-ingest-packs-gap-{fresh[0]['since'][:13]}",
-        )
-    return out
+    if not fresh:
+        return
+    lines = [_gap_line(g, float(ctx.settings.ingest.gap_drop_factor)) for g in fresh]
+    more = f"\n... and {len(lines) - 10} more gap(s)" if len(lines) > 10 else ""
+    ctx.alert(
+        "warning",
+        "banterpacks telemetry gap",
+        "\n".join(lines[:10]) + more,
+        dedup_key=f"muse-ingest-packs-gap-{fresh[0]['since'][:13]}",
+    )
 
 
 def _fold_gaps(hours: list[dict[str, Any]], existing: dict[datetime, set[str]]) -> list[dict[str, Any]]:

@@ -192,7 +192,8 @@ def test_timeout_cancels_the_deployment_and_reverts(pub: Pub, monkeypatch: pytes
     assert ("publish.failed", {"episode": 11, "reason": "deploy_timeout"}) in pub.metrics()
 
 
-def test_losing_track_of_a_deployment_cancels_it_or_rolls_production_back(pub: Pub) -> None:
+def test_losing_track_of_a_deployment_cancels_it_or_rolls_production_back(pub: Pub,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
     """An API error mid-build: the deployment may go live. Still building: it is cancelled
     and production, which never served it, is left alone (no rollback to itself). Gone
     live: production goes back to the previous READY production deployment."""
@@ -206,6 +207,9 @@ def test_losing_track_of_a_deployment_cancels_it_or_rolls_production_back(pub: P
     assert out.exit_code == ExitCode.FAILED
     lost = next(d for d in pub.vercel.deployments if not d.startswith("dpl_seed"))
     assert pub.vercel.cancels == [lost] and pub.vercel.rollbacks == []
+    # The operator reads in the log which deployment was cancelled, and why.
+    assert any(r.levelname == "WARNING" and f"cancelled deployment {lost}" in r.getMessage()
+               and "created despite the error" in r.getMessage() for r in caplog.records)
     assert f"production already serves {previous}" in out.result.message
     assert pub.vercel.live_sha() == "c" * 40
     assert pub.blog.subjects()[0] == "Revert episode 12: api error"
@@ -677,6 +681,23 @@ def test_rollback_treats_an_unknown_later_deployment_as_containing_the_episode(p
     assert pub.vercel.live_sha() == "f" * 40
     out = pub.run(publisher.rollback, episode=44)
     assert out.exit_code == ExitCode.OK, out.result.message
+    assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
+
+
+def test_rollback_treats_an_unknown_deployment_made_in_the_same_millisecond_as_containing_it(pub: Pub) -> None:
+    """A commit the blog clone does not know, deployed in the very millisecond the episode's
+    deployment was created, cannot be shown to predate the episode: it may contain it, so the
+    rollback skips it and goes to the deployment from before the episode."""
+    previous = pub.vercel.seed("c" * 40, created=int(time.time() * 1000) - 7_200_000)
+    pub.episode(60)
+    first = pub.run(episode=60)
+    assert first.exit_code == ExitCode.OK, first.result.message
+    created = pub.vercel.deployments[first.result.details["deployment_id"]]["createdAt"]
+    unknown = pub.vercel.seed("f" * 40, created=created)
+    assert pub.vercel.live_sha() == "f" * 40
+    out = pub.run(publisher.rollback, episode=60)
+    assert out.exit_code == ExitCode.OK, out.result.message
+    assert unknown not in pub.vercel.rollbacks
     assert pub.vercel.rollbacks == [previous] and pub.vercel.live_sha() == "c" * 40
 
 

@@ -4,6 +4,7 @@ timeouts, the server's transient codes), how often, and which fail at once."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -43,6 +44,8 @@ TRANSIENT = [
     ServerException("DB::Exception: Timeout exceeded: elapsed 30 seconds", code=159),  # no query limits set
     RuntimeError("Code: 999. Coordination::Exception: Connection loss"),
     RuntimeError("Code: 425. DB::Exception: System error"),
+    ServerException("DB::Exception: Too many parts (300). Merges are processing significantly slower than inserts",
+                    code=252),
 ]
 
 
@@ -68,6 +71,11 @@ def test_a_transient_error_that_persists_gives_up_after_the_configured_attempts(
     ServerException("Code: 62. DB::Exception: Syntax error", code=62),
     RuntimeError("Code: 60. DB::Exception: Unknown table expression identifier 'nope'"),
     ValueError("bad value"),
+    StoreError("invalid setting value 'x'"),  # already classified by the backend: passed on as it is
+    # Code 252 is transient as "too many parts" (merges catch up), but the same insert over
+    # too many partitions fails the same way every time.
+    ServerException("Code: 252. DB::Exception: Too many partitions for single INSERT block (more than 100)",
+                    code=252),
 ])
 def test_a_mistake_is_not_retried(exc: BaseException) -> None:
     st = Scripted([exc], retries=3, backoff=0)
@@ -126,3 +134,29 @@ def test_a_read_only_server_session_is_enforced_by_the_server() -> None:
     assert server_settings(readonly=True) == {"server_side_params": True, "readonly": 2}
     assert "readonly" not in server_settings(readonly=False)
     assert server_settings(readonly=False)["server_side_params"] is True
+
+
+class Bounded(Scripted):
+    """A sandboxed session (`muse query`): its bounds are entered once, before its first query."""
+
+    def _enter_limits(self, limits: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("code, says", [(159, "ran longer than query.timeout_seconds (5 s)"),
+                                        (241, "needed more memory than query.max_memory_mb")])
+def test_a_query_its_bound_stopped_is_not_retried_but_a_dropped_connection_is(code: int, says: str) -> None:
+    """Under `muse query`'s bounds, ClickHouse's "Timeout exceeded" (159) or memory limit
+    (241), transient anywhere else, is the answer: one line at once, not three attempts that
+    take three times the bound. A dropped connection of the same session is still retried."""
+    from muse.sandbox import QueryLimitError, QueryLimits
+
+    limits = QueryLimits(timeout_seconds=5)
+    st = Bounded([ServerException(f"Code: {code}. DB::Exception: limit reached", code=code)],
+                 retries=3, backoff=0, readonly=True, limits=limits)
+    with pytest.raises(QueryLimitError, match=re.escape(says)):
+        st.query("SELECT 1")
+    assert st.calls == 1 and st.stats.retries == 0
+    st = Bounded([ServerException("Code: 209. DB::Exception: Timeout exceeded while reading from socket", code=209)],
+                 retries=3, backoff=0, readonly=True, limits=limits)
+    assert st.query("SELECT 1").rows == [(1,)] and st.calls == 2
