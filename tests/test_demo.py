@@ -265,6 +265,13 @@ def test_full_demo_from_nothing_twice(cli, settings) -> None:
     assert cli("council", "trace", "1").exit_code == 0
     assert cli("watcher", "status").exit_code == 0
     assert cli("insights", "list").exit_code == 0
+    # A later run whose pipeline does run (a new hour; here: the stamp removed) finds the
+    # episode of these commits already out, and still says which episode and where it is.
+    (settings.state_dir / "demo" / "pipeline-done.json").unlink()
+    later = cli("demo", "--days", "3", env=ready)
+    assert later.exit_code == 0, later
+    assert "already published" in later.stdout and "No episode was written" not in later.stdout, later.stdout
+    assert "Episode 1 (published" in later.stdout and str(post) in later.stdout, later.stdout
 
 
 def test_later_agents_extend_the_demo_with_steps(settings) -> None:

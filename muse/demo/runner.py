@@ -341,6 +341,9 @@ def _episode_line(ctx: DemoContext) -> str:
     council = ctx.outcomes.get("council")
     if council is None and ctx.pipeline is None:  # the pipeline was up to date: say what is there
         return _stored_episode_line(ctx)
+    if council is not None and council.result.status == "ok" and not council.result.details.get("path"):
+        # Nothing new to write (the episode for these commits is already out): show the stored one.
+        return f"{council.result.message}\n{_stored_episode_line(ctx)}"
     if council is None or not council.result.details.get("path"):
         return "No episode was written (see the pipeline lines above)."
     d = council.result.details
