@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from typing import Any
 
 import pytest
 
+from muse.errors import ExitCode
 from muse.sandbox import SandboxRefused
 from muse.store import HARD_STOP_GRACE_S, open_store
 
@@ -90,3 +92,40 @@ def test_a_query_that_finished_in_time_leaves_no_hard_stop_armed(migrated) -> No
                          timeout=120)
     assert (res.returncode, res.stdout.strip()) == (0, "still running"), res.stderr[-2000:]
     assert "query stopped" not in res.stderr
+
+
+def test_a_read_only_query_stuck_past_its_bound_ends_the_process_and_frees_the_store(settings, migrated) -> None:
+    """The engine checks max_execution_time between blocks; a statement stuck inside one would
+    hold the store's lock from the agents. After query.timeout_seconds plus a grace the process
+    ends (exit 1, one log line) and the lock is free. The stall is injected: the engine's call
+    for this statement sleeps far past the bound, as a runaway block would."""
+    code = textwrap.dedent("""
+        import time
+        from muse.config import load_settings
+        from muse.store import open_store
+        settings = load_settings(overrides={"query.timeout_seconds": 0.5})
+        ro = open_store(settings, readonly=True, bounded=True)
+        engine = ro._session
+
+        class Stuck:
+            def __getattr__(self, name):
+                return getattr(engine, name)
+
+            def query(self, sql, *args, **kwargs):
+                if "stuck_here" in sql:
+                    time.sleep(60)
+                return engine.query(sql, *args, **kwargs)
+
+        ro._session = Stuck()
+        ro.sandboxed_query("SELECT 'stuck_here' AS s")
+        print("returned")
+    """)
+    t0 = time.monotonic()
+    res = subprocess.run([sys.executable, "-c", code], env={**os.environ}, capture_output=True, text=True,
+                         timeout=120)
+    took = time.monotonic() - t0
+    assert res.returncode == ExitCode.FAILED and "returned" not in res.stdout, (res.returncode, res.stderr[-2000:])
+    assert "query stopped after query.timeout_seconds (0.5s)" in res.stderr, res.stderr[-2000:]
+    assert 0.5 + HARD_STOP_GRACE_S <= took < 40  # the bound and its grace, then no longer
+    with open_store(settings) as rw:  # the lock came free with the process
+        assert rw.query("SELECT count() FROM agent_runs").scalar() == 0
