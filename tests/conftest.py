@@ -10,6 +10,8 @@ from typing import Any, Iterator
 
 import pytest
 
+from fake_datadog import FakeDatadog
+
 
 # Variables that would let the developer's own setup leak into a test.
 _ISOLATE = re.compile(r"^(MUSE_|DD_|DEEPL_|VERCEL_|SLACK_|PAGERDUTY_|XDG_|OPENAI_)")
@@ -123,3 +125,11 @@ def cli() -> Any:
         return CliResult(result.exit_code, ANSI.sub("", result.stdout), ANSI.sub("", result.stderr))
 
     return invoke
+
+
+@pytest.fixture
+def dd() -> Iterator[FakeDatadog]:
+    """A loopback fake of the Datadog HTTP API (tests/fake_datadog.py), closed after the test."""
+    fake = FakeDatadog()
+    yield fake
+    fake.close()

@@ -30,12 +30,6 @@ def hooks() -> Iterator[Any]:
     fake.close()
 
 
-@pytest.fixture
-def dd() -> Iterator[FakeDatadog]:
-    fake = FakeDatadog()
-    yield fake
-    fake.close()
-
 
 @pytest.fixture
 def sink() -> Iterator[UDPSink]:

@@ -23,12 +23,6 @@ from muse.schedule import SCHEDULES
 UTC = timezone.utc
 
 
-@pytest.fixture
-def dd() -> Iterator[FakeDatadog]:
-    fake = FakeDatadog()
-    yield fake
-    fake.close()
-
 
 @pytest.fixture
 def deepl() -> Iterator[FakeDeepL]:
